@@ -1,0 +1,1 @@
+"""The HTTP edge: line-protocol parsing and (issue 4) the REST API."""

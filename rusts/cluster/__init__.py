@@ -1,0 +1,1 @@
+"""Static cluster configuration, sharding and replication (issue 8)."""

@@ -1,0 +1,257 @@
+"""numpy-vectorized codecs: a reversible transform, a byte shuffle, then Zstd.
+
+Formats (uvarint as in varint.py; "frame" is one Zstd frame with its content size, holding
+count x 8 bytes):
+
+    0x20 decimal floats | scale u8 | order u8 | uvarint count
+                        | uvarint exceptions | exceptions x uvarint position gap
+                        | exceptions x 8-byte LE float64 pattern | frame
+    0x21 XOR floats     | uvarint count | frame
+    0x22 integers       | dtype u8 (0 int64, 1 uint64) | order u8 | uvarint count | frame
+
+- order: 0 the values, 1 their deltas, 2 their deltas of deltas (64-bit wrap-around, the
+  value before the first taken as 0), each then zigzagged (see varint.py).
+- decimal floats: the values are rint(v * 10**scale) as int64, and decode to
+  ints / 10.0**scale. The encoder checks that expression reproduces every value bit for bit;
+  values it does not (NaN, infinities, -0.0, too many digits) are exceptions, stored raw
+  after their positions (gap = position - previous position - 1, the first from -1) and
+  patched in after decoding; their slot in the frame repeats the previous integer. With
+  more than 1/64 of the values as exceptions the encoder declines the block (after ALP,
+  Afroozeh et al., SIGMOD 2023, which patches exceptions the same way).
+- XOR floats: each value's 64 bits XOR the previous value's (the first XOR 0).
+- byte shuffle: the frame holds all values' byte 0, then all byte 1, ... byte 7, so the
+  near-constant high bytes become long runs for Zstd.
+
+Interpreted: the time goes to numpy and libzstd, which mypyc cannot speed up.
+"""
+
+from typing import Final, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import zstandard
+from librt.strings import BytesWriter
+
+from rusts.compression.block import zstd_decompress_exact
+from rusts.compression.varint import (
+    check_header,
+    delta,
+    read_count,
+    read_uvarint,
+    undelta,
+    unzigzag,
+    write_uvarint,
+    zigzag,
+)
+from rusts.core.errors import CodecError
+
+DECIMAL_FLOAT_ID: Final = 0x20
+XOR_FLOAT_ID: Final = 0x21
+INTEGER_ID: Final = 0x22
+DTYPE_INT64: Final = 0
+DTYPE_UINT64: Final = 1
+ZSTD_LEVEL: Final = 3
+# 10**15 is exact in float64 and keeps cent-scale amounts well inside 2**53.
+MAX_DECIMAL_SCALE: Final = 15
+EXACT_INTEGER_LIMIT: Final = float(2**53)
+# Values tried before committing to a whole-block check of a decimal scale.
+SCALE_SAMPLE: Final = 256
+
+Int64Array: TypeAlias = npt.NDArray[np.int64]
+
+
+def _transform(values: Int64Array, order: int) -> Int64Array:
+    for _ in range(order):
+        values = delta(values)
+    return zigzag(values)
+
+
+def _untransform(patterns: Int64Array, order: int) -> Int64Array:
+    values = unzigzag(patterns)
+    for _ in range(order):
+        values = undelta(values)
+    return values
+
+
+def _shuffle(patterns: Int64Array) -> bytes:
+    return patterns.view(np.uint8).reshape(-1, 8).T.tobytes()
+
+
+def _unshuffle(planes: bytes, count: int) -> Int64Array:
+    by_plane = np.frombuffer(planes, dtype=np.uint8).reshape(8, count)
+    return np.ascontiguousarray(by_plane.T).view(np.int64).reshape(count)
+
+
+def _compress(patterns: Int64Array) -> bytes:
+    if len(patterns) == 0:
+        return b""  # an empty block has no frame
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
+    return compressor.compress(_shuffle(patterns))
+
+
+def _best_order(values: Int64Array) -> tuple[int, bytes]:
+    """(order, frame) of the smallest frame among the two orders that look most compact.
+
+    Nonzero bytes after zigzag predict the frame size cheaply; the two best are compressed.
+    """
+    transformed = [_transform(values, order) for order in (0, 1, 2)]
+    ranked = sorted(range(3), key=lambda order: int(np.count_nonzero(transformed[order].view(np.uint8))))
+    frames = [(order, _compress(transformed[order])) for order in ranked[:2]]
+    return min(frames, key=lambda frame: len(frame[1]))
+
+
+def _header(*fields: int) -> BytesWriter:
+    """A block header: fields as single bytes, except the last, the count, as a uvarint."""
+    out = BytesWriter()
+    for field in fields[:-1]:
+        out.append(field)
+    write_uvarint(out, fields[-1])
+    return out
+
+
+def encode_integers(values: npt.NDArray[np.int64] | npt.NDArray[np.uint64]) -> bytes:
+    """An integer block (id 0x22) for int64 or uint64 values (timestamps included)."""
+    unsigned = values.dtype == np.uint64
+    if unsigned:
+        patterns = np.ascontiguousarray(values).view(np.int64)
+    else:
+        patterns = np.ascontiguousarray(values, dtype=np.int64)
+    order, frame = _best_order(patterns)
+    out = _header(INTEGER_ID, DTYPE_UINT64 if unsigned else DTYPE_INT64, order, len(patterns))
+    out.write(frame)
+    return out.getvalue()
+
+
+def _read_header(data: bytes, codec_id: int, codec: str, header_bytes: int) -> tuple[bytes, int, int]:
+    """(the single-byte header fields, value count, position after the count)."""
+    check_header(data, codec_id, codec)
+    if len(data) < 1 + header_bytes:
+        raise CodecError(codec, "truncated header", len(data))
+    count, pos = read_count(data, 1 + header_bytes, codec)
+    return data[1 : 1 + header_bytes], count, pos
+
+
+def _read_patterns(data: bytes, pos: int, count: int, codec: str) -> Int64Array:
+    """The frame at data[pos:] as `count` patterns; its size is checked before allocating."""
+    if count == 0:
+        if pos != len(data):
+            raise CodecError(codec, "bytes after an empty block", pos)
+        return np.empty(0, dtype=np.int64)
+    return _unshuffle(zstd_decompress_exact(data, pos, count * 8, codec), count)
+
+
+def _read_frame(data: bytes, codec_id: int, codec: str, header_bytes: int) -> tuple[bytes, Int64Array]:
+    """(the single-byte header fields, patterns) of a block without exceptions."""
+    fields, count, pos = _read_header(data, codec_id, codec, header_bytes)
+    return fields, _read_patterns(data, pos, count, codec)
+
+
+def _check_order(order: int, codec: str) -> int:
+    if order > 2:
+        raise CodecError(codec, f"unknown order {order}", 2)
+    return order
+
+
+def decode_integers(data: bytes) -> npt.NDArray[np.int64] | npt.NDArray[np.uint64]:
+    """The int64 or uint64 values of an integer block (id 0x22)."""
+    fields, patterns = _read_frame(data, INTEGER_ID, "numeric-integer", 2)
+    if fields[0] > DTYPE_UINT64:
+        raise CodecError("numeric-integer", f"unknown dtype {fields[0]}", 1)
+    values = _untransform(patterns, _check_order(fields[1], "numeric-integer"))
+    return values.view(np.uint64) if fields[0] == DTYPE_UINT64 else values
+
+
+def decimal_scale(values: npt.NDArray[np.float64]) -> tuple[int, npt.NDArray[np.bool_]]:
+    """(smallest scale that holds all but 1/64 of the values, their exception mask), or (-1, _)."""
+    sample = values[:SCALE_SAMPLE]
+    for scale in range(MAX_DECIMAL_SCALE + 1):
+        if np.count_nonzero(_exceptions(sample, scale)) > len(sample) // 16:
+            continue
+        exceptions = _exceptions(values, scale)
+        if np.count_nonzero(exceptions) <= len(values) // 64:
+            return scale, exceptions
+    return -1, np.empty(0, dtype=np.bool_)
+
+
+def _scaled(values: npt.NDArray[np.float64], scale: int) -> npt.NDArray[np.float64]:
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.rint(values * 10.0**scale)
+        scaled[~(np.abs(scaled) < EXACT_INTEGER_LIMIT)] = 0.0  # NaN fails the test too
+    return scaled
+
+
+def _exceptions(values: npt.NDArray[np.float64], scale: int) -> npt.NDArray[np.bool_]:
+    """Where the decoder's int64 -> float64 -> / 10**scale would not give the value back."""
+    decoded = _scaled(values, scale).astype(np.int64).astype(np.float64) / 10.0**scale
+    return np.not_equal(decoded.view(np.int64), values.view(np.int64))
+
+
+def encode_decimal_floats(values: npt.NDArray[np.float64]) -> bytes | None:
+    """A decimal float block (id 0x20), or None when the values are not short decimals."""
+    floats = np.ascontiguousarray(values, dtype=np.float64)
+    scale, exceptions = decimal_scale(floats)
+    if scale < 0:
+        return None
+    ints = _scaled(floats, scale).astype(np.int64)
+    positions = np.flatnonzero(exceptions).astype(np.int64)
+    if len(positions) > 0:
+        # Repeat the previous integer in an exception's slot, so its deltas stay zero.
+        source = np.where(exceptions, np.int64(0), np.arange(len(ints), dtype=np.int64))
+        ints = ints[np.maximum.accumulate(source)]
+    order, frame = _best_order(ints)
+    out = _header(DECIMAL_FLOAT_ID, scale, order, len(floats))
+    write_uvarint(out, len(positions))
+    for gap in np.diff(positions, prepend=np.int64(-1)) - 1:
+        write_uvarint(out, int(gap))
+    out.write(floats[positions].tobytes())
+    out.write(frame)
+    return out.getvalue()
+
+
+def decode_decimal_floats(data: bytes) -> npt.NDArray[np.float64]:
+    """The float64 values of a decimal float block (id 0x20)."""
+    codec = "numeric-decimal"
+    fields, count, pos = _read_header(data, DECIMAL_FLOAT_ID, codec, 2)
+    if fields[0] > MAX_DECIMAL_SCALE:
+        raise CodecError(codec, f"scale {fields[0]} beyond {MAX_DECIMAL_SCALE}", 1)
+    positions, pos = _read_positions(data, pos, count, codec)
+    if len(data) - pos < 8 * len(positions):
+        raise CodecError(codec, "truncated exception values", pos)
+    patches = np.frombuffer(data, dtype=np.float64, count=len(positions), offset=pos)
+    ints = _untransform(_read_patterns(data, pos + 8 * len(positions), count, codec), _check_order(fields[1], codec))
+    floats = ints.astype(np.float64) / 10.0 ** fields[0]
+    floats[positions] = patches
+    return floats
+
+
+def _read_positions(data: bytes, pos: int, count: int, codec: str) -> tuple[list[int], int]:
+    """Exception positions, each checked to be within the block and after the one before."""
+    exception_count, pos = read_count(data, pos, codec)
+    if exception_count > count:
+        raise CodecError(codec, f"{exception_count} exceptions for {count} values", pos)
+    positions: list[int] = []
+    previous = -1
+    for _ in range(exception_count):
+        gap, pos = read_uvarint(data, pos, codec)
+        previous += gap + 1
+        if gap < 0 or previous >= count:
+            raise CodecError(codec, f"exception position {previous} beyond {count} values", pos)
+        positions.append(previous)
+    return positions, pos
+
+
+def encode_xor_floats(values: npt.NDArray[np.float64]) -> bytes:
+    """An XOR float block (id 0x21): any float64 values, bit for bit."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
+    xors = bits.copy()
+    xors[1:] ^= bits[:-1]
+    out = _header(XOR_FLOAT_ID, len(bits))
+    out.write(_compress(xors))
+    return out.getvalue()
+
+
+def decode_xor_floats(data: bytes) -> npt.NDArray[np.float64]:
+    """The float64 values of an XOR float block (id 0x21)."""
+    _, xors = _read_frame(data, XOR_FLOAT_ID, "numeric-xor", 0)
+    return np.bitwise_xor.accumulate(xors).view(np.float64)
+

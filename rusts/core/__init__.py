@@ -1,0 +1,1 @@
+"""Core types, errors, time and hashing: the layer everything else stands on."""

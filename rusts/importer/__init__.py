@@ -1,0 +1,1 @@
+"""rusts-import and rusts-export (issue 7)."""

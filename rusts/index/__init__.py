@@ -1,0 +1,1 @@
+"""Series index, tag index and bloom filters (issue 3)."""

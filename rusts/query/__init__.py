@@ -1,0 +1,1 @@
+"""Query model, planner and executor (issue 4)."""

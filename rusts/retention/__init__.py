@@ -1,0 +1,1 @@
+"""Retention policies and storage tiering (issue 6)."""

@@ -1,0 +1,154 @@
+"""The `rusts` command (also installed as `rusts-server`): read the
+configuration, then run the server, or one of the configuration chores.
+
+Exit status: 0 success; 1 a failure other than the configuration (such as
+refusing to overwrite a file); 2 a bad configuration or bad usage.
+
+This module stays interpreted: it runs once and argparse gains nothing from
+compilation (see rusts/_compiled.py).
+"""
+
+import argparse
+import os
+import sys
+
+import rusts
+from rusts.core.errors import ConfigError
+from rusts.server.config import DEFAULT_CONFIG_PATH, Config, default_config_text, load_config
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_CONFIG = 2
+
+DESCRIPTION = """\
+RusTs time series database server: InfluxDB line protocol and SQL over HTTP,
+and the PostgreSQL wire protocol.
+
+With no option the server starts with the configuration in ./rusts.yml,
+or with the built-in defaults when there is no ./rusts.yml."""
+
+EPILOG = f"""\
+exit status:
+  {EXIT_OK}  success
+  {EXIT_FAILURE}  failure other than the configuration (e.g. refusing to overwrite a file)
+  {EXIT_BAD_CONFIG}  bad configuration or bad usage (one line on stderr names the file and key)"""
+
+
+def build_parser(prog: str = "rusts") -> argparse.ArgumentParser:
+    """The parser of `rusts`.
+
+    Later commands (such as `rusts wal tail`) come as subparsers; the options
+    here stay the behaviour of a bare `rusts`.
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="read the configuration from PATH, which must exist "
+        f"(default: ./{DEFAULT_CONFIG_PATH} when present, otherwise the built-in defaults)",
+    )
+    chores = parser.add_mutually_exclusive_group()
+    chores.add_argument(
+        "--generate-config",
+        nargs="?",
+        const=DEFAULT_CONFIG_PATH,
+        metavar="PATH",
+        help=f"write the default configuration, with a comment on each key, to PATH "
+        f"(default: ./{DEFAULT_CONFIG_PATH}; '-' writes to stdout) and exit; "
+        "an existing file is left alone unless --force is given",
+    )
+    chores.add_argument(
+        "--check-config",
+        action="store_true",
+        help="check the configuration (from --config, ./rusts.yml or the defaults), "
+        "print 'config OK: <source>' and exit without starting the server",
+    )
+    chores.add_argument(
+        "--version",
+        action="store_true",
+        help="print the version and whether the compiled modules are in use, and exit",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --generate-config: overwrite PATH if it exists",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `rusts` with `argv` (default: the process arguments); the exit status."""
+    parser = build_parser(_program_name())
+    try:
+        args = parser.parse_args(argv)
+        _check_combinations(parser, args)
+    except SystemExit as exc:  # argparse exits for --help and usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_CONFIG
+    if args.version:
+        return print_version()
+    if args.generate_config is not None:
+        return generate_config(args.generate_config, force=args.force)
+    try:
+        config, source = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if args.check_config:
+        print(f"config OK: {source or f'built-in defaults (no ./{DEFAULT_CONFIG_PATH})'}")
+        return EXIT_OK
+    return start_server(config)
+
+
+def _program_name() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name.startswith("rusts") else "rusts"
+
+
+def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.force and args.generate_config is None:
+        parser.error("--force only goes with --generate-config")
+    if args.config is not None and args.generate_config is not None:
+        parser.error("--generate-config writes the defaults; it does not read --config")
+
+
+def print_version() -> int:
+    """Print `rusts <version> (compiled|pure Python)`."""
+    build = "compiled" if rusts.COMPILED else "pure Python"
+    print(f"rusts {rusts.__version__} ({build})")
+    return EXIT_OK
+
+
+def generate_config(path: str, *, force: bool) -> int:
+    """Write the default configuration to `path` ('-': stdout)."""
+    text = default_config_text()
+    if path == "-":
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        with open(path, "w" if force else "x", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+    except FileExistsError:
+        print(f"error: {path} exists; pass --force to overwrite it", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        print(f"error: {path}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"wrote the default configuration to {path}")
+    return EXIT_OK
+
+
+def start_server(config: Config) -> int:
+    """Run the server until it stops; its exit status."""
+    # Imported late: --help and --generate-config must not pay for the server's imports.
+    from rusts.server.main import run_server
+
+    return run_server(config)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""SQL translation onto the query model (issue 5)."""

@@ -1,0 +1,1 @@
+"""WAL, memtable, segments, partitions and the engine (issue 3)."""
