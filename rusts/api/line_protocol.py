@@ -329,7 +329,7 @@ def parse_field_value(raw: str, lineno: int, column: int, key: str) -> tuple[int
         digits = raw[:-1]
         start = 1 if digits.startswith("-") else 0
         if not _is_digits(digits, start, len(digits)):
-            raise LineProtocolError(lineno, column, f"invalid {'integer' if last == 'i' else 'unsigned'} value {raw!r} for field {key!r}")
+            raise LineProtocolError(lineno, column, f"invalid field value {raw!r} for field {key!r}")
         number = int(digits)
         if last == "i":
             if number < I64_MIN or number > I64_MAX:

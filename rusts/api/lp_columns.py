@@ -122,6 +122,8 @@ def _series_batch(
 ) -> SeriesBatch | None:
     general = list(zip(rows.general_lines, rows.general))
     if part is None:
+        # Rows the fast path gave back were appended after the scan: restore line order.
+        general.sort(key=_entry_line)
         return _batch_from_general(rows, general, errors)
     fast_batch, row_ids = part
     if fast_batch is None:
