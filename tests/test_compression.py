@@ -255,6 +255,62 @@ def test_encode_column_round_trip(kind: str, data: st.DataObject) -> None:
         assert isinstance(decoded, np.ndarray) and same_bits(decoded, values)
 
 
+@given(timestamp_arrays())
+def test_timestamp_encoded_size_is_exact(values: npt.NDArray[np.int64]) -> None:
+    assert timestamp.encoded_size(values) == len(timestamp.encode(values))
+
+
+@pytest.mark.parametrize("mode", [varint.MODE_RAW, varint.MODE_DELTA])
+@given(values=st.lists(int64s, max_size=200))
+def test_varint_encoded_size_is_exact(mode: int, values: list[int]) -> None:
+    array = as_int64(values)
+    assert varint.encoded_size(array, mode) == len(varint.encode_signed(array, mode))
+    unsigned = array.view(np.uint64)
+    assert varint.encoded_size(unsigned, mode) == len(varint.encode_unsigned(unsigned, mode))
+
+
+@given(st.one_of(st.lists(float_bits, max_size=200).map(as_float64), decimal_floats()))
+def test_gorilla_size_lower_bound_holds(values: npt.NDArray[np.float64]) -> None:
+    assert gorilla.size_lower_bound(values) <= len(gorilla.encode(values))
+
+
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=30), st.integers(0, 15))
+def test_uvarint_decode_fast_path_matches_slow(values: list[int], lead: int) -> None:
+    """read_uvarints loads 8 bytes at a time where it can; non-minimal encodings included."""
+    out = BytesWriter()
+    for value in values:
+        varint.write_uvarint(out, value - 2**64 if value > INT64_MAX else value)
+    data = bytes(lead) + out.getvalue() + b"\x80\x80\x00"
+    patterns = np.frombuffer(varint.read_uvarints(data, 0, lead + len(values) + 1, "test"), dtype=np.uint64)
+    assert patterns.tolist() == [0] * lead + values + [0]
+
+
+@pytest.mark.parametrize("kind", ["timestamp", "integer", "unsigned", "float"])
+def test_encode_column_choice_within_two_percent_of_exhaustive(kind: str) -> None:
+    rng = np.random.default_rng(11)
+    steps = np.arange(100_000, dtype=np.int64)
+    columns: dict[str, list[Any]] = {
+        "timestamp": [
+            10**18 + steps * 10**10,
+            10**18 + steps * 10**10 + rng.integers(-(10**6), 10**6, len(steps)),
+            steps[:50] * 3,
+        ],
+        "integer": [np.cumsum(rng.poisson(100, len(steps))), rng.integers(-1000, 1000, len(steps)), steps[:20]],
+        "unsigned": [np.cumsum(rng.poisson(5000, len(steps))).astype(np.uint64), steps[:20].astype(np.uint64)],
+        "float": [
+            np.round(100 + np.cumsum(rng.normal(0, 0.5, len(steps))), 2),
+            20 + np.sin(steps / 500.0) + rng.normal(0, 0.01, len(steps)),
+            rng.normal(0, 1, 30),
+            np.repeat(rng.normal(0, 1, 1000), 100),
+        ],
+    }
+    for values in columns[kind]:
+        chosen = codec.encode_column(kind, values)  # type: ignore[arg-type]
+        column = codec._as_kind(kind, values)
+        sizes = [len(block) for block in (encoder(column) for encoder in codec.CANDIDATES[kind]) if block is not None]
+        assert len(chosen) <= min(sizes) * 1.02 + 2
+
+
 def test_encode_column_keeps_the_smallest() -> None:
     values = np.round(100 + np.cumsum(np.random.default_rng(7).normal(0, 1, 5000)), 2)
     chosen = codec.encode_column("float", values)

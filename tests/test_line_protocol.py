@@ -289,19 +289,21 @@ def test_round_trip_of_generated_points(generated: list) -> None:
 
 fragments = st.sampled_from(
     ["cpu", "cpu,host=a", "cpu,host=b", "mem", " ", ",", "=", "v", "w", "1", "-", ".", "5", "e", "i", "u", "t",
-     "false", '"', "\\", "x", "#", "\t", "time", "nan", "inf", "+", "0", "9999999999999999999999"]
+     "false", '"', "\\", "x", "#", "\t", "time", "nan", "inf", "+", "0", "9999999999999999999999",
+     '"a,b=c"', '"x y"', '""', "\r", "v=1", ",w=2i", ' 5', '"s"']
 )
 noisy_lines = st.lists(fragments, min_size=1, max_size=12).map("".join)
 template_lines = st.builds(
     lambda series, a, b, ts: f"{series} v={a},w={b} {ts}",
     st.sampled_from(["cpu", "cpu,host=a", "mem,host=b"]),
-    st.sampled_from(["1", "1.5", "-2", "3i", "4u", "t", '"s"', "x", "1e999", ".5", "-.5", "+1", "nan", '""']),
-    st.sampled_from(["2", "2i", "F", '"a b"', "7u", "-0"]),
+    st.sampled_from(["1", "1.5", "-2", "3i", "4u", "t", '"s"', "x", "1e999", ".5", "-.5", "+1", "nan", '""',
+                     '"a"b"', '"a,b=c d"', "tru", "-i", "i", "-", "1 ", "01"]),
+    st.sampled_from(["2", "2i", "F", '"a b"', "7u", "-0", '"x" ', "2,", '"1 2"']),
     st.sampled_from(["1", "2", "-3", "", "9999999999999999999", "x"]),
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.one_of(noisy_lines, template_lines, template_lines), min_size=1, max_size=30))
 def test_fast_path_agrees_with_general_scanner(lines: list[str]) -> None:
     body = "\n".join(lines)

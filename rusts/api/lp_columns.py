@@ -1,14 +1,15 @@
-"""Columnar finalisation of line-protocol rows, one series at a time.
+"""Columnar decoding of line-protocol rows, a layout at a time.
 
-Fast rows (see rusts.api.line_protocol) arrive as raw field sections such as
-`a=1.5,b=7i,c=""`. When every row of a series has the same field keys in the
-same order, all rows are decoded together: the sections are joined into one
-buffer, the positions of `=` and `,` found with numpy, keys checked against
-the first row's layout, and each column's values gathered into an Arrow
-string array and cast to its type in one call. Any irregularity sends those
-rows back to the general scanner, which owns every error message. This
-module is interpreted on purpose: it is a handful of large numpy and pyarrow
-calls per series, which mypyc cannot speed up.
+The scanner (rusts.api.line_protocol) locates, for each backslash-free line,
+the byte range of every value in the body and files it under the line's
+field layout (its keys in order). Here each column of a layout is decoded
+for all its rows at once: the value bytes gathered with numpy into an Arrow
+string array, checked and cast to the column's type in one call. Any
+irregularity sends those rows back to the general scanner, which owns every
+error message. Then the rows are split by series, merged with the series'
+general rows in line order, and type conflicts resolved in line order.
+This module is interpreted on purpose: it is a handful of large numpy and
+pyarrow calls per layout, which mypyc cannot speed up.
 """
 
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from librt.vecs import vec
+from mypy_extensions import i64
 from numpy.typing import NDArray
 
 from rusts.api.line_protocol import (
@@ -27,23 +30,21 @@ from rusts.api.line_protocol import (
     KIND_UNSIGNED,
     FastRows,
     FieldColumn,
+    Layout,
     ParsedLine,
     SeriesBatch,
     SeriesRows,
-    field_layout,
     parse_line,
 )
 from rusts.core.errors import LineProtocolError
 from rusts.core.types import Field, FieldType, FieldValue, Point, Tag
 
-_EQUALS = 61
-_COMMA = 44
 _QUOTE = 34
 _LOWER_I = 105
 _LOWER_U = 117
 _MINUS = 45
 _DOT = 46
-_BOOL_FIRST_BYTES = frozenset(ord(c) for c in "tTfF")
+_BOOLEAN_FIRST_BYTES = frozenset(b"tTfF")
 _TRUE_WORDS = pa.array(["t", "T", "true", "True", "TRUE"])
 _FALSE_WORDS = pa.array(["f", "F", "false", "False", "FALSE"])
 _NUMPY_DTYPES: dict[int, Any] = {
@@ -80,28 +81,33 @@ class _Table:
         self.columns = columns
 
 
-class _FastContext:
-    """Arrays of a FastRows built once and shared by every group decode."""
+def _int64s(values: "vec[i64]") -> NDArray[np.int64]:
+    """A vec's memory as a numpy array, without a copy."""
+    return np.frombuffer(memoryview(values), dtype=np.int64)
 
-    def __init__(self, fast: FastRows) -> None:
+
+class _FastContext:
+    """The body's bytes and the fast rows' arrays, built once and shared by every layout decode."""
+
+    def __init__(self, body: bytes, fast: FastRows) -> None:
+        self.buf = np.frombuffer(body, dtype=np.uint8)
         self.fast = fast
-        self.series = np.array(fast.series, dtype=np.int64)
-        self.times = np.array(fast.times, dtype=np.int64)
-        self.lines = np.array(fast.lines, dtype=np.int64)
-        self.string_starts = np.array(fast.string_starts, dtype=np.int64)
-        strings = np.empty(len(fast.strings), dtype=object)
-        strings[:] = fast.strings
-        self.strings = strings
+        self.series = _int64s(fast.series)
+        self.times = _int64s(fast.times)
+        self.lines = _int64s(fast.lines)
 
 
 def finalize(
-    fast: FastRows, series: list[SeriesRows], multiplier: int, errors: list[LineProtocolError]
+    body: bytes, fast: FastRows, series: list[SeriesRows], multiplier: int, errors: list[LineProtocolError]
 ) -> list[SeriesBatch]:
     """Every series of a body as a SeriesBatch, rows in line order; bad rows become errors."""
     table: _Table | None = None
-    if fast.fields:
-        context = _FastContext(fast)
-        tables = _decode_all(context, series, multiplier, errors)
+    if len(fast.times):
+        context = _FastContext(body, fast)
+        tables: list[_Table] = []
+        for layout in fast.layouts.values():
+            if len(layout.rows):
+                tables.extend(_decode_layout(context, layout, series, multiplier, errors))
         table = _concat(tables) if tables else None
     batches: list[SeriesBatch] = []
     fast_parts = _split_by_series(table, series) if table is not None else {}
@@ -178,36 +184,39 @@ def _conflicts(general: list[tuple[int, ParsedLine]], kinds: dict[str, int]) -> 
     return False
 
 
-def _decode_all(
-    context: _FastContext, series: list[SeriesRows], multiplier: int, errors: list[LineProtocolError]
+def _decode_layout(
+    context: _FastContext, layout: Layout, series: list[SeriesRows], multiplier: int, errors: list[LineProtocolError]
 ) -> list[_Table]:
-    """Decode fast rows grouped by field layout; rows that will not decode go to their series' general rows."""
+    """Decode the rows of one layout; rows that will not decode go to their series' general rows.
+
+    A failing set of rows is halved until the halves decode or are small
+    enough to hand, row by row, to the general scanner.
+    """
     fast = context.fast
-    everything = np.arange(len(fast.fields), dtype=np.int64)
-    whole = _decode_group(context, everything)
-    if whole is not None:
-        return [whole]
-    groups: dict[str, list[int]] = {}
-    for r, fields in enumerate(fast.fields):
-        layout = field_layout(fields)
-        group = groups.get(layout)
-        if group is None:
-            groups[layout] = [r]
-        else:
-            group.append(r)
+    row_ids = _int64s(layout.rows)
+    values = _int64s(layout.values).reshape(len(row_ids), 2 * len(layout.keys))
+    starts = [values[:, 2 * j] for j in range(len(layout.keys))]
+    lengths = [values[:, 2 * j + 1] for j in range(len(layout.keys))]
     tables: list[_Table] = []
-    pending = [np.array(rows, dtype=np.int64) for rows in groups.values()]
+    pending = [np.arange(len(row_ids), dtype=np.int64)]
     while pending:
-        rows = pending.pop()
-        table = _decode_group(context, rows)
-        if table is not None:
-            tables.append(table)
-        elif len(rows) > _SPLIT_LIMIT:
-            half = len(rows) // 2
-            pending.append(rows[:half])
-            pending.append(rows[half:])
+        picked = pending.pop()
+        whole = len(picked) == len(row_ids)
+        columns = _decode_columns(
+            context.buf,
+            layout.keys,
+            [s if whole else s[picked] for s in starts],
+            [n if whole else n[picked] for n in lengths],
+        )
+        if columns is not None:
+            rows = row_ids if whole else row_ids[picked]
+            tables.append(_Table(rows, context.series[rows], context.times[rows], context.lines[rows], columns))
+        elif len(picked) > _SPLIT_LIMIT:
+            half = len(picked) // 2
+            pending.append(picked[:half])
+            pending.append(picked[half:])
         else:
-            for r in rows.tolist():
+            for r in row_ids[picked].tolist():
                 line = _reparse_row(fast, r, multiplier, errors)
                 if line is not None:
                     owner = series[fast.series[r]]
@@ -383,132 +392,66 @@ def _ranges(buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[
 
 
 def _string_array(buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[np.int64]) -> Any:
-    data = _ranges(buf, starts, lengths)
+    """An Arrow string array of the given byte ranges (ASCII, so always valid UTF-8)."""
     offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
+    data = _ranges(buf, starts, lengths)
     return pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def _layout(first_row: str) -> list[str] | None:
-    """Field keys of a row, or None when the row is not a plain layout."""
-    keys: list[str] = []
-    for token in first_row.split(","):
-        key, sep, _ = token.partition("=")
-        if not sep or not key or key == "time":
-            return None
-        keys.append(key)
-    if len(set(keys)) != len(keys):
-        return None
-    return keys
-
-
-def _decode_group(context: _FastContext, rows: NDArray[np.int64]) -> _Table | None:
-    """The rows decoded as columns, or None when any of them needs the general scanner."""
-    fast = context.fast
-    row_list = rows.tolist()
-    keys = _layout(fast.fields[row_list[0]])
-    if keys is None:
-        return None
-    field_count = len(keys)
-    row_count = len(row_list)
-    if row_count == len(fast.fields):
-        sections = fast.fields
-    else:
-        sections = [fast.fields[r] for r in row_list]
-    buf = np.frombuffer(",".join(sections).encode("utf-8"), dtype=np.uint8)
-    equals = np.flatnonzero(buf == _EQUALS)
-    commas = np.flatnonzero(buf == _COMMA)
-    tokens = field_count * row_count
-    if len(equals) != tokens or len(commas) != tokens - 1:
-        return None
-    token_starts = np.empty(tokens, dtype=np.int64)
-    token_starts[0] = 0
-    token_starts[1:] = commas + 1
-    token_ends = np.empty(tokens, dtype=np.int64)
-    token_ends[:-1] = commas
-    token_ends[-1] = len(buf)
-    # Counts are equal, so each token holds exactly one '=' iff each '=' lies inside its token.
-    if not (bool((equals > token_starts).all()) and bool((equals + 1 < token_ends).all())):
-        return None
-    if not _keys_match(buf, token_starts, equals - token_starts, keys, row_count):
-        return None
-    string_count = sum(1 for j in range(field_count) if buf[equals[j] + 1] == _QUOTE)
-    string_starts = context.string_starts[rows]
-    if not bool((context.string_starts[rows + 1] - string_starts == string_count).all()):
-        return None
-    if int(np.count_nonzero(buf == _QUOTE)) != 2 * string_count * row_count:
-        return None
-    value_starts = equals + 1
-    value_lengths = token_ends - value_starts
+def _decode_columns(
+    buf: NDArray[np.uint8], keys: list[str], starts: list[NDArray[np.int64]], lengths: list[NDArray[np.int64]]
+) -> dict[tuple[str, int], _Values] | None:
+    """Every column of a set of rows, keyed by (name, kind); None when any value is irregular."""
     columns: dict[tuple[str, int], _Values] = {}
-    string_index = 0
-    for j, key in enumerate(keys):
-        starts = value_starts[j::field_count]
-        lengths = value_lengths[j::field_count]
-        if buf[starts[0]] == _QUOTE:
-            first = buf[starts]
-            if not (bool((first == _QUOTE).all()) and bool((lengths == 2).all())):
-                return None
-            columns[(key, KIND_STRING)] = (context.strings[string_starts + string_index], None)
-            string_index += 1
-            continue
-        column = _decode_column(buf, starts, lengths)
-        if column is None:
+    for key, column_starts, column_lengths in zip(keys, starts, lengths):
+        decoded = _decode_column(buf, column_starts, column_lengths)
+        if decoded is None:
             return None
-        columns[(key, column[0])] = (column[1], None)
-    return _Table(rows, context.series[rows], context.times[rows], context.lines[rows], columns)
+        columns[(key, decoded[0])] = (decoded[1], None)
+    return columns
 
 
-def _keys_match(
-    buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[np.int64], keys: list[str], rows: int
-) -> bool:
-    encoded = [key.encode("utf-8") for key in keys]
-    expected_lengths = np.tile(np.array([len(k) for k in encoded], dtype=np.int64), rows)
-    if not np.array_equal(lengths, expected_lengths):
-        return False
-    expected = np.tile(np.frombuffer(b"".join(encoded), dtype=np.uint8), rows)
-    return bool(np.array_equal(_ranges(buf, starts, lengths), expected))
+def _decode_column(buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[np.int64]) -> tuple[int, Any] | None:
+    """Kind and values of one column of raw values; None unless all are valid and of one kind.
 
-
-def _decode_column(
-    buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[np.int64]
-) -> tuple[int, Any] | None:
-    """Kind and values of one unquoted column; None when any value is irregular."""
+    The kind follows the first value: a quote opens a string, a trailing `i`
+    or `u` marks an integer, t/T/f/F a boolean, anything else a float.
+    """
     first = buf[starts]
     last = buf[starts + lengths - 1]
-    if int(last[0]) in (_LOWER_I, _LOWER_U):
-        return _decode_integers(buf, starts, lengths, first, last)
-    if int(first[0]) in _BOOL_FIRST_BYTES:
+    lead = int(first[0])
+    tail = int(last[0])
+    if lead == _QUOTE:
+        if not (bool((first == _QUOTE).all()) and bool((last == _QUOTE).all()) and bool((lengths >= 2).all())):
+            return None
+        return (KIND_STRING, _string_array(buf, starts + 1, lengths - 2).to_numpy(zero_copy_only=False))
+    if tail == _LOWER_I or tail == _LOWER_U:
+        if not bool((last == tail).all()):
+            return None
+        kind = KIND_INTEGER if tail == _LOWER_I else KIND_UNSIGNED
+        return _decode_integers(buf, starts, lengths - 1, first, kind)
+    if lead in _BOOLEAN_FIRST_BYTES:
         return _decode_booleans(buf, starts, lengths)
     return _decode_floats(buf, starts, lengths, first)
 
 
 def _decode_integers(
-    buf: NDArray[np.uint8],
-    starts: NDArray[np.int64],
-    lengths: NDArray[np.int64],
-    first: NDArray[np.uint8],
-    last: NDArray[np.uint8],
+    buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[np.int64], first: NDArray[np.uint8], kind: int
 ) -> tuple[int, Any] | None:
-    suffix = int(last[0])
-    if not bool((last == suffix).all()):
-        return None
     # Line protocol integers are -?digits; Arrow's cast would also take a leading '+'.
-    digits_ok = ((first >= 48) & (first <= 57)) | ((first == _MINUS) & (lengths > 2))
-    if not bool(digits_ok.all()):
+    ok = ((first >= 48) & (first <= 57) & (lengths > 0)) | ((first == _MINUS) & (lengths > 1))
+    if not bool(ok.all()):
         return None
-    kind = KIND_INTEGER if suffix == _LOWER_I else KIND_UNSIGNED
     target = pa.int64() if kind == KIND_INTEGER else pa.uint64()
     try:
-        array = _string_array(buf, starts, lengths - 1).cast(target)
+        values = _string_array(buf, starts, lengths).cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    return (kind, array.to_numpy(zero_copy_only=False))
+    return (kind, values.to_numpy(zero_copy_only=False))
 
 
-def _decode_booleans(
-    buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[np.int64]
-) -> tuple[int, Any] | None:
+def _decode_booleans(buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[np.int64]) -> tuple[int, Any] | None:
     words = _string_array(buf, starts, lengths)
     is_true = pc.is_in(words, value_set=_TRUE_WORDS).to_numpy(zero_copy_only=False)
     is_false = pc.is_in(words, value_set=_FALSE_WORDS).to_numpy(zero_copy_only=False)
@@ -520,24 +463,19 @@ def _decode_booleans(
 def _decode_floats(
     buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[np.int64], first: NDArray[np.uint8]
 ) -> tuple[int, Any] | None:
-    # Arrow also reads "nan", "inf" and "+1"; line protocol does not, so the
-    # first byte must be a digit, '-' or '.', a '-' must be followed by a
-    # digit or '.', and the result must be finite.
-    first_ok = ((first >= 48) & (first <= 57)) | (first == _MINUS) | (first == _DOT)
-    if not bool(first_ok.all()):
-        return None
+    # Arrow also reads "nan", "inf" and "+1"; line protocol does not: the first
+    # byte must be a digit or '.', or a '-' followed by a digit or '.', and
+    # the result must be finite.
     second = buf[np.minimum(starts + 1, len(buf) - 1)]
-    after_minus_ok = (first != _MINUS) | ((((second >= 48) & (second <= 57)) | (second == _DOT)) & (lengths > 1))
-    if not bool(after_minus_ok.all()):
+    digit_or_dot = ((second >= 48) & (second <= 57)) | (second == _DOT)
+    ok = ((first >= 48) & (first <= 57)) | (first == _DOT) | ((first == _MINUS) & digit_or_dot & (lengths > 1))
+    if not bool(ok.all()):
         return None
     try:
-        array = _string_array(buf, starts, lengths).cast(pa.float64())
+        values = _string_array(buf, starts, lengths).cast(pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    values = array.to_numpy(zero_copy_only=False)
-    if not bool(np.isfinite(values).all()):
-        return None
-    return (KIND_FLOAT, values)
+    return (KIND_FLOAT, values) if bool(np.isfinite(values).all()) else None
 
 
 # ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def _unsigned_raw(values: npt.NDArray[np.uint64]) -> bytes:
     return varint.encode_unsigned(values, varint.MODE_RAW)
 
 
-# Tried in order for each kind; the smallest block wins, the earlier one on a tie.
+# Every codec that may encode each kind, earlier ones preferred on a tie in size.
 CANDIDATES: Final[dict[str, tuple[Encoder, ...]]] = {
     "timestamp": (timestamp.encode, numeric.encode_integers),
     "float": (gorilla.encode, numeric.encode_decimal_floats, numeric.encode_xor_floats),
@@ -53,6 +53,68 @@ CANDIDATES: Final[dict[str, tuple[Encoder, ...]]] = {
     "unsigned": (varint.encode_unsigned, _unsigned_raw, numeric.encode_integers),
     "string": (dictionary.encode,),
     "boolean": (boolean.encode,),
+}
+
+# Encoding every candidate and keeping the smallest cost more than all of them together, and
+# the bit-serial codecs rarely win. So the choosers below encode the numpy codecs, and a
+# bit-serial codec only when an array-op size (exact, or a lower bound for Gorilla) says it
+# can win; XOR floats and Gorilla only when a sample says they come near the best block.
+XOR_SAMPLE_MARGIN: Final = 1.5
+GORILLA_SAMPLE_MARGIN: Final = 1.05
+
+
+def _choose_timestamp(values: npt.NDArray[np.int64]) -> bytes:
+    best = numeric.encode_integers(values)
+    if timestamp.encoded_size(values) <= len(best):
+        return timestamp.encode(values)
+    return best
+
+
+def _choose_integer(values: npt.NDArray[np.int64] | npt.NDArray[np.uint64]) -> bytes:
+    best = numeric.encode_integers(values)
+    delta_size = varint.encoded_size(values, varint.MODE_DELTA)
+    raw_size = varint.encoded_size(values, varint.MODE_RAW)
+    if min(delta_size, raw_size) > len(best):
+        return best
+    mode = varint.MODE_DELTA if delta_size <= raw_size else varint.MODE_RAW
+    if values.dtype == np.uint64:
+        return varint.encode_unsigned(values, mode)  # type: ignore[arg-type]
+    return varint.encode_signed(values, mode)  # type: ignore[arg-type]
+
+
+def _choose_float(values: npt.NDArray[np.float64]) -> bytes:
+    decimal = numeric.encode_decimal_floats(values)
+    if decimal is None:
+        best = numeric.encode_xor_floats(values)
+    else:
+        best = decimal
+        part = numeric.sample(values)
+        estimate = len(numeric.encode_xor_floats(part)) * len(values) / max(len(part), 1)
+        if estimate < len(decimal) * XOR_SAMPLE_MARGIN:
+            xor = numeric.encode_xor_floats(values)
+            if len(xor) < len(best):
+                best = xor
+    if gorilla.size_lower_bound(values) <= len(best) and _gorilla_sample_may_win(values, len(best)):
+        bit_serial = gorilla.encode(values)
+        if len(bit_serial) <= len(best):
+            return bit_serial
+    return best
+
+
+def _gorilla_sample_may_win(values: npt.NDArray[np.float64], best_size: int) -> bool:
+    part = numeric.sample(values)
+    if part is values:
+        return True
+    return len(gorilla.encode(part)) * len(values) / len(part) <= best_size * GORILLA_SAMPLE_MARGIN
+
+
+CHOOSERS: Final[dict[str, Callable[[Any], bytes]]] = {
+    "timestamp": _choose_timestamp,
+    "float": _choose_float,
+    "integer": _choose_integer,
+    "unsigned": _choose_integer,
+    "string": dictionary.encode,
+    "boolean": boolean.encode,
 }
 
 DECODERS: Final[dict[int, tuple[str, Callable[[bytes], ColumnValues]]]] = {
@@ -98,13 +160,13 @@ def _as_kind(kind: str, values: ColumnValues) -> npt.NDArray[Any] | list[str]:
 
 
 def encode_column(kind: ColumnKind, values: ColumnValues) -> bytes:
-    """The smallest block any codec for `kind` makes of `values` (wrappers included)."""
+    """The smallest block the codecs for `kind` make of `values`, wrappers included.
+
+    Smallest as the choosers above judge it: exact for integers and timestamps; for floats an
+    XOR block a sample rules out is not made.
+    """
     column = _as_kind(kind, values)
-    best = b""
-    for encoder in CANDIDATES[kind]:
-        encoded = encoder(column)
-        if encoded is not None and (not best or len(encoded) < len(best)):
-            best = encoded
+    best = CHOOSERS[kind](column)
     if best[0] in _ALREADY_COMPRESSED:
         return best
     unwrapped = best

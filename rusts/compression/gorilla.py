@@ -23,7 +23,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from librt.strings import BytesWriter, read_i64_le, write_i64_le
+from librt.strings import BytesWriter, read_i64_be, read_i64_le, write_i64_le
 from mypy_extensions import i64, u8
 
 from rusts.compression.varint import (
@@ -34,6 +34,7 @@ from rusts.compression.varint import (
     read_bits,
     read_count,
     trailing_zeros,
+    uvarint_size,
     write_uvarint,
 )
 from rusts.core.errors import CodecError
@@ -52,6 +53,26 @@ def encode(values: npt.NDArray[np.float64]) -> bytes:
     if count > 0:
         pack_xors(BitWriter(out), raw, count)
     return out.getvalue()
+
+
+def size_lower_bound(values: npt.NDArray[np.float64]) -> int:
+    """A length encode(values) cannot go below, computed with array ops, without encoding.
+
+    Each XOR costs at least 2 bits + its meaningful bits (1 bit when zero). The bit length
+    comes from the float exponent, which may round up by one: hence the - 1.
+    """
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    count = len(bits)
+    if count <= 1:
+        return 1 + uvarint_size(count) + 8 * count
+    xors = bits[1:] ^ bits[:-1]
+    xors = xors[xors != 0]
+    zero_count = count - 1 - len(xors)
+    lowest = xors & (~xors + np.uint64(1))
+    # bit length of x, possibly + 1, minus (trailing zeros + 1): meaningful bits, possibly - 1.
+    meaningful = np.frexp(xors.astype(np.float64))[1] - np.frexp(lowest.astype(np.float64))[1]
+    total = 64 + zero_count + 2 * len(xors) + int(meaningful.sum())
+    return 1 + uvarint_size(count) + (total + 7) // 8
 
 
 def pack_xors(bits: BitWriter, raw: bytes, count: i64) -> None:
@@ -104,38 +125,61 @@ def unpack_xors(padded: bytes, stream_bits: i64, count: i64) -> bytes:
     current = read_bits(padded, 0, 64)
     write_i64_le(out, current)
     pos: i64 = 64
+    done: i64 = 1
     window_lead: i64 = -1
     window_bits: i64 = 0
-    for value_index in range(1, count):
-        control = read_bits(padded, pos, 2)
-        if control < 2:
-            pos += 1
+    window_shift: i64 = 0  # trailing zeros below the window
+    while done < count:
+        # The 57 stream bits from pos, right-aligned: the control bits and an 11-bit header.
+        window = (read_i64_be(padded, pos >> 3) >> (7 - (pos & 7))) & 0x1FFFFFFFFFFFFFF
+        if window < 0x100000000000000:
+            # A run of "0" records (repeated values): take all its zero bits at once.
+            run: i64 = 57 if window == 0 else leading_zeros(window) - 7
+            if run > count - done:
+                run = count - done
+            pos += run
+            done += run
+            if pos > stream_bits:
+                raise CodecError(CODEC, "truncated bit stream", (stream_bits >> 3) - 1)
+            for repeat_index in range(run):
+                write_i64_le(out, current)
+            continue
+        if window >= 0x180000000000000:
+            window_lead = (window >> 50) & 31
+            window_bits = (window >> 44) & 63
+            pos += 13
+            if window_bits == 0:
+                window_bits = 64
+            if window_lead + window_bits > 64:
+                raise CodecError(CODEC, "window wider than 64 bits", pos >> 3)
+            window_shift = 64 - window_lead - window_bits
         else:
-            if control == 3:
-                header = read_bits(padded, pos + 2, 11)
-                pos += 13
-                window_lead = header >> 6
-                window_bits = header & 63
-                if window_bits == 0:
-                    window_bits = 64
-                if window_lead + window_bits > 64:
-                    raise CodecError(CODEC, "window wider than 64 bits", pos >> 3)
-            else:
-                pos += 2
-                if window_lead < 0:
-                    raise CodecError(CODEC, "window reused before one was set", pos >> 3)
-            current = current ^ read_window(padded, pos, window_lead, window_bits)
-            pos += window_bits
+            pos += 2
+            if window_lead < 0:
+                raise CodecError(CODEC, "window reused before one was set", pos >> 3)
+        if window_bits <= 57:
+            # read_bits inlined: one load holds any window up to 57 bits wide.
+            meaningful = (read_i64_be(padded, pos >> 3) >> (64 - (pos & 7) - window_bits)) & (
+                0x3FFFFFFFFFFFFFFF >> (62 - window_bits)
+            )
+            if window_lead == 0:
+                # The top bit is the sign: fold it now so the shift below cannot overflow interpreted.
+                meaningful = meaningful - ((meaningful >> (window_bits - 1)) << window_bits)
+            current = current ^ (meaningful << window_shift)
+        else:
+            # Wider windows: a high part of 26..32 bits and a low part of 32 bits, one load each.
+            high_bits = window_bits - 32
+            high = (read_i64_be(padded, pos >> 3) >> (64 - (pos & 7) - high_bits)) & (
+                0x3FFFFFFFFFFFFFFF >> (62 - high_bits)
+            )
+            low_pos = pos + high_bits
+            low = (read_i64_be(padded, low_pos >> 3) >> (32 - (low_pos & 7))) & 0xFFFFFFFF
+            if window_lead == 0:
+                high = high - ((high >> (high_bits - 1)) << high_bits)
+            current = current ^ (((high << 32) | low) << window_shift)
+        pos += window_bits
         if pos > stream_bits:
             raise CodecError(CODEC, "truncated bit stream", (stream_bits >> 3) - 1)
         write_i64_le(out, current)
+        done += 1
     return out.getvalue()
-
-
-def read_window(padded: bytes, pos: i64, lead: i64, width: i64) -> i64:
-    """The XOR whose `width` meaningful bits sit at pos, below `lead` leading zeros."""
-    meaningful = read_bits(padded, pos, width)
-    if lead == 0 and width < 64:
-        # The top bit is the sign: fold it now so the shift below cannot overflow interpreted.
-        meaningful = meaningful - ((meaningful >> (width - 1)) << width)
-    return meaningful << (64 - lead - width)

@@ -24,18 +24,20 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from librt.strings import BytesWriter, read_i64_le, write_i64_le
+from librt.strings import BytesWriter, read_i64_be, read_i64_le, write_i64_le
 from mypy_extensions import i64, u8
 
 from rusts.compression.varint import (
     BitWriter,
     check_header,
     delta,
+    leading_zeros,
     pad_for_reading,
     read_bits,
     read_count,
-    undelta,
+    undelta_in_place,
     unzigzag,
+    uvarint_size,
     write_uvarint,
     zigzag,
 )
@@ -58,6 +60,20 @@ def encode(timestamps: npt.NDArray[np.int64]) -> bytes:
     patterns = zigzag(delta(delta(values)[1:]))
     pack_buckets(BitWriter(out), patterns.tobytes(), count - 1)
     return out.getvalue()
+
+
+def encoded_size(timestamps: npt.NDArray[np.int64]) -> int:
+    """The exact length of encode(timestamps), computed with array ops, without encoding."""
+    values = np.ascontiguousarray(timestamps, dtype=np.int64)
+    count = len(values)
+    if count == 0:
+        return 1 + uvarint_size(0)
+    z = zigzag(delta(delta(values)[1:])).view(np.uint64)
+    bits = len(z)
+    # Each bucket boundary crossed adds the next bucket's extra bits (see the module docstring).
+    for bound, extra in ((1, 9), (0x100, 9), (0x10000, 9), (0x1000000, 17), (0x10000000000, 24)):
+        bits += extra * int(np.count_nonzero(z >= np.uint64(bound)))
+    return 1 + uvarint_size(count) + 8 + (bits + 7) // 8
 
 
 def pack_buckets(bits: BitWriter, patterns: bytes, count: i64) -> None:
@@ -98,11 +114,13 @@ def decode(data: bytes) -> npt.NDArray[np.int64]:
     if count - 1 > stream_bits:
         raise CodecError(CODEC, f"{count} timestamps cannot fit in {stream_bits} bits", pos)
     patterns = unpack_buckets(pad_for_reading(data, pos + 8), stream_bits, count - 1)
-    deltas = undelta(unzigzag(np.frombuffer(patterns, dtype=np.int64)))
     out = np.empty(count, dtype=np.int64)
     out[0] = first
-    # An array op: the sum wraps around like the encoder's differences did.
-    out[1:] = undelta(deltas) + np.int64(first)
+    # Array ops, in place: the sums wrap around like the encoder's differences did.
+    rest = out[1:]
+    deltas = undelta_in_place(unzigzag(np.frombuffer(patterns, dtype=np.int64)))
+    np.cumsum(deltas, out=rest)
+    rest += np.int64(first)
     return out
 
 
@@ -110,22 +128,34 @@ def unpack_buckets(padded: bytes, stream_bits: i64, count: i64) -> bytes:
     """`count` zigzagged values from a padded bit stream, as little-endian 64-bit patterns."""
     out = BytesWriter()
     pos: i64 = 0
-    for value_index in range(count):
-        prefix = read_bits(padded, pos, 5)
-        if prefix < 0x10:
-            pos += 1
-            z: i64 = 0
-        elif prefix < 0x18:
-            z = read_bits(padded, pos + 2, 8)
+    done: i64 = 0
+    while done < count:
+        # The 57 stream bits from pos, right-aligned: one load serves every bucket but the last.
+        window = (read_i64_be(padded, pos >> 3) >> (7 - (pos & 7))) & 0x1FFFFFFFFFFFFFF
+        if window < 0x100000000000000:
+            # A run of "0" records (regular intervals): take all its zero bits at once.
+            run: i64 = 57 if window == 0 else leading_zeros(window) - 7
+            if run > count - done:
+                run = count - done
+            pos += run
+            done += run
+            if pos > stream_bits:
+                raise CodecError(CODEC, "truncated bit stream", (pos >> 3) - 1)
+            for zero_index in range(run):
+                write_i64_le(out, 0)
+            continue
+        prefix = window >> 52
+        if prefix < 0x18:
+            z: i64 = (window >> 47) & 0xFF
             pos += 10
         elif prefix < 0x1C:
-            z = read_bits(padded, pos + 3, 16)
+            z = (window >> 38) & 0xFFFF
             pos += 19
         elif prefix < 0x1E:
-            z = read_bits(padded, pos + 4, 24)
+            z = (window >> 29) & 0xFFFFFF
             pos += 28
         elif prefix == 0x1E:
-            z = read_bits(padded, pos + 5, 40)
+            z = (window >> 12) & 0xFFFFFFFFFF
             pos += 45
         else:
             z = read_bits(padded, pos + 5, 64)
@@ -133,4 +163,5 @@ def unpack_buckets(padded: bytes, stream_bits: i64, count: i64) -> bytes:
         if pos > stream_bits:
             raise CodecError(CODEC, "truncated bit stream", (pos >> 3) - 1)
         write_i64_le(out, z)
+        done += 1
     return out.getvalue()
