@@ -799,9 +799,13 @@ def parse_lines_ok(
     the server clock. Errors come back sorted by line number. `fast=False`
     parses every line with the general scanner (the tests compare the two).
     """
+    return parse_body(body, precision_multiplier(precision), default_time, fast)
+
+
+def parse_body(body: bytes | str, multiplier: int, default_time: int, fast: bool = True) -> ParseResult:
+    """parse_lines_ok with the precision given as nanoseconds per unit."""
     from rusts.api.lp_columns import finalize
 
-    multiplier = precision_multiplier(precision)
     errors: list[LineProtocolError] = []
     lines, encoded = _decode_body(body, errors)
     scanner = _Scanner(multiplier, default_time, fast)
@@ -810,6 +814,12 @@ def parse_lines_ok(
     batches = finalize(encoded, scanner.rows, scanner.series, multiplier, errors)
     errors.sort(key=_error_line)
     return ParseResult(batches, errors)
+
+
+def engine_parser(body: bytes, multiplier: int, default_time: int) -> tuple[list[Any], list[LineProtocolError]]:
+    """The parser the storage engine calls on writes and on WAL replay."""
+    result = parse_body(body, multiplier, default_time)
+    return list(result.series), result.errors
 
 
 def _error_line(error: LineProtocolError) -> int:

@@ -85,3 +85,13 @@ class RateLimitError(RustsError):
     def __init__(self, retry_after_secs: float) -> None:
         self.retry_after_secs = retry_after_secs
         super().__init__(f"rate limit exceeded, retry after {retry_after_secs:.1f}s")
+
+
+class WalError(RustsError):
+    """A write-ahead log operation that failed (disk full, I/O error, closed log): names the file."""
+
+    def __init__(self, path: str, message: str, offset: int = -1) -> None:
+        self.path = path
+        self.offset = offset
+        where = f" at offset {offset}" if offset >= 0 else ""
+        super().__init__(f"{path}{where}: {message}")

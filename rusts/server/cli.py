@@ -25,7 +25,11 @@ RusTs time series database server: InfluxDB line protocol and SQL over HTTP,
 and the PostgreSQL wire protocol.
 
 With no option the server starts with the configuration in ./rusts.yml,
-or with the built-in defaults when there is no ./rusts.yml."""
+or with the built-in defaults when there is no ./rusts.yml.
+
+other commands:
+  rusts wal tail [--from-seq N] [--config PATH]
+                 print the write-ahead log as line protocol (change data capture)"""
 
 EPILOG = f"""\
 exit status:
@@ -81,11 +85,52 @@ def build_parser(prog: str = "rusts") -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run `rusts` with `argv` (default: the process arguments); the exit status."""
-    parser = build_parser(_program_name())
+def build_wal_parser(prog: str = "rusts") -> argparse.ArgumentParser:
+    """The parser of `rusts wal tail`: change data capture from the write-ahead log."""
+    parser = argparse.ArgumentParser(
+        prog=f"{prog} wal tail",
+        description="Print every write retained in the write-ahead log, in order, as line protocol "
+        "(lines that had no timestamp get the one the server gave them). Keep the WAL forever "
+        "with storage.wal_retention_secs: null to capture every change.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--from-seq", type=int, default=0, metavar="N", help="start at WAL sequence number N (default: the oldest retained)")
+    parser.add_argument("--with-seq", action="store_true", help="prefix each record with a '# seq N' comment line")
+    parser.add_argument("--config", metavar="PATH", help="read storage.wal_dir from PATH (default: ./rusts.yml or the defaults)")
+    return parser
+
+
+def wal_tail(argv: list[str]) -> int:
+    """`rusts wal tail`: the WAL as line protocol on stdout."""
+    from rusts.storage.wal import tail_lines
+
+    parser = build_wal_parser(_program_name())
     try:
         args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_CONFIG
+    try:
+        config, _ = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    wal_dir = config.effective_wal_dir
+    if not os.path.isdir(wal_dir):
+        print(f"error: no write-ahead log at {wal_dir!r}", file=sys.stderr)
+        return EXIT_FAILURE
+    tail_lines(wal_dir, args.from_seq, sys.stdout, with_seq=args.with_seq)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `rusts` with `argv` (default: the process arguments); the exit status."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:2] == ["wal", "tail"]:
+        return wal_tail(arguments[2:])
+    parser = build_parser(_program_name())
+    try:
+        args = parser.parse_args(arguments)
         _check_combinations(parser, args)
     except SystemExit as exc:  # argparse exits for --help and usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_CONFIG

@@ -1,0 +1,85 @@
+"""In-memory columnar data of one series: what the memtable holds, segments store and scans return.
+
+Kinds are the field kinds of rusts.api.line_protocol (0 float, 1 integer,
+2 unsigned, 3 string, 4 boolean). Values are numpy arrays (float64, int64,
+uint64, bool) or, for strings, list[str]; `present` marks the rows that carry
+the field, None meaning all of them. Rows are aligned with `timestamps`.
+"""
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+KIND_FLOAT = 0
+KIND_INTEGER = 1
+KIND_UNSIGNED = 2
+KIND_STRING = 3
+KIND_BOOLEAN = 4
+KIND_NAMES: tuple[str, ...] = ("float", "integer", "unsigned", "string", "boolean")
+NUMPY_DTYPES: dict[int, Any] = {
+    KIND_FLOAT: np.float64,
+    KIND_INTEGER: np.int64,
+    KIND_UNSIGNED: np.uint64,
+    KIND_BOOLEAN: np.bool_,
+}
+
+
+class Column:
+    """One field of one series: kind, values and presence, aligned with the series' timestamps."""
+
+    __slots__ = ("kind", "values", "present")
+
+    def __init__(self, kind: int, values: Any, present: NDArray[np.bool_] | None = None) -> None:
+        self.kind = kind
+        self.values = values
+        self.present = present
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def take(self, index: NDArray[np.int64]) -> "Column":
+        """The rows at `index`, in that order."""
+        if self.kind == KIND_STRING:
+            values: Any = [self.values[i] for i in index.tolist()]
+        else:
+            values = self.values[index]
+        present = None if self.present is None else self.present[index]
+        if present is not None and bool(present.all()):
+            present = None
+        return Column(self.kind, values, present)
+
+    def slice(self, start: int, stop: int) -> "Column":
+        present = None if self.present is None else self.present[start:stop]
+        if present is not None and bool(present.all()):
+            present = None
+        return Column(self.kind, self.values[start:stop], present)
+
+    def present_count(self) -> int:
+        return len(self.values) if self.present is None else int(self.present.sum())
+
+
+class SeriesData:
+    """Rows of one series: timestamps and columns by field name, aligned row for row."""
+
+    __slots__ = ("series_id", "timestamps", "columns")
+
+    def __init__(self, series_id: int, timestamps: NDArray[np.int64], columns: dict[str, Column]) -> None:
+        self.series_id = series_id
+        self.timestamps = timestamps
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    def take(self, index: NDArray[np.int64]) -> "SeriesData":
+        return SeriesData(
+            self.series_id, self.timestamps[index], {name: column.take(index) for name, column in self.columns.items()}
+        )
+
+    def slice(self, start: int, stop: int) -> "SeriesData":
+        return SeriesData(
+            self.series_id,
+            self.timestamps[start:stop],
+            {name: column.slice(start, stop) for name, column in self.columns.items()},
+        )

@@ -1,0 +1,506 @@
+"""The storage engine: the one object the API and query layers write to and read from.
+
+Write path: line protocol -> parse (rusts.api.line_protocol, by the caller)
+-> series ids from the index -> field-type check -> WAL -> memtable; a
+background flusher turns full memtables into segments in time partitions and
+advances the checkpoint. Read path: partitions overlapping the range, then
+flushing memtables, then the live memtable, merged so that the newest write
+wins per field.
+
+On-disk layout under `data_dir`:
+
+    LOCK                 held (flock) by the process that has the directory open
+    CHECKPOINT           JSON {"version": 1, "sequence": n}: WAL records <= n are in segments
+    FIELDS               JSON {"version": 1, "measurements": {m: {field: kind}}}
+    TOMBSTONES           JSON {"version": 1, "deletes": [{"series": [id...], "start": ns, "end": ns,
+                         "watermarks": {partition_start: generation}}]}
+    index/               series index (rusts.index)
+    partitions/          time partitions (rusts.storage.partition)
+    wal/                 write-ahead log unless wal_dir says otherwise
+
+Deletes flush first, so every row they cover sits in a segment; a tombstone
+then hides those rows in segments older than a per-partition watermark, on
+every read, until a compaction rewrites the partition without them. Dropping
+a measurement is a delete of all its series over all time, plus removing it
+from the index and the field catalogue.
+
+A clean close flushes and checkpoints, so the next open replays nothing; after
+a crash, open replays only the WAL records after the checkpoint. Replaying a
+record applies it exactly as the first time: the record holds the request
+body, its precision and the clock value lines without a timestamp received.
+"""
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from rusts.core.errors import CorruptDataError, LineProtocolError, RustsError
+from rusts.index.series import SeriesIndex
+from rusts.storage import wal as wal_log
+from rusts.storage.columns import KIND_NAMES, Column, SeriesData
+from rusts.storage.memtable import MemTable, concat, resolve
+from rusts.storage.partition import Partition, Tombstone, fsync_directory
+
+_log = logging.getLogger("rusts.storage.engine")
+STATE_VERSION = 1
+I64_MIN = -(2**63)
+I64_MAX = 2**63 - 1
+
+# Parses a body: (body, precision multiplier, default time) -> (series batches, errors).
+# The engine takes it as a parameter so that storage does not import the API layer.
+Parser = Callable[[bytes, int, int], tuple[list[Any], list[LineProtocolError]]]
+
+
+class DataDirectoryInUse(RustsError):
+    """Another process holds the data directory."""
+
+
+class EngineOptions:
+    """What the engine needs from the configuration (built by rusts.server from rusts.yml)."""
+
+    def __init__(
+        self,
+        data_dir: str,
+        wal_dir: str | None = None,
+        wal_durability: str = "periodic",
+        wal_sync_interval_ms: int = 100,
+        wal_retention_secs: int | None = 3600,
+        memtable_max_bytes: int = 64 * 1024 * 1024,
+        memtable_max_points: int = 1_000_000,
+        memtable_max_age_secs: float = 60.0,
+        partition_duration_ns: int = 86_400 * 1_000_000_000,
+        hot_compression: str = "lz4",
+        zstd_level: int = 3,
+        max_pending_flushes: int = 2,
+        bloom_fpr: float = 0.01,
+        compact_min_segments: int = 4,
+    ) -> None:
+        self.data_dir = data_dir
+        self.wal_dir = wal_dir if wal_dir is not None else os.path.join(data_dir, "wal")
+        self.wal_durability = wal_durability
+        self.wal_sync_interval_ms = wal_sync_interval_ms
+        self.wal_retention_secs = wal_retention_secs
+        self.memtable_max_bytes = memtable_max_bytes
+        self.memtable_max_points = memtable_max_points
+        self.memtable_max_age_secs = memtable_max_age_secs
+        self.partition_duration_ns = partition_duration_ns
+        self.hot_compression = hot_compression
+        self.zstd_level = zstd_level
+        self.max_pending_flushes = max_pending_flushes
+        self.bloom_fpr = bloom_fpr
+        self.compact_min_segments = compact_min_segments
+
+
+class WriteResult:
+    """What a write stored, and the lines it rejected."""
+
+    def __init__(self, points: int, field_values: int, errors: list[LineProtocolError], sequence: int) -> None:
+        self.points = points
+        self.field_values = field_values
+        self.errors = errors
+        self.sequence = sequence
+
+
+class StorageEngine:
+    """Coordinates index, WAL, memtables and partitions. Safe for concurrent writers and readers."""
+
+    def __init__(self, options: EngineOptions, parser: Parser) -> None:
+        self.options = options
+        self.parser = parser
+        self.index: SeriesIndex
+        self.partitions: dict[int, Partition] = {}
+        self.fields: dict[str, dict[str, int]] = {}
+        self.memtable = MemTable()
+        self.flushing: list[MemTable] = []
+        self.checkpoint = 0
+        self.ready = False
+        self.closed = False
+        self.stats: dict[str, int] = {"writes": 0, "points_written": 0, "rejected_lines": 0, "flushes": 0, "replayed_records": 0}
+        self._write_lock = threading.Lock()
+        self._delete_lock = threading.RLock()
+        self._flush_done = threading.Condition()
+        self._lock_handle: Any = None
+        self._wal: wal_log.WalWriter | None = None
+        self._fields_dirty = False
+        self._flusher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+
+    # --- opening and closing -------------------------------------------------
+
+    @classmethod
+    def open(cls, options: EngineOptions, parser: Parser) -> "StorageEngine":
+        engine = cls(options, parser)
+        engine._open()
+        return engine
+
+    def _open(self) -> None:
+        options = self.options
+        os.makedirs(options.data_dir, exist_ok=True)
+        self._take_directory_lock()
+        self.index = SeriesIndex.open(os.path.join(options.data_dir, "index"))
+        self.checkpoint = self._read_state("CHECKPOINT").get("sequence", 0)
+        self.fields = self._read_state("FIELDS").get("measurements", {})
+        self.deletes: list[dict[str, Any]] = self._read_state("TOMBSTONES").get("deletes", [])
+        self._open_partitions()
+        self._install_tombstones()
+        replayed = self._replay()
+        self._wal = wal_log.WalWriter.open(
+            options.wal_dir, options.wal_durability, options.wal_sync_interval_ms, checkpoint_seq=self.checkpoint
+        )
+        self.stats["replayed_records"] = replayed
+        self.ready = True
+        self._flusher = threading.Thread(target=self._flush_loop, name="rusts-flusher", daemon=True)
+        self._flusher.start()
+
+    def _take_directory_lock(self) -> None:
+        path = os.path.join(self.options.data_dir, "LOCK")
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise DataDirectoryInUse(
+                    f"data directory {self.options.data_dir!r} is in use by another RusTs process "
+                    "(a running server, or an importer in direct mode)"
+                ) from exc
+            raise
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock_handle = handle
+
+    def _read_state(self, name: str) -> dict[str, Any]:
+        path = os.path.join(self.options.data_dir, name)
+        if not os.path.exists(path):
+            return {}
+        try:
+            with open(path, "rb") as handle:
+                state = json.loads(handle.read())
+        except ValueError as exc:
+            raise CorruptDataError(path, f"unreadable: {exc}") from exc
+        if not isinstance(state, dict) or state.get("version", 0) > STATE_VERSION:
+            raise CorruptDataError(path, f"unknown format (this build reads version {STATE_VERSION})")
+        return state
+
+    def _write_state(self, name: str, state: dict[str, Any]) -> None:
+        path = os.path.join(self.options.data_dir, name)
+        temporary = path + ".tmp"
+        with open(temporary, "wb") as handle:
+            handle.write(json.dumps({"version": STATE_VERSION, **state}).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        fsync_directory(self.options.data_dir)
+
+    def _open_partitions(self) -> None:
+        root = os.path.join(self.options.data_dir, "partitions")
+        os.makedirs(root, exist_ok=True)
+        for name in sorted(os.listdir(root)):
+            if not name.startswith("p"):
+                continue
+            start_text, _, duration_text = name[1:].partition("_")
+            try:
+                start, duration = int(start_text), int(duration_text)
+            except ValueError:
+                _log.warning("ignoring %s in %s: not a partition directory", name, root)
+                continue
+            self.partitions[start] = Partition.open(os.path.join(root, name), start, duration, self.options.bloom_fpr)
+
+    def _replay(self) -> int:
+        """Apply WAL records after the checkpoint to the memtable; the number applied."""
+        if self.options.wal_durability == "none" or not os.path.isdir(self.options.wal_dir):
+            return 0
+        count = 0
+        for sequence, payload in wal_log.read_records(self.options.wal_dir, self.checkpoint + 1):
+            body, multiplier, default_time = wal_log.decode_lp_payload(payload)
+            batches, errors = self.parser(body, multiplier, default_time)
+            accepted, _ = self._accept(batches, errors)
+            if accepted:
+                self.memtable.write(accepted, sequence)
+            count += 1
+        if count:
+            _log.info("replayed %d WAL records after checkpoint %d", count, self.checkpoint)
+        return count
+
+    def close(self) -> None:
+        """Flush everything, checkpoint, and release the directory: the next open replays nothing."""
+        if self.closed:
+            return
+        self.flush(wait=True)
+        self._stop.set()
+        self._wake.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        if self._wal is not None:
+            self._wal.close()
+        for partition in self.partitions.values():
+            partition.close()
+        self.index.close()
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+        self.closed = True
+
+    # --- writes --------------------------------------------------------------
+
+    def write_line_protocol(self, body: bytes, multiplier: int = 1, default_time: int | None = None) -> WriteResult:
+        """Store the good lines of a body; the bad ones come back as errors. Durable on return
+        as far as the WAL durability mode promises."""
+        stamp = time.time_ns() if default_time is None else default_time
+        batches, errors = self.parser(body, multiplier, stamp)
+        self._wait_for_room()
+        with self._write_lock:
+            accepted, errors = self._accept(batches, errors)
+            sequence = 0
+            if accepted:
+                if self._wal is not None:
+                    sequence = self._wal.append(wal_log.encode_lp_payload(body, multiplier, stamp))
+                self.memtable.write(accepted, sequence)
+        points = sum(len(data) for data in accepted)
+        values = sum(column.present_count() for data in accepted for column in data.columns.values())
+        self.stats["writes"] += 1
+        self.stats["points_written"] += points
+        self.stats["rejected_lines"] += len(errors)
+        if self._memtable_full():
+            self._wake.set()
+        return WriteResult(points, values, errors, sequence)
+
+    def _accept(self, batches: list[Any], errors: list[LineProtocolError]) -> tuple[list[SeriesData], list[LineProtocolError]]:
+        """Give each batch its series id and drop lines whose field types conflict with stored ones.
+
+        Batches are taken in order of their first line, so when two series of
+        one measurement disagree within a body, the earlier line decides.
+        """
+        errors = list(errors)
+        accepted: list[SeriesData] = []
+        for batch in sorted(batches, key=lambda b: int(b.lines[0])):
+            known = self.fields.setdefault(batch.measurement, {})
+            rejected = np.zeros(len(batch.timestamps), dtype=np.bool_)
+            for name, column in batch.columns.items():
+                kind = known.get(name)
+                if kind is None or kind == column.kind:
+                    continue
+                carriers = np.ones(len(rejected), dtype=np.bool_) if column.present is None else column.present
+                for line in batch.lines[carriers & ~rejected].tolist():
+                    errors.append(
+                        LineProtocolError(
+                            int(line), 0,
+                            f"field type conflict: field {name!r} of measurement {batch.measurement!r} is "
+                            f"{KIND_NAMES[kind]}, got {KIND_NAMES[column.kind]}",
+                        )
+                    )
+                rejected |= carriers
+            keep = np.flatnonzero(~rejected)
+            if len(keep) == 0:
+                continue
+            series_id = self.index.get_or_create(batch.measurement, batch.tags, batch.key)
+            data = SeriesData(
+                series_id,
+                batch.timestamps,
+                {name: Column(c.kind, c.values, c.present) for name, c in batch.columns.items()},
+            )
+            if len(keep) < len(rejected):
+                data = data.take(keep)
+            for name, column in data.columns.items():
+                if column.present_count() and name not in known:
+                    known[name] = column.kind
+                    self._fields_dirty = True
+            accepted.append(data)
+        errors.sort(key=lambda e: e.line)
+        return accepted, errors
+
+    def _memtable_full(self) -> bool:
+        o = self.options
+        return self.memtable.should_flush(o.memtable_max_bytes, o.memtable_max_points, o.memtable_max_age_secs)
+
+    def _wait_for_room(self) -> None:
+        """Writers wait while too many memtables wait to be flushed: memory stays bounded."""
+        with self._flush_done:
+            while len(self.flushing) >= self.options.max_pending_flushes and not self._stop.is_set():
+                self._flush_done.wait(0.1)
+
+    # --- flushing ------------------------------------------------------------
+
+    def _flush_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                if self._memtable_full():
+                    self.flush(wait=True)
+                self.compact(self.options.compact_min_segments)
+            except Exception:
+                _log.exception("background flush failed; will retry")
+                time.sleep(1.0)
+
+    def flush(self, wait: bool = True) -> None:
+        """Turn the live memtable into segments and advance the checkpoint."""
+        with self._write_lock:
+            table = self.memtable
+            if table.is_empty():
+                return
+            self.memtable = MemTable()
+            with self._flush_done:
+                self.flushing.append(table)
+        # Series ids must be durable before any segment refers to them.
+        self.index.flush()
+        self._write_segments(table)
+        with self._flush_done:
+            self.flushing.remove(table)
+            if table.last_sequence > self.checkpoint:
+                self.checkpoint = table.last_sequence
+            self._flush_done.notify_all()
+        if self._wal is not None:
+            # The log must be durable up to a checkpoint before the checkpoint is recorded.
+            self._wal.sync()
+        if self._fields_dirty:
+            self._fields_dirty = False
+            self._write_state("FIELDS", {"measurements": self.fields})
+        self._write_state("CHECKPOINT", {"sequence": self.checkpoint})
+        if self._wal is not None:
+            self._wal.remove_checkpointed(self.checkpoint, self.options.wal_retention_secs)
+        self.stats["flushes"] += 1
+
+    def _write_segments(self, table: MemTable) -> None:
+        """Each series' rows, split by partition window, into one new segment per partition."""
+        duration = self.options.partition_duration_ns
+        by_partition: dict[int, list[SeriesData]] = {}
+        for series_id in sorted(table.series):
+            data = table.series[series_id].snapshot()
+            starts = (data.timestamps // duration) * duration
+            bounds = np.flatnonzero(np.diff(starts)) + 1
+            for lo, hi in zip(np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [len(starts)])).tolist()):
+                by_partition.setdefault(int(starts[lo]), []).append(data.slice(lo, hi))
+        for start, series in sorted(by_partition.items()):
+            self._partition(start).add_segment(series, self.options.hot_compression, self.options.zstd_level)
+
+    def _partition(self, start: int) -> Partition:
+        partition = self.partitions.get(start)
+        if partition is None:
+            duration = self.options.partition_duration_ns
+            directory = os.path.join(self.options.data_dir, "partitions", Partition.directory_name(start, duration))
+            partition = Partition.open(directory, start, duration, self.options.bloom_fpr)
+            self.partitions[start] = partition
+        return partition
+
+    def compact(self, min_segments: int = 2) -> int:
+        """Merge the segments of every partition that has at least `min_segments`; the number compacted.
+
+        The flusher calls this in the background after flushes (LSM style), so
+        small segments from frequent flushes become one larger segment.
+        """
+        compacted: list[int] = []
+        with self._delete_lock:
+            for partition in list(self.partitions.values()):
+                # A partition under a tombstone is worth rewriting even as a single segment.
+                needed = 1 if partition.tombstones else min_segments
+                if partition.compact(self.options.hot_compression, self.options.zstd_level, needed):
+                    compacted.append(partition.start)
+            self._forget_tombstones(compacted)
+        return len(compacted)
+
+    # --- deletes ---------------------------------------------------------------
+
+    def delete(self, series_ids: list[int], start: int = I64_MIN, end: int = I64_MAX) -> None:
+        """Delete the rows of `series_ids` in [start, end); durable on return."""
+        if not series_ids or start >= end:
+            return
+        with self._delete_lock:
+            self.flush(wait=True)
+            watermarks = {
+                str(p.start): p.next_generation
+                for p in self.partitions.values()
+                if p.end > start and p.start < end and any(p.might_contain(s) for s in series_ids)
+            }
+            if not watermarks:
+                return
+            self.deletes.append({"series": sorted(series_ids), "start": start, "end": end, "watermarks": watermarks})
+            self._write_state("TOMBSTONES", {"deletes": self.deletes})
+            self._install_tombstones()
+
+    def drop_measurement(self, measurement: str) -> int:
+        """Delete every point of a measurement and forget its series and fields; the series dropped."""
+        ids = self.index.ids_of(self.index.series_of_measurement(measurement)).tolist()
+        self.delete([int(i) for i in ids])
+        with self._write_lock:
+            dropped = self.index.drop_measurement(measurement)
+            self.index.flush()
+            self.fields.pop(measurement, None)
+            self._write_state("FIELDS", {"measurements": self.fields})
+        return dropped
+
+    def _install_tombstones(self) -> None:
+        """Give each partition the deletes that cover it."""
+        for partition in self.partitions.values():
+            partition.tombstones = [
+                Tombstone(frozenset(d["series"]), d["start"], d["end"], d["watermarks"][str(partition.start)])
+                for d in self.deletes
+                if str(partition.start) in d["watermarks"]
+            ]
+
+    def _forget_tombstones(self, compacted: list[int]) -> None:
+        """A compacted partition holds no deleted rows any more: its watermarks can go."""
+        changed = False
+        for delete in self.deletes:
+            for start in compacted:
+                changed |= delete["watermarks"].pop(str(start), None) is not None
+        if changed:
+            self.deletes = [d for d in self.deletes if d["watermarks"]]
+            self._write_state("TOMBSTONES", {"deletes": self.deletes})
+            self._install_tombstones()
+
+    # --- reads ---------------------------------------------------------------
+
+    def read_series(
+        self, series_id: int, columns: list[str] | None = None, start: int = I64_MIN, end: int = I64_MAX
+    ) -> SeriesData | None:
+        """The series' rows in [start, end): segments, then flushing memtables, then the live one."""
+        parts: list[SeriesData] = []
+        for partition_begin, partition in sorted(self.partitions.items()):
+            if partition.end <= start or partition_begin >= end or not partition.might_contain(series_id):
+                continue
+            data = partition.read(series_id, columns, start, end)
+            if data is not None:
+                parts.append(data)
+        with self._flush_done:
+            tables = list(self.flushing) + [self.memtable]
+        for table in tables:
+            data = table.read(series_id, start, end)
+            if data is not None:
+                if columns is not None:
+                    data = SeriesData(data.series_id, data.timestamps, {n: c for n, c in data.columns.items() if n in columns})
+                parts.append(data)
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else resolve(concat(parts))
+
+    def measurements(self) -> list[str]:
+        return sorted(m for m, fields in self.fields.items() if fields)
+
+    def field_types(self, measurement: str) -> dict[str, str]:
+        return {name: KIND_NAMES[kind] for name, kind in sorted(self.fields.get(measurement, {}).items())}
+
+    def statistics(self) -> dict[str, int]:
+        segments = sum(len(p.segments()) for p in self.partitions.values())
+        return {
+            **self.stats,
+            "series": len(self.index),
+            "measurements": len(self.measurements()),
+            "memtable_points": self.memtable.points,
+            "memtable_bytes": self.memtable.bytes,
+            "partitions": len(self.partitions),
+            "segments": segments,
+            "checkpoint": self.checkpoint,
+        }

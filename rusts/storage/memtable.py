@@ -1,0 +1,189 @@
+"""The in-memory write buffer: per-series columnar chunks, merged on read and on flush.
+
+A write appends one SeriesData chunk per series (numpy arrays straight from
+the line-protocol batch, no per-point objects). Reading a series, or
+flushing it, concatenates its chunks, orders rows by time and resolves
+duplicate timestamps: the last write wins per field, so a later point that
+carries only some fields overwrites just those (InfluxDB's rule).
+
+The engine keeps one mutable MemTable and hands full ones to the flusher as
+immutable; the flush triggers are size, point count and age.
+"""
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rusts.storage.columns import KIND_STRING, NUMPY_DTYPES, Column, SeriesData
+
+# Per-row bookkeeping on top of the values themselves (timestamp + chunk overhead).
+_ROW_OVERHEAD_BYTES = 16
+_STRING_OVERHEAD_BYTES = 56
+
+
+def data_bytes(data: SeriesData) -> int:
+    """An estimate of the memory a chunk holds."""
+    total = len(data.timestamps) * _ROW_OVERHEAD_BYTES
+    for column in data.columns.values():
+        if column.kind == KIND_STRING:
+            total += sum(len(text) for text in column.values) + _STRING_OVERHEAD_BYTES * len(column.values)
+        else:
+            total += column.values.nbytes
+        if column.present is not None:
+            total += column.present.nbytes
+    return total
+
+
+def concat(parts: list[SeriesData]) -> SeriesData:
+    """Rows of several chunks of one series, in order; fields missing in a chunk become absent."""
+    if len(parts) == 1:
+        return parts[0]
+    sizes = [len(part) for part in parts]
+    total = sum(sizes)
+    names: dict[str, int] = {}
+    for part in parts:
+        for name, column in part.columns.items():
+            names.setdefault(name, column.kind)
+    columns: dict[str, Column] = {}
+    for name, kind in names.items():
+        present = np.zeros(total, dtype=np.bool_)
+        values: Any = [""] * total if kind == KIND_STRING else np.zeros(total, dtype=NUMPY_DTYPES[kind])
+        offset = 0
+        for part, size in zip(parts, sizes):
+            piece = part.columns.get(name)
+            if piece is not None:
+                values[offset : offset + size] = piece.values
+                present[offset : offset + size] = True if piece.present is None else piece.present
+            offset += size
+        columns[name] = Column(kind, values, None if bool(present.all()) else present)
+    return SeriesData(parts[0].series_id, np.concatenate([part.timestamps for part in parts]), columns)
+
+
+def resolve(data: SeriesData) -> SeriesData:
+    """Rows sorted by time with one row per timestamp: per field, the last written value wins."""
+    timestamps = data.timestamps
+    if len(timestamps) < 2:
+        return data
+    ordered = bool((timestamps[1:] > timestamps[:-1]).all())
+    if ordered:
+        return data
+    order = np.argsort(timestamps, kind="stable")
+    sorted_ts = timestamps[order]
+    is_first = np.empty(len(sorted_ts), dtype=np.bool_)
+    is_first[0] = True
+    np.not_equal(sorted_ts[1:], sorted_ts[:-1], out=is_first[1:])
+    if bool(is_first.all()):
+        return data.take(order)
+    group = np.cumsum(is_first) - 1
+    groups = int(group[-1]) + 1
+    columns: dict[str, Column] = {}
+    for name, column in data.columns.items():
+        columns[name] = _last_per_group(column, order, group, groups)
+    return SeriesData(data.series_id, sorted_ts[is_first], columns)
+
+
+def _last_per_group(column: Column, order: NDArray[np.int64], group: NDArray[np.int64], groups: int) -> Column:
+    """For each timestamp group, the value of its last row (in write order) that carries the field."""
+    present = np.ones(len(order), dtype=np.bool_) if column.present is None else column.present[order]
+    rows = np.flatnonzero(present)
+    # Reversed, np.unique's first index of each group is the group's last present row.
+    reversed_rows = rows[::-1]
+    found_groups, first_in_reversed = np.unique(group[reversed_rows], return_index=True)
+    source = order[reversed_rows[first_in_reversed]]
+    carried = np.zeros(groups, dtype=np.bool_)
+    carried[found_groups] = True
+    if column.kind == KIND_STRING:
+        strings = [""] * groups
+        for target, row in zip(found_groups.tolist(), source.tolist()):
+            strings[target] = column.values[row]
+        values: Any = strings
+    else:
+        values = np.zeros(groups, dtype=column.values.dtype)
+        values[found_groups] = column.values[source]
+    return Column(column.kind, values, None if bool(carried.all()) else carried)
+
+
+class SeriesBuffer:
+    """The chunks of one series in a memtable."""
+
+    __slots__ = ("series_id", "chunks", "rows", "min_time", "max_time")
+
+    def __init__(self, series_id: int) -> None:
+        self.series_id = series_id
+        self.chunks: list[SeriesData] = []
+        self.rows = 0
+        self.min_time = 2**63 - 1
+        self.max_time = -(2**63)
+
+    def append(self, data: SeriesData) -> None:
+        self.chunks.append(data)
+        self.rows += len(data)
+        self.min_time = min(self.min_time, int(data.timestamps.min()))
+        self.max_time = max(self.max_time, int(data.timestamps.max()))
+
+    def snapshot(self) -> SeriesData:
+        """All rows, sorted by time and deduplicated; compacts the chunks into one."""
+        merged = resolve(concat(self.chunks))
+        self.chunks = [merged]
+        return merged
+
+
+class MemTable:
+    """Series buffers plus the counters the flush triggers read. Thread-safe."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.series: dict[int, SeriesBuffer] = {}
+        self.points = 0
+        self.bytes = 0
+        self.created = time.monotonic() if now is None else now
+        self.first_sequence = 0
+        self.last_sequence = 0
+        self._lock = threading.Lock()
+
+    def write(self, batches: list[SeriesData], sequence: int) -> None:
+        """Append a write's chunks; `sequence` is its WAL sequence number (0 when there is no WAL)."""
+        added_points = 0
+        added_bytes = 0
+        for data in batches:
+            added_points += len(data)
+            added_bytes += data_bytes(data)
+        with self._lock:
+            for data in batches:
+                buffer = self.series.get(data.series_id)
+                if buffer is None:
+                    buffer = SeriesBuffer(data.series_id)
+                    self.series[data.series_id] = buffer
+                buffer.append(data)
+            self.points += added_points
+            self.bytes += added_bytes
+            if sequence:
+                if not self.first_sequence:
+                    self.first_sequence = sequence
+                self.last_sequence = max(self.last_sequence, sequence)
+
+    def read(self, series_id: int, start: int, end: int) -> SeriesData | None:
+        """The series' rows in [start, end), resolved; None when it has none."""
+        with self._lock:
+            buffer = self.series.get(series_id)
+            if buffer is None or buffer.max_time < start or buffer.min_time >= end:
+                return None
+            data = buffer.snapshot()
+        lo = int(np.searchsorted(data.timestamps, start, side="left"))
+        hi = int(np.searchsorted(data.timestamps, end, side="left"))
+        return data.slice(lo, hi) if hi > lo else None
+
+    def series_ids(self) -> list[int]:
+        with self._lock:
+            return list(self.series)
+
+    def is_empty(self) -> bool:
+        return self.points == 0
+
+    def should_flush(self, max_bytes: int, max_points: int, max_age_secs: float, now: float | None = None) -> bool:
+        if self.points == 0:
+            return False
+        age = (time.monotonic() if now is None else now) - self.created
+        return self.bytes > max_bytes or self.points > max_points or age > max_age_secs

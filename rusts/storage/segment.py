@@ -1,0 +1,379 @@
+"""Immutable columnar segment files: the public API, and a reader that decodes only what a query needs.
+
+A segment holds many series, each cut into blocks of up to `block_rows` rows; every column of
+a block is its own compressed chunk, and the footer keeps per block the row count, time range
+and, for numeric columns, present count, min, max and sum. So the query engine binary-searches
+blocks by time, answers COUNT/MIN/MAX/SUM of whole blocks from the footer alone and decodes
+only the columns it projects. The byte layout (version 1) is in segment_format's docstring.
+
+write_segment (segment_write.py) writes files atomically: `path + ".tmp"`, fsync, rename over
+`path`, fsync of the directory. Hot segments use outer="lz4" (fast to decode), cold ones outer="zstd" (smaller).
+
+Time ranges are half-open, [start, end). Reads check every chunk's CRC32 and every decoded
+length, so a damaged file raises CorruptDataError naming it, never returns garbage.
+"""
+
+import bisect
+import os
+import threading
+import zlib
+from typing import Any, Final
+
+import numpy as np
+
+from rusts.compression import codec
+from rusts.core.errors import CodecError, CorruptDataError
+from rusts.storage.columns import KIND_STRING, NUMPY_DTYPES, Column, SeriesData
+from rusts.storage.segment_format import (
+    HEADER,
+    STATS,
+    TRAILER,
+    BlockMeta,
+    ChunkRef,
+    ColumnBlockMeta,
+    DirectoryEntry,
+    Number,
+    SeriesMeta,
+    check_header,
+    check_trailer,
+    combine_max,
+    combine_min,
+    decompress_footer,
+    numeric_stats,
+    parse_directory,
+    parse_series,
+    unscale_times,
+)
+from rusts.storage.segment_write import DEFAULT_BLOCK_ROWS, SegmentInfo, write_segment
+
+__all__ = ["DEFAULT_BLOCK_ROWS", "BlockMeta", "ColumnBlockMeta", "SegmentInfo", "SegmentReader", "write_segment"]
+
+TIME_MIN: Final = -(2**63)
+TIME_MAX: Final = 2**63 - 1
+
+Aggregate = tuple[int, Number | None, Number | None, Number | None]
+
+
+class SegmentReader:
+    """A segment file opened for reading: the footer directory in memory, chunks read on demand.
+
+    Safe for concurrent readers: chunks are read with os.pread and per-series metadata is
+    parsed once under a lock. `blocks_decoded` and `chunks_decoded` count the blocks and
+    chunks decoded (statistics for tests and benchmarks, not exact under concurrent use).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.blocks_decoded = 0
+        self.chunks_decoded = 0
+        self._lock = threading.Lock()
+        self._parsed: dict[int, SeriesMeta] = {}
+        self._fd = os.open(path, os.O_RDONLY)
+        try:
+            self._load_footer()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    @classmethod
+    def open(cls, path: str) -> "SegmentReader":
+        return cls(path)
+
+    def __enter__(self) -> "SegmentReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _load_footer(self) -> None:
+        size = os.fstat(self._fd).st_size
+        if size < HEADER.size + TRAILER.size:
+            raise CorruptDataError(self.path, f"file of {size} bytes is too short for a segment", 0)
+        self._outer = check_header(self.path, self._pread(0, HEADER.size))
+        footer_offset, stored, body_length, crc = check_trailer(
+            self.path, self._pread(size - TRAILER.size, TRAILER.size), size
+        )
+        body = decompress_footer(
+            self.path, self._pread(footer_offset, stored), self._outer, body_length, crc, footer_offset
+        )
+        self._body = body
+        self._data_end = footer_offset
+        self._directory: list[DirectoryEntry] = parse_directory(self.path, body, footer_offset)
+        self._index = {entry.series_id: i for i, entry in enumerate(self._directory)}
+
+    def _pread(self, offset: int, length: int) -> bytes:
+        if self._fd < 0:
+            raise ValueError(f"segment reader of {self.path} is closed")
+        data = os.pread(self._fd, length, offset)
+        if len(data) != length:
+            raise CorruptDataError(self.path, f"read {len(data)} of {length} bytes (file truncated?)", offset)
+        return data
+
+    # -- directory --
+
+    def series_ids(self) -> list[int]:
+        return [entry.series_id for entry in self._directory]
+
+    def has_series(self, series_id: int) -> bool:
+        return series_id in self._index
+
+    @property
+    def time_range(self) -> tuple[int, int] | None:
+        """(min time, max time) over all series, both inclusive; None for an empty segment."""
+        if not self._directory:
+            return None
+        return min(e.min_time for e in self._directory), max(e.max_time for e in self._directory)
+
+    @property
+    def point_count(self) -> int:
+        return sum(entry.rows for entry in self._directory)
+
+    def series_time_range(self, series_id: int) -> tuple[int, int] | None:
+        index = self._index.get(series_id)
+        if index is None:
+            return None
+        entry = self._directory[index]
+        return entry.min_time, entry.max_time
+
+    def columns(self, series_id: int) -> dict[str, int]:
+        """Column name -> kind of a series (empty when the segment lacks it)."""
+        meta = self._series(series_id)
+        return {} if meta is None else dict(meta.columns)
+
+    def blocks(self, series_id: int) -> list[BlockMeta]:
+        meta = self._series(series_id)
+        return [] if meta is None else list(meta.blocks)
+
+    def _series(self, series_id: int) -> SeriesMeta | None:
+        meta = self._parsed.get(series_id)
+        if meta is not None:
+            return meta
+        index = self._index.get(series_id)
+        if index is None:
+            return None
+        with self._lock:
+            meta = self._parsed.get(series_id)
+            if meta is None:
+                meta = parse_series(self.path, self._body, self._directory[index], self._data_end)
+                self._parsed[series_id] = meta
+        return meta
+
+    # -- data --
+
+    def read(
+        self, series_id: int, columns: list[str] | None = None, start: int = TIME_MIN, end: int = TIME_MAX
+    ) -> SeriesData | None:
+        """Rows with start <= time < end, with the `columns` asked for (all when None; names the
+        series lacks are left out). None when the series is absent or has no rows in range."""
+        meta = self._series(series_id)
+        if meta is None:
+            return None
+        names = _projection(meta, columns)
+        lo, hi = _overlapping(meta, start, end)
+        parts = [_filter(self._decode_block(meta, i, names), start, end) for i in range(lo, hi)]
+        parts = [part for part in parts if len(part) > 0]
+        if not parts:
+            return None
+        return _concat(meta, names, parts)
+
+    def read_limit(
+        self, series_id: int, columns: list[str] | None, start: int, end: int, limit: int, descending: bool
+    ) -> SeriesData:
+        """The first `limit` rows of [start, end), or the last `limit` when descending, in the order
+        asked (newest first when descending). Decodes blocks from that end only as far as needed."""
+        meta = self._series(series_id)
+        if meta is None:
+            return SeriesData(series_id, np.empty(0, dtype=np.int64), {})
+        names = _projection(meta, columns)
+        lo, hi = _overlapping(meta, start, end)
+        order = range(hi - 1, lo - 1, -1) if descending else range(lo, hi)
+        parts: list[SeriesData] = []
+        found = 0
+        for i in order:
+            if found >= limit:
+                break
+            part = _filter(self._decode_block(meta, i, names), start, end)
+            parts.append(part)
+            found += len(part)
+        if descending:
+            parts.reverse()
+        if not parts:
+            return _empty(meta, names)
+        rows = _concat(meta, names, parts)
+        keep = max(0, min(limit, len(rows)))
+        if descending:
+            return rows.take(np.arange(len(rows) - 1, len(rows) - 1 - keep, -1, dtype=np.int64))
+        return rows.slice(0, keep)
+
+    def aggregate(self, series_id: int, column: str, start: int = TIME_MIN, end: int = TIME_MAX) -> Aggregate:
+        """(count, sum, min, max) of a column's values in [start, end).
+
+        Blocks wholly inside the range are answered from the footer; only edge blocks (and
+        blocks whose integer sum overflowed the header) are decoded. sum/min/max are None for
+        strings and booleans and when count is 0; integer sums are exact Python ints; float
+        min/max ignore NaN.
+        """
+        meta = self._series(series_id)
+        if meta is None or column not in meta.columns:
+            return 0, None, None, None
+        kind = meta.columns[column]
+        count = 0
+        sums: list[Number] = []
+        minima: list[Number] = []
+        maxima: list[Number] = []
+        lo, hi = _overlapping(meta, start, end)
+        for i in range(lo, hi):
+            block = meta.blocks[i]
+            entry = block.columns[column]
+            if entry.present == 0:
+                continue
+            inside = start <= block.min_time and block.max_time < end
+            if inside and entry.sum_exact:
+                count += entry.present
+                if entry.min is not None and entry.max is not None and entry.sum is not None:
+                    sums.append(entry.sum)
+                    minima.append(entry.min)
+                    maxima.append(entry.max)
+                continue
+            values = _present_values(_filter(self._decode_block(meta, i, [column]), start, end).columns[column])
+            count += len(values)
+            if kind in STATS and len(values) > 0:
+                low, high, total, _ = numeric_stats(kind, values)
+                sums.append(total)
+                minima.append(low)
+                maxima.append(high)
+        if count == 0 or kind not in STATS:
+            return count, None, None, None
+        return count, sum(sums), combine_min(minima, kind), combine_max(maxima, kind)
+
+    # -- decoding --
+
+    def _decode_block(self, meta: SeriesMeta, index: int, names: list[str]) -> SeriesData:
+        block = meta.blocks[index]
+        refs = [block.timestamps]
+        for name in names:
+            entry = block.columns[name]
+            refs.extend(ref for ref in (entry.presence, entry.values) if ref is not None)
+        data = self._read_chunks(refs)
+        stored = self._decode_chunk(data, block.timestamps, np.int64, block.rows)
+        timestamps = unscale_times(stored, block.time_exponent, block.min_time)
+        if int(timestamps[0]) != block.min_time or int(timestamps[-1]) != block.max_time:
+            raise CorruptDataError(self.path, "block timestamps disagree with the footer", block.offset)
+        columns: dict[str, Column] = {}
+        for name in names:
+            columns[name] = self._decode_column(data, meta.columns[name], block.columns[name], block.rows)
+        self.blocks_decoded += 1
+        return SeriesData(meta.series_id, timestamps, columns)
+
+    def _read_chunks(self, refs: list[ChunkRef]) -> dict[int, bytes]:
+        """The bytes of each chunk by offset, adjacent chunks read with one pread."""
+        out: dict[int, bytes] = {}
+        i = 0
+        while i < len(refs):
+            j = i + 1
+            while j < len(refs) and refs[j].offset == refs[j - 1].offset + refs[j - 1].length:
+                j += 1
+            span = self._pread(refs[i].offset, refs[j - 1].offset + refs[j - 1].length - refs[i].offset)
+            for ref in refs[i:j]:
+                out[ref.offset] = span[ref.offset - refs[i].offset : ref.offset - refs[i].offset + ref.length]
+            i = j
+        return out
+
+    def _decode_chunk(self, data: dict[int, bytes], ref: ChunkRef, dtype: Any, count: int) -> Any:
+        """The values of one chunk, checked for CRC, type (dtype None: strings) and count."""
+        chunk = data[ref.offset]
+        if zlib.crc32(chunk) != ref.crc:
+            raise CorruptDataError(self.path, "chunk CRC mismatch", ref.offset)
+        try:
+            values = codec.decode_column(chunk)
+        except (CodecError, ValueError, IndexError, OverflowError) as error:
+            raise CorruptDataError(self.path, f"chunk does not decode: {error}", ref.offset) from None
+        self.chunks_decoded += 1
+        if dtype is None:
+            right_type = isinstance(values, list)
+        else:
+            right_type = isinstance(values, np.ndarray) and values.dtype == dtype
+        if not right_type or len(values) != count:
+            raise CorruptDataError(self.path, f"chunk holds {len(values)} values of the wrong kind or count", ref.offset)
+        return values
+
+    def _decode_column(self, data: dict[int, bytes], kind: int, entry: ColumnBlockMeta, rows: int) -> Column:
+        dtype = NUMPY_DTYPES.get(kind)
+        if entry.values is None:
+            empty: Any = [""] * rows if kind == KIND_STRING else np.zeros(rows, dtype=dtype)
+            return Column(kind, empty, np.zeros(rows, dtype=np.bool_))
+        values = self._decode_chunk(data, entry.values, dtype, entry.present)
+        if entry.presence is None:
+            return Column(kind, values)
+        mask = self._decode_chunk(data, entry.presence, np.bool_, rows)
+        if int(np.count_nonzero(mask)) != entry.present:
+            raise CorruptDataError(self.path, "presence bitmap disagrees with the footer", entry.presence.offset)
+        if kind == KIND_STRING:
+            source = iter(values)
+            return Column(kind, [next(source) if keep else "" for keep in mask.tolist()], mask)
+        full = np.zeros(rows, dtype=dtype)
+        full[mask] = values
+        return Column(kind, full, mask)
+
+
+def _projection(meta: SeriesMeta, columns: list[str] | None) -> list[str]:
+    if columns is None:
+        return list(meta.columns)
+    return [name for name in dict.fromkeys(columns) if name in meta.columns]
+
+
+def _overlapping(meta: SeriesMeta, start: int, end: int) -> tuple[int, int]:
+    """The block index range [lo, hi) whose time ranges meet [start, end)."""
+    if start >= end:
+        return 0, 0
+    lo = bisect.bisect_left(meta.block_max_times, start)
+    hi = bisect.bisect_left(meta.block_min_times, end)
+    return lo, max(lo, hi)
+
+
+def _filter(data: SeriesData, start: int, end: int) -> SeriesData:
+    first = int(np.searchsorted(data.timestamps, start, "left")) if start > int(data.timestamps[0]) else 0
+    stop = len(data) if end > int(data.timestamps[-1]) else int(np.searchsorted(data.timestamps, end, "left"))
+    return data if (first, stop) == (0, len(data)) else data.slice(first, stop)
+
+
+def _present_values(column: Column) -> Any:
+    if column.present is None:
+        return column.values
+    if column.kind == KIND_STRING:
+        return [value for value, keep in zip(column.values, column.present.tolist()) if keep]
+    return column.values[column.present]
+
+
+def _empty(meta: SeriesMeta, names: list[str]) -> SeriesData:
+    columns: dict[str, Column] = {}
+    for name in names:
+        kind = meta.columns[name]
+        columns[name] = Column(kind, [] if kind == KIND_STRING else np.empty(0, dtype=NUMPY_DTYPES[kind]))
+    return SeriesData(meta.series_id, np.empty(0, dtype=np.int64), columns)
+
+
+def _concat(meta: SeriesMeta, names: list[str], parts: list[SeriesData]) -> SeriesData:
+    if len(parts) == 1:
+        return parts[0]
+    timestamps = np.concatenate([part.timestamps for part in parts])
+    columns: dict[str, Column] = {}
+    for name in names:
+        pieces = [part.columns[name] for part in parts]
+        kind = meta.columns[name]
+        if kind == KIND_STRING:
+            values: Any = [value for piece in pieces for value in piece.values]
+        else:
+            values = np.concatenate([piece.values for piece in pieces])
+        present = None
+        if any(piece.present is not None for piece in pieces):
+            present = np.concatenate(
+                [np.ones(len(piece), dtype=np.bool_) if piece.present is None else piece.present for piece in pieces]
+            )
+        columns[name] = Column(kind, values, present)
+    return SeriesData(meta.series_id, timestamps, columns)

@@ -1,0 +1,484 @@
+"""Byte layout of segment files, version 1: chunk encoding, block statistics, footer and trailer.
+
+A segment file holds many series; each series' rows are cut into blocks of up to
+`block_rows` rows, and every block stores each column as its own chunk, so a query decodes
+only the blocks and columns it needs. All integers are little-endian.
+
+    file     = header | chunks ... | footer | trailer
+    header   = magic "RTSG" | version u8 (1) | flags u8 | reserved u16 (0)          8 bytes
+               flags bits 0-1: outer compression, 0 none, 1 lz4, 2 zstd; bits 2-7 zero
+    chunks   = the chunks of every block of every series, back to back from offset 8, in
+               write order; a block's chunks are contiguous, in this order:
+                 timestamps, then per column in name order: presence (if any), values (if any)
+    footer   = the footer body, compressed as flags say (a bare LZ4 block for lz4, a Zstd
+               frame for zstd, the body itself for none)
+    trailer  = footer offset u64 | footer stored length u32 | footer body length u32
+               | footer CRC32 u32 (of the stored bytes) | magic "RTSG"                  24 bytes
+
+A chunk is one self-describing column block of rusts.compression.codec (first byte the codec
+id). Outer compression says which wrapper may go around a bare codec block, kept only where it
+makes the chunk smaller: lz4 -> the LZ4 wrapper (0x10), zstd -> the Zstd wrapper (0x11) at
+the writer's level, none -> no wrapper. Codecs that end in Zstd themselves (0x20-0x22) are
+never wrapped. Timestamps are a "timestamp" block of the block's rows; presence is a
+"boolean" block of the block's rows, stored only when some but not all rows carry the field;
+values hold the present rows' values only, absent when no row carries the field.
+With time exponent e > 0 the timestamps chunk holds (time - min time) / 10**e, e being the
+largest that divides every gap between the block's timestamps exactly (second-resolution
+nanosecond times store as seconds); e = 0 stores the times themselves.
+
+    footer body    = series count u32 | directory | series details
+    directory      = per series, by series id ascending (40 bytes each):
+                     series id u64 | rows u64 | min time i64 | max time i64
+                     | detail offset u32 (from the start of the body) | detail length u32
+    series detail  = column count u16 | block count u32
+                     | columns: kind u8 | name length u16 | UTF-8 name      (by name, unique)
+                     | blocks: block header | column entries (in column order)
+    block header   = rows u32 | min time i64 | max time i64 | time exponent u8 (0..18)
+                     | offset u64 (of its first chunk) | timestamps length u32
+                     | timestamps CRC32 u32                                          37 bytes
+    column entry   = present u32 (rows that carry the field) | flags u8
+                     | [presence length u32 | presence CRC32 u32]   if flags bit 0
+                     | [values length u32 | values CRC32 u32]       if flags bit 1
+                     | [min | max | sum, 8 bytes each]   numeric kinds with present > 0
+               flags: bit 0 presence chunk, bit 1 values chunk, bit 2 sum exact; others zero.
+               Stats are f64 for floats, i64 for integers, u64 for unsigned. min/max ignore
+               NaN (NaN only when every value is NaN); a float sum is the float64 sum of the
+               block (NaN if any value is). An integer sum is exact: stored when it fits its
+               type (bit 2 set), else stored as 0 with bit 2 clear and recomputed from the data.
+
+Chunk offsets are not stored: each is its block's offset plus the lengths before it. CRC32
+is zlib.crc32. A reader refuses any version above FORMAT_VERSION.
+"""
+
+import struct
+import zlib
+from typing import Any, Final, TypeAlias
+
+import lz4.block
+import numpy as np
+import zstandard
+from numpy.typing import NDArray
+
+from rusts.compression import block, codec, numeric
+from rusts.core.errors import CorruptDataError
+from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_UNSIGNED, NUMPY_DTYPES
+
+Number: TypeAlias = int | float
+
+MAGIC: Final = b"RTSG"
+FORMAT_VERSION: Final = 1
+HEADER: Final = struct.Struct("<4sBBH")
+TRAILER: Final = struct.Struct("<QIII4s")
+OUTER_IDS: Final[dict[str, int]] = {"none": 0, "lz4": 1, "zstd": 2}
+OUTER_MASK: Final = 0x03
+
+FOOTER_HEAD: Final = struct.Struct("<I")
+DIRECTORY_ENTRY: Final = struct.Struct("<QQqqII")
+SERIES_HEAD: Final = struct.Struct("<HI")
+COLUMN_HEAD: Final = struct.Struct("<BH")
+BLOCK_HEAD: Final = struct.Struct("<IqqBQII")
+COLUMN_ENTRY: Final = struct.Struct("<IB")
+CHUNK_ENTRY: Final = struct.Struct("<II")
+STATS: Final[dict[int, struct.Struct]] = {
+    KIND_FLOAT: struct.Struct("<ddd"),
+    KIND_INTEGER: struct.Struct("<qqq"),
+    KIND_UNSIGNED: struct.Struct("<QQQ"),
+}
+HAS_PRESENCE: Final = 0x01
+HAS_VALUES: Final = 0x02
+SUM_EXACT: Final = 0x04
+MAX_TIME_EXPONENT: Final = 18
+MAX_COLUMNS: Final = 0xFFFF
+MAX_CHUNK: Final = 0xFFFFFFFF
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+UINT64_MAX: Final = 2**64 - 1
+# Footers beyond this are corruption, refused before allocating the buffer.
+MAX_FOOTER: Final = 1 << 31
+
+_SELF_COMPRESSED: Final = frozenset({numeric.DECIMAL_FLOAT_ID, numeric.XOR_FLOAT_ID, numeric.INTEGER_ID})
+_CHUNK_DTYPES: Final[dict[str, Any]] = {"timestamp": np.int64} | {
+    KIND_NAMES[kind]: dtype for kind, dtype in NUMPY_DTYPES.items()
+}
+
+
+class ChunkRef:
+    """Where one chunk lies in the file, and its CRC32."""
+
+    __slots__ = ("offset", "length", "crc")
+
+    def __init__(self, offset: int, length: int, crc: int) -> None:
+        self.offset = offset
+        self.length = length
+        self.crc = crc
+
+
+class ColumnBlockMeta:
+    """One column in one block: how many rows carry it, its chunks and, for numeric kinds, stats.
+
+    min/max/sum are None for strings, booleans and when present is 0; sum is None too
+    when the exact integer sum did not fit its type (sum_exact False).
+    """
+
+    __slots__ = ("present", "presence", "values", "min", "max", "sum", "sum_exact")
+
+    def __init__(
+        self,
+        present: int,
+        presence: ChunkRef | None,
+        values: ChunkRef | None,
+        minimum: Number | None = None,
+        maximum: Number | None = None,
+        total: Number | None = None,
+        sum_exact: bool = True,
+    ) -> None:
+        self.present = present
+        self.presence = presence
+        self.values = values
+        self.min = minimum
+        self.max = maximum
+        self.sum = total
+        self.sum_exact = sum_exact
+
+
+class BlockMeta:
+    """One block of one series: row count, time range, chunks and per-column stats."""
+
+    __slots__ = ("rows", "min_time", "max_time", "time_exponent", "offset", "length", "timestamps", "columns")
+
+    def __init__(
+        self,
+        rows: int,
+        min_time: int,
+        max_time: int,
+        time_exponent: int,
+        timestamps: ChunkRef,
+        columns: dict[str, ColumnBlockMeta],
+    ) -> None:
+        self.rows = rows
+        self.min_time = min_time
+        self.max_time = max_time
+        self.time_exponent = time_exponent
+        self.timestamps = timestamps
+        self.columns = columns
+        self.offset = timestamps.offset
+        end = timestamps.offset + timestamps.length
+        for entry in columns.values():
+            for ref in (entry.presence, entry.values):
+                if ref is not None:
+                    end = ref.offset + ref.length
+        self.length = end - self.offset
+
+
+class SeriesMeta:
+    """One series of a segment: columns (name -> kind, by name) and its blocks in time order."""
+
+    __slots__ = ("series_id", "rows", "min_time", "max_time", "columns", "blocks", "block_min_times", "block_max_times")
+
+    def __init__(self, series_id: int, columns: dict[str, int], blocks: list[BlockMeta]) -> None:
+        self.series_id = series_id
+        self.columns = columns
+        self.blocks = blocks
+        # Blocks cover disjoint, ascending time ranges, so both lists are sorted for bisect.
+        self.block_min_times = [b.min_time for b in blocks]
+        self.block_max_times = [b.max_time for b in blocks]
+        self.rows = sum(b.rows for b in blocks)
+        self.min_time = blocks[0].min_time if blocks else 0
+        self.max_time = blocks[-1].max_time if blocks else 0
+
+
+class DirectoryEntry:
+    """A series in the footer directory, its detail not yet parsed."""
+
+    __slots__ = ("series_id", "rows", "min_time", "max_time", "detail_offset", "detail_length")
+
+    def __init__(
+        self, series_id: int, rows: int, min_time: int, max_time: int, detail_offset: int, detail_length: int
+    ) -> None:
+        self.series_id = series_id
+        self.rows = rows
+        self.min_time = min_time
+        self.max_time = max_time
+        self.detail_offset = detail_offset
+        self.detail_length = detail_length
+
+
+# ---- chunks and stats (writer side) ----
+
+
+def encode_chunk(kind_name: str, values: Any, outer: int, zstd_level: int) -> bytes:
+    """The smallest codec block for `values`, inside the outer wrapper when that is smaller."""
+    dtype = _CHUNK_DTYPES.get(kind_name)
+    if dtype is not None:
+        values = np.ascontiguousarray(values, dtype=dtype)
+    bare = codec.CHOOSERS[kind_name](values)
+    if outer == 0 or bare[0] in _SELF_COMPRESSED:
+        return bare
+    wrapped = block.wrap_lz4(bare) if outer == 1 else block.wrap_zstd(bare, zstd_level)
+    return wrapped if len(wrapped) < len(bare) else bare
+
+
+def time_exponent(timestamps: NDArray[np.int64]) -> int:
+    """The largest e <= 18 with 10**e dividing every gap of sorted, unique timestamps."""
+    if len(timestamps) < 2 or int(timestamps[-1]) - int(timestamps[0]) > INT64_MAX:
+        return 0
+    gaps = int(np.gcd.reduce(np.diff(timestamps)))
+    exponent = 0
+    while exponent < MAX_TIME_EXPONENT and gaps % 10 ** (exponent + 1) == 0:
+        exponent += 1
+    return exponent
+
+
+def scale_times(timestamps: NDArray[np.int64], exponent: int) -> NDArray[np.int64]:
+    """What the timestamps chunk stores for a block with this time exponent."""
+    if exponent == 0:
+        return timestamps
+    unit: int = 10**exponent
+    scaled: NDArray[np.int64] = (timestamps - timestamps[0]) // np.int64(unit)
+    return scaled
+
+
+def unscale_times(stored: NDArray[np.int64], exponent: int, min_time: int) -> NDArray[np.int64]:
+    """The timestamps of a block from its stored chunk (exact: the block spans less than 2**63)."""
+    if exponent == 0:
+        return stored
+    unit: int = 10**exponent
+    return stored * np.int64(unit) + np.int64(min_time)
+
+
+def exact_integer_sum(values: NDArray[Any]) -> int:
+    """The exact sum of int64 or uint64 values, summed as 32-bit halves so numpy cannot wrap."""
+    if len(values) == 0:
+        return 0
+    if values.dtype == np.uint64:
+        high = (values >> np.uint64(32)).astype(np.int64)
+        low = (values & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    else:
+        high = values >> 32
+        low = values & 0xFFFFFFFF
+    return int(high.sum()) * 2**32 + int(low.sum())
+
+
+def numeric_stats(kind: int, values: NDArray[Any]) -> tuple[Number, Number, Number, bool]:
+    """(min, max, sum, sum exact) of a non-empty numeric array, as the block header keeps them."""
+    if kind == KIND_FLOAT:
+        return float(np.fmin.reduce(values)), float(np.fmax.reduce(values)), float(np.sum(values)), True
+    total = exact_integer_sum(values)
+    low, high = (0, UINT64_MAX) if kind == KIND_UNSIGNED else (INT64_MIN, INT64_MAX)
+    return int(values.min()), int(values.max()), total, low <= total <= high
+
+
+def combine_min(values: list[Number], kind: int) -> Number | None:
+    """The least of per-block minima; for floats NaN only when all are NaN."""
+    if not values:
+        return None
+    if kind == KIND_FLOAT:
+        return float(np.fmin.reduce(np.array(values, dtype=np.float64)))
+    return min(values)
+
+
+def combine_max(values: list[Number], kind: int) -> Number | None:
+    if not values:
+        return None
+    if kind == KIND_FLOAT:
+        return float(np.fmax.reduce(np.array(values, dtype=np.float64)))
+    return max(values)
+
+
+# ---- footer (writer side) ----
+
+
+def encode_series_detail(series: SeriesMeta) -> bytes:
+    parts = [SERIES_HEAD.pack(len(series.columns), len(series.blocks))]
+    for name, kind in series.columns.items():
+        encoded = name.encode("utf-8", "surrogatepass")
+        parts.append(COLUMN_HEAD.pack(kind, len(encoded)))
+        parts.append(encoded)
+    for meta in series.blocks:
+        ts = meta.timestamps
+        parts.append(
+            BLOCK_HEAD.pack(meta.rows, meta.min_time, meta.max_time, meta.time_exponent, ts.offset, ts.length, ts.crc)
+        )
+        for name, kind in series.columns.items():
+            parts.append(_encode_column_entry(kind, meta.columns[name]))
+    return b"".join(parts)
+
+
+def _encode_column_entry(kind: int, entry: ColumnBlockMeta) -> bytes:
+    flags = (HAS_PRESENCE if entry.presence is not None else 0) | (HAS_VALUES if entry.values is not None else 0)
+    if entry.sum_exact:
+        flags |= SUM_EXACT
+    parts = [COLUMN_ENTRY.pack(entry.present, flags)]
+    for ref in (entry.presence, entry.values):
+        if ref is not None:
+            parts.append(CHUNK_ENTRY.pack(ref.length, ref.crc))
+    stats = STATS.get(kind)
+    if stats is not None and entry.present > 0:
+        total = entry.sum if entry.sum_exact else 0
+        parts.append(stats.pack(entry.min, entry.max, total))
+    return b"".join(parts)
+
+
+def encode_footer(series: list[SeriesMeta]) -> bytes:
+    """The footer body of series already sorted by id."""
+    details = [encode_series_detail(s) for s in series]
+    offset = FOOTER_HEAD.size + DIRECTORY_ENTRY.size * len(series)
+    parts = [FOOTER_HEAD.pack(len(series))]
+    for meta, detail in zip(series, details):
+        parts.append(DIRECTORY_ENTRY.pack(meta.series_id, meta.rows, meta.min_time, meta.max_time, offset, len(detail)))
+        offset += len(detail)
+    return b"".join(parts + details)
+
+
+def compress_footer(body: bytes, outer: int, zstd_level: int) -> bytes:
+    if outer == 1:
+        return bytes(lz4.block.compress(body, store_size=False))
+    if outer == 2:
+        return bytes(zstandard.ZstdCompressor(level=zstd_level, write_content_size=True).compress(body))
+    return body
+
+
+# ---- header, trailer and footer (reader side) ----
+
+
+def check_header(path: str, data: bytes) -> int:
+    """The outer compression id of a file whose first 8 bytes are `data`."""
+    if len(data) < HEADER.size:
+        raise CorruptDataError(path, "file too short for a segment header", 0)
+    magic, version, flags, reserved = HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise CorruptDataError(path, "not a segment file (bad magic)", 0)
+    if version > FORMAT_VERSION:
+        raise CorruptDataError(
+            path, f"segment format version {version} is newer than this reader supports ({FORMAT_VERSION})", 4
+        )
+    if version == 0:
+        raise CorruptDataError(path, "segment format version 0 does not exist", 4)
+    if flags & ~OUTER_MASK or flags & OUTER_MASK == 3 or reserved != 0:
+        raise CorruptDataError(path, f"unknown header flags 0x{flags:02x}/0x{reserved:04x}", 5)
+    return int(flags & OUTER_MASK)
+
+
+def check_trailer(path: str, data: bytes, file_size: int) -> tuple[int, int, int, int]:
+    """(footer offset, stored length, body length, CRC) of a trailer, checked against the file size."""
+    offset, stored, body_length, crc, magic = TRAILER.unpack_from(data, 0)
+    where = file_size - TRAILER.size
+    if magic != MAGIC:
+        raise CorruptDataError(path, "no segment trailer (truncated or not a segment)", where)
+    if offset < HEADER.size or offset + stored != where or body_length > MAX_FOOTER:
+        raise CorruptDataError(path, f"trailer places the footer at {offset}+{stored} in a file of {file_size}", where)
+    return int(offset), int(stored), int(body_length), int(crc)
+
+
+def decompress_footer(path: str, stored: bytes, outer: int, body_length: int, crc: int, offset: int) -> bytes:
+    if zlib.crc32(stored) != crc:
+        raise CorruptDataError(path, "footer CRC mismatch", offset)
+    try:
+        if outer == 1:
+            body = bytes(lz4.block.decompress(stored, uncompressed_size=body_length))
+        elif outer == 2:
+            body = bytes(zstandard.ZstdDecompressor().decompress(stored, max_output_size=body_length))
+        else:
+            body = stored
+    except (lz4.block.LZ4BlockError, zstandard.ZstdError) as error:
+        raise CorruptDataError(path, f"footer does not decompress: {error}", offset) from None
+    if len(body) != body_length:
+        raise CorruptDataError(path, f"footer holds {len(body)} bytes, trailer says {body_length}", offset)
+    return body
+
+
+def parse_directory(path: str, body: bytes, footer_offset: int) -> list[DirectoryEntry]:
+    try:
+        (count,) = FOOTER_HEAD.unpack_from(body, 0)
+        if FOOTER_HEAD.size + count * DIRECTORY_ENTRY.size > len(body):
+            raise CorruptDataError(path, f"footer too short for {count} series", footer_offset)
+        entries = [
+            DirectoryEntry(*DIRECTORY_ENTRY.unpack_from(body, FOOTER_HEAD.size + i * DIRECTORY_ENTRY.size))
+            for i in range(count)
+        ]
+    except struct.error as error:
+        raise CorruptDataError(path, f"footer directory: {error}", footer_offset) from None
+    previous = -1
+    for entry in entries:
+        if entry.series_id <= previous or entry.rows == 0 or entry.min_time > entry.max_time:
+            raise CorruptDataError(path, f"footer directory entry of series {entry.series_id} is invalid", footer_offset)
+        if entry.detail_offset + entry.detail_length > len(body):
+            raise CorruptDataError(path, f"series {entry.series_id} detail lies outside the footer", footer_offset)
+        previous = entry.series_id
+    return entries
+
+
+def parse_series(path: str, body: bytes, entry: DirectoryEntry, data_end: int) -> SeriesMeta:
+    """The detail of one directory entry, every offset checked to lie in [8, data_end)."""
+    detail = body[entry.detail_offset : entry.detail_offset + entry.detail_length]
+    try:
+        series = _parse_detail(detail, entry.series_id, data_end)
+    except (struct.error, UnicodeDecodeError, ValueError, IndexError, KeyError) as error:
+        raise CorruptDataError(path, f"footer detail of series {entry.series_id}: {error}", data_end) from None
+    if (series.rows, series.min_time, series.max_time) != (entry.rows, entry.min_time, entry.max_time):
+        raise CorruptDataError(path, f"series {entry.series_id}: blocks disagree with the directory", data_end)
+    return series
+
+
+def _parse_detail(detail: bytes, series_id: int, data_end: int) -> SeriesMeta:
+    column_count, block_count = SERIES_HEAD.unpack_from(detail, 0)
+    pos = SERIES_HEAD.size
+    columns: dict[str, int] = {}
+    for _ in range(column_count):
+        kind, length = COLUMN_HEAD.unpack_from(detail, pos)
+        pos += COLUMN_HEAD.size
+        name = detail[pos : pos + length].decode("utf-8", "surrogatepass")
+        if len(name.encode("utf-8", "surrogatepass")) != length or kind >= len(KIND_NAMES) or name in columns:
+            raise ValueError(f"bad column {name!r} of kind {kind}")
+        if columns and name < list(columns)[-1]:
+            raise ValueError("columns out of order")
+        columns[name] = kind
+        pos += length
+    blocks: list[BlockMeta] = []
+    previous_end = HEADER.size - 1
+    previous_time: int | None = None
+    for _ in range(block_count):
+        rows, min_time, max_time, exponent, offset, ts_length, ts_crc = BLOCK_HEAD.unpack_from(detail, pos)
+        pos += BLOCK_HEAD.size
+        if rows == 0 or exponent > MAX_TIME_EXPONENT or min_time > max_time or (previous_time is not None and min_time <= previous_time):
+            raise ValueError(f"block {len(blocks)} has rows {rows}, time {min_time}..{max_time}")
+        if rows == 1 and min_time != max_time:
+            raise ValueError(f"single-row block {len(blocks)} spans time {min_time}..{max_time}")
+        end = offset + ts_length
+        timestamps = ChunkRef(offset, ts_length, ts_crc)
+        entries: dict[str, ColumnBlockMeta] = {}
+        for name, kind in columns.items():
+            column_entry, pos, end = _parse_column_entry(detail, pos, end, kind, rows)
+            entries[name] = column_entry
+        if offset < HEADER.size or offset <= previous_end or end > data_end:
+            raise ValueError(f"block {len(blocks)} lies at {offset}..{end}, outside the data region")
+        blocks.append(BlockMeta(rows, min_time, max_time, exponent, timestamps, entries))
+        previous_end, previous_time = end - 1, max_time
+    if pos != len(detail) or not blocks:
+        raise ValueError(f"{len(detail) - pos} bytes left over after {len(blocks)} blocks")
+    return SeriesMeta(series_id, columns, blocks)
+
+
+def _parse_column_entry(detail: bytes, pos: int, end: int, kind: int, rows: int) -> tuple[ColumnBlockMeta, int, int]:
+    """(entry, next position in detail, end of its chunks in the file)."""
+    present, flags = COLUMN_ENTRY.unpack_from(detail, pos)
+    pos += COLUMN_ENTRY.size
+    want = (HAS_PRESENCE if 0 < present < rows else 0) | (HAS_VALUES if present > 0 else 0)
+    if present > rows or flags & ~SUM_EXACT != want:
+        raise ValueError(f"column entry flags 0x{flags:02x} for {present} of {rows} rows")
+    refs: list[ChunkRef | None] = []
+    for bit in (HAS_PRESENCE, HAS_VALUES):
+        if flags & bit:
+            length, crc = CHUNK_ENTRY.unpack_from(detail, pos)
+            pos += CHUNK_ENTRY.size
+            refs.append(ChunkRef(end, length, crc))
+            end += length
+        else:
+            refs.append(None)
+    stats = STATS.get(kind)
+    if stats is None or present == 0:
+        return ColumnBlockMeta(present, refs[0], refs[1]), pos, end
+    minimum, maximum, total = stats.unpack_from(detail, pos)
+    pos += stats.size
+    exact = bool(flags & SUM_EXACT)
+    return ColumnBlockMeta(present, refs[0], refs[1], minimum, maximum, total if exact else None, exact), pos, end

@@ -1,0 +1,942 @@
+"""The write-ahead log: every acknowledged write batch, in order, in append-only segment files.
+
+A write batch is appended as one record before it is acknowledged; after a
+crash the records past the last checkpoint are replayed; a change-data-capture
+reader (`read_records`, `tail_lines`, `rusts wal tail --from-seq N`) reads every
+retained write in order.
+
+Byte layout, format version 1 (all integers little-endian)
+----------------------------------------------------------
+
+The log is a directory of segment files named by the sequence number of their
+first record, `wal-<first_seq, 20 decimal digits>.log`. Each file:
+
+    offset  size  field
+    0       8     magic b"RUSTSWAL"
+    8       1     format version (1). A reader meeting a newer version refuses
+                  with CorruptDataError, before looking at anything else.
+    9       3     reserved, zero
+    12      8     first_seq u64: sequence number of the file's first record
+    20      4     header_crc u32: CRC-32 of bytes 0..20
+    24      ...   records, back to back, to the end of the file
+
+Each record:
+
+    offset  size    field
+    0       4       length u32: payload bytes (at most MAX_PAYLOAD)
+    4       8       seq u64: sequence number
+    12      4       crc u32: CRC-32 of the payload, continued over bytes 0..12
+                    of this record (zlib.crc32(header12, zlib.crc32(payload)))
+    16      length  payload, opaque to the framing; its first byte is its kind
+
+CRC-32 is zlib's (the IEEE 802.3 polynomial); zlib.crc32 runs at GB/s and
+releases the GIL, so writers checksum their payloads in parallel, outside the
+log's lock (which is why the payload comes first in the checksum).
+
+Within a file the records' sequence numbers are first_seq, first_seq + 1, ...
+with no gap. Across files they strictly increase; a gap is allowed (files
+removed after a checkpoint, or a log reopened behind a newer checkpoint).
+
+A record is valid when its length fits in the file, its checksum matches and
+its sequence number is the next expected one. The first invalid record ends
+the file: a writer opening the log truncates the newest file there with a
+logged warning (a torn tail from a crash mid-write, or corruption); readers
+stop there with a logged warning. Nothing after it is ever replayed.
+
+New files are written as `<name>.tmp`, fsynced, renamed into place and the
+directory fsynced, so a crash during creation leaves at most a stray `.tmp`
+file, which the next writer removes. Deleting files also fsyncs the directory.
+
+Payload kind 1, line protocol (PAYLOAD_LINE_PROTOCOL):
+
+    offset  size  field
+    0       1     kind = 1
+    1       8     multiplier u64: nanoseconds per unit of the body's timestamps
+                  (1, 1_000, 1_000_000, 1_000_000_000 for ns, us, ms, s)
+    9       8     default_time i64: nanoseconds given to lines without a timestamp
+    17      ...   body: the request's line protocol, UTF-8, as received
+
+Replay re-parses the body with the recorded multiplier and default time; CDC
+prints it. Other kinds (2 = columnar batch, ...) may be added later.
+
+Durability (storage.wal_durability)
+-----------------------------------
+
+- every_write: `append` returns once the record is fsynced. Concurrent writers
+  share fsyncs (group commit): the first waiter fsyncs everything written so
+  far, outside the lock, while others keep writing; when it finishes, the
+  next waiter fsyncs the records that piled up meanwhile.
+- periodic: `append` returns once the record is written to the OS; a
+  background thread fsyncs every `sync_interval_ms`. A machine crash loses at
+  most the records acknowledged in the last interval (plus one fsync's time).
+- os_default: written to the OS, never fsynced by us (except when a file is
+  finished, `sync()` and `close()`); the OS flushes when it likes.
+- none: no files at all; sequence numbers still count, in memory.
+
+A finished segment is always fsynced before the next one is created, so the
+chain of files never has a hole before its last file.
+
+A failed write (disk full, any OSError) raises WalError, and the file is
+truncated back to the end of the last good record, so neither the next write
+nor a restart sees half a record; the writer stays usable. A failed fsync
+leaves the state of the OS cache unknown: the writer then refuses every
+further operation until reopened (recovery re-validates the file).
+
+Contract for the engine: call `sync()` before recording a checkpoint at
+sequence N (a checkpoint must never be ahead of the durable log), and pass the
+checkpoint to `WalWriter(..., checkpoint_seq=N)` on open so that new sequence
+numbers always exceed every checkpointed one.
+"""
+
+import errno
+import logging
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, Final, TextIO
+import zlib
+
+from rusts.core.errors import CodecError, CorruptDataError, WalError
+
+_log = logging.getLogger("rusts.storage.wal")
+
+MAGIC: Final = b"RUSTSWAL"
+FORMAT_VERSION: Final = 1
+FILE_HEADER_SIZE: Final = 24
+RECORD_HEADER_SIZE: Final = 16
+MAX_PAYLOAD: Final = 1 << 30
+DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
+SEGMENT_PREFIX: Final = "wal-"
+SEGMENT_SUFFIX: Final = ".log"
+TEMP_SUFFIX: Final = ".tmp"
+_SEQ_DIGITS: Final = 20
+
+DURABILITY_MODES: Final = ("every_write", "periodic", "os_default", "none")
+_EVERY_WRITE: Final = 0
+_PERIODIC: Final = 1
+_OS_DEFAULT: Final = 2
+_NONE: Final = 3
+
+PAYLOAD_LINE_PROTOCOL: Final = 1
+LP_HEADER_SIZE: Final = 17
+
+_FILE_HEADER = struct.Struct("<8sB3xQ")
+_U32 = struct.Struct("<I")
+_SEQ_LENGTH = struct.Struct("<IQ")
+_RECORD_HEADER = struct.Struct("<IQI")
+_LP_HEADER = struct.Struct("<BQq")
+
+# (fd, buffers, file offset) -> bytes written; os.pwritev by default. Tests inject
+# failures (disk full) and a simulated OS cache through these.
+WriteFn = Callable[[int, list[bytes], int], int]
+FsyncFn = Callable[[int], None]
+
+
+# ---------------------------------------------------------------------------
+# Payloads
+
+
+def encode_lp_payload(body: bytes, multiplier: int, default_time: int) -> bytes:
+    """A kind-1 payload: the batch's line protocol with its precision and default time."""
+    return _LP_HEADER.pack(PAYLOAD_LINE_PROTOCOL, multiplier, default_time) + body
+
+
+def decode_lp_payload(payload: bytes) -> tuple[bytes, int, int]:
+    """(body, multiplier, default_time) of a kind-1 payload; CodecError for anything else."""
+    if len(payload) < LP_HEADER_SIZE:
+        raise CodecError("wal payload", f"{len(payload)} bytes is too short for a line protocol payload", 0)
+    kind, multiplier, default_time = _LP_HEADER.unpack_from(payload, 0)
+    if kind != PAYLOAD_LINE_PROTOCOL:
+        raise CodecError("wal payload", f"payload kind {kind} is not line protocol ({PAYLOAD_LINE_PROTOCOL})", 0)
+    if multiplier <= 0:
+        raise CodecError("wal payload", f"precision multiplier {multiplier} is not positive", 1)
+    return payload[LP_HEADER_SIZE:], multiplier, default_time
+
+
+# ---------------------------------------------------------------------------
+# Files
+
+
+def segment_name(first_seq: int) -> str:
+    """File name of the segment whose first record has sequence number `first_seq`."""
+    return f"{SEGMENT_PREFIX}{first_seq:0{_SEQ_DIGITS}d}{SEGMENT_SUFFIX}"
+
+
+def list_segments(wal_dir: str) -> list[tuple[int, str]]:
+    """(first_seq, path) of every segment file in `wal_dir`, oldest first; [] if there is no directory."""
+    try:
+        names = os.listdir(wal_dir)
+    except FileNotFoundError:
+        return []
+    segments: list[tuple[int, str]] = []
+    name_length = len(SEGMENT_PREFIX) + _SEQ_DIGITS + len(SEGMENT_SUFFIX)
+    for name in names:
+        if len(name) != name_length or not name.startswith(SEGMENT_PREFIX) or not name.endswith(SEGMENT_SUFFIX):
+            continue
+        digits = name[len(SEGMENT_PREFIX) : len(SEGMENT_PREFIX) + _SEQ_DIGITS]
+        if digits.isdigit():
+            segments.append((int(digits), os.path.join(wal_dir, name)))
+    segments.sort()
+    return segments
+
+
+def encode_file_header(first_seq: int) -> bytes:
+    head = _FILE_HEADER.pack(MAGIC, FORMAT_VERSION, first_seq)
+    return head + _U32.pack(zlib.crc32(head))
+
+
+def read_file_header(path: str, data: bytes) -> tuple[int, str]:
+    """(first_seq, problem) of a file's first bytes; problem is "" when the header is good.
+
+    Raises CorruptDataError for a newer format version: that file is not ours
+    to judge, let alone truncate.
+    """
+    if len(data) >= 9 and data[:8] == MAGIC and data[8] > FORMAT_VERSION:
+        raise CorruptDataError(
+            path,
+            f"WAL format version {data[8]} is newer than this build reads (version {FORMAT_VERSION}); "
+            "upgrade RusTs to read this log",
+            8,
+        )
+    if len(data) < FILE_HEADER_SIZE:
+        return -1, f"file header is {len(data)} bytes, expected {FILE_HEADER_SIZE}"
+    if data[:8] != MAGIC:
+        return -1, "not a WAL file (bad magic)"
+    crc = _U32.unpack_from(data, 20)[0]
+    if zlib.crc32(data[:20]) != crc:
+        return -1, "file header checksum mismatch"
+    if data[8] != FORMAT_VERSION:
+        return -1, f"unknown WAL format version {data[8]}"
+    first_seq: int = _FILE_HEADER.unpack_from(data, 0)[2]
+    return first_seq, ""
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SegmentReader:
+    """Reads one segment's records in order until the end or the first invalid record.
+
+    After `next_record` returns None, `problem` says why the file ended ("" for
+    a clean end) and `good_offset` is the end of the last valid record.
+    """
+
+    path: str
+    file: BinaryIO
+    size: int
+    first_seq: int
+    expected_seq: int
+    good_offset: int
+    problem: str
+
+    def __init__(self, path: str, file: BinaryIO, first_seq: int, size: int) -> None:
+        self.path = path
+        self.file = file
+        self.size = size
+        self.first_seq = first_seq
+        self.expected_seq = first_seq
+        self.good_offset = FILE_HEADER_SIZE
+        self.problem = ""
+
+    def next_record(self) -> tuple[int, bytes] | None:
+        remaining = self.size - self.good_offset
+        if remaining <= 0:
+            return None
+        if remaining < RECORD_HEADER_SIZE:
+            self.problem = f"torn record header ({remaining} bytes)"
+            return None
+        head = self.file.read(RECORD_HEADER_SIZE)
+        if len(head) < RECORD_HEADER_SIZE:
+            self.problem = f"torn record header ({len(head)} bytes)"
+            return None
+        length, seq, crc = _RECORD_HEADER.unpack(head)
+        if length > MAX_PAYLOAD or length > remaining - RECORD_HEADER_SIZE:
+            self.problem = f"torn record: length {length} runs past the end of the file"
+            return None
+        payload = self.file.read(length)
+        if len(payload) < length:
+            self.problem = f"torn record: {len(payload)} of {length} payload bytes"
+            return None
+        if zlib.crc32(head[:12], zlib.crc32(payload)) != crc:
+            self.problem = "record checksum mismatch"
+            return None
+        if seq != self.expected_seq:
+            self.problem = f"record has sequence number {seq}, expected {self.expected_seq}"
+            return None
+        self.good_offset += RECORD_HEADER_SIZE + length
+        self.expected_seq = seq + 1
+        return seq, payload
+
+
+class _SegmentScan:
+    """What a full scan of one segment found."""
+
+    first_seq: int
+    last_seq: int
+    good_offset: int
+    size: int
+    problem: str
+    header_problem: str
+
+    def __init__(self, path: str, name_first_seq: int) -> None:
+        with open(path, "rb") as file:
+            self.size = os.fstat(file.fileno()).st_size
+            first_seq, self.header_problem = read_file_header(path, file.read(FILE_HEADER_SIZE))
+            if not self.header_problem and first_seq != name_first_seq:
+                self.header_problem = f"header says first sequence number {first_seq}, the file name {name_first_seq}"
+            self.first_seq = name_first_seq
+            self.last_seq = name_first_seq - 1
+            self.good_offset = 0
+            self.problem = ""
+            if self.header_problem:
+                return
+            reader = SegmentReader(path, file, first_seq, self.size)
+            while reader.next_record() is not None:
+                pass
+            self.last_seq = reader.expected_seq - 1
+            self.good_offset = reader.good_offset
+            self.problem = reader.problem
+
+
+def last_sequence_on_disk(wal_dir: str) -> int:
+    """The newest valid record's sequence number in `wal_dir` (0 for none); reads only."""
+    segments = list_segments(wal_dir)
+    for index in range(len(segments) - 1, -1, -1):
+        first_seq, path = segments[index]
+        scan = _SegmentScan(path, first_seq)
+        if not scan.header_problem:
+            return max(scan.last_seq, 0)
+        if scan.size > FILE_HEADER_SIZE:
+            return max(first_seq - 1, 0)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Writing
+
+
+def _default_write(fd: int, buffers: list[bytes], offset: int) -> int:
+    return os.pwritev(fd, buffers, offset)
+
+
+def _default_fsync(fd: int) -> None:
+    os.fsync(fd)
+
+
+class WalWriter:
+    """The appending side of the log; thread-safe.
+
+    Opening recovers the newest segment (a torn or corrupt tail is truncated
+    with a warning) and continues the sequence numbers after
+    max(last record, checkpoint_seq). `fsync_count` counts the fsyncs of
+    record data (not of directories or new file headers).
+    """
+
+    wal_dir: str
+    durability: str
+    sync_interval: float
+    segment_bytes: int
+    fsync_count: int
+    _mode: int
+    _lock: threading.Lock
+    _cond: threading.Condition
+    _write_fn: WriteFn
+    _fsync_fn: FsyncFn
+    _segments: list[tuple[int, str]]
+    _fd: int
+    _retired_fds: list[int]
+    _path: str
+    _offset: int
+    _segment_records: int
+    _last_seq: int
+    _synced_seq: int
+    _sync_running: bool
+    _failed: str
+    _closed: bool
+    _stop: threading.Event
+    _syncer: threading.Thread | None
+
+    def __init__(
+        self,
+        wal_dir: str,
+        durability: str,
+        sync_interval_ms: int = 100,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        *,
+        checkpoint_seq: int = 0,
+        write_fn: WriteFn | None = None,
+        fsync_fn: FsyncFn | None = None,
+    ) -> None:
+        if durability not in DURABILITY_MODES:
+            raise ValueError(f"unknown WAL durability {durability!r}: expected one of {', '.join(DURABILITY_MODES)}")
+        if sync_interval_ms <= 0:
+            raise ValueError(f"WAL sync interval must be positive, got {sync_interval_ms} ms")
+        self.wal_dir = wal_dir
+        self.durability = durability
+        self.sync_interval = sync_interval_ms / 1000.0
+        self.segment_bytes = max(segment_bytes, FILE_HEADER_SIZE + RECORD_HEADER_SIZE)
+        self.fsync_count = 0
+        self._mode = DURABILITY_MODES.index(durability)
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._write_fn = write_fn if write_fn is not None else _default_write
+        self._fsync_fn = fsync_fn if fsync_fn is not None else _default_fsync
+        self._segments = []
+        self._fd = -1
+        self._retired_fds = []
+        self._path = wal_dir
+        self._offset = 0
+        self._segment_records = 0
+        self._last_seq = 0
+        self._synced_seq = 0
+        self._sync_running = False
+        self._failed = ""
+        self._closed = False
+        self._stop = threading.Event()
+        self._syncer = None
+        if self._mode == _NONE:
+            self._last_seq = max(last_sequence_on_disk(wal_dir), checkpoint_seq)
+            self._synced_seq = self._last_seq
+            return
+        self._recover(checkpoint_seq)
+        if self._mode == _PERIODIC:
+            self._syncer = threading.Thread(target=self._sync_loop, name="rusts-wal-sync", daemon=True)
+            self._syncer.start()
+
+    @classmethod
+    def open(
+        cls,
+        wal_dir: str,
+        durability: str,
+        sync_interval_ms: int = 100,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        *,
+        checkpoint_seq: int = 0,
+    ) -> "WalWriter":
+        """Open (and recover) the log in `wal_dir`, creating the directory if needed."""
+        return cls(wal_dir, durability, sync_interval_ms, segment_bytes, checkpoint_seq=checkpoint_seq)
+
+    # -- opening
+
+    def _recover(self, checkpoint_seq: int) -> None:
+        os.makedirs(self.wal_dir, exist_ok=True)
+        for name in os.listdir(self.wal_dir):
+            if name.startswith(SEGMENT_PREFIX) and name.endswith(SEGMENT_SUFFIX + TEMP_SUFFIX):
+                # A file whose creation a crash interrupted: it was never renamed into the log.
+                os.unlink(os.path.join(self.wal_dir, name))
+        segments = list_segments(self.wal_dir)
+        last_seq = 0
+        while segments:
+            first_seq, path = segments[-1]
+            scan = _SegmentScan(path, first_seq)
+            if scan.header_problem:
+                if scan.size > FILE_HEADER_SIZE:
+                    raise CorruptDataError(
+                        path,
+                        f"{scan.header_problem}; the file holds {scan.size - FILE_HEADER_SIZE} bytes of records "
+                        "that cannot be checked: move it out of the WAL directory to start",
+                        0,
+                    )
+                _log.warning("WAL %s: %s; removing the file, it holds no records", path, scan.header_problem)
+                os.unlink(path)
+                _fsync_dir(self.wal_dir)
+                segments.pop()
+                continue
+            if scan.problem:
+                _log.warning(
+                    "WAL %s: %s at offset %d; truncating %d bytes after record %d (a torn write from a crash, or corruption)",
+                    path, scan.problem, scan.good_offset, scan.size - scan.good_offset, scan.last_seq,
+                )
+                os.truncate(path, scan.good_offset)
+            last_seq = scan.last_seq
+            if checkpoint_seq > last_seq:
+                # The next record cannot continue this file without a gap: a new file
+                # starts after the checkpoint (and this one goes if it is empty).
+                if last_seq < first_seq:
+                    os.unlink(path)
+                    _fsync_dir(self.wal_dir)
+                    segments.pop()
+                break
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.fsync(fd)
+            except OSError:
+                os.close(fd)
+                raise
+            self._fd = fd
+            self._path = path
+            self._offset = scan.good_offset
+            self._segment_records = scan.last_seq - first_seq + 1
+            break
+        if checkpoint_seq > last_seq and last_seq > 0:
+            _log.warning(
+                "WAL %s ends at sequence number %d, behind the checkpoint at %d: continuing after the checkpoint",
+                self.wal_dir, last_seq, checkpoint_seq,
+            )
+        self._last_seq = max(last_seq, checkpoint_seq)
+        self._synced_seq = self._last_seq
+        self._segments = segments
+        if self._fd < 0:
+            self._start_segment(self._last_seq + 1)
+
+    def _start_segment(self, first_seq: int) -> None:
+        fd, path = self._create_segment(first_seq)
+        self._fd = fd
+        self._path = path
+        self._offset = FILE_HEADER_SIZE
+        self._segment_records = 0
+        self._segments.append((first_seq, path))
+
+    def _create_segment(self, first_seq: int) -> tuple[int, str]:
+        """A new, empty, durable segment file opened for writing; WalError if it cannot be made."""
+        path = os.path.join(self.wal_dir, segment_name(first_seq))
+        temp = path + TEMP_SUFFIX
+        header = encode_file_header(first_seq)
+        fd = -1
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            if os.write(fd, header) != len(header):
+                raise OSError(errno.EIO, "short write of the file header")
+            os.fsync(fd)
+            os.rename(temp, path)
+            _fsync_dir(self.wal_dir)
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+            raise WalError(path, f"could not create WAL segment: {exc}") from exc
+        return fd, path
+
+    # -- appending
+
+    @property
+    def last_sequence(self) -> int:
+        """Sequence number of the newest appended record (0 before the first)."""
+        return self._last_seq
+
+    @property
+    def path(self) -> str:
+        """The segment file now being appended to (the directory in mode none)."""
+        return self._path
+
+    def append(self, payload: bytes) -> int:
+        """Log one record; returns its sequence number once it is as durable as the mode promises.
+
+        Raises WalError when it cannot be logged (disk full, I/O error, closed
+        log); the log then holds exactly what it held before the call.
+        """
+        if len(payload) > MAX_PAYLOAD:
+            raise WalError(self._path, f"record of {len(payload)} bytes exceeds the {MAX_PAYLOAD}-byte limit")
+        payload_crc = zlib.crc32(payload)
+        with self._cond:
+            self._check_usable()
+            if self._mode == _NONE:
+                self._last_seq += 1
+                self._synced_seq = self._last_seq
+                return self._last_seq
+            length = RECORD_HEADER_SIZE + len(payload)
+            if self._segment_records > 0 and self._offset + length > self.segment_bytes:
+                self._rotate(length)
+            # Only now: rotating may wait (releasing the lock) while others append.
+            seq = self._last_seq + 1
+            seq_length = _SEQ_LENGTH.pack(len(payload), seq)
+            header = seq_length + _U32.pack(zlib.crc32(seq_length, payload_crc))
+            self._write_record(seq, header, payload)
+            self._offset += length
+            self._segment_records += 1
+            self._last_seq = seq
+            if self._mode == _EVERY_WRITE:
+                self._wait_durable(seq)
+            return seq
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise WalError(self._path, "the WAL is closed")
+        if self._failed:
+            raise WalError(self._path, f"the WAL failed earlier and must be reopened: {self._failed}")
+
+    def _write_record(self, seq: int, header: bytes, payload: bytes) -> None:
+        total = len(header) + len(payload)
+        try:
+            done = self._write_fn(self._fd, [header, payload], self._offset)
+            if done < total:
+                data = header + payload
+                while done < total:
+                    written = self._write_fn(self._fd, [data[done:]], self._offset + done)
+                    if written <= 0:
+                        raise OSError(errno.EIO, "write made no progress")
+                    done += written
+        except OSError as exc:
+            self._undo_partial_write(exc)
+            raise WalError(
+                self._path,
+                f"could not log record {seq} ({total} bytes): {exc.strerror or exc}; "
+                "the write was not logged, earlier records are intact",
+                self._offset,
+            ) from exc
+
+    def _undo_partial_write(self, cause: OSError) -> None:
+        try:
+            os.ftruncate(self._fd, self._offset)
+        except OSError as exc:
+            self._failed = f"could not truncate a partial record after {cause}: {exc}"
+            self._cond.notify_all()
+
+    def _rotate(self, length: int) -> None:
+        """Finish the current segment (fsynced) and continue in a new one; lock held.
+
+        Does not wait for a group fsync in flight (waiting for a moment without
+        one starved writers): it fsyncs the old file itself, and the old file
+        descriptor is closed by whoever ends the last fsync that uses it.
+        """
+        if self._synced_seq < self._last_seq:
+            try:
+                self._fsync_fn(self._fd)
+            except OSError as exc:
+                self._fail_sync(exc)
+            self.fsync_count += 1
+            self._synced_seq = self._last_seq
+            self._cond.notify_all()
+        first_seq = self._last_seq + 1
+        fd, path = self._create_segment(first_seq)
+        old_fd = self._fd
+        self._fd = fd
+        self._path = path
+        self._offset = FILE_HEADER_SIZE
+        self._segment_records = 0
+        self._segments.append((first_seq, path))
+        if self._sync_running:
+            self._retired_fds.append(old_fd)
+        else:
+            os.close(old_fd)
+
+    def _close_retired(self) -> None:
+        for fd in self._retired_fds:
+            os.close(fd)
+        self._retired_fds = []
+
+    # -- syncing (group commit)
+
+    def _wait_durable(self, seq: int) -> None:
+        """Return once record `seq` is fsynced; lock held. One waiter fsyncs for all."""
+        while self._synced_seq < seq:
+            if self._failed:
+                raise WalError(self._path, f"record {seq} may not be durable: {self._failed}")
+            if self._sync_running:
+                self._cond.wait()
+                continue
+            self._sync_once()
+
+    def _sync_once(self) -> None:
+        """Fsync every record written so far, with the lock released meanwhile; lock held."""
+        target = self._last_seq
+        fd = self._fd
+        self._sync_running = True
+        error: OSError | None = None
+        self._lock.release()
+        try:
+            self._fsync_fn(fd)
+        except OSError as exc:
+            error = exc
+        finally:
+            self._lock.acquire()
+            self._sync_running = False
+            if self._retired_fds:
+                self._close_retired()
+        self.fsync_count += 1
+        if error is not None:
+            self._fail_sync(error)
+        if target > self._synced_seq:
+            self._synced_seq = target
+        self._cond.notify_all()
+
+    def _fail_sync(self, error: OSError) -> None:
+        # After a failed fsync the OS may have dropped the dirty pages: nothing written
+        # since the last good fsync can be trusted, so the writer stops until reopened.
+        self._failed = f"fsync failed: {error.strerror or error}"
+        self._cond.notify_all()
+        raise WalError(self._path, self._failed) from error
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self.sync_interval):
+            with self._cond:
+                if self._closed or self._failed:
+                    return
+                if self._sync_running or self._synced_seq >= self._last_seq:
+                    continue
+                try:
+                    self._sync_once()
+                except WalError as exc:
+                    _log.error("WAL background sync failed: %s", exc)
+                    return
+
+    def sync(self) -> None:
+        """Fsync every record appended so far (any mode but none)."""
+        with self._cond:
+            self._check_usable()
+            if self._mode != _NONE:
+                self._wait_durable(self._last_seq)
+
+    def close(self) -> None:
+        """Fsync what is written, stop the background thread, close the file. Idempotent."""
+        self._stop.set()
+        syncer = self._syncer
+        if syncer is not None:
+            syncer.join()
+            self._syncer = None
+        with self._cond:
+            if self._closed:
+                return
+            try:
+                if self._mode != _NONE and not self._failed:
+                    self._wait_durable(self._last_seq)
+            finally:
+                self._closed = True
+                while self._sync_running:
+                    self._cond.wait()
+                self._close_retired()
+                if self._fd >= 0:
+                    os.close(self._fd)
+                    self._fd = -1
+                self._cond.notify_all()
+
+    def __enter__(self) -> "WalWriter":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- retention
+
+    def remove_checkpointed(self, checkpoint_seq: int, retention_secs: int | None, now: float | None = None) -> list[str]:
+        """Delete the oldest segment files whose records are all <= checkpoint_seq and
+        whose last write is at least `retention_secs` old; None keeps every file.
+
+        The file being appended to is never deleted, nor any file after one
+        that is kept, so the retained log has no holes. Returns the deleted paths.
+        """
+        if retention_secs is None or self._mode == _NONE:
+            return []
+        when = time.time() if now is None else now
+        removed: list[str] = []
+        with self._cond:
+            segments = self._segments
+            keep_from = 0
+            for index in range(len(segments) - 1):
+                _, path = segments[index]
+                if segments[index + 1][0] - 1 > checkpoint_seq:
+                    break
+                try:
+                    mtime = os.stat(path).st_mtime
+                except FileNotFoundError:
+                    keep_from = index + 1
+                    continue
+                if when - mtime < retention_secs:
+                    break
+                try:
+                    os.unlink(path)
+                except OSError as exc:
+                    _log.warning("WAL %s: could not delete a checkpointed segment: %s", path, exc)
+                    break
+                removed.append(path)
+                keep_from = index + 1
+            self._segments = segments[keep_from:]
+            if removed:
+                _fsync_dir(self.wal_dir)
+        return removed
+
+
+# ---------------------------------------------------------------------------
+# Reading (replay and change data capture)
+
+
+def read_records(wal_dir: str, from_seq: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(seq, payload) of every valid record with seq >= from_seq, in order, across segments.
+
+    Stops with a logged warning at the first torn or corrupt record: at the
+    tail of the newest file that is a crash's torn write; anywhere else it is
+    corruption, and nothing after it is read. `from_seq` <= 0 means the oldest
+    retained record; a positive `from_seq` older than every retained record
+    raises WalError (those records were deleted after a checkpoint). Raises
+    CorruptDataError for a file of a newer format version.
+    """
+    segments = list_segments(wal_dir)
+    if not segments:
+        return
+    if 0 < from_seq < segments[0][0]:
+        raise WalError(
+            wal_dir,
+            f"sequence number {from_seq} is no longer retained: the oldest retained record is {segments[0][0]}",
+        )
+    previous_last = 0
+    count = len(segments)
+    for index in range(count):
+        first_seq, path = segments[index]
+        if index + 1 < count and segments[index + 1][0] <= from_seq:
+            continue
+        is_last = index + 1 == count
+        if first_seq <= previous_last:
+            _log.warning(
+                "WAL %s: first sequence number %d overlaps the previous file (ends at %d); stopping",
+                path, first_seq, previous_last,
+            )
+            return
+        try:
+            file = open(path, "rb")
+        except FileNotFoundError:
+            raise WalError(path, "segment removed while being read (retention): read again from a retained sequence number") from None
+        with file:
+            size = os.fstat(file.fileno()).st_size
+            header_seq, problem = read_file_header(path, file.read(FILE_HEADER_SIZE))
+            if not problem and header_seq != first_seq:
+                problem = f"header says first sequence number {header_seq}, the file name {first_seq}"
+            if problem:
+                _log.warning("WAL %s: %s; stopping before sequence number %d", path, problem, first_seq)
+                return
+            reader = SegmentReader(path, file, first_seq, size)
+            while True:
+                record = reader.next_record()
+                if record is None:
+                    break
+                if record[0] >= from_seq:
+                    yield record
+            if reader.problem:
+                where = "torn or corrupt tail" if is_last else "corrupt record in the middle of the log"
+                _log.warning(
+                    "WAL %s: %s (%s) at offset %d; stopping after sequence number %d, %d bytes not read%s",
+                    path, where, reader.problem, reader.good_offset, reader.expected_seq - 1,
+                    size - reader.good_offset, "" if is_last else ", nor any later file",
+                )
+                return
+            previous_last = reader.expected_seq - 1
+
+
+def _scan_token(line: str, start: int, stops: str) -> int:
+    """Index of the first unescaped character of `stops` at or after `start` (line protocol escapes)."""
+    i = start
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c in stops:
+            return i
+        i += 1
+    return n
+
+
+_UNTERMINATED: Final = -1
+_MALFORMED: Final = -2
+
+
+def _fields_end(line: str) -> int:
+    """Index just after a line's field set; _UNTERMINATED if a string runs past the end, _MALFORMED."""
+    n = len(line)
+    i = _scan_token(line, 0, " ")
+    while i < n and (line[i] == " " or line[i] == "\t"):
+        i += 1
+    if i >= n:
+        return _MALFORMED
+    while True:
+        key_end = _scan_token(line, i, ",= ")
+        if key_end >= n or line[key_end] != "=":
+            return _MALFORMED
+        j = key_end + 1
+        if j < n and line[j] == '"':
+            j += 1
+            while j < n and line[j] != '"':
+                j += 2 if line[j] == "\\" and j + 1 < n and (line[j + 1] == '"' or line[j + 1] == "\\") else 1
+            if j >= n:
+                return _UNTERMINATED
+            j += 1
+        else:
+            while j < n and line[j] != "," and line[j] != " " and line[j] != "\t":
+                j += 1
+        if j >= n or line[j] != ",":
+            return j
+        i = j + 1
+
+
+def _stamp_line(line: str, multiplier: int, default_time: int) -> str:
+    """The line with a nanosecond timestamp: the recorded default time, or its own scaled to ns.
+
+    A line that does not parse is returned as written (a replay rejects it alike).
+    """
+    end = _fields_end(line)
+    n = len(line)
+    if end < 0 or (end < n and line[end] != " " and line[end] != "\t"):
+        return line
+    i = end
+    while i < n and (line[i] == " " or line[i] == "\t"):
+        i += 1
+    if i >= n:
+        return f"{line[:end]} {default_time}"
+    if multiplier == 1:
+        return line
+    ts_end = i
+    while ts_end < n and line[ts_end] != " " and line[ts_end] != "\t":
+        ts_end += 1
+    token = line[i:ts_end]
+    digits = token[1:] if token.startswith("-") else token
+    if not digits.isdigit() or not digits.isascii():
+        return line
+    return f"{line[:i]}{int(token) * multiplier}{line[ts_end:]}"
+
+
+def replayable_lines(body: bytes, multiplier: int, default_time: int) -> str:
+    """A line protocol body rewritten so it replays alike at nanosecond precision.
+
+    Lines without a timestamp get the recorded default time; timestamps are
+    scaled to nanoseconds; blank and comment lines are dropped; each point
+    ends with a newline (a string field may still span lines).
+    """
+    lines = body.decode("utf-8", errors="replace").split("\n")
+    out: list[str] = []
+    count = len(lines)
+    index = 0
+    while index < count:
+        line = lines[index]
+        index += 1
+        if line.endswith("\r"):
+            line = line[:-1]
+        line = line.lstrip(" \t")
+        if not line or line[0] == "#":
+            continue
+        # A newline inside a quoted string value belongs to the value, as the parser reads it.
+        while _fields_end(line) == _UNTERMINATED and index < count:
+            line = line + "\n" + lines[index]
+            index += 1
+        out.append(_stamp_line(line, multiplier, default_time))
+        out.append("\n")
+    return "".join(out)
+
+
+def tail_lines(wal_dir: str, from_seq: int, out: TextIO, with_seq: bool = False) -> int:
+    """Change data capture: print every retained write from `from_seq` on as line protocol.
+
+    The output replays with precision ns (see replayable_lines). With
+    `with_seq`, each record is preceded by a `# seq=N` comment line, which
+    line protocol ignores. Returns the number of records printed.
+    """
+    printed = 0
+    for seq, payload in read_records(wal_dir, from_seq):
+        if not payload or payload[0] != PAYLOAD_LINE_PROTOCOL:
+            _log.warning("WAL record %d: payload kind %d is not line protocol; skipped", seq, payload[0] if payload else -1)
+            continue
+        body, multiplier, default_time = decode_lp_payload(payload)
+        if with_seq:
+            out.write(f"# seq={seq}\n")
+        out.write(replayable_lines(body, multiplier, default_time))
+        printed += 1
+    return printed

@@ -1,0 +1,200 @@
+"""Storage engine: writes, reads, restarts clean and dirty, type conflicts, overwrites, locking."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rusts
+from rusts.api.line_protocol import engine_parser
+from rusts.core.hashing import series_key
+from rusts.storage.engine import DataDirectoryInUse, EngineOptions, StorageEngine
+
+HOUR = 3_600_000_000_000
+PACKAGE_ROOT = str(Path(rusts.__file__).parent.parent)
+
+
+def open_engine(path: Path, **overrides: object) -> StorageEngine:
+    options = EngineOptions(str(path), **overrides)  # type: ignore[arg-type]
+    return StorageEngine.open(options, engine_parser)
+
+
+def series_id(engine: StorageEngine, measurement: str, tags: list[tuple[str, str]]) -> int:
+    found = engine.index.id_of(series_key(measurement, tags))
+    assert found is not None
+    return found
+
+
+def values(engine: StorageEngine, measurement: str, tags: list[tuple[str, str]], field: str) -> dict[int, object]:
+    data = engine.read_series(series_id(engine, measurement, tags))
+    assert data is not None
+    column = data.columns[field]
+    out = {}
+    for row, ts in enumerate(data.timestamps.tolist()):
+        if column.present is None or column.present[row]:
+            value = column.values[row]
+            out[ts] = value.item() if hasattr(value, "item") else value
+    return out
+
+
+def test_write_then_read_across_memtable_flush_and_restart(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    body = "\n".join(f"cpu,host=a usage={i}.5,n={i}i {i * HOUR}" for i in range(60)).encode()
+    result = engine.write_line_protocol(body)
+    assert (result.points, result.errors) == (60, [])
+    expected = {i * HOUR: i + 0.5 for i in range(60)}
+    assert values(engine, "cpu", [("host", "a")], "usage") == expected
+    engine.flush()
+    assert engine.statistics()["partitions"] == 3  # 60 hours over 24 h windows
+    assert values(engine, "cpu", [("host", "a")], "usage") == expected
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert engine.stats["replayed_records"] == 0
+    assert values(engine, "cpu", [("host", "a")], "usage") == expected
+    assert engine.field_types("cpu") == {"n": "integer", "usage": "float"}
+    engine.close()
+
+
+def test_last_write_wins_per_field_wherever_the_old_point_lives(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.write_line_protocol(b"m,t=x a=1,b=1 100\nm,t=x a=1,b=1 200")
+    engine.flush()
+    engine.write_line_protocol(b"m,t=x a=2 100")  # overwrites a only, in a newer layer
+    assert values(engine, "m", [("t", "x")], "a") == {100: 2.0, 200: 1.0}
+    assert values(engine, "m", [("t", "x")], "b") == {100: 1.0, 200: 1.0}
+    engine.flush()
+    assert engine.compact() == 1
+    assert values(engine, "m", [("t", "x")], "a") == {100: 2.0, 200: 1.0}
+    assert values(engine, "m", [("t", "x")], "b") == {100: 1.0, 200: 1.0}
+    engine.close()
+
+
+def test_field_type_conflict_rejects_the_line_not_the_batch(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.write_line_protocol(b"m v=1i 1")
+    engine.flush()
+    result = engine.write_line_protocol(b"m v=2i 2\nm v=2.5 3\nm w=1 4")
+    assert result.points == 2
+    assert [(e.line, "field type conflict" in e.message) for e in result.errors] == [(2, True)]
+    result = engine.write_line_protocol(b"m v=2.5 5\nm w=2 6")
+    assert result.points == 1
+    assert [e.line for e in result.errors] == [1]
+    assert "field 'v' of measurement 'm' is integer, got float" in result.errors[0].message
+    # Two series of one measurement disagreeing in one body: the earlier line decides.
+    result = engine.write_line_protocol(b"n,t=a x=1i 7\nn,t=b x=1.5 8")
+    assert result.points == 1 and [e.line for e in result.errors] == [2]
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert engine.field_types("m") == {"v": "integer", "w": "float"}
+    assert engine.field_types("n") == {"x": "integer"}
+    engine.close()
+
+
+def test_late_data_for_an_old_partition_is_accepted(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.write_line_protocol(f"m v=1 {100 * HOUR}".encode())
+    engine.flush()
+    engine.write_line_protocol(b"m v=2 5")
+    engine.flush()
+    assert values(engine, "m", [], "v") == {5: 2.0, 100 * HOUR: 1.0}
+    engine.close()
+
+
+def test_a_second_opener_is_refused(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    with pytest.raises(DataDirectoryInUse, match="in use by another RusTs process"):
+        open_engine(tmp_path)
+    engine.close()
+    open_engine(tmp_path).close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from rusts.api.line_protocol import engine_parser
+    from rusts.storage.engine import EngineOptions, StorageEngine
+    path, durability, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    engine = StorageEngine.open(EngineOptions(path, wal_durability=durability, memtable_max_points=3000), engine_parser)
+    batch = seed * 1_000_000
+    while True:
+        lines = "\\n".join(f"crash,w={seed} v={batch + i}i {batch + i}" for i in range(200))
+        engine.write_line_protocol(lines.encode())
+        print(batch, flush=True)
+        batch += 200
+    """
+)
+
+
+def run_writer_and_kill(path: Path, durability: str, seed: int, seconds: float) -> list[int]:
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), durability, str(seed)], stdout=subprocess.PIPE, env=env, cwd=path
+    )
+    time.sleep(seconds)
+    child.send_signal(signal.SIGKILL)
+    out, _ = child.communicate()
+    return [int(line) for line in out.decode().split()]
+
+
+def test_kill_9_loses_nothing_acknowledged_with_every_write(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    acknowledged: dict[int, list[int]] = {}
+    for round_number in range(6):
+        acknowledged[round_number] = run_writer_and_kill(tmp_path, "every_write", round_number, rng.uniform(1.0, 2.5))
+    engine = open_engine(tmp_path)
+    for seed, batches in acknowledged.items():
+        assert batches, "the writer acknowledged nothing before the kill"
+        stored = values(engine, "crash", [("w", str(seed))], "v")
+        for batch in batches:
+            for i in range(200):
+                assert stored.get(batch + i) == batch + i
+        # Nothing that was never written appears: every stored point belongs to a written batch.
+        assert all((ts - seed * 1_000_000) % 1 == 0 and stored[ts] == ts for ts in stored)
+    engine.close()
+
+
+def test_delete_by_series_and_time_range_survives_restart_and_compaction(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.write_line_protocol("\n".join(f"m,h=a v={i} {i * HOUR}\nm,h=b v={i} {i * HOUR}" for i in range(48)).encode())
+    engine.flush()
+    engine.write_line_protocol(b"m,h=a v=100 " + str(47 * HOUR + 1).encode())  # still in the memtable
+    a = series_id(engine, "m", [("h", "a")])
+    engine.delete([a], 10 * HOUR, 40 * HOUR)
+    kept = {i * HOUR: float(i) for i in range(48) if not 10 <= i < 40}
+    kept[47 * HOUR + 1] = 100.0
+    assert values(engine, "m", [("h", "a")], "v") == kept
+    assert len(values(engine, "m", [("h", "b")], "v")) == 48
+    engine.write_line_protocol(f"m,h=a v=-1 {20 * HOUR}".encode())  # a write after the delete stays
+    kept[20 * HOUR] = -1.0
+    assert values(engine, "m", [("h", "a")], "v") == kept
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert values(engine, "m", [("h", "a")], "v") == kept
+    engine.compact()
+    assert engine.deletes == []
+    assert values(engine, "m", [("h", "a")], "v") == kept
+    engine.close()
+
+
+def test_drop_measurement(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.write_line_protocol(b"gone,h=a v=1 1\ngone,h=b v=2 2\nstays v=3 3")
+    engine.flush()
+    engine.write_line_protocol(b"gone,h=a v=4 4")
+    assert engine.drop_measurement("gone") == 2
+    assert engine.measurements() == ["stays"]
+    assert engine.index.id_of("gone,h=a") is None
+    engine.write_line_protocol(b"gone,h=a v=5i 5")  # a new life, even with another type
+    assert values(engine, "gone", [("h", "a")], "v") == {5: 5}
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert values(engine, "gone", [("h", "a")], "v") == {5: 5}
+    assert engine.measurements() == ["gone", "stays"]
+    engine.close()

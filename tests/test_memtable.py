@@ -1,0 +1,97 @@
+"""Memtable: chunks merge in time order and the last write wins per field."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_STRING, Column, SeriesData
+from rusts.storage.memtable import MemTable, concat, resolve
+
+# One write: (timestamp, {field: value}) rows; fields a/b float, n integer, s string.
+write_rows = st.lists(
+    st.tuples(
+        st.integers(0, 20),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "a": st.floats(allow_nan=False),
+                "n": st.integers(-(2**63), 2**63 - 1),
+                "s": st.text(max_size=3),
+            },
+        ).filter(bool),
+    ),
+    min_size=1,
+    max_size=12,
+)
+KINDS = {"a": KIND_FLOAT, "n": KIND_INTEGER, "s": KIND_STRING}
+
+
+def chunk(rows: list[tuple[int, dict[str, object]]]) -> SeriesData:
+    columns = {}
+    for name, kind in KINDS.items():
+        present = np.array([name in fields for _, fields in rows])
+        if not present.any():
+            continue
+        if kind == KIND_STRING:
+            values: object = [str(fields.get(name, "")) for _, fields in rows]
+        else:
+            dtype = np.float64 if kind == KIND_FLOAT else np.int64
+            values = np.array([fields.get(name, 0) for _, fields in rows], dtype=dtype)
+        columns[name] = Column(kind, values, None if present.all() else present)
+    return SeriesData(7, np.array([ts for ts, _ in rows], dtype=np.int64), columns)
+
+
+def as_rows(data: SeriesData) -> dict[int, dict[str, object]]:
+    out: dict[int, dict[str, object]] = {}
+    for row, ts in enumerate(data.timestamps.tolist()):
+        fields = {}
+        for name, column in data.columns.items():
+            if column.present is None or column.present[row]:
+                value = column.values[row]
+                fields[name] = value.item() if hasattr(value, "item") else value
+        out[ts] = fields
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(write_rows, min_size=1, max_size=5))
+def test_last_write_wins_per_field(writes: list) -> None:
+    expected: dict[int, dict[str, object]] = {}
+    for rows in writes:
+        for ts, fields in rows:
+            expected.setdefault(ts, {}).update(fields)
+    table = MemTable()
+    for sequence, rows in enumerate(writes, start=1):
+        table.write([chunk(rows)], sequence)
+    got = table.read(7, 0, 100)
+    assert got is not None
+    assert got.timestamps.tolist() == sorted(expected)
+    assert as_rows(got) == expected
+    assert table.first_sequence == 1 and table.last_sequence == len(writes)
+
+
+def test_read_is_a_half_open_range() -> None:
+    table = MemTable()
+    table.write([chunk([(t, {"a": float(t)}) for t in range(10)])], 1)
+    got = table.read(7, 3, 6)
+    assert got is not None and got.timestamps.tolist() == [3, 4, 5]
+    assert table.read(7, 10, 20) is None
+    assert table.read(8, 0, 100) is None
+
+
+def test_concat_marks_missing_fields_absent() -> None:
+    merged = concat([chunk([(1, {"a": 1.0})]), chunk([(2, {"n": 5})])])
+    assert merged.columns["a"].present is not None
+    assert merged.columns["a"].present.tolist() == [True, False]
+    assert merged.columns["n"].present.tolist() == [False, True]
+    assert resolve(merged).timestamps.tolist() == [1, 2]
+
+
+def test_flush_triggers() -> None:
+    table = MemTable(now=0.0)
+    assert not table.should_flush(10, 10, 1.0, now=100.0)
+    table.write([chunk([(t, {"a": 1.0}) for t in range(5)])], 1)
+    assert table.should_flush(10**9, 4, 100.0, now=0.0)
+    assert not table.should_flush(10**9, 10, 100.0, now=0.0)
+    assert table.should_flush(10**9, 10, 1.0, now=2.0)
+    assert table.should_flush(10, 10, 100.0, now=0.0)
