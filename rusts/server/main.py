@@ -1,12 +1,15 @@
 """The server process: logging, the HTTP API on uvicorn, clean shutdown."""
 
 import logging
+import signal
 
 import uvicorn
 
 import rusts
+from rusts.api.line_protocol import engine_parser
 from rusts.api.router import create_app
 from rusts.server.config import Config
+from rusts.storage.engine import EngineOptions, StorageEngine
 
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
@@ -23,14 +26,43 @@ def configure_logging(config: Config) -> None:
     logging.basicConfig(level=_LEVELS[config.logging.level], format=" ".join(parts) + ": %(message)s")
 
 
+def engine_options(config: Config) -> EngineOptions:
+    """The storage engine's options from rusts.yml."""
+    storage = config.storage
+    return EngineOptions(
+        storage.data_dir,
+        wal_dir=storage.effective_wal_dir,
+        wal_durability=storage.wal_durability,
+        wal_sync_interval_ms=storage.wal_sync_interval_ms,
+        wal_retention_secs=storage.wal_retention_secs,
+        memtable_max_bytes=storage.memtable.max_size_bytes,
+        memtable_max_points=storage.memtable.max_points,
+        memtable_max_age_secs=storage.memtable.max_age_secs,
+        partition_duration_ns=storage.partition_duration_secs * 1_000_000_000,
+        hot_compression=storage.compression.hot,
+        zstd_level=storage.compression.zstd_level,
+    )
+
+
+def _stopped(signum: int, frame: object) -> None:
+    logging.getLogger("rusts.server").info("stopped by signal %d after a clean shutdown", signum)
+
+
 def run_server(config: Config) -> int:
     """Serve until SIGINT or SIGTERM; the exit status."""
     configure_logging(config)
     log = logging.getLogger("rusts.server")
     build = "compiled" if rusts.COMPILED else "pure Python"
     log.info("rusts %s (%s) listening on http://%s:%d", rusts.__version__, build, config.server.host, config.server.port)
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal
+    # through the handlers that were installed before it: these, so that a
+    # clean shutdown (flush, checkpoint) exits with status 0.
+    signal.signal(signal.SIGTERM, _stopped)
+    signal.signal(signal.SIGINT, _stopped)
+    options = engine_options(config)
+    app = create_app(lambda: StorageEngine.open(options, engine_parser), config.server.max_body_size)
     uvicorn.run(
-        create_app(),
+        app,
         host=config.server.host,
         port=config.server.port,
         log_level=logging.getLevelName(_LEVELS[config.logging.level]).lower(),

@@ -1,0 +1,155 @@
+"""The real server process: writes over HTTP, probes, clean stop and kill -9, then the data on disk."""
+
+import gzip
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import rusts
+from rusts.api.line_protocol import engine_parser
+from rusts.core.hashing import series_key
+from rusts.storage.engine import EngineOptions, StorageEngine
+
+PACKAGE_ROOT = str(Path(rusts.__file__).parent.parent)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, directory: Path, durability: str = "every_write", max_body: int = 1_000_000) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.data_dir = directory / "data"
+        config = directory / "rusts.yml"
+        config.write_text(
+            f"server: {{host: 127.0.0.1, port: {self.port}, max_body_size: {max_body}}}\n"
+            f"storage: {{data_dir: '{self.data_dir}', wal_durability: {durability}}}\n"
+            f"postgres: {{host: 127.0.0.1, port: {free_port()}}}\n"
+            "logging: {level: warn}\n"
+        )
+        env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rusts.server.cli", "--config", str(config)],
+            cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        self.wait_ready()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        req = urllib.request.Request(self.url(path), data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as response:
+                payload = response.read()
+                return response.status, json.loads(payload) if payload else None
+        except urllib.error.HTTPError as exc:
+            payload = exc.read()
+            return exc.code, json.loads(payload) if payload else None
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited: {self.process.stdout.read().decode() if self.process.stdout else ''}")
+            try:
+                if self.request("GET", "/ready")[0] == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server not ready in 30 s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)
+
+
+def oversized_status(port: int, length: int) -> int:
+    """Announce a body over max_body_size; the server refuses before reading it."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.putrequest("POST", "/write")
+    connection.putheader("Content-Length", str(length))
+    connection.endheaders()
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path)
+    yield running
+    if running.process.poll() is None:
+        running.stop(signal.SIGKILL)
+
+
+def stored(data_dir: Path, measurement: str, tags: list[tuple[str, str]], field: str) -> dict[int, object]:
+    engine = StorageEngine.open(EngineOptions(str(data_dir)), engine_parser)
+    try:
+        series_id = engine.index.id_of(series_key(measurement, tags))
+        assert series_id is not None
+        data = engine.read_series(series_id)
+        assert data is not None
+        column = data.columns[field]
+        return {
+            int(ts): (column.values[i].item() if hasattr(column.values[i], "item") else column.values[i])
+            for i, ts in enumerate(data.timestamps.tolist())
+            if column.present is None or column.present[i]
+        }
+    finally:
+        engine.close()
+
+
+def test_health_ready_and_writes(server: Server) -> None:
+    assert server.request("GET", "/health") == (200, {"status": "ok", "version": rusts.__version__})
+    assert server.request("POST", "/write?db=x&precision=s", b"cpu,host=a v=1.5 10\ncpu,host=a v=2.5 20\n")[0] == 204
+    assert server.request("POST", "/api/v2/write?bucket=b&org=o&precision=ms", b"cpu,host=b w=7i 30")[0] == 204
+    status, body = server.request("POST", "/write", b"cpu,host=a v=3.5 30000000000\ncpu,host=a v=oops 4\nnot a line\n")
+    assert status == 400
+    assert body["written"] == 1
+    assert [r["line"] for r in body["rejected"]] == [2, 3]
+    assert "invalid field value 'oops'" in body["rejected"][0]["error"]
+    gz = gzip.compress(b"cpu,host=a v=4.5 40000000000")
+    assert server.request("POST", "/write", gz, {"Content-Encoding": "gzip"})[0] == 204
+    assert server.request("POST", "/write", b"not gzip", {"Content-Encoding": "gzip"})[0] == 400
+    assert server.request("POST", "/write?precision=h", b"cpu v=1")[0] == 400
+    assert server.request("POST", "/write", b"\xff\xfe bad utf8 v=1 1")[0] == 400
+    assert oversized_status(server.port, 2_000_000) == 413
+    status, stats = server.request("GET", "/stats")
+    assert status == 200 and stats["series"] == 2 and stats["points_written"] == 5
+    assert server.stop() == 0
+    assert stored(server.data_dir, "cpu", [("host", "a")], "v") == {
+        10 * 10**9: 1.5, 20 * 10**9: 2.5, 30 * 10**9: 3.5, 40 * 10**9: 4.5,
+    }
+
+
+def test_clean_stop_replays_nothing_and_kill_9_loses_nothing(tmp_path: Path) -> None:
+    first = Server(tmp_path)
+    lines = "\n".join(f"m,k=v n={i}i {i}" for i in range(1000)).encode()
+    assert first.request("POST", "/write", lines)[0] == 204
+    assert first.stop() == 0
+    second = Server(tmp_path)
+    assert second.request("GET", "/stats")[1]["replayed_records"] == 0
+    assert second.request("POST", "/write", b"m,k=v n=-1i 5000")[0] == 204
+    second.stop(signal.SIGKILL)
+    third = Server(tmp_path)
+    assert third.request("GET", "/stats")[1]["replayed_records"] == 1
+    assert third.stop() == 0
+    values = stored(tmp_path / "data", "m", [("k", "v")], "n")
+    assert values == {**{i: i for i in range(1000)}, 5000: -1}
