@@ -198,3 +198,62 @@ def test_drop_measurement(tmp_path: Path) -> None:
     assert values(engine, "gone", [("h", "a")], "v") == {5: 5}
     assert engine.measurements() == ["gone", "stays"]
     engine.close()
+
+
+def test_disk_full_fails_the_write_and_keeps_what_was_acknowledged(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path, wal_durability="every_write")
+    assert engine.write_line_protocol(b"m v=1 1").errors == []
+    wal = engine._wal
+    assert wal is not None
+    original = wal._write_fn
+
+    def disk_full(fd: int, buffers: list[bytes], offset: int) -> int:
+        raise OSError(28, "No space left on device")
+
+    wal._write_fn = disk_full
+    with pytest.raises(Exception, match="No space left on device"):
+        engine.write_line_protocol(b"m v=2,new_field=1i 2")
+    assert engine.field_types("m") == {"v": "float"}  # nothing of the failed write was kept
+    wal._write_fn = original
+    assert engine.write_line_protocol(b"m v=3 3").errors == []
+    assert values(engine, "m", [], "v") == {1: 1.0, 3: 3.0}
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert values(engine, "m", [], "v") == {1: 1.0, 3: 3.0}
+    engine.close()
+
+
+FLUSH_CRASH = textwrap.dedent(
+    """
+    import os, sys
+    from rusts.api.line_protocol import engine_parser
+    from rusts.storage import partition
+    from rusts.storage.engine import EngineOptions, StorageEngine
+    path, step = sys.argv[1], sys.argv[2]
+    engine = StorageEngine.open(EngineOptions(path, wal_durability="every_write"), engine_parser)
+    engine.write_line_protocol("\\n".join(f"f,s=1 v={i}i {i * 3_600_000_000_000}" for i in range(100)).encode())
+    print("acknowledged", flush=True)
+    if step == "segment":
+        partition.write_segment = lambda *a, **k: os._exit(9)
+    elif step == "manifest":
+        partition.Partition._write_manifest = lambda *a, **k: os._exit(9)
+    else:
+        engine._write_state = lambda *a, **k: os._exit(9)
+    engine.flush()
+    """
+)
+
+
+@pytest.mark.parametrize("step", ["segment", "manifest", "checkpoint"])
+def test_flush_killed_part_way_recovers_every_point(tmp_path: Path, step: str) -> None:
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    done = subprocess.run(
+        [sys.executable, "-c", FLUSH_CRASH, str(tmp_path), step], capture_output=True, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 9 and b"acknowledged" in done.stdout, done.stderr.decode()
+    engine = open_engine(tmp_path)
+    assert values(engine, "f", [("s", "1")], "v") == {i * HOUR: i for i in range(100)}
+    engine.flush()
+    engine.compact()
+    assert values(engine, "f", [("s", "1")], "v") == {i * HOUR: i for i in range(100)}
+    engine.close()

@@ -225,8 +225,9 @@ class StorageEngine:
         for sequence, payload in wal_log.read_records(self.options.wal_dir, self.checkpoint + 1):
             body, multiplier, default_time = wal_log.decode_lp_payload(payload)
             batches, errors = self.parser(body, multiplier, default_time)
-            accepted, _ = self._accept(batches, errors)
+            accepted, _, new_fields = self._accept(batches, errors)
             if accepted:
+                self._add_fields(new_fields)
                 self.memtable.write(accepted, sequence)
             count += 1
         if count:
@@ -260,11 +261,13 @@ class StorageEngine:
         batches, errors = self.parser(body, multiplier, stamp)
         self._wait_for_room()
         with self._write_lock:
-            accepted, errors = self._accept(batches, errors)
+            accepted, errors, new_fields = self._accept(batches, errors)
             sequence = 0
             if accepted:
                 if self._wal is not None:
+                    # A failed append (disk full) raises before anything below changes state.
                     sequence = self._wal.append(wal_log.encode_lp_payload(body, multiplier, stamp))
+                self._add_fields(new_fields)
                 self.memtable.write(accepted, sequence)
         points = sum(len(data) for data in accepted)
         values = sum(column.present_count() for data in accepted for column in data.columns.values())
@@ -275,16 +278,24 @@ class StorageEngine:
             self._wake.set()
         return WriteResult(points, values, errors, sequence)
 
-    def _accept(self, batches: list[Any], errors: list[LineProtocolError]) -> tuple[list[SeriesData], list[LineProtocolError]]:
-        """Give each batch its series id and drop lines whose field types conflict with stored ones.
+    def _accept(
+        self, batches: list[Any], errors: list[LineProtocolError]
+    ) -> tuple[list[SeriesData], list[LineProtocolError], dict[str, dict[str, int]]]:
+        """Give each batch its series id and drop lines whose field types conflict with known ones.
 
         Batches are taken in order of their first line, so when two series of
         one measurement disagree within a body, the earlier line decides.
+        Field types first seen here come back apart, for the caller to keep
+        once the write is logged. Field types are per measurement, for all
+        time (stricter than InfluxDB's per-shard rule: a field never changes
+        type under a query's feet).
         """
         errors = list(errors)
         accepted: list[SeriesData] = []
+        new_fields: dict[str, dict[str, int]] = {}
         for batch in sorted(batches, key=lambda b: int(b.lines[0])):
-            known = self.fields.setdefault(batch.measurement, {})
+            added = new_fields.setdefault(batch.measurement, {})
+            known = {**self.fields.get(batch.measurement, {}), **added}
             rejected = np.zeros(len(batch.timestamps), dtype=np.bool_)
             for name, column in batch.columns.items():
                 kind = known.get(name)
@@ -313,11 +324,16 @@ class StorageEngine:
                 data = data.take(keep)
             for name, column in data.columns.items():
                 if column.present_count() and name not in known:
-                    known[name] = column.kind
-                    self._fields_dirty = True
+                    added[name] = column.kind
             accepted.append(data)
         errors.sort(key=lambda e: e.line)
-        return accepted, errors
+        return accepted, errors, new_fields
+
+    def _add_fields(self, new_fields: dict[str, dict[str, int]]) -> None:
+        for measurement, fields in new_fields.items():
+            if fields:
+                self.fields.setdefault(measurement, {}).update(fields)
+                self._fields_dirty = True
 
     def _memtable_full(self) -> bool:
         o = self.options
