@@ -46,7 +46,7 @@ def trips_line(rng: random.Random, i: int, series: int, text: bool, escape: bool
     ]
     if text:
         fields[-1] = f'note="rider said: {rng.choice(("on time", "late, sorry", "ok"))}"'
-    ts = BASE_NS + i * 2_000_000_000 + rng.randrange(1_000_000)
+    ts = BASE_NS + (i * 2 + rng.randrange(2)) * 1_000_000_000  # pickup times have second resolution
     return f"{tags} {','.join(fields)} {ts}"
 
 
