@@ -257,3 +257,30 @@ def test_flush_killed_part_way_recovers_every_point(tmp_path: Path, step: str) -
     engine.compact()
     assert values(engine, "f", [("s", "1")], "v") == {i * HOUR: i for i in range(100)}
     engine.close()
+
+
+def test_catalog_and_delete_by_tag_predicate(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.write_line_protocol(b"cpu,host=a,dc=x v=1 1\ncpu,host=b,dc=x v=2 2\ncpu,host=c,dc=y v=3 3\nmem u=1i 4")
+    assert engine.measurements() == ["cpu", "mem"]
+    assert engine.tag_keys("cpu") == ["dc", "host"]
+    assert engine.tag_values("cpu", "host") == ["a", "b", "c"]
+    assert len(engine.series_ids("cpu")) == 3
+    assert engine.delete_matching("cpu", {"dc": "x"}, 0, 10) == 2
+    assert engine.read_series(series_id(engine, "cpu", [("dc", "x"), ("host", "a")])) is None
+    assert values(engine, "cpu", [("dc", "y"), ("host", "c")], "v") == {3: 3.0}
+    engine.close()
+
+
+def test_old_partitions_are_compacted_cold(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path, cold_after_ns=0)
+    engine.write_line_protocol(b"m v=1 1")
+    engine.flush()
+    engine.write_line_protocol(b"m v=2 2")
+    engine.flush()
+    assert engine.compact() == 1
+    (partition,) = engine.partitions.values()
+    ((_, reader),) = partition.segments()
+    assert reader.outer == "zstd"
+    assert values(engine, "m", [], "v") == {1: 1.0, 2: 2.0}
+    engine.close()

@@ -24,6 +24,7 @@ from rusts.storage.wal import (
     RECORD_HEADER_SIZE,
     WalWriter,
     decode_lp_payload,
+    encode_file_header,
     encode_lp_payload,
     list_segments,
     read_records,
@@ -39,9 +40,9 @@ def payload_of(i: int, size: int = 40) -> bytes:
     return head + bytes((i + k) % 251 for k in range(max(size - len(head), 0)))
 
 
-def fill(wal_dir: Path, count: int, durability: str = "os_default", **kwargs: int) -> list[bytes]:
+def fill(wal_dir: Path, count: int, durability: str = "os_default", segment_bytes: int = 1 << 20) -> list[bytes]:
     payloads = [payload_of(i, 20 + 7 * i) for i in range(1, count + 1)]
-    with WalWriter(str(wal_dir), durability, **kwargs) as writer:
+    with WalWriter(str(wal_dir), durability, segment_bytes=segment_bytes) as writer:
         for i, payload in enumerate(payloads, start=1):
             assert writer.append(payload) == i
     return payloads
@@ -235,6 +236,16 @@ def test_interrupted_segment_creation_does_not_block_recovery(tmp_path: Path, ca
     assert sorted(os.listdir(tmp_path)) == [segment_name(1)]
     assert records(tmp_path) == list(zip(range(1, 5), payloads + [b"four"]))
     assert "holds no records" in caplog.text
+
+
+def test_empty_file_left_by_a_failed_rotation_is_harmless(tmp_path: Path) -> None:
+    payloads = fill(tmp_path, 5)
+    # An empty but valid file named inside the range the first file already used.
+    (tmp_path / segment_name(3)).write_bytes(encode_file_header(3))
+    assert records(tmp_path) == list(zip(range(1, 6), payloads))
+    with WalWriter(str(tmp_path), "every_write") as writer:
+        assert writer.append(b"six") == 6
+    assert records(tmp_path) == list(zip(range(1, 7), payloads + [b"six"]))
 
 
 def test_bad_header_before_records_refuses_to_guess(tmp_path: Path) -> None:

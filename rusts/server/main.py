@@ -40,6 +40,7 @@ def engine_options(config: Config) -> EngineOptions:
         memtable_max_age_secs=storage.memtable.max_age_secs,
         partition_duration_ns=storage.partition_duration_secs * 1_000_000_000,
         hot_compression=storage.compression.hot,
+        cold_compression=storage.compression.cold,
         zstd_level=storage.compression.zstd_level,
     )
 

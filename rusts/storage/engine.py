@@ -78,6 +78,8 @@ class EngineOptions:
         memtable_max_age_secs: float = 60.0,
         partition_duration_ns: int = 86_400 * 1_000_000_000,
         hot_compression: str = "lz4",
+        cold_compression: str = "zstd",
+        cold_after_ns: int = 2 * 86_400 * 1_000_000_000,
         zstd_level: int = 3,
         max_pending_flushes: int = 2,
         bloom_fpr: float = 0.01,
@@ -93,6 +95,8 @@ class EngineOptions:
         self.memtable_max_age_secs = memtable_max_age_secs
         self.partition_duration_ns = partition_duration_ns
         self.hot_compression = hot_compression
+        self.cold_compression = cold_compression
+        self.cold_after_ns = cold_after_ns
         self.zstd_level = zstd_level
         self.max_pending_flushes = max_pending_flushes
         self.bloom_fpr = bloom_fpr
@@ -402,6 +406,11 @@ class StorageEngine:
         for start, series in sorted(by_partition.items()):
             self._partition(start).add_segment(series, self.options.hot_compression, self.options.zstd_level)
 
+    def _codec_for(self, partition: Partition) -> str:
+        """Segments of a partition whose window ended over `cold_after_ns` ago are rewritten cold (Zstd)."""
+        cold = partition.end <= time.time_ns() - self.options.cold_after_ns
+        return self.options.cold_compression if cold else self.options.hot_compression
+
     def _partition(self, start: int) -> Partition:
         partition = self.partitions.get(start)
         if partition is None:
@@ -422,7 +431,7 @@ class StorageEngine:
             for partition in list(self.partitions.values()):
                 # A partition under a tombstone is worth rewriting even as a single segment.
                 needed = 1 if partition.tombstones else min_segments
-                if partition.compact(self.options.hot_compression, self.options.zstd_level, needed):
+                if partition.compact(self._codec_for(partition), self.options.zstd_level, needed):
                     compacted.append(partition.start)
             self._forget_tombstones(compacted)
         return len(compacted)
@@ -445,6 +454,16 @@ class StorageEngine:
             self.deletes.append({"series": sorted(series_ids), "start": start, "end": end, "watermarks": watermarks})
             self._write_state("TOMBSTONES", {"deletes": self.deletes})
             self._install_tombstones()
+
+    def delete_matching(self, measurement: str, tags: dict[str, str], start: int = I64_MIN, end: int = I64_MAX) -> int:
+        """Delete the rows in [start, end) of the series of `measurement` whose tags equal `tags`
+        (every series of the measurement when `tags` is empty); the number of series touched."""
+        numbers = self.index.tags.all_series(measurement)
+        for key, value in tags.items():
+            numbers &= self.index.tags.series_for(measurement, key, value)
+        ids = [int(i) for i in self.index.ids_of(numbers).tolist()]
+        self.delete(ids, start, end)
+        return len(ids)
 
     def drop_measurement(self, measurement: str) -> int:
         """Delete every point of a measurement and forget its series and fields; the series dropped."""
@@ -504,6 +523,16 @@ class StorageEngine:
 
     def measurements(self) -> list[str]:
         return sorted(m for m, fields in self.fields.items() if fields)
+
+    def tag_keys(self, measurement: str) -> list[str]:
+        return self.index.tags.tag_keys(measurement)
+
+    def tag_values(self, measurement: str, key: str) -> list[str]:
+        return self.index.tags.tag_values(measurement, key)
+
+    def series_ids(self, measurement: str) -> list[int]:
+        """Every series id of a measurement."""
+        return [int(i) for i in self.index.ids_of(self.index.series_of_measurement(measurement)).tolist()]
 
     def field_types(self, measurement: str) -> dict[str, str]:
         return {name: KIND_NAMES[kind] for name, kind in sorted(self.fields.get(measurement, {}).items())}

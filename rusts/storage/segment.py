@@ -26,6 +26,7 @@ from rusts.core.errors import CodecError, CorruptDataError
 from rusts.storage.columns import KIND_STRING, NUMPY_DTYPES, Column, SeriesData
 from rusts.storage.segment_format import (
     HEADER,
+    OUTER_IDS,
     STATS,
     TRAILER,
     BlockMeta,
@@ -115,6 +116,11 @@ class SegmentReader:
         return data
 
     # -- directory --
+
+    @property
+    def outer(self) -> str:
+        """The outer compression the file was written with: "lz4", "zstd" or "none"."""
+        return next(name for name, code in OUTER_IDS.items() if code == self._outer)
 
     def series_ids(self) -> list[int]:
         return [entry.series_id for entry in self._directory]

@@ -46,6 +46,9 @@ stop there with a logged warning. Nothing after it is ever replayed.
 New files are written as `<name>.tmp`, fsynced, renamed into place and the
 directory fsynced, so a crash during creation leaves at most a stray `.tmp`
 file, which the next writer removes. Deleting files also fsyncs the directory.
+A file holding only its header is skipped by readers, and dropped by a writer
+opening the log (new records then continue after the sequence numbers its
+name and the files before it account for).
 
 Payload kind 1, line protocol (PAYLOAD_LINE_PROTOCOL):
 
@@ -94,7 +97,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import BinaryIO, Final, TextIO
 import zlib
 
@@ -433,6 +436,9 @@ class WalWriter:
                 os.unlink(os.path.join(self.wal_dir, name))
         segments = list_segments(self.wal_dir)
         last_seq = 0
+        # New records go after this too: the checkpoint, and what the names of files
+        # dropped below promise about the records before them.
+        floor = checkpoint_seq
         while segments:
             first_seq, path = segments[-1]
             scan = _SegmentScan(path, first_seq)
@@ -445,9 +451,9 @@ class WalWriter:
                         0,
                     )
                 _log.warning("WAL %s: %s; removing the file, it holds no records", path, scan.header_problem)
-                os.unlink(path)
-                _fsync_dir(self.wal_dir)
+                self._drop_empty(path)
                 segments.pop()
+                floor = max(floor, first_seq - 1)
                 continue
             if scan.problem:
                 _log.warning(
@@ -455,15 +461,16 @@ class WalWriter:
                     path, scan.problem, scan.good_offset, scan.size - scan.good_offset, scan.last_seq,
                 )
                 os.truncate(path, scan.good_offset)
+            if scan.last_seq < first_seq:
+                # No records (a crash right after creating it, or a rotation that failed
+                # half-way): it cannot tell which sequence numbers the file before it used.
+                self._drop_empty(path)
+                segments.pop()
+                floor = max(floor, first_seq - 1)
+                continue
             last_seq = scan.last_seq
-            if checkpoint_seq > last_seq:
-                # The next record cannot continue this file without a gap: a new file
-                # starts after the checkpoint (and this one goes if it is empty).
-                if last_seq < first_seq:
-                    os.unlink(path)
-                    _fsync_dir(self.wal_dir)
-                    segments.pop()
-                break
+            if floor > last_seq:
+                break  # the next record cannot continue this file without a gap: a new file starts
             fd = os.open(path, os.O_WRONLY)
             try:
                 os.fsync(fd)
@@ -480,11 +487,15 @@ class WalWriter:
                 "WAL %s ends at sequence number %d, behind the checkpoint at %d: continuing after the checkpoint",
                 self.wal_dir, last_seq, checkpoint_seq,
             )
-        self._last_seq = max(last_seq, checkpoint_seq)
+        self._last_seq = max(last_seq, floor)
         self._synced_seq = self._last_seq
         self._segments = segments
         if self._fd < 0:
             self._start_segment(self._last_seq + 1)
+
+    def _drop_empty(self, path: str) -> None:
+        os.unlink(path)
+        _fsync_dir(self.wal_dir)
 
     def _start_segment(self, first_seq: int) -> None:
         fd, path = self._create_segment(first_seq)
@@ -500,20 +511,22 @@ class WalWriter:
         temp = path + TEMP_SUFFIX
         header = encode_file_header(first_seq)
         fd = -1
+        renamed = False
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             if os.write(fd, header) != len(header):
                 raise OSError(errno.EIO, "short write of the file header")
             os.fsync(fd)
             os.rename(temp, path)
+            renamed = True
             _fsync_dir(self.wal_dir)
         except OSError as exc:
             if fd >= 0:
                 os.close(fd)
             try:
-                os.unlink(temp)
+                os.unlink(path if renamed else temp)
             except OSError:
-                pass
+                pass  # an empty file left behind is dropped by the next recovery and skipped by readers
             raise WalError(path, f"could not create WAL segment: {exc}") from exc
         return fd, path
 
@@ -537,17 +550,18 @@ class WalWriter:
         """
         if len(payload) > MAX_PAYLOAD:
             raise WalError(self._path, f"record of {len(payload)} bytes exceeds the {MAX_PAYLOAD}-byte limit")
-        payload_crc = zlib.crc32(payload)
-        with self._cond:
-            self._check_usable()
-            if self._mode == _NONE:
+        if self._mode == _NONE:
+            with self._cond:
+                self._check_usable()
                 self._last_seq += 1
                 self._synced_seq = self._last_seq
                 return self._last_seq
+        payload_crc = zlib.crc32(payload)  # outside the lock: zlib releases the GIL, writers checksum in parallel
+        with self._cond:
+            self._check_usable()
             length = RECORD_HEADER_SIZE + len(payload)
             if self._segment_records > 0 and self._offset + length > self.segment_bytes:
                 self._rotate(length)
-            # Only now: rotating may wait (releasing the lock) while others append.
             seq = self._last_seq + 1
             seq_length = _SEQ_LENGTH.pack(len(payload), seq)
             header = seq_length + _U32.pack(zlib.crc32(seq_length, payload_crc))
@@ -669,16 +683,23 @@ class WalWriter:
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(self.sync_interval):
-            with self._cond:
-                if self._closed or self._failed:
-                    return
-                if self._sync_running or self._synced_seq >= self._last_seq:
-                    continue
-                try:
-                    self._sync_once()
-                except WalError as exc:
-                    _log.error("WAL background sync failed: %s", exc)
-                    return
+            if not self._background_sync():
+                return
+
+    def _background_sync(self) -> bool:
+        """One periodic fsync if anything is unsynced; False once the writer is closed or failed."""
+        # Not inlined in _sync_loop: mypyc cannot compile `continue` inside `with`.
+        with self._cond:
+            if self._closed or self._failed:
+                return False
+            if self._sync_running or self._synced_seq >= self._last_seq:
+                return True
+            try:
+                self._sync_once()
+            except WalError as exc:
+                _log.error("WAL background sync failed: %s", exc)
+                return False
+        return True
 
     def sync(self) -> None:
         """Fsync every record appended so far (any mode but none)."""
@@ -785,40 +806,50 @@ def read_records(wal_dir: str, from_seq: int = 0) -> Iterator[tuple[int, bytes]]
         if index + 1 < count and segments[index + 1][0] <= from_seq:
             continue
         is_last = index + 1 == count
-        if first_seq <= previous_last:
-            _log.warning(
-                "WAL %s: first sequence number %d overlaps the previous file (ends at %d); stopping",
-                path, first_seq, previous_last,
-            )
-            return
         try:
             file = open(path, "rb")
         except FileNotFoundError:
             raise WalError(path, "segment removed while being read (retention): read again from a retained sequence number") from None
         with file:
             size = os.fstat(file.fileno()).st_size
-            header_seq, problem = read_file_header(path, file.read(FILE_HEADER_SIZE))
-            if not problem and header_seq != first_seq:
-                problem = f"header says first sequence number {header_seq}, the file name {first_seq}"
-            if problem:
-                _log.warning("WAL %s: %s; stopping before sequence number %d", path, problem, first_seq)
-                return
-            reader = SegmentReader(path, file, first_seq, size)
-            while True:
-                record = reader.next_record()
-                if record is None:
-                    break
-                if record[0] >= from_seq:
-                    yield record
-            if reader.problem:
-                where = "torn or corrupt tail" if is_last else "corrupt record in the middle of the log"
-                _log.warning(
-                    "WAL %s: %s (%s) at offset %d; stopping after sequence number %d, %d bytes not read%s",
-                    path, where, reader.problem, reader.good_offset, reader.expected_seq - 1,
-                    size - reader.good_offset, "" if is_last else ", nor any later file",
-                )
-                return
-            previous_last = reader.expected_seq - 1
+            # A file without records (just created, or left by a failed rotation) is skipped.
+            if size > FILE_HEADER_SIZE:
+                if first_seq <= previous_last:
+                    _log.warning(
+                        "WAL %s: first sequence number %d overlaps the previous file (ends at %d); stopping",
+                        path, first_seq, previous_last,
+                    )
+                    return
+                previous_last = yield from _segment_records(path, file, first_seq, size, from_seq, is_last)
+                if previous_last < 0:
+                    return
+
+
+def _segment_records(
+    path: str, file: BinaryIO, first_seq: int, size: int, from_seq: int, is_last: bool
+) -> Generator[tuple[int, bytes], None, int]:
+    """Records of one open segment with seq >= from_seq; returns its last sequence number, -1 to stop."""
+    header_seq, problem = read_file_header(path, file.read(FILE_HEADER_SIZE))
+    if not problem and header_seq != first_seq:
+        problem = f"header says first sequence number {header_seq}, the file name {first_seq}"
+    if problem:
+        _log.warning("WAL %s: %s; stopping before sequence number %d", path, problem, first_seq)
+        return -1
+    reader = SegmentReader(path, file, first_seq, size)
+    record = reader.next_record()
+    while record is not None:
+        if record[0] >= from_seq:
+            yield record
+        record = reader.next_record()
+    if reader.problem:
+        where = "torn or corrupt tail" if is_last else "corrupt record in the middle of the log"
+        _log.warning(
+            "WAL %s: %s (%s) at offset %d; stopping after sequence number %d, %d bytes not read%s",
+            path, where, reader.problem, reader.good_offset, reader.expected_seq - 1,
+            size - reader.good_offset, "" if is_last else ", nor any later file",
+        )
+        return -1
+    return reader.expected_seq - 1
 
 
 def _scan_token(line: str, start: int, stops: str) -> int:
