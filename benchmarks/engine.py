@@ -52,9 +52,42 @@ def ingest(path: str, durability: str, work: list[bytes]) -> tuple[float, int, i
     return elapsed, points, values
 
 
+CRASHER = """
+import os, sys
+sys.path.insert(0, sys.argv[3])
+from line_protocol import make_body
+from rusts.api.line_protocol import engine_parser
+from rusts.storage.engine import EngineOptions, StorageEngine
+engine = StorageEngine.open(EngineOptions(sys.argv[1], memtable_max_points=10**9, memtable_max_bytes=2**40,
+                                          memtable_max_age_secs=10**9), engine_parser)
+lines = make_body(int(sys.argv[2]), 25, 0.0, 0.0, 5).split(b"\\n")
+for i in range(0, len(lines), 5000):
+    engine.write_line_protocol(b"\\n".join(lines[i:i + 5000]))
+os._exit(9)  # a crash: no flush, no checkpoint
+"""
+
+
+def crash_restart(rows: int) -> None:
+    """Time the open that replays `rows` points from the WAL after a crash."""
+    import subprocess
+
+    path = tempfile.mkdtemp(prefix="rusts-bench-")
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        subprocess.run([sys.executable, "-c", CRASHER, path, str(rows), here], check=False)
+        start = time.perf_counter()
+        engine = StorageEngine.open(EngineOptions(path), engine_parser)
+        elapsed = time.perf_counter() - start
+        print(f"restart after a crash with {engine.memtable.points:,} points in the WAL: {elapsed:.2f} s")
+        engine.close()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=250_000)
+    parser.add_argument("--crash-rows", type=int, default=1_000_000)
     args = parser.parse_args()
     print(f"rusts {rusts.__version__}, compiled={rusts.COMPILED}, {args.rows:,} trips-like rows, batches of {BATCH_LINES:,}")
     work = batches(args.rows)
@@ -75,6 +108,7 @@ def main() -> None:
         finally:
             shutil.rmtree(path, ignore_errors=True)
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    crash_restart(args.crash_rows)
 
 
 if __name__ == "__main__":

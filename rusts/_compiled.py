@@ -16,8 +16,6 @@ import importlib.util
 # - rusts.api.lp_columns, rusts.storage.{memtable,partition,engine,segment*},
 #   rusts.compression.{numeric,codec,block}: a few large numpy/pyarrow/zstd
 #   calls per block or batch; mypyc has nothing to speed up there.
-# - rusts.storage.wal: mypyc 2.4.1 refuses `continue` inside try/finally,
-#   which the group-commit loop uses; its cost is the fsync, not Python.
 # - rusts.index.{series,tags,bloom}: a trial build compiled but failed the
 #   index tests (KeyError 'flush', SystemError from os.fspath); to be
 #   investigated before listing them (reloading 1 M series takes ~10 s
@@ -30,6 +28,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "rusts.compression.timestamp",
     "rusts.compression.varint",
     "rusts.core.hashing",
+    "rusts.storage.wal",
 )
 
 
