@@ -28,6 +28,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "rusts.compression.timestamp",
     "rusts.compression.varint",
     "rusts.core.hashing",
+    "rusts.core.kinds",
     "rusts.storage.wal",
 )
 

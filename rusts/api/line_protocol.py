@@ -42,13 +42,7 @@ from numpy.typing import NDArray
 from rusts.core.errors import LineProtocolError
 from rusts.core.hashing import series_id_of_key, series_key
 
-# Field kinds, also the order of rusts.core.types.FieldType.
-KIND_FLOAT = 0
-KIND_INTEGER = 1
-KIND_UNSIGNED = 2
-KIND_STRING = 3
-KIND_BOOLEAN = 4
-KIND_NAMES: tuple[str, ...] = ("float", "integer", "unsigned", "string", "boolean")
+from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_STRING, KIND_UNSIGNED
 
 PRECISION_MULTIPLIERS: dict[str, int] = {
     "ns": 1,

@@ -22,12 +22,6 @@ from mypy_extensions import i64
 from numpy.typing import NDArray
 
 from rusts.api.line_protocol import (
-    KIND_BOOLEAN,
-    KIND_FLOAT,
-    KIND_INTEGER,
-    KIND_NAMES,
-    KIND_STRING,
-    KIND_UNSIGNED,
     FastRows,
     FieldColumn,
     Layout,
@@ -37,6 +31,15 @@ from rusts.api.line_protocol import (
     parse_line,
 )
 from rusts.core.errors import LineProtocolError
+from rusts.core.kinds import (
+    KIND_BOOLEAN,
+    KIND_FLOAT,
+    KIND_INTEGER,
+    KIND_NAMES,
+    KIND_STRING,
+    KIND_UNSIGNED,
+    NUMPY_DTYPES,
+)
 from rusts.core.types import Field, FieldType, FieldValue, Point, Tag
 
 _QUOTE = 34
@@ -47,12 +50,6 @@ _DOT = 46
 _BOOLEAN_FIRST_BYTES = frozenset(b"tTfF")
 _TRUE_WORDS = pa.array(["t", "T", "true", "True", "TRUE"])
 _FALSE_WORDS = pa.array(["f", "F", "false", "False", "FALSE"])
-_NUMPY_DTYPES: dict[int, Any] = {
-    KIND_FLOAT: np.float64,
-    KIND_INTEGER: np.int64,
-    KIND_UNSIGNED: np.uint64,
-    KIND_BOOLEAN: np.bool_,
-}
 
 # A column before it becomes a FieldColumn: kind, values, presence (None = all rows).
 # A decoded column: values (numpy; object dtype for strings) and the rows
@@ -238,7 +235,7 @@ def _concat(tables: list[_Table]) -> _Table:
         keys.extend(k for k in t.columns if k not in keys)
     for key in keys:
         kind = key[1]
-        values = np.empty(total, dtype=object) if kind == KIND_STRING else np.zeros(total, dtype=_NUMPY_DTYPES[kind])
+        values = np.empty(total, dtype=object) if kind == KIND_STRING else np.zeros(total, dtype=NUMPY_DTYPES[kind])
         present = np.zeros(total, dtype=np.bool_)
         for index, t in enumerate(tables):
             column = t.columns.get(key)
@@ -369,7 +366,7 @@ def _column_from_values(kind: int, values: list[object], positions: list[int], c
         for position, value in zip(positions, values):
             strings[position] = str(value)
         return FieldColumn(kind, strings, present)
-    dtype = _NUMPY_DTYPES[kind]
+    dtype = NUMPY_DTYPES[kind]
     if full:
         return FieldColumn(kind, np.array(values, dtype=dtype), None)
     array = np.zeros(count, dtype=dtype)
@@ -494,7 +491,7 @@ def _merge(fast: SeriesBatch, general: SeriesBatch) -> SeriesBatch:
         parts = (fast.columns.get(name), general.columns.get(name))
         kind = next(part.kind for part in parts if part is not None)
         is_string = kind == KIND_STRING
-        values: Any = np.empty(total, dtype=object) if is_string else np.zeros(total, dtype=_NUMPY_DTYPES[kind])
+        values: Any = np.empty(total, dtype=object) if is_string else np.zeros(total, dtype=NUMPY_DTYPES[kind])
         present = np.zeros(total, dtype=np.bool_)
         for part, lo, hi in ((parts[0], 0, fast_count), (parts[1], fast_count, total)):
             if part is None:

@@ -11,18 +11,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-KIND_FLOAT = 0
-KIND_INTEGER = 1
-KIND_UNSIGNED = 2
-KIND_STRING = 3
-KIND_BOOLEAN = 4
-KIND_NAMES: tuple[str, ...] = ("float", "integer", "unsigned", "string", "boolean")
-NUMPY_DTYPES: dict[int, Any] = {
-    KIND_FLOAT: np.float64,
-    KIND_INTEGER: np.int64,
-    KIND_UNSIGNED: np.uint64,
-    KIND_BOOLEAN: np.bool_,
-}
+# Re-exported: the storage modules take the kinds from here.
+from rusts.core.kinds import KIND_BOOLEAN as KIND_BOOLEAN
+from rusts.core.kinds import KIND_FLOAT as KIND_FLOAT
+from rusts.core.kinds import KIND_INTEGER as KIND_INTEGER
+from rusts.core.kinds import KIND_NAMES as KIND_NAMES
+from rusts.core.kinds import KIND_STRING as KIND_STRING
+from rusts.core.kinds import KIND_UNSIGNED as KIND_UNSIGNED
+from rusts.core.kinds import NUMPY_DTYPES as NUMPY_DTYPES
 
 
 class Column:
