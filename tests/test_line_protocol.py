@@ -23,6 +23,8 @@ def rows_of(body: bytes | str, fast: bool = True, precision: str = "ns", default
             fields = {}
             for name, column in batch.columns.items():
                 assert len(column.values) == len(batch.timestamps)
+                if column.kind_name == "string":  # absent rows hold "", never None
+                    assert all(isinstance(v, str) for v in column.values)
                 if column.present is None or bool(column.present[row]):
                     value = column.values[row]
                     fields[name] = (column.kind_name, value.item() if hasattr(value, "item") else value)
@@ -197,6 +199,16 @@ def test_type_conflict_in_one_batch_rejects_the_later_line() -> None:
         rows, errors = rows_of(body, fast=fast)
         assert [r[0] for r in rows] == [1, 3, 4]
         assert errors == [(2, "field type conflict: field 'v' of measurement 'cpu' is integer earlier in this batch, got float")]
+
+
+def test_general_and_fast_rows_of_one_series_merge_in_line_order() -> None:
+    # The first line has a backslash (general scanner), the second not (fast path).
+    body = 'cpu,host=a v=1,s="x \\"q\\"",b=t 10\ncpu,host=a v=2 20\ncpu,host=a v=3,s="y" 30'
+    (batch,) = parse_lines_ok(body).series
+    assert batch.timestamps.tolist() == [10, 20, 30]
+    assert batch.columns["s"].values == ['x "q"', "", "y"]
+    assert batch.columns["s"].present.tolist() == [True, False, True]
+    assert batch.columns["b"].present.tolist() == [True, False, False]
 
 
 def test_sparse_fields_are_masked() -> None:

@@ -153,3 +153,16 @@ def test_clean_stop_replays_nothing_and_kill_9_loses_nothing(tmp_path: Path) -> 
     assert third.stop() == 0
     values = stored(tmp_path / "data", "m", [("k", "v")], "n")
     assert values == {**{i: i for i in range(1000)}, 5000: -1}
+
+
+def test_wal_tail_prints_the_stored_points(tmp_path: Path) -> None:
+    running = Server(tmp_path)
+    body = b'cpu,host=a v=1.5,s="x \\"q\\"" 10\nnot a line\nm\\ x,t=a\\,b u=5u,i=-3i 20'
+    assert running.request("POST", "/write", body)[0] == 400
+    assert running.stop() == 0
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    out = subprocess.run(
+        [sys.executable, "-m", "rusts.server.cli", "wal", "tail", "--from-seq", "1", "--config", str(tmp_path / "rusts.yml")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
+    ).stdout
+    assert out.splitlines() == ['cpu,host=a v=1.5,s="x \\"q\\"" 10', "m\\ x,t=a\\,b u=5u,i=-3i 20"]

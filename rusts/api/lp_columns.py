@@ -235,7 +235,7 @@ def _concat(tables: list[_Table]) -> _Table:
         keys.extend(k for k in t.columns if k not in keys)
     for key in keys:
         kind = key[1]
-        values = np.empty(total, dtype=object) if kind == KIND_STRING else np.zeros(total, dtype=NUMPY_DTYPES[kind])
+        values = np.full(total, "", dtype=object) if kind == KIND_STRING else np.zeros(total, dtype=NUMPY_DTYPES[kind])
         present = np.zeros(total, dtype=np.bool_)
         for index, t in enumerate(tables):
             column = t.columns.get(key)
@@ -491,7 +491,7 @@ def _merge(fast: SeriesBatch, general: SeriesBatch) -> SeriesBatch:
         parts = (fast.columns.get(name), general.columns.get(name))
         kind = next(part.kind for part in parts if part is not None)
         is_string = kind == KIND_STRING
-        values: Any = np.empty(total, dtype=object) if is_string else np.zeros(total, dtype=NUMPY_DTYPES[kind])
+        values: Any = np.full(total, "", dtype=object) if is_string else np.zeros(total, dtype=NUMPY_DTYPES[kind])
         present = np.zeros(total, dtype=np.bool_)
         for part, lo, hi in ((parts[0], 0, fast_count), (parts[1], fast_count, total)):
             if part is None:

@@ -102,8 +102,15 @@ def build_wal_parser(prog: str = "rusts") -> argparse.ArgumentParser:
 
 
 def wal_tail(argv: list[str]) -> int:
-    """`rusts wal tail`: the WAL as line protocol on stdout."""
-    from rusts.storage.wal import tail_lines
+    """`rusts wal tail`: the points of every retained write, as line protocol on stdout.
+
+    Each record is parsed as the server parsed it, so lines it rejected as
+    malformed do not appear; every point is printed with its nanosecond
+    timestamp, one per line.
+    """
+    from rusts.api.line_protocol import parse_body
+    from rusts.api.lp_format import format_point
+    from rusts.storage.wal import PAYLOAD_LINE_PROTOCOL, decode_lp_payload, read_records
 
     parser = build_wal_parser(_program_name())
     try:
@@ -119,7 +126,15 @@ def wal_tail(argv: list[str]) -> int:
     if not os.path.isdir(wal_dir):
         print(f"error: no write-ahead log at {wal_dir!r}", file=sys.stderr)
         return EXIT_FAILURE
-    tail_lines(wal_dir, args.from_seq, sys.stdout, with_seq=args.with_seq)
+    for sequence, payload in read_records(wal_dir, args.from_seq):
+        if not payload or payload[0] != PAYLOAD_LINE_PROTOCOL:
+            continue
+        body, multiplier, default_time = decode_lp_payload(payload)
+        if args.with_seq:
+            sys.stdout.write(f"# seq={sequence}\n")
+        for point in parse_body(body, multiplier, default_time).points():
+            sys.stdout.write(format_point(point) + "\n")
+    sys.stdout.flush()
     return EXIT_OK
 
 
