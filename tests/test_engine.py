@@ -284,3 +284,55 @@ def test_old_partitions_are_compacted_cold(tmp_path: Path) -> None:
     assert reader.outer == "zstd"
     assert values(engine, "m", [], "v") == {1: 1.0, 2: 2.0}
     engine.close()
+
+
+def test_concurrent_writers_readers_flushes_and_compactions(tmp_path: Path) -> None:
+    import threading
+
+    engine = open_engine(tmp_path, memtable_max_points=2_000, compact_min_segments=2)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def writer(w: int) -> None:
+        try:
+            for batch in range(30):
+                body = "\n".join(f"c,w={w} v={batch * 100 + i}i {(batch * 100 + i) * HOUR // 7}" for i in range(100))
+                assert engine.write_line_protocol(body.encode()).errors == []
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                for w in range(3):
+                    found = engine.index.id_of(f"c,w={w}")
+                    if found is not None:
+                        data = engine.read_series(found)
+                        if data is not None:
+                            values = data.columns["v"].values
+                            assert (data.timestamps == values * HOUR // 7).all()
+                            assert (data.timestamps[1:] > data.timestamps[:-1]).all()
+        except BaseException as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    def maintainer() -> None:
+        try:
+            while not stop.is_set():
+                engine.flush()
+                engine.compact(2)
+        except BaseException as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    writers = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
+    helpers = [threading.Thread(target=reader), threading.Thread(target=reader), threading.Thread(target=maintainer)]
+    for thread in writers + helpers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stop.set()
+    for thread in helpers:
+        thread.join()
+    assert failures == []
+    for w in range(3):
+        assert values(engine, "c", [("w", str(w))], "v") == {k * HOUR // 7: k for k in range(3000)}
+    engine.close()
