@@ -336,3 +336,23 @@ def test_concurrent_writers_readers_flushes_and_compactions(tmp_path: Path) -> N
     for w in range(3):
         assert values(engine, "c", [("w", str(w))], "v") == {k * HOUR // 7: k for k in range(3000)}
     engine.close()
+
+
+def test_writers_wait_when_the_flusher_falls_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = open_engine(tmp_path, memtable_max_points=1_000, max_pending_flushes=2)
+    slow = engine._write_segments
+
+    def slow_write(table: object) -> None:
+        time.sleep(0.3)
+        slow(table)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_write_segments", slow_write)
+    highest = 0
+    for batch in range(40):
+        body = "\n".join(f"b v={batch * 100 + i}i {batch * 100 + i}" for i in range(100))
+        engine.write_line_protocol(body.encode())
+        highest = max(highest, engine.memtable.points)
+    # Never more than the limit times max_pending_flushes, plus the batch that crossed it.
+    assert highest <= 2 * 1_000 + 100
+    assert len(values(engine, "b", [], "v")) == 4_000
+    engine.close()

@@ -130,6 +130,7 @@ class StorageEngine:
         self.stats: dict[str, int] = {"writes": 0, "points_written": 0, "rejected_lines": 0, "flushes": 0, "replayed_records": 0}
         self._write_lock = threading.Lock()
         self._delete_lock = threading.RLock()
+        self._flush_serial = threading.Lock()
         self._flush_done = threading.Condition()
         self._lock_handle: Any = None
         self._wal: wal_log.WalWriter | None = None
@@ -344,9 +345,15 @@ class StorageEngine:
         return self.memtable.should_flush(o.memtable_max_bytes, o.memtable_max_points, o.memtable_max_age_secs)
 
     def _wait_for_room(self) -> None:
-        """Writers wait while too many memtables wait to be flushed: memory stays bounded."""
+        """Writers wait while the live memtable holds `max_pending_flushes` times its limits:
+        memory stays bounded when the flusher falls behind."""
+        o = self.options
+        factor = o.max_pending_flushes
         with self._flush_done:
-            while len(self.flushing) >= self.options.max_pending_flushes and not self._stop.is_set():
+            while (
+                self.memtable.bytes > factor * o.memtable_max_bytes or self.memtable.points > factor * o.memtable_max_points
+            ) and not self._stop.is_set():
+                self._wake.set()
                 self._flush_done.wait(0.1)
 
     # --- flushing ------------------------------------------------------------
@@ -366,7 +373,15 @@ class StorageEngine:
                 time.sleep(1.0)
 
     def flush(self, wait: bool = True) -> None:
-        """Turn the live memtable into segments and advance the checkpoint."""
+        """Turn the live memtable into segments and advance the checkpoint.
+
+        Flushes run one at a time, in order: a checkpoint may only pass a WAL
+        sequence once every older memtable is in segments.
+        """
+        with self._flush_serial:
+            self._flush_one()
+
+    def _flush_one(self) -> None:
         with self._write_lock:
             table = self.memtable
             if table.is_empty():
