@@ -167,6 +167,39 @@ def test_bad_usage_is_status_2(tmp_path: Path, args: list[str]) -> None:
     assert "usage: rusts" in result.stderr
 
 
+def test_token_create_prints_a_token_signed_with_the_secret(tmp_path: Path) -> None:
+    import time
+
+    from rusts.api.auth import verify_token
+
+    config = tmp_path / "conf.yml"
+    config.write_text("auth: {enabled: true, jwt_secret: s3cret, token_expiration: 120}\n")
+    result = rusts_cmd("token", "create", "--config", str(config), "--subject", "telegraf", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    claims = verify_token("s3cret", result.stdout.strip())
+    assert claims["sub"] == "telegraf" and claims["exp"] - claims["iat"] == 120
+    assert abs(claims["iat"] - time.time()) < 60
+    longer = rusts_cmd("token", "create", "--config", str(config), "--expires-in", "7", cwd=tmp_path)
+    claims = verify_token("s3cret", longer.stdout.strip())
+    assert (claims["sub"], claims["exp"] - claims["iat"]) == ("rusts", 7)
+
+
+def test_token_create_needs_a_secret(tmp_path: Path) -> None:
+    result = rusts_cmd("token", "create", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "error: built-in defaults: auth.jwt_secret: not set; a token needs a secret\n"
+    bad = rusts_cmd("token", "create", "--expires-in", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and "--expires-in" in bad.stderr
+
+
+def test_help_mentions_token_create(tmp_path: Path) -> None:
+    assert "rusts token create" in rusts_cmd("--help", cwd=tmp_path).stdout
+    result = rusts_cmd("token", "create", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for flag in ("--config PATH", "--subject NAME", "--expires-in SECS"):
+        assert flag in result.stdout
+
+
 def test_import_help_describes_the_interface_and_says_it_is_not_there_yet(tmp_path: Path) -> None:
     top = run("rusts.importer.cli", "--help", cwd=tmp_path)
     assert top.returncode == 0

@@ -29,8 +29,10 @@ REPO_CONFIG = Path(__file__).resolve().parent.parent / "rusts.yml"
 def test_defaults_are_the_decided_values() -> None:
     config = Config()
     assert config.server == ServerConfig(
-        host="0.0.0.0", port=8086, max_body_size=26214400, request_timeout=30
+        host="0.0.0.0", port=8086, max_body_size=26214400, request_timeout=30,
+        rate_limit_per_sec=0, rate_limit_burst=None,
     )
+    assert config.server.effective_rate_limit_burst == 1
     storage = config.storage
     assert (storage.data_dir, storage.wal_dir) == ("./data", None)
     assert (storage.wal_durability, storage.wal_sync_interval_ms) == ("periodic", 100)
@@ -90,7 +92,10 @@ def test_repo_rusts_yml_is_the_template_byte_for_byte() -> None:
 
 
 NON_DEFAULT = Config(
-    server=ServerConfig(host="127.0.0.1", port=9000, max_body_size=1024, request_timeout=5),
+    server=ServerConfig(
+        host="127.0.0.1", port=9000, max_body_size=1024, request_timeout=5,
+        rate_limit_per_sec=50, rate_limit_burst=7,
+    ),
     storage=StorageConfig(
         data_dir="/var/lib/rusts",
         wal_dir="/fast/wal",
@@ -142,6 +147,12 @@ def test_null_wal_dir_is_under_data_dir() -> None:
     assert config.effective_wal_dir == "/w"
 
 
+def test_rate_limit_burst_defaults_to_twice_the_rate() -> None:
+    assert parse_config("server: {rate_limit_per_sec: 10}", "rusts.yml").server.effective_rate_limit_burst == 20
+    config = parse_config("server: {rate_limit_per_sec: 10, rate_limit_burst: 3}", "rusts.yml")
+    assert config.server.effective_rate_limit_burst == 3
+
+
 def test_config_is_immutable() -> None:
     with pytest.raises(AttributeError):
         Config().server.port = 1  # type: ignore[misc]
@@ -179,6 +190,8 @@ BAD_INPUTS = [
     ("server: {host: ''}", "server.host", "expected a non-empty string"),
     ("server: {max_body_size: 0}", "server.max_body_size", "expected an integer >= 1, got 0"),
     ("server: {prot: 1}", "server.prot", "unknown key; did you mean port?"),
+    ("server: {rate_limit_per_sec: -1}", "server.rate_limit_per_sec", "expected an integer >= 0, got -1"),
+    ("server: {rate_limit_burst: 0}", "server.rate_limit_burst", "expected an integer >= 1 or null, got 0"),
     ("servr: {}", "servr", "unknown key; did you mean server?"),
     ("storage: {memtable: {max_pts: 1}}", "storage.memtable.max_pts", "one of: max_size_bytes"),
     ("storage: {wal_durability: fast}", "storage.wal_durability", "expected one of every_write"),

@@ -2,8 +2,19 @@
 
 Routes so far: the probes (`/health`, `/ready`), writes in InfluxDB line
 protocol (`/write`, and `/api/v2/write` for InfluxDB 2.x clients and
-Telegraf's influxdb_v2 output) and `/stats`. Queries arrive with the query
-engine (issue 4).
+Telegraf's influxdb_v2 output), `/stats` and `/metrics` (Prometheus). Queries
+arrive with the query engine (issue 4).
+
+Every request passes the Gate first (an ASGI wrapper around the Litestar
+app): the rate limit per client address, then the token check (see
+rusts/api/auth.py), and it records the request's status and latency for
+`/metrics`. The probes are neither limited nor authenticated; `/metrics` is
+authenticated but not limited, so monitoring keeps working under load.
+Errors map to HTTP statuses in one table, ERROR_STATUS.
+
+Blocking engine calls run in a thread under `server.request_timeout`
+(run_blocking); past it the client gets 503, though the call itself cannot be
+stopped and may still finish.
 
 The storage engine opens in a background thread when the app starts, so
 `/health` answers at once while `/ready` says 503 until recovery (WAL
@@ -11,27 +22,124 @@ replay) is done; writes before then get 503 too.
 """
 
 import asyncio
+import math
 import threading
+import time
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple, TypeVar, cast
+from urllib.parse import parse_qsl
 
+import msgspec
 from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
 from litestar.response import Response
 
 import rusts
+from rusts.api.auth import token_from_request, verify_token
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
-from rusts.core.errors import RustsError
+from rusts.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from rusts.api.metrics import HttpMetrics, exposition
+from rusts.api.ratelimit import RateLimiter
+from rusts.core.errors import (
+    AuthError,
+    CodecError,
+    ConfigError,
+    CorruptDataError,
+    FieldTypeConflictError,
+    LineProtocolError,
+    QueryError,
+    RateLimitError,
+    RustsError,
+    WalError,
+)
 from rusts.storage.engine import StorageEngine
 
-# Reasons a write is refused as a whole, and their HTTP status (one table, per STYLE).
 STATUS_BAD_REQUEST = 400
+STATUS_UNAUTHORIZED = 401
 STATUS_TOO_LARGE = 413
-STATUS_UNAVAILABLE = 503
 STATUS_UNSUPPORTED_MEDIA = 415
+STATUS_TOO_MANY_REQUESTS = 429
+STATUS_INTERNAL = 500
+STATUS_UNAVAILABLE = 503
 REJECTED_LINES_SHOWN = 100
+
+# Paths open without a token, and paths not counted against the rate limit.
+OPEN_PATHS = frozenset({"/health", "/ready"})
+UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+UNMATCHED_ROUTE = "(unmatched)"
+
+T = TypeVar("T")
+
+
+class RequestTimeoutError(RustsError):
+    """A request that ran past server.request_timeout; `consequence` says what may still happen."""
+
+    def __init__(self, what: str, timeout: float, consequence: str) -> None:
+        self.timeout = timeout
+        super().__init__(f"{what} timed out after {timeout:g} s (server.request_timeout); {consequence}")
+
+
+# The one table from error class to HTTP status; the most specific class wins.
+ERROR_STATUS: dict[type[Exception], int] = {
+    AuthError: STATUS_UNAUTHORIZED,
+    RateLimitError: STATUS_TOO_MANY_REQUESTS,
+    RequestTimeoutError: STATUS_UNAVAILABLE,
+    WalError: STATUS_UNAVAILABLE,
+    LineProtocolError: STATUS_BAD_REQUEST,
+    FieldTypeConflictError: STATUS_BAD_REQUEST,
+    QueryError: STATUS_BAD_REQUEST,
+    CodecError: STATUS_INTERNAL,
+    CorruptDataError: STATUS_INTERNAL,
+    ConfigError: STATUS_INTERNAL,
+    RustsError: STATUS_INTERNAL,
+}
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status of an error, from ERROR_STATUS."""
+    for cls in type(exc).__mro__:
+        status = ERROR_STATUS.get(cls)
+        if status is not None:
+            return status
+    return STATUS_INTERNAL
+
+
+def error_headers(exc: Exception) -> dict[str, str]:
+    """Headers an error response must carry (RFC 6750 challenge, RFC 9110 Retry-After)."""
+    if isinstance(exc, AuthError):
+        return {"WWW-Authenticate": 'Bearer realm="rusts"'}
+    if isinstance(exc, RateLimitError):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after_secs)))}
+    return {}
+
+
+def _rusts_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Litestar's handler for a RustsError a route handler lets through."""
+    return Response({"error": str(exc)}, status_code=status_of(exc), headers=error_headers(exc))
+
+
+async def run_blocking(timeout: float, what: str, consequence: str, func: Callable[..., T], *args: Any) -> T:
+    """`func(*args)` in a worker thread; RequestTimeoutError when it takes longer than `timeout` s.
+
+    The thread cannot be interrupted: after a timeout it runs on, and its
+    effects (a stored write) may still happen; `consequence` tells the client.
+    """
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(func, *args), timeout)
+    except TimeoutError:
+        raise RequestTimeoutError(what, timeout, consequence) from None
+
+
+class ApiSettings(NamedTuple):
+    """What the HTTP API takes from rusts.yml."""
+
+    max_body_size: int = 25 * 1024 * 1024
+    request_timeout: float = 30.0
+    jwt_secret: str | None = None  # None: authentication is off
+    rate_limit_per_sec: float = 0.0  # 0: no rate limit
+    rate_limit_burst: int = 1
 
 
 class EngineHolder:
@@ -94,10 +202,16 @@ async def _write(request: Request[Any, Any, State], precision: str) -> Response[
         return _error(STATUS_UNSUPPORTED_MEDIA, f"unsupported Content-Encoding {encoding!r}: send gzip or nothing")
     if len(body) > limit:
         return _error(STATUS_TOO_LARGE, f"request body is larger than max_body_size ({limit} bytes)")
+    timeout: float = request.app.state.request_timeout
     try:
-        result = await asyncio.to_thread(engine.write_line_protocol, body, multiplier, None)
+        result = await run_blocking(
+            timeout, "the write", "the write may still complete and its points be stored",
+            engine.write_line_protocol, body, multiplier, None,
+        )
+    except RequestTimeoutError:
+        raise
     except RustsError as exc:
-        return _error(STATUS_UNAVAILABLE, f"write failed, nothing from this request was stored: {exc}")
+        return _error(status_of(exc), f"write failed, nothing from this request was stored: {exc}")
     if not result.errors:
         return Response(None, status_code=204)
     first = result.errors[0]
@@ -135,7 +249,84 @@ async def write_v2(request: Request[Any, Any, State], precision: str = "ns", buc
     return await _write(request, precision)
 
 
-def create_app(open_engine: Callable[[], StorageEngine], max_body_size: int) -> Litestar:
+@get("/metrics", sync_to_thread=False)
+def metrics(state: State) -> Response[str]:
+    """Prometheus text exposition: engine statistics and HTTP request figures."""
+    holder: EngineHolder = state.engines
+    statistics = holder.engine.statistics() if holder.engine is not None else None
+    return Response(exposition(state.http_metrics, statistics), media_type=METRICS_CONTENT_TYPE)
+
+
+ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+class Gate:
+    """The ASGI app uvicorn runs: rate limit, then authentication, then Litestar; records every request."""
+
+    def __init__(self, app: Litestar, http_metrics: HttpMetrics, settings: ApiSettings) -> None:
+        self.litestar = app
+        # Litestar's ASGI types leave out plain mappings; the scopes passed on are uvicorn's, unchanged.
+        self._inner = cast(ASGIApp, app)
+        self.http_metrics = http_metrics
+        self.routes = frozenset(route.path for route in app.routes)
+        self.jwt_secret = settings.jwt_secret
+        self.limiter = (
+            RateLimiter(settings.rate_limit_per_sec, settings.rate_limit_burst) if settings.rate_limit_per_sec > 0 else None
+        )
+
+    async def __call__(
+        self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        if scope["type"] != "http":
+            await self._inner(scope, receive, send)
+            return
+        path: str = scope["path"]
+        started = time.perf_counter()
+        status = STATUS_INTERNAL  # unless a response starts
+
+        async def recording_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            refusal = self.refusal(scope, path)
+            if refusal is None:
+                await self._inner(scope, receive, recording_send)
+            else:
+                await _send_error(recording_send, refusal)
+        finally:
+            route = path if path in self.routes else UNMATCHED_ROUTE
+            self.http_metrics.observe(route, scope["method"], status, time.perf_counter() - started)
+
+    def refusal(self, scope: MutableMapping[str, Any], path: str) -> RustsError | None:
+        """Why this request is refused before it reaches a handler, or None."""
+        if self.limiter is not None and path not in UNLIMITED_PATHS:
+            client = scope.get("client")
+            try:
+                self.limiter.check(client[0] if client else "")
+            except RateLimitError as exc:
+                return exc
+        if self.jwt_secret is not None and path not in OPEN_PATHS:
+            headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+            query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
+            try:
+                verify_token(self.jwt_secret, token_from_request(headers, query))
+            except AuthError as exc:
+                return exc
+        return None
+
+
+async def _send_error(send: Callable[[Any], Awaitable[None]], exc: Exception) -> None:
+    body = msgspec.json.encode({"error": str(exc)})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(name.lower().encode(), value.encode()) for name, value in error_headers(exc).items()]
+    await send({"type": "http.response.start", "status": status_of(exc), "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings) -> Gate:
     """The app; `open_engine` runs in a background thread at start-up."""
     holder = EngineHolder()
 
@@ -159,9 +350,19 @@ def create_app(open_engine: Callable[[], StorageEngine], max_body_size: int) -> 
             if holder.engine is not None:
                 await asyncio.to_thread(holder.engine.close)
 
-    return Litestar(
-        route_handlers=[health, ready, stats, write_v1, write_v2],
+    http_metrics = HttpMetrics()
+    app = Litestar(
+        route_handlers=[health, ready, stats, metrics, write_v1, write_v2],
         lifespan=[lifespan],
-        state=State({"engines": holder, "max_body_size": max_body_size}),
-        request_max_body_size=max_body_size,
+        exception_handlers={RustsError: _rusts_error_response},
+        state=State(
+            {
+                "engines": holder,
+                "max_body_size": settings.max_body_size,
+                "request_timeout": settings.request_timeout,
+                "http_metrics": http_metrics,
+            }
+        ),
+        request_max_body_size=settings.max_body_size,
     )
+    return Gate(app, http_metrics, settings)

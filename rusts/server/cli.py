@@ -29,7 +29,9 @@ or with the built-in defaults when there is no ./rusts.yml.
 
 other commands:
   rusts wal tail [--from-seq N] [--config PATH]
-                 print the write-ahead log as line protocol (change data capture)"""
+                 print the write-ahead log as line protocol (change data capture)
+  rusts token create [--config PATH] [--subject NAME] [--expires-in SECS]
+                 print an API token signed with auth.jwt_secret"""
 
 EPILOG = f"""\
 exit status:
@@ -138,11 +140,56 @@ def wal_tail(argv: list[str]) -> int:
     return EXIT_OK
 
 
+def build_token_parser(prog: str = "rusts") -> argparse.ArgumentParser:
+    """The parser of `rusts token create`."""
+    parser = argparse.ArgumentParser(
+        prog=f"{prog} token create",
+        description="Print a JWT (HS256) signed with auth.jwt_secret, for 'Authorization: Bearer <token>' "
+        "(or 'Authorization: Token <token>', or the InfluxDB 1.x password).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="PATH", help="read auth.jwt_secret from PATH (default: ./rusts.yml)")
+    parser.add_argument("--subject", default="rusts", metavar="NAME", help="who the token is for (the 'sub' claim; default: rusts)")
+    parser.add_argument(
+        "--expires-in", type=int, metavar="SECS",
+        help="seconds the token stays valid (default: auth.token_expiration)",
+    )
+    return parser
+
+
+def token_create(argv: list[str]) -> int:
+    """`rusts token create`: one signed token on stdout."""
+    from rusts.api.auth import issue_token
+
+    parser = build_token_parser(_program_name())
+    try:
+        args = parser.parse_args(argv)
+        if args.expires_in is not None and args.expires_in < 1:
+            parser.error("--expires-in must be at least 1 second")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_CONFIG
+    try:
+        config, source = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    secret = config.auth.jwt_secret
+    if secret is None:
+        print(f"error: {source or 'built-in defaults'}: auth.jwt_secret: not set; a token needs a secret", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    expires_in = args.expires_in if args.expires_in is not None else config.auth.token_expiration
+    print(issue_token(secret, args.subject, expires_in))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `rusts` with `argv` (default: the process arguments); the exit status."""
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:2] == ["wal", "tail"]:
         return wal_tail(arguments[2:])
+    if arguments[:2] == ["token", "create"]:
+        return token_create(arguments[2:])
     parser = build_parser(_program_name())
     try:
         args = parser.parse_args(arguments)

@@ -52,6 +52,13 @@ class ServerConfig(Section, frozen=True):
     port: Port = 8086
     max_body_size: Positive = 25 * 1024 * 1024
     request_timeout: Positive = 30
+    rate_limit_per_sec: NonNegative = 0
+    rate_limit_burst: Positive | None = None
+
+    @property
+    def effective_rate_limit_burst(self) -> int:
+        """The token bucket size: rate_limit_burst, or twice rate_limit_per_sec when it is null."""
+        return self.rate_limit_burst if self.rate_limit_burst is not None else max(1, 2 * self.rate_limit_per_sec)
 
 
 class MemtableConfig(Section, frozen=True):
@@ -142,8 +149,14 @@ server:
   port: 8086
   # Largest request body accepted, in bytes (26214400 = 25 MiB).
   max_body_size: 26214400
-  # Seconds a request may run before it is cancelled.
+  # Seconds a write or query may run before the client gets 503 (a write
+  # that timed out may still complete).
   request_timeout: 30
+  # Requests per second allowed to one client address; more get 429. 0 = no limit.
+  # /health and /ready are exempt, and so is /metrics.
+  rate_limit_per_sec: 0
+  # Requests one client address may send at once above that rate; null = twice rate_limit_per_sec.
+  rate_limit_burst: null
 
 storage:
   # Directory of partitions, segments and the checkpoint.
@@ -175,7 +188,8 @@ storage:
     zstd_level: 3
 
 auth:
-  # Require a JWT bearer token on API requests.
+  # Require a JWT bearer token on API requests (not on /health and /ready).
+  # Create one with `rusts token create`.
   enabled: false
   # Secret that signs tokens (HMAC); required when enabled. Keep it out of version control.
   jwt_secret: null

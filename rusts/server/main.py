@@ -7,7 +7,7 @@ import uvicorn
 
 import rusts
 from rusts.api.line_protocol import engine_parser
-from rusts.api.router import create_app
+from rusts.api.router import ApiSettings, create_app
 from rusts.server.config import Config
 from rusts.storage.engine import EngineOptions, StorageEngine
 
@@ -45,6 +45,18 @@ def engine_options(config: Config) -> EngineOptions:
     )
 
 
+def api_settings(config: Config) -> ApiSettings:
+    """The HTTP API's settings from rusts.yml."""
+    server = config.server
+    return ApiSettings(
+        max_body_size=server.max_body_size,
+        request_timeout=float(server.request_timeout),
+        jwt_secret=config.auth.jwt_secret if config.auth.enabled else None,
+        rate_limit_per_sec=float(server.rate_limit_per_sec),
+        rate_limit_burst=server.effective_rate_limit_burst,
+    )
+
+
 def _stopped(signum: int, frame: object) -> None:
     logging.getLogger("rusts.server").info("stopped by signal %d after a clean shutdown", signum)
 
@@ -58,10 +70,13 @@ def run_server(config: Config) -> int:
     # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal
     # through the handlers that were installed before it: these, so that a
     # clean shutdown (flush, checkpoint) exits with status 0.
+    settings = api_settings(config)
+    limit = f"{config.server.rate_limit_per_sec}/s per client, burst {settings.rate_limit_burst}" if settings.rate_limit_per_sec else "off"
+    log.info("authentication %s; rate limit %s", "on" if settings.jwt_secret else "off", limit)
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, _stopped)
     options = engine_options(config)
-    app = create_app(lambda: StorageEngine.open(options, engine_parser), config.server.max_body_size)
+    app = create_app(lambda: StorageEngine.open(options, engine_parser), settings)
     uvicorn.run(
         app,
         host=config.server.host,
