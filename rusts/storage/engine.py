@@ -563,4 +563,5 @@ class StorageEngine:
             "partitions": len(self.partitions),
             "segments": segments,
             "checkpoint": self.checkpoint,
+            "wal_sequence": self._wal.last_sequence if self._wal is not None else 0,
         }
