@@ -166,3 +166,38 @@ def test_wal_tail_prints_the_stored_points(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
     ).stdout
     assert out.splitlines() == ['cpu,host=a v=1.5,s="x \\"q\\"" 10', "m\\ x,t=a\\,b u=5u,i=-3i 20"]
+
+
+def test_query_over_http(server: Server) -> None:
+    body = "\n".join(
+        f"trips,lic={'A' if i % 3 else 'B'} miles={i}.5,n={i}i {1_761_955_200_000_000_000 + i * 60_000_000_000}"
+        for i in range(120)
+    ).encode()
+    assert server.request("POST", "/write", body)[0] == 204
+    post = lambda q, path="/query": server.request("POST", path, json.dumps(q).encode())  # noqa: E731
+    status, result = post({"measurement": "trips", "aggregations": [{"function": "count", "field": "*"}]})
+    assert status == 200 and result["rows"][0][-1] == 120
+    status, result = post({"measurement": "trips", "order": "desc", "limit": 2})
+    assert [c["name"] for c in result["columns"]] == ["time", "lic", "miles", "n"]
+    assert result["columns"][0]["type"] == "timestamp"
+    assert result["rows"][0] == ["2025-11-01T01:59:00.000000000Z", "A", 119.5, 119]
+    status, result = post({"measurement": "trips", "order": "desc", "limit": 1}, "/query?epoch=s")
+    assert result["rows"][0][0] == 1_761_955_200 + 119 * 60
+    status, result = post(
+        {
+            "measurement": "trips",
+            "aggregations": [{"function": "sum", "field": "n"}, {"function": "max", "field": "miles"}],
+            "group_by": {"tags": ["lic"], "time": {"interval": 3_600_000_000_000, "offset": 0}},
+        }
+    )
+    expected = {}
+    for i in range(120):
+        key = ("A" if i % 3 else "B", i // 60)
+        total, top = expected.get(key, (0, 0.0))
+        expected[key] = (total + i, max(top, i + 0.5))
+    got = {(row[1], i % 2): (row[2], row[3]) for i, row in enumerate(result["rows"])}
+    assert sorted(got.values()) == sorted(expected.values())
+    status, result = post({"measurement": "nope"})
+    assert status == 400 and "nope" in result["error"]
+    assert server.request("POST", "/query", b"{not json")[0] == 400
+    assert post({"query": "SELECT 1"})[0] == 501

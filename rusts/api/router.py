@@ -22,6 +22,7 @@ replay) is done; writes before then get 503 too.
 """
 
 import asyncio
+import datetime
 import math
 import threading
 import time
@@ -39,6 +40,9 @@ from litestar.response import Response
 import rusts
 from rusts.api.auth import token_from_request, verify_token
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
+from rusts.query.executor import execute
+from rusts.query.errors import QueryTimeoutError
+from rusts.query.model import QueryResult, parse_query
 from rusts.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rusts.api.metrics import HttpMetrics, exposition
 from rusts.api.ratelimit import RateLimiter
@@ -86,6 +90,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     AuthError: STATUS_UNAUTHORIZED,
     RateLimitError: STATUS_TOO_MANY_REQUESTS,
     RequestTimeoutError: STATUS_UNAVAILABLE,
+    QueryTimeoutError: STATUS_UNAVAILABLE,
     WalError: STATUS_UNAVAILABLE,
     LineProtocolError: STATUS_BAD_REQUEST,
     FieldTypeConflictError: STATUS_BAD_REQUEST,
@@ -249,6 +254,64 @@ async def write_v2(request: Request[Any, Any, State], precision: str = "ns", buc
     return await _write(request, precision)
 
 
+EPOCH_DIVISORS: dict[str, int] = {"ns": 1, "n": 1, "us": 1_000, "u": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+STATUS_NOT_IMPLEMENTED = 501
+
+
+def rfc3339(ns: int) -> str:
+    """`2025-11-01T00:00:00.123456789Z`: UTC with all nine digits of nanoseconds."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    day = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+    return f"{day:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+
+
+def render_result(result: QueryResult, epoch: str | None) -> dict[str, Any]:
+    """The JSON row format: timestamps as RFC 3339 strings, or integers in `epoch` units."""
+    divisor = EPOCH_DIVISORS[epoch] if epoch else 0
+    time_columns = [i for i, column in enumerate(result.columns) if column.type == "timestamp"]
+    rows = result.rows
+    if time_columns:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for i in time_columns:
+                value = row[i]
+                if value is not None:
+                    row[i] = value // divisor if divisor else rfc3339(value)
+    return {"columns": [{"name": c.name, "type": c.type} for c in result.columns], "rows": rows}
+
+
+@post("/query", status_code=200)
+async def query(request: Request[Any, Any, State], epoch: str | None = None) -> Response[Any]:
+    """A query in the JSON model of rusts.query.model; rows come back as {"columns", "rows"}."""
+    holder: EngineHolder = request.app.state.engines
+    engine = holder.engine
+    if engine is None:
+        return _error(STATUS_UNAVAILABLE, "the storage engine is not ready (recovering)")
+    if epoch is not None and epoch not in EPOCH_DIVISORS:
+        return _error(STATUS_BAD_REQUEST, f"unknown epoch {epoch!r}: expected ns, us, ms or s")
+    body = await request.body()
+    if _is_sql_request(body):
+        return _error(STATUS_NOT_IMPLEMENTED, "SQL queries are not supported yet (they arrive with the SQL layer); send the JSON query model")
+    parsed = parse_query(body)
+    timeout: float = request.app.state.request_timeout
+    result = await run_blocking(timeout, "the query", "it was cancelled", execute, engine, parsed, timeout)
+    return Response(render_result(result, epoch))
+
+
+def _is_sql_request(body: bytes) -> bool:
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(decoded, dict) and set(decoded) == {"query"} and isinstance(decoded["query"], str)
+
+
+@post("/sql", status_code=200)
+async def sql(request: Request[Any, Any, State]) -> Response[Any]:
+    """Reserved for SQL (the SQL layer is not built yet)."""
+    return _error(STATUS_NOT_IMPLEMENTED, "POST /sql is not supported yet: SQL arrives with the SQL layer")
+
+
 @get("/metrics", sync_to_thread=False)
 def metrics(state: State) -> Response[str]:
     """Prometheus text exposition: engine statistics and HTTP request figures."""
@@ -352,7 +415,7 @@ def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings) 
 
     http_metrics = HttpMetrics()
     app = Litestar(
-        route_handlers=[health, ready, stats, metrics, write_v1, write_v2],
+        route_handlers=[health, ready, stats, metrics, write_v1, write_v2, query, sql],
         lifespan=[lifespan],
         exception_handlers={RustsError: _rusts_error_response},
         state=State(

@@ -1,0 +1,300 @@
+"""The executor: runs a Plan over a ScanSnapshot and builds the QueryResult.
+
+Result shape. Raw rows: `time`, then every tag key of the measurement (null
+where a series lacks it), then the projected fields (null where a row lacks
+one); rows from all series merged by (time, series key), DESC being the exact
+reverse; rows carrying none of the projected fields are left out. Aggregates:
+`time`, the group_by tags, then one column per aggregation. With a time
+grouping, `time` is the bucket start; without one, it is the range start
+(0 when the range has no start) and each group gives one row. Aggregate rows
+are ordered by group (tag values ascending, null first), then time ASC/DESC;
+LIMIT and OFFSET apply to the whole result. An ungrouped aggregate over no
+rows still answers one row (count 0, the rest null); groups without rows are
+absent. With fill other than "none", buckets run over the time range (or,
+where it is open, from the first to the last bucket holding data).
+
+Memory: series are read one at a time, partition by partition, folded into
+per-group partial states (rusts.query.aggregate); raw results are
+materialised as the answer. The deadline is checked between series and
+partitions, and a query past it raises QueryTimeoutError.
+"""
+
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rusts.query import aggregate as agg
+from rusts.query.errors import InvalidQueryError, QueryTimeoutError
+from rusts.query.fill import fill_column
+from rusts.query.filters import row_mask
+from rusts.query.model import Column as ResultColumn
+from rusts.query.model import Query, QueryResult, parse_query
+from rusts.query.planner import Plan, SeriesRef, plan_query
+from rusts.storage.columns import KIND_NAMES, KIND_STRING, SeriesData
+from rusts.storage.engine import StorageEngine
+from rusts.storage.scan import BlockStats, ScanSnapshot
+from rusts.storage.segment_format import BlockMeta, ColumnBlockMeta
+
+__all__ = ["execute", "parse_query"]
+
+MAX_FILLED_BUCKETS = 1_000_000
+
+
+class Deadline:
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self.at = None if timeout is None else time.monotonic() + timeout
+
+    def check(self) -> None:
+        if self.at is not None and time.monotonic() > self.at:
+            assert self.timeout is not None
+            raise QueryTimeoutError(self.timeout)
+
+
+def execute(engine: StorageEngine, query: Query, timeout: float | None = None) -> QueryResult:
+    """Answer `query` from `engine`; QueryError subclasses for bad queries and timeouts."""
+    deadline = Deadline(timeout)
+    plan = plan_query(engine, query)
+    snapshot = ScanSnapshot(engine, plan.start, plan.end)
+    if plan.strategy == "aggregate":
+        return _aggregate(plan, snapshot, deadline)
+    return _raw(plan, snapshot, deadline)
+
+
+# ---- raw rows ----
+
+
+def _keep(plan: Plan, data: SeriesData) -> NDArray[np.bool_]:
+    """Rows that pass the field predicates and carry at least one projected field."""
+    carried = np.zeros(len(data), dtype=np.bool_)
+    for name in plan.projection:
+        column = data.columns.get(name)
+        if column is not None:
+            carried |= True if column.present is None else column.present
+    mask = row_mask(plan.conditions, data)
+    return carried if mask is None else carried & mask
+
+
+def _raw(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryResult:
+    found: list[tuple[SeriesRef, SeriesData]] = []
+    wanted = None if plan.limit is None else plan.limit + plan.offset
+    for ref in plan.series:
+        deadline.check()
+        if wanted is not None:
+            data = snapshot.limited(ref.series_id, plan.read_columns, wanted, plan.descending, lambda d: _keep(plan, d))
+            if data is not None:
+                found.append((ref, data))
+            continue
+        for pieces in snapshot.pieces(ref.series_id, plan.read_columns):
+            deadline.check()
+            for piece in pieces:
+                assert isinstance(piece, SeriesData), "BUG: block stats in a raw scan"
+                rows = np.flatnonzero(_keep(plan, piece))
+                if len(rows):
+                    found.append((ref, piece.take(rows) if len(rows) < len(piece) else piece))
+    return _raw_result(plan, found)
+
+
+def _values(data: SeriesData, name: str) -> list[Any]:
+    column = data.columns.get(name)
+    if column is None:
+        return [None] * len(data)
+    values: list[Any] = column.values if column.kind == KIND_STRING else column.values.tolist()
+    if column.present is None:
+        return list(values)
+    return [v if keep else None for v, keep in zip(values, column.present.tolist())]
+
+
+def _raw_result(plan: Plan, found: list[tuple[SeriesRef, SeriesData]]) -> QueryResult:
+    columns = [ResultColumn("time", "timestamp")]
+    columns += [ResultColumn(key, "string") for key in plan.tag_keys]
+    columns += [ResultColumn(name, KIND_NAMES[plan.kinds[name]]) for name in plan.projection]
+    if not found:
+        return QueryResult(columns, [])
+    times = np.concatenate([data.timestamps for _, data in found])
+    ranks = np.concatenate([np.full(len(data), ref.rank, dtype=np.int64) for ref, data in found])
+    order = np.lexsort((ranks, times))
+    if plan.descending:
+        order = order[::-1]
+    stop = None if plan.limit is None else plan.offset + plan.limit
+    picked = order[plan.offset : stop].tolist()
+    if not picked:
+        return QueryResult(columns, [])
+    outputs: list[list[Any]] = [times[picked].tolist()]
+    for key in plan.tag_keys:
+        tags = [value for ref, data in found for value in [ref.tags.get(key)] * len(data)]
+        outputs.append([tags[i] for i in picked])
+    for name in plan.projection:
+        values = [value for _, data in found for value in _values(data, name)]
+        outputs.append([values[i] for i in picked])
+    return QueryResult(columns, [list(row) for row in zip(*outputs)])
+
+
+# ---- aggregates ----
+
+
+class _Group:
+    """Partial states of one group: the row count (which buckets hold data) and each aggregate."""
+
+    __slots__ = ("rows", "states")
+
+    def __init__(self, count: int) -> None:
+        self.rows: agg.State | None = None
+        self.states: list[agg.State | None] = [None] * count
+
+
+def _aggregate(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryResult:
+    rows_spec = agg.AggregateSpec("count", "*", "", 0, False, 0.0, "integer")
+    specs = plan.aggregations
+    groups: dict[tuple[str | None, ...], _Group] = {}
+    distinct_codes: dict[str, int] = {}
+    pushable = (lambda block: _pushable(plan, block)) if plan.pushdown else None
+    for ref in plan.series:
+        deadline.check()
+        key = tuple(ref.tags.get(tag) for tag in plan.group_tags)
+        row_states: list[agg.State] = []
+        states: list[list[agg.State]] = [[] for _ in specs]
+        block_buckets: list[int] = []
+        blocks: list[tuple[int, dict[str, ColumnBlockMeta]]] = []
+        for pieces in snapshot.pieces(ref.series_id, plan.read_columns, pushable):
+            deadline.check()
+            for piece in pieces:
+                if isinstance(piece, BlockStats):
+                    block_buckets.append(_bucket_of(plan, piece.min_time))
+                    blocks.append((piece.rows, piece.columns))
+                    continue
+                _lift_rows(plan, ref, piece, rows_spec, row_states, states, distinct_codes)
+        if blocks:
+            row_states.append(agg.lift_blocks(rows_spec, block_buckets, blocks))
+            for spec, held in zip(specs, states):
+                held.append(agg.lift_blocks(spec, block_buckets, blocks))
+        if not row_states:
+            continue
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(len(specs))
+        group.rows = agg.merge(rows_spec, ([group.rows] if group.rows is not None else []) + row_states)
+        for i, spec in enumerate(specs):
+            previous = group.states[i]
+            group.states[i] = agg.merge(spec, ([previous] if previous is not None else []) + states[i])
+    return _aggregate_result(plan, groups)
+
+
+def _bucket_of(plan: Plan, timestamp: int) -> int:
+    return 0 if plan.interval is None else (timestamp - plan.offset_ns) // plan.interval
+
+
+def _buckets(plan: Plan, times: NDArray[np.int64]) -> NDArray[np.int64]:
+    if plan.interval is None:
+        return np.zeros(len(times), dtype=np.int64)
+    return (times - np.int64(plan.offset_ns)) // np.int64(plan.interval)
+
+
+def _pushable(plan: Plan, block: BlockMeta) -> bool:
+    if plan.interval is not None and _bucket_of(plan, block.min_time) != _bucket_of(plan, block.max_time):
+        return False
+    return all(agg.block_pushable(spec, block.columns) for spec in plan.aggregations)
+
+
+def _lift_rows(
+    plan: Plan,
+    ref: SeriesRef,
+    data: SeriesData,
+    rows_spec: agg.AggregateSpec,
+    row_states: list[agg.State],
+    states: list[list[agg.State]],
+    distinct_codes: dict[str, int],
+) -> None:
+    mask = row_mask(plan.conditions, data)
+    if mask is not None:
+        data = data.take(np.flatnonzero(mask))
+    if len(data) == 0:
+        return
+    buckets = _buckets(plan, data.timestamps)
+    row_states.append(agg.lift(rows_spec, buckets, None, data.timestamps, ref.rank))
+    for spec, held in zip(plan.aggregations, states):
+        if spec.field == "*":
+            held.append(agg.lift(spec, buckets, None, data.timestamps, ref.rank))
+            continue
+        if spec.is_tag:
+            value = ref.tags.get(spec.field)
+            if value is not None:
+                code = distinct_codes.setdefault(value, len(distinct_codes))
+                held.append(agg.lift(spec, buckets, np.full(len(buckets), code, dtype=np.int64), data.timestamps, ref.rank))
+            continue
+        column = data.columns.get(spec.field)
+        if column is None:
+            continue
+        values: Any = column.values
+        times, at = data.timestamps, buckets
+        if column.present is not None:
+            rows = np.flatnonzero(column.present)
+            if len(rows) == 0:
+                continue
+            times, at = times[rows], at[rows]
+            values = [values[i] for i in rows.tolist()] if column.kind == KIND_STRING else values[rows]
+        if spec.function == "count_distinct":
+            listed = values if isinstance(values, list) else values.tolist()
+            values = np.array([distinct_codes.setdefault(repr(v), len(distinct_codes)) for v in listed], dtype=np.int64)
+        held.append(agg.lift(spec, at, values, times, ref.rank))
+
+
+def _aggregate_result(plan: Plan, groups: dict[tuple[str | None, ...], _Group]) -> QueryResult:
+    specs = plan.aggregations
+    columns = [ResultColumn("time", "timestamp")]
+    columns += [ResultColumn(tag, "string") for tag in plan.group_tags]
+    columns += [ResultColumn(spec.name, spec.result_type) for spec in specs]
+    if not groups and not plan.group_tags and plan.interval is None:
+        empty = [0 if spec.function in ("count", "count_distinct") else None for spec in specs]
+        return QueryResult(columns, _paged(plan, [[plan.range_start or 0, *empty]]))
+    span = _bucket_span(plan, groups)
+    rows: list[list[Any]] = []
+    for key in sorted(groups, key=lambda k: [(v is not None, v or "") for v in k]):
+        group = groups[key]
+        assert group.rows is not None, "BUG: a group without rows"
+        data_buckets = group.rows["bucket"].tolist()
+        buckets = data_buckets if span is None else list(range(span[0], span[1] + 1))
+        has_data = set(data_buckets)
+        present = [b in has_data for b in buckets]
+        position = {b: i for i, b in enumerate(buckets)}
+        outputs: list[list[Any]] = []
+        for spec, state in zip(specs, group.states):
+            zero = 0 if spec.function in ("count", "count_distinct") else None
+            values: list[Any] = [zero] * len(buckets)
+            if state is not None:
+                found, results = agg.finish(spec, state)
+                for b, value in zip(found.tolist(), results):
+                    values[position[b]] = value
+            outputs.append(fill_column(buckets, values, present, plan.fill, spec.function, spec.result_type))
+        times = [_bucket_time(plan, b) for b in buckets]
+        group_rows = [[t, *key, *row] for t, row in zip(times, zip(*outputs))] if specs else [[t, *key] for t in times]
+        rows.extend(reversed(group_rows) if plan.descending else group_rows)
+    return QueryResult(columns, _paged(plan, rows))
+
+
+def _bucket_span(plan: Plan, groups: dict[tuple[str | None, ...], _Group]) -> tuple[int, int] | None:
+    """First and last bucket to emit for every group, or None to emit only buckets with data."""
+    if plan.interval is None or plan.fill == "none" or not groups:
+        return None
+    every = np.concatenate([g.rows["bucket"] for g in groups.values() if g.rows is not None])
+    first = _bucket_of(plan, plan.range_start) if plan.range_start is not None else int(every.min())
+    last = _bucket_of(plan, plan.range_end - 1) if plan.range_end is not None else int(every.max())
+    if last - first >= MAX_FILLED_BUCKETS:
+        raise InvalidQueryError(
+            f"group_by.time: filling {last - first + 1} buckets per group is over the limit of {MAX_FILLED_BUCKETS}; "
+            "use a larger interval, a shorter time_range or fill 'none'"
+        )
+    return first, last
+
+
+def _bucket_time(plan: Plan, bucket: int) -> int:
+    if plan.interval is None:
+        return plan.range_start if plan.range_start is not None else 0
+    return bucket * plan.interval + plan.offset_ns
+
+
+def _paged(plan: Plan, rows: list[list[Any]]) -> list[list[Any]]:
+    stop = None if plan.limit is None else plan.offset + plan.limit
+    return rows[plan.offset : stop]

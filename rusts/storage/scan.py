@@ -1,0 +1,248 @@
+"""Scans for the query engine: one series' rows partition by partition, with block-header pushdown and top-k.
+
+A query takes one ScanSnapshot: the partitions overlapping its range and the
+memtables (flushing and live) as they were when it started. Memtables are
+captured *before* segments are read, so a flush that finishes mid-query makes
+rows appear twice (resolved, newest wins) rather than not at all.
+
+Per series, `pieces` yields, partition by partition, either decoded rows
+(SeriesData, already merged across layers, newest wins, tombstones applied)
+or BlockStats: a block answered from its footer header. A block is given as
+stats only when the caller's `pushable` accepts it, it lies wholly inside the
+range, and the series is *exclusive* in its partition: exactly one segment
+holds it, no tombstone names it, and no memtable holds rows of it in the
+partition's window. Otherwise another layer could overwrite or hide rows of
+the block, and the block is decoded.
+
+`limited` answers ORDER BY time [DESC] LIMIT k per series by reading only the
+blocks at the near end of each layer (SegmentReader.read_limit): the k newest
+distinct timestamps of the union of layers are among the k newest rows of
+each layer, so merging per-layer top-k rows is exact for those k timestamps.
+
+Not compiled: generators and callables keep the executor simple, and each
+call here does a few large numpy operations per block.
+"""
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rusts.storage.columns import SeriesData
+from rusts.storage.engine import StorageEngine
+from rusts.storage.memtable import MemTable, concat, resolve
+from rusts.storage.partition import Partition
+from rusts.storage.segment_format import BlockMeta, ColumnBlockMeta
+
+
+class BlockStats:
+    """One block answered from its header: rows, time range and per-column count/min/max/sum."""
+
+    __slots__ = ("rows", "min_time", "max_time", "columns")
+
+    def __init__(self, block: BlockMeta) -> None:
+        self.rows = block.rows
+        self.min_time = block.min_time
+        self.max_time = block.max_time
+        self.columns: dict[str, ColumnBlockMeta] = block.columns
+
+
+Piece = SeriesData | BlockStats
+Keep = Callable[[SeriesData], NDArray[np.bool_]]
+
+
+def _project(data: SeriesData, columns: list[str] | None) -> SeriesData:
+    if columns is None:
+        return data
+    return SeriesData(data.series_id, data.timestamps, {n: c for n, c in data.columns.items() if n in columns})
+
+
+def _window(data: SeriesData | None, start: int, end: int) -> SeriesData | None:
+    if data is None:
+        return None
+    lo = int(np.searchsorted(data.timestamps, start, "left"))
+    hi = int(np.searchsorted(data.timestamps, end, "left"))
+    return data.slice(lo, hi) if hi > lo else None
+
+
+def _merge(parts: list[SeriesData]) -> SeriesData | None:
+    """Layers oldest first, merged newest-wins per field."""
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else resolve(concat(parts))
+
+
+class ScanSnapshot:
+    """The layers one query reads: partitions meeting [start, end) and the memtables."""
+
+    def __init__(self, engine: StorageEngine, start: int, end: int) -> None:
+        self.start = start
+        self.end = end
+        # The engine's own read path takes this lock to list the memtables consistently.
+        with engine._flush_done:
+            self.tables: list[MemTable] = list(engine.flushing) + [engine.memtable]
+        self.partitions: list[Partition] = [
+            p for _, p in sorted(engine.partitions.items()) if p.end > start and p.start < end
+        ]
+
+    def memtable_rows(self, series_id: int, columns: list[str] | None) -> SeriesData | None:
+        """The series' memtable rows in range, resolved (flushing tables older than the live one)."""
+        parts = [table.read(series_id, self.start, self.end) for table in self.tables]
+        merged = _merge([part for part in parts if part is not None])
+        return None if merged is None else _project(merged, columns)
+
+    def pieces(
+        self,
+        series_id: int,
+        columns: list[str] | None,
+        pushable: Callable[[BlockMeta], bool] | None = None,
+        descending: bool = False,
+    ) -> Iterator[list[Piece]]:
+        """The series' rows in range, one list of pieces per partition window (bloom-pruned),
+        then memtable rows outside every partition; in time order, or reversed when descending."""
+        mem = self.memtable_rows(series_id, columns)
+        consumed = np.zeros(0 if mem is None else len(mem), dtype=np.bool_)
+        partitions = self.partitions[::-1] if descending else self.partitions
+        for partition in partitions:
+            lo, hi = max(self.start, partition.start), min(self.end, partition.end)
+            recent = _window(mem, lo, hi)
+            if recent is not None and mem is not None:
+                consumed[np.searchsorted(mem.timestamps, lo) : np.searchsorted(mem.timestamps, hi)] = True
+            if not partition.might_contain(series_id):
+                if recent is not None:
+                    yield [recent]
+                continue
+            if recent is None and pushable is not None and self._exclusive(partition, series_id):
+                yield self._block_pieces(partition, series_id, columns, pushable, lo, hi)
+                continue
+            stored = partition.read(series_id, columns, lo, hi)
+            merged = _merge([part for part in (stored, recent) if part is not None])
+            if merged is not None:
+                yield [merged]
+        if mem is not None and not bool(consumed.all()):
+            yield [mem.take(np.flatnonzero(~consumed))]
+
+    @staticmethod
+    def _exclusive(partition: Partition, series_id: int) -> bool:
+        if any(series_id in tombstone.series_ids for tombstone in partition.tombstones):
+            return False
+        return sum(1 for _, reader in partition.segments() if reader.has_series(series_id)) == 1
+
+    @staticmethod
+    def _block_pieces(
+        partition: Partition,
+        series_id: int,
+        columns: list[str] | None,
+        pushable: Callable[[BlockMeta], bool],
+        lo: int,
+        hi: int,
+    ) -> list[Piece]:
+        reader = next(reader for _, reader in partition.segments() if reader.has_series(series_id))
+        out: list[Piece] = []
+        for block in reader.blocks(series_id):
+            if block.max_time < lo or block.min_time >= hi:
+                continue
+            if lo <= block.min_time and block.max_time < hi and pushable(block):
+                out.append(BlockStats(block))
+                continue
+            # Blocks of a series cover disjoint time ranges, so this decodes exactly this block.
+            data = reader.read(series_id, columns, max(lo, block.min_time), min(hi, block.max_time + 1))
+            if data is not None:
+                out.append(data)
+        return out
+
+    def limited(self, series_id: int, columns: list[str] | None, limit: int, descending: bool, keep: Keep) -> SeriesData | None:
+        """The first `limit` rows (last when descending) of the series that `keep` accepts, in time order."""
+        if limit <= 0:
+            return None
+        mem = self.memtable_rows(series_id, columns)
+        found: list[SeriesData] = []
+        partitions = self.partitions[::-1] if descending else self.partitions
+        windows: list[tuple[Partition | None, int, int]] = [(p, max(self.start, p.start), min(self.end, p.end)) for p in partitions]
+        covered = np.zeros(0 if mem is None else len(mem), dtype=np.bool_)
+        for _, lo, hi in windows:
+            if mem is not None:
+                covered[np.searchsorted(mem.timestamps, lo) : np.searchsorted(mem.timestamps, hi)] = True
+        if mem is not None and not bool(covered.all()):
+            # Memtable rows outside every partition window: a window of their own, taken first in order.
+            outside = mem.take(np.flatnonzero(~covered))
+            rows = _keep_rows(outside, keep)
+            if rows is not None:
+                found.append(rows)
+        for partition, lo, hi in windows:
+            if _settled(found, limit, descending, lo, hi):
+                break
+            assert partition is not None, "BUG: partition window without a partition"
+            rows = self._limited_window(partition, series_id, columns, lo, hi, limit, descending, keep, _window(mem, lo, hi))
+            if rows is not None:
+                found.append(rows)
+        merged = _merge(sorted(found, key=lambda part: int(part.timestamps[0])))
+        if merged is None:
+            return None
+        if len(merged) > limit:
+            merged = merged.slice(len(merged) - limit, len(merged)) if descending else merged.slice(0, limit)
+        return merged
+
+    @staticmethod
+    def _limited_window(
+        partition: Partition,
+        series_id: int,
+        columns: list[str] | None,
+        lo: int,
+        hi: int,
+        wanted: int,
+        descending: bool,
+        keep: Keep,
+        recent: SeriesData | None,
+    ) -> SeriesData | None:
+        """Up to `wanted` accepted rows of one window from its near end, reading more only when
+        rows were rejected (by `keep` or as absent); exact per the module docstring."""
+        segments = [reader for _, reader in partition.segments() if reader.has_series(series_id)]
+        deleted = any(series_id in tombstone.series_ids for tombstone in partition.tombstones)
+        ask = wanted
+        while True:
+            exhausted = True
+            if deleted or not segments:
+                stored = partition.read(series_id, columns, lo, hi) if segments else None
+                layers = [] if stored is None else [stored]
+            else:
+                layers = []
+                for reader in segments:
+                    rows = reader.read_limit(series_id, columns, lo, hi, ask, descending)
+                    if len(rows) >= ask:
+                        exhausted = False
+                    if descending:
+                        rows = rows.take(np.arange(len(rows) - 1, -1, -1, dtype=np.int64))
+                    layers.append(rows)
+            if recent is not None:
+                layers.append(recent)
+            merged = _merge(layers)
+            if merged is None:
+                return None
+            if not exhausted and len(merged) > ask:
+                # Only the `ask` timestamps nearest the end are complete across layers.
+                merged = merged.slice(len(merged) - ask, len(merged)) if descending else merged.slice(0, ask)
+            accepted = _keep_rows(merged, keep)
+            got = 0 if accepted is None else len(accepted)
+            if got >= wanted or exhausted:
+                if accepted is None or got <= wanted:
+                    return accepted
+                return accepted.slice(got - wanted, got) if descending else accepted.slice(0, wanted)
+            ask *= 4
+
+
+def _keep_rows(data: SeriesData, keep: Keep) -> SeriesData | None:
+    mask = keep(data)
+    if bool(mask.all()):
+        return data if len(data) else None
+    rows = np.flatnonzero(mask)
+    return data.take(rows) if len(rows) else None
+
+
+def _settled(found: list[SeriesData], limit: int, descending: bool, lo: int, hi: int) -> bool:
+    """True when `limit` rows found already beat every row the window [lo, hi) could add."""
+    if sum(len(part) for part in found) < limit:
+        return False
+    times = np.sort(np.concatenate([part.timestamps for part in found]))
+    return int(times[-limit]) >= hi if descending else int(times[limit - 1]) < lo
