@@ -10,6 +10,7 @@ it and refuses a wrapper inside a wrapper, so decoding never recurses more than 
 Interpreted: the work happens inside the LZ4 and Zstd C libraries.
 """
 
+import threading
 from typing import Final
 
 import lz4.block
@@ -65,10 +66,35 @@ def unwrap_lz4(data: bytes) -> bytes:
     return inner
 
 
+_per_thread = threading.local()
+
+
+def zstd_compressor(level: int) -> zstandard.ZstdCompressor:
+    """This thread's compressor for `level`: zstandard objects are not thread-safe, and building
+    a context per small block cost more than compressing it."""
+    compressors: dict[int, zstandard.ZstdCompressor] | None = getattr(_per_thread, "compressors", None)
+    if compressors is None:
+        compressors = {}
+        _per_thread.compressors = compressors
+    compressor = compressors.get(level)
+    if compressor is None:
+        compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
+        compressors[level] = compressor
+    return compressor
+
+
+def zstd_decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (see zstd_compressor)."""
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_per_thread, "decompressor", None)
+    if decompressor is None:
+        decompressor = zstandard.ZstdDecompressor()
+        _per_thread.decompressor = decompressor
+    return decompressor
+
+
 def wrap_zstd(inner: bytes, level: int = ZSTD_LEVEL) -> bytes:
     """A Zstd wrapper block (id 0x11) around an encoded block."""
-    compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
-    return _header(ZSTD_ID, len(inner)) + compressor.compress(inner)
+    return _header(ZSTD_ID, len(inner)) + zstd_compressor(level).compress(inner)
 
 
 def unwrap_zstd(data: bytes) -> bytes:
@@ -84,7 +110,7 @@ def zstd_decompress_exact(data: bytes, pos: int, size: int, codec: str) -> bytes
         declared = zstandard.frame_content_size(frame)
         if declared != size:
             raise CodecError(codec, f"frame holds {declared} bytes, header says {size}", pos)
-        content = zstandard.ZstdDecompressor().decompress(frame, max_output_size=size)
+        content = zstd_decompressor().decompress(frame, max_output_size=size)
     except zstandard.ZstdError as error:
         raise CodecError(codec, f"corrupt frame: {error}", pos) from None
     if len(content) != size:

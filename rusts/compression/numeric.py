@@ -29,10 +29,9 @@ from typing import Final, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import zstandard
 from librt.strings import BytesWriter
 
-from rusts.compression.block import zstd_decompress_exact
+from rusts.compression.block import zstd_compressor, zstd_decompress_exact
 from rusts.compression.varint import (
     check_header,
     delta,
@@ -96,8 +95,7 @@ def _unshuffle(planes: bytes, count: int) -> Int64Array:
 def _compress(patterns: Int64Array) -> bytes:
     if len(patterns) == 0:
         return b""  # an empty block has no frame
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
-    return compressor.compress(_shuffle(patterns))
+    return zstd_compressor(ZSTD_LEVEL).compress(_shuffle(patterns))
 
 
 def sample(values: npt.NDArray[ValueType]) -> npt.NDArray[ValueType]:

@@ -334,7 +334,7 @@ def compress_footer(body: bytes, outer: int, zstd_level: int) -> bytes:
     if outer == 1:
         return bytes(lz4.block.compress(body, store_size=False))
     if outer == 2:
-        return bytes(zstandard.ZstdCompressor(level=zstd_level, write_content_size=True).compress(body))
+        return bytes(block.zstd_compressor(zstd_level).compress(body))
     return body
 
 
@@ -377,7 +377,7 @@ def decompress_footer(path: str, stored: bytes, outer: int, body_length: int, cr
         if outer == 1:
             body = bytes(lz4.block.decompress(stored, uncompressed_size=body_length))
         elif outer == 2:
-            body = bytes(zstandard.ZstdDecompressor().decompress(stored, max_output_size=body_length))
+            body = bytes(block.zstd_decompressor().decompress(stored, max_output_size=body_length))
         else:
             body = stored
     except (lz4.block.LZ4BlockError, zstandard.ZstdError) as error:
