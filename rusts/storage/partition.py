@@ -35,6 +35,7 @@ from rusts.storage.segment import SegmentReader, write_segment
 
 MANIFEST = "MANIFEST"
 MANIFEST_VERSION = 1
+_BLOOM_ANSWERS_KEPT = 100_000
 _log = logging.getLogger("rusts.storage.partition")
 
 
@@ -79,6 +80,7 @@ class Partition:
         self.bloom_fpr = bloom_fpr
         self.readers: dict[int, SegmentReader] = {}
         self.bloom: BloomFilter | None = None
+        self._bloom_answers: dict[int, bool] = {}
         self.next_generation = 1
         self._lock = threading.Lock()
         # Held by add_segment and compact: a merged segment must never get a
@@ -122,11 +124,22 @@ class Partition:
         bloom = BloomFilter.for_capacity(max(len(every), 1), self.bloom_fpr)
         bloom.add_many(every)
         self.bloom = bloom
+        self._bloom_answers = {}
 
     def might_contain(self, series_id: int) -> bool:
-        """False only when no segment of this partition holds the series (bloom filter)."""
-        bloom = self.bloom
-        return bloom is not None and bloom.might_contain(series_id)
+        """False only when no segment of this partition holds the series (bloom filter).
+
+        Answers are remembered until the segments change: queries ask about the
+        same series again and again, and a probe costs several microseconds in Python.
+        """
+        answer = self._bloom_answers.get(series_id)
+        if answer is None:
+            bloom = self.bloom
+            answer = bloom is not None and bloom.might_contain(series_id)
+            if len(self._bloom_answers) >= _BLOOM_ANSWERS_KEPT:
+                self._bloom_answers = {}
+            self._bloom_answers[series_id] = answer
+        return answer
 
     def segment_path(self, generation: int) -> str:
         return os.path.join(self.directory, f"seg-{generation:016d}.rseg")
