@@ -200,4 +200,11 @@ def test_query_over_http(server: Server) -> None:
     status, result = post({"measurement": "nope"})
     assert status == 400 and "nope" in result["error"]
     assert server.request("POST", "/query", b"{not json")[0] == 400
-    assert post({"query": "SELECT 1"})[0] == 501
+    status, result = post({"query": "SELECT COUNT(*) FROM trips"})
+    assert status == 200 and result["rows"] == [[120]]
+    status, result = post({"query": "SELECT lic, MAX(n) AS top FROM trips GROUP BY lic"}, "/sql")
+    assert status == 200 and result["columns"] == [{"name": "lic", "type": "string"}, {"name": "top", "type": "integer"}]
+    assert sorted(result["rows"]) == [["A", 119], ["B", 117]]
+    status, result = post({"query": "SELECT * FROM trips JOIN x ON true"}, "/sql")
+    assert status == 400 and "JOIN" in result["error"].upper()
+    assert post({"query": "SHOW MEASUREMENTS"}, "/sql")[1]["rows"] == [["trips"]]

@@ -43,6 +43,7 @@ from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.query.executor import execute
 from rusts.query.errors import QueryTimeoutError
 from rusts.query.model import QueryResult, parse_query
+from rusts.sql.translator import run_sql
 from rusts.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rusts.api.metrics import HttpMetrics, exposition
 from rusts.api.ratelimit import RateLimiter
@@ -255,7 +256,6 @@ async def write_v2(request: Request[Any, Any, State], precision: str = "ns", buc
 
 
 EPOCH_DIVISORS: dict[str, int] = {"ns": 1, "n": 1, "us": 1_000, "u": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-STATUS_NOT_IMPLEMENTED = 501
 
 
 def rfc3339(ns: int) -> str:
@@ -290,26 +290,42 @@ async def query(request: Request[Any, Any, State], epoch: str | None = None) -> 
     if epoch is not None and epoch not in EPOCH_DIVISORS:
         return _error(STATUS_BAD_REQUEST, f"unknown epoch {epoch!r}: expected ns, us, ms or s")
     body = await request.body()
-    if _is_sql_request(body):
-        return _error(STATUS_NOT_IMPLEMENTED, "SQL queries are not supported yet (they arrive with the SQL layer); send the JSON query model")
-    parsed = parse_query(body)
     timeout: float = request.app.state.request_timeout
+    text = _sql_text(body)
+    if text is not None:
+        result = await run_blocking(timeout, "the query", "it was cancelled", run_sql, engine, text, timeout)
+        return Response(render_result(result, epoch))
+    parsed = parse_query(body)
     result = await run_blocking(timeout, "the query", "it was cancelled", execute, engine, parsed, timeout)
     return Response(render_result(result, epoch))
 
 
-def _is_sql_request(body: bytes) -> bool:
+def _sql_text(body: bytes) -> str | None:
+    """The SQL of a body shaped {"query": "SELECT ..."} (the seed's /query example), else None."""
     try:
         decoded = msgspec.json.decode(body)
     except msgspec.DecodeError:
-        return False
-    return isinstance(decoded, dict) and set(decoded) == {"query"} and isinstance(decoded["query"], str)
+        return None
+    if isinstance(decoded, dict) and set(decoded) == {"query"} and isinstance(decoded["query"], str):
+        return str(decoded["query"])
+    return None
 
 
 @post("/sql", status_code=200)
-async def sql(request: Request[Any, Any, State]) -> Response[Any]:
-    """Reserved for SQL (the SQL layer is not built yet)."""
-    return _error(STATUS_NOT_IMPLEMENTED, "POST /sql is not supported yet: SQL arrives with the SQL layer")
+async def sql(request: Request[Any, Any, State], epoch: str | None = None) -> Response[Any]:
+    """SQL: {"query": "SELECT ..."}, answered in the same JSON row format as /query."""
+    holder: EngineHolder = request.app.state.engines
+    engine = holder.engine
+    if engine is None:
+        return _error(STATUS_UNAVAILABLE, "the storage engine is not ready (recovering)")
+    if epoch is not None and epoch not in EPOCH_DIVISORS:
+        return _error(STATUS_BAD_REQUEST, f"unknown epoch {epoch!r}: expected ns, us, ms or s")
+    text = _sql_text(await request.body())
+    if text is None:
+        return _error(STATUS_BAD_REQUEST, 'POST /sql takes a JSON body {"query": "SELECT ..."}')
+    timeout: float = request.app.state.request_timeout
+    result = await run_blocking(timeout, "the query", "it was cancelled", run_sql, engine, text, timeout)
+    return Response(render_result(result, epoch))
 
 
 @get("/metrics", sync_to_thread=False)

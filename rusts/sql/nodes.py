@@ -1,0 +1,139 @@
+"""Reading sqlglot nodes: where a node is, what a column names, and literal values, times and intervals."""
+
+from sqlglot import exp
+
+from rusts.core.errors import QueryError
+from rusts.sql.errors import UnsupportedSqlError
+from rusts.sql.times import parse_interval, parse_timestamp
+
+Literal = bool | int | float | str
+TIMESTAMP_TYPES = frozenset({exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.DATE})
+
+
+class UnknownColumnError(QueryError):
+    def __init__(self, name: str, measurement: str, fragment: str) -> None:
+        self.name = name
+        self.measurement = measurement
+        super().__init__(f"measurement {measurement!r} has no column {name!r} (time, a tag or a field): {fragment}")
+
+
+def position(node: exp.Expression) -> tuple[int, int]:
+    """(line, column) where the first token of `node` sqlglot recorded starts, or (0, 0)."""
+    for child in node.walk(bfs=False):
+        meta = child.meta
+        if "line" in meta and "col" in meta:
+            # sqlglot's col is the token's last character; start and end are offsets into the text
+            width = int(meta.get("end", 0)) - int(meta.get("start", 0))
+            return int(meta["line"]), max(1, int(meta["col"]) - width)
+    return 0, 0
+
+
+def unsupported(construct: str, node: exp.Expression) -> UnsupportedSqlError:
+    line, column = position(node)
+    return UnsupportedSqlError(construct, node.sql(dialect="postgres"), line, column)
+
+
+def unparen(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+class Scope:
+    """The measurement a SELECT reads, its catalogue, and the `now()` it answers at."""
+
+    def __init__(self, measurement: str, alias: str, tags: list[str], fields: dict[str, str], now: int) -> None:
+        self.measurement = measurement
+        self.alias = alias
+        self.tags = set(tags)
+        self.fields = fields
+        self.now = now
+
+    def column(self, node: exp.Expression) -> str | None:
+        """The column `node` names, or None when it is not a column reference."""
+        node = unparen(node)
+        if not isinstance(node, exp.Column):
+            return None
+        if node.table and node.table not in (self.measurement, self.alias):
+            raise unsupported(f"reference to table {node.table!r}, which is not in FROM", node)
+        return node.name
+
+    def role(self, name: str, node: exp.Expression) -> str:
+        """'time', 'tag' or 'field'; UnknownColumnError for anything else."""
+        if name == "time":
+            return "time"
+        if name in self.tags:
+            return "tag"
+        if name in self.fields:
+            return "field"
+        raise UnknownColumnError(name, self.measurement, node.sql(dialect="postgres"))
+
+
+def literal(node: exp.Expression) -> Literal:
+    """The value of a literal (string, number, boolean, negated number)."""
+    inner = unparen(node)
+    if isinstance(inner, exp.Boolean):
+        return bool(inner.this)
+    if isinstance(inner, exp.Neg):
+        value = literal(inner.this)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return -value
+        raise unsupported("negation of a non-number", node)
+    if isinstance(inner, exp.Literal):
+        if inner.is_string:
+            return str(inner.this)
+        text = str(inner.this)
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+    raise unsupported("a comparison with something other than a literal", node)
+
+
+def integer(node: exp.Expression, what: str) -> int:
+    value = literal(node)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise unsupported(f"{what} that is not an integer literal", node)
+    return value
+
+
+def duration(node: exp.Expression) -> int:
+    """Nanoseconds of an interval: INTERVAL '5 minutes', INTERVAL '5' MINUTE, or the string '5 minutes'."""
+    inner = unparen(node)
+    text: str | None = None
+    if isinstance(inner, exp.Interval) and isinstance(inner.this, exp.Literal):
+        unit = inner.args.get("unit")
+        text = str(inner.this.this) + (f" {unit.name}" if isinstance(unit, exp.Expression) else "")
+    elif isinstance(inner, exp.Literal) and inner.is_string:
+        text = str(inner.this)
+    nanoseconds = None if text is None else parse_interval(text)
+    if nanoseconds is None:
+        raise unsupported("an interval that is not a fixed duration (ns up to weeks)", node)
+    if nanoseconds <= 0:
+        raise unsupported("an interval that is not positive", node)
+    return nanoseconds
+
+
+def instant(node: exp.Expression, now: int) -> int:
+    """Nanoseconds since the epoch: a timestamp string, epoch nanoseconds, now(), or those plus/minus an interval."""
+    inner = unparen(node)
+    if isinstance(inner, exp.CurrentTimestamp) or (isinstance(inner, exp.Anonymous) and inner.name.lower() == "now"):
+        return now
+    if isinstance(inner, (exp.Add, exp.Sub)) and isinstance(unparen(inner.expression), exp.Interval):
+        step = duration(inner.expression)
+        return instant(inner.this, now) + (step if isinstance(inner, exp.Add) else -step)
+    if isinstance(inner, exp.Add) and isinstance(unparen(inner.this), exp.Interval):
+        return instant(inner.expression, now) + duration(inner.this)
+    if isinstance(inner, exp.Cast) and inner.to.this in TIMESTAMP_TYPES:
+        inner = unparen(inner.this)
+    if isinstance(inner, exp.Var):
+        inner = exp.Literal.string(inner.name)
+    if isinstance(inner, (exp.Literal, exp.Neg)):
+        value = literal(inner)
+        if isinstance(value, str):
+            parsed = parse_timestamp(value)
+            if parsed is not None:
+                return parsed
+        elif isinstance(value, int) and not isinstance(value, bool):
+            return value
+    raise unsupported("a time that is not a timestamp literal, epoch nanoseconds or now() +/- an interval", node)

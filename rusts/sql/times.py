@@ -1,0 +1,65 @@
+"""Time literals of SQL: timestamps and intervals, as int64 nanoseconds.
+
+Timestamps are ISO 8601 strings ('2025-11-01', '2025-11-01T00:00:00Z',
+'2025-11-01 00:00:00.123456789+02:00'); without a zone they are UTC.
+Intervals are fixed durations ('5 minutes', '1h', '1 day 2 hours'); months
+and years have no fixed length and are refused.
+"""
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Final
+
+SECOND: Final = 1_000_000_000
+DAY: Final = 86_400 * SECOND
+UNITS: Final[dict[str, int]] = {
+    **dict.fromkeys(("ns", "nanosecond", "nanoseconds"), 1),
+    **dict.fromkeys(("us", "µs", "microsecond", "microseconds"), 1_000),
+    **dict.fromkeys(("ms", "millisecond", "milliseconds"), 1_000_000),
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), SECOND),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60 * SECOND),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3_600 * SECOND),
+    **dict.fromkeys(("d", "day", "days"), DAY),
+    **dict.fromkeys(("w", "week", "weeks"), 7 * DAY),
+}
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_TIMESTAMP: Final = re.compile(
+    r"(\d{4}-\d\d-\d\d)(?:[T ](\d\d:\d\d(?::\d\d)?)(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d\d(?::?\d\d)?)?", re.IGNORECASE
+)
+_PART: Final = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*([a-zµ]+)\s*", re.IGNORECASE)
+
+
+def parse_timestamp(text: str) -> int | None:
+    """Nanoseconds since the epoch, or None when `text` is not an ISO 8601 timestamp."""
+    match = _TIMESTAMP.fullmatch(text.strip())
+    if match is None:
+        return None
+    day, clock, fraction, zone = match.groups()
+    if zone is None or zone.upper() == "Z":
+        zone = "+00:00"
+    elif len(zone) == 3:
+        zone += ":00"
+    try:
+        moment = datetime.fromisoformat(f"{day}T{clock or '00:00'}{zone}")
+    except ValueError:
+        return None
+    seconds = (moment - _EPOCH) // timedelta(seconds=1)
+    return seconds * SECOND + int((fraction or "").ljust(9, "0"))
+
+
+def parse_interval(text: str) -> int | None:
+    """Nanoseconds of a fixed interval such as '5 minutes' or '1h30m', or None when it is not one."""
+    position, total = 0, 0
+    text = text.strip()
+    if not text:
+        return None
+    while position < len(text):
+        match = _PART.match(text, position)
+        if match is None or match.end() == position:
+            return None
+        unit = UNITS.get(match.group(2).lower())
+        if unit is None:
+            return None
+        total += round(float(match.group(1)) * unit) if "." in match.group(1) else int(match.group(1)) * unit
+        position = match.end()
+    return total

@@ -1,0 +1,227 @@
+"""WHERE onto the query model: a time range, a tag predicate tree and field predicates.
+
+Top-level AND terms are sorted by the column they test: time comparisons
+narrow the half-open range, field comparisons become field_filter entries,
+and everything else must be a tag predicate, which may nest AND, OR and NOT.
+Time and field conditions anywhere else would need row-level OR, which the
+model has not got, so they are refused rather than answered wrongly.
+"""
+
+import re
+from typing import Final, cast
+
+from sqlglot import exp
+
+from rusts.query.model import (
+    ComparisonOp,
+    FieldPredicate,
+    TagAnd,
+    TagEq,
+    TagIn,
+    TagNeq,
+    TagNot,
+    TagNotRegex,
+    TagOr,
+    TagPredicate,
+    TagRegex,
+    TimeRange,
+)
+from rusts.sql.nodes import Scope, instant, literal, unparen, unsupported
+
+_COMPARISONS: Final[dict[type[exp.Expression], ComparisonOp]] = {
+    exp.EQ: "=", exp.NEQ: "!=", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">=",
+}
+_FLIPPED: Final[dict[ComparisonOp, ComparisonOp]] = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+class Where:
+    def __init__(self) -> None:
+        self.start: int | None = None
+        self.end: int | None = None
+        self.tags: list[TagPredicate] = []
+        self.fields: list[FieldPredicate] = []
+
+    def time_range(self) -> TimeRange | None:
+        return None if self.start is None and self.end is None else TimeRange(self.start, self.end)
+
+    def tag_filter(self) -> TagPredicate | None:
+        if not self.tags:
+            return None
+        return self.tags[0] if len(self.tags) == 1 else TagAnd(self.tags)
+
+    def narrow(self, start: int | None, end: int | None) -> None:
+        if start is not None:
+            self.start = start if self.start is None else max(self.start, start)
+        if end is not None:
+            self.end = end if self.end is None else min(self.end, end)
+
+
+def translate_where(scope: Scope, condition: exp.Expression | None) -> Where:
+    where = Where()
+    if condition is None:
+        return where
+    for term in _conjuncts(condition):
+        role = _role_of(scope, term)
+        if role == "time":
+            _time_term(scope, where, term)
+        elif role == "field":
+            where.fields.append(_field_term(scope, term))
+        else:
+            where.tags.append(_tag(scope, term))
+    return where
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    node = unparen(node)
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    return [node]
+
+
+def _comparison(scope: Scope, node: exp.Expression) -> tuple[str, ComparisonOp, exp.Expression] | None:
+    """(column, op, other side) of `column op x` or `x op column`, or None when `node` is not one."""
+    op = _COMPARISONS.get(type(node))
+    if op is None:
+        return None
+    assert isinstance(node, exp.Binary), "BUG: a comparison that is not binary"
+    left, right = scope.column(node.this), scope.column(node.expression)
+    if left is not None and right is not None:
+        raise unsupported("a comparison between two columns", node)
+    if left is not None:
+        return left, op, node.expression
+    if right is not None:
+        return right, _FLIPPED[op], node.this
+    raise unsupported("a comparison without a column", node)
+
+
+def _role_of(scope: Scope, node: exp.Expression) -> str:
+    """'time' or 'field' for a top-level term that tests one; 'tag' for everything else."""
+    if isinstance(node, exp.Between):
+        name = scope.column(node.this)
+        return "tag" if name is None else scope.role(name, node)
+    found = _comparison(scope, node) if type(node) in _COMPARISONS else None
+    if found is None:
+        return "tag"
+    role = scope.role(found[0], node)
+    return role if role in ("time", "field") else "tag"
+
+
+def _time_term(scope: Scope, where: Where, node: exp.Expression) -> None:
+    if isinstance(node, exp.Between):
+        where.narrow(instant(node.args["low"], scope.now), instant(node.args["high"], scope.now) + 1)
+        return
+    found = _comparison(scope, node)
+    assert found is not None, "BUG: a time term that is not a comparison"
+    _, op, other = found
+    at = instant(other, scope.now)
+    bounds: dict[str, tuple[int | None, int | None]] = {
+        "=": (at, at + 1), "<": (None, at), "<=": (None, at + 1), ">": (at + 1, None), ">=": (at, None),
+    }
+    if op not in bounds:
+        raise unsupported("time != (the time range is one interval)", node)
+    where.narrow(*bounds[op])
+
+
+def _field_term(scope: Scope, node: exp.Expression) -> FieldPredicate:
+    if isinstance(node, exp.Between):
+        raise unsupported("BETWEEN on a field (write field >= a AND field <= b)", node)
+    found = _comparison(scope, node)
+    assert found is not None, "BUG: a field term that is not a comparison"
+    name, op, other = found
+    return FieldPredicate(name, op, literal(other))
+
+
+def _tag_key(scope: Scope, node: exp.Expression, subject: exp.Expression) -> str:
+    name = scope.column(subject)
+    if name is None:
+        raise unsupported("a condition whose subject is not a column", node)
+    role = scope.role(name, node)
+    if role == "time":
+        raise unsupported("a time condition inside OR or NOT (time conditions go in the top-level AND)", node)
+    if role == "field":
+        raise unsupported("a field condition inside OR or NOT (field conditions go in the top-level AND)", node)
+    return name
+
+
+def _tag_string(node: exp.Expression, value_node: exp.Expression) -> str:
+    value = literal(value_node)
+    if not isinstance(value, str):
+        raise unsupported("a tag compared with a non-string (tags are strings: quote the value)", node)
+    return value
+
+
+def like_pattern(pattern: str) -> str:
+    """An anchored regular expression matching what LIKE `pattern` matches (backslash escapes)."""
+    parts: list[str] = []
+    escaped = False
+    for char in pattern:
+        if escaped:
+            parts.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "%":
+            parts.append(".*")
+        elif char == "_":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    if escaped:
+        parts.append(re.escape("\\"))
+    return "(?s)^" + "".join(parts) + r"\Z"
+
+
+def _tag(scope: Scope, node: exp.Expression) -> TagPredicate:
+    node = unparen(node)
+    predicate = _tag_positive(scope, node)
+    return TagNot(predicate) if node.args.get("negate") else predicate
+
+
+def _tag_positive(scope: Scope, node: exp.Expression) -> TagPredicate:
+    if isinstance(node, exp.And):
+        return TagAnd([_tag(scope, n) for n in _flatten(node, exp.And)])
+    if isinstance(node, exp.Or):
+        return TagOr([_tag(scope, n) for n in _flatten(node, exp.Or)])
+    if isinstance(node, exp.Not):
+        inner = unparen(node.this)
+        if isinstance(inner, exp.RegexpLike) and not inner.args.get("negate"):
+            return TagNotRegex(_tag_key(scope, node, inner.this), _tag_string(node, inner.expression))
+        return TagNot(_tag(scope, inner))
+    if isinstance(node, (exp.EQ, exp.NEQ)):
+        found = _comparison(scope, node)
+        assert found is not None, "BUG: = or <> that is not a comparison"
+        name, op, other = found
+        key, value = _tag_key(scope, node, exp.column(name)), _tag_string(node, other)
+        return TagEq(key, value) if op == "=" else TagNeq(key, value)
+    if isinstance(node, exp.In):
+        if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
+            raise unsupported("IN with a subquery", node)
+        key = _tag_key(scope, node, node.this)
+        return TagIn(key, [_tag_string(node, v) for v in node.expressions])
+    if isinstance(node, (exp.RegexpLike, exp.RegexpILike)):
+        key = _tag_key(scope, node, node.this)
+        flags = "(?i)" if isinstance(node, exp.RegexpILike) else ""
+        return TagRegex(key, flags + _tag_string(node, node.expression))
+    if isinstance(node, (exp.Like, exp.ILike)):
+        key = _tag_key(scope, node, node.this)
+        flags = "(?i)" if isinstance(node, exp.ILike) else ""
+        return TagRegex(key, flags + like_pattern(_tag_string(node, node.expression)))
+    if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
+        return TagEq(_tag_key(scope, node, node.this), "")
+    if type(node) in _COMPARISONS:
+        found = _comparison(scope, node)
+        if found is not None:
+            _tag_key(scope, node, exp.column(found[0]))
+        raise unsupported("ordering comparison (<, <=, >, >=) on a tag", node)
+    if isinstance(node, exp.Between):
+        _tag_key(scope, node, node.this)
+        raise unsupported("BETWEEN on a tag", node)
+    raise unsupported(f"condition {node.key.upper()}", node)
+
+
+def _flatten(node: exp.Expression, kind: type[exp.Expression]) -> list[exp.Expression]:
+    node = unparen(node)
+    if isinstance(node, kind):
+        binary = cast(exp.Binary, node)
+        return _flatten(binary.this, kind) + _flatten(binary.expression, kind)
+    return [node]
