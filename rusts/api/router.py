@@ -280,9 +280,8 @@ def render_result(result: QueryResult, epoch: str | None) -> dict[str, Any]:
     return {"columns": [{"name": c.name, "type": c.type} for c in result.columns], "rows": rows}
 
 
-@post("/query", status_code=200)
-async def query(request: Request[Any, Any, State], epoch: str | None = None) -> Response[Any]:
-    """A query in the JSON model of rusts.query.model; rows come back as {"columns", "rows"}."""
+async def _answer(request: Request[Any, Any, State], epoch: str | None, sql_only: bool) -> Response[Any]:
+    """Run a query (SQL in {"query": "..."}, or the JSON model unless `sql_only`) and render its rows."""
     holder: EngineHolder = request.app.state.engines
     engine = holder.engine
     if engine is None:
@@ -294,9 +293,11 @@ async def query(request: Request[Any, Any, State], epoch: str | None = None) -> 
     text = _sql_text(body)
     if text is not None:
         result = await run_blocking(timeout, "the query", "it was cancelled", run_sql, engine, text, timeout)
-        return Response(render_result(result, epoch))
-    parsed = parse_query(body)
-    result = await run_blocking(timeout, "the query", "it was cancelled", execute, engine, parsed, timeout)
+    elif sql_only:
+        return _error(STATUS_BAD_REQUEST, 'POST /sql takes a JSON body {"query": "SELECT ..."}')
+    else:
+        parsed = parse_query(body)
+        result = await run_blocking(timeout, "the query", "it was cancelled", execute, engine, parsed, timeout)
     return Response(render_result(result, epoch))
 
 
@@ -311,21 +312,16 @@ def _sql_text(body: bytes) -> str | None:
     return None
 
 
+@post("/query", status_code=200)
+async def query(request: Request[Any, Any, State], epoch: str | None = None) -> Response[Any]:
+    """A query in the JSON model of rusts.query.model, or {"query": "SELECT ..."}; rows as {"columns", "rows"}."""
+    return await _answer(request, epoch, sql_only=False)
+
+
 @post("/sql", status_code=200)
 async def sql(request: Request[Any, Any, State], epoch: str | None = None) -> Response[Any]:
     """SQL: {"query": "SELECT ..."}, answered in the same JSON row format as /query."""
-    holder: EngineHolder = request.app.state.engines
-    engine = holder.engine
-    if engine is None:
-        return _error(STATUS_UNAVAILABLE, "the storage engine is not ready (recovering)")
-    if epoch is not None and epoch not in EPOCH_DIVISORS:
-        return _error(STATUS_BAD_REQUEST, f"unknown epoch {epoch!r}: expected ns, us, ms or s")
-    text = _sql_text(await request.body())
-    if text is None:
-        return _error(STATUS_BAD_REQUEST, 'POST /sql takes a JSON body {"query": "SELECT ..."}')
-    timeout: float = request.app.state.request_timeout
-    result = await run_blocking(timeout, "the query", "it was cancelled", run_sql, engine, text, timeout)
-    return Response(render_result(result, epoch))
+    return await _answer(request, epoch, sql_only=True)
 
 
 @get("/metrics", sync_to_thread=False)
