@@ -208,3 +208,20 @@ def test_query_over_http(server: Server) -> None:
     status, result = post({"query": "SELECT * FROM trips JOIN x ON true"}, "/sql")
     assert status == 400 and "JOIN" in result["error"].upper()
     assert post({"query": "SHOW MEASUREMENTS"}, "/sql")[1]["rows"] == [["trips"]]
+
+
+def test_a_second_server_on_the_same_data_dir_exits_with_a_clear_error(server: Server) -> None:
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    config = server.directory / "second.yml"
+    config.write_text(
+        f"server: {{host: 127.0.0.1, port: {free_port()}}}\n"
+        f"storage: {{data_dir: '{server.data_dir}'}}\n"
+        f"postgres: {{host: 127.0.0.1, port: {free_port()}}}\n"
+    )
+    second = subprocess.run(
+        [sys.executable, "-m", "rusts.server.cli", "--config", str(config)],
+        capture_output=True, text=True, env=env, cwd=server.directory, timeout=60,
+    )
+    assert second.returncode == 1
+    assert "in use by another RusTs process" in second.stderr
+    assert server.request("GET", "/ready")[0] == 200

@@ -24,6 +24,8 @@ replay) is done; writes before then get 503 too.
 import asyncio
 import datetime
 import math
+import os
+import sys
 import threading
 import time
 import zlib
@@ -408,9 +410,12 @@ def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings) 
     def opener() -> None:
         try:
             holder.engine = open_engine()
-        except Exception as exc:  # reported by /ready and the log; the process keeps serving /health
+        except Exception as exc:
+            # A server that cannot open its data (directory in use, corrupt file) is of no use:
+            # say why in one line and exit with status 1 rather than answer 503 forever.
             holder.failure = str(exc)
-            raise
+            print(f"error: cannot open the storage engine: {exc}", file=sys.stderr, flush=True)
+            os._exit(1)
         finally:
             holder.ready.set()
 
