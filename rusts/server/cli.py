@@ -103,6 +103,15 @@ def build_wal_parser(prog: str = "rusts") -> argparse.ArgumentParser:
     return parser
 
 
+def _config_or_report(path: str | None) -> tuple[Config, str | None] | None:
+    """The configuration and its source, or None after printing why it is unusable."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def wal_tail(argv: list[str]) -> int:
     """`rusts wal tail`: the points of every retained write, as line protocol on stdout.
 
@@ -119,11 +128,10 @@ def wal_tail(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_CONFIG
-    try:
-        config, _ = load_config(args.config)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    loaded = _config_or_report(args.config)
+    if loaded is None:
         return EXIT_BAD_CONFIG
+    config = loaded[0]
     wal_dir = config.effective_wal_dir
     if not os.path.isdir(wal_dir):
         print(f"error: no write-ahead log at {wal_dir!r}", file=sys.stderr)
@@ -169,11 +177,10 @@ def token_create(argv: list[str]) -> int:
             parser.error("--expires-in must be at least 1 second")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_CONFIG
-    try:
-        config, source = load_config(args.config)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    loaded = _config_or_report(args.config)
+    if loaded is None:
         return EXIT_BAD_CONFIG
+    config, source = loaded
     secret = config.auth.jwt_secret
     if secret is None:
         print(f"error: {source or 'built-in defaults'}: auth.jwt_secret: not set; a token needs a secret", file=sys.stderr)
@@ -200,11 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         return print_version()
     if args.generate_config is not None:
         return generate_config(args.generate_config, force=args.force)
-    try:
-        config, source = load_config(args.config)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    loaded = _config_or_report(args.config)
+    if loaded is None:
         return EXIT_BAD_CONFIG
+    config, source = loaded
     if args.check_config:
         print(f"config OK: {source or f'built-in defaults (no ./{DEFAULT_CONFIG_PATH})'}")
         return EXIT_OK

@@ -524,9 +524,7 @@ class StorageEngine:
             data = partition.read(series_id, columns, start, end)
             if data is not None:
                 parts.append(data)
-        with self._flush_done:
-            tables = list(self.flushing) + [self.memtable]
-        for table in tables:
+        for table in self.memtables():
             data = table.read(series_id, start, end)
             if data is not None:
                 if columns is not None:
@@ -535,6 +533,11 @@ class StorageEngine:
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else resolve(concat(parts))
+
+    def memtables(self) -> list[MemTable]:
+        """The memtables a read must see, oldest first: those being flushed, then the live one."""
+        with self._flush_done:
+            return [*self.flushing, self.memtable]
 
     def measurements(self) -> list[str]:
         return sorted(m for m, fields in self.fields.items() if fields)

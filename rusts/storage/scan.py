@@ -79,9 +79,7 @@ class ScanSnapshot:
     def __init__(self, engine: StorageEngine, start: int, end: int) -> None:
         self.start = start
         self.end = end
-        # The engine's own read path takes this lock to list the memtables consistently.
-        with engine._flush_done:
-            self.tables: list[MemTable] = list(engine.flushing) + [engine.memtable]
+        self.tables: list[MemTable] = engine.memtables()
         self.partitions: list[Partition] = [
             p for _, p in sorted(engine.partitions.items()) if p.end > start and p.start < end
         ]
