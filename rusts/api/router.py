@@ -29,8 +29,8 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, NamedTuple, TypeVar, cast
 from urllib.parse import parse_qsl
 
@@ -403,8 +403,15 @@ async def _send_error(send: Callable[[Any], Awaitable[None]], exc: Exception) ->
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings) -> Gate:
-    """The app; `open_engine` runs in a background thread at start-up."""
+Service = Callable[[EngineHolder], AbstractAsyncContextManager[None]]
+
+
+def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings, services: Sequence[Service] = ()) -> Gate:
+    """The app; `open_engine` runs in a background thread at start-up.
+
+    Each service (the PostgreSQL listener) is entered once the engine's opening has started
+    and left before the engine closes; it sees the engine through the holder.
+    """
     holder = EngineHolder()
 
     def opener() -> None:
@@ -424,7 +431,10 @@ def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings) 
         thread = threading.Thread(target=opener, name="rusts-open", daemon=True)
         thread.start()
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for service in services:
+                    await stack.enter_async_context(service(holder))
+                yield
         finally:
             await asyncio.to_thread(holder.ready.wait)
             if holder.engine is not None:
