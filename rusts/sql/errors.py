@@ -1,10 +1,49 @@
-"""SQL errors: all QueryError, so protocol layers map them in the same row as the JSON model's errors."""
+"""SQL errors, each with its PostgreSQL SQLSTATE, and `sqlstate_of` for any error RusTs raises.
 
-from rusts.core.errors import QueryError
+Every class here is a QueryError, so the HTTP layer answers them 400 like the
+JSON model's errors. `sqlstate_of` is the one table from error class to
+SQLSTATE (the pgwire layer calls it): an error's own `sqlstate` attribute
+wins, then the most specific class in SQLSTATE_OF.
+"""
+
+from typing import Final
+
+from rusts.core.errors import FieldTypeConflictError, LineProtocolError, QueryError, WalError
+from rusts.query.errors import (
+    FieldTypeError,
+    InvalidQueryError,
+    QueryTimeoutError,
+    UnknownFieldError,
+    UnknownMeasurementError,
+)
+
+SYNTAX_ERROR: Final = "42601"
+FEATURE_NOT_SUPPORTED: Final = "0A000"
+UNDEFINED_TABLE: Final = "42P01"
+UNDEFINED_COLUMN: Final = "42703"
+UNDEFINED_FUNCTION: Final = "42883"
+DUPLICATE_COLUMN: Final = "42701"
+DATATYPE_MISMATCH: Final = "42804"
+DIVISION_BY_ZERO: Final = "22012"
+NUMERIC_VALUE_OUT_OF_RANGE: Final = "22003"
+INVALID_PARAMETER_VALUE: Final = "22023"
+DATA_EXCEPTION: Final = "22000"
+NOT_NULL_VIOLATION: Final = "23502"
+QUERY_CANCELED: Final = "57014"
+IO_ERROR: Final = "58030"
+INTERNAL_ERROR: Final = "XX000"
 
 
-class SqlSyntaxError(QueryError):
+class SqlError(QueryError):
+    """Base of the SQL layer's errors; `sqlstate` is the PostgreSQL error code."""
+
+    sqlstate: str = INTERNAL_ERROR
+
+
+class SqlSyntaxError(SqlError):
     """Text sqlglot cannot parse; carries sqlglot's line and column (1-based, 0 when unknown)."""
+
+    sqlstate = SYNTAX_ERROR
 
     def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
         self.line = line
@@ -13,8 +52,10 @@ class SqlSyntaxError(QueryError):
         super().__init__(f"SQL syntax error{where}: {message}")
 
 
-class UnsupportedSqlError(QueryError):
+class UnsupportedSqlError(SqlError):
     """Valid SQL that RusTs does not answer (yet): names the construct and quotes the fragment."""
+
+    sqlstate = FEATURE_NOT_SUPPORTED
 
     def __init__(self, construct: str, fragment: str = "", line: int = 0, column: int = 0) -> None:
         self.construct = construct
@@ -24,3 +65,68 @@ class UnsupportedSqlError(QueryError):
         where = f" at line {line}, column {column}" if line else ""
         quoted = f": {fragment}" if fragment else ""
         super().__init__(f"unsupported SQL{where}: {construct}{quoted}")
+
+
+class DivisionByZeroError(SqlError):
+    sqlstate = DIVISION_BY_ZERO
+
+    def __init__(self) -> None:
+        super().__init__("division by zero")
+
+
+class OutOfRangeError(SqlError):
+    """An arithmetic result outside its type (bigint, float8)."""
+
+    sqlstate = NUMERIC_VALUE_OUT_OF_RANGE
+
+
+class OperatorTypeError(SqlError):
+    """An operator applied to types it does not take (PostgreSQL: operator does not exist)."""
+
+    sqlstate = UNDEFINED_FUNCTION
+
+
+class DatatypeMismatchError(SqlError):
+    """A value of the wrong type for its column (INSERT), or a condition that is not boolean."""
+
+    sqlstate = DATATYPE_MISMATCH
+
+
+class DuplicateColumnError(SqlError):
+    sqlstate = DUPLICATE_COLUMN
+
+
+class NotNullViolationError(SqlError):
+    sqlstate = NOT_NULL_VIOLATION
+
+
+class WriteRejectedError(SqlError):
+    """An INSERT whose rows the write path refused (for example a field type changed meanwhile)."""
+
+    sqlstate = DATA_EXCEPTION
+
+
+# The one table from error class to SQLSTATE for errors without their own; the most specific class wins.
+SQLSTATE_OF: Final[dict[type[Exception], str]] = {
+    UnknownMeasurementError: UNDEFINED_TABLE,
+    UnknownFieldError: UNDEFINED_COLUMN,
+    FieldTypeError: DATATYPE_MISMATCH,
+    InvalidQueryError: INVALID_PARAMETER_VALUE,
+    QueryTimeoutError: QUERY_CANCELED,
+    FieldTypeConflictError: DATATYPE_MISMATCH,
+    LineProtocolError: DATA_EXCEPTION,
+    WalError: IO_ERROR,
+    QueryError: DATA_EXCEPTION,
+}
+
+
+def sqlstate_of(exc: Exception) -> str:
+    """The SQLSTATE of any error: its own `sqlstate`, else SQLSTATE_OF, else XX000 (internal_error)."""
+    own = getattr(exc, "sqlstate", None)
+    if isinstance(own, str):
+        return own
+    for cls in type(exc).__mro__:
+        code = SQLSTATE_OF.get(cls)
+        if code is not None:
+            return code
+    return INTERNAL_ERROR

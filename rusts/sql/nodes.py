@@ -2,15 +2,16 @@
 
 from sqlglot import exp
 
-from rusts.core.errors import QueryError
-from rusts.sql.errors import UnsupportedSqlError
+from rusts.sql.errors import UNDEFINED_COLUMN, SqlError, UnsupportedSqlError
 from rusts.sql.times import parse_interval, parse_timestamp
 
 Literal = bool | int | float | str
 TIMESTAMP_TYPES = frozenset({exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.DATE})
 
 
-class UnknownColumnError(QueryError):
+class UnknownColumnError(SqlError):
+    sqlstate = UNDEFINED_COLUMN
+
     def __init__(self, name: str, measurement: str, fragment: str) -> None:
         self.name = name
         self.measurement = measurement
@@ -46,6 +47,7 @@ class Scope:
         self.measurement = measurement
         self.alias = alias
         self.tags = set(tags)
+        self.tag_order = list(tags)
         self.fields = fields
         self.now = now
 

@@ -1,11 +1,23 @@
 """SQL SELECT onto the JSON query model, so SQL and JSON answer the same question identically.
 
 A SELECT becomes a rusts.query.model.Query and runs through the executor;
-there is no second evaluator. The result has the executor's shape (time,
-then tags, then fields or aggregates), with `AS` renames applied to its
-columns; aggregate aliases travel inside the Query. `translate` gives the
-Query alone (renames of time, tag and field columns are applied by
-`run_sql`). Unquoted identifiers keep their case.
+there is no second evaluator of the data. What the model has no room for is
+done on the executor's result rows, in this order (rusts.sql.expressions):
+rows that carry none of the SELECT list's fields are dropped (only when
+ORDER BY needed another field), HAVING keeps the rows whose condition is
+true, ORDER BY sorts (stable; NULLs last ascending and first descending
+unless NULLS FIRST/LAST says otherwise; strings by code point), OFFSET and
+LIMIT page, and the SELECT list's expressions give the answer's columns.
+ORDER BY time alone (and no HAVING) is pushed into the Query with LIMIT and
+OFFSET, so the executor's top-k reads only the blocks it needs.
+
+Aggregates referenced anywhere (SELECT list, HAVING, ORDER BY, inside
+arithmetic) become the Query's aggregations, once each; a GROUP BY without
+any aggregate counts rows so the groups exist. Gap filling is TimescaleDB's
+form: `time_bucket_gapfill(width, time)` in GROUP BY with a WHERE time range
+bounded on both sides, aggregates plain (NULL in empty buckets), in `locf()`
+(fill "previous") or in `interpolate()` (fill "linear"); counts are 0 in
+empty buckets; one fill per query.
 
 Catalog statements (SHOW ..., DESCRIBE) are matched by rusts.sql.catalog
 before sqlglot sees the text. Anything else RusTs cannot answer exactly
@@ -14,27 +26,46 @@ raises UnsupportedSqlError naming the construct and quoting it.
 
 import re
 import time
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
-from rusts.query.errors import UnknownMeasurementError
+from rusts.query.aggregate import NUMERIC_ONLY
+from rusts.query.errors import FieldTypeError, UnknownFieldError, UnknownMeasurementError
 from rusts.query.executor import execute
-from rusts.storage.engine import StorageEngine
 from rusts.query.model import Aggregation, AggregateFunction, Column, GroupBy, Query, QueryResult, TimeGroup
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
-from rusts.sql.errors import SqlSyntaxError, UnsupportedSqlError
-from rusts.sql.nodes import Scope, duration, instant, integer, literal, unparen, unsupported
-from rusts.sql.times import DAY, UNITS
+from rusts.sql.errors import DatatypeMismatchError, OutOfRangeError, SqlSyntaxError, UnsupportedSqlError
+from rusts.sql.expressions import (
+    Arithmetic,
+    CastNumber,
+    Compare,
+    Const,
+    Expr,
+    InList,
+    IsNull,
+    Logic,
+    Negate,
+    Not,
+    I64_MAX,
+    I64_MIN,
+    NUMERIC,
+    PG_TYPE_NAMES,
+    Ref,
+    output_type,
+)
+from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, duration, instant, integer, literal, unparen, unsupported
+from rusts.sql.times import DAY, UNITS, parse_timestamp
 from rusts.sql.where import translate_where
+from rusts.storage.engine import StorageEngine
 
-__all__ = ["CatalogStatement", "run_sql", "translate"]
+__all__ = ["CatalogStatement", "Translation", "parse_statement", "run_sql", "translate", "translate_select"]
 
-_ALLOWED_CLAUSES: Final = frozenset({"expressions", "from_", "where", "group", "order", "limit", "offset"})
+_ALLOWED_CLAUSES: Final = frozenset({"expressions", "from_", "where", "group", "having", "order", "limit", "offset"})
 _CLAUSE_NAMES: Final = {
-    "joins": "JOIN", "having": "HAVING", "distinct": "SELECT DISTINCT", "with_": "WITH", "windows": "WINDOW",
+    "joins": "JOIN", "distinct": "SELECT DISTINCT", "with_": "WITH", "windows": "WINDOW",
     "qualify": "QUALIFY", "laterals": "LATERAL", "into": "SELECT INTO", "locks": "FOR UPDATE/SHARE",
 }
 _PLAIN_AGGREGATES: Final[dict[type[exp.Expression], AggregateFunction]] = {
@@ -45,56 +76,89 @@ _NAMED_AGGREGATES: Final[dict[str, AggregateFunction]] = {
     "sum": "sum", "avg": "mean", "mean": "mean", "min": "min", "max": "max", "first": "first", "last": "last",
     "stddev": "stddev", "stddev_samp": "stddev", "median": "median", "spread": "spread",
 }
+_FILLS: Final = {"locf": "previous", "interpolate": "linear"}
+_ARITHMETIC: Final[dict[type[exp.Expression], str]] = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
+_COMPARISONS: Final[dict[type[exp.Expression], str]] = {
+    exp.EQ: "=", exp.NEQ: "!=", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">=",
+}
+_FLOAT_CASTS: Final = frozenset({exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT})
+_INTEGER_CASTS: Final = frozenset({exp.DataType.Type.BIGINT, exp.DataType.Type.INT, exp.DataType.Type.SMALLINT})
 # date_trunc('week') starts weeks on Monday; 1970-01-01 was a Thursday, so Monday buckets sit 4 days later.
 _WEEK_OFFSET: Final = 4 * DAY
 # TimescaleDB aligns time_bucket to 2000-01-03 (a Monday), which matters for widths not dividing a day.
 _TIME_BUCKET_ORIGIN: Final = 946_857_600 * 1_000_000_000
 _TOKEN: Final = re.compile(r"<Token token_type: [^,]+, text: ([^,]*), [^>]*>")
 _ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
+_NUMERIC_ONLY_NAMES: Final = frozenset({"mean", "stddev", "median", "percentile"})
+
+
+class OrderKey:
+    def __init__(self, expr: Expr, descending: bool, nulls_first: bool) -> None:
+        self.expr = expr
+        self.descending = descending
+        self.nulls_first = nulls_first
 
 
 class Translation:
-    """A SELECT as the model sees it, plus what the model has no room for: column renames and
-    the SELECT list, whose columns (in its order) are the answer, as in SQL.
+    """A SELECT as the model sees it (`query`), and the work on its result rows the model has no room for.
 
-    `outputs` names, per SELECT item, the result column it takes: ("column", name) for time,
-    buckets, tags and fields, ("aggregate", k) for the k-th aggregation; None keeps every
-    column (SELECT *).
+    `layout` is the executor's result columns as predicted from the catalogue
+    (no data read); `outputs` and `names` are the answer's columns.
     """
 
-    def __init__(self, query: Query, renames: dict[str, str], outputs: list[tuple[str, str | int]] | None = None) -> None:
+    def __init__(self, query: Query, layout: list[Column], outputs: list[Expr], names: list[str]) -> None:
         self.query = query
-        self.renames = renames
+        self.layout = layout
         self.outputs = outputs
+        self.names = names
+        self.carriers: list[int] = []
+        self.having: Expr | None = None
+        self.order: list[OrderKey] = []
+        self.limit: int | None = None
+        self.offset = 0
+
+    def columns(self) -> list[Column]:
+        return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
+
+    def finish(self, result: QueryResult) -> QueryResult:
+        """The answer from the executor's result: carriers, HAVING, ORDER BY, paging, SELECT list."""
+        if len(result.columns) != len(self.layout):
+            raise AssertionError(f"BUG: executor answered columns {result.columns}, expected {self.layout}")
+        rows = result.rows
+        if self.carriers:
+            rows = [row for row in rows if any(row[i] is not None for i in self.carriers)]
+        if self.having is not None:
+            having = self.having
+            rows = [row for row in rows if having.value(row) is True]
+        for key in reversed(self.order):
+            rows = _sorted(rows, key)
+        if self.offset or self.limit is not None:
+            rows = rows[self.offset : None if self.limit is None else self.offset + self.limit]
+        if all(isinstance(expr, Ref) for expr in self.outputs):
+            picks = [expr.index for expr in self.outputs if isinstance(expr, Ref)]
+            if picks != list(range(len(self.layout))):
+                rows = [[row[i] for i in picks] for row in rows]
+        else:
+            rows = [[expr.value(row) for expr in self.outputs] for row in rows]
+        return QueryResult(self.columns(), rows)
+
+
+def _sorted(rows: list[list[Any]], key: OrderKey) -> list[list[Any]]:
+    """Rows stably sorted by one key, its NULLs before or after the rest."""
+    keyed = [(key.expr.value(row), row) for row in rows]
+    nulls = [row for value, row in keyed if value is None]
+    present = [pair for pair in keyed if pair[0] is not None]
+    present.sort(key=lambda pair: pair[0], reverse=key.descending)
+    ordered = [row for _, row in present]
+    return nulls + ordered if key.nulls_first else ordered + nulls
 
 
 def run_sql(engine: StorageEngine, text: str, timeout: float | None = None, now: int | None = None) -> QueryResult:
-    """Answer one SQL statement; QueryError subclasses for anything it cannot answer exactly."""
+    """Answer one SELECT or catalog statement; QueryError subclasses for anything it cannot answer exactly."""
     statement = _statement(engine, text, now)
     if isinstance(statement, CatalogStatement):
         return answer_catalog(engine, statement)
-    result = execute(engine, statement.query, timeout)
-    if statement.outputs is not None:
-        result = _select_list(result, statement.outputs, len(statement.query.aggregations or []))
-    if not statement.renames:
-        return result
-    columns = [Column(statement.renames.get(c.name, c.name), c.type) for c in result.columns]
-    return QueryResult(columns, result.rows)
-
-
-def _select_list(result: QueryResult, outputs: list[tuple[str, str | int]], aggregations: int) -> QueryResult:
-    """The result's columns in SELECT-list order: aggregates are the last `aggregations` columns."""
-    names = [column.name for column in result.columns]
-    first_aggregate = len(names) - aggregations
-    picks: list[int] = []
-    for role, key in outputs:
-        if role == "aggregate":
-            picks.append(first_aggregate + int(key))
-        elif key in names[:first_aggregate]:
-            picks.append(names.index(str(key)))
-        else:
-            raise AssertionError(f"BUG: SELECT item {key!r} is not among the result columns {names}")
-    return QueryResult([result.columns[i] for i in picks], [[row[i] for i in picks] for row in result.rows])
+    return statement.finish(execute(engine, statement.query, timeout))
 
 
 def translate(engine: StorageEngine, text: str, now: int | None = None) -> Query | CatalogStatement:
@@ -106,19 +170,26 @@ def translate(engine: StorageEngine, text: str, now: int | None = None) -> Query
 def _statement(engine: StorageEngine, text: str, now: int | None) -> Translation | CatalogStatement:
     stripped = text.strip().rstrip(";").strip()
     if looks_like_catalog(stripped):
-        catalog = parse_catalog(stripped)
-        if catalog is None:
-            raise UnsupportedSqlError(
-                "catalog statement (supported: SHOW TABLES, SHOW MEASUREMENTS, SHOW TAG KEYS FROM m, "
-                "SHOW TAG VALUES FROM m WITH KEY = k, SHOW FIELD KEYS FROM m, DESCRIBE m)",
-                stripped,
-            )
-        return catalog
-    select = _parse(text)
-    return _translate_select(engine, select, time.time_ns() if now is None else now)
+        return catalog_statement(stripped)
+    statement = parse_statement(text)
+    if not isinstance(statement, exp.Select):
+        raise unsupported(f"{statement.key.upper()} statement (only SELECT, SHOW and DESCRIBE)", statement)
+    return translate_select(engine, statement, time.time_ns() if now is None else now)
 
 
-def _parse(text: str) -> exp.Select:
+def catalog_statement(stripped: str) -> CatalogStatement:
+    catalog = parse_catalog(stripped)
+    if catalog is None:
+        raise UnsupportedSqlError(
+            "catalog statement (supported: SHOW TABLES, SHOW MEASUREMENTS, SHOW TAG KEYS FROM m, "
+            "SHOW TAG VALUES FROM m WITH KEY = k, SHOW FIELD KEYS FROM m, DESCRIBE m)",
+            stripped,
+        )
+    return catalog
+
+
+def parse_statement(text: str) -> exp.Expression:
+    """The one statement of `text`, parsed by sqlglot (postgres dialect); SqlSyntaxError when it cannot be."""
     try:
         statements = [s for s in sqlglot.parse(text, read="postgres") if isinstance(s, exp.Expression)]
     except ParseError as error:
@@ -131,10 +202,7 @@ def _parse(text: str) -> exp.Select:
         raise SqlSyntaxError("empty statement")
     if len(statements) > 1:
         raise unsupported(f"multiple statements ({len(statements)}); send one at a time", statements[1])
-    statement = statements[0]
-    if not isinstance(statement, exp.Select):
-        raise unsupported(f"{statement.key.upper()} statement (only SELECT, SHOW and DESCRIBE)", statement)
-    return statement
+    return statements[0]
 
 
 def _check_shape(select: exp.Select) -> None:
@@ -152,13 +220,17 @@ def _check_shape(select: exp.Select) -> None:
             raise unsupported("window function", node)
 
 
-def _scope(engine: StorageEngine, select: exp.Select, now: int) -> Scope:
+def select_scope(engine: StorageEngine, select: exp.Select, now: int) -> Scope:
     source = select.args.get("from_")
     if source is None:
         raise UnsupportedSqlError("SELECT without FROM", select.sql(dialect="postgres"))
-    table = source.this
+    return table_scope(engine, source.this, source, now)
+
+
+def table_scope(engine: StorageEngine, table: exp.Expression, where: exp.Expression, now: int) -> Scope:
+    """The Scope of an existing measurement named by `table`; UnknownMeasurementError when it has no data."""
     if not isinstance(table, exp.Table) or not table.name:
-        raise unsupported("FROM something other than a measurement", source)
+        raise unsupported("FROM something other than a measurement", where)
     if table.args.get("catalog") or (table.db and table.db != "public"):
         raise unsupported("a schema-qualified measurement (only public)", table)
     fields = engine.field_types(table.name)
@@ -167,88 +239,449 @@ def _scope(engine: StorageEngine, select: exp.Select, now: int) -> Scope:
     return Scope(table.name, table.alias, engine.tag_keys(table.name), fields, now)
 
 
-class _Item:
-    """One SELECT list entry: what it is, its alias, and its meaning."""
-
-    def __init__(self, node: exp.Expression, alias: str) -> None:
-        self.node = node
-        self.alias = alias
-        self.role = ""  # star, time, tag, field, bucket, aggregate
-        self.name = ""
-        self.bucket: TimeGroup | None = None
-        self.aggregation: Aggregation | None = None
+# ---- building the SELECT ----
 
 
-def _translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Translation:
+def _is_fill(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Anonymous) and node.name.lower() in _FILLS
+
+
+def is_aggregate(node: exp.Expression) -> bool:
+    """Whether `node` is an aggregate call (or a locf/interpolate around one)."""
+    if isinstance(node, (exp.Count, exp.WithinGroup)) or type(node) in _PLAIN_AGGREGATES:
+        return True
+    if isinstance(node, exp.Anonymous):
+        name = node.name.lower()
+        return name in _NAMED_AGGREGATES or name == "percentile" or name in _FILLS
+    return False
+
+
+def _mentions_aggregate(node: exp.Expression | None) -> bool:
+    return node is not None and any(isinstance(n, exp.Expression) and is_aggregate(n) for n in node.walk())
+
+
+def _aggregate_name(aggregation: Aggregation) -> str:
+    """The executor's name of an aggregation without an alias."""
+    if aggregation.field == "*":
+        return "count"
+    if aggregation.function == "percentile":
+        return f"percentile_{aggregation.p or 0.0:g}_{aggregation.field}"
+    return f"{aggregation.function}_{aggregation.field}"
+
+
+def aggregate_type(scope: Scope, aggregation: Aggregation) -> str:
+    """The executor's result type of an aggregation, from the catalogue (its planner's rules and errors)."""
+    function, field = aggregation.function, aggregation.field
+    if function in ("count", "count_distinct") and (field == "*" or (function == "count_distinct" and field in scope.tags)):
+        return "integer"
+    where = f"aggregation {function}({field})"
+    kind = scope.fields.get(field)
+    if kind is None:
+        raise UnknownFieldError(scope.measurement, field, where)
+    if function in NUMERIC_ONLY and kind not in NUMERIC:
+        raise FieldTypeError(field, kind, f"{where}: {function} needs a numeric field")
+    if function in ("count", "count_distinct"):
+        return "integer"
+    if function in _NUMERIC_ONLY_NAMES:
+        return "float"
+    return kind
+
+
+class _Select:
+    """The state of one SELECT's translation: what the Query must compute and the expressions over it."""
+
+    def __init__(self, scope: Scope, group: GroupBy | None, gapfill: bool, aggregating: bool) -> None:
+        self.scope = scope
+        self.group = group
+        self.gapfill = gapfill
+        self.aggregating = aggregating
+        self.aggregations: list[Aggregation] = []
+        self.fields: list[str] = []
+        self.star = False
+        self.fills: set[str] = set()
+        self.refs: list[Ref] = []
+        self.aliases: dict[str, Expr] = {}
+
+    def ref(self, key: tuple[str, str | int], type_: str) -> Ref:
+        ref = Ref(key, type_)
+        self.refs.append(ref)
+        return ref
+
+    def layout(self) -> list[Column]:
+        """The executor's result columns for the Query this SELECT becomes."""
+        columns = [Column("time", "timestamp")]
+        if self.aggregating:
+            tags = self.group.tags if self.group is not None else []
+            columns += [Column(tag, "string") for tag in tags]
+            for aggregation in self.aggregations:
+                name = aggregation.alias or _aggregate_name(aggregation)
+                columns.append(Column(name, aggregate_type(self.scope, aggregation)))
+            return columns
+        columns += [Column(tag, "string") for tag in self.scope.tag_order]
+        fields = sorted(self.scope.fields) if self.star else self.fields
+        return columns + [Column(name, self.scope.fields[name]) for name in fields]
+
+    def keys(self) -> list[tuple[str, str | int]]:
+        keys: list[tuple[str, str | int]] = [("time", "time")]
+        if self.aggregating:
+            keys += [("tag", tag) for tag in (self.group.tags if self.group is not None else [])]
+            return keys + [("aggregate", k) for k in range(len(self.aggregations))]
+        keys += [("tag", tag) for tag in self.scope.tag_order]
+        fields = sorted(self.scope.fields) if self.star else self.fields
+        return keys + [("field", name) for name in fields]
+
+    def bind(self) -> None:
+        """Point every column reference at its index in the executor's result."""
+        positions = {key: i for i, key in enumerate(self.keys())}
+        for ref in self.refs:
+            index = positions.get(ref.key)
+            if index is None:
+                raise AssertionError(f"BUG: {ref.key} is not in the result layout {list(positions)}")
+            ref.index = index
+
+    def star_outputs(self) -> tuple[list[Expr], list[str]]:
+        self.star = True
+        columns = [("time", "time", "timestamp")] + [("tag", t, "string") for t in self.scope.tag_order]
+        columns += [("field", f, kind) for f, kind in sorted(self.scope.fields.items())]
+        return [self.ref((role, name), kind) for role, name, kind in columns], [name for _, name, _ in columns]
+
+    # -- leaves --
+
+    def column(self, name: str, node: exp.Expression) -> Expr:
+        role = self.scope.role(name, node)
+        if role == "time":
+            if self.aggregating and (self.group is None or self.group.time is None):
+                raise unsupported("time beside aggregates without a time bucket in GROUP BY", node)
+            return self.ref(("time", "time"), "timestamp")
+        if role == "tag":
+            if self.aggregating and (self.group is None or name not in self.group.tags):
+                raise unsupported(f"tag {name!r} in the SELECT list but not in GROUP BY", node)
+            return self.ref(("tag", name), "string")
+        if self.aggregating:
+            raise unsupported(f"field {name!r} outside an aggregate in an aggregating SELECT", node)
+        if name not in self.fields:
+            self.fields.append(name)
+        return self.ref(("field", name), self.scope.fields[name])
+
+    def bucket(self, bucket: TimeGroup, node: exp.Expression) -> Expr:
+        if not self.aggregating or self.group is None:
+            raise unsupported("a time bucket without GROUP BY and an aggregate", node)
+        if bucket != self.group.time or _is_gapfill(node) != self.gapfill:
+            raise unsupported("a time bucket that differs from the one in GROUP BY", node)
+        return self.ref(("time", "time"), "timestamp")
+
+    def aggregate(self, node: exp.Expression, alias: str | None, fill: str) -> Expr:
+        assert self.aggregating, "BUG: an aggregate in a SELECT not seen as aggregating"
+        aggregation = _aggregation(self.scope, node, alias)
+        result_type = aggregate_type(self.scope, aggregation)
+        if aggregation.function not in ("count", "count_distinct"):
+            self.fills.add(fill)
+        found = None
+        if alias is None:
+            found = next(
+                (k for k, a in enumerate(self.aggregations)
+                 if (a.function, a.field, a.p) == (aggregation.function, aggregation.field, aggregation.p)),
+                None,
+            )
+        if found is None:
+            found = len(self.aggregations)
+            self.aggregations.append(aggregation)
+        return self.ref(("aggregate", found), result_type)
+
+    def filled(self, node: exp.Anonymous, alias: str | None) -> Expr:
+        name = node.name.lower()
+        if not self.gapfill:
+            raise unsupported(f"{name}() without time_bucket_gapfill in GROUP BY", node)
+        if len(node.expressions) != 1 or not is_aggregate(unparen(node.expressions[0])) or _is_fill(unparen(node.expressions[0])):
+            raise unsupported(f"{name}() of other than one aggregate", node)
+        return self.aggregate(unparen(node.expressions[0]), alias, _FILLS[name])
+
+    # -- expressions --
+
+    def expr(self, node: exp.Expression, alias: str | None = None) -> Expr:
+        """The Expr of a SELECT-list, HAVING or ORDER BY expression; `alias` names a top-level aggregate."""
+        node = unparen(node)
+        name = self.scope.column(node)
+        if name is not None:
+            real = name == "time" or name in self.scope.tags or name in self.scope.fields
+            if not real and name in self.aliases:
+                return self.aliases[name]
+            return self.column(name, node)
+        bucket = _bucket(self.scope, node)
+        if bucket is not None:
+            return self.bucket(bucket, node)
+        if _is_fill(node):
+            assert isinstance(node, exp.Anonymous)
+            return self.filled(node, alias)
+        if is_aggregate(node):
+            return self.aggregate(node, alias, "null")
+        op = _ARITHMETIC.get(type(node))
+        if op is not None:
+            return Arithmetic(op, self.expr(node.this), self.expr(node.expression))
+        if isinstance(node, exp.Neg):
+            inner = unparen(node.this)
+            return self.constant(node) if isinstance(inner, exp.Literal) else Negate(self.expr(inner))
+        if isinstance(node, (exp.Literal, exp.Boolean, exp.Null)):
+            return self.constant(node)
+        if isinstance(node, exp.Cast):
+            return self.cast(node)
+        return self.condition(node)
+
+    def constant(self, node: exp.Expression) -> Expr:
+        if isinstance(unparen(node), exp.Null):
+            return Const(None, "unknown")
+        value = literal(node)
+        if isinstance(value, bool):
+            return Const(value, "boolean")
+        if isinstance(value, int):
+            if not I64_MIN <= value <= I64_MAX:
+                raise OutOfRangeError(f"integer literal {value} is out of the bigint range")
+            return Const(value, "integer")
+        if isinstance(value, float):
+            return Const(value, "float")
+        return Const(value, "string")
+
+    def cast(self, node: exp.Cast) -> Expr:
+        target = node.to.this
+        if target in _FLOAT_CASTS:
+            return CastNumber(self.expr(node.this), "float")
+        if target in _INTEGER_CASTS:
+            return CastNumber(self.expr(node.this), "integer")
+        if target in TIMESTAMP_TYPES:
+            return Const(instant(node, self.scope.now), "timestamp")
+        raise unsupported(f"cast to {node.to.sql(dialect='postgres')} (only to double precision, bigint, timestamptz)", node)
+
+    def condition(self, node: exp.Expression) -> Expr:
+        op = _COMPARISONS.get(type(node))
+        if op is not None:
+            return self.compare(op, node.this, node.expression)
+        if isinstance(node, (exp.And, exp.Or)):
+            return Logic(isinstance(node, exp.And), [self.expr(node.this), self.expr(node.expression)])
+        if isinstance(node, exp.Not):
+            return Not(self.expr(node.this))
+        if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
+            return IsNull(self.expr(node.this), bool(node.args.get("negate")))
+        if isinstance(node, exp.In):
+            subject = self.expr(node.this)
+            return InList(subject, [self._like(subject, self.expr(option)) for option in node.expressions])
+        if isinstance(node, exp.Between):
+            subject = node.this
+            low = self.compare(">=", subject, node.args["low"])
+            return Logic(True, [low, self.compare("<=", subject, node.args["high"])])
+        if isinstance(node, (exp.Func, exp.Anonymous)):
+            raise unsupported(f"function {node.sql(dialect='postgres').split('(')[0]}", node)
+        raise unsupported(
+            f"expression {node.key.upper()} (only columns, constants, aggregates, time buckets, + - * / %, "
+            "casts to double precision or bigint, comparisons, AND/OR/NOT, IS NULL, IN, BETWEEN)",
+            node,
+        )
+
+    def compare(self, op: str, left_node: exp.Expression, right_node: exp.Expression) -> Expr:
+        left, right = self.expr(left_node), self.expr(right_node)
+        return Compare(op, self._like(right, left), self._like(left, right))
+
+    def _like(self, other: Expr, expr: Expr) -> Expr:
+        """A string or integer constant compared with a timestamp is a timestamp (as in WHERE)."""
+        if other.type == "timestamp" and isinstance(expr, Const) and expr.type in ("string", "integer"):
+            if isinstance(expr.constant, str):
+                parsed = parse_timestamp(expr.constant)
+                if parsed is None:
+                    raise DatatypeMismatchError(f"invalid input syntax for type timestamp with time zone: {expr.constant!r}")
+                return Const(parsed, "timestamp")
+            return Const(expr.constant, "timestamp")
+        return expr
+
+
+def _default_name(scope: Scope, node: exp.Expression) -> str:
+    """PostgreSQL's name of an unaliased SELECT item (an aggregate takes the executor's name)."""
+    node = unparen(node)
+    if isinstance(node, exp.Cast):
+        node = unparen(node.this)
+    name = scope.column(node)
+    if name is not None:
+        return name
+    if _bucket(scope, node) is not None:
+        return "time"
+    if _is_fill(node):
+        assert isinstance(node, exp.Anonymous)
+        node = unparen(node.expressions[0])
+    if is_aggregate(node):
+        return _aggregate_name(_aggregation(scope, node, None))
+    return "?column?"
+
+
+def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Translation:
+    """The Translation of a parsed SELECT; `now` (epoch ns) is what now() means."""
     _check_shape(select)
-    scope = _scope(engine, select, now)
-    items = [_item(scope, node) for node in select.expressions]
+    scope = select_scope(engine, select, now)
+    items = [
+        (unparen(n.this if isinstance(n, exp.Alias) else n), n.alias if isinstance(n, exp.Alias) else "")
+        for n in select.expressions
+    ]
     clause = select.args.get("where")
     where = translate_where(scope, None if clause is None else clause.this)
-    aggregations = [i.aggregation for i in items if i.aggregation is not None]
-    group = _group_by(scope, select, items)
-    query = Query(
-        scope.measurement,
-        time_range=where.time_range(),
-        tag_filter=where.tag_filter(),
-        field_filter=where.fields,
-        order=_order(scope, select, items, group),
-    )
-    query.limit, query.offset = _paging(select)
-    renames: dict[str, str] = {}
-    if aggregations:
-        _check_grouped(items, group)
-        query.aggregations = aggregations
+    group, gapfill = _group_by(scope, select, items)
+    having_clause = select.args.get("having")
+    order_clause = select.args.get("order")
+    mentioned = [node for node, _ in items] + [having_clause, order_clause]
+    aggregating = group is not None or any(_mentions_aggregate(node) for node in mentioned)
+    built = _Select(scope, group, gapfill, aggregating)
+    outputs: list[Expr] = []
+    names: list[str] = []
+    for node, alias in items:
+        if isinstance(node, exp.Star):
+            if aggregating:
+                raise unsupported("* beside aggregates", node)
+            expanded, expanded_names = built.star_outputs()
+            outputs += expanded
+            names += expanded_names
+            continue
+        outputs.append(built.expr(node, alias or None))
+        names.append(alias or _default_name(scope, node))
+    if not aggregating and not built.star and not built.fields:
+        raise unsupported("a SELECT of no field (time and tags come with every row; name a field or use *)", select)
+    visible_fields = list(built.fields)
+    built.aliases = {alias: expr for (_, alias), expr in zip(items, outputs) if alias}
+    having: Expr | None = None
+    if having_clause is not None:
+        if not aggregating:
+            raise unsupported("HAVING without GROUP BY or an aggregate", having_clause)
+        having = built.expr(having_clause.this)
+        if having.type not in ("boolean", "unknown"):
+            raise DatatypeMismatchError(f"argument of HAVING must be type boolean, not type {PG_TYPE_NAMES[having.type]}")
+    order = _order_keys(built, order_clause, outputs, names)
+    if aggregating and not built.aggregations:
+        built.aggregations.append(Aggregation("count", "*"))  # so that the groups exist; not answered
+    query = Query(scope.measurement, time_range=where.time_range(), tag_filter=where.tag_filter(), field_filter=where.fields)
+    if aggregating:
+        query.aggregations = built.aggregations
         query.group_by = group
+        if gapfill:
+            _gapfill(built, where.start, where.end, select)
     else:
-        if group is not None:
-            raise unsupported("GROUP BY without an aggregate in the SELECT list", select.args["group"])
-        query.fields = _raw_fields(select, items)
-    for item in items:
-        if item.alias and item.role in ("time", "tag", "field", "bucket"):
-            renames["time" if item.role == "bucket" else item.name] = item.alias
-    return Translation(query, renames, _outputs(items))
+        query.fields = None if built.star else built.fields
+    translation = Translation(query, built.layout(), outputs, names)
+    built.bind()
+    if len(built.fields) > len(visible_fields) and visible_fields:
+        translation.carriers = [i for i, key in enumerate(built.keys()) if key[0] == "field" and key[1] in visible_fields]
+    limit, offset = _paging(select)
+    if _pushable(order, having, group):
+        query.order = "desc" if order and order[0].descending else "asc"
+        query.limit, query.offset = limit, offset
+    else:
+        translation.order, translation.having, translation.limit, translation.offset = order, having, limit, offset
+    return translation
 
 
-def _outputs(items: list[_Item]) -> list[tuple[str, str | int]] | None:
-    """Which result column each SELECT item takes; None when the list has a star."""
-    outputs: list[tuple[str, str | int]] = []
-    aggregate = 0
-    for item in items:
-        if item.role == "star":
-            return None
-        if item.role == "aggregate":
-            outputs.append(("aggregate", aggregate))
-            aggregate += 1
+def _pushable(order: list[OrderKey], having: Expr | None, group: GroupBy | None) -> bool:
+    """Whether the executor's order, LIMIT and OFFSET answer the SELECT's (ORDER BY time alone, no HAVING)."""
+    if having is not None:
+        return False
+    if not order:
+        return True
+    if len(order) > 1 or not isinstance(order[0].expr, Ref) or order[0].expr.key != ("time", "time"):
+        return False
+    # rows grouped by tag and bucket come tag by tag, so only a sort after the executor orders them by time
+    return group is None or not (group.tags and group.time is not None)
+
+
+def _gapfill(built: _Select, start: int | None, end: int | None, select: exp.Select) -> None:
+    assert built.group is not None, "BUG: gap filling without GROUP BY"
+    if start is None or end is None:
+        raise unsupported(
+            "time_bucket_gapfill without a time range bounded on both sides (WHERE time >= a AND time < b)", select
+        )
+    if len(built.fills) > 1:
+        raise unsupported(
+            "different gap fills in one query (aggregates must all be plain, all in locf() or all in interpolate(); "
+            "counts may sit beside any)",
+            select,
+        )
+    fill = next(iter(built.fills), "null")
+    built.group.fill = "null" if fill == "null" else ("previous" if fill == "previous" else "linear")
+
+
+def _order_keys(built: _Select, clause: exp.Expression | None, outputs: list[Expr], names: list[str]) -> list[OrderKey]:
+    """ORDER BY keys: a position, an output column's name (as PostgreSQL prefers), or an expression."""
+    if clause is None:
+        return []
+    keys: list[OrderKey] = []
+    for ordered in clause.expressions:
+        target = unparen(ordered.this)
+        expr: Expr | None = None
+        if isinstance(target, exp.Literal) and not target.is_string:
+            position = integer(target, "an ORDER BY position")
+            if not 1 <= position <= len(outputs):
+                raise unsupported(f"ORDER BY position {position} outside the SELECT list of {len(outputs)}", target)
+            expr = outputs[position - 1]
+        elif isinstance(target, exp.Column) and not target.table and target.name in names:
+            expr = outputs[names.index(target.name)]
         else:
-            outputs.append(("column", "time" if item.role == "bucket" else item.name))
-    return outputs
+            expr = built.expr(target)
+        descending = bool(ordered.args.get("desc"))
+        nulls_first = ordered.args.get("nulls_first")
+        keys.append(OrderKey(expr, descending, descending if nulls_first is None else bool(nulls_first)))
+    return keys
 
 
-def _item(scope: Scope, node: exp.Expression) -> _Item:
-    alias = node.alias if isinstance(node, exp.Alias) else ""
-    inner = unparen(node.this if isinstance(node, exp.Alias) else node)
-    item = _Item(inner, alias)
-    if isinstance(inner, exp.Star):
-        item.role = "star"
-        return item
-    name = scope.column(inner)
-    if name is not None:
-        item.role, item.name = scope.role(name, inner), name
-        return item
-    bucket = _bucket(scope, inner)
-    if bucket is not None:
-        item.role, item.bucket = "bucket", bucket
-        return item
-    item.role, item.aggregation = "aggregate", _aggregation(scope, inner, alias or None)
-    return item
+
+
+def _is_gapfill(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Anonymous) and node.name.lower() == "time_bucket_gapfill"
+
+
+def _resolve(items: list[tuple[exp.Expression, str]], node: exp.Expression, scope: Scope) -> exp.Expression:
+    """A GROUP BY reference: a position (1-based) or an alias (not a column's name) stands for that SELECT item."""
+    node = unparen(node)
+    if isinstance(node, exp.Literal) and not node.is_string:
+        position = integer(node, "a position")
+        if not 1 <= position <= len(items):
+            raise unsupported(f"position {position} outside the SELECT list of {len(items)}", node)
+        return items[position - 1][0]
+    name = scope.column(node)
+    if name is not None and name not in scope.fields and name not in scope.tags and name != "time":
+        for item, alias in items:
+            if alias == name:
+                return item
+    return node
+
+
+def _group_by(scope: Scope, select: exp.Select, items: list[tuple[exp.Expression, str]]) -> tuple[GroupBy | None, bool]:
+    """The GROUP BY clause as the model's GroupBy, and whether its bucket is time_bucket_gapfill."""
+    clause = select.args.get("group")
+    if clause is None:
+        return None, False
+    extra = [k for k, v in clause.args.items() if v and k != "expressions"]
+    if extra:
+        raise unsupported(f"GROUP BY {extra[0].upper()}", clause)
+    group = GroupBy()
+    gapfill = False
+    for node in clause.expressions:
+        target = unparen(_resolve(items, node, scope))
+        bucket = _bucket(scope, target)
+        if bucket is not None:
+            if group.time is not None and (group.time != bucket or gapfill != _is_gapfill(target)):
+                raise unsupported("GROUP BY two different time buckets", node)
+            group.time = bucket
+            gapfill = _is_gapfill(target)
+            continue
+        name = scope.column(target)
+        if name is None:
+            raise unsupported("GROUP BY an expression (only tags and a time bucket)", node)
+        role = scope.role(name, node)
+        if role != "tag":
+            hint = " (use time_bucket('5 minutes', time))" if role == "time" else ""
+            raise unsupported(f"GROUP BY the {role} column {name!r}{hint}", node)
+        if name not in group.tags:
+            group.tags.append(name)
+    return group, gapfill
 
 
 def _bucket(scope: Scope, node: exp.Expression) -> TimeGroup | None:
     """The time grouping of time_bucket / date_bin / date_trunc, or None when `node` is none of them."""
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "time_bucket":
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("time_bucket", "time_bucket_gapfill"):
         if len(node.expressions) != 2:
-            raise unsupported("time_bucket with other than 2 arguments (width, time)", node)
+            raise unsupported(f"{node.name} with other than 2 arguments (width, time)", node)
         width, source = node.expressions
         interval = duration(width)
         return _on_time(scope, node, source, TimeGroup(interval, _TIME_BUCKET_ORIGIN % interval))
@@ -339,97 +772,6 @@ def _percentile_cont(scope: Scope, node: exp.WithinGroup, alias: str | None) -> 
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
         raise unsupported("PERCENTILE_CONT fraction outside [0, 1]", node)
     return Aggregation("percentile", _argument(scope, node, ordered.this), alias, float(p) * 100.0)
-
-
-def _resolve(select: exp.Select, items: list[_Item], node: exp.Expression, scope: Scope) -> exp.Expression:
-    """A GROUP BY / ORDER BY reference: a position (1-based) or an alias stands for that SELECT entry."""
-    node = unparen(node)
-    if isinstance(node, exp.Literal) and not node.is_string:
-        position = integer(node, "a position")
-        if not 1 <= position <= len(items):
-            raise unsupported(f"position {position} outside the SELECT list of {len(items)}", node)
-        return items[position - 1].node
-    name = scope.column(node)
-    if name is not None and name not in scope.fields and name not in scope.tags and name != "time":
-        for item in items:
-            if item.alias == name:
-                return item.node
-    return node
-
-
-def _group_by(scope: Scope, select: exp.Select, items: list[_Item]) -> GroupBy | None:
-    clause = select.args.get("group")
-    if clause is None:
-        return None
-    extra = [k for k, v in clause.args.items() if v and k != "expressions"]
-    if extra:
-        raise unsupported(f"GROUP BY {extra[0].upper()}", clause)
-    group = GroupBy()
-    for node in clause.expressions:
-        target = _resolve(select, items, node, scope)
-        bucket = _bucket(scope, target)
-        if bucket is not None:
-            if group.time is not None and group.time != bucket:
-                raise unsupported("GROUP BY two different time buckets", node)
-            group.time = bucket
-            continue
-        name = scope.column(target)
-        if name is None:
-            raise unsupported("GROUP BY an expression (only tags and a time bucket)", node)
-        role = scope.role(name, node)
-        if role != "tag":
-            hint = " (use time_bucket('5 minutes', time))" if role == "time" else ""
-            raise unsupported(f"GROUP BY the {role} column {name!r}{hint}", node)
-        if name not in group.tags:
-            group.tags.append(name)
-    return group
-
-
-def _check_grouped(items: list[_Item], group: GroupBy | None) -> None:
-    for item in items:
-        if item.role == "star":
-            raise unsupported("* beside aggregates", item.node)
-        if item.role == "field":
-            raise unsupported(f"field {item.name!r} outside an aggregate in an aggregating SELECT", item.node)
-        if item.role == "tag" and (group is None or item.name not in group.tags):
-            raise unsupported(f"tag {item.name!r} in the SELECT list but not in GROUP BY", item.node)
-        if item.role in ("time", "bucket") and (group is None or group.time is None):
-            raise unsupported("time beside aggregates without a time bucket in GROUP BY", item.node)
-        if item.role == "bucket" and group is not None and item.bucket != group.time:
-            raise unsupported("a time bucket that differs from the one in GROUP BY", item.node)
-
-
-def _raw_fields(select: exp.Select, items: list[_Item]) -> list[str] | None:
-    if any(i.role == "star" for i in items):
-        if len(items) > 1:
-            raise unsupported("* beside other columns", select.expressions[1])
-        return None
-    bucket = next((i for i in items if i.role == "bucket"), None)
-    if bucket is not None:
-        raise unsupported("a time bucket without GROUP BY and an aggregate", bucket.node)
-    fields = [i.name for i in items if i.role == "field"]
-    if not fields:
-        raise unsupported("a SELECT of no field (time and tags come with every row; name a field or use *)", select)
-    if len(set(fields)) < len(fields):
-        raise unsupported("the same field selected twice", select)
-    return fields
-
-
-def _order(scope: Scope, select: exp.Select, items: list[_Item], group: GroupBy | None) -> Literal["asc", "desc"]:
-    clause = select.args.get("order")
-    if clause is None:
-        return "asc"
-    if len(clause.expressions) != 1:
-        raise unsupported("ORDER BY more than one column (only ORDER BY time)", clause)
-    ordered = clause.expressions[0]
-    target = _resolve(select, items, ordered.this, scope)
-    if scope.column(target) != "time" and _bucket(scope, target) is None:
-        raise unsupported("ORDER BY other than time", ordered)
-    if group is not None and group.tags and group.time is not None:
-        raise unsupported(
-            "ORDER BY time with GROUP BY tags and a time bucket (rows come grouped by tag, then by time)", ordered
-        )
-    return "desc" if ordered.args.get("desc") else "asc"
 
 
 def _paging(select: exp.Select) -> tuple[int | None, int]:

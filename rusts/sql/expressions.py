@@ -1,0 +1,314 @@
+"""Row expressions: what the SQL layer computes on the executor's result rows.
+
+The executor answers columns (time, tags, fields, aggregates); SELECT-list
+arithmetic, HAVING and ORDER BY keys are small typed trees over those
+columns, evaluated row by row after the executor. Types and semantics follow
+PostgreSQL: NULL propagates through arithmetic and comparisons (three-valued
+logic in AND/OR/NOT); integer op integer stays integer (bigint: a result
+outside int64 is error 22003) and `/` truncates toward zero; a float on
+either side makes the result float8; division (and %) by zero is error 22012,
+never infinity. Unsigned fields compute as integers. A decimal literal
+(1.609) is a float8 here (PostgreSQL would say numeric).
+
+Types are the result-column types: "float", "integer", "unsigned",
+"boolean", "string", "timestamp", and "unknown" for a bare NULL literal.
+"""
+
+import math
+from typing import Any, Final
+
+from rusts.sql.errors import DivisionByZeroError, OperatorTypeError, OutOfRangeError
+
+I64_MIN: Final = -(2**63)
+I64_MAX: Final = 2**63 - 1
+NUMERIC: Final = frozenset({"float", "integer", "unsigned"})
+PG_TYPE_NAMES: Final = {
+    "float": "double precision", "integer": "bigint", "unsigned": "bigint", "boolean": "boolean",
+    "string": "text", "timestamp": "timestamp with time zone", "unknown": "unknown",
+}
+
+
+class Expr:
+    """A typed expression over one result row."""
+
+    type: str = "unknown"
+
+    def value(self, row: list[Any]) -> Any:
+        raise NotImplementedError
+
+    def refs(self) -> list["Ref"]:
+        return []
+
+
+class Ref(Expr):
+    """A column of the executor's result; `index` is bound once the result's layout is known."""
+
+    def __init__(self, key: tuple[str, str | int], type_: str) -> None:
+        self.key = key
+        self.type = type_
+        self.index = -1
+
+    def value(self, row: list[Any]) -> Any:
+        return row[self.index]
+
+    def refs(self) -> list["Ref"]:
+        return [self]
+
+
+class Const(Expr):
+    def __init__(self, constant: Any, type_: str) -> None:
+        self.constant = constant
+        self.type = type_
+
+    def value(self, row: list[Any]) -> Any:
+        return self.constant
+
+
+def _checked_integer(result: int) -> int:
+    if not I64_MIN <= result <= I64_MAX:
+        raise OutOfRangeError("bigint out of range")
+    return result
+
+
+def _checked_float(result: float, inputs: tuple[float, float]) -> float:
+    if math.isinf(result) and not any(math.isinf(v) for v in inputs):
+        raise OutOfRangeError("value out of range: overflow")
+    return result
+
+
+def _truncating_divide(a: int, b: int) -> int:
+    quotient = abs(a) // abs(b)
+    return quotient if (a < 0) == (b < 0) else -quotient
+
+
+def _integer_op(op: str, a: int, b: int) -> int:
+    if op == "+":
+        return _checked_integer(a + b)
+    if op == "-":
+        return _checked_integer(a - b)
+    if op == "*":
+        return _checked_integer(a * b)
+    if b == 0:
+        raise DivisionByZeroError()
+    quotient = _truncating_divide(a, b)
+    return _checked_integer(quotient) if op == "/" else a - b * quotient
+
+
+def _float_op(op: str, a: float, b: float) -> float:
+    if op == "+":
+        return _checked_float(a + b, (a, b))
+    if op == "-":
+        return _checked_float(a - b, (a, b))
+    if op == "*":
+        return _checked_float(a * b, (a, b))
+    if b == 0.0:
+        raise DivisionByZeroError()
+    return _checked_float(a / b, (a, b)) if op == "/" else math.fmod(a, b)
+
+
+def arithmetic_type(op: str, left: str, right: str) -> str:
+    """The result type of `left op right`; OperatorTypeError when PostgreSQL has no such operator."""
+    for side in (left, right):
+        if side not in NUMERIC and side != "unknown":
+            raise OperatorTypeError(
+                f"operator does not exist: {PG_TYPE_NAMES.get(left, left)} {op} {PG_TYPE_NAMES.get(right, right)}"
+            )
+    if "float" in (left, right):
+        return "float"
+    if left == "unknown" and right == "unknown":
+        return "unknown"
+    return "integer"
+
+
+class Arithmetic(Expr):
+    """+ - * / % with PostgreSQL's integer and float8 semantics."""
+
+    def __init__(self, op: str, left: Expr, right: Expr) -> None:
+        self.op = op
+        self.left = left
+        self.right = right
+        self.type = arithmetic_type(op, left.type, right.type)
+
+    def value(self, row: list[Any]) -> Any:
+        a = self.left.value(row)
+        if a is None:
+            return None
+        b = self.right.value(row)
+        if b is None:
+            return None
+        if self.type == "float":
+            return _float_op(self.op, float(a), float(b))
+        return _integer_op(self.op, int(a), int(b))
+
+    def refs(self) -> list[Ref]:
+        return self.left.refs() + self.right.refs()
+
+
+class Negate(Expr):
+    def __init__(self, operand: Expr) -> None:
+        self.operand = operand
+        self.type = arithmetic_type("-", "integer", operand.type)
+
+    def value(self, row: list[Any]) -> Any:
+        a = self.operand.value(row)
+        if a is None:
+            return None
+        return -float(a) if self.type == "float" else _checked_integer(-int(a))
+
+    def refs(self) -> list[Ref]:
+        return self.operand.refs()
+
+
+class CastNumber(Expr):
+    """`x::float8` or `x::bigint` of a number (a float rounds half to even, as PostgreSQL's rint)."""
+
+    def __init__(self, operand: Expr, type_: str) -> None:
+        if operand.type not in NUMERIC and operand.type != "unknown":
+            raise OperatorTypeError(f"cannot cast type {PG_TYPE_NAMES.get(operand.type, operand.type)} to "
+                                    f"{PG_TYPE_NAMES[type_]}")
+        self.operand = operand
+        self.type = type_
+
+    def value(self, row: list[Any]) -> Any:
+        a = self.operand.value(row)
+        if a is None:
+            return None
+        if self.type == "float":
+            return float(a)
+        if isinstance(a, float) and (math.isnan(a) or math.isinf(a)):
+            raise OutOfRangeError("bigint out of range")
+        return _checked_integer(round(a) if isinstance(a, float) else int(a))
+
+    def refs(self) -> list[Ref]:
+        return self.operand.refs()
+
+
+COMPARABLE: Final = (NUMERIC, frozenset({"string"}), frozenset({"boolean"}), frozenset({"timestamp"}))
+
+
+def _compare(op: str, a: Any, b: Any) -> bool:
+    if op == "=":
+        return bool(a == b)
+    if op == "!=":
+        return bool(a != b)
+    if op == "<":
+        return bool(a < b)
+    if op == "<=":
+        return bool(a <= b)
+    if op == ">":
+        return bool(a > b)
+    return bool(a >= b)
+
+
+def comparable(op: str, left: str, right: str) -> None:
+    """OperatorTypeError unless values of these types can be compared."""
+    if "unknown" in (left, right):
+        return
+    if not any(left in group and right in group for group in COMPARABLE):
+        raise OperatorTypeError(
+            f"operator does not exist: {PG_TYPE_NAMES.get(left, left)} {op} {PG_TYPE_NAMES.get(right, right)}"
+        )
+
+
+class Compare(Expr):
+    type = "boolean"
+
+    def __init__(self, op: str, left: Expr, right: Expr) -> None:
+        comparable(op, left.type, right.type)
+        self.op = op
+        self.left = left
+        self.right = right
+
+    def value(self, row: list[Any]) -> Any:
+        a = self.left.value(row)
+        b = self.right.value(row)
+        if a is None or b is None:
+            return None
+        return _compare(self.op, a, b)
+
+    def refs(self) -> list[Ref]:
+        return self.left.refs() + self.right.refs()
+
+
+class Logic(Expr):
+    """AND / OR over three-valued booleans."""
+
+    type = "boolean"
+
+    def __init__(self, conjunction: bool, terms: list[Expr]) -> None:
+        self.conjunction = conjunction
+        self.terms = terms
+
+    def value(self, row: list[Any]) -> Any:
+        unknown = False
+        for term in self.terms:
+            got = term.value(row)
+            if got is None:
+                unknown = True
+            elif bool(got) != self.conjunction:
+                return not self.conjunction
+        return None if unknown else self.conjunction
+
+    def refs(self) -> list[Ref]:
+        return [r for term in self.terms for r in term.refs()]
+
+
+class Not(Expr):
+    type = "boolean"
+
+    def __init__(self, operand: Expr) -> None:
+        self.operand = operand
+
+    def value(self, row: list[Any]) -> Any:
+        got = self.operand.value(row)
+        return None if got is None else not got
+
+    def refs(self) -> list[Ref]:
+        return self.operand.refs()
+
+
+class IsNull(Expr):
+    type = "boolean"
+
+    def __init__(self, operand: Expr, negate: bool) -> None:
+        self.operand = operand
+        self.negate = negate
+
+    def value(self, row: list[Any]) -> Any:
+        return (self.operand.value(row) is None) != self.negate
+
+    def refs(self) -> list[Ref]:
+        return self.operand.refs()
+
+
+class InList(Expr):
+    """`x IN (a, b, ...)`: true if equal to one, else null if any side was null, else false."""
+
+    type = "boolean"
+
+    def __init__(self, operand: Expr, options: list[Expr]) -> None:
+        for option in options:
+            comparable("=", operand.type, option.type)
+        self.operand = operand
+        self.options = options
+
+    def value(self, row: list[Any]) -> Any:
+        a = self.operand.value(row)
+        if a is None:
+            return None
+        unknown = False
+        for option in self.options:
+            b = option.value(row)
+            if b is None:
+                unknown = True
+            elif a == b:
+                return True
+        return None if unknown else False
+
+    def refs(self) -> list[Ref]:
+        return self.operand.refs() + [r for o in self.options for r in o.refs()]
+
+
+def output_type(expr: Expr) -> str:
+    """The column type a client sees: a bare NULL is text, as in PostgreSQL."""
+    return "string" if expr.type == "unknown" else expr.type
