@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rusts.storage.columns import KIND_FLOAT, KIND_STRING, KIND_UNSIGNED, NUMPY_DTYPES
+from rusts.storage.segment import ColumnTotals
 from rusts.storage.segment_format import ColumnBlockMeta
 
 State = dict[str, NDArray[Any]]
@@ -74,9 +75,10 @@ def merge(spec: AggregateSpec, states: list[State]) -> State | None:
 
 
 def lift(
-    spec: AggregateSpec, buckets: NDArray[np.int64], values: Any, times: NDArray[np.int64], rank: int
+    spec: AggregateSpec, buckets: NDArray[np.int64], values: Any, times: NDArray[np.int64], rank: int | NDArray[np.int64]
 ) -> State:
-    """Row-level state of the rows given (values: the field's present values, a tag code, or None for "*")."""
+    """Row-level state of the rows given (values: the field's present values, a tag code, or None for "*");
+    rank: the series' rank, or one per row when the rows come from several series."""
     function = spec.function
     n = len(buckets)
     if function == "count":
@@ -85,7 +87,8 @@ def lift(
         return {"bucket": buckets, "code": np.asarray(values, dtype=np.int64)}
     if function in ("first", "last"):
         held = np.array(values, dtype=object) if spec.kind == KIND_STRING else values
-        return {"bucket": buckets, "t": times, "r": np.full(n, rank, dtype=np.int64), "v": held}
+        ranks = np.full(n, rank, dtype=np.int64) if isinstance(rank, int) else rank
+        return {"bucket": buckets, "t": times, "r": ranks, "v": held}
     if function == "sum":
         return {"bucket": buckets, "s": values}
     if function == "mean":
@@ -135,6 +138,40 @@ def lift_blocks(spec: AggregateSpec, buckets: list[int], blocks: list[tuple[int,
             "hi": np.array([e.max for e in entries], dtype=dtype),
         }
     raise AssertionError(f"BUG: {function} is not answered from block headers")
+
+
+def lift_totals(spec: AggregateSpec, buckets: NDArray[np.int64], rows: NDArray[np.int64], totals: ColumnTotals | None, at: NDArray[np.intp]) -> State:
+    """State of whole series of one segment from their header totals (rusts.storage.segment.ColumnTotals):
+    a bucket and row count per series, `at` their directory positions."""
+    if spec.field == "*":
+        return {"bucket": buckets, "n": rows}
+    if totals is None:
+        return {"bucket": np.zeros(0, dtype=np.int64)}
+    present = totals.present[at]
+    held = np.flatnonzero(present > 0)
+    at, bucket_array, present = at[held], buckets[held], present[held]
+    function = spec.function
+    if function == "count":
+        return {"bucket": bucket_array, "n": present}
+    if function == "sum":
+        return {"bucket": bucket_array, "s": totals.total[at]}
+    if function == "mean":
+        return {"bucket": bucket_array, "n": present, "s": totals.total[at].astype(np.float64)}
+    if function in ("min", "max"):
+        return {"bucket": bucket_array, "v": (totals.minimum if function == "min" else totals.maximum)[at]}
+    if function == "spread":
+        return {"bucket": bucket_array, "lo": totals.minimum[at], "hi": totals.maximum[at]}
+    raise AssertionError(f"BUG: {function} is not answered from header totals")
+
+
+def totals_pushable(spec: AggregateSpec, totals: ColumnTotals | None, at: NDArray[np.intp]) -> NDArray[np.bool_]:
+    """Per series (directory positions `at`): True when the header totals answer this aggregate exactly."""
+    if spec.function not in PUSHABLE:
+        return np.zeros(len(at), dtype=np.bool_)
+    if spec.field == "*" or totals is None or spec.function in ("count", "min", "max", "spread"):
+        return np.ones(len(at), dtype=np.bool_)
+    ok: NDArray[np.bool_] = totals.sum_ok[at] | (totals.present[at] == 0)
+    return ok
 
 
 def block_pushable(spec: AggregateSpec, columns: dict[str, ColumnBlockMeta]) -> bool:

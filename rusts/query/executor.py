@@ -34,12 +34,15 @@ from rusts.query.model import Query, QueryResult, parse_query
 from rusts.query.planner import Plan, SeriesRef, plan_query
 from rusts.storage.columns import KIND_NAMES, KIND_STRING, SeriesData
 from rusts.storage.engine import StorageEngine
-from rusts.storage.scan import BlockStats, ScanSnapshot
+from rusts.storage.partition import Partition
+from rusts.storage.scan import BlockStats, ScanSnapshot, deleted_series, segment_holders
+from rusts.storage.segment import SegmentReader
 from rusts.storage.segment_format import BlockMeta, ColumnBlockMeta
 
 __all__ = ["execute", "parse_query"]
 
 MAX_FILLED_BUCKETS = 1_000_000
+MERGE_EVERY = 256
 
 
 class Deadline:
@@ -138,48 +141,201 @@ def _raw_result(plan: Plan, found: list[tuple[SeriesRef, SeriesData]]) -> QueryR
 class _Group:
     """Partial states of one group: the row count (which buckets hold data) and each aggregate."""
 
-    __slots__ = ("rows", "states")
+    __slots__ = ("rows", "states", "pending_rows", "pending")
 
     def __init__(self, count: int) -> None:
         self.rows: agg.State | None = None
         self.states: list[agg.State | None] = [None] * count
+        # States not merged yet: merging once per many pieces costs far less than once per piece.
+        self.pending_rows: list[agg.State] = []
+        self.pending: list[list[agg.State]] = [[] for _ in range(count)]
+
+
+class _Aggregation:
+    """One aggregate query's running state: groups, group numbers and tag codes per series."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.rows_spec = agg.AggregateSpec("count", "*", "", 0, False, 0.0, "integer")
+        self.groups: dict[tuple[str | None, ...], _Group] = {}
+        self.distinct_codes: dict[str, int] = {}
+        keys = [tuple(ref.tags.get(tag) for tag in plan.group_tags) for ref in plan.series]
+        numbers: dict[tuple[str | None, ...], int] = {}
+        self.keys = list(dict.fromkeys(keys))
+        numbers = {key: i for i, key in enumerate(self.keys)}
+        self.group_of = np.array([numbers[key] for key in keys], dtype=np.intp)
+        self.ranks = np.array([ref.rank for ref in plan.series], dtype=np.int64)
+        self.tag_codes: dict[str, NDArray[np.int64]] = {}
+        for spec in plan.aggregations:
+            if spec.is_tag:
+                values = [ref.tags.get(spec.field) for ref in plan.series]
+                self.tag_codes[spec.field] = np.array(
+                    [-1 if v is None else self.distinct_codes.setdefault(v, len(self.distinct_codes)) for v in values],
+                    dtype=np.int64,
+                )
+
+    def fold(self, key: tuple[str | None, ...], row_states: list[agg.State], states: list[list[agg.State]]) -> None:
+        if not row_states:
+            return
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = _Group(len(self.plan.aggregations))
+        group.pending_rows.extend(row_states)
+        for pending, more in zip(group.pending, states):
+            pending.extend(more)
+        if len(group.pending_rows) >= MERGE_EVERY:
+            self.merge(group)
+
+    def merge(self, group: _Group) -> None:
+        group.rows = agg.merge(self.rows_spec, ([group.rows] if group.rows is not None else []) + group.pending_rows)
+        group.pending_rows = []
+        for i, spec in enumerate(self.plan.aggregations):
+            previous = group.states[i]
+            group.states[i] = agg.merge(spec, ([previous] if previous is not None else []) + group.pending[i])
+            group.pending[i] = []
+
+    def finish(self) -> dict[tuple[str | None, ...], _Group]:
+        for group in self.groups.values():
+            self.merge(group)
+        return self.groups
 
 
 def _aggregate(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryResult:
-    rows_spec = agg.AggregateSpec("count", "*", "", 0, False, 0.0, "integer")
+    run = _Aggregation(plan)
     specs = plan.aggregations
-    groups: dict[tuple[str | None, ...], _Group] = {}
-    distinct_codes: dict[str, int] = {}
+    done = np.zeros((len(snapshot.partitions), len(plan.series)), dtype=np.bool_)
+    if plan.series:
+        series_ids = np.array([ref.series_id for ref in plan.series], dtype=np.uint64)
+        spans = snapshot.memtable_spans([ref.series_id for ref in plan.series])
+        for p, partition in enumerate(snapshot.partitions):
+            deadline.check()
+            done[p] = _partition_pass(run, snapshot, partition, series_ids, spans)
+    in_memtable = set(spans[0].tolist()) if plan.series else set()
+    starts = [partition.start for partition in snapshot.partitions]
     pushable = (lambda block: _pushable(plan, block)) if plan.pushdown else None
-    for ref in plan.series:
+    for i, ref in enumerate(plan.series):
+        handled = done[:, i]
+        if i not in in_memtable and bool(handled.all()):
+            continue
         deadline.check()
-        key = tuple(ref.tags.get(tag) for tag in plan.group_tags)
+        skip = {starts[p] for p in np.flatnonzero(handled).tolist()}
+        key = run.keys[int(run.group_of[i])]
         row_states: list[agg.State] = []
         states: list[list[agg.State]] = [[] for _ in specs]
         block_buckets: list[int] = []
         blocks: list[tuple[int, dict[str, ColumnBlockMeta]]] = []
-        for pieces in snapshot.pieces(ref.series_id, plan.read_columns, pushable):
+        for pieces in snapshot.pieces(ref.series_id, plan.read_columns, pushable, skip=skip):
             deadline.check()
             for piece in pieces:
                 if isinstance(piece, BlockStats):
                     block_buckets.append(_bucket_of(plan, piece.min_time))
                     blocks.append((piece.rows, piece.columns))
                     continue
-                _lift_rows(plan, ref, piece, rows_spec, row_states, states, distinct_codes)
+                _lift_rows(run, piece, np.full(len(piece), i, dtype=np.intp), row_states, states)
         if blocks:
-            row_states.append(agg.lift_blocks(rows_spec, block_buckets, blocks))
+            row_states.append(agg.lift_blocks(run.rows_spec, block_buckets, blocks))
             for spec, held in zip(specs, states):
                 held.append(agg.lift_blocks(spec, block_buckets, blocks))
-        if not row_states:
+        run.fold(key, row_states, states)
+    return _aggregate_result(plan, run.finish())
+
+
+def _partition_pass(
+    run: _Aggregation,
+    snapshot: ScanSnapshot,
+    partition: Partition,
+    series_ids: NDArray[np.uint64],
+    spans: tuple[NDArray[np.intp], NDArray[np.int64], NDArray[np.int64]],
+) -> NDArray[np.bool_]:
+    """Answer, for all series at once, the series this partition settles alone: held by at most one
+    segment, no tombstone, no memtable rows in its window. Whole series from header totals where
+    exact, the rest from the segment's decoded columns when they are worth decoding whole.
+    Returns which series are settled (their partition is skipped by the per-series scan)."""
+    lo, hi = snapshot.window(partition)
+    blocked = deleted_series(partition, series_ids)
+    at, lows, highs = spans
+    if len(at):
+        blocked[at[(lows < hi) & (highs >= lo)]] = True
+    holders, counts = segment_holders(partition, series_ids)
+    done = ~blocked & (counts <= 1)
+    for reader, hit, positions in holders:
+        mine = np.flatnonzero(done & hit)
+        if len(mine) == 0:
             continue
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = _Group(len(specs))
-        group.rows = agg.merge(rows_spec, ([group.rows] if group.rows is not None else []) + row_states)
-        for i, spec in enumerate(specs):
-            previous = group.states[i]
-            group.states[i] = agg.merge(spec, ([previous] if previous is not None else []) + states[i])
-    return _aggregate_result(plan, groups)
+        if run.plan.pushdown:
+            mine = _from_totals(run, reader, mine, positions[mine], lo, hi)
+        if len(mine) and not _from_table(run, reader, mine, positions[mine], lo, hi):
+            done[mine] = False
+    return done
+
+
+def _from_totals(
+    run: _Aggregation, reader: SegmentReader, mine: NDArray[np.intp], at: NDArray[np.intp], lo: int, hi: int
+) -> NDArray[np.intp]:
+    """Fold the series whose segment totals answer every aggregate; the others are returned."""
+    plan = run.plan
+    _, rows, min_times, max_times = reader.directory_arrays()
+    first, last = min_times[at], max_times[at]
+    whole = (first >= lo) & (last < hi)
+    buckets = _buckets(plan, first)
+    if plan.interval is not None:
+        whole &= buckets == _buckets(plan, last)
+    totals = {spec.field: reader.column_totals(spec.field) for spec in plan.aggregations if spec.field != "*"}
+    for spec in plan.aggregations:
+        whole &= agg.totals_pushable(spec, totals.get(spec.field), at)
+    chosen = np.flatnonzero(whole)
+    if len(chosen) == 0:
+        return mine
+    groups = run.group_of[mine[chosen]]
+    for number in np.unique(groups).tolist():
+        pick = chosen[groups == number]
+        row_states = [agg.lift_totals(run.rows_spec, buckets[pick], rows[at[pick]], None, at[pick])]
+        states = [[agg.lift_totals(spec, buckets[pick], rows[at[pick]], totals.get(spec.field), at[pick])] for spec in plan.aggregations]
+        run.fold(run.keys[number], row_states, states)
+    rest: NDArray[np.intp] = mine[~whole]
+    return rest
+
+
+def _from_table(
+    run: _Aggregation, reader: SegmentReader, mine: NDArray[np.intp], at: NDArray[np.intp], lo: int, hi: int
+) -> bool:
+    """Fold the rows of these series from the segment's decoded columns; False (nothing done) when
+    they hold too small a share of the segment to be worth decoding it whole."""
+    plan = run.plan
+    _, rows, _, _ = reader.directory_arrays()
+    lengths = rows[at]
+    if not reader.has_table(plan.read_columns) and int(lengths.sum()) * 4 < int(rows.sum()):
+        return False
+    table = reader.column_table(plan.read_columns)
+    order = np.argsort(at, kind="stable")
+    mine, at, lengths = mine[order], at[order], lengths[order]
+    total = int(lengths.sum())
+    if len(at) == len(rows):
+        index = np.arange(total, dtype=np.int64)  # every series of the segment, in directory order
+    else:
+        ends = np.cumsum(lengths)
+        index = np.arange(total, dtype=np.int64) + np.repeat(table.offsets[at] - (ends - lengths), lengths)
+    series_at = np.repeat(mine, lengths)
+    times = table.timestamps if len(at) == len(rows) else table.timestamps[index]
+    inside = (times >= lo) & (times < hi)
+    if not bool(inside.all()):
+        keep = np.flatnonzero(inside)
+        index, series_at, times = index[keep], series_at[keep], times[keep]
+    whole = len(index) == len(table.timestamps)
+    columns = {name: column if whole else column.take(index) for name, column in table.columns.items()}
+    data = SeriesData(0, times, columns)
+    groups = run.group_of[series_at]
+    numbers = np.unique(groups).tolist()
+    for number in numbers:
+        part, where = data, series_at
+        if len(numbers) > 1:
+            pick = np.flatnonzero(groups == number)
+            part, where = data.take(pick), series_at[pick]
+        row_states: list[agg.State] = []
+        states: list[list[agg.State]] = [[] for _ in plan.aggregations]
+        _lift_rows(run, part, where, row_states, states)
+        run.fold(run.keys[number], row_states, states)
+    return True
 
 
 def _bucket_of(plan: Plan, timestamp: int) -> int:
@@ -199,46 +355,49 @@ def _pushable(plan: Plan, block: BlockMeta) -> bool:
 
 
 def _lift_rows(
-    plan: Plan,
-    ref: SeriesRef,
+    run: _Aggregation,
     data: SeriesData,
-    rows_spec: agg.AggregateSpec,
+    series_at: NDArray[np.intp],
     row_states: list[agg.State],
     states: list[list[agg.State]],
-    distinct_codes: dict[str, int],
 ) -> None:
+    """Lift rows of one group (series_at: each row's position in plan.series) into states."""
+    plan = run.plan
     mask = row_mask(plan.conditions, data)
     if mask is not None:
-        data = data.take(np.flatnonzero(mask))
+        rows = np.flatnonzero(mask)
+        data, series_at = data.take(rows), series_at[rows]
     if len(data) == 0:
         return
     buckets = _buckets(plan, data.timestamps)
-    row_states.append(agg.lift(rows_spec, buckets, None, data.timestamps, ref.rank))
+    ranks = run.ranks[series_at]
+    row_states.append(agg.lift(run.rows_spec, buckets, None, data.timestamps, ranks))
     for spec, held in zip(plan.aggregations, states):
         if spec.field == "*":
-            held.append(agg.lift(spec, buckets, None, data.timestamps, ref.rank))
+            held.append(agg.lift(spec, buckets, None, data.timestamps, ranks))
             continue
         if spec.is_tag:
-            value = ref.tags.get(spec.field)
-            if value is not None:
-                code = distinct_codes.setdefault(value, len(distinct_codes))
-                held.append(agg.lift(spec, buckets, np.full(len(buckets), code, dtype=np.int64), data.timestamps, ref.rank))
+            codes = run.tag_codes[spec.field][series_at]
+            tagged = np.flatnonzero(codes >= 0)
+            if len(tagged):
+                held.append(agg.lift(spec, buckets[tagged], codes[tagged], data.timestamps[tagged], ranks[tagged]))
             continue
         column = data.columns.get(spec.field)
         if column is None:
             continue
         values: Any = column.values
-        times, at = data.timestamps, buckets
+        times, at, row_ranks = data.timestamps, buckets, ranks
         if column.present is not None:
             rows = np.flatnonzero(column.present)
             if len(rows) == 0:
                 continue
-            times, at = times[rows], at[rows]
+            times, at, row_ranks = times[rows], at[rows], row_ranks[rows]
             values = [values[i] for i in rows.tolist()] if column.kind == KIND_STRING else values[rows]
         if spec.function == "count_distinct":
             listed = values if isinstance(values, list) else values.tolist()
-            values = np.array([distinct_codes.setdefault(repr(v), len(distinct_codes)) for v in listed], dtype=np.int64)
-        held.append(agg.lift(spec, at, values, times, ref.rank))
+            known = run.distinct_codes
+            values = np.array([known.setdefault(repr(v), len(known)) for v in listed], dtype=np.int64)
+        held.append(agg.lift(spec, at, values, times, row_ranks))
 
 
 def _aggregate_result(plan: Plan, groups: dict[tuple[str | None, ...], _Group]) -> QueryResult:

@@ -32,6 +32,7 @@ from rusts.storage.columns import SeriesData
 from rusts.storage.engine import StorageEngine
 from rusts.storage.memtable import MemTable, concat, resolve
 from rusts.storage.partition import Partition
+from rusts.storage.segment import SegmentReader
 from rusts.storage.segment_format import BlockMeta, ColumnBlockMeta
 
 
@@ -73,6 +74,30 @@ def _merge(parts: list[SeriesData]) -> SeriesData | None:
     return parts[0] if len(parts) == 1 else resolve(concat(parts))
 
 
+def segment_holders(partition: Partition, series_ids: NDArray[np.uint64]) -> tuple[list[tuple[SegmentReader, NDArray[np.bool_], NDArray[np.intp]]], NDArray[np.int64]]:
+    """Per live segment of a partition: (reader, which of `series_ids` it holds, their directory
+    positions), and per series the number of segments holding it (from the footers, exact)."""
+    holders = np.zeros(len(series_ids), dtype=np.int64)
+    found: list[tuple[SegmentReader, NDArray[np.bool_], NDArray[np.intp]]] = []
+    for _, reader in partition.segments():
+        ids = reader.directory_arrays()[0]
+        if len(ids) == 0:
+            continue
+        at = np.minimum(np.searchsorted(ids, series_ids), len(ids) - 1)
+        hit = ids[at] == series_ids
+        holders += hit
+        found.append((reader, hit, at))
+    return found, holders
+
+
+def deleted_series(partition: Partition, series_ids: NDArray[np.uint64]) -> NDArray[np.bool_]:
+    """Which of `series_ids` a tombstone of the partition names."""
+    if not partition.tombstones:
+        return np.zeros(len(series_ids), dtype=np.bool_)
+    named = set().union(*(tombstone.series_ids for tombstone in partition.tombstones))
+    return np.isin(series_ids, np.array(sorted(named), dtype=np.uint64))
+
+
 class ScanSnapshot:
     """The layers one query reads: partitions meeting [start, end) and the memtables."""
 
@@ -83,6 +108,28 @@ class ScanSnapshot:
         self.partitions: list[Partition] = [
             p for _, p in sorted(engine.partitions.items()) if p.end > start and p.start < end
         ]
+
+    def memtable_spans(self, series_ids: list[int]) -> tuple[NDArray[np.intp], NDArray[np.int64], NDArray[np.int64]]:
+        """(positions in `series_ids`, min time, max time) of every memtable buffer of those series,
+        a position repeated when several memtables hold it; a conservative map of where rows may be."""
+        at: list[int] = []
+        lows: list[int] = []
+        highs: list[int] = []
+        position = {series_id: i for i, series_id in enumerate(series_ids)}
+        for table in self.tables:
+            for series_id in table.series_ids():
+                i = position.get(series_id)
+                buffer = table.series.get(series_id)
+                if i is None or buffer is None:
+                    continue
+                at.append(i)
+                lows.append(buffer.min_time)
+                highs.append(buffer.max_time)
+        return np.array(at, dtype=np.intp), np.array(lows, dtype=np.int64), np.array(highs, dtype=np.int64)
+
+    def window(self, partition: Partition) -> tuple[int, int]:
+        """The part of the query range [lo, hi) that a partition covers."""
+        return max(self.start, partition.start), min(self.end, partition.end)
 
     def memtable_rows(self, series_id: int, columns: list[str] | None) -> SeriesData | None:
         """The series' memtable rows in range, resolved (flushing tables older than the live one)."""
@@ -96,9 +143,11 @@ class ScanSnapshot:
         columns: list[str] | None,
         pushable: Callable[[BlockMeta], bool] | None = None,
         descending: bool = False,
+        skip: set[int] | None = None,
     ) -> Iterator[list[Piece]]:
         """The series' rows in range, one list of pieces per partition window (bloom-pruned),
-        then memtable rows outside every partition; in time order, or reversed when descending."""
+        then memtable rows outside every partition; in time order, or reversed when descending.
+        Partitions whose start is in `skip` were answered by the caller and are passed over."""
         mem = self.memtable_rows(series_id, columns)
         consumed = np.zeros(0 if mem is None else len(mem), dtype=np.bool_)
         partitions = self.partitions[::-1] if descending else self.partitions
@@ -107,6 +156,8 @@ class ScanSnapshot:
             recent = _window(mem, lo, hi)
             if recent is not None and mem is not None:
                 consumed[np.searchsorted(mem.timestamps, lo) : np.searchsorted(mem.timestamps, hi)] = True
+            if skip is not None and partition.start in skip:
+                continue
             if not partition.might_contain(series_id):
                 if recent is not None:
                     yield [recent]

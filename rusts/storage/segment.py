@@ -17,13 +17,14 @@ import bisect
 import os
 import threading
 import zlib
+from collections import OrderedDict
 from typing import Any, Final
 
 import numpy as np
 
 from rusts.compression import codec
 from rusts.core.errors import CodecError, CorruptDataError
-from rusts.storage.columns import KIND_STRING, NUMPY_DTYPES, Column, SeriesData
+from rusts.storage.columns import KIND_FLOAT, KIND_STRING, KIND_UNSIGNED, NUMPY_DTYPES, Column, SeriesData
 from rusts.storage.segment_format import (
     HEADER,
     OUTER_IDS,
@@ -47,12 +48,111 @@ from rusts.storage.segment_format import (
 )
 from rusts.storage.segment_write import DEFAULT_BLOCK_ROWS, SegmentInfo, write_segment
 
-__all__ = ["DEFAULT_BLOCK_ROWS", "BlockMeta", "ColumnBlockMeta", "SegmentInfo", "SegmentReader", "write_segment"]
+__all__ = [
+    "DEFAULT_BLOCK_ROWS",
+    "BlockMeta",
+    "ColumnBlockMeta",
+    "ColumnTable",
+    "ColumnTotals",
+    "SegmentInfo",
+    "SegmentReader",
+    "set_table_cache_budget",
+    "write_segment",
+]
 
 TIME_MIN: Final = -(2**63)
 TIME_MAX: Final = 2**63 - 1
 
 Aggregate = tuple[int, Number | None, Number | None, Number | None]
+INT_LIMITS: Final[dict[int, tuple[int, int]]] = {KIND_UNSIGNED: (0, 2**64 - 1)}
+TIMESTAMPS_KEY: Final = "\0time"
+
+
+class ColumnTotals:
+    """One column's totals per series of a segment, aligned with the directory, from the footer.
+
+    present: values per series; min/max/sum over all its blocks (zero where present is 0);
+    sum_ok: False where a block's integer sum was not exact or the series total does not fit.
+    """
+
+    __slots__ = ("kind", "present", "minimum", "maximum", "total", "sum_ok")
+
+    def __init__(self, kind: int, count: int) -> None:
+        dtype = NUMPY_DTYPES.get(kind, np.float64) if kind != KIND_STRING else np.float64
+        self.kind = kind
+        self.present = np.zeros(count, dtype=np.int64)
+        self.minimum: Any = np.zeros(count, dtype=dtype)
+        self.maximum: Any = np.zeros(count, dtype=dtype)
+        self.total: Any = np.zeros(count, dtype=dtype)
+        self.sum_ok = np.ones(count, dtype=np.bool_)
+
+
+class ColumnTable:
+    """Decoded rows of every series of a segment, concatenated in directory order.
+
+    Rows of the series at directory position i are offsets[i]:offsets[i + 1].
+    """
+
+    __slots__ = ("offsets", "timestamps", "columns")
+
+    def __init__(self, offsets: Any, timestamps: Any, columns: dict[str, Column]) -> None:
+        self.offsets = offsets
+        self.timestamps = timestamps
+        self.columns = columns
+
+
+class _TableCache:
+    """Decoded whole-segment columns, least recently used dropped past a byte budget (all readers)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[tuple[int, str], tuple[Any, int]] = OrderedDict()
+
+    def get(self, owner: int, name: str) -> Any:
+        with self.lock:
+            entry = self.entries.get((owner, name))
+            if entry is None:
+                return None
+            self.entries.move_to_end((owner, name))
+            return entry[0]
+
+    def put(self, owner: int, name: str, value: Any, size: int) -> None:
+        with self.lock:
+            if size > self.budget:
+                return
+            old = self.entries.pop((owner, name), None)
+            if old is not None:
+                self.used -= old[1]
+            self.entries[(owner, name)] = (value, size)
+            self.used += size
+            while self.used > self.budget and self.entries:
+                _, (_, dropped) = self.entries.popitem(last=False)
+                self.used -= dropped
+
+    def drop_owner(self, owner: int) -> None:
+        with self.lock:
+            for key in [key for key in self.entries if key[0] == owner]:
+                self.used -= self.entries.pop(key)[1]
+
+
+# Decoded columns kept for repeated scans of whole segments (the query engine's partition pass).
+_TABLES = _TableCache(256 * 1024 * 1024)
+_OWNERS = iter(range(1, 2**62))
+_OWNERS_LOCK = threading.Lock()
+
+
+def set_table_cache_budget(budget_bytes: int) -> None:
+    """Bytes of decoded segment columns kept in memory across queries (0 keeps none)."""
+    with _TABLES.lock:
+        _TABLES.budget = budget_bytes
+    _TABLES.put(0, "", None, 0)  # evicts down to the new budget
+
+
+def _column_bytes(column: Column) -> int:
+    size = len(column.values) * 8 if column.kind != KIND_STRING else sum(len(v) + 56 for v in column.values)
+    return size + (0 if column.present is None else len(column.present))
 
 
 class SegmentReader:
@@ -69,6 +169,11 @@ class SegmentReader:
         self.chunks_decoded = 0
         self._lock = threading.Lock()
         self._parsed: dict[int, SeriesMeta] = {}
+        self._totals: dict[str, ColumnTotals | None] = {}
+        self._arrays: tuple[Any, Any, Any, Any] | None = None
+        self._kinds_cache: dict[str, int] | None = None
+        with _OWNERS_LOCK:
+            self._owner = next(_OWNERS)
         self._fd = os.open(path, os.O_RDONLY)
         try:
             self._load_footer()
@@ -90,6 +195,7 @@ class SegmentReader:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        _TABLES.drop_owner(self._owner)
 
     def _load_footer(self) -> None:
         size = os.fstat(self._fd).st_size
@@ -168,6 +274,120 @@ class SegmentReader:
                 meta = parse_series(self.path, self._body, self._directory[index], self._data_end)
                 self._parsed[series_id] = meta
         return meta
+
+    # -- whole-segment views for the query engine --
+
+    def directory_arrays(self) -> tuple[Any, Any, Any, Any]:
+        """(series ids u64 ascending, rows, min times, max times) of the directory as numpy arrays."""
+        arrays = self._arrays
+        if arrays is None:
+            entries = self._directory
+            arrays = (
+                np.array([e.series_id for e in entries], dtype=np.uint64),
+                np.array([e.rows for e in entries], dtype=np.int64),
+                np.array([e.min_time for e in entries], dtype=np.int64),
+                np.array([e.max_time for e in entries], dtype=np.int64),
+            )
+            self._arrays = arrays
+        return arrays
+
+    def column_totals(self, name: str) -> ColumnTotals | None:
+        """Per-series totals of a column from the block headers; None when no series holds it."""
+        if name in self._totals:
+            return self._totals[name]
+        totals: ColumnTotals | None = None
+        for position, entry in enumerate(self._directory):
+            meta = self._series(entry.series_id)
+            assert meta is not None, "BUG: a directory entry without its detail"
+            kind = meta.columns.get(name)
+            if kind is None:
+                continue
+            if totals is None:
+                totals = ColumnTotals(kind, len(self._directory))
+            elif totals.kind != kind:
+                raise CorruptDataError(self.path, f"column {name!r} has two kinds in one segment", self._data_end)
+            _total_series(totals, position, [block.columns[name] for block in meta.blocks])
+        self._totals[name] = totals
+        return totals
+
+    def column_table(self, names: list[str]) -> ColumnTable:
+        """Every series' rows with these columns (those a series lacks are absent in its rows),
+        decoded once and kept in a shared cache bounded in bytes. Names no series holds are left out."""
+        names = [name for name in dict.fromkeys(names) if self._kind_of(name) is not None]
+        timestamps = _TABLES.get(self._owner, TIMESTAMPS_KEY)
+        columns: dict[str, Column] = {}
+        missing: list[str] = []
+        for name in names:
+            column = _TABLES.get(self._owner, name)
+            if column is None:
+                missing.append(name)
+            else:
+                columns[name] = column
+        if timestamps is None or missing:
+            timestamps, decoded = self._decode_all(missing)
+            _TABLES.put(self._owner, TIMESTAMPS_KEY, timestamps, len(timestamps) * 8)
+            for name, column in decoded.items():
+                _TABLES.put(self._owner, name, column, _column_bytes(column))
+                columns[name] = column
+        _, rows, _, _ = self.directory_arrays()
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(rows, out=offsets[1:])
+        return ColumnTable(offsets, timestamps, columns)
+
+    def has_table(self, names: list[str]) -> bool:
+        """True when column_table(names) would decode nothing."""
+        if _TABLES.get(self._owner, TIMESTAMPS_KEY) is None:
+            return False
+        return all(_TABLES.get(self._owner, name) is not None for name in names if self._kind_of(name) is not None)
+
+    def _decode_all(self, names: list[str]) -> tuple[Any, dict[str, Column]]:
+        parts: list[SeriesData] = []
+        for entry in self._directory:
+            meta = self._series(entry.series_id)
+            assert meta is not None, "BUG: a directory entry without its detail"
+            held = [name for name in names if name in meta.columns]
+            blocks = [self._decode_block(meta, i, held) for i in range(len(meta.blocks))]
+            for block in blocks:
+                for name in names:
+                    if name not in block.columns:
+                        block.columns[name] = _absent_column(self._kinds[name], len(block))
+            parts.extend(blocks)
+        if not parts:
+            return np.empty(0, dtype=np.int64), {name: _absent_column(self._kinds[name], 0) for name in names}
+        timestamps = np.concatenate([part.timestamps for part in parts])
+        columns: dict[str, Column] = {}
+        for name in names:
+            pieces = [part.columns[name] for part in parts]
+            kind = pieces[0].kind
+            values: Any = [v for piece in pieces for v in piece.values] if kind == KIND_STRING else np.concatenate(
+                [piece.values for piece in pieces]
+            )
+            present = None
+            if any(piece.present is not None for piece in pieces):
+                present = np.concatenate(
+                    [np.ones(len(piece), dtype=np.bool_) if piece.present is None else piece.present for piece in pieces]
+                )
+            columns[name] = Column(kind, values, present)
+        return timestamps, columns
+
+    def _kind_of(self, name: str) -> int | None:
+        """The kind of a column in this segment; None when no series holds it."""
+        kinds = self._kinds_cache
+        if kinds is None:
+            kinds = {}
+            for entry in self._directory:
+                meta = self._series(entry.series_id)
+                assert meta is not None, "BUG: a directory entry without its detail"
+                for column, kind in meta.columns.items():
+                    kinds.setdefault(column, kind)
+            self._kinds_cache = kinds
+        return kinds.get(name)
+
+    @property
+    def _kinds(self) -> dict[str, int]:
+        self._kind_of("")
+        assert self._kinds_cache is not None
+        return self._kinds_cache
 
     # -- data --
 
@@ -325,6 +545,37 @@ class SegmentReader:
         full = np.zeros(rows, dtype=dtype)
         full[mask] = values
         return Column(kind, full, mask)
+
+
+def _absent_column(kind: int, rows: int) -> Column:
+    values: Any = [""] * rows if kind == KIND_STRING else np.zeros(rows, dtype=NUMPY_DTYPES[kind])
+    return Column(kind, values, np.zeros(rows, dtype=np.bool_))
+
+
+def _total_series(totals: ColumnTotals, position: int, entries: list[ColumnBlockMeta]) -> None:
+    """Fold one series' block entries of a column into its totals at `position`."""
+    held = [entry for entry in entries if entry.present > 0]
+    present = sum(entry.present for entry in held)
+    totals.present[position] = present
+    if present == 0 or totals.kind not in STATS:
+        return
+    minima = [entry.min for entry in held if entry.min is not None]
+    maxima = [entry.max for entry in held if entry.max is not None]
+    totals.minimum[position] = combine_min(minima, totals.kind)
+    totals.maximum[position] = combine_max(maxima, totals.kind)
+    sums = [entry.sum for entry in held]
+    if any(not entry.sum_exact or part is None for entry, part in zip(held, sums)):
+        totals.sum_ok[position] = False
+        return
+    if totals.kind == KIND_FLOAT:
+        totals.total[position] = float(np.sum(np.array(sums, dtype=np.float64)))
+        return
+    exact = sum(int(part) for part in sums if part is not None)
+    low, high = INT_LIMITS.get(totals.kind, (-(2**63), 2**63 - 1))
+    if low <= exact <= high:
+        totals.total[position] = exact
+    else:
+        totals.sum_ok[position] = False
 
 
 def _projection(meta: SeriesMeta, columns: list[str] | None) -> list[str]:
