@@ -81,8 +81,8 @@ _ARITHMETIC: Final[dict[type[exp.Expression], str]] = {exp.Add: "+", exp.Sub: "-
 _COMPARISONS: Final[dict[type[exp.Expression], str]] = {
     exp.EQ: "=", exp.NEQ: "!=", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">=",
 }
-_FLOAT_CASTS: Final = frozenset({exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT})
-_INTEGER_CASTS: Final = frozenset({exp.DataType.Type.BIGINT, exp.DataType.Type.INT, exp.DataType.Type.SMALLINT})
+FLOAT_CASTS: Final = frozenset({exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT})
+INTEGER_CASTS: Final = frozenset({exp.DataType.Type.BIGINT, exp.DataType.Type.INT, exp.DataType.Type.SMALLINT})
 # date_trunc('week') starts weeks on Monday; 1970-01-01 was a Thursday, so Monday buckets sit 4 days later.
 _WEEK_OFFSET: Final = 4 * DAY
 # TimescaleDB aligns time_bucket to 2000-01-03 (a Monday), which matters for widths not dividing a day.
@@ -372,7 +372,7 @@ class _Select:
 
     def aggregate(self, node: exp.Expression, alias: str | None, fill: str) -> Expr:
         assert self.aggregating, "BUG: an aggregate in a SELECT not seen as aggregating"
-        aggregation = _aggregation(self.scope, node, alias)
+        aggregation = aggregation_of(self.scope, node, alias)
         result_type = aggregate_type(self.scope, aggregation)
         if aggregation.function not in ("count", "count_distinct"):
             self.fills.add(fill)
@@ -443,9 +443,9 @@ class _Select:
 
     def cast(self, node: exp.Cast) -> Expr:
         target = node.to.this
-        if target in _FLOAT_CASTS:
+        if target in FLOAT_CASTS:
             return CastNumber(self.expr(node.this), "float")
-        if target in _INTEGER_CASTS:
+        if target in INTEGER_CASTS:
             return CastNumber(self.expr(node.this), "integer")
         if target in TIMESTAMP_TYPES:
             return Const(instant(node, self.scope.now), "timestamp")
@@ -506,7 +506,7 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
         assert isinstance(node, exp.Anonymous)
         node = unparen(node.expressions[0])
     if is_aggregate(node):
-        return _aggregate_name(_aggregation(scope, node, None))
+        return _aggregate_name(aggregation_of(scope, node, None))
     return "?column?"
 
 
@@ -712,7 +712,7 @@ def _on_time(scope: Scope, node: exp.Expression, source: exp.Expression, group: 
     return group
 
 
-def _aggregation(scope: Scope, node: exp.Expression, alias: str | None) -> Aggregation:
+def aggregation_of(scope: Scope, node: exp.Expression, alias: str | None) -> Aggregation:
     if isinstance(node, exp.Count):
         arg = node.this
         if isinstance(arg, exp.Star):

@@ -1,0 +1,236 @@
+"""The statement-level interface protocol layers call: execute, describe, parameter types.
+
+    execute_sql(engine, text)      any supported statement -> SqlAnswer(columns, rows, tag)
+    describe_sql(engine, text)     the columns execute_sql would answer, from the catalogue only
+    parameter_types(engine, text)  the type each placeholder $1..$n must have, from its context
+
+`tag` is PostgreSQL's CommandComplete tag: "SELECT n", "INSERT 0 n",
+"DELETE n", "DROP TABLE" / "DROP MEASUREMENT", "SHOW" (SHOW and DESCRIBE).
+Placeholders stand wherever a literal may; a caller substitutes them as SQL
+literals before execute_sql (a timestamp as a string literal is accepted
+wherever time is compared or assigned).
+"""
+
+import time
+from typing import Any, Final
+
+import msgspec
+from sqlglot import exp
+
+from rusts.core.errors import QueryError
+from rusts.query.executor import execute
+from rusts.query.model import Column
+from rusts.sql.catalog import answer_catalog, looks_like_catalog
+from rusts.sql.errors import UnsupportedSqlError
+from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, literal, unparen, unsupported
+from rusts.sql.translator import (
+    FLOAT_CASTS,
+    INTEGER_CASTS,
+    aggregation_of,
+    aggregate_type,
+    catalog_statement,
+    is_aggregate,
+    parse_statement,
+    table_scope,
+    translate_select,
+)
+from rusts.sql.writes import delete, drop, insert, match_drop
+from rusts.storage.engine import StorageEngine
+
+__all__ = ["SqlAnswer", "describe_sql", "execute_sql", "parameter_types"]
+
+_SAMPLE_TIME: Final = "2000-01-01T00:00:00Z"
+_TEXT_CASTS: Final = frozenset({exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR})
+
+
+class SqlAnswer(msgspec.Struct):
+    """What a statement answers: result columns and rows (time as int ns), and its command tag."""
+
+    columns: list[Column]
+    rows: list[list[Any]]
+    tag: str
+
+
+def execute_sql(engine: StorageEngine, text: str, timeout: float | None = None, now: int | None = None) -> SqlAnswer:
+    """Run one statement; QueryError subclasses (each with a SQLSTATE, see rusts.sql.errors.sqlstate_of)."""
+    at = time.time_ns() if now is None else now
+    stripped = text.strip().rstrip(";").strip()
+    if looks_like_catalog(stripped):
+        result = answer_catalog(engine, catalog_statement(stripped))
+        return SqlAnswer(result.columns, result.rows, "SHOW")
+    dropped = match_drop(stripped)
+    if dropped is not None:
+        return SqlAnswer([], [], drop(engine, *dropped))
+    statement = parse_statement(text)
+    if isinstance(statement, exp.Select):
+        translation = translate_select(engine, statement, at)
+        result = translation.finish(execute(engine, translation.query, timeout))
+        return SqlAnswer(result.columns, result.rows, f"SELECT {len(result.rows)}")
+    if isinstance(statement, exp.Insert):
+        return SqlAnswer([], [], f"INSERT 0 {insert(engine, statement, at)}")
+    if isinstance(statement, exp.Delete):
+        return SqlAnswer([], [], f"DELETE {delete(engine, statement, at, timeout)}")
+    raise _refused(statement)
+
+
+def _refused(statement: exp.Expression) -> UnsupportedSqlError:
+    if isinstance(statement, exp.Drop):
+        return unsupported("DROP other than DROP TABLE | MEASUREMENT [IF EXISTS] name", statement)
+    return unsupported(
+        f"{statement.key.upper()} statement (only SELECT, INSERT, DELETE, DROP TABLE, SHOW and DESCRIBE)", statement
+    )
+
+
+def describe_sql(engine: StorageEngine, text: str, now: int | None = None) -> list[Column]:
+    """The columns execute_sql would answer, without reading data; [] for statements without rows."""
+    at = time.time_ns() if now is None else now
+    stripped = text.strip().rstrip(";").strip()
+    if looks_like_catalog(stripped):
+        return answer_catalog(engine, catalog_statement(stripped)).columns
+    if match_drop(stripped) is not None:
+        return []
+    statement = parse_statement(text)
+    if isinstance(statement, (exp.Insert, exp.Delete)):
+        return []
+    if not isinstance(statement, exp.Select):
+        raise _refused(statement)
+    types = _parameter_types(engine, statement)
+    if types:
+        statement = statement.transform(lambda node: _sample(node, types))
+        assert isinstance(statement, exp.Select), "BUG: a transform changed the statement's kind"
+    return translate_select(engine, statement, at).columns()
+
+
+def _sample(node: exp.Expression, types: list[str]) -> exp.Expression:
+    """A literal of the placeholder's type standing in for it (describe reads no values)."""
+    number = _placeholder(node)
+    if number is None:
+        return node
+    kind = types[number - 1]
+    if kind == "timestamp":
+        return exp.Literal.string(_SAMPLE_TIME)
+    if kind in ("integer", "unsigned"):
+        return exp.Literal.number(1)
+    if kind == "float":
+        return exp.Literal.number("1.5")
+    if kind == "boolean":
+        return exp.Boolean(this=True)
+    return exp.Literal.string("x")
+
+
+def _placeholder(node: exp.Expression) -> int | None:
+    """The n of a placeholder $n, or None when `node` is not one."""
+    if isinstance(node, exp.Parameter) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        return int(str(node.this.this))
+    return None
+
+
+def parameter_types(engine: StorageEngine, text: str) -> list[str]:
+    """For $1..$n (n = the highest used), the type each must have: "timestamp" against time, "string"
+    against a tag, a field's type against it, "integer" for LIMIT/OFFSET, the target column's in
+    INSERT VALUES, the type of a cast around it; "string" otherwise."""
+    stripped = text.strip().rstrip(";").strip()
+    if looks_like_catalog(stripped) or match_drop(stripped) is not None:
+        return []
+    return _parameter_types(engine, parse_statement(text))
+
+
+def _parameter_types(engine: StorageEngine, statement: exp.Expression) -> list[str]:
+    found = [(n, number) for n in statement.walk() if isinstance(n, exp.Expression) for number in [_placeholder(n)] if number]
+    if not found:
+        return []
+    context = _Context(engine, statement)
+    types = ["string"] * max(number for _, number in found)
+    for node, number in found:
+        kind = context.type_of_placeholder(node)
+        if kind != "string" or types[number - 1] == "string":
+            types[number - 1] = kind
+    return types
+
+
+class _Context:
+    """What the columns of a statement are, for typing its placeholders."""
+
+    def __init__(self, engine: StorageEngine, statement: exp.Expression) -> None:
+        self.scope: Scope | None = None
+        self.insert_columns: list[str] = []
+        self.insert_types: dict[str, str] = {}
+        now = time.time_ns()
+        if isinstance(statement, exp.Select):
+            source = statement.args.get("from_")
+            if source is not None:
+                self.scope = table_scope(engine, source.this, source, now)
+        elif isinstance(statement, exp.Delete):
+            self.scope = table_scope(engine, statement.this, statement, now)
+        elif isinstance(statement, exp.Insert) and isinstance(statement.this, exp.Schema):
+            name = statement.this.this.name if isinstance(statement.this.this, exp.Table) else ""
+            self.insert_columns = [c.name for c in statement.this.expressions]
+            self.insert_types = {"time": "timestamp", **dict.fromkeys(engine.tag_keys(name), "string")}
+            self.insert_types.update(engine.field_types(name))
+
+    def type_of_placeholder(self, node: exp.Expression) -> str:
+        child, parent = node, node.parent
+        while isinstance(parent, (exp.Paren, exp.Neg)):
+            child, parent = parent, parent.parent
+        if isinstance(parent, exp.Cast):
+            return _cast_type(parent)
+        if isinstance(parent, (exp.Limit, exp.Offset, exp.Fetch)):
+            return "integer"
+        if isinstance(parent, exp.Between):
+            if child is parent.this:
+                return self.type_of(parent.args["low"]) or self.type_of(parent.args["high"]) or "string"
+            return self.type_of(parent.this) or "string"
+        if isinstance(parent, exp.In) and child is not parent.this:
+            return self.type_of(parent.this) or "string"
+        if isinstance(parent, exp.Tuple) and isinstance(parent.parent, exp.Values) and self.insert_columns:
+            position = parent.expressions.index(child) if child in parent.expressions else -1
+            if 0 <= position < len(self.insert_columns):
+                return self.insert_types.get(self.insert_columns[position], "string")
+            return "string"
+        if isinstance(parent, exp.Binary) and not isinstance(parent, (exp.And, exp.Or)):
+            other = parent.expression if child is parent.this else parent.this
+            return self.type_of(other) or "string"
+        return "string"
+
+    def type_of(self, node: exp.Expression) -> str | None:
+        """The type of an expression a placeholder is compared with, or None when it cannot say."""
+        node = unparen(node)
+        if _placeholder(node) is not None:
+            return None
+        if isinstance(node, exp.Cast):
+            return _cast_type(node)
+        if isinstance(node, exp.CurrentTimestamp) or (isinstance(node, exp.Anonymous) and node.name.lower() == "now"):
+            return "timestamp"
+        scope = self.scope
+        if scope is not None:
+            name = scope.column(node) if isinstance(node, exp.Column) else None
+            if name is not None:
+                if name == "time":
+                    return "timestamp"
+                if name in scope.tags:
+                    return "string"
+                return scope.fields.get(name)
+            if is_aggregate(node) and not (isinstance(node, exp.Anonymous) and node.name.lower() in ("locf", "interpolate")):
+                try:
+                    return aggregate_type(scope, aggregation_of(scope, node, None))
+                except QueryError:  # a bad aggregate is reported when the statement runs
+                    return None
+        if isinstance(node, (exp.Literal, exp.Boolean)):
+            value = literal(node)
+            return {bool: "boolean", int: "integer", float: "float", str: "string"}[type(value)]
+        if isinstance(node, exp.Binary):
+            return self.type_of(node.this) or self.type_of(node.expression)
+        return None
+
+
+def _cast_type(node: exp.Cast) -> str:
+    target = node.to.this
+    if target in TIMESTAMP_TYPES:
+        return "timestamp"
+    if target in FLOAT_CASTS or target == exp.DataType.Type.DECIMAL:
+        return "float"
+    if target in INTEGER_CASTS:
+        return "integer"
+    if target == exp.DataType.Type.BOOLEAN:
+        return "boolean"
+    return "string"
