@@ -31,7 +31,7 @@ from rusts.query.fill import fill_column
 from rusts.query.filters import row_mask
 from rusts.query.model import Column as ResultColumn
 from rusts.query.model import Query, QueryResult, parse_query
-from rusts.query.planner import Plan, SeriesRef, plan_query
+from rusts.query.planner import TIME_MAX, TIME_MIN, Plan, SeriesRef, plan_query
 from rusts.storage.columns import KIND_NAMES, KIND_STRING, SeriesData
 from rusts.storage.engine import StorageEngine
 from rusts.storage.partition import Partition
@@ -83,13 +83,10 @@ def _keep(plan: Plan, data: SeriesData) -> NDArray[np.bool_]:
 def _raw(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryResult:
     found: list[tuple[SeriesRef, SeriesData]] = []
     wanted = None if plan.limit is None else plan.limit + plan.offset
+    if wanted is not None:
+        return _raw_result(plan, _top_k(plan, snapshot, deadline, wanted))
     for ref in plan.series:
         deadline.check()
-        if wanted is not None:
-            data = snapshot.limited(ref.series_id, plan.read_columns, wanted, plan.descending, lambda d: _keep(plan, d))
-            if data is not None:
-                found.append((ref, data))
-            continue
         for pieces in snapshot.pieces(ref.series_id, plan.read_columns):
             deadline.check()
             for piece in pieces:
@@ -98,6 +95,56 @@ def _raw(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryResult:
                 if len(rows):
                     found.append((ref, piece.take(rows) if len(rows) < len(piece) else piece))
     return _raw_result(plan, found)
+
+
+def _top_k(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, wanted: int) -> list[tuple[SeriesRef, SeriesData]]:
+    """The `wanted` first rows (last when descending) of each series that can still place, series taken
+    from the one whose rows reach furthest: once `wanted` rows are found, a series whose newest row
+    (oldest when ascending) is strictly worse than the wanted-th found cannot place, nor can any after it."""
+    found: list[tuple[SeriesRef, SeriesData]] = []
+    if wanted <= 0 or not plan.series:
+        return found
+    reach = _series_reach(plan, snapshot)
+    order = np.argsort(-reach if plan.descending else reach, kind="stable").tolist()
+    times: list[NDArray[np.int64]] = []
+    count = 0
+    for i in order:
+        deadline.check()
+        if count >= wanted:
+            joined = np.concatenate(times)
+            if plan.descending:
+                threshold = int(np.partition(joined, len(joined) - wanted)[len(joined) - wanted])
+                if int(reach[i]) < threshold:
+                    break
+            else:
+                threshold = int(np.partition(joined, wanted - 1)[wanted - 1])
+                if int(reach[i]) > threshold:
+                    break
+        ref = plan.series[i]
+        data = snapshot.limited(ref.series_id, plan.read_columns, wanted, plan.descending, lambda d: _keep(plan, d))
+        if data is not None:
+            found.append((ref, data))
+            times.append(data.timestamps)
+            count += len(data)
+    return found
+
+
+def _series_reach(plan: Plan, snapshot: ScanSnapshot) -> NDArray[np.int64]:
+    """Per series, a bound on its newest row time (oldest when ascending) from footers and memtables."""
+    ids = [ref.series_id for ref in plan.series]
+    series_ids = np.array(ids, dtype=np.uint64)
+    pick = np.maximum if plan.descending else np.minimum
+    reach = np.full(len(ids), TIME_MIN if plan.descending else TIME_MAX, dtype=np.int64)
+    for partition in snapshot.partitions:
+        holders, _ = segment_holders(partition, series_ids)
+        for reader, hit, positions in holders:
+            _, _, min_times, max_times = reader.directory_arrays()
+            edge = (max_times if plan.descending else min_times)[positions]
+            reach = np.where(hit, pick(reach, edge), reach)
+    at, lows, highs = snapshot.memtable_spans(ids)
+    if len(at):
+        pick.at(reach, at, highs if plan.descending else lows)
+    return reach
 
 
 def _values(data: SeriesData, name: str) -> list[Any]:
