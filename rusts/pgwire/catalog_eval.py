@@ -1,0 +1,882 @@
+"""A small evaluator of SELECT statements over the virtual catalog (catalog_tables).
+
+It runs what clients send to introspect a database: FROM with joins (inner, left, cross), WHERE,
+scalar and correlated subqueries, IN / EXISTS / = ANY(ARRAY[...]), CASE, casts including ::regclass
+and ::regtype, regular-expression matches, GROUP BY with a few aggregates, UNION, ORDER BY, LIMIT,
+and the PostgreSQL functions those queries call (catalog_functions). Columns get the names and type
+OIDs PostgreSQL gives them (an unaliased function column is named after the function, a cast after
+its operand, anything else "?column?").
+
+Anything it cannot evaluate raises Unsupported; the caller then answers with the right columns and
+no rows, which clients treat as "nothing there".
+"""
+
+import re
+from typing import Callable, Final, NamedTuple, Sequence
+
+from sqlglot import exp
+
+from rusts.pgwire import types as t
+from rusts.pgwire.catalog_tables import TYPES_BY_NAME, Context, Table, build_table
+
+
+class Unsupported(Exception):
+    """A construct the catalog evaluator does not know."""
+
+
+class NotCatalog(Exception):
+    """The statement reads something that is not a catalog table (a measurement)."""
+
+
+class RegClass(int):
+    """An oid that prints as a relation name (::regclass)."""
+
+    label: str = ""
+
+
+def regclass(oid: int, label: str) -> RegClass:
+    value = RegClass(oid)
+    value.label = label
+    return value
+
+
+class RegType(int):
+    """An oid that prints as a type name (::regtype)."""
+
+
+class SetValue(list[object]):
+    """The rows of a set-returning function in a SELECT list (unnest, generate_series)."""
+
+
+class Source(NamedTuple):
+    columns: dict[str, int]  # name -> position
+    types: list[int]
+    row: Sequence[object] | None  # None: the NULL side of a LEFT JOIN, or typing only
+
+
+class Env:
+    """The rows visible to an expression: one per FROM item, then the enclosing query's."""
+
+    def __init__(self, sources: dict[str, Source], parent: "Env | None") -> None:
+        self.sources = sources
+        self.parent = parent
+
+    def find(self, table: str, name: str) -> tuple[Source, int] | None:
+        env: Env | None = self
+        while env is not None:
+            if table:
+                source = env.sources.get(table)
+                if source is not None and name in source.columns:
+                    return source, source.columns[name]
+            else:
+                for source in env.sources.values():
+                    if name in source.columns:
+                        return source, source.columns[name]
+            env = env.parent
+        return None
+
+
+Function = Callable[["Evaluator", list[object]], object]
+
+
+class Evaluator:
+    """Evaluates one statement; `functions` maps a lower-case name to (implementation, result type OID)."""
+
+    def __init__(self, ctx: Context, functions: dict[str, tuple[Function, int]]) -> None:
+        self.ctx = ctx
+        self.functions = functions
+        self.tables: dict[tuple[str, str], Table] = {}
+        self.changed: list[str] = []  # reported parameters a set_config() changed
+
+    # ---- statements ------------------------------------------------------------------------
+    def run(self, node: exp.Expr, parent: Env | None = None) -> Table:
+        if isinstance(node, exp.Union):
+            return self._union(node, parent)
+        if isinstance(node, exp.Subquery):
+            return self.run(node.this, parent)
+        if not isinstance(node, exp.Select):
+            raise Unsupported(type(node).__name__)
+        envs, typing = self._from(node, parent)
+        where = node.args.get("where")
+        if where is not None:
+            envs = [env for env in envs if self.value(where.this, env) is True]
+        columns, rows, order_envs = self._project(node, envs, typing)
+        if node.args.get("distinct") is not None:
+            rows, order_envs = _distinct(rows, order_envs)
+        rows = self._order(node, columns, rows, order_envs)
+        return Table(columns, _page(node, rows))
+
+    def _union(self, node: exp.Union, parent: Env | None) -> Table:
+        left = self.run(node.this, parent)
+        right = self.run(node.expression, parent)
+        rows = [list(row) for row in left.rows] + [list(row) for row in right.rows]
+        if node.args.get("distinct", True):
+            rows, _ = _distinct(rows, [None] * len(rows))
+        envs: list[Env | None] = [None] * len(rows)
+        return Table(left.columns, _page(node, self._order(node, left.columns, rows, envs)))
+
+    def _table(self, node: exp.Table) -> Table:
+        if not isinstance(node.this, exp.Identifier):
+            raise Unsupported("a function in FROM")
+        key = (node.db.lower(), node.name.lower())
+        if key not in self.tables:
+            table = build_table(self.ctx, key[0], key[1])
+            if table is None:
+                if key[0] in ("pg_catalog", "information_schema") or key[1].startswith("pg_"):
+                    raise Unsupported(f"catalog table {node.sql()}")
+                raise NotCatalog(node.sql())
+            self.tables[key] = table
+        return self.tables[key]
+
+    def _source(self, node: exp.Expr, parent: Env | None) -> tuple[str, Table]:
+        if isinstance(node, exp.Table):
+            return (node.alias_or_name.lower(), self._table(node))
+        if isinstance(node, exp.Subquery):
+            return (node.alias_or_name.lower(), self.run(node.this, parent))
+        raise Unsupported(f"FROM {type(node).__name__}")
+
+    def _from(self, node: exp.Select, parent: Env | None) -> tuple[list[Env], Env]:
+        items: list[tuple[exp.Join | None, exp.Expr]] = []
+        from_ = node.args.get("from") or node.args.get("from_")
+        if from_ is not None:
+            items.append((None, from_.this))
+        for join in node.args.get("joins") or []:
+            items.append((join, join.this))
+        envs = [Env({}, parent)]
+        typing = Env({}, parent)
+        for join, item in items:
+            alias, table = self._source(item, parent)
+            index = {name: i for i, (name, _oid) in enumerate(table.columns)}
+            types = [oid for _name, oid in table.columns]
+            typing.sources[alias] = Source(index, types, None)
+            on = join.args.get("on") if join is not None else None
+            left = join is not None and join.side.upper() == "LEFT"
+            if join is not None and (join.side.upper() in ("RIGHT", "FULL") or join.args.get("using")):
+                raise Unsupported("RIGHT/FULL JOIN or USING")
+            joined: list[Env] = []
+            for env in envs:
+                matched = False
+                for row in table.rows:
+                    candidate = Env({**env.sources, alias: Source(index, types, row)}, parent)
+                    if on is None or self.value(on, candidate) is True:
+                        joined.append(candidate)
+                        matched = True
+                if left and not matched:
+                    joined.append(Env({**env.sources, alias: Source(index, types, None)}, parent))
+            envs = joined
+        return envs, typing
+
+    def _project(
+        self, node: exp.Select, envs: list[Env], typing: Env
+    ) -> tuple[list[tuple[str, int]], list[list[object]], list[Env | None]]:
+        items: list[exp.Expr] = []
+        for item in node.expressions:
+            if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
+                table = item.table.lower() if isinstance(item, exp.Column) else ""
+                for alias, source in typing.sources.items():
+                    if table in ("", alias):
+                        items += [exp.column(name, alias, quoted=True) for name in source.columns]
+            else:
+                items.append(item)
+        columns = [(column_name(item), self.type_of(item, typing)) for item in items]
+        group = node.args.get("group")
+        grouped = group is not None or any(_has_aggregate(item) for item in items)
+        rows: list[list[object]] = []
+        order_envs: list[Env | None] = []
+        if grouped:
+            keys = group.expressions if group is not None else []
+            groups: dict[tuple[object, ...], list[Env]] = {}
+            for env in envs:
+                groups.setdefault(tuple(_hashable(self.value(k, env)) for k in keys), []).append(env)
+            if not groups and not keys:
+                groups[()] = []
+            for members in groups.values():
+                first = members[0] if members else typing
+                rows.append([self.value(item, first, members) for item in items])
+                order_envs.append(first)
+            having = node.args.get("having")
+            if having is not None:
+                kept = [
+                    (row, env)
+                    for row, env, members in zip(rows, order_envs, groups.values())
+                    if env is not None and self.value(having.this, env, members) is True
+                ]
+                rows, order_envs = [r for r, _e in kept], [e for _r, e in kept]
+            return columns, rows, order_envs
+        for env in envs:
+            values = [self.value(item, env) for item in items]
+            for expanded in _expand(values):
+                rows.append(expanded)
+                order_envs.append(env)
+        return columns, rows, order_envs
+
+    def _order(
+        self, node: exp.Expr, columns: list[tuple[str, int]], rows: list[list[object]], envs: list[Env | None]
+    ) -> list[list[object]]:
+        order = node.args.get("order")
+        if order is None:
+            return rows
+        names = [name for name, _oid in columns]
+        pairs = list(zip(rows, envs))
+        for ordered in reversed(order.expressions):
+            key = ordered.this
+            descending = bool(ordered.args.get("desc"))
+            nulls_first = ordered.args.get("nulls_first")
+            if nulls_first is None:
+                nulls_first = descending
+
+            def sort_key(pair: tuple[list[object], Env | None], key: exp.Expr = key) -> object:
+                return self._order_value(key, names, pair[0], pair[1])
+
+            present = [p for p in pairs if sort_key(p) is not None]
+            absent = [p for p in pairs if sort_key(p) is None]
+            present.sort(key=lambda p: _sortable(sort_key(p)), reverse=descending)
+            pairs = absent + present if nulls_first else present + absent
+        return [row for row, _env in pairs]
+
+    def _order_value(self, key: exp.Expr, names: list[str], row: list[object], env: Env | None) -> object:
+        if isinstance(key, exp.Literal) and not key.is_string:
+            return row[int(key.this) - 1]
+        if isinstance(key, exp.Column) and not key.table and key.name in names:
+            return row[names.index(key.name)]
+        if env is None:
+            raise Unsupported("ORDER BY an expression over a UNION")
+        return self.value(key, env)
+
+    # ---- expressions -----------------------------------------------------------------------
+    def value(self, node: exp.Expr, env: Env, group: list[Env] | None = None) -> object:
+        handler = _VALUES.get(type(node))
+        if handler is not None:
+            return handler(self, node, env, group)
+        if isinstance(node, exp.Binary) and type(node) in _COMPARISONS:
+            return self._compare(node, env, group)
+        if isinstance(node, (exp.Func, exp.Dot)):
+            return self._call(node, env, group)
+        raise Unsupported(type(node).__name__)
+
+    def _compare(self, node: exp.Binary, env: Env, group: list[Env] | None) -> object:
+        left = self.value(node.this, env, group)
+        right_node = node.expression
+        compare = _COMPARISONS[type(node)]
+        if isinstance(right_node, exp.Any):
+            values = self.value(_unparen(right_node.this), env, group)
+            if left is None or values is None:
+                return None
+            if not isinstance(values, list):
+                raise Unsupported("ANY of a non-array")
+            results = [_compare(compare, left, v) for v in values]
+            return True if True in results else (None if None in results else False)
+        return _compare(compare, left, self.value(right_node, env, group))
+
+    def _call(self, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+        name = function_name(node)
+        target = node.expression if isinstance(node, exp.Dot) else node
+        if name in _AGGREGATES:
+            if group is None:
+                raise Unsupported(f"{name} outside GROUP BY")
+            return _aggregate(self, name, target, group)
+        entry = self.functions.get(name)
+        if entry is None:
+            raise Unsupported(f"function {name}()")
+        args = [self.value(arg, env, group) for arg in function_args(target)]
+        sets = [a for a in args if isinstance(a, SetValue)]
+        if sets:
+            return SetValue(entry[0](self, [a[i] if isinstance(a, SetValue) else a for a in args]) for i in range(len(sets[0])))
+        return entry[0](self, args)
+
+    def type_of(self, node: exp.Expr, env: Env) -> int:
+        """The type OID PostgreSQL gives this expression's column (text when it cannot tell)."""
+        try:
+            return self._type_of(node, env)
+        except (Unsupported, NotCatalog):
+            return t.TEXT
+
+    def _type_of(self, node: exp.Expr, env: Env) -> int:
+        if isinstance(node, (exp.Alias, exp.Paren, exp.Collate)):
+            return self._type_of(node.this, env)
+        if isinstance(node, exp.Column):
+            found = env.find(node.table.lower(), node.name)
+            if found is None:
+                return t.NAME if node.name.lower() == "user" else t.TEXT
+            return found[0].types[found[1]]
+        if isinstance(node, exp.Cast):
+            return cast_type(node)[0]
+        if isinstance(node, exp.Literal):
+            if node.is_string:
+                return t.TEXT
+            return t.INT4 if "." not in node.this and abs(int(node.this)) < 2**31 else t.NUMERIC if "." in node.this else t.INT8
+        if isinstance(node, exp.Boolean) or type(node) in _COMPARISONS or isinstance(node, _PREDICATES):
+            return t.BOOL
+        if isinstance(node, exp.Case):
+            for branch in node.args.get("ifs") or []:
+                if not isinstance(branch.args.get("true"), exp.Null):
+                    return self._type_of(branch.args["true"], env)
+            default = node.args.get("default")
+            return self._type_of(default, env) if default is not None else t.TEXT
+        if isinstance(node, exp.Subquery):
+            inner = node.this
+            if isinstance(inner, exp.Select):
+                _envs, typing = self._from(inner, env)
+                return self._type_of(inner.expressions[0], typing)
+            return t.TEXT
+        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
+            return self._type_of(node.this, env)
+        if isinstance(node, exp.Array):
+            element = self._type_of(node.expressions[0], env) if node.expressions else t.TEXT
+            return _ARRAY_OF.get(element, t.TEXT_ARRAY)
+        if isinstance(node, (exp.Func, exp.Dot)):
+            name = function_name(node)
+            if name in _AGGREGATES:
+                return _aggregate_type(self, name, node.expression if isinstance(node, exp.Dot) else node, env)
+            entry = self.functions.get(name)
+            if entry is not None:
+                return entry[1]
+        return t.TEXT
+
+
+# ---- expression handlers ---------------------------------------------------------------------------
+
+
+def _column(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    assert isinstance(node, exp.Column)
+    found = env.find(node.table.lower(), node.name)
+    if found is None:
+        if not node.table and node.name.lower() in ("user", "current_user", "session_user", "current_role"):
+            return ev.ctx.user
+        raise Unsupported(f"column {node.sql()}")
+    source, position = found
+    return None if source.row is None else source.row[position]
+
+
+def _literal(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    assert isinstance(node, exp.Literal)
+    if node.is_string:
+        return str(node.this)
+    text = str(node.this)
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+def _and(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    left = ev.value(node.this, env, group)
+    if left is False:
+        return False
+    right = ev.value(node.expression, env, group)
+    if right is False:
+        return False
+    return None if left is None or right is None else True
+
+
+def _or(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    left = ev.value(node.this, env, group)
+    if left is True:
+        return True
+    right = ev.value(node.expression, env, group)
+    if right is True:
+        return True
+    return None if left is None or right is None else False
+
+
+def _not(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    value = ev.value(node.this, env, group)
+    return None if value is None else not value
+
+
+def _is(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    value = ev.value(node.this, env, group)
+    other = node.expression
+    result = value is None if isinstance(other, exp.Null) else value is ev.value(other, env, group)
+    return not result if node.args.get("negate") else result
+
+
+def _in(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    value = ev.value(node.this, env, group)
+    query = node.args.get("query")
+    if query is not None:
+        table = ev.run(query, env)
+        candidates = [row[0] for row in table.rows]
+    else:
+        candidates = [ev.value(item, env, group) for item in node.expressions]
+    if value is None:
+        return None
+    results = [_compare(_EQ, value, c) for c in candidates]
+    return True if True in results else (None if None in results else False)
+
+
+def _exists(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    return bool(ev.run(node.this, env).rows)
+
+
+def _subquery(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    table = ev.run(node.this, env)
+    if len(table.rows) > 1:
+        raise Unsupported("a scalar subquery returning more than one row")
+    return table.rows[0][0] if table.rows else None
+
+
+def _array(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    items = node.expressions
+    if len(items) == 1 and isinstance(items[0], (exp.Select, exp.Union)):
+        return [row[0] for row in ev.run(items[0], env).rows]
+    return [ev.value(item, env, group) for item in items]
+
+
+def _case(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    operand = node.this
+    subject = ev.value(operand, env, group) if operand is not None else None
+    for branch in node.args.get("ifs") or []:
+        condition = ev.value(branch.this, env, group)
+        if (operand is not None and _compare(_EQ, subject, condition) is True) or (operand is None and condition is True):
+            return ev.value(branch.args["true"], env, group)
+    default = node.args.get("default")
+    return ev.value(default, env, group) if default is not None else None
+
+
+def _cast(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    assert isinstance(node, exp.Cast)
+    value = ev.value(node.this, env, group)
+    return cast_value(ev, value, cast_type(node)[1])
+
+
+def _regexp(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    value = ev.value(node.this, env, group)
+    pattern = ev.value(node.expression, env, group)
+    if value is None or pattern is None:
+        return None
+    flags = re.IGNORECASE if isinstance(node, exp.RegexpILike) else 0
+    return re.search(str(pattern), str(value), flags) is not None
+
+
+def _like(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    value = ev.value(node.this, env, group)
+    pattern = ev.value(node.expression, env, group)
+    if value is None or pattern is None:
+        return None
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in str(pattern))
+    flags = re.IGNORECASE | re.DOTALL if isinstance(node, exp.ILike) else re.DOTALL
+    return re.fullmatch(regex, str(value), flags) is not None
+
+
+def _concat(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    left = ev.value(node.this, env, group)
+    right = ev.value(node.expression, env, group)
+    return None if left is None or right is None else text_of(left) + text_of(right)
+
+
+def _arithmetic(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    left = ev.value(node.this, env, group)
+    right = ev.value(node.expression, env, group)
+    if left is None or right is None:
+        return None
+    if not isinstance(left, (int, float)) or not isinstance(right, (int, float)):
+        raise Unsupported("arithmetic on non-numbers")
+    if isinstance(node, exp.Add):
+        return left + right
+    if isinstance(node, exp.Sub):
+        return left - right
+    if isinstance(node, exp.Mul):
+        return left * right
+    if right == 0:
+        raise Unsupported("division by zero")
+    if isinstance(node, exp.Mod):
+        return left % right
+    return left // right if isinstance(left, int) and isinstance(right, int) else left / right
+
+
+def _neg(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    value = ev.value(node.this, env, group)
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)):
+        raise Unsupported("minus of a non-number")
+    return -value
+
+
+def _bracket(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    array = ev.value(node.this, env, group)
+    index = ev.value(node.expressions[0], env, group)
+    if not isinstance(array, list) or not isinstance(index, int):
+        return None
+    return array[index - 1] if 1 <= index <= len(array) else None
+
+
+def _inner(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    return ev.value(node.this, env, group)
+
+
+def _constant(value: object) -> Callable[[Evaluator, exp.Expr, Env, list[Env] | None], object]:
+    return lambda ev, node, env, group: value
+
+
+_VALUES: Final[dict[type, Callable[[Evaluator, exp.Expr, Env, list[Env] | None], object]]] = {
+    exp.Column: _column,
+    exp.Literal: _literal,
+    exp.Boolean: lambda ev, node, env, group: bool(node.this),
+    exp.Null: _constant(None),
+    exp.ByteString: lambda ev, node, env, group: str(node.this),
+    exp.RawString: lambda ev, node, env, group: str(node.this),
+    exp.And: _and,
+    exp.Or: _or,
+    exp.Not: _not,
+    exp.Is: _is,
+    exp.In: _in,
+    exp.Exists: _exists,
+    exp.Subquery: _subquery,
+    exp.Array: _array,
+    exp.Case: _case,
+    exp.Cast: _cast,
+    exp.RegexpLike: _regexp,
+    exp.RegexpILike: _regexp,
+    exp.Like: _like,
+    exp.ILike: _like,
+    exp.DPipe: _concat,
+    exp.Add: _arithmetic,
+    exp.Sub: _arithmetic,
+    exp.Mul: _arithmetic,
+    exp.Div: _arithmetic,
+    exp.Mod: _arithmetic,
+    exp.Neg: _neg,
+    exp.Bracket: _bracket,
+    exp.Paren: _inner,
+    exp.Alias: _inner,
+    exp.Collate: _inner,
+}
+_PREDICATES: Final = (exp.And, exp.Or, exp.Not, exp.Is, exp.In, exp.Exists, exp.RegexpLike, exp.RegexpILike, exp.Like, exp.ILike)
+
+
+def _sortable(value: object) -> tuple[int, object]:
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, (int, float)):
+        return (0, value)
+    if isinstance(value, list):
+        return (2, tuple(_sortable(v) for v in value))
+    return (1, str(value))
+
+
+def _coerce(left: object, right: object) -> tuple[object, object]:
+    """PostgreSQL reads an untyped literal as the other side's type: '16385' beside an oid is a number."""
+    if isinstance(left, str) and isinstance(right, int) and not isinstance(right, bool):
+        right, left = _coerce(right, left)
+        return left, right
+    if isinstance(left, RegClass) and isinstance(right, str) and not right.lstrip("-").isdigit():
+        return text_of(left), right
+    if isinstance(left, int) and not isinstance(left, bool) and isinstance(right, str):
+        try:
+            return left, int(right)
+        except ValueError:
+            raise Unsupported(f"comparing a number with {right!r}") from None
+    if isinstance(left, bool) and isinstance(right, str):
+        return left, right.lower() in ("t", "true", "y", "yes", "on", "1")
+    return left, right
+
+
+def _eq(a: object, b: object) -> bool:
+    return a == b
+
+
+_EQ: Final[Callable[[object, object], bool]] = _eq
+_COMPARISONS: Final[dict[type, Callable[[object, object], bool]]] = {
+    exp.EQ: _eq,
+    exp.NEQ: lambda a, b: a != b,
+    exp.GT: lambda a, b: _sortable(a) > _sortable(b),
+    exp.GTE: lambda a, b: _sortable(a) >= _sortable(b),
+    exp.LT: lambda a, b: _sortable(a) < _sortable(b),
+    exp.LTE: lambda a, b: _sortable(a) <= _sortable(b),
+}
+
+
+def _compare(compare: Callable[[object, object], bool], left: object, right: object) -> bool | None:
+    if left is None or right is None:
+        return None
+    left, right = _coerce(left, right)
+    return compare(left, right)
+
+
+def _unparen(node: exp.Expr) -> exp.Expr:
+    return node.this if isinstance(node, exp.Paren) else node
+
+
+def _hashable(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _distinct(rows: list[list[object]], envs: list[Env | None]) -> tuple[list[list[object]], list[Env | None]]:
+    seen: set[tuple[object, ...]] = set()
+    kept_rows: list[list[object]] = []
+    kept_envs: list[Env | None] = []
+    for row, env in zip(rows, envs):
+        key = tuple(_hashable(v) for v in row)
+        if key not in seen:
+            seen.add(key)
+            kept_rows.append(row)
+            kept_envs.append(env)
+    return kept_rows, kept_envs
+
+
+def _page(node: exp.Expr, rows: list[list[object]]) -> list[list[object]]:
+    offset = node.args.get("offset")
+    limit = node.args.get("limit")
+    start = int(offset.expression.this) if offset is not None and isinstance(offset.expression, exp.Literal) else 0
+    if limit is not None and isinstance(limit.expression, exp.Literal):
+        return rows[start : start + int(limit.expression.this)]
+    return rows[start:]
+
+
+def _expand(values: list[object]) -> list[list[object]]:
+    sets = [v for v in values if isinstance(v, SetValue)]
+    if not sets:
+        return [values]
+    length = max(len(s) for s in sets)
+    return [
+        [(v[i] if i < len(v) else None) if isinstance(v, SetValue) else v for v in values] for i in range(length)
+    ]
+
+
+# ---- functions, aggregates, casts, names --------------------------------------------------------------
+
+_CLASS_NAMES: Final[dict[str, str]] = {
+    "CurrentUser": "current_user",
+    "SessionUser": "session_user",
+    "CurrentSchema": "current_schema",
+    "CurrentCatalog": "current_catalog",
+    "CurrentSchemas": "current_schemas",
+    "CurrentDatabase": "current_database",
+    "CurrentTimestamp": "now",
+    "Explode": "unnest",
+    "Unnest": "unnest",
+    "ExplodingGenerateSeries": "generate_series",
+    "GenerateSeries": "generate_series",
+    "GroupConcat": "string_agg",
+    "ArrayAgg": "array_agg",
+    "LogicalAnd": "bool_and",
+    "LogicalOr": "bool_or",
+    "ArrayToString": "array_to_string",
+    "ArraySize": "array_length",
+    "JSONObject": "json_build_object",
+    "CurrentDate": "current_date",
+    "Version": "version",
+}
+_AGGREGATES: Final = frozenset({"count", "min", "max", "sum", "array_agg", "bool_and", "bool_or", "string_agg"})
+_ARRAY_OF: Final[dict[int, int]] = {
+    t.TEXT: t.TEXT_ARRAY,
+    t.NAME: t.NAME_ARRAY,
+    t.VARCHAR: t.VARCHAR_ARRAY,
+    t.INT2: t.INT2_ARRAY,
+    t.INT4: t.INT4_ARRAY,
+    t.INT8: t.INT8_ARRAY,
+    t.OID: t.OID_ARRAY,
+    t.BOOL: t.BOOL_ARRAY,
+    t.FLOAT8: t.FLOAT8_ARRAY,
+    t.CHAR: t.CHAR_ARRAY,
+}
+
+
+def function_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Dot):
+        return function_name(node.expression)
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    name = _CLASS_NAMES.get(type(node).__name__)
+    if name is not None:
+        return name
+    if isinstance(node, exp.Func):
+        return node.sql_name().lower()
+    return "?"
+
+
+def function_args(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.Anonymous):
+        return list(node.expressions)
+    args: list[exp.Expr] = []
+    for key in node.arg_types:
+        value = node.args.get(key)
+        if isinstance(value, list):
+            args += value
+        elif isinstance(value, exp.Expr):
+            args.append(value)
+    return args
+
+
+def _aggregate(ev: Evaluator, name: str, node: exp.Expr, group: list[Env]) -> object:
+    argument = node.this
+    ordering: list[exp.Ordered] = []
+    if isinstance(argument, exp.Order):
+        ordering = list(argument.expressions)
+        argument = argument.this
+    if isinstance(argument, exp.Distinct):
+        raise Unsupported("DISTINCT in an aggregate")
+    if name == "count" and (argument is None or isinstance(argument, exp.Star)):
+        return len(group)
+    members = group
+    if ordering:
+        key = ordering[0].this
+        members = sorted(group, key=lambda env: _sortable(ev.value(key, env)), reverse=bool(ordering[0].args.get("desc")))
+    values = [ev.value(argument, env) for env in members]
+    present = [v for v in values if v is not None]
+    if name == "count":
+        return len(present)
+    if name == "array_agg":
+        return values if values else None
+    if not present:
+        return None
+    if name == "min":
+        return min(present, key=_sortable)
+    if name == "max":
+        return max(present, key=_sortable)
+    if name == "sum":
+        return sum(v for v in present if isinstance(v, (int, float)))
+    if name == "bool_and":
+        return all(bool(v) for v in present)
+    if name == "bool_or":
+        return any(bool(v) for v in present)
+    separator = node.args.get("separator")
+    joiner = text_of(ev.value(separator, group[0])) if separator is not None else ","
+    return joiner.join(text_of(v) for v in present)
+
+
+def _aggregate_type(ev: Evaluator, name: str, node: exp.Expr, env: Env) -> int:
+    if name == "count":
+        return t.INT8
+    if name in ("bool_and", "bool_or"):
+        return t.BOOL
+    if name == "string_agg":
+        return t.TEXT
+    argument = node.this.this if isinstance(node.this, exp.Order) else node.this
+    inner = ev._type_of(argument, env)
+    return _ARRAY_OF.get(inner, t.TEXT_ARRAY) if name == "array_agg" else inner
+
+
+_CAST_TYPES: Final[dict[str, tuple[int, str]]] = {
+    "regclass": (t.REGCLASS, "regclass"),
+    "regtype": (t.REGTYPE, "regtype"),
+    "regnamespace": (t.REGNAMESPACE, "regnamespace"),
+    "regproc": (t.REGPROC, "text"),
+    "text": (t.TEXT, "text"),
+    "varchar": (t.VARCHAR, "text"),
+    "character varying": (t.VARCHAR, "text"),
+    "char": (t.BPCHAR, "text"),
+    '"char"': (t.CHAR, "text"),
+    "name": (t.NAME, "text"),
+    "oid": (t.OID, "int"),
+    "int": (t.INT4, "int"),
+    "integer": (t.INT4, "int"),
+    "int4": (t.INT4, "int"),
+    "bigint": (t.INT8, "int"),
+    "int8": (t.INT8, "int"),
+    "smallint": (t.INT2, "int"),
+    "int2": (t.INT2, "int"),
+    "boolean": (t.BOOL, "bool"),
+    "bool": (t.BOOL, "bool"),
+    "double precision": (t.FLOAT8, "float"),
+    "float8": (t.FLOAT8, "float"),
+    "real": (t.FLOAT4, "float"),
+    "json": (t.JSON, "text"),
+    "text[]": (t.TEXT_ARRAY, "array"),
+    "int2[]": (t.INT2_ARRAY, "array"),
+    "oid[]": (t.OID_ARRAY, "array"),
+    "name[]": (t.NAME_ARRAY, "array"),
+}
+
+
+def cast_type(node: exp.Cast) -> tuple[int, str]:
+    """(result type OID, how to convert) of a cast."""
+    target = node.to
+    name = str(target.this).lower() if isinstance(target, exp.ObjectIdentifier) else target.sql(dialect="postgres").lower()
+    name = name.removeprefix("pg_catalog.")
+    found = _CAST_TYPES.get(name)
+    if found is None:
+        raise Unsupported(f"cast to {name}")
+    return found
+
+
+def text_of(value: object) -> str:
+    """The text form PostgreSQL prints for a value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, RegClass):
+        return value.label or str(int(value))
+    if isinstance(value, RegType):
+        found = next((p for p in TYPES_BY_NAME.values() if p.oid == value), None)
+        return found.formatted if found is not None else str(int(value))
+    if isinstance(value, list):
+        return "{" + ",".join("NULL" if v is None else text_of(v) for v in value) + "}"
+    return str(value)
+
+
+def cast_value(ev: Evaluator, value: object, how: str) -> object:
+    if value is None:
+        return None
+    if how == "text":
+        return text_of(value)
+    if how == "int":
+        if isinstance(value, (int, str)):
+            return int(value)
+        raise Unsupported("cast to an integer")
+    if how == "float":
+        if isinstance(value, (int, float, str)):
+            return float(value)
+        raise Unsupported("cast to a float")
+    if how == "bool":
+        return value if isinstance(value, bool) else str(value).lower() in ("t", "true", "y", "yes", "on", "1")
+    if how == "array":
+        if isinstance(value, list):
+            return value
+        raise Unsupported("cast to an array")
+    if how == "regclass":
+        return ev.functions["to_regclass_strict"][0](ev, [value])
+    if how == "regtype":
+        return ev.functions["to_regtype_strict"][0](ev, [value])
+    if how == "regnamespace":
+        return ev.functions["regnamespace"][0](ev, [value])
+    raise Unsupported(f"cast {how}")
+
+
+def column_name(node: exp.Expr) -> str:
+    """The column name PostgreSQL gives a SELECT item."""
+    if isinstance(node, exp.Alias):
+        return node.alias
+    if isinstance(node, exp.Column):
+        return node.name
+    if isinstance(node, exp.Paren):
+        return column_name(node.this)
+    if isinstance(node, exp.Cast):
+        inner = node.this
+        if isinstance(inner, (exp.Column, exp.Func, exp.Dot, exp.Cast)):
+            return column_name(inner)
+        return _cast_column(node)
+    if isinstance(node, exp.Case):
+        # PostgreSQL names a CASE after its ELSE branch when that is a column, function or cast
+        default = node.args.get("default")
+        if isinstance(default, (exp.Column, exp.Func, exp.Dot, exp.Cast)):
+            return column_name(default)
+        return "case"
+    if isinstance(node, exp.Array):
+        return "array"
+    if isinstance(node, exp.Boolean):
+        return "bool"
+    if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and node.this.expressions:
+        return column_name(node.this.expressions[0])
+    if isinstance(node, exp.Exists):
+        return "exists"
+    if isinstance(node, (exp.Func, exp.Dot)):
+        name = function_name(node)
+        return "?column?" if name == "?" else name
+    return "?column?"
+
+
+def _cast_column(node: exp.Cast) -> str:
+    try:
+        oid = cast_type(node)[0]
+    except Unsupported:
+        return "?column?"
+    found = next((p for p in TYPES_BY_NAME.values() if p.oid == oid), None)
+    return found.name if found is not None else "?column?"
+
+
+def _has_aggregate(node: exp.Expr) -> bool:
+    """Whether an aggregate call appears in `node` outside any subquery."""
+    if isinstance(node, (exp.Subquery, exp.Select)):
+        return False
+    if isinstance(node, (exp.Func, exp.Dot)) and function_name(node) in _AGGREGATES:
+        return True
+    return any(_has_aggregate(child) for child in node.iter_expressions())
