@@ -20,6 +20,7 @@ partitions, and a query past it raises QueryTimeoutError.
 """
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -32,14 +33,14 @@ from rusts.query.filters import row_mask
 from rusts.query.model import Column as ResultColumn
 from rusts.query.model import Query, QueryResult, parse_query
 from rusts.query.planner import TIME_MAX, TIME_MIN, Plan, SeriesRef, plan_query
-from rusts.storage.columns import KIND_NAMES, KIND_STRING, SeriesData
+from rusts.storage.columns import KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, SeriesData
 from rusts.storage.engine import StorageEngine
 from rusts.storage.partition import Partition
 from rusts.storage.scan import BlockStats, ScanSnapshot, deleted_series, segment_holders
 from rusts.storage.segment import SegmentReader
 from rusts.storage.segment_format import BlockMeta, ColumnBlockMeta
 
-__all__ = ["execute", "parse_query"]
+__all__ = ["execute", "execute_batches", "parse_query"]
 
 MAX_FILLED_BUCKETS = 1_000_000
 MERGE_EVERY = 256
@@ -147,39 +148,159 @@ def _series_reach(plan: Plan, snapshot: ScanSnapshot) -> NDArray[np.int64]:
     return reach
 
 
-def _values(data: SeriesData, name: str) -> list[Any]:
-    column = data.columns.get(name)
-    if column is None:
-        return [None] * len(data)
-    values: list[Any] = column.values if column.kind == KIND_STRING else column.values.tolist()
-    if column.present is None:
-        return list(values)
-    return [v if keep else None for v, keep in zip(values, column.present.tolist())]
-
-
-def _raw_result(plan: Plan, found: list[tuple[SeriesRef, SeriesData]]) -> QueryResult:
+def _raw_columns(plan: Plan) -> list[ResultColumn]:
     columns = [ResultColumn("time", "timestamp")]
     columns += [ResultColumn(key, "string") for key in plan.tag_keys]
     columns += [ResultColumn(name, KIND_NAMES[plan.kinds[name]]) for name in plan.projection]
+    return columns
+
+
+class _Rows:
+    """Rows of several series side by side (one window or a whole result), in answer order, ready to
+    turn into output rows a slice at a time."""
+
+    def __init__(self, plan: Plan, found: list[tuple[SeriesRef, SeriesData]]) -> None:
+        self.plan = plan
+        self.refs = [ref for ref, _ in found]
+        lengths = np.array([len(data) for _, data in found], dtype=np.int64)
+        self.ends = np.cumsum(lengths)
+        self.times = np.concatenate([data.timestamps for _, data in found]) if found else np.empty(0, dtype=np.int64)
+        ranks = np.repeat(np.array([ref.rank for ref in self.refs], dtype=np.int64), lengths)
+        order = np.lexsort((ranks, self.times))
+        self.order = order[::-1] if plan.descending else order
+        self.values: list[Any] = []
+        self.present: list[NDArray[np.bool_] | None] = []
+        for name in plan.projection:
+            values, present = _joined(plan.kinds[name], [data.columns.get(name) for _, data in found], lengths)
+            self.values.append(values)
+            self.present.append(present)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def rows(self, start: int, stop: int) -> list[list[Any]]:
+        """Output rows start..stop of the answer order."""
+        picked = self.order[start:stop]
+        if len(picked) == 0:
+            return []
+        which = np.searchsorted(self.ends, picked, side="right").tolist()
+        outputs: list[list[Any]] = [self.times[picked].tolist()]
+        for key in self.plan.tag_keys:
+            tags = [ref.tags.get(key) for ref in self.refs]
+            outputs.append([tags[w] for w in which])
+        index = picked.tolist()
+        for values, present in zip(self.values, self.present):
+            if isinstance(values, list):
+                column = [values[i] for i in index]
+            else:
+                column = values[picked].tolist()
+            if present is not None:
+                column = [v if keep else None for v, keep in zip(column, present[picked].tolist())]
+            outputs.append(column)
+        return [list(row) for row in zip(*outputs)]
+
+
+def _joined(kind: int, columns: list[Column | None], lengths: NDArray[np.int64]) -> tuple[Any, NDArray[np.bool_] | None]:
+    """One field's values and presence across parts (None where every row carries it)."""
+    values: list[Any] = []
+    masks: list[NDArray[np.bool_]] = []
+    partial = False
+    for column, length in zip(columns, lengths.tolist()):
+        if column is None:
+            partial = True
+            values.append([None] * length if kind == KIND_STRING else np.zeros(length, dtype=NUMPY_DTYPES[kind]))
+            masks.append(np.zeros(length, dtype=np.bool_))
+            continue
+        values.append(column.values)
+        masks.append(np.ones(length, dtype=np.bool_) if column.present is None else column.present)
+        partial = partial or column.present is not None
+    if kind == KIND_STRING:
+        joined: Any = [v for part in values for v in part]
+    else:
+        joined = np.concatenate(values) if values else np.zeros(0, dtype=NUMPY_DTYPES[kind])
+    return joined, (np.concatenate(masks) if partial and masks else None)
+
+
+def _raw_result(plan: Plan, found: list[tuple[SeriesRef, SeriesData]]) -> QueryResult:
+    columns = _raw_columns(plan)
     if not found:
         return QueryResult(columns, [])
-    times = np.concatenate([data.timestamps for _, data in found])
-    ranks = np.concatenate([np.full(len(data), ref.rank, dtype=np.int64) for ref, data in found])
-    order = np.lexsort((ranks, times))
-    if plan.descending:
-        order = order[::-1]
-    stop = None if plan.limit is None else plan.offset + plan.limit
-    picked = order[plan.offset : stop].tolist()
-    if not picked:
-        return QueryResult(columns, [])
-    outputs: list[list[Any]] = [times[picked].tolist()]
-    for key in plan.tag_keys:
-        tags = [value for ref, data in found for value in [ref.tags.get(key)] * len(data)]
-        outputs.append([tags[i] for i in picked])
-    for name in plan.projection:
-        values = [value for _, data in found for value in _values(data, name)]
-        outputs.append([values[i] for i in picked])
-    return QueryResult(columns, [list(row) for row in zip(*outputs)])
+    rows = _Rows(plan, found)
+    stop = len(rows) if plan.limit is None else plan.offset + plan.limit
+    return QueryResult(columns, rows.rows(plan.offset, stop))
+
+
+# ---- streaming ----
+
+
+def execute_batches(
+    engine: StorageEngine, query: Query, timeout: float | None = None, batch_rows: int = 65536
+) -> tuple[list[ResultColumn], Iterator[list[list[Any]]]]:
+    """The columns of `query`'s answer, and its rows in batches of at most `batch_rows`, in the order
+    and with the values `execute` gives. Bad queries raise here; the scan runs as the batches are
+    taken (a timeout raises QueryTimeoutError from the iterator). An empty answer yields no batch.
+
+    Memory: raw rows are read window by window (one partition's time range at a time, all series,
+    memtables merged) and only the rows of one window are held decoded besides the batch being built;
+    an aggregate answer is computed whole (it holds per-group states, not rows) and sliced."""
+    if batch_rows < 1:
+        raise InvalidQueryError(f"batch_rows must be at least 1, got {batch_rows}")
+    deadline = Deadline(timeout)
+    plan = plan_query(engine, query)
+    snapshot = ScanSnapshot(engine, plan.start, plan.end)
+    if plan.strategy == "aggregate":
+        return _aggregate_columns(plan), _aggregate_batches(plan, snapshot, deadline, batch_rows)
+    wanted = None if plan.limit is None else plan.limit + plan.offset
+    if wanted is not None and wanted * max(1, len(plan.series)) <= 4 * batch_rows:
+        return _raw_columns(plan), _sliced(_raw(plan, snapshot, deadline).rows, batch_rows)
+    return _raw_columns(plan), _raw_batches(plan, snapshot, deadline, batch_rows)
+
+
+def _sliced(rows: list[list[Any]], batch_rows: int) -> Iterator[list[list[Any]]]:
+    for start in range(0, len(rows), batch_rows):
+        yield rows[start : start + batch_rows]
+
+
+def _aggregate_batches(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, batch_rows: int) -> Iterator[list[list[Any]]]:
+    yield from _sliced(_aggregate(plan, snapshot, deadline).rows, batch_rows)
+
+
+def _raw_batches(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, batch_rows: int) -> Iterator[list[list[Any]]]:
+    skip = plan.offset
+    left = plan.limit
+    pending: list[list[Any]] = []
+    windows = snapshot.windows()
+    for partition, lo, hi in reversed(windows) if plan.descending else windows:
+        if left == 0:
+            break
+        found: list[tuple[SeriesRef, SeriesData]] = []
+        for ref in plan.series:
+            deadline.check()
+            data = snapshot.window_rows(ref.series_id, plan.read_columns, partition, lo, hi)
+            if data is None:
+                continue
+            rows = np.flatnonzero(_keep(plan, data))
+            if len(rows):
+                found.append((ref, data.take(rows) if len(rows) < len(data) else data))
+        if not found:
+            continue
+        window = _Rows(plan, found)
+        start = min(skip, len(window))
+        skip -= start
+        stop = len(window) if left is None else min(len(window), start + left)
+        if left is not None:
+            left -= stop - start
+        # Batches are filled across windows: full batches except the last.
+        while start < stop:
+            deadline.check()
+            take = min(stop, start + batch_rows - len(pending))
+            pending.extend(window.rows(start, take))
+            start = take
+            if len(pending) == batch_rows:
+                yield pending
+                pending = []
+    if pending:
+        yield pending
 
 
 # ---- aggregates ----
@@ -449,9 +570,7 @@ def _lift_rows(
 
 def _aggregate_result(plan: Plan, groups: dict[tuple[str | None, ...], _Group]) -> QueryResult:
     specs = plan.aggregations
-    columns = [ResultColumn("time", "timestamp")]
-    columns += [ResultColumn(tag, "string") for tag in plan.group_tags]
-    columns += [ResultColumn(spec.name, spec.result_type) for spec in specs]
+    columns = _aggregate_columns(plan)
     if not groups and not plan.group_tags and plan.interval is None:
         empty = [0 if spec.function in ("count", "count_distinct") else None for spec in specs]
         return QueryResult(columns, _paged(plan, [[plan.range_start or 0, *empty]]))
@@ -478,6 +597,13 @@ def _aggregate_result(plan: Plan, groups: dict[tuple[str | None, ...], _Group]) 
         group_rows = [[t, *key, *row] for t, row in zip(times, zip(*outputs))] if specs else [[t, *key] for t in times]
         rows.extend(reversed(group_rows) if plan.descending else group_rows)
     return QueryResult(columns, _paged(plan, rows))
+
+
+def _aggregate_columns(plan: Plan) -> list[ResultColumn]:
+    columns = [ResultColumn("time", "timestamp")]
+    columns += [ResultColumn(tag, "string") for tag in plan.group_tags]
+    columns += [ResultColumn(spec.name, spec.result_type) for spec in plan.aggregations]
+    return columns
 
 
 def _bucket_span(plan: Plan, groups: dict[tuple[str | None, ...], _Group]) -> tuple[int, int] | None:

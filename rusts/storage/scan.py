@@ -131,6 +131,31 @@ class ScanSnapshot:
         """The part of the query range [lo, hi) that a partition covers."""
         return max(self.start, partition.start), min(self.end, partition.end)
 
+    def windows(self) -> list[tuple[Partition | None, int, int]]:
+        """The query range cut into disjoint windows in time order: each partition's part of it, and
+        the gaps between (None: rows there can only be in memtables)."""
+        out: list[tuple[Partition | None, int, int]] = []
+        at = self.start
+        for partition in self.partitions:
+            lo, hi = self.window(partition)
+            if lo > at:
+                out.append((None, at, lo))
+            out.append((partition, lo, hi))
+            at = hi
+        if at < self.end:
+            out.append((None, at, self.end))
+        return out
+
+    def window_rows(self, series_id: int, columns: list[str] | None, partition: Partition | None, lo: int, hi: int) -> SeriesData | None:
+        """The series' rows in [lo, hi) (inside one window), all layers merged, newest wins."""
+        recent = _merge([part for part in (table.read(series_id, lo, hi) for table in self.tables) if part is not None])
+        if recent is not None:
+            recent = _project(recent, columns)
+        stored = None
+        if partition is not None and partition.might_contain(series_id):
+            stored = partition.read(series_id, columns, lo, hi)
+        return _merge([part for part in (stored, recent) if part is not None])
+
     def memtable_rows(self, series_id: int, columns: list[str] | None) -> SeriesData | None:
         """The series' memtable rows in range, resolved (flushing tables older than the live one)."""
         parts = [table.read(series_id, self.start, self.end) for table in self.tables]
