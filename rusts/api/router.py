@@ -45,7 +45,7 @@ from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.query.executor import execute
 from rusts.query.errors import QueryTimeoutError
 from rusts.query.model import QueryResult, parse_query
-from rusts.sql.translator import run_sql
+from rusts.sql.statement import SqlAnswer, execute_sql
 from rusts.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rusts.api.metrics import HttpMetrics, exposition
 from rusts.api.ratelimit import RateLimiter
@@ -294,17 +294,26 @@ async def _answer(request: Request[Any, Any, State], epoch: str | None, sql_only
     timeout: float = request.app.state.request_timeout
     text = _sql_text(body)
     if text is not None:
-        result = await run_blocking(timeout, "the query", "it was cancelled", run_sql, engine, text, timeout)
-    elif sql_only:
+        answer = await run_blocking(timeout, "the statement", "it was cancelled", execute_sql, engine, text, timeout)
+        return Response(_render_answer(answer, epoch))
+    if sql_only:
         return _error(STATUS_BAD_REQUEST, 'POST /sql takes a JSON body {"query": "SELECT ..."}')
-    else:
-        parsed = parse_query(body)
-        result = await run_blocking(timeout, "the query", "it was cancelled", execute, engine, parsed, timeout)
+    parsed = parse_query(body)
+    result = await run_blocking(timeout, "the query", "it was cancelled", execute, engine, parsed, timeout)
     return Response(render_result(result, epoch))
 
 
+def _render_answer(answer: SqlAnswer, epoch: str | None) -> dict[str, Any]:
+    """A SELECT or SHOW answers its rows as /query does; INSERT, DELETE and DROP answer no columns and
+    rows plus PostgreSQL's command tag, e.g. {"columns": [], "rows": [], "tag": "INSERT 0 2"}."""
+    rendered = render_result(QueryResult(answer.columns, answer.rows), epoch)
+    if not answer.columns:
+        rendered["tag"] = answer.tag
+    return rendered
+
+
 def _sql_text(body: bytes) -> str | None:
-    """The SQL of a body shaped {"query": "SELECT ..."} (the seed's /query example), else None."""
+    """The SQL of a body shaped {"query": "SELECT ..."} (the seed's /query example; any statement), else None."""
     try:
         decoded = msgspec.json.decode(body)
     except msgspec.DecodeError:

@@ -26,7 +26,6 @@ from typing import Any, Final
 
 from sqlglot import exp
 
-from rusts.core.hashing import series_key
 from rusts.query.errors import UnknownMeasurementError
 from rusts.query.executor import execute
 from rusts.query.model import Aggregation, Query
@@ -173,8 +172,26 @@ def _kind_of(name: str, values: list[Any]) -> str:
     raise DatatypeMismatchError(f"new column {name!r} takes values of different kinds (strings, numbers, booleans)")
 
 
+def _escape(text: str, specials: str) -> str:
+    """`text` as line protocol writes a name: each special character after a backslash.
+
+    The parser keeps a backslash that is not before a special character (and a
+    doubled one) literally, so backslashes are written as they are; a backslash
+    right before a special character or at the end cannot be written unambiguously.
+    """
+    for i, char in enumerate(text):
+        if char == "\\" and (i + 1 == len(text) or text[i + 1] in specials):
+            raise DatatypeMismatchError(
+                f"{text!r} has a backslash before {'its end' if i + 1 == len(text) else repr(text[i + 1])}, "
+                "which line protocol cannot carry in a name, tag or key"
+            )
+    for char in specials:
+        text = text.replace(char, "\\" + char)
+    return text
+
+
 def _escape_key(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    return _escape(text, ", =")
 
 
 def _field(name: str, kind: str, value: Any, row: int) -> str:
@@ -264,4 +281,5 @@ def _line(measurement: str, roles: dict[str, str], values: dict[str, list[Any]],
         raise NotNullViolationError(f"INSERT row {row} has no field value (a point needs at least one field)")
     if not I64_MIN <= stamp <= I64_MAX:
         raise OutOfRangeError(f"INSERT row {row}: time {stamp} is out of range")
-    return f"{series_key(measurement, sorted(tag_pairs))} {','.join(field_parts)} {stamp}"
+    series = [_escape(measurement, ", ")] + [f"{_escape_key(k)}={_escape_key(v)}" for k, v in sorted(tag_pairs)]
+    return f"{','.join(series)} {','.join(field_parts)} {stamp}"
