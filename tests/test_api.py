@@ -387,3 +387,32 @@ def test_a_write_past_request_timeout_gets_503(tmp_path: Path) -> None:
         time.sleep(1.2)
         assert engine.stored == [LINE]
         assert 'rusts_http_requests_total{route="/write",method="POST",status="503"} 1' in client.get("/metrics").text
+
+
+# --- SQL statements over HTTP ---------------------------------------------------------------------------------
+
+
+def test_sql_statements_on_the_real_server(tmp_path: Path, servers: list[Server]) -> None:
+    server = Server(tmp_path)
+    servers.append(server)
+
+    def sql(text: str, path: str = "/sql") -> tuple[int, Any]:
+        status, body, _ = server.request("POST", path, json.dumps({"query": text}).encode())
+        return status, body
+
+    status, body = sql("INSERT INTO m (time, host, v) VALUES (1000, 'a', 1.5), (2000, 'a', 4), (3000, 'b', 2)")
+    assert (status, body) == (200, {"columns": [], "rows": [], "tag": "INSERT 0 3"})
+    status, body = sql("SELECT host, SUM(v) / COUNT(*) AS mean, MAX(v) - MIN(v) AS spread FROM m "
+                       "GROUP BY host HAVING COUNT(*) > 1 ORDER BY 2 DESC")
+    assert status == 200 and body["rows"] == [["a", 2.75, 2.5]]
+    assert body["columns"] == [{"name": "host", "type": "string"}, {"name": "mean", "type": "float"},
+                               {"name": "spread", "type": "float"}]
+    status, body = sql("SELECT time, v * 2 AS twice FROM m ORDER BY twice DESC LIMIT 2", "/query?epoch=ns")
+    assert status == 200 and body["rows"] == [[2000, 8.0], [3000, 4.0]]
+    status, body = sql("SELECT v / 0 FROM m")
+    assert (status, body) == (400, {"error": "division by zero"})
+    assert sql("DELETE FROM m WHERE host = 'b'") == (200, {"columns": [], "rows": [], "tag": "DELETE 1"})
+    assert sql("SELECT COUNT(*) FROM m")[1]["rows"] == [[2]]
+    assert sql("DROP MEASUREMENT m") == (200, {"columns": [], "rows": [], "tag": "DROP MEASUREMENT"})
+    status, body = sql("SELECT * FROM m")
+    assert status == 400 and body["error"] == "unknown measurement 'm'"
