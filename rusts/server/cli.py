@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_config:
         print(f"config OK: {source or f'built-in defaults (no ./{DEFAULT_CONFIG_PATH})'}")
         return EXIT_OK
-    return start_server(config)
+    return start_server(config, source or "built-in defaults")
 
 
 def _program_name() -> str:
@@ -255,12 +255,16 @@ def generate_config(path: str, *, force: bool) -> int:
     return EXIT_OK
 
 
-def start_server(config: Config) -> int:
+def start_server(config: Config, source: str = DEFAULT_CONFIG_PATH) -> int:
     """Run the server until it stops; its exit status."""
     # Imported late: --help and --generate-config must not pay for the server's imports.
     from rusts.server.main import run_server
 
-    return run_server(config)
+    try:
+        return run_server(config, source)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ ZstdLevel = Annotated[int, msgspec.Meta(ge=1, le=22)]
 WalDurability = Literal["every_write", "periodic", "os_default", "none"]
 Codec = Literal["lz4", "zstd", "none"]
 LogLevel = Literal["trace", "debug", "info", "warn", "error"]
+PgAuthMethod = Literal["trust", "password", "md5", "scram-sha-256"]
 
 
 class Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -112,6 +113,13 @@ class LoggingConfig(Section, frozen=True):
     show_location: bool = False
 
 
+class TlsConfig(Section, frozen=True):
+    """A PEM certificate (chain) and its private key."""
+
+    cert_file: NonEmpty
+    key_file: NonEmpty
+
+
 class PostgresConfig(Section, frozen=True):
     """The PostgreSQL wire protocol listener."""
 
@@ -119,6 +127,9 @@ class PostgresConfig(Section, frozen=True):
     host: NonEmpty = "0.0.0.0"
     port: Port = 5432
     max_connections: Positive = 100
+    auth_method: PgAuthMethod = "trust"
+    users: dict[NonEmpty, str] = msgspec.field(default_factory=dict)
+    tls: TlsConfig | None = None
 
 
 class Config(Section, frozen=True):
@@ -215,6 +226,14 @@ postgres:
   port: 5432
   # Most concurrent PostgreSQL connections; more are refused.
   max_connections: 100
+  # How clients prove who they are: trust (anyone, as any user), password
+  # (cleartext), md5 or scram-sha-256 (checked against users below).
+  auth_method: trust
+  # User names and their passwords, e.g. {grafana: "s3cret"}. Keep this file private.
+  users: {}
+  # TLS for clients that ask for it: {cert_file: server.crt, key_file: server.key}
+  # (PEM). null = no TLS (an SSLRequest is answered 'N').
+  tls: null
 """
 
 

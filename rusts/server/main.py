@@ -7,7 +7,10 @@ import uvicorn
 
 import rusts
 from rusts.api.line_protocol import engine_parser
-from rusts.api.router import ApiSettings, create_app
+from rusts.api.router import ApiSettings, Service, create_app
+from rusts.core.errors import ConfigError
+from rusts.pgwire.connection import PgSettings
+from rusts.pgwire.server import pgwire_service, tls_context
 from rusts.server.config import Config
 from rusts.storage.engine import EngineOptions, StorageEngine
 
@@ -57,11 +60,34 @@ def api_settings(config: Config) -> ApiSettings:
     )
 
 
+def pg_settings(config: Config, source: str) -> PgSettings:
+    """The PostgreSQL listener's settings from rusts.yml; ConfigError for unusable TLS files."""
+    postgres = config.postgres
+    tls = None
+    if postgres.tls is not None:
+        try:
+            tls = tls_context(postgres.tls.cert_file, postgres.tls.key_file)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(source, "postgres.tls", f"cannot load {postgres.tls.cert_file} / {postgres.tls.key_file}: {exc}") from None
+    if postgres.auth_method != "trust" and not postgres.users:
+        raise ConfigError(source, "postgres.users", f"auth_method {postgres.auth_method} needs at least one user")
+    return PgSettings(
+        host=postgres.host,
+        port=postgres.port,
+        max_connections=postgres.max_connections,
+        auth_method=postgres.auth_method,
+        users=dict(postgres.users),
+        tls=tls,
+        request_timeout=float(config.server.request_timeout),
+        max_message_size=max(config.server.max_body_size, 1 << 20),
+    )
+
+
 def _stopped(signum: int, frame: object) -> None:
     logging.getLogger("rusts.server").info("stopped by signal %d after a clean shutdown", signum)
 
 
-def run_server(config: Config) -> int:
+def run_server(config: Config, source: str = "rusts.yml") -> int:
     """Serve until SIGINT or SIGTERM; the exit status."""
     configure_logging(config)
     log = logging.getLogger("rusts.server")
@@ -76,7 +102,8 @@ def run_server(config: Config) -> int:
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, _stopped)
     options = engine_options(config)
-    app = create_app(lambda: StorageEngine.open(options, engine_parser), settings)
+    services: list[Service] = [pgwire_service(pg_settings(config, source))] if config.postgres.enabled else []
+    app = create_app(lambda: StorageEngine.open(options, engine_parser), settings, services)
     uvicorn.run(
         app,
         host=config.server.host,

@@ -1,0 +1,82 @@
+"""What a statement means on a PostgreSQL connection: the catalog and session answers of
+rusts.pgwire.catalog first, then RusTs SQL (rusts.sql). Blocking; the connection runs these in
+worker threads.
+"""
+
+from collections.abc import Iterable
+from typing import Final
+
+from rusts.core.errors import AuthError, RustsError
+from rusts.pgwire import types as t
+from rusts.pgwire.catalog import Session, answer
+from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, transaction_command
+from rusts.pgwire.values import COLUMN_OIDS
+from rusts.sql import describe_sql, execute_sql, parameter_types
+from rusts.sql.errors import sqlstate_of
+from rusts.storage.engine import StorageEngine
+
+_TYPE_OIDS: Final = {**COLUMN_OIDS, "": t.TEXT}
+
+
+class Outcome:
+    """A statement's answer: columns as (name, type OID), rows, and its CommandComplete tag.
+
+    `materialized` rows are in memory already (encoding them needs no worker thread); `changed`
+    names reported parameters a SET changed.
+    """
+
+    def __init__(
+        self, columns: list[tuple[str, int]], rows: Iterable[list[object]], tag: str,
+        changed: list[str] | None = None, materialized: bool = True,
+    ) -> None:
+        self.columns = columns
+        self.rows = rows
+        self.tag = tag
+        self.changed = changed or []
+        self.materialized = materialized
+
+    def tag_for(self, sent: int) -> str:
+        """The tag, with the row count of a SELECT as sent."""
+        return f"SELECT {sent}" if self.tag.startswith("SELECT") else self.tag
+
+
+def execute(engine: StorageEngine, session: Session, sql: str, timeout: float) -> Outcome:
+    caught = answer(engine, sql, session)
+    if caught is not None:
+        return Outcome(caught.columns, caught.rows, caught.tag, list(caught.changed))
+    result = execute_sql(engine, sql, timeout)
+    columns = [(column.name, _TYPE_OIDS.get(column.type, t.TEXT)) for column in result.columns]
+    return Outcome(columns, result.rows, result.tag)
+
+
+def describe(engine: StorageEngine, session: Session, text: str) -> list[tuple[str, int]]:
+    """The result columns of a prepared statement, without running a data query."""
+    if transaction_command(text) is not None or deallocate_target(text) is not None or not text.strip():
+        return []
+    count = placeholders(text)
+    probe = fill_placeholders(text, ["NULL"] * count) if count else text
+    caught = answer(engine, probe, session)
+    if caught is not None:
+        return caught.columns
+    return [(column.name, _TYPE_OIDS.get(column.type, t.TEXT)) for column in describe_sql(engine, text)]
+
+
+def parameter_oids(engine: StorageEngine, text: str, declared: list[int]) -> list[int]:
+    """`declared` with each unspecified (0) type inferred from the statement; text when nothing says otherwise."""
+    try:
+        inferred = [_TYPE_OIDS.get(kind, t.TEXT) for kind in parameter_types(engine, text)]
+    except Exception:
+        inferred = []  # a catalog query or something rusts/sql does not parse: its parameters are text
+    return [oid if oid else (inferred[i] if i < len(inferred) else t.TEXT) for i, oid in enumerate(declared)]
+
+
+def sqlstate_for(exc: BaseException) -> str:
+    """The SQLSTATE of an error reported to a client."""
+    own = getattr(exc, "sqlstate", None)
+    if isinstance(own, str) and len(own) == 5:
+        return own
+    if isinstance(exc, AuthError):
+        return "28000"
+    if isinstance(exc, RustsError):
+        return sqlstate_of(exc)
+    return "XX000"

@@ -1,0 +1,181 @@
+"""Statement text as the protocol sees it: splitting a query string, finding and filling $n placeholders,
+and the statements the connection answers itself (transaction control, DEALLOCATE).
+
+The scanner knows PostgreSQL's lexical forms that may hide a ';' or a '$1': 'strings' (with ''),
+E'strings' (with backslash escapes), "identifiers", $tag$dollar quotes$tag$, -- and nested /* */ comments.
+"""
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+_TRANSACTION: Final = re.compile(
+    r"^\s*(begin|start\s+transaction|commit|end|rollback|abort|savepoint|release|prepare\s+transaction|"
+    r"commit\s+prepared|rollback\s+prepared)\b(.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_DEALLOCATE: Final = re.compile(r"^\s*deallocate\s+(?:prepare\s+)?(all|\"(?:[^\"]|\"\")+\"|[A-Za-z_][\w$]*)\s*$", re.IGNORECASE)
+_DOLLAR_TAG: Final = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
+_SPACE: Final = re.compile(r"(\s|--[^\n]*(\n|$)|/\*.*?\*/)*", re.DOTALL)
+
+
+class SqlScanError(Exception):
+    """Text that does not scan (an unterminated quote or comment)."""
+
+    sqlstate = "42601"
+
+
+def _skip(text: str, i: int) -> int:
+    """Index after the quoted string, identifier, dollar quote or comment starting at i (or i when none)."""
+    c = text[i]
+    n = len(text)
+    if c == "'" or ((c in "eE") and i + 1 < n and text[i + 1] == "'" and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_"))):
+        escapes = c != "'"
+        j = i + (2 if escapes else 1)
+        while j < n:
+            if escapes and text[j] == "\\":
+                j += 2
+                continue
+            if text[j] == "'":
+                if j + 1 < n and text[j + 1] == "'":
+                    j += 2
+                    continue
+                return j + 1
+            j += 1
+        raise SqlScanError("unterminated quoted string")
+    if c == '"':
+        j = i + 1
+        while j < n:
+            if text[j] == '"':
+                if j + 1 < n and text[j + 1] == '"':
+                    j += 2
+                    continue
+                return j + 1
+            j += 1
+        raise SqlScanError("unterminated quoted identifier")
+    if c == "-" and text.startswith("--", i):
+        end = text.find("\n", i)
+        return n if end < 0 else end + 1
+    if c == "/" and text.startswith("/*", i):
+        depth = 0
+        j = i
+        while j < n:
+            if text.startswith("/*", j):
+                depth += 1
+                j += 2
+            elif text.startswith("*/", j):
+                depth -= 1
+                j += 2
+                if depth == 0:
+                    return j
+            else:
+                j += 1
+        raise SqlScanError("unterminated /* comment")
+    if c == "$" and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+        match = _DOLLAR_TAG.match(text, i)
+        if match:
+            end = text.find(match.group(0), match.end())
+            if end < 0:
+                raise SqlScanError("unterminated dollar-quoted string")
+            return end + len(match.group(0))
+    return i
+
+
+def split_statements(text: str) -> list[str]:
+    """The statements of a simple-query string, in order, without their ';' (empty ones dropped)."""
+    pieces: list[str] = []
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        after = _skip(text, i)
+        if after != i:
+            i = after
+            continue
+        if text[i] == ";":
+            pieces.append(text[start:i])
+            start = i + 1
+        i += 1
+    pieces.append(text[start:])
+    return [piece for piece in pieces if not is_blank(piece)]
+
+
+def is_blank(text: str) -> bool:
+    """Whitespace and comments only."""
+    match = _SPACE.match(text)
+    return match is not None and match.end() == len(text)
+
+
+def placeholders(text: str) -> int:
+    """The highest $n used in `text` (0 when none)."""
+    highest = 0
+
+    def note(number: int) -> str:
+        nonlocal highest
+        highest = max(highest, number)
+        return ""
+
+    _walk_placeholders(text, note)
+    return highest
+
+
+def fill_placeholders(text: str, literals: list[str]) -> str:
+    """`text` with each $n replaced by literals[n - 1]."""
+
+    def fill(number: int) -> str:
+        if number > len(literals):
+            raise SqlScanError(f"there is no parameter ${number}")
+        return literals[number - 1]
+
+    return _walk_placeholders(text, fill)
+
+
+def _walk_placeholders(text: str, replace: Callable[[int], str]) -> str:
+    out: list[str] = []
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        after = _skip(text, i)
+        if after != i:
+            i = after
+            continue
+        if text[i] == "$" and i + 1 < n and text[i + 1].isdigit() and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+            j = i + 1
+            while j < n and text[j].isdigit():
+                j += 1
+            out.append(text[start:i])
+            out.append(replace(int(text[i + 1:j])))
+            start = i = j
+            continue
+        i += 1
+    out.append(text[start:])
+    return "".join(out)
+
+
+def transaction_command(text: str) -> str | None:
+    """The lower-case keyword of a transaction-control statement (begin, commit, rollback, ...), or None.
+
+    `rollback to savepoint` is reported as "rollback to".
+    """
+    match = _TRANSACTION.match(text)
+    if match is None:
+        return None
+    word = " ".join(match.group(1).lower().split())
+    rest = match.group(2).strip().lower()
+    if word in ("rollback", "abort") and rest.startswith("to"):
+        return "rollback to"
+    return word
+
+
+def deallocate_target(text: str) -> str | None:
+    """For DEALLOCATE [PREPARE] name|ALL: the name ("" for ALL); None for other statements."""
+    match = _DEALLOCATE.match(text)
+    if match is None:
+        return None
+    name = match.group(1)
+    if name.lower() == "all":
+        return ""
+    if name.startswith('"'):
+        return name[1:-1].replace('""', '"')
+    return name.lower()

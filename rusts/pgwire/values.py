@@ -1,0 +1,278 @@
+"""Values on the wire: result columns in text and binary format, parameters back into SQL literals.
+
+Result types follow the seed's table: float -> FLOAT8, integer and unsigned -> INT8, string -> TEXT,
+boolean -> BOOL, timestamp -> TIMESTAMPTZ. PostgreSQL timestamps hold microseconds, so RusTs's
+nanosecond times are truncated (toward the past) to the microsecond on the wire; HTTP keeps all nine
+digits. Parameters are turned into SQL literals of the type the statement needs, so the SQL layer
+sees one language whether a value came inline or through Bind.
+"""
+
+import datetime
+import math
+import struct
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+from rusts.pgwire import types as t
+
+Encoder = Callable[[object], bytes]
+
+PG_EPOCH_US: Final = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
+_UNIX_EPOCH: Final = datetime.datetime(1970, 1, 1)
+_I8: Final = struct.Struct("!q")
+_I4: Final = struct.Struct("!i")
+_U4: Final = struct.Struct("!I")
+_I2: Final = struct.Struct("!h")
+_F8: Final = struct.Struct("!d")
+_F4: Final = struct.Struct("!f")
+
+COLUMN_OIDS: Final = {
+    "timestamp": t.TIMESTAMPTZ, "string": t.TEXT, "float": t.FLOAT8, "integer": t.INT8, "unsigned": t.INT8,
+    "boolean": t.BOOL,
+}
+_INTEGERS: Final = frozenset({t.INT2, t.INT4, t.INT8, t.OID})
+_FLOATS: Final = frozenset({t.FLOAT4, t.FLOAT8})
+_TEXTS: Final = frozenset({t.TEXT, t.VARCHAR, t.BPCHAR, t.NAME, t.CHAR, t.UNKNOWN})
+_TIMES: Final = frozenset({t.TIMESTAMPTZ, t.TIMESTAMP})
+NUMERIC: Final = 1700
+_ARRAY_ELEMENTS: Final = {
+    t.BOOL_ARRAY: t.BOOL, t.NAME_ARRAY: t.NAME, t.INT2_ARRAY: t.INT2, t.INT4_ARRAY: t.INT4, t.TEXT_ARRAY: t.TEXT,
+    t.INT8_ARRAY: t.INT8, t.FLOAT8_ARRAY: t.FLOAT8, t.OID_ARRAY: t.OID, t.INT2VECTOR: t.INT2, t.OIDVECTOR: t.OID,
+}
+
+
+class ValueError22(Exception):
+    """A value that cannot be represented as asked (SQLSTATE given)."""
+
+    def __init__(self, sqlstate: str, text: str) -> None:
+        super().__init__(text)
+        self.sqlstate = sqlstate
+
+
+# ---- text format -------------------------------------------------------------------------------
+
+
+def float_text(value: float) -> str:
+    """float8out with extra_float_digits = 1: shortest exact digits, exponent form outside 1e-4..1e15."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0.0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    digits_repr = repr(abs(value))
+    if "e" in digits_repr:
+        lead, _, exp_part = digits_repr.partition("e")
+        digits = lead.replace(".", "")
+        exponent = int(exp_part)
+    else:
+        whole, _, frac = digits_repr.partition(".")
+        frac = frac.rstrip("0")
+        if whole != "0":
+            digits = (whole + frac).lstrip("0")
+            exponent = len(whole) - 1
+        else:
+            stripped = frac.lstrip("0")
+            exponent = -(len(frac) - len(stripped)) - 1
+            digits = stripped
+    digits = digits.rstrip("0") or "0"
+    sign = "-" if value < 0 else ""
+    if exponent < -4 or exponent >= 15:
+        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{body}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if exponent < 0:
+        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+    if len(digits) <= exponent + 1:
+        return sign + digits + "0" * (exponent + 1 - len(digits))
+    return f"{sign}{digits[:exponent + 1]}.{digits[exponent + 1:]}"
+
+
+def timestamp_text(ns: int) -> str:
+    """'YYYY-MM-DD HH:MM:SS[.ffffff]+00' as PostgreSQL prints a timestamptz in UTC."""
+    us = ns // 1000
+    moment = _UNIX_EPOCH + datetime.timedelta(microseconds=us)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if moment.year < 1000:
+        text = f"{moment.year:04d}" + text[text.index("-"):]
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "+00"
+
+
+def _text_of(oid: int) -> Encoder:
+    if oid == t.BOOL:
+        return lambda v: b"t" if v else b"f"
+    if oid in _FLOATS:
+        return lambda v: float_text(float(v)).encode()  # type: ignore[arg-type]
+    if oid in _TIMES:
+        return lambda v: timestamp_text(v).encode() if isinstance(v, int) else str(v).encode()
+    if oid in _ARRAY_ELEMENTS:
+        element = _text_of(_ARRAY_ELEMENTS[oid])
+        if oid in (t.INT2VECTOR, t.OIDVECTOR):
+            return lambda v: b" ".join(element(x) for x in v)  # type: ignore[attr-defined]
+        return lambda v: _array_text(v, element)
+    return lambda v: str(v).encode("utf-8")
+
+
+def _array_text(values: object, element: Encoder) -> bytes:
+    if not isinstance(values, (list, tuple)):
+        return str(values).encode("utf-8")
+    parts: list[bytes] = []
+    for item in values:
+        if item is None:
+            parts.append(b"NULL")
+            continue
+        raw = element(item)
+        if raw == b"" or raw.upper() == b"NULL" or any(c in raw for c in b' ,{}"\\\t\n'):
+            raw = b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+        parts.append(raw)
+    return b"{" + b",".join(parts) + b"}"
+
+
+# ---- binary format -----------------------------------------------------------------------------
+
+
+def _int8_binary(value: object) -> bytes:
+    number = int(value)  # type: ignore[call-overload]
+    if not -(1 << 63) <= number < (1 << 63):
+        raise ValueError22("22003", f"value {number} is out of range for type bigint")
+    return _I8.pack(number)
+
+
+def _binary_of(oid: int) -> Encoder:
+    if oid == t.BOOL:
+        return lambda v: b"\x01" if v else b"\x00"
+    if oid == t.INT8:
+        return _int8_binary
+    if oid == t.INT4:
+        return lambda v: _I4.pack(int(v))  # type: ignore[call-overload]
+    if oid == t.INT2:
+        return lambda v: _I2.pack(int(v))  # type: ignore[call-overload]
+    if oid in (t.OID, t.REGCLASS, t.REGTYPE, t.REGPROC):
+        return lambda v: _U4.pack(int(v))  # type: ignore[call-overload]
+    if oid == t.FLOAT8:
+        return lambda v: _F8.pack(float(v))  # type: ignore[arg-type]
+    if oid == t.FLOAT4:
+        return lambda v: _F4.pack(float(v))  # type: ignore[arg-type]
+    if oid in _TIMES:
+        return lambda v: _I8.pack(int(v) // 1000 - PG_EPOCH_US)  # type: ignore[call-overload]
+    if oid in _ARRAY_ELEMENTS:
+        element_oid = _ARRAY_ELEMENTS[oid]
+        element = _binary_of(element_oid)
+        return lambda v: _array_binary(v, element_oid, element)
+    return lambda v: str(v).encode("utf-8")
+
+
+def _array_binary(values: object, element_oid: int, element: Encoder) -> bytes:
+    items = list(values) if isinstance(values, (list, tuple)) else []
+    has_null = any(item is None for item in items)
+    parts = [_I4.pack(1 if items else 0), _I4.pack(1 if has_null else 0), _I4.pack(element_oid)]
+    if items:
+        parts.append(_I4.pack(len(items)) + _I4.pack(1))
+    for item in items:
+        if item is None:
+            parts.append(_I4.pack(-1))
+        else:
+            raw = element(item)
+            parts.append(_I4.pack(len(raw)) + raw)
+    return b"".join(parts)
+
+
+def encoders(oids: list[int], formats: list[int]) -> list[Encoder]:
+    """One encoder per result column, for its format (0 text, 1 binary)."""
+    return [_binary_of(oid) if fmt == 1 else _text_of(oid) for oid, fmt in zip(oids, formats)]
+
+
+def data_row(row: list[object], encode: list[Encoder]) -> bytes:
+    """The body of a DataRow message (without its type byte and length)."""
+    parts = [_I2.pack(len(row))]
+    for value, encoder in zip(row, encode):
+        if value is None:
+            parts.append(b"\xff\xff\xff\xff")
+        else:
+            raw = encoder(value)
+            parts.append(_I4.pack(len(raw)) + raw)
+    return b"".join(parts)
+
+
+def result_formats(codes: list[int], count: int) -> list[int]:
+    """The Bind message's result format codes expanded to one per column."""
+    if not codes:
+        return [0] * count
+    if len(codes) == 1:
+        return [codes[0]] * count
+    if len(codes) != count:
+        raise ValueError22("08P01", f"bind message has {len(codes)} result formats but the query has {count} columns")
+    return list(codes)
+
+
+# ---- parameters --------------------------------------------------------------------------------
+
+
+def decode_binary_parameter(oid: int, raw: bytes, number: int) -> object:
+    """A binary-format parameter as a Python value (int ns for timestamps)."""
+    try:
+        if oid == t.INT8:
+            return int(_I8.unpack(raw)[0])
+        if oid == t.INT4:
+            return int(_I4.unpack(raw)[0])
+        if oid == t.INT2:
+            return int(_I2.unpack(raw)[0])
+        if oid == t.OID:
+            return int(_U4.unpack(raw)[0])
+        if oid == t.FLOAT8:
+            return float(_F8.unpack(raw)[0])
+        if oid == t.FLOAT4:
+            return float(_F4.unpack(raw)[0])
+        if oid == t.BOOL:
+            if len(raw) != 1:
+                raise struct.error("bool is one byte")
+            return raw != b"\x00"
+        if oid in _TIMES:
+            return Timestamp((int(_I8.unpack(raw)[0]) + PG_EPOCH_US) * 1000)
+        if oid in _TEXTS or oid == 0:
+            return raw.decode("utf-8")
+    except (struct.error, UnicodeDecodeError):
+        raise ValueError22("22P03", f"parameter ${number}: invalid binary value for type oid {oid}") from None
+    raise ValueError22("0A000", f"parameter ${number}: binary format of type oid {oid} is not supported")
+
+
+class Timestamp(int):
+    """Nanoseconds since the epoch that arrived as a binary timestamp parameter."""
+
+
+def literal(value: object, oid: int, number: int) -> str:
+    """`value` (text-format str or decoded binary value) as an SQL literal of type `oid`."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, Timestamp):
+        return "'" + timestamp_text(int(value)) + "'"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError22("22P02", f"parameter ${number}: {value} cannot be used in a query")
+        return repr(value)
+    text = str(value)
+    if oid in _INTEGERS:
+        try:
+            return str(int(text.strip()))
+        except ValueError:
+            raise ValueError22("22P02", f'parameter ${number}: invalid input syntax for type bigint: "{text}"') from None
+    if oid in _FLOATS or oid == NUMERIC:
+        try:
+            number_value = Decimal(text.strip())
+        except InvalidOperation:
+            raise ValueError22("22P02", f'parameter ${number}: invalid input syntax for type double precision: "{text}"') from None
+        if not number_value.is_finite():
+            raise ValueError22("22P02", f"parameter ${number}: {text} cannot be used in a query")
+        return str(number_value)
+    if oid == t.BOOL:
+        word = text.strip().lower()
+        if word in ("t", "true", "yes", "y", "on", "1"):
+            return "TRUE"
+        if word in ("f", "false", "no", "n", "off", "0"):
+            return "FALSE"
+        raise ValueError22("22P02", f'parameter ${number}: invalid input syntax for type boolean: "{text}"')
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,94 @@
+"""A real `rusts` server process on free ports, for tests that talk to it over HTTP and pgwire."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import rusts
+
+PACKAGE_ROOT = str(Path(rusts.__file__).parent.parent)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RustsServer:
+    """`python -m rusts.server.cli` with HTTP and PostgreSQL on free ports of 127.0.0.1.
+
+    `postgres_extra` is added inside the postgres section's YAML flow mapping
+    (e.g. ", auth_method: md5, users: {alice: pw}").
+    """
+
+    def __init__(self, directory: Path, postgres_extra: str = "", server_extra: str = "") -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.pg_port = free_port()
+        self.config = directory / "rusts.yml"
+        self.config.write_text(
+            f"server: {{host: 127.0.0.1, port: {self.port}{server_extra}}}\n"
+            f"storage: {{data_dir: '{directory / 'data'}', wal_durability: none}}\n"
+            f"postgres: {{host: 127.0.0.1, port: {self.pg_port}{postgres_extra}}}\n"
+            "logging: {level: warn}\n"
+        )
+        env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rusts.server.cli", "--config", str(self.config)],
+            cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        self.wait_ready()
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as response:
+                payload = response.read()
+                return response.status, json.loads(payload) if payload else None
+        except urllib.error.HTTPError as exc:
+            payload = exc.read()
+            return exc.code, json.loads(payload) if payload else None
+
+    def write(self, lines: str) -> None:
+        status, body = self.request("POST", "/write", lines.encode())
+        assert status == 204, body
+
+    def sql(self, text: str) -> Any:
+        status, body = self.request("POST", "/sql?epoch=ns", json.dumps({"query": text}).encode())
+        assert status == 200, body
+        return body
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                out = self.process.stdout.read().decode() if self.process.stdout else ""
+                raise AssertionError(f"server exited: {out}")
+            try:
+                if self.request("GET", "/ready")[0] == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server not ready in 30 s")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def output(self) -> str:
+        return self.process.stdout.read().decode() if self.process.stdout and self.process.poll() is not None else ""

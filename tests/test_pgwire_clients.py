@@ -1,0 +1,310 @@
+"""Real PostgreSQL clients against the real server: psql, psycopg 3, psycopg2, asyncpg, pg8000,
+SQLAlchemy 2 and pandas, each running the seed's example queries and checking values and types.
+The answers are compared with POST /sql on the same server, so pgwire and HTTP agree."""
+
+import asyncio
+import datetime
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servers import RustsServer
+
+asyncpg = pytest.importorskip("asyncpg")
+pg8000 = pytest.importorskip("pg8000.dbapi")
+psycopg = pytest.importorskip("psycopg")
+psycopg2 = pytest.importorskip("psycopg2")
+sqlalchemy = pytest.importorskip("sqlalchemy")
+pandas = pytest.importorskip("pandas")
+
+ROWS = 120
+LICENSES = ["HV0003", "HV0005", "HV0004"]
+NOW_NS = (time.time_ns() // 1_000_000_000) * 1_000_000_000
+START_NS = NOW_NS - 30 * 60 * 1_000_000_000  # half an hour ago: inside `now() - interval '1h'`
+UTC = datetime.timezone.utc
+
+
+def trips_lines() -> str:
+    lines = []
+    for i in range(ROWS):
+        license_ = LICENSES[i % 3]
+        fields = (
+            f"trip_miles={1.5 + i * 0.25},trip_time={300 + i}i,base_passenger_fare={10 + i % 7}.5,"
+            f'shared_request_flag="{"Y" if i % 4 == 0 else "N"}",wav={"true" if i % 2 else "false"}'
+        )
+        lines.append(f"trips,hvfhs_license_num={license_},dispatching_base_num=B0{i % 5} {fields} {START_NS + i * 1_000_000_000}")
+    for i, region in enumerate(["us-east", "us-west", "eu", "us-east", "eu"]):
+        lines.append(f"cpu,host=h{i},region={region} cpu={10.0 * (i + 1)} {NOW_NS - (i + 1) * 60_000_000_000}")
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RustsServer]:
+    running = RustsServer(tmp_path_factory.mktemp("pgclients"))
+    try:
+        running.write(trips_lines())
+        yield running
+    finally:
+        assert running.stop() == 0, running.output()
+
+
+def dsn(server: RustsServer) -> str:
+    return f"postgresql://rusts@127.0.0.1:{server.pg_port}/rusts"
+
+
+def ts(ns: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(ns // 1_000_000_000, UTC) + datetime.timedelta(microseconds=ns % 1_000_000_000 // 1000)
+
+
+def expected_latest(n: int) -> list[tuple[datetime.datetime, str, float]]:
+    return [(ts(START_NS + i * 1_000_000_000), LICENSES[i % 3], 1.5 + i * 0.25) for i in range(ROWS - 1, ROWS - 1 - n, -1)]
+
+
+def counts_by_license() -> dict[str, int]:
+    return {license_: sum(1 for i in range(ROWS) if LICENSES[i % 3] == license_) for license_ in LICENSES}
+
+
+# ---- psql -------------------------------------------------------------------------------------
+
+
+def psql(server: RustsServer, psql_path: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [psql_path, "-h", "127.0.0.1", "-p", str(server.pg_port), "-U", "rusts", "-d", "rusts", "-X", "-A", "-t", *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+    )
+
+
+def test_psql_runs_the_seed_examples(server: RustsServer, psql_path: str) -> None:
+    result = psql(server, psql_path, "-c", "SHOW TABLES")
+    assert result.returncode == 0, result.stderr
+    assert set(result.stdout.split()) >= {"trips", "cpu"}
+    result = psql(server, psql_path, "-c", "SELECT COUNT(*) FROM trips")
+    assert result.stdout.strip() == str(ROWS), result.stderr
+    result = psql(server, psql_path, "-F", ",", "-c", "SELECT time, hvfhs_license_num, trip_miles FROM trips ORDER BY time DESC LIMIT 3")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0].split(",")
+    latest = expected_latest(1)[0]
+    assert first[0] == latest[0].strftime("%Y-%m-%d %H:%M:%S+00")
+    assert first[1:] == [latest[1], str(latest[2]).removesuffix(".0")]
+    result = psql(server, psql_path, "-F", ",", "-c", "SELECT hvfhs_license_num, COUNT(*) FROM trips GROUP BY hvfhs_license_num")
+    assert dict(line.split(",") for line in result.stdout.split()) == {k: str(v) for k, v in counts_by_license().items()}
+
+
+def test_psql_describes_tables(server: RustsServer, psql_path: str) -> None:
+    result = psql(server, psql_path, "-c", r"\dt")
+    assert result.returncode == 0, result.stderr
+    assert "public|trips|table|" in result.stdout
+    result = psql(server, psql_path, "-c", r"\d trips")
+    assert result.returncode == 0, result.stderr
+    described = dict(line.split("|")[:2] for line in result.stdout.splitlines() if "|" in line)
+    assert described["time"] == "timestamp with time zone"
+    assert described["trip_miles"] == "double precision"
+    assert described["trip_time"] == "bigint"
+    assert described["hvfhs_license_num"] == "text"
+    assert described["wav"] == "boolean"
+
+
+def test_psql_reports_errors_and_carries_on(server: RustsServer, psql_path: str) -> None:
+    result = psql(server, psql_path, "-c", "SELECT nope FROM trips; SELECT 1")
+    assert result.returncode != 0
+    assert "ERROR" in result.stderr and "nope" in result.stderr
+    result = psql(server, psql_path, "-v", "ON_ERROR_STOP=0", "-c", "SELECT * FROM no_such_measurement", "-c", "SELECT COUNT(*) FROM trips")
+    assert "no_such_measurement" in result.stderr
+    assert result.stdout.strip() == str(ROWS)
+
+
+# ---- psycopg 3 --------------------------------------------------------------------------------
+
+
+def test_psycopg3_simple_and_parameterized(server: RustsServer) -> None:
+    with psycopg.connect(dsn(server)) as conn:
+        rows = conn.execute("SELECT * FROM trips LIMIT 10").fetchall()
+        assert len(rows) == 10
+        names = [column.name for column in conn.execute("SELECT * FROM trips LIMIT 1").description or []]
+        assert names[0] == "time"
+        latest = conn.execute("SELECT time, hvfhs_license_num, trip_miles FROM trips ORDER BY time DESC LIMIT 10").fetchall()
+        assert latest == expected_latest(10)
+        assert isinstance(latest[0][0], datetime.datetime) and latest[0][0].tzinfo is not None
+        count = conn.execute(
+            "SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = %s AND trip_miles > %s", ("HV0003", 10.0)
+        ).fetchone()
+        wanted = sum(1 for i in range(ROWS) if LICENSES[i % 3] == "HV0003" and 1.5 + i * 0.25 > 10.0)
+        assert count == (wanted,)
+        since = ts(START_NS + 100 * 1_000_000_000)
+        assert conn.execute("SELECT COUNT(*) FROM trips WHERE time >= %s", (since,)).fetchone() == (ROWS - 100,)
+        assert conn.execute("SELECT trip_time, wav FROM trips ORDER BY time LIMIT %s", (2,)).fetchall() == [(300, False), (301, True)]
+        for _ in range(6):  # psycopg prepares a statement it has run five times
+            assert conn.execute("SELECT COUNT(*) FROM trips WHERE trip_time < %s", (310,)).fetchone() == (10,)
+        prepared = conn.execute("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = %s", ("HV0005",), prepare=True)
+        assert prepared.fetchone() == (counts_by_license()["HV0005"],)
+
+
+def test_psycopg3_error_keeps_the_connection_usable(server: RustsServer) -> None:
+    with psycopg.connect(dsn(server)) as conn:
+        with pytest.raises(psycopg.errors.UndefinedColumn):
+            conn.execute("SELECT nope FROM trips")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        conn.rollback()
+        assert conn.execute("SELECT COUNT(*) FROM trips").fetchone() == (ROWS,)
+    with psycopg.connect(dsn(server), autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute("SELECT * FROM missing WHERE x = %s", (1,))
+        assert conn.execute("SELECT COUNT(*) FROM trips").fetchone() == (ROWS,)
+
+
+def test_psycopg3_binary_results(server: RustsServer) -> None:
+    with psycopg.connect(dsn(server)) as conn:
+        with conn.cursor(binary=True) as cursor:
+            cursor.execute("SELECT time, hvfhs_license_num, trip_miles, trip_time, wav FROM trips ORDER BY time LIMIT 2")
+            assert cursor.fetchall() == [
+                (ts(START_NS), "HV0003", 1.5, 300, False),
+                (ts(START_NS + 1_000_000_000), "HV0005", 1.75, 301, True),
+            ]
+
+
+def test_psycopg3_server_side_cursor_streams_in_batches(server: RustsServer) -> None:
+    with psycopg.connect(dsn(server)) as conn:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT time, trip_miles FROM trips ORDER BY time")
+            total = 0
+            while batch := cursor.fetchmany(7):
+                total += len(batch)
+        assert total == ROWS
+
+
+# ---- psycopg2 ---------------------------------------------------------------------------------
+
+
+def test_psycopg2_examples(server: RustsServer) -> None:
+    conn = psycopg2.connect(host="127.0.0.1", port=server.pg_port, user="rusts", dbname="rusts")
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SHOW TABLES")
+        assert {row[0] for row in cursor.fetchall()} >= {"trips", "cpu"}
+        cursor.execute("SELECT COUNT(*) FROM trips GROUP BY hvfhs_license_num")
+        assert sorted(row[0] for row in cursor.fetchall()) == sorted(counts_by_license().values())
+        cursor.execute("SELECT region, AVG(cpu) FROM cpu WHERE time > now() - interval '1h' GROUP BY region")
+        assert dict(cursor.fetchall()) == {"us-east": 25.0, "us-west": 20.0, "eu": 40.0}
+        cursor.execute("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = %s", ("HV0004",))
+        assert cursor.fetchone() == (counts_by_license()["HV0004"],)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+# ---- asyncpg ----------------------------------------------------------------------------------
+
+
+def test_asyncpg_binary_extended_protocol(server: RustsServer) -> None:
+    async def scenario() -> None:
+        conn = await asyncpg.connect(host="127.0.0.1", port=server.pg_port, user="rusts", database="rusts")
+        try:
+            rows = await conn.fetch("SELECT time, hvfhs_license_num, trip_miles FROM trips ORDER BY time DESC LIMIT 10")
+            assert [tuple(row) for row in rows] == expected_latest(10)
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips") == ROWS
+            count = await conn.fetchval("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = $1", "HV0003")
+            assert count == counts_by_license()["HV0003"]
+            since = ts(START_NS + 110 * 1_000_000_000)
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips WHERE time >= $1", since) == ROWS - 110
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips WHERE trip_miles > $1", 30.0) == sum(
+                1 for i in range(ROWS) if 1.5 + i * 0.25 > 30.0
+            )
+            row = await conn.fetchrow("SELECT trip_time, wav, shared_request_flag FROM trips ORDER BY time LIMIT 1")
+            assert tuple(row) == (300, False, "Y")
+            with pytest.raises(asyncpg.exceptions.UndefinedColumnError):
+                await conn.fetch("SELECT nope FROM trips")
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips") == ROWS
+        finally:
+            await conn.close()
+        pool = await asyncpg.create_pool(host="127.0.0.1", port=server.pg_port, user="rusts", database="rusts", min_size=1, max_size=2)
+        try:
+            for _ in range(3):  # each release resets the connection with one multi-statement query
+                async with pool.acquire() as pooled:
+                    assert await pooled.fetchval("SELECT COUNT(*) FROM cpu") == 5
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
+
+
+# ---- pg8000 -----------------------------------------------------------------------------------
+
+
+def test_pg8000_parameters_and_rollback_after_error(server: RustsServer) -> None:
+    conn = pg8000.connect(host="127.0.0.1", port=server.pg_port, user="rusts", database="rusts")
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = %s", ("HV0005",))
+        assert cursor.fetchone() == [counts_by_license()["HV0005"]]
+        with pytest.raises(pg8000.DatabaseError):
+            cursor.execute("SELECT nope FROM trips")
+        conn.rollback()
+        cursor.execute("SELECT COUNT(*) FROM trips")
+        assert cursor.fetchone() == [ROWS]
+        conn.commit()
+    finally:
+        conn.close()
+
+
+# ---- SQLAlchemy and pandas --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_sqlalchemy_inspector_and_bound_parameters(server: RustsServer, driver: str) -> None:
+    engine = sqlalchemy.create_engine(f"postgresql+{driver}://rusts@127.0.0.1:{server.pg_port}/rusts", pool_pre_ping=True)
+    try:
+        inspector = sqlalchemy.inspect(engine)
+        assert {"trips", "cpu"} <= set(inspector.get_table_names())
+        columns = {column["name"]: column["type"] for column in inspector.get_columns("trips")}
+        assert isinstance(columns["trip_miles"], sqlalchemy.Float)
+        assert isinstance(columns["trip_time"], sqlalchemy.BigInteger)
+        assert isinstance(columns["time"], sqlalchemy.DateTime)
+        assert isinstance(columns["hvfhs_license_num"], sqlalchemy.Text)
+        assert isinstance(columns["wav"], sqlalchemy.Boolean)
+        with engine.connect() as conn:
+            rows = conn.execute(sqlalchemy.text("SELECT * FROM trips LIMIT 5")).fetchall()
+            assert len(rows) == 5
+            count = conn.execute(
+                sqlalchemy.text("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = :license"), {"license": "HV0003"}
+            ).scalar()
+            assert count == counts_by_license()["HV0003"]
+    finally:
+        engine.dispose()
+
+
+def test_pandas_read_sql(server: RustsServer) -> None:
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg://rusts@127.0.0.1:{server.pg_port}/rusts")
+    try:
+        frame = pandas.read_sql("SELECT time, hvfhs_license_num, trip_miles FROM trips ORDER BY time DESC LIMIT 10", engine)
+        assert list(frame.columns) == ["time", "hvfhs_license_num", "trip_miles"]
+        assert list(frame["trip_miles"]) == [row[2] for row in expected_latest(10)]
+        assert str(frame["time"].dtype).startswith("datetime64")
+        grouped = pandas.read_sql("SELECT hvfhs_license_num, COUNT(*) AS n FROM trips GROUP BY hvfhs_license_num", engine)
+        assert dict(zip(grouped["hvfhs_license_num"], grouped["n"])) == counts_by_license()
+    finally:
+        engine.dispose()
+
+
+def test_pgwire_and_http_give_the_same_answers(server: RustsServer) -> None:
+    queries = [
+        "SELECT * FROM trips ORDER BY time DESC LIMIT 10",
+        "SELECT hvfhs_license_num, COUNT(*), AVG(trip_miles), MAX(trip_time) FROM trips GROUP BY hvfhs_license_num",
+        "SELECT region, AVG(cpu) FROM cpu WHERE time > now() - interval '1h' GROUP BY region",
+    ]
+    with psycopg.connect(dsn(server), autocommit=True) as conn:
+        for query in queries:
+            http = server.sql(query)
+            cursor = conn.execute(query)
+            assert [column.name for column in cursor.description or []] == [column["name"] for column in http["columns"]]
+            wire = cursor.fetchall()
+            kinds = [column["type"] for column in http["columns"]]
+            expected = [
+                tuple(ts(value) if kind == "timestamp" and value is not None else value for value, kind in zip(row, kinds))
+                for row in http["rows"]
+            ]
+            assert sorted(wire, key=repr) == sorted(expected, key=repr), query
