@@ -104,6 +104,7 @@ def test_connect_questions_of_sqlalchemy(engine: StorageEngine, session: Session
     assert version.columns == [("version", t.TEXT)] and version.tag == "SELECT 1"
     text = version.rows[0][0]
     assert isinstance(text, str) and text.startswith("PostgreSQL 15.0 ") and "RusTs" in text
+    assert ask(engine, session, "SELECT version()").columns == [("version", t.TEXT)]
     assert ask(engine, session, "select current_schema()").rows == [["public"]]
     assert ask(engine, session, "select current_schema()").columns == [("current_schema", t.NAME)]
     isolation = ask(engine, session, "show transaction isolation level")

@@ -655,6 +655,7 @@ _CLASS_NAMES: Final[dict[str, str]] = {
     "JSONObject": "json_build_object",
     "CurrentDate": "current_date",
     "Version": "version",
+    "CurrentVersion": "version",
 }
 _AGGREGATES: Final = frozenset({"count", "min", "max", "sum", "array_agg", "bool_and", "bool_or", "string_agg"})
 _ARRAY_OF: Final[dict[int, int]] = {
