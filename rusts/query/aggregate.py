@@ -31,6 +31,7 @@ Combine = Callable[[State, NDArray[np.intp], int], State]
 
 # Functions a block header can answer (with count, min, max and sum).
 PUSHABLE = frozenset({"count", "sum", "mean", "min", "max", "spread"})
+GROUP_KEY = "group"
 NUMERIC_ONLY = frozenset({"sum", "mean", "min", "max", "stddev", "median", "percentile", "spread"})
 
 
@@ -65,10 +66,36 @@ def merge(spec: AggregateSpec, states: list[State]) -> State | None:
     else:
         joined = {key: np.concatenate([state[key] for state in states]) for key in states[0]}
     buckets = joined["bucket"]
+    dense = _dense_merge(spec, joined)
+    if dense is not None:
+        return dense
     if len(buckets) > 1 and not bool((buckets[1:] >= buckets[:-1]).all()):
         order = np.argsort(buckets, kind="stable")
         joined = {key: values[order] for key, values in joined.items()}
     return COMBINE[spec.function](joined, _segments(joined["bucket"]), spec.kind)
+
+
+def _dense_merge(spec: AggregateSpec, joined: State) -> State | None:
+    """count, mean and float sums over a compact bucket range, added up without sorting (bincount);
+    None when that does not apply. Exact for counts below 2**53; float sums add in another order."""
+    buckets = joined["bucket"]
+    function = spec.function
+    if len(buckets) < 64 or function not in ("count", "mean", "sum"):
+        return None
+    if function == "sum" and joined["s"].dtype != np.float64:
+        return None
+    low, high = int(buckets.min()), int(buckets.max())
+    if high - low > 4 * len(buckets):
+        return None
+    at = buckets - low
+    counts = np.bincount(at, weights=joined["n"] if function != "sum" else None, minlength=high - low + 1)
+    held = np.flatnonzero(counts)
+    out: State = {"bucket": held.astype(np.int64) + low}
+    if function != "sum":
+        out["n"] = counts[held].astype(np.int64)
+    if function != "count":
+        out["s"] = np.bincount(at, weights=joined["s"], minlength=high - low + 1)[held]
+    return out
 
 
 # ---- lifting rows ----
@@ -140,28 +167,55 @@ def lift_blocks(spec: AggregateSpec, buckets: list[int], blocks: list[tuple[int,
     raise AssertionError(f"BUG: {function} is not answered from block headers")
 
 
-def lift_totals(spec: AggregateSpec, buckets: NDArray[np.int64], rows: NDArray[np.int64], totals: ColumnTotals | None, at: NDArray[np.intp]) -> State:
+def lift_totals(
+    spec: AggregateSpec,
+    buckets: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    totals: ColumnTotals | None,
+    at: NDArray[np.intp],
+    groups: NDArray[np.intp],
+) -> State:
     """State of whole series of one segment from their header totals (rusts.storage.segment.ColumnTotals):
-    a bucket and row count per series, `at` their directory positions."""
+    per series a bucket, row count, directory position (`at`) and group number, kept under GROUP_KEY
+    until split_groups parts the rows by group."""
     if spec.field == "*":
-        return {"bucket": buckets, "n": rows}
+        return {"bucket": buckets, "n": rows, GROUP_KEY: groups}
     if totals is None:
-        return {"bucket": np.zeros(0, dtype=np.int64)}
+        return {"bucket": np.zeros(0, dtype=np.int64), GROUP_KEY: np.zeros(0, dtype=np.intp)}
     present = totals.present[at]
     held = np.flatnonzero(present > 0)
-    at, bucket_array, present = at[held], buckets[held], present[held]
+    at, present = at[held], present[held]
+    state: State = {"bucket": buckets[held], GROUP_KEY: groups[held]}
     function = spec.function
     if function == "count":
-        return {"bucket": bucket_array, "n": present}
-    if function == "sum":
-        return {"bucket": bucket_array, "s": totals.total[at]}
-    if function == "mean":
-        return {"bucket": bucket_array, "n": present, "s": totals.total[at].astype(np.float64)}
-    if function in ("min", "max"):
-        return {"bucket": bucket_array, "v": (totals.minimum if function == "min" else totals.maximum)[at]}
-    if function == "spread":
-        return {"bucket": bucket_array, "lo": totals.minimum[at], "hi": totals.maximum[at]}
-    raise AssertionError(f"BUG: {function} is not answered from header totals")
+        state["n"] = present
+    elif function == "sum":
+        state["s"] = totals.total[at]
+    elif function == "mean":
+        state["n"], state["s"] = present, totals.total[at].astype(np.float64)
+    elif function in ("min", "max"):
+        state["v"] = (totals.minimum if function == "min" else totals.maximum)[at]
+    elif function == "spread":
+        state["lo"], state["hi"] = totals.minimum[at], totals.maximum[at]
+    else:
+        raise AssertionError(f"BUG: {function} is not answered from header totals")
+    return state
+
+
+def split_groups(state: State) -> dict[int, State]:
+    """A lift_totals state (rows of many groups) as one state per group number."""
+    groups = state[GROUP_KEY]
+    out: dict[int, State] = {}
+    if len(groups) == 0:
+        return out
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    starts = _segments(sorted_groups).tolist()
+    ends = starts[1:] + [len(order)]
+    for start, end in zip(starts, ends):
+        rows = order[start:end]
+        out[int(sorted_groups[start])] = {key: values[rows] for key, values in state.items() if key != GROUP_KEY}
+    return out
 
 
 def totals_pushable(spec: AggregateSpec, totals: ColumnTotals | None, at: NDArray[np.intp]) -> NDArray[np.bool_]:

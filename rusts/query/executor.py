@@ -334,6 +334,9 @@ class _Aggregation:
         self.group_of = np.array([numbers[key] for key in keys], dtype=np.intp)
         self.ranks = np.array([ref.rank for ref in plan.series], dtype=np.int64)
         self.tag_codes: dict[str, NDArray[np.int64]] = {}
+        # States from header totals, rows of every group together (see _fold_totals).
+        self.totals_rows: list[agg.State] = []
+        self.totals_states: list[list[agg.State]] = [[] for _ in plan.aggregations]
         for spec in plan.aggregations:
             if spec.is_tag:
                 values = [ref.tags.get(spec.field) for ref in plan.series]
@@ -354,6 +357,18 @@ class _Aggregation:
         if len(group.pending_rows) >= MERGE_EVERY:
             self.merge(group)
 
+    def _fold_totals(self) -> None:
+        """Part the header-totals states (rows of all groups, gathered partition by partition) by group."""
+        if not self.totals_rows:
+            return
+        rows = agg.split_groups(_concatenated(self.totals_rows))
+        specs = [agg.split_groups(_concatenated(held)) for held in self.totals_states]
+        for number, row_state in rows.items():
+            states = [[by_group[number]] if number in by_group else [] for by_group in specs]
+            self.fold(self.keys[number], [row_state], states)
+        self.totals_rows = []
+        self.totals_states = [[] for _ in self.plan.aggregations]
+
     def merge(self, group: _Group) -> None:
         group.rows = agg.merge(self.rows_spec, ([group.rows] if group.rows is not None else []) + group.pending_rows)
         group.pending_rows = []
@@ -363,6 +378,7 @@ class _Aggregation:
             group.pending[i] = []
 
     def finish(self) -> dict[tuple[str | None, ...], _Group]:
+        self._fold_totals()
         for group in self.groups.values():
             self.merge(group)
         return self.groups
@@ -408,6 +424,10 @@ def _aggregate(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryR
     return _aggregate_result(plan, run.finish())
 
 
+def _concatenated(states: list[agg.State]) -> agg.State:
+    return {key: np.concatenate([state[key] for state in states]) for key in states[0]}
+
+
 def _partition_pass(
     run: _Aggregation,
     snapshot: ScanSnapshot,
@@ -448,6 +468,8 @@ def _from_totals(
     buckets = _buckets(plan, first)
     if plan.interval is not None:
         whole &= buckets == _buckets(plan, last)
+    if not bool(whole.any()):
+        return mine
     totals = {spec.field: reader.column_totals(spec.field) for spec in plan.aggregations if spec.field != "*"}
     for spec in plan.aggregations:
         whole &= agg.totals_pushable(spec, totals.get(spec.field), at)
@@ -455,11 +477,10 @@ def _from_totals(
     if len(chosen) == 0:
         return mine
     groups = run.group_of[mine[chosen]]
-    for number in np.unique(groups).tolist():
-        pick = chosen[groups == number]
-        row_states = [agg.lift_totals(run.rows_spec, buckets[pick], rows[at[pick]], None, at[pick])]
-        states = [[agg.lift_totals(spec, buckets[pick], rows[at[pick]], totals.get(spec.field), at[pick])] for spec in plan.aggregations]
-        run.fold(run.keys[number], row_states, states)
+    picked_at, picked_buckets, picked_rows = at[chosen], buckets[chosen], rows[at[chosen]]
+    run.totals_rows.append(agg.lift_totals(run.rows_spec, picked_buckets, picked_rows, None, picked_at, groups))
+    for spec, held in zip(plan.aggregations, run.totals_states):
+        held.append(agg.lift_totals(spec, picked_buckets, picked_rows, totals.get(spec.field), picked_at, groups))
     rest: NDArray[np.intp] = mine[~whole]
     return rest
 
