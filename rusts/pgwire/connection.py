@@ -22,7 +22,8 @@ from rusts.pgwire import protocol as p
 from rusts.pgwire.auth import AuthFailed, ScramExchange, check_cleartext, check_md5, md5_salt
 from rusts.pgwire.execution import Outcome, describe, execute, parameter_oids
 from rusts.pgwire.statements import SqlScanError, deallocate_target, fill_placeholders, placeholders, split_statements, transaction_command
-from rusts.pgwire.values import ValueError22, data_row, decode_binary_parameter, encoders, literal, result_formats
+from rusts.pgwire.rows import encode_rows, take_rows
+from rusts.pgwire.values import ValueError22, decode_binary_parameter, literal, result_formats
 
 if TYPE_CHECKING:
     from rusts.api.router import EngineHolder
@@ -518,14 +519,14 @@ class Connection:
 
     async def stream(self, outcome: Outcome, rows: Iterator[list[object]], formats: list[int], limit: int) -> int:
         """Send DataRows from `rows` (at most `limit` when > 0); how many were sent."""
-        encode = encoders([oid for _, oid in outcome.columns], formats)
+        oids = [oid for _, oid in outcome.columns]
         sent = 0
         while limit <= 0 or sent < limit:
             room = CHUNK_ROWS if limit <= 0 else min(CHUNK_ROWS, limit - sent)
             if outcome.materialized:
-                chunk, count = _encode_chunk(rows, encode, room)
+                chunk, count = _encode_chunk(rows, oids, formats, room)
             else:
-                chunk, count = await self.in_thread(_encode_chunk, rows, encode, room)
+                chunk, count = await self.in_thread(_encode_chunk, rows, oids, formats, room)
             if count:
                 self.send(chunk)
                 sent += count
@@ -560,15 +561,10 @@ class Connection:
         return portal
 
 
-def _encode_chunk(rows: Iterator[list[object]], encode: list["Encoder"], room: int) -> tuple[bytes, int]:
-    parts: list[bytes] = []
-    count = 0
-    for row in rows:
-        parts.append(p.message(b"D", data_row(row, encode)))
-        count += 1
-        if count >= room:
-            break
-    return b"".join(parts), count
+def _encode_chunk(rows: Iterator[list[object]], oids: list[int], formats: list[int], room: int) -> tuple[bytes, int]:
+    """The next `room` rows (or fewer, at the end) as DataRow messages, and how many there were."""
+    taken = take_rows(rows, room)
+    return encode_rows(taken, oids, formats), len(taken)
 
 
 def _has_more(portal: Portal) -> bool:

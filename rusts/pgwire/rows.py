@@ -1,0 +1,131 @@
+"""DataRow messages for a batch of rows, built column by column with pyarrow instead of value by value.
+
+For the result types of RusTs data (bool, int8, float8, text, timestamptz) each column becomes one
+array of length-prefixed cells (int32 length, then the value in text or binary format; -1 for NULL);
+the cells of a row, behind its 'D' header, are then joined element-wise in C. Other types (catalog
+answers: names, arrays, OIDs) and values pyarrow cannot hold (an unsigned integer past int64) take the
+per-value path of rusts.pgwire.values, which gives the same bytes.
+"""
+
+from itertools import islice
+from collections.abc import Iterator, Sequence
+from typing import Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rusts.pgwire import types as t
+from rusts.pgwire.values import PG_EPOCH_US, data_row, encoders, float_text
+
+_FAST: Final = frozenset({t.BOOL, t.INT8, t.FLOAT8, t.TEXT, t.TIMESTAMPTZ})
+_NULL_CELL: Final = pa.scalar(b"\xff\xff\xff\xff", pa.binary())
+_HEADER: Final = np.dtype([("kind", "S1"), ("length", ">i4"), ("count", ">i2")])
+_BINARY_TYPES: Final = {t.FLOAT8: (pa.float64(), ">f8"), t.INT8: (pa.int64(), ">i8"), t.BOOL: (pa.bool_(), "u1")}
+_TEXT_TYPES: Final = {t.FLOAT8: pa.float64(), t.INT8: pa.int64(), t.BOOL: pa.bool_(), t.TEXT: pa.string()}
+
+
+def take_rows(rows: Iterator[Sequence[object]], room: int) -> list[Sequence[object]]:
+    return list(islice(rows, room))
+
+
+def encode_rows(rows: list[Sequence[object]], oids: list[int], formats: list[int]) -> bytes:
+    """The DataRow messages of `rows`, back to back."""
+    if not rows:
+        return b""
+    if oids and all(oid in _FAST for oid in oids):
+        try:
+            return _columnar(rows, oids, formats)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError):
+            pass  # a value pyarrow cannot hold as the column's type: the general path below
+    encode = encoders(oids, formats)
+    count = len(oids).to_bytes(2, "big")
+    parts: list[bytes] = []
+    for row in rows:
+        body = data_row(list(row), encode) if oids else count
+        parts.append(b"D" + (len(body) + 4).to_bytes(4, "big") + body)
+    return b"".join(parts)
+
+
+def _columnar(rows: list[Sequence[object]], oids: list[int], formats: list[int]) -> bytes:
+    n = len(rows)
+    columns = list(zip(*rows))
+    cells = [_cells(oid, fmt, list(column)) for oid, fmt, column in zip(oids, formats, columns)]
+    lengths = np.zeros(n, dtype=np.int64)
+    for cell in cells:
+        lengths += pc.binary_length(cell).to_numpy(zero_copy_only=False)
+    header = np.empty(n, dtype=_HEADER)
+    header["kind"] = b"D"
+    header["length"] = lengths + 6
+    header["count"] = len(oids)
+    heads = _fixed(header.tobytes(), n, 7)
+    joined = pc.binary_join_element_wise(heads, *cells, b"")
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=n + 1, offset=joined.offset * 4)
+    data = joined.buffers()[2]
+    assert data is not None
+    encoded: bytes = data[int(offsets[0]):int(offsets[n])].to_pybytes()
+    return encoded
+
+
+def _fixed(raw: bytes, n: int, width: int) -> pa.Array:
+    """n byte strings of `width` bytes each, from `raw`, as a binary array."""
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(raw)]).cast(pa.binary())
+
+
+def _cells(oid: int, fmt: int, column: list[object]) -> pa.Array:
+    """The column's values as length-prefixed cells (never null: NULL is the cell -1)."""
+    if oid == t.TIMESTAMPTZ:
+        values = pa.array(column, pa.int64())
+        ns = values.fill_null(0).to_numpy(zero_copy_only=False)
+        us = ns // 1000
+        if fmt == 1:
+            return _fixed_cells(us - PG_EPOCH_US, ">i8", values)
+        moments = pa.array(us, pa.timestamp("us", tz="UTC"), mask=values.is_null().to_numpy(zero_copy_only=False))
+        text = pc.replace_substring_regex(moments.cast(pa.string()), pattern=r"\.?0*Z$", replacement="+00")
+        return _text_cells(text)
+    if fmt == 1 and oid in _BINARY_TYPES:
+        arrow_type, wire = _BINARY_TYPES[oid]
+        values = pa.array(column, arrow_type)
+        return _fixed_cells(values.fill_null(False if oid == t.BOOL else 0).to_numpy(zero_copy_only=False), wire, values)
+    values = pa.array(column, _TEXT_TYPES[oid])
+    if oid == t.TEXT:
+        return _text_cells(values)
+    if oid == t.BOOL:
+        return _text_cells(pc.if_else(values, "t", "f"))
+    text = values.cast(pa.string())
+    if oid == t.FLOAT8:
+        text = _pg_floats(values, text)
+    return _text_cells(text)
+
+
+def _pg_floats(values: pa.Array, text: pa.Array) -> pa.Array:
+    """Arrow's shortest float text, with PostgreSQL's spelling where they differ (exponents, NaN, Infinity)."""
+    floats = values.fill_null(0.0).to_numpy(zero_copy_only=False)
+    magnitude = np.abs(floats)
+    with np.errstate(invalid="ignore"):
+        odd = ~np.isfinite(floats) | (magnitude >= 1e14) | ((magnitude < 1e-4) & (magnitude > 0))
+    if not odd.any():
+        return text
+    fixed = text.to_pylist()
+    for index in np.flatnonzero(odd):
+        if fixed[index] is not None:
+            fixed[index] = float_text(float(floats[index]))
+    return pa.array(fixed, pa.string())
+
+
+def _fixed_cells(numbers: "np.ndarray[tuple[int], np.dtype[np.generic]]", wire: str, values: pa.Array) -> pa.Array:
+    n = len(numbers)
+    layout = np.dtype([("length", ">i4"), ("value", wire)])
+    packed = np.empty(n, dtype=layout)
+    packed["length"] = layout["value"].itemsize
+    packed["value"] = numbers
+    cells = _fixed(packed.tobytes(), n, layout.itemsize)
+    return pc.if_else(values.is_null(), _NULL_CELL, cells) if values.null_count else cells
+
+
+def _text_cells(text: pa.Array) -> pa.Array:
+    raw = text.cast(pa.binary())
+    n = len(raw)
+    lengths = pc.binary_length(raw).fill_null(0).to_numpy(zero_copy_only=False).astype(">i4")
+    prefixed = pc.binary_join_element_wise(_fixed(lengths.tobytes(), n, 4), raw.fill_null(b""), b"")
+    return pc.if_else(raw.is_null(), _NULL_CELL, prefixed) if raw.null_count else prefixed

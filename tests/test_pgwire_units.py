@@ -1,0 +1,161 @@
+"""The pgwire building blocks on their own: value encodings (columnar against per-value), statement
+splitting and placeholders, parameter literals, and the SCRAM-SHA-256 exchange against a client-side
+computation from RFC 5802."""
+
+import base64
+import hashlib
+import hmac
+import math
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rusts.pgwire import types as t
+from rusts.pgwire.auth import AuthFailed, ScramExchange, check_md5
+from rusts.pgwire.rows import encode_rows
+from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, split_statements, transaction_command
+from rusts.pgwire.values import ValueError22, data_row, encoders, float_text, literal, timestamp_text
+
+FLOATS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([1e14, 1e15, 1e-4, 1e-5, 123456789012345.0, 0.0, -0.0])
+INTS = st.integers(-(1 << 63), (1 << 63) - 1)
+TIMES = st.integers(-(1 << 62), (1 << 62))
+COLUMNS = {t.FLOAT8: FLOATS, t.INT8: INTS, t.BOOL: st.booleans(), t.TEXT: st.text(), t.TIMESTAMPTZ: TIMES}
+
+
+def per_value(rows: list[list[object]], oids: list[int], formats: list[int]) -> bytes:
+    encode = encoders(oids, formats)
+    out = b""
+    for row in rows:
+        body = data_row(row, encode)
+        out += b"D" + struct.pack("!i", len(body) + 4) + body
+    return out
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> tuple[list[list[object]], list[int], list[int]]:
+    oids = draw(st.lists(st.sampled_from(sorted(COLUMNS)), min_size=1, max_size=5))
+    formats = draw(st.lists(st.sampled_from([0, 1]), min_size=len(oids), max_size=len(oids)))
+    rows = draw(st.lists(st.tuples(*[st.none() | COLUMNS[oid] for oid in oids]).map(list), max_size=20))
+    return rows, oids, formats
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches())
+def test_columnar_rows_are_the_per_value_bytes(batch: tuple[list[list[object]], list[int], list[int]]) -> None:
+    rows, oids, formats = batch
+    assert encode_rows(list(rows), oids, formats) == per_value(rows, oids, formats)
+
+
+def test_rows_of_types_without_a_columnar_path_and_unsigned_overflow() -> None:
+    rows: list[list[object]] = [["pg_catalog", [1, 2]], [None, None]]
+    oids = [t.NAME, t.INT2_ARRAY]
+    assert encode_rows(list(rows), oids, [0, 0]) == per_value(rows, oids, [0, 0])
+    big: list[list[object]] = [[(1 << 64) - 1]]
+    assert encode_rows(list(big), [t.INT8], [0]) == per_value(big, [t.INT8], [0])
+    with pytest.raises(ValueError22):
+        encode_rows(list(big), [t.INT8], [1])
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (1.0, "1"), (-2.5, "-2.5"), (1e15, "1e+15"), (1e14, "100000000000000"), (1234567890123456.0, "1.234567890123456e+15"),
+    (0.0001, "0.0001"), (1e-5, "1e-05"), (1 / 3, "0.3333333333333333"), (-0.0, "-0"), (math.inf, "Infinity"),
+    (-math.inf, "-Infinity"), (math.nan, "NaN"), (5e-324, "5e-324"), (12500.0, "12500"),
+])
+def test_float_text_is_float8out(value: float, text: str) -> None:
+    assert float_text(value) == text
+
+
+def test_timestamp_text_truncates_nanoseconds_to_microseconds() -> None:
+    assert timestamp_text(0) == "1970-01-01 00:00:00+00"
+    assert timestamp_text(1_700_000_000_123_456_789) == "2023-11-14 22:13:20.123456+00"
+    assert timestamp_text(-1) == "1969-12-31 23:59:59.999999+00"
+
+
+def test_split_statements_respects_quotes_comments_and_dollar_quotes() -> None:
+    text = "SELECT 'a;b'; SELECT \"x;y\" FROM t -- c;\n; SELECT $$p;q$$; /* a; /* b; */ */ SELECT E'\\';'"
+    assert split_statements(text) == ["SELECT 'a;b'", " SELECT \"x;y\" FROM t -- c;\n", " SELECT $$p;q$$", " /* a; /* b; */ */ SELECT E'\\';'"]
+    assert split_statements(" ; -- nothing\n;") == []
+
+
+def test_placeholders_are_found_and_filled_outside_literals() -> None:
+    text = "SELECT '$1', $2 FROM m WHERE a = $1 AND b = $10 -- $3"
+    assert placeholders(text) == 10
+    filled = fill_placeholders("SELECT '$1' FROM m WHERE a = $1 AND b = $2", ["'x''y'", "5"])
+    assert filled == "SELECT '$1' FROM m WHERE a = 'x''y' AND b = 5"
+
+
+@pytest.mark.parametrize(("text", "command"), [
+    ("BEGIN", "begin"), ("start transaction isolation level read committed", "start transaction"), ("COMMIT", "commit"),
+    ("end", "end"), ("ROLLBACK", "rollback"), ("rollback to savepoint s", "rollback to"), ("SAVEPOINT _pg3_1", "savepoint"),
+    ("SELECT 1", None), ("beginning", None),
+])
+def test_transaction_commands(text: str, command: str | None) -> None:
+    assert transaction_command(text) == command
+
+
+def test_deallocate_targets() -> None:
+    assert deallocate_target("DEALLOCATE ALL") == ""
+    assert deallocate_target("deallocate prepare _pg3_0") == "_pg3_0"
+    assert deallocate_target('DEALLOCATE "Mixed"') == "Mixed"
+    assert deallocate_target("SELECT 1") is None
+
+
+def test_parameter_literals_by_type() -> None:
+    assert literal("O'Brien", t.TEXT, 1) == "'O''Brien'"
+    assert literal(" 42 ", t.INT8, 1) == "42"
+    assert literal("2.50", 1700, 1) == "2.50"
+    assert literal("yes", t.BOOL, 1) == "TRUE"
+    assert literal(None, t.INT8, 1) == "NULL"
+    assert literal(3, 0, 1) == "3"
+    with pytest.raises(ValueError22, match=r"parameter \$2: invalid input syntax for type bigint"):
+        literal("1; DROP TABLE x", t.INT8, 2)
+    with pytest.raises(ValueError22):
+        literal("NaN", t.FLOAT8, 1)
+
+
+def _client_proof(password: str, client_first_bare: str, server_first: str, final_without_proof: str) -> tuple[str, bytes]:
+    attributes = dict(part.split("=", 1) for part in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attributes["s"]), int(attributes["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored = hashlib.sha256(client_key).digest()
+    auth_message = f"{client_first_bare},{server_first},{final_without_proof}".encode()
+    signature = hmac.new(stored, auth_message, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, signature))
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    return base64.b64encode(proof).decode(), hmac.new(server_key, auth_message, hashlib.sha256).digest()
+
+
+@pytest.mark.parametrize(("user", "password", "ok"), [("alice", "pw", True), ("alice", "bad", False), ("nobody", "pw", False)])
+def test_scram_exchange(user: str, password: str, ok: bool) -> None:
+    exchange = ScramExchange({"alice": "pw"}, user)
+    bare = "n=,r=clientnonce123"
+    server_first = exchange.first(f"n,,{bare}".encode()).decode()
+    nonce = dict(part.split("=", 1) for part in server_first.split(","))["r"]
+    assert nonce.startswith("clientnonce123")
+    without_proof = f"c=biws,r={nonce}"
+    proof, server_signature = _client_proof(password, bare, server_first, without_proof)
+    if ok:
+        final = exchange.final(f"{without_proof},p={proof}".encode())
+        assert final == b"v=" + base64.b64encode(server_signature)
+    else:
+        with pytest.raises(AuthFailed) as failed:
+            exchange.final(f"{without_proof},p={proof}".encode())
+        assert failed.value.sqlstate == "28P01"
+
+
+def test_scram_rejects_a_tampered_nonce() -> None:
+    exchange = ScramExchange({"alice": "pw"}, "alice")
+    exchange.first(b"n,,n=,r=abc")
+    with pytest.raises(AuthFailed, match="nonce"):
+        exchange.final(b"c=biws,r=abcXYZ,p=AAAA")
+
+
+def test_md5() -> None:
+    salt = b"\x01\x02\x03\x04"
+    inner = hashlib.md5(b"pwalice").hexdigest()
+    good = "md5" + hashlib.md5(inner.encode() + salt).hexdigest()
+    check_md5({"alice": "pw"}, "alice", salt, good)
+    with pytest.raises(AuthFailed):
+        check_md5({"alice": "pw"}, "alice", salt, "md5" + "0" * 32)
