@@ -435,8 +435,8 @@ def _partition_pass(
     series_ids: NDArray[np.uint64],
     spans: tuple[NDArray[np.intp], NDArray[np.int64], NDArray[np.int64]],
 ) -> NDArray[np.bool_]:
-    """Answer, for all series at once, the series this partition settles alone: held by at most one
-    segment, no tombstone, no memtable rows in its window. Whole series from header totals where
+    """Answer, for all series at once, the series this partition settles alone: segments holding it
+    cover disjoint times of it, no tombstone, no memtable rows in its window. Whole series from header totals where
     exact, the rest from the segment's decoded columns when they are worth decoding whole.
     Returns which series are settled (their partition is skipped by the per-series scan)."""
     lo, hi = snapshot.window(partition)
@@ -445,7 +445,9 @@ def _partition_pass(
     if len(at):
         blocked[at[(lows < hi) & (highs >= lo)]] = True
     holders, counts = segment_holders(partition, series_ids)
-    done = ~blocked & (counts <= 1)
+    done = ~blocked
+    if len(holders) > 1 and bool((counts > 1).any()):
+        done &= _disjoint(holders, len(series_ids))
     for reader, hit, positions in holders:
         mine = np.flatnonzero(done & hit)
         if len(mine) == 0:
@@ -455,6 +457,23 @@ def _partition_pass(
         if len(mine) and not _from_table(run, reader, mine, positions[mine], lo, hi):
             done[mine] = False
     return done
+
+
+def _disjoint(holders: list[tuple[SegmentReader, NDArray[np.bool_], NDArray[np.intp]]], count: int) -> NDArray[np.bool_]:
+    """Per series: True when the segments holding it cover disjoint time ranges of it, so no row of
+    one can overwrite a row of another and each segment's rows count on their own."""
+    lows = np.full((len(holders), count), TIME_MAX, dtype=np.int64)
+    highs = np.full((len(holders), count), TIME_MIN, dtype=np.int64)
+    for layer, (reader, hit, positions) in enumerate(holders):
+        _, _, min_times, max_times = reader.directory_arrays()
+        lows[layer] = np.where(hit, min_times[positions], TIME_MAX)
+        highs[layer] = np.where(hit, max_times[positions], TIME_MIN)
+    order = np.argsort(lows, axis=0)
+    lows = np.take_along_axis(lows, order, axis=0)
+    highs = np.take_along_axis(highs, order, axis=0)
+    apart = (lows[1:] > highs[:-1]) | (lows[1:] == TIME_MAX)
+    result: NDArray[np.bool_] = apart.all(axis=0)
+    return result
 
 
 def _from_totals(
