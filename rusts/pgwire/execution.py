@@ -4,6 +4,7 @@ worker threads.
 """
 
 from collections.abc import Iterable
+from itertools import chain
 from typing import Final
 
 from rusts.core.errors import AuthError, RustsError
@@ -11,11 +12,12 @@ from rusts.pgwire import types as t
 from rusts.pgwire.catalog import Session, answer
 from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, transaction_command
 from rusts.pgwire.values import COLUMN_OIDS
-from rusts.sql import describe_sql, execute_sql, parameter_types
+from rusts.sql import describe_sql, parameter_types, stream_sql
 from rusts.sql.errors import sqlstate_of
 from rusts.storage.engine import StorageEngine
 
 _TYPE_OIDS: Final = {**COLUMN_OIDS, "": t.TEXT}
+STREAM_BATCH_ROWS: Final = 8192  # rows the executor hands over at a time; the wire takes them in chunks
 
 
 class Outcome:
@@ -44,9 +46,9 @@ def execute(engine: StorageEngine, session: Session, sql: str, timeout: float) -
     caught = answer(engine, sql, session)
     if caught is not None:
         return Outcome(caught.columns, caught.rows, caught.tag, list(caught.changed))
-    result = execute_sql(engine, sql, timeout)
-    columns = [(column.name, _TYPE_OIDS.get(column.type, t.TEXT)) for column in result.columns]
-    return Outcome(columns, result.rows, result.tag)
+    stream = stream_sql(engine, sql, timeout, batch_rows=STREAM_BATCH_ROWS)
+    columns = [(column.name, _TYPE_OIDS.get(column.type, t.TEXT)) for column in stream.columns]
+    return Outcome(columns, chain.from_iterable(stream.batches), stream.tag, materialized=False)
 
 
 def describe(engine: StorageEngine, session: Session, text: str) -> list[tuple[str, int]]:

@@ -1,6 +1,7 @@
 """SQL onto the query model (issue 5). Protocol layers call the statement interface:
 
     execute_sql(engine, text, timeout, now) -> SqlAnswer(columns, rows, tag)
+    stream_sql(engine, text, timeout, now)  -> SqlStream(columns, row batches, tag), bounded memory
     describe_sql(engine, text, now)         -> the columns, from the catalogue only
     parameter_types(engine, text)           -> the type of each placeholder $1..$n
     sqlstate_of(exc)                        -> the PostgreSQL SQLSTATE of any error
@@ -19,6 +20,6 @@ Modules:
 """
 
 from rusts.sql.errors import sqlstate_of
-from rusts.sql.statement import SqlAnswer, describe_sql, execute_sql, parameter_types
+from rusts.sql.statement import SqlAnswer, SqlStream, describe_sql, execute_sql, parameter_types, stream_sql
 
-__all__ = ["SqlAnswer", "describe_sql", "execute_sql", "parameter_types", "sqlstate_of"]
+__all__ = ["SqlAnswer", "SqlStream", "describe_sql", "execute_sql", "parameter_types", "sqlstate_of", "stream_sql"]

@@ -1,6 +1,8 @@
 """The statement-level interface protocol layers call: execute, describe, parameter types.
 
     execute_sql(engine, text)      any supported statement -> SqlAnswer(columns, rows, tag)
+    stream_sql(engine, text)       the same answer as columns, then rows in batches (bounded memory
+                                   for SELECTs whose rows need no sort, filter or paging after the executor)
     describe_sql(engine, text)     the columns execute_sql would answer, from the catalogue only
     parameter_types(engine, text)  the type each placeholder $1..$n must have, from its context
 
@@ -12,13 +14,14 @@ wherever time is compared or assigned).
 """
 
 import time
-from typing import Any, Final
+from collections.abc import Iterator
+from typing import Any, Final, NamedTuple
 
 import msgspec
 from sqlglot import exp
 
 from rusts.core.errors import QueryError
-from rusts.query.executor import execute
+from rusts.query.executor import execute, execute_batches
 from rusts.query.model import Column
 from rusts.sql.catalog import answer_catalog, looks_like_catalog
 from rusts.sql.errors import UnsupportedSqlError
@@ -37,7 +40,7 @@ from rusts.sql.translator import (
 from rusts.sql.writes import delete, drop, insert, match_drop
 from rusts.storage.engine import StorageEngine
 
-__all__ = ["SqlAnswer", "describe_sql", "execute_sql", "parameter_types"]
+__all__ = ["SqlAnswer", "SqlStream", "describe_sql", "execute_sql", "parameter_types", "stream_sql"]
 
 _SAMPLE_TIME: Final = "2000-01-01T00:00:00Z"
 _TEXT_CASTS: Final = frozenset({exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR})
@@ -71,6 +74,39 @@ def execute_sql(engine: StorageEngine, text: str, timeout: float | None = None, 
     if isinstance(statement, exp.Delete):
         return SqlAnswer([], [], f"DELETE {delete(engine, statement, at, timeout)}")
     raise _refused(statement)
+
+
+class SqlStream(NamedTuple):
+    """An answer as it is produced: columns first, then row batches; `tag` "SELECT" means
+    "SELECT <rows sent>" (the count is known only at the end)."""
+
+    columns: list[Column]
+    batches: Iterator[list[list[Any]]]
+    tag: str
+
+
+def stream_sql(
+    engine: StorageEngine, text: str, timeout: float | None = None, now: int | None = None, batch_rows: int = 65536
+) -> SqlStream:
+    """execute_sql's answer in batches of at most `batch_rows` rows (the same rows, in the same order).
+
+    A SELECT whose rows go straight from the executor to the answer (no HAVING, ORDER BY other than
+    time, or paging after the executor) is read as the batches are taken, so a large answer is never
+    held whole; anything else is answered whole and handed out as one batch.
+    """
+    at = time.time_ns() if now is None else now
+    stripped = text.strip().rstrip(";").strip()
+    if not looks_like_catalog(stripped) and match_drop(stripped) is None:
+        statement = parse_statement(text)
+        if isinstance(statement, exp.Select):
+            translation = translate_select(engine, statement, at)
+            if translation.streamable():
+                _, batches = execute_batches(engine, translation.query, timeout, batch_rows)
+                return SqlStream(translation.columns(), map(translation.project, batches), "SELECT")
+            result = translation.finish(execute(engine, translation.query, timeout))
+            return SqlStream(result.columns, iter([result.rows]), "SELECT")
+    answer = execute_sql(engine, text, timeout, at)
+    return SqlStream(answer.columns, iter([answer.rows]), answer.tag)
 
 
 def _refused(statement: exp.Expression) -> UnsupportedSqlError:

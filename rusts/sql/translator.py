@@ -134,13 +134,21 @@ class Translation:
             rows = _sorted(rows, key)
         if self.offset or self.limit is not None:
             rows = rows[self.offset : None if self.limit is None else self.offset + self.limit]
+        return QueryResult(self.columns(), self.project(rows))
+
+    def streamable(self) -> bool:
+        """Whether each executor row maps to one answer row on its own (no filter, sort or paging
+        here), so the answer can be produced batch by batch."""
+        return not self.carriers and self.having is None and not self.order and not self.offset and self.limit is None
+
+    def project(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """Executor rows as answer rows: the SELECT list's columns and expressions."""
         if all(isinstance(expr, Ref) for expr in self.outputs):
             picks = [expr.index for expr in self.outputs if isinstance(expr, Ref)]
             if picks != list(range(len(self.layout))):
-                rows = [[row[i] for i in picks] for row in rows]
-        else:
-            rows = [[expr.value(row) for expr in self.outputs] for row in rows]
-        return QueryResult(self.columns(), rows)
+                return [[row[i] for i in picks] for row in rows]
+            return rows
+        return [[expr.value(row) for expr in self.outputs] for row in rows]
 
 
 def _sorted(rows: list[list[Any]], key: OrderKey) -> list[list[Any]]:
