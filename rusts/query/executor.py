@@ -533,7 +533,7 @@ def _from_table(
     columns = {name: column if whole else column.take(index) for name, column in table.columns.items()}
     data = SeriesData(0, times, columns)
     groups = run.group_of[series_at]
-    numbers = np.unique(groups).tolist()
+    numbers = [0] if len(run.keys) == 1 else np.unique(groups).tolist()
     for number in numbers:
         part, where = data, series_at
         if len(numbers) > 1:
@@ -542,8 +542,14 @@ def _from_table(
         row_states: list[agg.State] = []
         states: list[list[agg.State]] = [[] for _ in plan.aggregations]
         _lift_rows(run, part, where, row_states, states)
-        run.fold(run.keys[number], row_states, states)
+        # Reduced at once: a partition's rows shrink to one entry per bucket before they are kept.
+        run.fold(run.keys[number], _merged(run.rows_spec, row_states), [_merged(spec, held) for spec, held in zip(plan.aggregations, states)])
     return True
+
+
+def _merged(spec: agg.AggregateSpec, states: list[agg.State]) -> list[agg.State]:
+    state = agg.merge(spec, states)
+    return [] if state is None else [state]
 
 
 def _bucket_of(plan: Plan, timestamp: int) -> int:
