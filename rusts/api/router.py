@@ -451,6 +451,7 @@ def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings, 
 
     http_metrics = HttpMetrics()
     app = Litestar(
+        logging_config=None,  # the server configures logging (rusts.yml logging); Litestar must not replace it
         route_handlers=[health, ready, stats, metrics, write_v1, write_v2, query, sql],
         lifespan=[lifespan],
         exception_handlers={RustsError: _rusts_error_response},
