@@ -308,3 +308,43 @@ def test_pgwire_and_http_give_the_same_answers(server: RustsServer) -> None:
                 for row in http["rows"]
             ]
             assert sorted(wire, key=repr) == sorted(expected, key=repr), query
+
+
+def test_writes_nulls_and_unicode_through_pgwire(server: RustsServer) -> None:
+    base = START_NS - 3_600_000_000_000
+    with psycopg.connect(dsn(server), autocommit=True) as conn:
+        cursor = conn.cursor()
+        cursor.executemany(
+            "INSERT INTO notes (time, author, body, score) VALUES (%s, %s, %s, %s)",
+            [(ts(base + i * 1_000_000_000), "zoë", f"it's «{i}»", float(i)) for i in range(3)],
+        )
+        cursor.execute("INSERT INTO notes (time, author, score) VALUES (%s, %s, %s)", (ts(base + 10_000_000_000), "ann", 9.5))
+        rows = conn.execute("SELECT time, author, body, score FROM notes ORDER BY time").fetchall()
+        assert rows == [
+            *[(ts(base + i * 1_000_000_000), "zoë", f"it's «{i}»", float(i)) for i in range(3)],
+            (ts(base + 10_000_000_000), "ann", None, 9.5),
+        ]
+        deleted = conn.execute("DELETE FROM notes WHERE author = 'ann'")
+        assert deleted.statusmessage is not None and deleted.statusmessage.startswith("DELETE")
+        assert conn.execute("SELECT COUNT(*) FROM notes").fetchone() == (3,)
+        assert conn.execute("DROP TABLE notes").statusmessage == "DROP TABLE"
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute("SELECT * FROM notes")
+
+
+def test_asyncpg_constants_and_catalog_functions(server: RustsServer) -> None:
+    async def scenario() -> None:
+        conn = await asyncpg.connect(host="127.0.0.1", port=server.pg_port, user="rusts", database="rusts")
+        try:
+            assert await conn.fetchval("SELECT 1") == 1
+            assert str(await conn.fetchval("SELECT 1.5")) == "1.5"
+            assert (await conn.fetchval("SELECT version()")).startswith("PostgreSQL ")
+            assert await conn.fetchval("SELECT current_database()") == "rusts"
+            stmt = await conn.prepare("SELECT trip_miles FROM trips WHERE hvfhs_license_num = $1 ORDER BY time LIMIT $2")
+            assert [row[0] for row in await stmt.fetch("HV0003", 3)] == [1.5, 2.25, 3.0]
+            assert [param.name for param in stmt.get_parameters()] == ["text", "int8"]
+            assert [attribute.type.name for attribute in stmt.get_attributes()] == ["float8"]
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario())

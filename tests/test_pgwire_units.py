@@ -159,3 +159,20 @@ def test_md5() -> None:
     check_md5({"alice": "pw"}, "alice", salt, good)
     with pytest.raises(AuthFailed):
         check_md5({"alice": "pw"}, "alice", salt, "md5" + "0" * 32)
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-12345.678", "0.0001", "100000000", "123456789.000123", "-0.5", "1e-10", "NaN"])
+def test_numeric_binary_matches_postgres_numeric_send(value: str) -> None:
+    from decimal import Decimal
+
+    raw = encoders([1700], [1])[0](Decimal(value))
+    count, weight, sign, scale = struct.unpack("!hhHh", raw[:8])
+    digits = struct.unpack(f"!{count}H", raw[8:])
+    if value == "NaN":
+        assert sign == 0xC000
+        return
+    number = sum(Decimal(d) * Decimal(10000) ** (weight - i) for i, d in enumerate(digits))
+    if sign == 0x4000:
+        number = -number
+    assert number == Decimal(value)
+    assert scale == max(0, -Decimal(value).as_tuple().exponent)  # type: ignore[operator]

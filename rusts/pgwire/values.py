@@ -157,11 +157,43 @@ def _binary_of(oid: int) -> Encoder:
         return lambda v: _F4.pack(float(v))  # type: ignore[arg-type]
     if oid in _TIMES:
         return lambda v: _I8.pack(int(v) // 1000 - PG_EPOCH_US)  # type: ignore[call-overload]
+    if oid == NUMERIC:
+        return _numeric_binary
     if oid in _ARRAY_ELEMENTS:
         element_oid = _ARRAY_ELEMENTS[oid]
         element = _binary_of(element_oid)
         return lambda v: _array_binary(v, element_oid, element)
     return lambda v: str(v).encode("utf-8")
+
+
+def _numeric_binary(value: object) -> bytes:
+    """numeric_send: digit count, weight and sign, display scale, then base-10000 digits."""
+    number = Decimal(repr(value) if isinstance(value, float) else str(value))
+    if number.is_nan():
+        return struct.pack("!hhHh", 0, 0, 0xC000, 0)
+    if number.is_infinite():
+        return struct.pack("!hhHh", 0, 0, 0xD000 if number > 0 else 0xF000, 0)
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    scale = max(0, -exponent)
+    text = "".join(map(str, digits))
+    # Pad so that the decimal point falls on a 4-digit group boundary.
+    integer_len = len(text) + exponent  # digits before the point (may be <= 0)
+    left_pad = (-integer_len) % 4
+    text = "0" * left_pad + text
+    integer_groups = (integer_len + left_pad) // 4
+    text += "0" * ((-len(text)) % 4)
+    groups = [int(text[i:i + 4]) for i in range(0, len(text), 4)]
+    weight = integer_groups - 1
+    while groups and groups[0] == 0:
+        groups.pop(0)
+        weight -= 1
+    while groups and groups[-1] == 0:
+        groups.pop()
+    if not groups:
+        weight = 0
+    header = struct.pack("!hhHh", len(groups), weight, 0x4000 if sign and groups else 0, scale)
+    return header + b"".join(struct.pack("!H", group) for group in groups)
 
 
 def _array_binary(values: object, element_oid: int, element: Encoder) -> bytes:
