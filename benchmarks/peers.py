@@ -213,6 +213,19 @@ class System:
             process.kill()
             process.wait()
 
+    def peak_rss_mib(self) -> float | None:
+        """The server process's peak resident memory so far (VmHWM), in MiB; None where unknown."""
+        if self.process is None:
+            return None
+        try:
+            with open(f"/proc/{self.process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
     def log_tail(self, lines: int = 15) -> str:
         try:
             with open(self.log_path, "rb") as log:
@@ -624,6 +637,7 @@ def bench_system(name: str, parts: set[str], workload: Workload, args: argparse.
         for clients in args.clients:
             with running(kind, args.keep) as system:
                 elapsed = ingest(system, workload.bodies, clients)
+                put(f"peak RSS ingest {clients}c MiB", system.peak_rss_mib())
             print(f"  {name}: {clients} client(s): {elapsed:.2f} s", flush=True)
             put(f"ingest {clients}c rows/s", workload.rows / elapsed)
             put(f"ingest {clients}c field values/s", values / elapsed)
@@ -650,6 +664,9 @@ def bench_system(name: str, parts: set[str], workload: Workload, args: argparse.
                 put("rows counted", float(counted))
             for query, seconds in time_queries(system, args.warmup, args.repeats).items():
                 put(f"query {query} ms", None if seconds is None else seconds * 1000)
+            # RusTs was restarted by the disk step (a clean stop flushes), so its peak covers the queries
+            # and start-up only; the peers' peak includes the load.
+            put("peak RSS after queries MiB", system.peak_rss_mib())
 
 
 def format_value(value: float | None, exact: bool = False) -> str:
