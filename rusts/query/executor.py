@@ -13,9 +13,25 @@ rows still answers one row (count 0, the rest null); groups without rows are
 absent. With fill other than "none", buckets run over the time range (or,
 where it is open, from the first to the last bucket holding data).
 
-Memory: series are read one at a time, partition by partition, folded into
-per-group partial states (rusts.query.aggregate); raw results are
-materialised as the answer. The deadline is checked between series and
+Aggregates run in two passes. The partition pass takes each partition once
+for all series: a series whose segments there hold disjoint times of it, with
+no tombstone and no memtable rows in that window, is answered from per-series
+header totals of its segment when it lies wholly in the range and in one
+bucket and every aggregate allows it (count/sum/mean/min/max/spread, no field
+predicate), else from the segment's decoded columns (SegmentReader.column_table,
+cached within a byte budget) when those series hold at least a quarter of the
+segment's rows; each partition's rows shrink to per-bucket states at once.
+What it leaves (overwrites across layers, memtable rows, deletes, small
+shares of a segment) the series pass reads series by series as before
+(ScanSnapshot.pieces, block-header pushdown per block).
+
+Raw rows with a LIMIT take series in the order their rows reach (footers and
+memtables tell), and stop when no later series can place. execute_batches
+streams raw answers window by window (one partition's time range at a time).
+
+Memory: aggregate states are folded per group (merged every MERGE_EVERY
+pieces); raw results of execute are materialised as the answer, those of
+execute_batches are not. The deadline is checked between series and
 partitions, and a query past it raises QueryTimeoutError.
 """
 

@@ -9,6 +9,12 @@ only the columns it projects. The byte layout (version 1) is in segment_format's
 write_segment (segment_write.py) writes files atomically: `path + ".tmp"`, fsync, rename over
 `path`, fsync of the directory. Hot segments use outer="lz4" (fast to decode), cold ones outer="zstd" (smaller).
 
+For scans of whole segments (the query engine's partition pass) a reader also gives the directory
+as numpy arrays, per-series totals of a column over all its blocks (ColumnTotals, from the footer)
+and every series' rows of some columns decoded and concatenated (ColumnTable). Decoded columns are
+kept across queries in one cache shared by all readers, bounded in bytes (set_table_cache_budget,
+256 MiB by default), least recently used dropped first, and dropped when their reader closes.
+
 Time ranges are half-open, [start, end). Reads check every chunk's CRC32 and every decoded
 length, so a damaged file raises CorruptDataError naming it, never returns garbage.
 """
