@@ -105,3 +105,28 @@ def test_partition_pass_matches_brute_force(tmp_path: Path, layout: str) -> None
         _check(engine)
     finally:
         engine.close()
+
+
+def test_counts_means_and_float_sums_without_row_states(tmp_path: Path) -> None:
+    """The bincount path (count, mean, float sum of fully present columns) against brute force."""
+    engine = open_engine(tmp_path)
+    rng = np.random.default_rng(23)
+    try:
+        _write(engine, rng, BASE, BASE + 2 * DAY, 3000)
+        engine.flush()
+        for interval in (None, HOUR, 7 * 60 * 10**9):
+            group: dict[str, Any] = {"tags": ["host"]}
+            if interval is not None:
+                group["time"] = {"interval": interval}
+            aggregations = [{"function": "count", "field": "*"}, {"function": "count", "field": "v"},
+                            {"function": "mean", "field": "v"}, {"function": "sum", "field": "v"},
+                            {"function": "mean", "field": "k"}]
+            got = execute(engine, msgspec.convert({"measurement": "m", "aggregations": aggregations, "group_by": group}, Query)).rows
+            for column, (field, function) in enumerate([("v", "count"), ("v", "count"), ("v", "mean"), ("v", "sum"), ("k", "mean")], 2):
+                wanted = _reference(engine, field, function, interval, "host")
+                answered = {(row[1], 0 if interval is None else row[0] // interval): row[column] for row in got}
+                assert answered.keys() == wanted.keys()
+                for key, value in wanted.items():
+                    assert math.isclose(answered[key], value, rel_tol=1e-9, abs_tol=1e-7), (function, key)
+    finally:
+        engine.close()

@@ -555,12 +555,53 @@ def _from_table(
         if len(numbers) > 1:
             pick = np.flatnonzero(groups == number)
             part, where = data.take(pick), series_at[pick]
+        dense = _dense_states(run, part)
+        if dense is not None:
+            run.fold(run.keys[number], dense[0], dense[1])
+            continue
         row_states: list[agg.State] = []
         states: list[list[agg.State]] = [[] for _ in plan.aggregations]
         _lift_rows(run, part, where, row_states, states)
         # Reduced at once: a partition's rows shrink to one entry per bucket before they are kept.
         run.fold(run.keys[number], _merged(run.rows_spec, row_states), [_merged(spec, held) for spec, held in zip(plan.aggregations, states)])
     return True
+
+
+def _dense_states(run: _Aggregation, data: SeriesData) -> tuple[list[agg.State], list[list[agg.State]]] | None:
+    """Per-bucket states of rows straight from bincount when every aggregate is a count, a mean or a
+    float sum of a column every row carries, there is no field predicate and the buckets are compact
+    (the common dashboard query: no row-level state is built). None when that does not apply."""
+    plan = run.plan
+    if plan.conditions or len(data) < 64:
+        return None
+    columns: list[Any] = []
+    for spec in plan.aggregations:
+        if spec.field == "*" and spec.function == "count":
+            columns.append(None)
+            continue
+        column = data.columns.get(spec.field)
+        if spec.is_tag or column is None or column.present is not None or column.kind == KIND_STRING:
+            return None
+        if spec.function not in ("count", "mean") and not (spec.function == "sum" and column.values.dtype == np.float64):
+            return None
+        columns.append(column.values)
+    buckets = _buckets(plan, data.timestamps)
+    low, high = int(buckets.min()), int(buckets.max())
+    if high - low > 4 * len(buckets):
+        return None
+    at = buckets - low
+    counts = np.bincount(at, minlength=high - low + 1)
+    held = np.flatnonzero(counts)
+    bucket_numbers = held.astype(np.int64) + low
+    n = counts[held].astype(np.int64)
+    states: list[list[agg.State]] = []
+    for spec, values in zip(plan.aggregations, columns):
+        if spec.function == "count":
+            states.append([{"bucket": bucket_numbers, "n": n}])
+            continue
+        sums = np.bincount(at, weights=values.astype(np.float64, copy=False), minlength=high - low + 1)[held]
+        states.append([{"bucket": bucket_numbers, "n": n, "s": sums} if spec.function == "mean" else {"bucket": bucket_numbers, "s": sums}])
+    return [{"bucket": bucket_numbers, "n": n}], states
 
 
 def _merged(spec: agg.AggregateSpec, states: list[agg.State]) -> list[agg.State]:
