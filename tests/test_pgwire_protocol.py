@@ -7,6 +7,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class Raw:
     def __init__(self, port: int, user: str = "rusts", startup: bool = True) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.buffer = b""
+        self.position = 0
         if startup:
             self.startup(user)
 
@@ -37,20 +39,20 @@ class Raw:
         self.send(b"Q", text.encode() + b"\0")
 
     def recv(self) -> tuple[bytes, bytes]:
-        while len(self.buffer) < 5:
-            chunk = self.sock.recv(65536)
+        header = self._exactly(5)
+        kind, length = header[:1], struct.unpack("!i", header[1:])[0]
+        return kind, self._exactly(length - 4)
+
+    def _exactly(self, size: int) -> bytes:
+        while len(self.buffer) - self.position < size:
+            chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise EOFError("server closed the connection")
-            self.buffer += chunk
-        kind, length = self.buffer[:1], struct.unpack("!i", self.buffer[1:5])[0]
-        while len(self.buffer) < length + 1:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("server closed the connection")
-            self.buffer += chunk
-        body = self.buffer[5:length + 1]
-        self.buffer = self.buffer[length + 1:]
-        return kind, body
+            self.buffer = self.buffer[self.position:] + chunk
+            self.position = 0
+        piece = self.buffer[self.position:self.position + size]
+        self.position += size
+        return piece
 
     def until_ready(self) -> list[tuple[bytes, bytes]]:
         messages = []
@@ -319,3 +321,32 @@ def test_bad_tls_files_stop_startup_with_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "postgres.tls" in result.stderr and "missing.crt" in result.stderr
+
+
+def test_cancel_request_ends_a_streaming_query_and_the_connection_carries_on(tmp_path: Path) -> None:
+    server = RustsServer(tmp_path)
+    try:
+        padding = "x" * 120
+        for start in range(0, 120_000, 30_000):
+            server.write("\n".join(f'big,k=a s="{padding}{i}" {1_700_000_000_000_000_000 + i * 1000}' for i in range(start, start + 30_000)))
+        client = Raw(server.pg_port)
+        messages = client.until_ready()
+        pid, secret = struct.unpack("!ii", next(body for kind, body in messages if kind == b"K"))
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        client.query("SELECT s FROM big")
+        time.sleep(1.0)  # the server fills the socket buffers and waits for this client to read
+        other = Raw(server.pg_port, startup=False)
+        other.sock.sendall(struct.pack("!iiii", 16, 80877102, pid, secret))
+        assert other.sock.recv(1) == b""  # the server closes a cancel connection without a word
+        other.close()
+        time.sleep(0.5)
+        messages = client.until_ready()
+        rows = sum(1 for kind, _ in messages if kind == b"D")
+        assert 0 < rows < 120_000
+        assert sqlstate(messages) == "57014" and messages[-1] == (b"Z", b"I")
+        client.query("SELECT COUNT(*) FROM big")
+        messages = client.until_ready()
+        assert kinds(messages) == b"TDCZ" and messages[1][1].endswith(b"120000")
+        client.close()
+    finally:
+        assert server.stop() == 0, server.output()

@@ -270,6 +270,7 @@ class Connection:
         skipping = False  # after an error in the extended protocol, until Sync
         while True:
             kind, body = await p.read_message(self.reader, self.settings.max_message_size)
+            self.cancelled.clear()  # a CancelRequest ends what runs when it arrives, not a later statement
             payload = p.Payload(body, _NAMES.get(kind, repr(kind)))
             if kind == b"X":
                 return
@@ -503,7 +504,8 @@ class Connection:
 
     async def in_thread(self, func: "Callable[..., T]", *args: object) -> "T":
         """`func(*args)` in a worker thread, ended early (SQLSTATE 57014) by a CancelRequest or the request timeout."""
-        self.cancelled.clear()
+        if self.cancelled.is_set():
+            raise PgError("57014", "canceling statement due to user request")
         work = asyncio.ensure_future(asyncio.to_thread(func, *args))
         cancel = asyncio.ensure_future(self.cancelled.wait())
         try:
@@ -522,6 +524,8 @@ class Connection:
         oids = [oid for _, oid in outcome.columns]
         sent = 0
         while limit <= 0 or sent < limit:
+            if self.cancelled.is_set():
+                raise PgError("57014", "canceling statement due to user request")
             room = CHUNK_ROWS if limit <= 0 else min(CHUNK_ROWS, limit - sent)
             if outcome.materialized:
                 chunk, count = _encode_chunk(rows, oids, formats, room)
