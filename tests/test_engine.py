@@ -137,10 +137,12 @@ def run_writer_and_kill(path: Path, durability: str, seed: int, seconds: float) 
     child = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), durability, str(seed)], stdout=subprocess.PIPE, env=env, cwd=path
     )
+    assert child.stdout is not None
+    first = child.stdout.readline()  # the kill comes `seconds` after the first acknowledged write, however slow the start
     time.sleep(seconds)
     child.send_signal(signal.SIGKILL)
     out, _ = child.communicate()
-    return [int(line) for line in out.decode().split()]
+    return [int(line) for line in (first + out).decode().split("\n")[:-1]]  # a line without its newline was never complete
 
 
 def test_kill_9_loses_nothing_acknowledged_with_every_write(tmp_path: Path) -> None:

@@ -3,13 +3,14 @@ rusts.pgwire.catalog first, then RusTs SQL (rusts.sql). Blocking; the connection
 worker threads.
 """
 
+import re
 from collections.abc import Iterable
 from itertools import chain
 from typing import Final
 
 from rusts.core.errors import AuthError, RustsError
 from rusts.pgwire import types as t
-from rusts.pgwire.catalog import Session, answer
+from rusts.pgwire.catalog import CatalogResult, Session, answer
 from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, transaction_command
 from rusts.pgwire.values import COLUMN_OIDS
 from rusts.sql import describe_sql, parameter_types, stream_sql
@@ -42,8 +43,20 @@ class Outcome:
         return f"SELECT {sent}" if self.tag.startswith("SELECT") else self.tag
 
 
+# A SELECT that reads a named relation and mentions nothing of the catalog (no pg_*, no
+# information_schema) is a query on measurements: skip the catalog's parse (about 0.5-1 ms).
+_CATALOG_WORDS: Final = re.compile(r"pg_|information_schema", re.IGNORECASE)
+_READS_RELATION: Final = re.compile(r"^\s*select\b.*?\bfrom\s+(\"?)[A-Za-z_][\w$]*+\1(?!\s*[(.])", re.IGNORECASE | re.DOTALL)
+
+
+def _catalog_answer(engine: StorageEngine, sql: str, session: Session) -> CatalogResult | None:
+    if _READS_RELATION.match(sql) and not _CATALOG_WORDS.search(sql):
+        return None
+    return answer(engine, sql, session)
+
+
 def execute(engine: StorageEngine, session: Session, sql: str, timeout: float) -> Outcome:
-    caught = answer(engine, sql, session)
+    caught = _catalog_answer(engine, sql, session)
     if caught is not None:
         return Outcome(caught.columns, caught.rows, caught.tag, list(caught.changed))
     stream = stream_sql(engine, sql, timeout, batch_rows=STREAM_BATCH_ROWS)
@@ -57,7 +70,7 @@ def describe(engine: StorageEngine, session: Session, text: str) -> list[tuple[s
         return []
     count = placeholders(text)
     probe = fill_placeholders(text, ["NULL"] * count) if count else text
-    caught = answer(engine, probe, session)
+    caught = _catalog_answer(engine, probe, session)
     if caught is not None:
         return caught.columns
     return [(column.name, _TYPE_OIDS.get(column.type, t.TEXT)) for column in describe_sql(engine, text)]
