@@ -348,3 +348,12 @@ def test_asyncpg_constants_and_catalog_functions(server: RustsServer) -> None:
             await conn.close()
 
     asyncio.run(scenario())
+
+
+def test_statement_timeout_cancels_and_the_connection_carries_on(server: RustsServer) -> None:
+    with psycopg.connect(dsn(server), autocommit=True) as conn:
+        conn.execute("SET statement_timeout = '0.001ms'")  # shorter than any query can take
+        with pytest.raises(psycopg.errors.QueryCanceled, match="statement_timeout"):
+            conn.execute("SELECT * FROM trips")
+        conn.execute("SET statement_timeout = 0")
+        assert conn.execute("SELECT COUNT(*) FROM trips").fetchone() == (ROWS,)

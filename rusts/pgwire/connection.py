@@ -13,6 +13,7 @@ slows only its own query. An error ends the statement, not the connection; a pro
 import asyncio
 import logging
 import os
+import re
 import secrets
 import ssl
 from collections.abc import Iterator
@@ -223,6 +224,10 @@ class Connection:
 
         self.session = Session(user, parameters.get("database") or user, parameters)
         self.pid = self.registry.add(self)
+        self.session.backend_pid = self.pid
+        address = self.writer.get_extra_info("sockname")
+        if isinstance(address, tuple) and len(address) >= 2:
+            self.session.server_addr, self.session.server_port = str(address[0]), int(address[1])
         self.send(p.authentication(0))
         for name, value in self.session.reported().items():
             self.send(p.parameter_status(name, value))
@@ -468,7 +473,10 @@ class Connection:
             else:
                 self.statements = {name: s for name, s in self.statements.items() if not name}
             return Outcome([], [], "DEALLOCATE ALL" if not target else "DEALLOCATE")
-        outcome = await self.in_thread(execute, self.engine(), self.session_(), sql, self.settings.request_timeout)
+        if _SESSION_WORD.match(sql):  # SET/RESET touch only the session: no thread, no timeout (SET statement_timeout = 0 must work)
+            outcome = execute(self.engine(), self.session_(), sql, self.settings.request_timeout)
+        else:
+            outcome = await self.in_thread(execute, self.engine(), self.session_(), sql, self.settings.request_timeout)
         for name in outcome.changed:
             value = self.session_().reported().get(name)
             if value is not None:
@@ -506,10 +514,14 @@ class Connection:
         """`func(*args)` in a worker thread, ended early (SQLSTATE 57014) by a CancelRequest or the request timeout."""
         if self.cancelled.is_set():
             raise PgError("57014", "canceling statement due to user request")
+        timeout, source = self.settings.request_timeout, "server.request_timeout"
+        limit = statement_timeout(self.session.settings.get("statement_timeout", "0")) if self.session else 0.0
+        if 0 < limit < timeout:
+            timeout, source = limit, "statement_timeout"
         work = asyncio.ensure_future(asyncio.to_thread(func, *args))
         cancel = asyncio.ensure_future(self.cancelled.wait())
         try:
-            done, _ = await asyncio.wait({work, cancel}, timeout=self.settings.request_timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({work, cancel}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             cancel.cancel()
         if work in done:
@@ -517,7 +529,7 @@ class Connection:
         work.add_done_callback(_discard)
         if cancel in done:
             raise PgError("57014", "canceling statement due to user request")
-        raise PgError("57014", f"canceling statement due to statement timeout ({self.settings.request_timeout:g} s, server.request_timeout)")
+        raise PgError("57014", f"canceling statement due to statement timeout ({timeout:g} s, {source})")
 
     async def stream(self, outcome: Outcome, rows: Iterator[list[object]], formats: list[int], limit: int) -> int:
         """Send DataRows from `rows` (at most `limit` when > 0); how many were sent."""
@@ -563,6 +575,21 @@ class Connection:
         if portal is None:
             raise PgError("34000", f'portal "{name}" does not exist' if name else "unnamed portal does not exist")
         return portal
+
+
+_SESSION_WORD: Final = re.compile(r"\s*(set|reset)\b", re.IGNORECASE)
+_TIMEOUT_UNITS: Final = {"": 0.001, "ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def statement_timeout(value: str) -> float:
+    """PostgreSQL's statement_timeout setting in seconds (a bare number is milliseconds; 0 = none)."""
+    text = value.strip().strip("'").lower()
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
+    unit = text[len(number):].strip()
+    try:
+        return max(0.0, float(number) * _TIMEOUT_UNITS[unit])
+    except (ValueError, KeyError):
+        return 0.0
 
 
 def _encode_chunk(rows: Iterator[list[object]], oids: list[int], formats: list[int], room: int) -> tuple[bytes, int]:
