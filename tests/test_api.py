@@ -416,3 +416,17 @@ def test_sql_statements_on_the_real_server(tmp_path: Path, servers: list[Server]
     assert sql("DROP MEASUREMENT m") == (200, {"columns": [], "rows": [], "tag": "DROP MEASUREMENT"})
     status, body = sql("SELECT * FROM m")
     assert status == 400 and body["error"] == "unknown measurement 'm'"
+
+
+def test_rfc3339_in_bulk_is_rfc3339_of_each() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from rusts.api.router import rfc3339, rfc3339_many
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.none() | st.integers(-(1 << 63) + 1, (1 << 63) - 1), max_size=30))
+    def check(values: list[int | None]) -> None:
+        assert rfc3339_many(values) == [None if v is None else rfc3339(v) for v in values]
+
+    check()

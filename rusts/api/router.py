@@ -35,6 +35,8 @@ from typing import Any, NamedTuple, TypeVar, cast
 from urllib.parse import parse_qsl
 
 import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
 from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
 from litestar.response import Response
@@ -272,14 +274,22 @@ def render_result(result: QueryResult, epoch: str | None) -> dict[str, Any]:
     divisor = EPOCH_DIVISORS[epoch] if epoch else 0
     time_columns = [i for i, column in enumerate(result.columns) if column.type == "timestamp"]
     rows = result.rows
-    if time_columns:
+    if time_columns and rows:
         rows = [list(row) for row in rows]
-        for row in rows:
-            for i in time_columns:
-                value = row[i]
-                if value is not None:
-                    row[i] = value // divisor if divisor else rfc3339(value)
+        for i in time_columns:
+            values = [row[i] for row in rows]
+            rendered = [None if v is None else v // divisor for v in values] if divisor else rfc3339_many(values)
+            for row, value in zip(rows, rendered):
+                row[i] = value
     return {"columns": [{"name": c.name, "type": c.type} for c in result.columns], "rows": rows}
+
+
+def rfc3339_many(values: list[Any]) -> list[Any]:
+    """rfc3339 of each value (None stays None), formatted by pyarrow in one pass."""
+    moments = pa.array(values, pa.timestamp("ns"))  # naive = UTC; a tz-aware cast to text is 10x slower
+    text = pc.replace_substring(moments.cast(pa.string()), " ", "T", max_replacements=1)
+    rendered: list[Any] = pc.binary_join_element_wise(text, "Z", "").to_pylist()
+    return rendered
 
 
 async def _answer(request: Request[Any, Any, State], epoch: str | None, sql_only: bool) -> Response[Any]:
