@@ -23,6 +23,7 @@ from sqlglot import exp
 from rusts.core.errors import QueryError
 from rusts.query.executor import execute, execute_batches
 from rusts.query.model import Column
+from rusts.retention.show import retention_statement
 from rusts.sql.catalog import answer_catalog, looks_like_catalog
 from rusts.sql.errors import UnsupportedSqlError
 from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, literal, unparen, unsupported
@@ -58,6 +59,9 @@ def execute_sql(engine: StorageEngine, text: str, timeout: float | None = None, 
     """Run one statement; QueryError subclasses (each with a SQLSTATE, see rusts.sql.errors.sqlstate_of)."""
     at = time.time_ns() if now is None else now
     stripped = text.strip().rstrip(";").strip()
+    shown = retention_statement(engine, stripped)
+    if shown is not None:
+        return SqlAnswer(shown.columns, shown.rows, "SHOW")
     if looks_like_catalog(stripped):
         result = answer_catalog(engine, catalog_statement(stripped))
         return SqlAnswer(result.columns, result.rows, "SHOW")
@@ -121,6 +125,9 @@ def describe_sql(engine: StorageEngine, text: str, now: int | None = None) -> li
     """The columns execute_sql would answer, without reading data; [] for statements without rows."""
     at = time.time_ns() if now is None else now
     stripped = text.strip().rstrip(";").strip()
+    shown = retention_statement(engine, stripped, rows=False)
+    if shown is not None:
+        return shown.columns
     if looks_like_catalog(stripped):
         return answer_catalog(engine, catalog_statement(stripped)).columns
     if match_drop(stripped) is not None:

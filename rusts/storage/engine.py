@@ -15,8 +15,32 @@ On-disk layout under `data_dir`:
     TOMBSTONES           JSON {"version": 1, "deletes": [{"series": [id...], "start": ns, "end": ns,
                          "watermarks": {partition_start: generation}}]}
     index/               series index (rusts.index)
-    partitions/          time partitions (rusts.storage.partition)
+    partitions/          time partitions (rusts.storage.partition); each may hold a TIER file
     wal/                 write-ahead log unless wal_dir says otherwise
+    <cold_dir>/partitions/  partitions moved to the cold tier, when cold_dir is set
+
+Storage tiers (the policy that picks them lives in rusts.retention):
+
+    hot   segments as flushed (hot_compression, LZ4 by default)
+    warm  rewritten with cold_compression (Zstd) at zstd_level, in place
+    cold  rewritten with cold_compression at cold_zstd_level, and moved under
+          cold_dir when one is set
+
+A partition's TIER file (JSON {"version": 1, "tier": "warm"}) records a tier
+reached; no file means hot, unless the partition lies under cold_dir, which
+means cold. Compactions of a partition use its tier's codec. Without a TIER
+file, a partition whose window ended over `cold_after_ns` ago is compacted
+with the warm codec (the age rule that predates tiers).
+
+A move to cold_dir copies the live segments and MANIFEST into
+<cold_dir>/partitions/moving-<name>, recompresses there, writes TIER, renames
+the copy to <name> (the commit point), then renames the hot copy to
+dropped-<name> and deletes it. On open, moving-* and dropped-* directories
+are deleted, and a partition present in both roots is the cold one (its
+rename happened only once it was complete): the hot copy is deleted. So a
+move killed at any point leaves exactly one readable copy. Dropping a
+partition (retention) is a rename to dropped-<name> (the commit point)
+followed by its deletion.
 
 Deletes flush first, so every row they cover sits in a segment; a tombstone
 then hides those rows in segments older than a per-partition watermark, on
@@ -35,6 +59,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -84,6 +109,9 @@ class EngineOptions:
         max_pending_flushes: int = 2,
         bloom_fpr: float = 0.01,
         compact_min_segments: int = 4,
+        cold_zstd_level: int = 9,
+        cold_dir: str | None = None,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.data_dir = data_dir
         self.wal_dir = wal_dir if wal_dir is not None else os.path.join(data_dir, "wal")
@@ -101,6 +129,31 @@ class EngineOptions:
         self.max_pending_flushes = max_pending_flushes
         self.bloom_fpr = bloom_fpr
         self.compact_min_segments = compact_min_segments
+        self.cold_zstd_level = cold_zstd_level
+        self.cold_dir = cold_dir
+        # Wall-clock time in ns for age decisions (tiers); tests inject their own.
+        self.clock = clock
+
+
+TIERS = ("hot", "warm", "cold")
+TIER_FILE = "TIER"
+MOVING_PREFIX = "moving-"
+DROPPED_PREFIX = "dropped-"
+# Partition objects replaced by a move or a drop stay open this long for queries still reading them.
+RETIRED_PARTITION_SECS = 600.0
+
+
+class PartitionInfo:
+    """One partition as the tiering and retention policies see it."""
+
+    def __init__(self, start: int, end: int, tier: str, size_bytes: int, segments: int, directory: str, codecs: list[str]) -> None:
+        self.start = start
+        self.end = end
+        self.tier = tier
+        self.size_bytes = size_bytes
+        self.segments = segments
+        self.directory = directory
+        self.codecs = codecs
 
 
 class WriteResult:
@@ -121,6 +174,9 @@ class StorageEngine:
         self.parser = parser
         self.index: SeriesIndex
         self.partitions: dict[int, Partition] = {}
+        # Tier of each partition that left "hot" (from its TIER file or its place under cold_dir).
+        self.tiers: dict[int, str] = {}
+        self._retired_partitions: list[tuple[float, Partition]] = []
         self.fields: dict[str, dict[str, int]] = {}
         self.memtable = MemTable()
         self.flushing: list[MemTable] = []
@@ -208,19 +264,50 @@ class StorageEngine:
         os.replace(temporary, path)
         fsync_directory(self.options.data_dir)
 
+    def _partition_roots(self) -> list[str]:
+        """The hot root, then the cold root when cold_dir is set."""
+        roots = [os.path.join(self.options.data_dir, "partitions")]
+        if self.options.cold_dir is not None:
+            roots.append(os.path.join(self.options.cold_dir, "partitions"))
+        return roots
+
     def _open_partitions(self) -> None:
-        root = os.path.join(self.options.data_dir, "partitions")
-        os.makedirs(root, exist_ok=True)
-        for name in sorted(os.listdir(root)):
-            if not name.startswith("p"):
-                continue
-            start_text, _, duration_text = name[1:].partition("_")
-            try:
-                start, duration = int(start_text), int(duration_text)
-            except ValueError:
-                _log.warning("ignoring %s in %s: not a partition directory", name, root)
-                continue
-            self.partitions[start] = Partition.open(os.path.join(root, name), start, duration, self.options.bloom_fpr)
+        found: dict[int, tuple[str, int, bool]] = {}
+        for root_number, root in enumerate(self._partition_roots()):
+            os.makedirs(root, exist_ok=True)
+            for name in sorted(os.listdir(root)):
+                if name.startswith((MOVING_PREFIX, DROPPED_PREFIX)):
+                    _log.warning("removing %s in %s: left by an interrupted move or drop", name, root)
+                    shutil.rmtree(os.path.join(root, name))
+                    continue
+                if not name.startswith("p"):
+                    continue
+                start_text, _, duration_text = name[1:].partition("_")
+                try:
+                    start, duration = int(start_text), int(duration_text)
+                except ValueError:
+                    _log.warning("ignoring %s in %s: not a partition directory", name, root)
+                    continue
+                earlier = found.get(start)
+                if earlier is not None:
+                    # Only a finished move puts a copy in the cold root: the hot one is its leftover.
+                    _log.warning("removing %s: the partition was moved to %s", earlier[0], root)
+                    self._delete_directory(earlier[0])
+                found[start] = (os.path.join(root, name), duration, root_number > 0)
+        for start, (directory, duration, in_cold_root) in sorted(found.items()):
+            self.partitions[start] = Partition.open(directory, start, duration, self.options.bloom_fpr)
+            tier = "cold" if in_cold_root else _read_tier(directory)
+            if tier != "hot":
+                self.tiers[start] = tier
+
+    @staticmethod
+    def _delete_directory(directory: str) -> None:
+        """Rename to dropped-<name> (the commit point), then delete: a crash leaves it gone or whole."""
+        root, name = os.path.split(directory)
+        graveyard = os.path.join(root, DROPPED_PREFIX + name)
+        os.rename(directory, graveyard)
+        fsync_directory(root)
+        shutil.rmtree(graveyard)
 
     def _replay(self) -> int:
         """Apply WAL records after the checkpoint to the memtable; the number applied."""
@@ -251,6 +338,8 @@ class StorageEngine:
         if self._wal is not None:
             self._wal.close()
         for partition in self.partitions.values():
+            partition.close()
+        for _, partition in self._retired_partitions:
             partition.close()
         self.index.close()
         if self._lock_handle is not None:
@@ -421,10 +510,25 @@ class StorageEngine:
         for start, series in sorted(by_partition.items()):
             self._partition(start).add_segment(series, self.options.hot_compression, self.options.zstd_level)
 
-    def _codec_for(self, partition: Partition) -> str:
-        """Segments of a partition whose window ended over `cold_after_ns` ago are rewritten cold (Zstd)."""
-        cold = partition.end <= time.time_ns() - self.options.cold_after_ns
-        return self.options.cold_compression if cold else self.options.hot_compression
+    def _codec_for(self, partition: Partition) -> tuple[str, int]:
+        """The codec and zstd level of the partition's tier; without a recorded tier, the warm
+        codec once the window ended over `cold_after_ns` ago."""
+        tier = self.tiers.get(partition.start)
+        if tier is None:
+            aged = partition.end <= self.options.clock() - self.options.cold_after_ns
+            tier = "warm" if aged else "hot"
+        return self.tier_codec(tier)
+
+    def tier_codec(self, tier: str) -> tuple[str, int]:
+        """(outer compression, zstd level) of segments in `tier`."""
+        o = self.options
+        if tier == "hot":
+            return o.hot_compression, o.zstd_level
+        if tier == "warm":
+            return o.cold_compression, o.zstd_level
+        if tier == "cold":
+            return o.cold_compression, o.cold_zstd_level
+        raise ValueError(f"unknown storage tier {tier!r} (expected one of {', '.join(TIERS)})")
 
     def _partition(self, start: int) -> Partition:
         partition = self.partitions.get(start)
@@ -446,10 +550,132 @@ class StorageEngine:
             for partition in list(self.partitions.values()):
                 # A partition under a tombstone is worth rewriting even as a single segment.
                 needed = 1 if partition.tombstones else min_segments
-                if partition.compact(self._codec_for(partition), self.options.zstd_level, needed):
+                if partition.compact(*self._codec_for(partition), needed):
                     compacted.append(partition.start)
             self._forget_tombstones(compacted)
         return len(compacted)
+
+    # --- tiers and retention ---------------------------------------------------
+
+    def tier_of(self, start: int) -> str:
+        return self.tiers.get(start, "hot")
+
+    def partition_infos(self) -> list[PartitionInfo]:
+        """Every partition, oldest first, with its tier and its bytes on disk."""
+        infos = []
+        for start, partition in sorted(self.partitions.items()):
+            segments = partition.segments()
+            size = 0
+            for _, reader in segments:
+                try:
+                    size += os.path.getsize(reader.path)
+                except FileNotFoundError:
+                    pass  # compacted away while we looked; its replacement is counted next time
+            codecs = sorted({reader.outer for _, reader in segments})
+            infos.append(PartitionInfo(start, partition.end, self.tier_of(start), size, len(segments), partition.directory, codecs))
+        return infos
+
+    def partition_measurements(self, start: int) -> set[str]:
+        """The measurements with series in the partition (series since dropped are left out)."""
+        partition = self.partitions.get(start)
+        if partition is None:
+            return set()
+        found = set()
+        for series_id in partition.series_ids():
+            entry = self.index.lookup(series_id)
+            if entry is not None:
+                found.add(entry.measurement)
+        return found
+
+    def set_tier(self, start: int, tier: str) -> bool:
+        """Recompress the partition for `tier` (and move it under cold_dir for "cold" when set);
+        False when it already is there or in a later tier (tiers only advance). Crash-safe: see the
+        module docstring."""
+        codec, level = self.tier_codec(tier)
+        with self._delete_lock:
+            # Holding both locks keeps flushes, compactions and deletes off the partition meanwhile.
+            with self._flush_serial:
+                partition = self.partitions.get(start)
+                if partition is None or TIERS.index(tier) < TIERS.index(self.tier_of(start)):
+                    return False
+                self._close_retired()
+                move = tier == "cold" and self.options.cold_dir is not None and not self._in_cold_root(partition)
+                codecs = {reader.outer for _, reader in partition.segments()}
+                already = self.tier_of(start) == tier or (tier == "warm" and self.tier_of(start) == "hot")
+                if not move and already and codecs <= {codec}:
+                    if self.tier_of(start) != tier:
+                        _write_tier(partition.directory, tier)
+                        self.tiers[start] = tier
+                    return False
+                if move:
+                    self._move_to_cold_root(partition, codec, level)
+                else:
+                    partition.compact(codec, level, 1)
+                    _write_tier(partition.directory, tier)
+                self.tiers[start] = tier
+                self._forget_tombstones([start])
+        return True
+
+    def _in_cold_root(self, partition: Partition) -> bool:
+        return len(self._partition_roots()) > 1 and os.path.dirname(partition.directory) == self._partition_roots()[1]
+
+    def _move_to_cold_root(self, partition: Partition, codec: str, level: int) -> None:
+        root = self._partition_roots()[1]
+        name = os.path.basename(partition.directory)
+        staging = os.path.join(root, MOVING_PREFIX + name)
+        if os.path.exists(staging):
+            shutil.rmtree(staging)
+        os.makedirs(staging)
+        for _, reader in partition.segments():
+            _copy_durably(reader.path, os.path.join(staging, os.path.basename(reader.path)))
+        _copy_durably(os.path.join(partition.directory, "MANIFEST"), os.path.join(staging, "MANIFEST"))
+        copy = Partition.open(staging, partition.start, partition.duration, self.options.bloom_fpr)
+        try:
+            # The copy has the same generations, so the same tombstones apply to it while it is rewritten.
+            copy.tombstones = partition.tombstones
+            copy.compact(codec, level, 1)
+        finally:
+            copy.close()
+        _write_tier(staging, "cold")
+        final = os.path.join(root, name)
+        os.rename(staging, final)
+        fsync_directory(root)
+        self.partitions[partition.start] = Partition.open(final, partition.start, partition.duration, self.options.bloom_fpr)
+        self._install_tombstones()
+        self._retire(partition)
+        self._delete_directory(partition.directory)
+
+    def drop_partition(self, start: int) -> bool:
+        """Delete a whole partition (every measurement's rows in its window) without rewriting
+        anything; False when there is none. Crash-safe: the partition is whole or gone."""
+        with self._delete_lock:
+            # Rows of the window still in memtables go to the partition first, and so go with it;
+            # the checkpoint then passes their WAL records, so a replay does not bring them back.
+            self.flush(wait=True)
+            with self._flush_serial:
+                partition = self.partitions.pop(start, None)
+                if partition is None:
+                    return False
+                self.tiers.pop(start, None)
+                self._close_retired()
+                self._retire(partition)
+                self._forget_tombstones([start])
+                self._delete_directory(partition.directory)
+        return True
+
+    def _retire(self, partition: Partition) -> None:
+        self._retired_partitions.append((time.monotonic(), partition))
+
+    def _close_retired(self) -> None:
+        """Close replaced partitions no query can still be reading (older than RETIRED_PARTITION_SECS)."""
+        now = time.monotonic()
+        keep = []
+        for retired_at, partition in self._retired_partitions:
+            if now - retired_at >= RETIRED_PARTITION_SECS:
+                partition.close()
+            else:
+                keep.append((retired_at, partition))
+        self._retired_partitions = keep
 
     # --- deletes ---------------------------------------------------------------
 
@@ -557,7 +783,12 @@ class StorageEngine:
 
     def statistics(self) -> dict[str, int]:
         segments = sum(len(p.segments()) for p in self.partitions.values())
+        tiers: dict[str, int] = {}
+        for info in self.partition_infos():
+            tiers[f"partitions_{info.tier}"] = tiers.get(f"partitions_{info.tier}", 0) + 1
+            tiers[f"bytes_{info.tier}"] = tiers.get(f"bytes_{info.tier}", 0) + info.size_bytes
         return {
+            **{f"{kind}_{tier}": tiers.get(f"{kind}_{tier}", 0) for kind in ("partitions", "bytes") for tier in TIERS},
             **self.stats,
             "series": len(self.index),
             "measurements": len(self.measurements()),
@@ -568,3 +799,39 @@ class StorageEngine:
             "checkpoint": self.checkpoint,
             "wal_sequence": self._wal.last_sequence if self._wal is not None else 0,
         }
+
+
+def _read_tier(directory: str) -> str:
+    """The tier a partition's TIER file records; "hot" without one."""
+    path = os.path.join(directory, TIER_FILE)
+    if not os.path.exists(path):
+        return "hot"
+    try:
+        with open(path, "rb") as handle:
+            state = json.loads(handle.read())
+        tier = state["tier"]
+        version = state["version"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptDataError(path, f"unreadable tier file: {exc}") from exc
+    if version > STATE_VERSION:
+        raise CorruptDataError(path, f"tier file version {version} is newer than this build reads ({STATE_VERSION})")
+    if tier not in TIERS:
+        raise CorruptDataError(path, f"unknown tier {tier!r}")
+    return str(tier)
+
+
+def _write_tier(directory: str, tier: str) -> None:
+    path = os.path.join(directory, TIER_FILE)
+    temporary = path + ".tmp"
+    with open(temporary, "wb") as handle:
+        handle.write(json.dumps({"version": STATE_VERSION, "tier": tier}).encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    fsync_directory(directory)
+
+
+def _copy_durably(source: str, target: str) -> None:
+    shutil.copyfile(source, target)
+    with open(target, "rb+") as handle:
+        os.fsync(handle.fileno())
