@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rusts.pgwire import types as t
 from rusts.pgwire.auth import AuthFailed, ScramExchange, check_md5
-from rusts.pgwire.rows import encode_rows
+from rusts.pgwire.rows import encode_columnar, encode_rows
 from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, split_statements, transaction_command
 from rusts.pgwire.values import ValueError22, data_row, encoders, float_text, literal, timestamp_text
 
@@ -45,14 +45,17 @@ def batches(draw: st.DrawFn) -> tuple[list[list[object]], list[int], list[int]]:
 @given(batches())
 def test_columnar_rows_are_the_per_value_bytes(batch: tuple[list[list[object]], list[int], list[int]]) -> None:
     rows, oids, formats = batch
-    assert encode_rows(list(rows), oids, formats) == per_value(rows, oids, formats)
+    expected = per_value(rows, oids, formats)
+    assert encode_rows(list(rows), oids, formats) == expected
+    if rows:
+        assert encode_columnar(list(rows), oids, formats) == expected
 
 
 def test_rows_of_types_without_a_columnar_path_and_unsigned_overflow() -> None:
     rows: list[list[object]] = [["pg_catalog", [1, 2]], [None, None]]
     oids = [t.NAME, t.INT2_ARRAY]
     assert encode_rows(list(rows), oids, [0, 0]) == per_value(rows, oids, [0, 0])
-    big: list[list[object]] = [[(1 << 64) - 1]]
+    big: list[list[object]] = [[(1 << 64) - 1]] * 1500  # enough rows for the columnar path, which falls back
     assert encode_rows(list(big), [t.INT8], [0]) == per_value(big, [t.INT8], [0])
     with pytest.raises(ValueError22):
         encode_rows(list(big), [t.INT8], [1])
