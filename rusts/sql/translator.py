@@ -26,6 +26,7 @@ raises UnsupportedSqlError naming the construct and quoting it.
 
 import re
 import time
+from operator import itemgetter
 from typing import Any, Final, Literal
 
 import sqlglot
@@ -145,9 +146,12 @@ class Translation:
         """Executor rows as answer rows: the SELECT list's columns and expressions."""
         if all(isinstance(expr, Ref) for expr in self.outputs):
             picks = [expr.index for expr in self.outputs if isinstance(expr, Ref)]
-            if picks != list(range(len(self.layout))):
-                return [[row[i] for i in picks] for row in rows]
-            return rows
+            if picks == list(range(len(self.layout))):
+                return rows
+            if len(picks) == 1:
+                only = picks[0]
+                return [[row[only]] for row in rows]
+            return list(map(list, map(itemgetter(*picks), rows)))  # C loops: 2-3x the list comprehension
         return [[expr.value(row) for expr in self.outputs] for row in rows]
 
 
