@@ -23,6 +23,7 @@ from typing import Final, NamedTuple
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from rusts.pgwire import types as t
 from rusts.pgwire.catalog_eval import (
@@ -294,7 +295,8 @@ def _tables_of(tree: exp.Expr) -> list[exp.Table]:
 
 def _select(engine: StorageEngine, text: str, session: Session) -> CatalogResult | None:
     try:
-        tree = sqlglot.parse_one(_prepare(text), read="postgres")
+        # PostgreSQL folds unquoted identifiers to lower case: pgjdbc's `NULL AS TABLE_CAT` is column table_cat
+        tree = normalize_identifiers(sqlglot.parse_one(_prepare(text), read="postgres"), dialect="postgres")
     except SqlglotError:
         return None  # not ours to judge: rusts/sql reports the syntax error with its position
     ctx = Context(engine, session.user, session.database, session.settings)
@@ -451,6 +453,14 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
     def array_length(ev: Evaluator, args: list[object]) -> object:
         return len(args[0]) if isinstance(args[0], list) and args[0] else None
 
+    def age(ev: Evaluator, args: list[object]) -> object:
+        # age(xid): every catalog row has xmin 1 and txid_current() is 1 (age(timestamp) is an interval: refused)
+        if args[0] is None:
+            return None
+        if isinstance(args[0], int) and not isinstance(args[0], bool):
+            return max(0, 1 - args[0])
+        raise Unsupported("age() of a non-xid")
+
     def const(value: object) -> Function:
         return lambda ev, args: value
 
@@ -527,6 +537,8 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
         "upper": (upper, t.TEXT),
         "length": (length, t.INT4),
         "txid_current": (const(1), t.INT8),
+        "age": (age, t.INT4),
+        "nullif": (lambda ev, args: None if args[0] is not None and args[0] == args[1] else args[0], t.TEXT),
     }
 
 

@@ -7,6 +7,10 @@ and the PostgreSQL functions those queries call (catalog_functions). Columns get
 OIDs PostgreSQL gives them (an unaliased function column is named after the function, a cast after
 its operand, anything else "?column?").
 
+Also: row_number()/rank()/dense_rank() OVER (PARTITION BY ... ORDER BY ...) (pgjdbc's getColumns),
+set-returning functions in FROM (`generate_series(1, 32) pos(n)`), JOIN ... USING, and the system
+column xmin (DataGrip reads it as a version stamp; every catalog row answers 1).
+
 Anything it cannot evaluate raises Unsupported; the caller then answers with the right columns and
 no rows, which clients treat as "nothing there".
 """
@@ -48,6 +52,12 @@ class SetValue(list[object]):
     """The rows of a set-returning function in a SELECT list (unnest, generate_series)."""
 
 
+XID: Final = 28  # pg_type.oid of xid, the type of the system columns xmin and xmax
+_SYSTEM_COLUMNS: Final = frozenset({"xmin", "xmax"})
+_SAME_TYPE_AS_ARGUMENT: Final = frozenset({"nullif", "coalesce", "greatest", "least"})
+_WINDOW_FUNCTIONS: Final = frozenset({"row_number", "rank", "dense_rank"})
+
+
 class Source(NamedTuple):
     columns: dict[str, int]  # name -> position
     types: list[int]
@@ -87,6 +97,8 @@ class Evaluator:
         self.functions = functions
         self.tables: dict[tuple[str, str], Table] = {}
         self.changed: list[str] = []  # reported parameters a set_config() changed
+        # (id of an exp.Window, id of the Env of one row) -> that row's value of the window function
+        self.window_values: dict[tuple[int, int], object] = {}
 
     # ---- statements ------------------------------------------------------------------------
     def run(self, node: exp.Expr, parent: Env | None = None) -> Table:
@@ -129,11 +141,33 @@ class Evaluator:
         return self.tables[key]
 
     def _source(self, node: exp.Expr, parent: Env | None) -> tuple[str, Table]:
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
+            return self._function_source(node, node.this, parent)
+        if isinstance(node, (exp.Unnest, exp.Explode)):
+            return self._function_source(node, node, parent)
         if isinstance(node, exp.Table):
             return (node.alias_or_name.lower(), self._table(node))
         if isinstance(node, exp.Subquery):
             return (node.alias_or_name.lower(), self.run(node.this, parent))
         raise Unsupported(f"FROM {type(node).__name__}")
+
+    def _function_source(self, node: exp.Expr, call: exp.Expr, parent: Env | None) -> tuple[str, Table]:
+        """A set-returning function in FROM: one column named by the alias list, else the alias, else the function."""
+        name = function_name(call)
+        entry = self.functions.get(name)
+        if entry is None or name not in ("generate_series", "unnest"):
+            raise Unsupported(f"function {name}() in FROM")
+        values = self._call(call, Env({}, parent), None)
+        if not isinstance(values, SetValue):
+            raise Unsupported(f"function {name}() in FROM")
+        alias = node.args.get("alias")
+        alias_name = alias.name.lower() if isinstance(alias, exp.TableAlias) and alias.name else name
+        columns = alias.args.get("columns") if isinstance(alias, exp.TableAlias) else None
+        column = columns[0].name.lower() if columns else alias_name
+        oid = entry[1]
+        if name == "unnest":
+            oid = _ELEMENT_OF.get(self._type_of(function_args(call)[0], Env({}, parent)), t.TEXT)
+        return alias_name, Table([(column, oid)], [[value] for value in values])
 
     def _from(self, node: exp.Select, parent: Env | None) -> tuple[list[Env], Env]:
         items: list[tuple[exp.Join | None, exp.Expr]] = []
@@ -151,13 +185,18 @@ class Evaluator:
             typing.sources[alias] = Source(index, types, None)
             on = join.args.get("on") if join is not None else None
             left = join is not None and join.side.upper() == "LEFT"
-            if join is not None and (join.side.upper() in ("RIGHT", "FULL") or join.args.get("using")):
-                raise Unsupported("RIGHT/FULL JOIN or USING")
+            if join is not None and join.side.upper() in ("RIGHT", "FULL"):
+                raise Unsupported("RIGHT/FULL JOIN")
+            using = [ident.name.lower() for ident in (join.args.get("using") or [])] if join is not None else []
+            if using and on is not None:
+                raise Unsupported("JOIN with both ON and USING")
             joined: list[Env] = []
             for env in envs:
                 matched = False
                 for row in table.rows:
                     candidate = Env({**env.sources, alias: Source(index, types, row)}, parent)
+                    if using and not _using_matches(env, index, row, using):
+                        continue
                     if on is None or self.value(on, candidate) is True:
                         joined.append(candidate)
                         matched = True
@@ -203,12 +242,37 @@ class Evaluator:
                 ]
                 rows, order_envs = [r for r, _e in kept], [e for _r, e in kept]
             return columns, rows, order_envs
+        self._windows(items, envs)
         for env in envs:
             values = [self.value(item, env) for item in items]
             for expanded in _expand(values):
                 rows.append(expanded)
                 order_envs.append(env)
         return columns, rows, order_envs
+
+    def _windows(self, items: list[exp.Expr], envs: list[Env]) -> None:
+        """Number the rows of each window function in the SELECT list (outside subqueries)."""
+        for item in items:
+            for window in _windows_in(item):
+                name = function_name(window.this)
+                if name not in _WINDOW_FUNCTIONS or window.args.get("spec") is not None:
+                    raise Unsupported(f"window function {name}()")
+                partitions: dict[tuple[object, ...], list[Env]] = {}
+                for env in envs:
+                    key = tuple(_hashable(self.value(p, env)) for p in window.args.get("partition_by") or [])
+                    partitions.setdefault(key, []).append(env)
+                order = window.args.get("order")
+                keys: list[exp.Ordered] = list(order.expressions) if order is not None else []
+                for members in partitions.values():
+                    ranked = [(tuple(_sortable_ordered(self.value(k.this, env), k) for k in keys), env) for env in members]
+                    ranked.sort(key=lambda pair: pair[0])
+                    rank = dense = 0
+                    previous: tuple[object, ...] | None = None
+                    for number, (sort_key, env) in enumerate(ranked, start=1):
+                        if sort_key != previous:
+                            rank, dense, previous = number, dense + 1, sort_key
+                        value = number if name == "row_number" else rank if name == "rank" else dense
+                        self.window_values[(id(window), id(env))] = value
 
     def _order(
         self, node: exp.Expr, columns: list[tuple[str, int]], rows: list[list[object]], envs: list[Env | None]
@@ -297,10 +361,14 @@ class Evaluator:
         if isinstance(node, exp.Column):
             found = env.find(node.table.lower(), node.name)
             if found is None:
+                if node.name.lower() in _SYSTEM_COLUMNS:
+                    return XID
                 return t.NAME if node.name.lower() == "user" else t.TEXT
             return found[0].types[found[1]]
         if isinstance(node, exp.Cast):
             return cast_type(node)[0]
+        if isinstance(node, exp.Window):
+            return t.INT8
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return t.TEXT
@@ -328,6 +396,8 @@ class Evaluator:
             name = function_name(node)
             if name in _AGGREGATES:
                 return _aggregate_type(self, name, node.expression if isinstance(node, exp.Dot) else node, env)
+            if name in _SAME_TYPE_AS_ARGUMENT and function_args(node):
+                return self._type_of(function_args(node.expression if isinstance(node, exp.Dot) else node)[0], env)
             entry = self.functions.get(name)
             if entry is not None:
                 return entry[1]
@@ -343,6 +413,8 @@ def _column(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) ->
     if found is None:
         if not node.table and node.name.lower() in ("user", "current_user", "session_user", "current_role"):
             return ev.ctx.user
+        if node.name.lower() in _SYSTEM_COLUMNS and _names_source(env, node.table.lower()):
+            return 1
         raise Unsupported(f"column {node.sql()}")
     source, position = found
     return None if source.row is None else source.row[position]
@@ -499,6 +571,72 @@ def _bracket(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -
     return array[index - 1] if 1 <= index <= len(array) else None
 
 
+def _window(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    found = ev.window_values.get((id(node), id(env)), _MISSING)
+    if found is _MISSING:
+        raise Unsupported("a window function outside the SELECT list")
+    return found
+
+
+_MISSING: Final = object()
+
+
+def _names_source(env: Env, table: str) -> bool:
+    """Whether `table` (or, when empty, any FROM item) is a row source visible in env: it has system columns."""
+    scope: Env | None = env
+    while scope is not None:
+        if (table and table in scope.sources) or (not table and scope.sources):
+            return True
+        scope = scope.parent
+    return False
+
+
+def _using_matches(env: Env, index: dict[str, int], row: Sequence[object], using: list[str]) -> bool:
+    for name in using:
+        found = env.find("", name)
+        if found is None or name not in index:
+            raise Unsupported(f"USING ({name})")
+        source, position = found
+        left = None if source.row is None else source.row[position]
+        if _compare(_EQ, left, row[index[name]]) is not True:
+            return False
+    return True
+
+
+def _windows_in(node: exp.Expr) -> list[exp.Window]:
+    if isinstance(node, (exp.Subquery, exp.Select)):
+        return []
+    if isinstance(node, exp.Window):
+        return [node]
+    found: list[exp.Window] = []
+    for child in node.iter_expressions():
+        found += _windows_in(child)
+    return found
+
+
+def _sortable_ordered(value: object, ordered: exp.Ordered) -> object:
+    """A sort key for one ORDER BY term of a window: NULLs last ascending, first descending; DESC inverts."""
+    descending = bool(ordered.args.get("desc"))
+    key = (1, (0, 0)) if value is None else (0, _sortable(value))
+    return _Reversed(key) if descending else key
+
+
+class _Reversed:
+    """Orders opposite to the wrapped key (DESC inside a tuple key)."""
+
+    def __init__(self, key: object) -> None:
+        self.key = key
+
+    def __lt__(self, other: "_Reversed") -> bool:
+        return bool(other.key < self.key)  # type: ignore[operator]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and bool(self.key == other.key)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
 def _inner(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
     return ev.value(node.this, env, group)
 
@@ -536,6 +674,7 @@ _VALUES: Final[dict[type, Callable[[Evaluator, exp.Expr, Env, list[Env] | None],
     exp.Mod: _arithmetic,
     exp.Neg: _neg,
     exp.Bracket: _bracket,
+    exp.Window: _window,
     exp.Paren: _inner,
     exp.Alias: _inner,
     exp.Collate: _inner,
@@ -670,6 +809,7 @@ _ARRAY_OF: Final[dict[int, int]] = {
     t.FLOAT8: t.FLOAT8_ARRAY,
     t.CHAR: t.CHAR_ARRAY,
 }
+_ELEMENT_OF: Final[dict[int, int]] = {array: element for element, array in _ARRAY_OF.items()}
 
 
 def function_name(node: exp.Expr) -> str:
@@ -751,7 +891,7 @@ _CAST_TYPES: Final[dict[str, tuple[int, str]]] = {
     "regclass": (t.REGCLASS, "regclass"),
     "regtype": (t.REGTYPE, "regtype"),
     "regnamespace": (t.REGNAMESPACE, "regnamespace"),
-    "regproc": (t.REGPROC, "text"),
+    "regproc": (t.REGPROC, "regproc"),
     "text": (t.TEXT, "text"),
     "varchar": (t.VARCHAR, "text"),
     "character varying": (t.VARCHAR, "text"),
@@ -827,6 +967,8 @@ def cast_value(ev: Evaluator, value: object, how: str) -> object:
         return ev.functions["to_regclass_strict"][0](ev, [value])
     if how == "regtype":
         return ev.functions["to_regtype_strict"][0](ev, [value])
+    if how == "regproc":
+        return text_of(value).removeprefix("pg_catalog.")
     if how == "regnamespace":
         return ev.functions["regnamespace"][0](ev, [value])
     raise Unsupported(f"cast {how}")
@@ -859,6 +1001,10 @@ def column_name(node: exp.Expr) -> str:
         return column_name(node.this.expressions[0])
     if isinstance(node, exp.Exists):
         return "exists"
+    if isinstance(node, exp.Window):
+        return column_name(node.this)
+    if isinstance(node, exp.Binary) and not isinstance(node, exp.Dot):  # OR, AND, =: sqlglot makes some Funcs
+        return "?column?"
     if isinstance(node, (exp.Func, exp.Dot)):
         name = function_name(node)
         return "?column?" if name == "?" else name
