@@ -108,11 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         load(port, args.rows)
         print(f"loaded {args.rows} rows in {time.perf_counter() - started:.1f} s")
-        http_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        http_conn = [http.client.HTTPConnection("127.0.0.1", port, timeout=600)]
 
         def over_http(sql: str) -> object:
-            http_conn.request("POST", "/sql", json.dumps({"query": sql}).encode(), {"Content-Type": "application/json"})
-            response = http_conn.getresponse()
+            body = json.dumps({"query": sql}).encode()
+            try:
+                http_conn[0].request("POST", "/sql", body, {"Content-Type": "application/json"})
+                response = http_conn[0].getresponse()
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                # uvicorn closes a keep-alive connection idle for 5 s (while pgwire was measured)
+                http_conn[0] = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+                http_conn[0].request("POST", "/sql", body, {"Content-Type": "application/json"})
+                response = http_conn[0].getresponse()
             body = response.read()
             if response.status != 200:
                 raise SystemExit(f"HTTP {response.status}: {body[:300]!r}")
