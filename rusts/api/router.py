@@ -47,6 +47,7 @@ from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.query.executor import execute
 from rusts.query.errors import QueryTimeoutError
 from rusts.query.model import QueryResult, parse_query
+from rusts.retention.manager import default_manager
 from rusts.sql.statement import SqlAnswer, execute_sql
 from rusts.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rusts.api.metrics import HttpMetrics, exposition
@@ -188,7 +189,9 @@ def stats(state: State) -> Response[dict[str, Any]]:
     holder: EngineHolder = state.engines
     if holder.engine is None:
         return _error(STATUS_UNAVAILABLE, "the storage engine is not ready")
-    return Response({"version": rusts.__version__, "compiled": rusts.COMPILED, **holder.engine.statistics()})
+    engine = holder.engine
+    retention = default_manager(engine).report()
+    return Response({"version": rusts.__version__, "compiled": rusts.COMPILED, **engine.statistics(), "retention": retention})
 
 
 async def _write(request: Request[Any, Any, State], precision: str) -> Response[Any]:

@@ -36,6 +36,8 @@ WalDurability = Literal["every_write", "periodic", "os_default", "none"]
 Codec = Literal["lz4", "zstd", "none"]
 LogLevel = Literal["trace", "debug", "info", "warn", "error"]
 PgAuthMethod = Literal["trust", "password", "md5", "scram-sha-256"]
+DURATION_PATTERN = "^[1-9][0-9]*(s|m|h|d|w)$"
+Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN)]
 
 
 class Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -78,6 +80,20 @@ class CompressionConfig(Section, frozen=True):
     zstd_level: ZstdLevel = 3
 
 
+class RetentionConfig(Section, frozen=True):
+    """How long points are kept, and when partitions move to the warm and cold tiers
+    (durations such as 30d; rusts.retention.policy says what a pass does)."""
+
+    default: Duration | None = None
+    # Values are checked by _measurement_periods: msgspec's message would not name the measurement.
+    measurements: dict[NonEmpty, str | None] = msgspec.field(default_factory=dict)
+    warm_after: Duration | None = "2d"
+    cold_after: Duration | None = None
+    cold_zstd_level: ZstdLevel = 9
+    cold_dir: NonEmpty | None = None
+    check_interval_secs: Positive = 300
+
+
 class StorageConfig(Section, frozen=True):
     """Where data lives and how durably it is written."""
 
@@ -89,6 +105,7 @@ class StorageConfig(Section, frozen=True):
     memtable: MemtableConfig = msgspec.field(default_factory=MemtableConfig)
     partition_duration_secs: Positive = 86400
     compression: CompressionConfig = msgspec.field(default_factory=CompressionConfig)
+    retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
 
     @property
     def effective_wal_dir(self) -> str:
@@ -193,10 +210,29 @@ storage:
   compression:
     # Codec of recent (hot) partitions: lz4, zstd or none.
     hot: lz4
-    # Codec of old (cold) partitions: lz4, zstd or none.
+    # Codec of old partitions (the warm and cold tiers, see retention): lz4, zstd or none.
     cold: zstd
     # zstd level, from 1 (fastest) to 22 (smallest).
     zstd_level: 3
+  retention:
+    # How long points are kept, e.g. 30d (a whole number and s, m, h, d or w); null = forever.
+    # Partitions past it are dropped whole; a measurement that shares a partition with
+    # longer-kept ones is deleted from it (the partition is rewritten once).
+    default: null
+    # Periods per measurement, overriding default, e.g. {cpu: 30d, logs: 7d}; null = forever.
+    measurements: {}
+    # Age (since a partition's time window ended) at which it is recompressed with
+    # storage.compression.cold at storage.compression.zstd_level (warm tier); null = never.
+    warm_after: 2d
+    # Age at which it is recompressed at cold_zstd_level and moved to cold_dir (cold tier); null = never.
+    cold_after: null
+    # zstd level of the cold tier, from 1 (fastest) to 22 (smallest).
+    cold_zstd_level: 9
+    # Directory for cold partitions, e.g. on a slower disk; null = they stay under data_dir.
+    # Keep it set while it holds partitions: they are read from there.
+    cold_dir: null
+    # Seconds between retention and tiering passes (one also runs at start).
+    check_interval_secs: 300
 
 auth:
   # Require a JWT bearer token on API requests (not on /health and /ready).
@@ -419,8 +455,13 @@ def _describe_int(field_type: mi.Type) -> str:
     return "an integer" + (f" >= {low}" if low is not None else "")
 
 
+_PATTERN_NAMES = {DURATION_PATTERN: "a duration such as 30d (a whole number and s, m, h, d or w)"}
+
+
 def _describe_str(field_type: mi.Type) -> str:
     assert isinstance(field_type, mi.StrType), "BUG: dispatched on the type"
+    if field_type.pattern is not None and field_type.pattern in _PATTERN_NAMES:
+        return _PATTERN_NAMES[field_type.pattern]
     return "a non-empty string" if field_type.min_length else "a string"
 
 
@@ -501,7 +542,36 @@ def _listener_ports(config: Config) -> tuple[str, str] | None:
     return None
 
 
-_CHECKS: tuple[Callable[[Config], tuple[str, str] | None], ...] = (_auth_secret, _listener_ports)
+_DURATION_SECS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_secs(text: str) -> int:
+    """Seconds of a Duration value (already checked against DURATION_PATTERN)."""
+    return int(text[:-1]) * _DURATION_SECS[text[-1]]
+
+
+def _tier_order(config: Config) -> tuple[str, str] | None:
+    warm, cold = config.storage.retention.warm_after, config.storage.retention.cold_after
+    if warm is not None and cold is not None and duration_secs(cold) < duration_secs(warm):
+        return "storage.retention.cold_after", f"{cold} is shorter than storage.retention.warm_after ({warm})"
+    return None
+
+
+def _measurement_periods(config: Config) -> tuple[str, str] | None:
+    for measurement, period in config.storage.retention.measurements.items():
+        if period is not None and re.fullmatch(DURATION_PATTERN, period) is None:
+            return f"storage.retention.measurements.{measurement}", f"expected {_PATTERN_NAMES[DURATION_PATTERN]} or null, got {_render(period)}"
+    return None
+
+
+def _cold_dir(config: Config) -> tuple[str, str] | None:
+    cold_dir = config.storage.retention.cold_dir
+    if cold_dir is not None and os.path.realpath(cold_dir) == os.path.realpath(config.storage.data_dir):
+        return "storage.retention.cold_dir", "must not be storage.data_dir (cold partitions need a directory of their own)"
+    return None
+
+
+_CHECKS: tuple[Callable[[Config], tuple[str, str] | None], ...] = (_auth_secret, _listener_ports, _tier_order, _measurement_periods, _cold_dir)
 
 
 def _check_together(config: Config, path: str) -> None:

@@ -1,17 +1,22 @@
-"""The server process: logging, the HTTP API on uvicorn, clean shutdown."""
+"""The server process: logging, the HTTP API on uvicorn, the retention passes, clean shutdown."""
 
+import asyncio
 import logging
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import uvicorn
 
 import rusts
 from rusts.api.line_protocol import engine_parser
-from rusts.api.router import ApiSettings, Service, create_app
+from rusts.api.router import ApiSettings, EngineHolder, Service, create_app
 from rusts.core.errors import ConfigError
 from rusts.pgwire.connection import PgSettings
 from rusts.pgwire.server import pgwire_service, tls_context
-from rusts.server.config import Config
+from rusts.retention.manager import RetentionManager, attach
+from rusts.retention.policy import RetentionPolicy
+from rusts.server.config import Config, duration_secs
 from rusts.storage.engine import EngineOptions, StorageEngine
 
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -45,7 +50,63 @@ def engine_options(config: Config) -> EngineOptions:
         hot_compression=storage.compression.hot,
         cold_compression=storage.compression.cold,
         zstd_level=storage.compression.zstd_level,
+        # The engine's own age rule compacts into the warm codec from the same age the passes use.
+        cold_after_ns=_ns(config.storage.retention.warm_after) or 2**62,
+        cold_zstd_level=config.storage.retention.cold_zstd_level,
+        cold_dir=config.storage.retention.cold_dir,
     )
+
+
+def _ns(duration: str | None) -> int | None:
+    return None if duration is None else duration_secs(duration) * 1_000_000_000
+
+
+def retention_policy(config: Config) -> RetentionPolicy:
+    """The retention and tiering policy from rusts.yml."""
+    retention = config.storage.retention
+    return RetentionPolicy(
+        default_ns=_ns(retention.default),
+        measurements={m: _ns(period) for m, period in retention.measurements.items()},
+        warm_after_ns=_ns(retention.warm_after),
+        cold_after_ns=_ns(retention.cold_after),
+        check_interval_secs=float(retention.check_interval_secs),
+    )
+
+
+def retention_service(policy: RetentionPolicy) -> Service:
+    """Retention passes as a service of create_app: one once the engine is open, then one every
+    check_interval_secs; a pass under way finishes before the engine closes."""
+
+    @asynccontextmanager
+    async def service(holder: EngineHolder) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(_retention_loop(holder, policy, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    return service
+
+
+async def _retention_loop(holder: EngineHolder, policy: RetentionPolicy, stop: asyncio.Event) -> None:
+    log = logging.getLogger("rusts.retention")
+    await asyncio.to_thread(holder.ready.wait)
+    engine = holder.engine
+    if engine is None:
+        return
+    manager = RetentionManager(engine, policy)
+    attach(engine, manager)
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(manager.run_once)
+        except Exception:
+            log.exception("retention pass failed; the next one retries")
+        try:
+            await asyncio.wait_for(stop.wait(), policy.check_interval_secs)
+        except TimeoutError:
+            pass
 
 
 def api_settings(config: Config) -> ApiSettings:
@@ -102,7 +163,9 @@ def run_server(config: Config, source: str = "rusts.yml") -> int:
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, _stopped)
     options = engine_options(config)
-    services: list[Service] = [pgwire_service(pg_settings(config, source))] if config.postgres.enabled else []
+    services: list[Service] = [retention_service(retention_policy(config))]
+    if config.postgres.enabled:
+        services.append(pgwire_service(pg_settings(config, source)))
     app = create_app(lambda: StorageEngine.open(options, engine_parser), settings, services)
     uvicorn.run(
         app,
