@@ -280,3 +280,8 @@ def test_attached_manager_reports_policies_partitions_and_tiers(tmp_path: Path) 
     assert [c.name for c in partitions.columns] == ["start", "end", "tier", "bytes", "segments", "directory"]
     assert [(r[0], r[2]) for r in partitions.rows] == [(DAY0, "warm"), (DAY0 + 2 * HOUR, "hot")]
     engine.close()
+
+
+def test_a_cold_dir_that_is_the_data_dir_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must not be the data directory"):
+        open_engine(tmp_path, tmp_path, Clock(DAY0))

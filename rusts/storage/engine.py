@@ -272,8 +272,11 @@ class StorageEngine:
         return roots
 
     def _open_partitions(self) -> None:
+        roots = self._partition_roots()
+        if len(roots) > 1 and os.path.realpath(roots[0]) == os.path.realpath(roots[1]):
+            raise ValueError(f"cold_dir {self.options.cold_dir!r} must not be the data directory")
         found: dict[int, tuple[str, int, bool]] = {}
-        for root_number, root in enumerate(self._partition_roots()):
+        for root_number, root in enumerate(roots):
             os.makedirs(root, exist_ok=True)
             for name in sorted(os.listdir(root)):
                 if name.startswith((MOVING_PREFIX, DROPPED_PREFIX)):
