@@ -97,6 +97,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RustsServer]:
         yield running
     finally:
         assert running.stop() == 0, running.output()
+    log = running.output()
+    assert "Traceback" not in log and "internal error" not in log, log  # every bad message was foreseen
 
 
 @pytest.fixture
@@ -350,3 +352,64 @@ def test_cancel_request_ends_a_streaming_query_and_the_connection_carries_on(tmp
         client.close()
     finally:
         assert server.stop() == 0, server.output()
+
+
+HOSTILE = [
+    b"P" + struct.pack("!i", 4 + 3) + b"s\0x",  # Parse with an unterminated query string
+    b"B" + struct.pack("!i", 4 + 6) + b"\0\0" + struct.pack("!h", 32767) + b"\0\0",  # 32767 format codes announced, none sent
+    b"P" + struct.pack("!i", 4 + 13) + b"\0SELECT 1\0" + struct.pack("!h", 10000),  # 10000 parameter types announced
+    b"D" + struct.pack("!i", 4 + 2) + b"Z\0",  # Describe of an unknown kind
+    b"E" + struct.pack("!i", 4 + 1) + b"\0",  # Execute without its row limit
+    b"C" + struct.pack("!i", 4 + 2) + b"Q\0",  # Close of an unknown kind
+    b"Q" + struct.pack("!i", 4 + 3) + b"\xff\xfe\0",  # a query that is not UTF-8
+    b"d" + struct.pack("!i", 4 + 3) + b"abc",  # COPY data out of the blue
+    b"p" + struct.pack("!i", 4 + 3) + b"pw\0",  # a password after authentication
+]
+
+
+@pytest.mark.parametrize("message", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_messages_get_an_error_and_hurt_nobody_else(server: RustsServer, message: bytes) -> None:
+    bystander = Raw(server.pg_port)
+    bystander.until_ready()
+    client = Raw(server.pg_port)
+    client.until_ready()
+    client.sock.sendall(message + b"S\0\0\0\4")
+    try:
+        messages = client.until_ready()
+        assert b"E" in kinds(messages)  # an error, then the connection is usable again
+        client.query("SELECT COUNT(*) FROM m")
+        assert kinds(client.until_ready()) == b"TDCZ"
+    except (EOFError, ConnectionError):
+        pass  # or the connection was closed after an error
+    client.close()
+    bystander.query("SELECT COUNT(*) FROM m")
+    assert kinds(bystander.until_ready()) == b"TDCZ"
+    bystander.close()
+    assert server.process.poll() is None
+
+
+def test_random_bytes_never_take_the_server_down(server: RustsServer) -> None:
+    import random
+
+    rng = random.Random(20261122)
+    for _ in range(60):
+        client = Raw(server.pg_port, startup=rng.random() < 0.7)
+        try:
+            if rng.random() < 0.5:
+                kind = rng.choice(b"PBDECSHQXdpF@\0")
+                body = rng.randbytes(rng.randrange(0, 64))
+                client.sock.sendall(bytes([kind]) + struct.pack("!i", len(body) + 4) + body)
+            else:
+                client.sock.sendall(rng.randbytes(rng.randrange(1, 200)))
+            client.sock.settimeout(2)
+            client.closed()
+        except (OSError, EOFError):
+            pass
+        finally:
+            client.close()
+    assert server.process.poll() is None
+    fresh = Raw(server.pg_port)
+    fresh.until_ready()
+    fresh.query("SELECT COUNT(*) FROM m")
+    assert kinds(fresh.until_ready()) == b"TDCZ"
+    fresh.close()
