@@ -2,6 +2,7 @@
 
 import os
 import threading
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -314,9 +315,87 @@ def test_newer_version_is_refused(tmp_path: Path) -> None:
     data = bytearray(Path(path).read_bytes())
     data[4] += 1
     Path(path).write_bytes(bytes(data))
-    with pytest.raises(CorruptDataError, match="version 2 is newer") as info:
+    with pytest.raises(CorruptDataError, match="version 3 is newer") as info:
         SegmentReader(path)
     assert info.value.path == path
+
+
+def chunk_first_bytes(path: str, name: str) -> list[bytes]:
+    """The first two bytes of every values chunk of column `name`."""
+    heads = []
+    with SegmentReader(path) as reader:
+        for series_id in reader.series_ids():
+            for block in reader.blocks(series_id):
+                entry = block.columns.get(name)
+                if entry is not None and entry.values is not None:
+                    heads.append(reader._pread(entry.values.offset, 2))
+    return heads
+
+
+def test_times_near_the_point_time_are_stored_as_offsets(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    rows = 3000
+    seconds = 1_762_000_000 + np.cumsum(rng.integers(1, 400, rows))
+    timestamps = (seconds * 10**9 + rng.integers(0, 3, rows) * 10**6).astype(np.int64)
+    dropoff = (seconds + rng.integers(60, 3600, rows)) * 10**9
+    on_scene = (seconds - rng.integers(0, 180, rows)) * 10**9
+    series = SeriesData(
+        7,
+        timestamps,
+        {
+            "dropoff": Column(KIND_INTEGER, dropoff),
+            "on_scene": Column(KIND_INTEGER, on_scene, rng.random(rows) < 0.7),
+            "zone": Column(KIND_INTEGER, rng.integers(1, 266, rows)),
+        },
+    )
+    path = str(tmp_path / "seg")
+    write_segment(path, [series], outer="lz4", block_rows=1000)
+    with SegmentReader(path) as reader:
+        assert_same(reader.read(7), series)
+        assert_same(reader.read(7, ["on_scene"], int(timestamps[500]), int(timestamps[2500])),
+                    reference_range(series, int(timestamps[500]), int(timestamps[2500])), ["on_scene"])
+        dropoff_bytes = sum(b.columns["dropoff"].values.length for b in reader.blocks(7))  # type: ignore[union-attr]
+    assert chunk_first_bytes(path, "dropoff") == [b"\x23\x01"] * 3  # factored, relative to the times
+    assert chunk_first_bytes(path, "on_scene") == [b"\x23\x01"] * 3
+    assert all(head[:1] != b"\x23" for head in chunk_first_bytes(path, "zone"))
+    assert dropoff_bytes < 2 * rows  # 12 bits of offset a value, not 8 bytes of nanoseconds
+
+
+def as_version_1(path: str, outer: str) -> None:
+    """Rewrite a version 2 file without factored chunks as version 1 wrote it (footer compressed
+    as the outer compression says)."""
+    import lz4.block
+    import zstandard
+
+    from rusts.storage.segment_format import HEADER, MAGIC, TRAILER
+
+    data = Path(path).read_bytes()
+    offset, stored, body_length, _, _ = TRAILER.unpack_from(data, len(data) - TRAILER.size)
+    footer = data[offset : offset + stored]
+    body = zstandard.ZstdDecompressor().decompress(footer) if data[5] & 0x04 else footer
+    assert len(body) == body_length
+    old_footer = lz4.block.compress(body, store_size=False) if outer == "lz4" else body
+    header = HEADER.pack(MAGIC, 1, {"lz4": 1, "none": 0}[outer], 0)
+    trailer = TRAILER.pack(offset, len(old_footer), len(body), zlib.crc32(old_footer), MAGIC)
+    Path(path).write_bytes(header + data[HEADER.size : offset] + old_footer + trailer)
+
+
+@pytest.mark.parametrize("outer", ["lz4", "none"])
+def test_version_1_files_still_read(tmp_path: Path, outer: str) -> None:
+    path, series = small_segment(tmp_path, outer)
+    assert all(head[:1] != b"\x23" for head in chunk_first_bytes(path, "integer"))
+    with SegmentReader(path) as reader:
+        assert reader._pread(4, 1) == b"\x02"
+    as_version_1(path, outer)
+    with SegmentReader(path) as reader:
+        assert reader._pread(4, 1) == b"\x01" and reader.outer == outer
+        for expected in series:
+            assert_same(reader.read(expected.series_id), expected)
+    data = bytearray(Path(path).read_bytes())
+    data[5] |= 0x04  # the footer-in-Zstd flag does not exist in version 1
+    Path(path).write_bytes(bytes(data))
+    with pytest.raises(CorruptDataError, match="unknown header flags"):
+        SegmentReader(path)
 
 
 def test_atomic_write(tmp_path: Path) -> None:

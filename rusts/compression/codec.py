@@ -13,9 +13,12 @@ Codec ids (each module's docstring has its byte layout):
     0x20 numeric    decimal-scaled floats + zstd          (numeric.py)
     0x21 numeric    XOR floats + byte shuffle + zstd      (numeric.py)
     0x22 numeric    int64/uint64 deltas + zstd            (numeric.py)
+    0x23 factored   int64 quotients by a common factor, optionally relative to the
+                    block's timestamps, around an inner block (relative.py)
 
-A block is self-describing: decode_column needs only the bytes. Ids 0x00, 0x07-0x0F and
-0x12-0x1F, 0x23-0xFF are unassigned and refused; a wrapper holds exactly one unwrapped block.
+A block is self-describing: decode_column needs only the bytes, except a factored block
+relative to the timestamps (decode_with_reference takes them). Ids 0x00, 0x07-0x0F and
+0x12-0x1F, 0x24-0xFF are unassigned and refused; a wrapper holds exactly one unwrapped block.
 
 Column kinds and their decoded values: timestamp and integer -> int64 array, unsigned ->
 uint64 array, float -> float64 array, boolean -> bool array, string -> list[str].
@@ -27,7 +30,7 @@ from typing import Any, Final, Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from rusts.compression import block, boolean, dictionary, gorilla, numeric, timestamp, varint
+from rusts.compression import block, boolean, dictionary, gorilla, numeric, relative, timestamp, varint
 from rusts.core.errors import CodecError
 
 ColumnKind: TypeAlias = Literal["timestamp", "float", "integer", "unsigned", "string", "boolean"]
@@ -71,6 +74,17 @@ def _choose_timestamp(values: npt.NDArray[np.int64]) -> bytes:
 
 
 def _choose_integer(values: npt.NDArray[np.int64] | npt.NDArray[np.uint64]) -> bytes:
+    best = _choose_plain_integer(values)
+    if values.dtype != np.int64:
+        return best
+    factor = relative.common_factor(values)  # type: ignore[arg-type]
+    if factor == 1:
+        return best
+    factored = encode_factored(values, None, factor)  # type: ignore[arg-type]
+    return factored if factored is not None and len(factored) < len(best) else best
+
+
+def _choose_plain_integer(values: npt.NDArray[np.int64] | npt.NDArray[np.uint64]) -> bytes:
     best = numeric.encode_integers(values)
     delta_size = varint.encoded_size(values, varint.MODE_DELTA)
     raw_size = varint.encoded_size(values, varint.MODE_RAW)
@@ -80,6 +94,46 @@ def _choose_integer(values: npt.NDArray[np.int64] | npt.NDArray[np.uint64]) -> b
     if values.dtype == np.uint64:
         return varint.encode_unsigned(values, mode)  # type: ignore[arg-type]
     return varint.encode_signed(values, mode)  # type: ignore[arg-type]
+
+
+def encode_factored(values: npt.NDArray[np.int64], reference: npt.NDArray[np.int64] | None, factor: int) -> bytes | None:
+    """A factored block (0x23) of int64 values by `factor` (mode 1 when a reference is given:
+    the timestamps of the values' rows), or None when it would not decode exactly."""
+    stored = relative.quotients(values, factor, reference)
+    if stored is None:
+        return None
+    inner = _choose_plain_integer(stored)
+    if inner[0] not in _ALREADY_COMPRESSED:
+        for _, wrap, _ in WRAPPERS.values():
+            wrapped = wrap(inner)
+            if len(wrapped) < len(inner):
+                inner = wrapped
+    mode = relative.MODE_FACTOR if reference is None else relative.MODE_REFERENCE
+    return relative.pack(mode, factor, inner)
+
+
+def _decode_factored(data: bytes, reference: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.int64]:
+    mode, factor, inner = relative.unpack(data)
+    if mode == relative.MODE_REFERENCE and reference is None:
+        raise CodecError("factored", "a block relative to timestamps decoded without them", 1)
+    stored = decode_column(inner)
+    if not isinstance(stored, np.ndarray) or stored.dtype != np.int64:
+        raise CodecError("factored", "inner block does not hold int64 values", 3)
+    quotients = np.asarray(stored, dtype=np.int64)  # already int64: narrows the type, copies nothing
+    if mode == relative.MODE_FACTOR:
+        return relative.restore(quotients, factor, None)
+    assert reference is not None
+    if len(reference) != len(quotients):
+        raise CodecError("factored", f"{len(quotients)} values for {len(reference)} timestamps", 3)
+    return relative.restore(quotients, factor, reference)
+
+
+def decode_with_reference(data: bytes, reference: npt.NDArray[np.int64]) -> ColumnValues:
+    """The values of any encoded column block; `reference` (the timestamps of the rows that
+    carry the values) is used by factored blocks relative to them."""
+    if len(data) > 0 and data[0] == relative.CODEC_ID:
+        return _decode_factored(data, reference)
+    return decode_column(data)
 
 
 def _choose_float(values: npt.NDArray[np.float64]) -> bytes:
@@ -127,6 +181,7 @@ DECODERS: Final[dict[int, tuple[str, Callable[[bytes], ColumnValues]]]] = {
     numeric.DECIMAL_FLOAT_ID: ("numeric-decimal-zstd", numeric.decode_decimal_floats),
     numeric.XOR_FLOAT_ID: ("numeric-xor-zstd", numeric.decode_xor_floats),
     numeric.INTEGER_ID: ("numeric-integer-zstd", numeric.decode_integers),
+    relative.CODEC_ID: ("factored", _decode_factored),
 }
 
 WRAPPERS: Final[dict[int, tuple[str, Callable[[bytes], bytes], Callable[[bytes], bytes]]]] = {
@@ -134,8 +189,11 @@ WRAPPERS: Final[dict[int, tuple[str, Callable[[bytes], bytes], Callable[[bytes],
     block.ZSTD_ID: ("zstd", block.wrap_zstd, block.unwrap_zstd),
 }
 
-# Blocks that already end in a general-purpose compressor gain nothing from a wrapper.
-_ALREADY_COMPRESSED: Final = frozenset({numeric.DECIMAL_FLOAT_ID, numeric.XOR_FLOAT_ID, numeric.INTEGER_ID})
+# Blocks that already end in a general-purpose compressor gain nothing from a wrapper (a
+# factored block chose the wrapper of its inner block).
+_ALREADY_COMPRESSED: Final = frozenset(
+    {numeric.DECIMAL_FLOAT_ID, numeric.XOR_FLOAT_ID, numeric.INTEGER_ID, relative.CODEC_ID}
+)
 
 _DTYPES: Final[dict[str, type[np.generic]]] = {
     "timestamp": np.int64,

@@ -30,7 +30,7 @@ import numpy as np
 
 from rusts.compression import codec
 from rusts.core.errors import CodecError, CorruptDataError
-from rusts.storage.columns import KIND_FLOAT, KIND_STRING, KIND_UNSIGNED, NUMPY_DTYPES, Column, SeriesData
+from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED, NUMPY_DTYPES, Column, SeriesData
 from rusts.storage.segment_format import (
     HEADER,
     OUTER_IDS,
@@ -207,12 +207,12 @@ class SegmentReader:
         size = os.fstat(self._fd).st_size
         if size < HEADER.size + TRAILER.size:
             raise CorruptDataError(self.path, f"file of {size} bytes is too short for a segment", 0)
-        self._outer = check_header(self.path, self._pread(0, HEADER.size))
+        self._outer, footer_codec = check_header(self.path, self._pread(0, HEADER.size))
         footer_offset, stored, body_length, crc = check_trailer(
             self.path, self._pread(size - TRAILER.size, TRAILER.size), size
         )
         body = decompress_footer(
-            self.path, self._pread(footer_offset, stored), self._outer, body_length, crc, footer_offset
+            self.path, self._pread(footer_offset, stored), footer_codec, body_length, crc, footer_offset
         )
         self._body = body
         self._data_end = footer_offset
@@ -498,7 +498,7 @@ class SegmentReader:
             raise CorruptDataError(self.path, "block timestamps disagree with the footer", block.offset)
         columns: dict[str, Column] = {}
         for name in names:
-            columns[name] = self._decode_column(data, meta.columns[name], block.columns[name], block.rows)
+            columns[name] = self._decode_column(data, meta.columns[name], block.columns[name], timestamps)
         self.blocks_decoded += 1
         return SeriesData(meta.series_id, timestamps, columns)
 
@@ -516,13 +516,17 @@ class SegmentReader:
             i = j
         return out
 
-    def _decode_chunk(self, data: dict[int, bytes], ref: ChunkRef, dtype: Any, count: int) -> Any:
-        """The values of one chunk, checked for CRC, type (dtype None: strings) and count."""
+    def _decode_chunk(self, data: dict[int, bytes], ref: ChunkRef, dtype: Any, count: int, times: Any = None) -> Any:
+        """The values of one chunk, checked for CRC, type (dtype None: strings) and count.
+        `times`: the timestamps of the rows the values belong to (for chunks relative to them)."""
         chunk = data[ref.offset]
         if zlib.crc32(chunk) != ref.crc:
             raise CorruptDataError(self.path, "chunk CRC mismatch", ref.offset)
         try:
-            values = codec.decode_column(chunk)
+            if times is not None:
+                values = codec.decode_with_reference(chunk, times)
+            else:
+                values = codec.decode_column(chunk)
         except (CodecError, ValueError, IndexError, OverflowError) as error:
             raise CorruptDataError(self.path, f"chunk does not decode: {error}", ref.offset) from None
         self.chunks_decoded += 1
@@ -534,17 +538,20 @@ class SegmentReader:
             raise CorruptDataError(self.path, f"chunk holds {len(values)} values of the wrong kind or count", ref.offset)
         return values
 
-    def _decode_column(self, data: dict[int, bytes], kind: int, entry: ColumnBlockMeta, rows: int) -> Column:
+    def _decode_column(self, data: dict[int, bytes], kind: int, entry: ColumnBlockMeta, timestamps: Any) -> Column:
         dtype = NUMPY_DTYPES.get(kind)
+        rows = len(timestamps)
         if entry.values is None:
             empty: Any = [""] * rows if kind == KIND_STRING else np.zeros(rows, dtype=dtype)
             return Column(kind, empty, np.zeros(rows, dtype=np.bool_))
-        values = self._decode_chunk(data, entry.values, dtype, entry.present)
         if entry.presence is None:
-            return Column(kind, values)
+            times = timestamps if kind == KIND_INTEGER else None
+            return Column(kind, self._decode_chunk(data, entry.values, dtype, entry.present, times))
         mask = self._decode_chunk(data, entry.presence, np.bool_, rows)
         if int(np.count_nonzero(mask)) != entry.present:
             raise CorruptDataError(self.path, "presence bitmap disagrees with the footer", entry.presence.offset)
+        times = timestamps[mask] if kind == KIND_INTEGER else None
+        values = self._decode_chunk(data, entry.values, dtype, entry.present, times)
         if kind == KIND_STRING:
             source = iter(values)
             return Column(kind, [next(source) if keep else "" for keep in mask.tolist()], mask)

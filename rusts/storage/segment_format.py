@@ -1,17 +1,18 @@
-"""Byte layout of segment files, version 1: chunk encoding, block statistics, footer and trailer.
+"""Byte layout of segment files, version 2: chunk encoding, block statistics, footer and trailer.
 
 A segment file holds many series; each series' rows are cut into blocks of up to
 `block_rows` rows, and every block stores each column as its own chunk, so a query decodes
 only the blocks and columns it needs. All integers are little-endian.
 
     file     = header | chunks ... | footer | trailer
-    header   = magic "RTSG" | version u8 (1) | flags u8 | reserved u16 (0)          8 bytes
-               flags bits 0-1: outer compression, 0 none, 1 lz4, 2 zstd; bits 2-7 zero
+    header   = magic "RTSG" | version u8 (1 or 2) | flags u8 | reserved u16 (0)     8 bytes
+               flags bits 0-1: outer compression, 0 none, 1 lz4, 2 zstd; bit 2 (version 2
+               only): the footer is a Zstd frame whatever the outer compression; bits 3-7 zero
     chunks   = the chunks of every block of every series, back to back from offset 8, in
                write order; a block's chunks are contiguous, in this order:
                  timestamps, then per column in name order: presence (if any), values (if any)
-    footer   = the footer body, compressed as flags say (a bare LZ4 block for lz4, a Zstd
-               frame for zstd, the body itself for none)
+    footer   = the footer body, compressed as flags say (a Zstd frame with flag bit 2 or
+               for zstd, else a bare LZ4 block for lz4, the body itself for none)
     trailer  = footer offset u64 | footer stored length u32 | footer body length u32
                | footer CRC32 u32 (of the stored bytes) | magic "RTSG"                  24 bytes
 
@@ -22,6 +23,9 @@ the writer's level, none -> no wrapper. Codecs that end in Zstd themselves (0x20
 never wrapped. Timestamps are a "timestamp" block of the block's rows; presence is a
 "boolean" block of the block's rows, stored only when some but not all rows carry the field;
 values hold the present rows' values only, absent when no row carries the field.
+Version 2 adds codec 0x23 (factored integers): an integer values chunk may be stored relative
+to the timestamps of the rows that carry the field (a reader passes them to
+codec.decode_with_reference); version 1 files never hold it.
 With time exponent e > 0 the timestamps chunk holds (time - min time) / 10**e, e being the
 largest that divides every gap between the block's timestamps exactly (second-resolution
 nanosecond times store as seconds); e = 0 stores the times themselves.
@@ -47,7 +51,9 @@ nanosecond times store as seconds); e = 0 stores the times themselves.
                type (bit 2 set), else stored as 0 with bit 2 clear and recomputed from the data.
 
 Chunk offsets are not stored: each is its block's offset plus the lengths before it. CRC32
-is zlib.crc32. A reader refuses any version above FORMAT_VERSION.
+is zlib.crc32. A reader refuses any version above FORMAT_VERSION; it reads versions 1 and 2.
+Writers write version 2 with flag bit 2 set unless the outer compression is none (Zstd makes
+footers, which hold many small integers and CRCs, about a quarter smaller than LZ4 does).
 """
 
 import struct
@@ -59,18 +65,21 @@ import numpy as np
 import zstandard
 from numpy.typing import NDArray
 
-from rusts.compression import block, codec, numeric
+from rusts.compression import block, codec, numeric, relative
 from rusts.core.errors import CorruptDataError
 from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_UNSIGNED, NUMPY_DTYPES
 
 Number: TypeAlias = int | float
 
 MAGIC: Final = b"RTSG"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 HEADER: Final = struct.Struct("<4sBBH")
 TRAILER: Final = struct.Struct("<QIII4s")
 OUTER_IDS: Final[dict[str, int]] = {"none": 0, "lz4": 1, "zstd": 2}
 OUTER_MASK: Final = 0x03
+FOOTER_ZSTD: Final = 0x04
+# Integer values at most this far from their rows' times are tried relative to them.
+NEAR_TIME: Final = float(2**52)
 
 FOOTER_HEAD: Final = struct.Struct("<I")
 DIRECTORY_ENTRY: Final = struct.Struct("<QQqqII")
@@ -96,7 +105,9 @@ UINT64_MAX: Final = 2**64 - 1
 # Footers beyond this are corruption, refused before allocating the buffer.
 MAX_FOOTER: Final = 1 << 31
 
-_SELF_COMPRESSED: Final = frozenset({numeric.DECIMAL_FLOAT_ID, numeric.XOR_FLOAT_ID, numeric.INTEGER_ID})
+_SELF_COMPRESSED: Final = frozenset(
+    {numeric.DECIMAL_FLOAT_ID, numeric.XOR_FLOAT_ID, numeric.INTEGER_ID, relative.CODEC_ID}
+)
 _CHUNK_DTYPES: Final[dict[str, Any]] = {"timestamp": np.int64} | {
     KIND_NAMES[kind]: dtype for kind, dtype in NUMPY_DTYPES.items()
 }
@@ -206,16 +217,31 @@ class DirectoryEntry:
 # ---- chunks and stats (writer side) ----
 
 
-def encode_chunk(kind_name: str, values: Any, outer: int, zstd_level: int) -> bytes:
-    """The smallest codec block for `values`, inside the outer wrapper when that is smaller."""
+def encode_chunk(
+    kind_name: str, values: Any, outer: int, zstd_level: int, times: NDArray[np.int64] | None = None
+) -> bytes:
+    """The smallest codec block for `values`, inside the outer wrapper when that is smaller.
+
+    `times`: for an integer column, the timestamps of its values' rows; values near them are
+    also tried as factored offsets from them (codec 0x23, mode 1).
+    """
     dtype = _CHUNK_DTYPES.get(kind_name)
     if dtype is not None:
         values = np.ascontiguousarray(values, dtype=dtype)
     bare = codec.CHOOSERS[kind_name](values)
+    if times is not None and kind_name == "integer" and len(values) > 0 and _near(values, times):
+        offsets = codec.encode_factored(values, times, relative.common_factor(values))
+        if offsets is not None and len(offsets) < len(bare):
+            bare = offsets
     if outer == 0 or bare[0] in _SELF_COMPRESSED:
         return bare
     wrapped = block.wrap_lz4(bare) if outer == 1 else block.wrap_zstd(bare, zstd_level)
     return wrapped if len(wrapped) < len(bare) else bare
+
+
+def _near(values: NDArray[np.int64], times: NDArray[np.int64]) -> bool:
+    distance = np.abs(values.astype(np.float64) - times.astype(np.float64))
+    return bool(distance.max() < NEAR_TIME)
 
 
 def time_exponent(timestamps: NDArray[np.int64]) -> int:
@@ -331,18 +357,21 @@ def encode_footer(series: list[SeriesMeta]) -> bytes:
 
 
 def compress_footer(body: bytes, outer: int, zstd_level: int) -> bytes:
-    if outer == 1:
-        return bytes(lz4.block.compress(body, store_size=False))
-    if outer == 2:
+    """The stored footer of a version 2 file (flag FOOTER_ZSTD set unless outer is none)."""
+    if outer != 0:
         return bytes(block.zstd_compressor(zstd_level).compress(body))
     return body
+
+
+def header_flags(outer: int) -> int:
+    return outer | (FOOTER_ZSTD if outer != 0 else 0)
 
 
 # ---- header, trailer and footer (reader side) ----
 
 
-def check_header(path: str, data: bytes) -> int:
-    """The outer compression id of a file whose first 8 bytes are `data`."""
+def check_header(path: str, data: bytes) -> tuple[int, int]:
+    """(outer compression id, footer compression id) of a file whose first 8 bytes are `data`."""
     if len(data) < HEADER.size:
         raise CorruptDataError(path, "file too short for a segment header", 0)
     magic, version, flags, reserved = HEADER.unpack_from(data, 0)
@@ -354,9 +383,11 @@ def check_header(path: str, data: bytes) -> int:
         )
     if version == 0:
         raise CorruptDataError(path, "segment format version 0 does not exist", 4)
-    if flags & ~OUTER_MASK or flags & OUTER_MASK == 3 or reserved != 0:
+    known = OUTER_MASK | (FOOTER_ZSTD if version >= 2 else 0)
+    if flags & ~known or flags & OUTER_MASK == 3 or reserved != 0:
         raise CorruptDataError(path, f"unknown header flags 0x{flags:02x}/0x{reserved:04x}", 5)
-    return int(flags & OUTER_MASK)
+    outer = int(flags & OUTER_MASK)
+    return outer, OUTER_IDS["zstd"] if flags & FOOTER_ZSTD else outer
 
 
 def check_trailer(path: str, data: bytes, file_size: int) -> tuple[int, int, int, int]:

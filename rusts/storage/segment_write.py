@@ -13,7 +13,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from rusts.storage.columns import KIND_NAMES, KIND_STRING, NUMPY_DTYPES, SeriesData
+from rusts.storage.columns import KIND_INTEGER, KIND_NAMES, KIND_STRING, NUMPY_DTYPES, SeriesData
 from rusts.storage.segment_format import (
     FORMAT_VERSION,
     HEADER,
@@ -30,6 +30,7 @@ from rusts.storage.segment_format import (
     compress_footer,
     encode_chunk,
     encode_footer,
+    header_flags,
     numeric_stats,
     scale_times,
     time_exponent,
@@ -119,7 +120,7 @@ def _write_body(
     out: Any, series: Iterable[SeriesData], outer: int, zstd_level: int, block_rows: int
 ) -> tuple[list[SeriesMeta], int]:
     """Write header and chunks; (series metadata sorted by id, field values written)."""
-    out.write(HEADER.pack(MAGIC, FORMAT_VERSION, outer, 0))
+    out.write(HEADER.pack(MAGIC, FORMAT_VERSION, header_flags(outer), 0))
     offset = HEADER.size
     metas: dict[int, SeriesMeta] = {}
     field_values = 0
@@ -187,11 +188,13 @@ def _encode_block(
             entries[name] = ColumnBlockMeta(0, None, None)
             continue
         values = column.values[start:stop]
+        times = block_times if column.kind == KIND_INTEGER else None
         if mask is not None:
             chunks.append(encode_chunk("boolean", mask, outer, zstd_level))
             chunk_refs[0] = _next_ref(refs, chunks[-1])
             values = _compress(column.kind, values, mask)
-        chunks.append(encode_chunk(KIND_NAMES[column.kind], values, outer, zstd_level))
+            times = None if times is None else times[mask]
+        chunks.append(encode_chunk(KIND_NAMES[column.kind], values, outer, zstd_level, times))
         chunk_refs[1] = _next_ref(refs, chunks[-1])
         entry = ColumnBlockMeta(present, chunk_refs[0], chunk_refs[1])
         if column.kind in STATS:
