@@ -1,0 +1,124 @@
+"""Storage tiers and retention on the trips data set: bytes per tier, the cost of each move and
+drop, and query times before and after tiering.
+
+Ingests the synthetic trips month (benchmarks/trips.py, November 2025, one partition a day) into
+a fresh engine, compacts it hot (LZ4), then runs retention passes with an injected clock:
+
+1. at 2025-12-01: partitions older than 2 days go warm (Zstd at storage.compression.zstd_level);
+2. at 2025-12-08: older than 7 days go cold (Zstd at cold_zstd_level, moved to a cold_dir);
+3. at 2025-12-20: a 25-day retention drops the oldest partitions whole.
+
+Prints bytes per tier after each pass, the time per partition and per MB of each kind of move,
+and the time of a few queries over the whole month before and after tiering (answers are
+checked equal).
+
+Run: python benchmarks/retention.py [--rows N] [--cold-level L]
+"""
+
+import argparse
+import calendar
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import rusts  # noqa: E402
+from rusts.api.line_protocol import engine_parser  # noqa: E402
+from rusts.retention.manager import RetentionManager  # noqa: E402
+from rusts.retention.policy import RetentionPolicy  # noqa: E402
+from rusts.sql.statement import execute_sql  # noqa: E402
+from rusts.storage.engine import TIERS, EngineOptions, StorageEngine  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trips import generate_batches, lp_lines  # noqa: E402
+
+DAY = 86_400 * 1_000_000_000
+DECEMBER = calendar.timegm((2025, 12, 1, 0, 0, 0)) * 1_000_000_000
+QUERIES = {
+    "1 h mean of a month": "SELECT time_bucket('1h', time) AS t, avg(trip_miles) FROM trips GROUP BY 1",
+    "count and sum per license": "SELECT hvfhs_license_num, count(trip_miles), sum(driver_pay) FROM trips GROUP BY 1",
+    "100 latest rows": "SELECT time, trip_miles FROM trips ORDER BY time DESC LIMIT 100",
+}
+
+
+class Clock:
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def tier_bytes(engine: StorageEngine) -> str:
+    sums = {tier: [0, 0] for tier in TIERS}
+    for info in engine.partition_infos():
+        sums[info.tier][0] += 1
+        sums[info.tier][1] += info.size_bytes
+    return ", ".join(f"{tier} {n} partitions {size / 1e6:.2f} MB" for tier, (n, size) in sums.items())
+
+
+def time_queries(engine: StorageEngine, label: str) -> dict[str, list[list[object]]]:
+    answers = {}
+    for name, text in QUERIES.items():
+        execute_sql(engine, text)  # first run warms the caches; the figure is the best of 3
+        best = float("inf")
+        for _ in range(3):
+            began = time.perf_counter()
+            answers[name] = execute_sql(engine, text).rows
+            best = min(best, time.perf_counter() - began)
+        print(f"  {label:>6} {name:<28} {best * 1000:8.1f} ms")
+    return answers
+
+
+def timed_pass(manager: RetentionManager, clock: Clock, now: int, what: str) -> None:
+    clock.now = now
+    sizes_before = {info.start: info.size_bytes for info in manager.engine.partition_infos()}
+    began = time.perf_counter()
+    result = manager.run_once()
+    elapsed = time.perf_counter() - began
+    moved = result.tiered or [(start, "dropped") for start in result.dropped]
+    megabytes = sum(sizes_before[start] for start, _ in moved) / 1e6
+    per = f"{elapsed / len(moved) * 1000:.0f} ms per partition, {elapsed / max(megabytes, 1e-9):.2f} s per MB" if moved else "nothing to do"
+    print(f"{what}: {len(moved)} partitions ({megabytes:.2f} MB) in {elapsed:.2f} s ({per})")
+    print(f"  bytes: {tier_bytes(manager.engine)}; {result.bytes_before / 1e6:.2f} -> {result.bytes_after / 1e6:.2f} MB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=300_000)
+    parser.add_argument("--cold-level", type=int, default=9)
+    args = parser.parse_args()
+    print(f"rusts {rusts.__version__} ({'compiled' if rusts.COMPILED else 'pure Python'}), {args.rows:,} trips rows")
+    root = tempfile.mkdtemp(prefix="rusts-retention-")
+    try:
+        clock = Clock(DECEMBER)
+        options = EngineOptions(
+            os.path.join(root, "data"), wal_durability="none", cold_dir=os.path.join(root, "cold"),
+            cold_zstd_level=args.cold_level, clock=clock, cold_after_ns=1000 * DAY,
+        )
+        engine = StorageEngine.open(options, engine_parser)
+        for batch in generate_batches(args.rows, batch_rows=5000):
+            engine.write_line_protocol(lp_lines(batch))
+        engine.flush()
+        engine.compact(1)
+        print(f"ingested and compacted hot: {tier_bytes(engine)}")
+        before = time_queries(engine, "hot")
+        warm = RetentionManager(engine, RetentionPolicy(warm_after_ns=2 * DAY))
+        timed_pass(warm, clock, DECEMBER, "warm pass (older than 2 days)")
+        cold = RetentionManager(engine, RetentionPolicy(warm_after_ns=2 * DAY, cold_after_ns=7 * DAY))
+        timed_pass(cold, clock, DECEMBER + 7 * DAY, "cold pass (older than 7 days)")
+        after = time_queries(engine, "tiered")
+        assert after == before, "tiering changed an answer"
+        dropping = RetentionManager(engine, RetentionPolicy(default_ns=25 * DAY, warm_after_ns=2 * DAY, cold_after_ns=7 * DAY))
+        timed_pass(dropping, clock, DECEMBER + 19 * DAY, "retention pass (25 days)")
+        engine.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
