@@ -179,3 +179,29 @@ def test_numeric_binary_matches_postgres_numeric_send(value: str) -> None:
         number = -number
     assert number == Decimal(value)
     assert scale == max(0, -Decimal(value).as_tuple().exponent)  # type: ignore[operator]
+
+
+def test_transaction_status_follows_postgresql() -> None:
+    from rusts.pgwire.errors import PgError
+    from rusts.pgwire.transactions import FAILED, IDLE, IN_BLOCK, TransactionState
+
+    state = TransactionState()
+    assert state.apply("commit") == ("COMMIT", ("25P01", "there is no transaction in progress"))
+    assert state.apply("begin").tag == "BEGIN" and state.status == IN_BLOCK
+    assert state.apply("begin").warning is not None and state.status == IN_BLOCK
+    assert state.apply("savepoint").tag == "SAVEPOINT"
+    state.failed()
+    assert state.status == FAILED
+    with pytest.raises(PgError) as refused:
+        state.check_usable()
+    assert refused.value.sqlstate == "25P02"
+    with pytest.raises(PgError):
+        state.apply("release")
+    assert state.apply("rollback to").tag == "ROLLBACK" and state.status == IN_BLOCK
+    state.failed()
+    assert state.apply("commit").tag == "ROLLBACK" and state.status == IDLE  # COMMIT of a failed block rolls back
+    state.failed()
+    assert state.status == IDLE  # an error outside a block leaves it idle
+    with pytest.raises(PgError) as outside:
+        state.apply("savepoint")
+    assert outside.value.sqlstate == "25P01"

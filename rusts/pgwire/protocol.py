@@ -15,6 +15,34 @@ GSSENC_REQUEST: Final = 80877104
 CANCEL_REQUEST: Final = 80877102
 MAX_STARTUP_LENGTH: Final = 10_000
 
+# Frontend message types.
+QUERY: Final = b"Q"
+PARSE: Final = b"P"
+BIND: Final = b"B"
+DESCRIBE: Final = b"D"
+EXECUTE: Final = b"E"
+CLOSE: Final = b"C"
+SYNC: Final = b"S"
+FLUSH: Final = b"H"
+TERMINATE: Final = b"X"
+PASSWORD: Final = b"p"  # also SASLInitialResponse and SASLResponse
+FUNCTION_CALL: Final = b"F"
+COPY_MESSAGES: Final = (b"d", b"c", b"f")  # CopyData, CopyDone, CopyFail
+EXTENDED_MESSAGES: Final = frozenset({PARSE, BIND, DESCRIBE, EXECUTE, CLOSE})  # skipped after an error, until Sync
+MESSAGE_NAMES: Final = {
+    QUERY: "Query", PARSE: "Parse", BIND: "Bind", DESCRIBE: "Describe", EXECUTE: "Execute", CLOSE: "Close",
+    SYNC: "Sync", FLUSH: "Flush", TERMINATE: "Terminate", PASSWORD: "password", FUNCTION_CALL: "FunctionCall",
+    b"d": "COPY data", b"c": "COPY done", b"f": "COPY fail",
+}
+
+# Authentication request codes (the Int32 after 'R').
+AUTH_OK: Final = 0
+AUTH_CLEARTEXT: Final = 3
+AUTH_MD5: Final = 5
+AUTH_SASL: Final = 10
+AUTH_SASL_CONTINUE: Final = 11
+AUTH_SASL_FINAL: Final = 12
+
 _I16: Final = struct.Struct("!h")
 _I32: Final = struct.Struct("!i")
 _HEADER: Final = struct.Struct("!ci")
