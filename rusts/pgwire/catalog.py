@@ -334,7 +334,8 @@ def _empty(evaluator: Evaluator, tree: exp.Expr) -> CatalogResult:
         _envs, typing = evaluator._from(select, None)
     except (Unsupported, NotCatalog):
         typing = Env({}, None)
-    columns = [(column_name(item), evaluator.type_of(item, typing)) for item in select.expressions]
+    items = evaluator.select_items(select, typing)
+    columns = [(column_name(item), evaluator.type_of(item, typing)) for item in items]
     return CatalogResult(columns, [], "SELECT 0")
 
 
@@ -516,6 +517,8 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
         "pg_get_constraintdef": (nothing, t.TEXT),
         "pg_get_indexdef": (nothing, t.TEXT),
         "pg_get_serial_sequence": (nothing, t.TEXT),
+        "pg_get_partkeydef": (nothing, t.TEXT),
+        "pg_tablespace_location": (const(""), t.TEXT),
         "pg_get_statisticsobjdef_columns": (nothing, t.TEXT),
         "obj_description": (nothing, t.TEXT),
         "col_description": (nothing, t.TEXT),

@@ -208,15 +208,7 @@ class Evaluator:
     def _project(
         self, node: exp.Select, envs: list[Env], typing: Env
     ) -> tuple[list[tuple[str, int]], list[list[object]], list[Env | None]]:
-        items: list[exp.Expr] = []
-        for item in node.expressions:
-            if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
-                table = item.table.lower() if isinstance(item, exp.Column) else ""
-                for alias, source in typing.sources.items():
-                    if table in ("", alias):
-                        items += [exp.column(name, alias, quoted=True) for name in source.columns]
-            else:
-                items.append(item)
+        items = self.select_items(node, typing)
         columns = [(column_name(item), self.type_of(item, typing)) for item in items]
         group = node.args.get("group")
         grouped = group is not None or any(_has_aggregate(item) for item in items)
@@ -249,6 +241,19 @@ class Evaluator:
                 rows.append(expanded)
                 order_envs.append(env)
         return columns, rows, order_envs
+
+    def select_items(self, node: exp.Select, typing: Env) -> list[exp.Expr]:
+        """The SELECT list with `*` and `alias.*` expanded to the columns of the FROM items."""
+        items: list[exp.Expr] = []
+        for item in node.expressions:
+            if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
+                table = item.table.lower() if isinstance(item, exp.Column) else ""
+                for alias, source in typing.sources.items():
+                    if table in ("", alias):
+                        items += [exp.column(name, alias, quoted=True) for name in source.columns]
+            else:
+                items.append(item)
+        return items
 
     def _windows(self, items: list[exp.Expr], envs: list[Env]) -> None:
         """Number the rows of each window function in the SELECT list (outside subqueries)."""

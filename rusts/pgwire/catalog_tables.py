@@ -231,14 +231,26 @@ PG_TYPE: Final = _cols(
 )
 
 
+# PostgreSQL's I/O functions are boolin, int8in, textin ... but timestamptz_in, json_in, array_in ...
+_UNDERSCORE_IO: Final = frozenset(
+    {"date", "timestamp", "timestamptz", "interval", "numeric", "json", "jsonb", "uuid", "inet", "void"}
+)
+_ALIGN: Final = {"name": "c", "uuid": "c", "interval": "d", "numeric": "i"}
+
+
+def _align(length: int) -> str:
+    return {1: "c", 2: "s", 8: "d"}.get(length, "i")
+
+
 def _pg_type(ctx: Context) -> Table:
     rows: list[Row] = []
     for p in TYPES:
-        io = "array" if p.category == "A" and p.element and p.name.startswith("_") else p.name
+        array = p.category == "A" and p.element and p.name.startswith("_")
+        io = "array_" if array else p.name + "_" if p.name in _UNDERSCORE_IO else p.name
         rows.append(
             (p.oid, p.name, NAMESPACE_PG_CATALOG, SUPERUSER_OID, p.length, 0 < p.length <= 8, p.kind, p.category)
             + (False, True, ",", 0, "array_subscript_handler" if p.category == "A" else "-", p.element, p.array)
-            + (io + "_in", io + "_out", io + "_recv", io + "_send", "-", "-", "-", "d" if p.length == 8 else "i")
+            + (io + "in", io + "out", io + "recv", io + "send", "-", "-", "-", _ALIGN.get(p.name, _align(p.length)))
             + ("x" if p.length < 0 else "p", False, 0, -1, 0, p.collation, None, None, None)
         )
     return Table(PG_TYPE, rows)
