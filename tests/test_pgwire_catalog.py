@@ -297,3 +297,136 @@ def test_a_new_measurement_shows_up_at_once(tmp_path: Path, session: Session) ->
         assert ask(engine, session, SQLA_TABLE_NAMES).rows == [["weather"]]
     finally:
         engine.close()
+
+# ---- pgjdbc (DatabaseMetaData, ResultSetMetaData, TypeInfoCache), captured against PostgreSQL 15.18 ----
+
+JDBC_FIELD_METADATA = "SELECT c.oid, a.attnum, a.attname, c.relname, n.nspname, a.attnotnull OR (t.typtype = 'd' AND t.typnotnull), a.attidentity != '' OR pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE '%nextval(%' FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON (c.relnamespace = n.oid) JOIN pg_catalog.pg_attribute a ON (c.oid = a.attrelid) JOIN pg_catalog.pg_type t ON (a.atttypid = t.oid) LEFT JOIN pg_catalog.pg_attrdef d ON (d.adrelid = a.attrelid AND d.adnum = a.attnum) JOIN (SELECT 16385 AS oid , 1 AS attnum UNION ALL SELECT 16385, 2 UNION ALL SELECT 16385, 3 UNION ALL SELECT 16385, 4 UNION ALL SELECT 16385, 5 UNION ALL SELECT 16385, 6 UNION ALL SELECT 16385, 7 UNION ALL SELECT 16385, 8) vals ON (c.oid = vals.oid AND a.attnum = vals.attnum) "
+JDBC_GET_TABLES = "SELECT NULL AS TABLE_CAT, n.nspname AS TABLE_SCHEM, c.relname AS TABLE_NAME,  CASE n.nspname ~ '^pg_' OR n.nspname = 'information_schema'  WHEN true THEN CASE  WHEN n.nspname = 'pg_catalog' OR n.nspname = 'information_schema' THEN CASE c.relkind   WHEN 'r' THEN 'SYSTEM TABLE'   WHEN 'v' THEN 'SYSTEM VIEW'   WHEN 'i' THEN 'SYSTEM INDEX'   ELSE NULL   END  WHEN n.nspname = 'pg_toast' THEN CASE c.relkind   WHEN 'r' THEN 'SYSTEM TOAST TABLE'   WHEN 'i' THEN 'SYSTEM TOAST INDEX'   ELSE NULL   END  ELSE CASE c.relkind   WHEN 'r' THEN 'TEMPORARY TABLE'   WHEN 'p' THEN 'TEMPORARY TABLE'   WHEN 'i' THEN 'TEMPORARY INDEX'   WHEN 'S' THEN 'TEMPORARY SEQUENCE'   WHEN 'v' THEN 'TEMPORARY VIEW'   ELSE NULL   END  END  WHEN false THEN CASE c.relkind  WHEN 'r' THEN 'TABLE'  WHEN 'p' THEN 'PARTITIONED TABLE'  WHEN 'i' THEN 'INDEX'  WHEN 'P' then 'PARTITIONED INDEX'  WHEN 'S' THEN 'SEQUENCE'  WHEN 'v' THEN 'VIEW'  WHEN 'c' THEN 'TYPE'  WHEN 'f' THEN 'FOREIGN TABLE'  WHEN 'm' THEN 'MATERIALIZED VIEW'  ELSE NULL  END  ELSE NULL  END  AS TABLE_TYPE, d.description AS REMARKS,  '' as TYPE_CAT, '' as TYPE_SCHEM, '' as TYPE_NAME, '' AS SELF_REFERENCING_COL_NAME, '' AS REF_GENERATION  FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c  LEFT JOIN pg_catalog.pg_description d ON (c.oid = d.objoid AND d.objsubid = 0  and d.classoid = 'pg_class'::regclass)  WHERE c.relnamespace = n.oid  AND n.nspname LIKE 'public' AND c.relname LIKE '%' AND (false  OR ( c.relkind = 'r' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ) )  ORDER BY TABLE_TYPE,TABLE_SCHEM,TABLE_NAME "
+JDBC_GET_COLUMNS = "SELECT * FROM (SELECT n.nspname,c.relname,a.attname,a.atttypid,a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) AS attnotnull,a.atttypmod,a.attlen,t.typtypmod,row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) AS attnum, nullif(a.attidentity, '') as attidentity,nullif(a.attgenerated, '') as attgenerated,pg_catalog.pg_get_expr(def.adbin, def.adrelid) AS adsrc,dsc.description,t.typbasetype,t.typtype  FROM pg_catalog.pg_namespace n  JOIN pg_catalog.pg_class c ON (c.relnamespace = n.oid)  JOIN pg_catalog.pg_attribute a ON (a.attrelid=c.oid)  JOIN pg_catalog.pg_type t ON (a.atttypid = t.oid)  LEFT JOIN pg_catalog.pg_attrdef def ON (a.attrelid=def.adrelid AND a.attnum = def.adnum)  LEFT JOIN pg_catalog.pg_description dsc ON (c.oid=dsc.objoid AND a.attnum = dsc.objsubid)  LEFT JOIN pg_catalog.pg_class dc ON (dc.oid=dsc.classoid AND dc.relname='pg_class')  LEFT JOIN pg_catalog.pg_namespace dn ON (dc.relnamespace=dn.oid AND dn.nspname='pg_catalog')  WHERE c.relkind in ('r','p','v','f','m') and a.attnum > 0 AND NOT a.attisdropped  AND n.nspname LIKE 'public' AND c.relname LIKE 'trips') c WHERE true  AND attname LIKE '%' ORDER BY nspname,c.relname,attnum "
+JDBC_GET_SCHEMAS = "SELECT nspname AS TABLE_SCHEM, NULL AS TABLE_CATALOG FROM pg_catalog.pg_namespace  WHERE nspname <> 'pg_toast' AND (nspname !~ '^pg_temp_'  OR nspname = (pg_catalog.current_schemas(true))[1]) AND (nspname !~ '^pg_toast_temp_'  OR nspname = replace((pg_catalog.current_schemas(true))[1], 'pg_temp_', 'pg_toast_temp_'))  ORDER BY TABLE_SCHEM"
+JDBC_GET_PRIMARY_KEYS = "SELECT        result.TABLE_CAT,        result.TABLE_SCHEM,        result.TABLE_NAME,        result.COLUMN_NAME,        result.KEY_SEQ,        result.PK_NAME FROM      (SELECT NULL AS TABLE_CAT, n.nspname AS TABLE_SCHEM,   ct.relname AS TABLE_NAME, a.attname AS COLUMN_NAME,   (information_schema._pg_expandarray(i.indkey)).n AS KEY_SEQ, ci.relname AS PK_NAME,   information_schema._pg_expandarray(i.indkey) AS KEYS, a.attnum AS A_ATTNUM FROM pg_catalog.pg_class ct   JOIN pg_catalog.pg_attribute a ON (ct.oid = a.attrelid)   JOIN pg_catalog.pg_namespace n ON (ct.relnamespace = n.oid)   JOIN pg_catalog.pg_index i ON ( a.attrelid = i.indrelid)   JOIN pg_catalog.pg_class ci ON (ci.oid = i.indexrelid) WHERE true  AND n.nspname = 'public' AND ct.relname = 'trips' AND i.indisprimary  ) result where  result.A_ATTNUM = (result.KEYS).x  ORDER BY result.table_name, result.pk_name, result.key_seq"
+JDBC_GET_INDEX_INFO = 'SELECT     tmp.TABLE_CAT,     tmp.TABLE_SCHEM,     tmp.TABLE_NAME,     tmp.NON_UNIQUE,     tmp.INDEX_QUALIFIER,     tmp.INDEX_NAME,     tmp.TYPE,     tmp.ORDINAL_POSITION,     trim(both \'"\' from pg_catalog.pg_get_indexdef(tmp.CI_OID, tmp.ORDINAL_POSITION, false)) AS COLUMN_NAME,   CASE tmp.AM_NAME     WHEN \'btree\' THEN CASE tmp.I_INDOPTION[tmp.ORDINAL_POSITION - 1] & 1::smallint       WHEN 1 THEN \'D\'       ELSE \'A\'     END     ELSE NULL   END AS ASC_OR_DESC,     tmp.CARDINALITY,     tmp.PAGES,     tmp.FILTER_CONDITION FROM (SELECT NULL AS TABLE_CAT, n.nspname AS TABLE_SCHEM,   ct.relname AS TABLE_NAME, NOT i.indisunique AS NON_UNIQUE,   NULL AS INDEX_QUALIFIER, ci.relname AS INDEX_NAME,   CASE i.indisclustered     WHEN true THEN 1    ELSE CASE am.amname       WHEN \'hash\' THEN 2      ELSE 3    END   END AS TYPE,   (information_schema._pg_expandarray(i.indkey)).n AS ORDINAL_POSITION,   ci.reltuples AS CARDINALITY,   ci.relpages AS PAGES,   pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS FILTER_CONDITION,   ci.oid AS CI_OID,   i.indoption AS I_INDOPTION,   am.amname AS AM_NAME FROM pg_catalog.pg_class ct   JOIN pg_catalog.pg_namespace n ON (ct.relnamespace = n.oid)   JOIN pg_catalog.pg_index i ON (ct.oid = i.indrelid)   JOIN pg_catalog.pg_class ci ON (ci.oid = i.indexrelid)   JOIN pg_catalog.pg_am am ON (ci.relam = am.oid) WHERE true  AND n.nspname = \'public\' AND ct.relname = \'trips\') AS tmp ORDER BY NON_UNIQUE, TYPE, INDEX_NAME, ORDINAL_POSITION '
+JDBC_GET_IMPORTED_KEYS = "SELECT NULL::text AS PKTABLE_CAT, pkn.nspname AS PKTABLE_SCHEM, pkc.relname AS PKTABLE_NAME, pka.attname AS PKCOLUMN_NAME, NULL::text AS FKTABLE_CAT, fkn.nspname AS FKTABLE_SCHEM, fkc.relname AS FKTABLE_NAME, fka.attname AS FKCOLUMN_NAME, pos.n AS KEY_SEQ, CASE con.confupdtype  WHEN 'c' THEN 0 WHEN 'n' THEN 2 WHEN 'd' THEN 4 WHEN 'r' THEN 1 WHEN 'p' THEN 1 WHEN 'a' THEN 3 ELSE NULL END AS UPDATE_RULE, CASE con.confdeltype  WHEN 'c' THEN 0 WHEN 'n' THEN 2 WHEN 'd' THEN 4 WHEN 'r' THEN 1 WHEN 'p' THEN 1 WHEN 'a' THEN 3 ELSE NULL END AS DELETE_RULE, con.conname AS FK_NAME, pkic.relname AS PK_NAME, CASE  WHEN con.condeferrable AND con.condeferred THEN 5 WHEN con.condeferrable THEN 6 ELSE 7 END AS DEFERRABILITY  FROM  pg_catalog.pg_namespace pkn, pg_catalog.pg_class pkc, pg_catalog.pg_attribute pka,  pg_catalog.pg_namespace fkn, pg_catalog.pg_class fkc, pg_catalog.pg_attribute fka,  pg_catalog.pg_constraint con,  pg_catalog.generate_series(1, 32) pos(n),  pg_catalog.pg_class pkic WHERE pkn.oid = pkc.relnamespace AND pkc.oid = pka.attrelid AND pka.attnum = con.confkey[pos.n] AND con.confrelid = pkc.oid  AND fkn.oid = fkc.relnamespace AND fkc.oid = fka.attrelid AND fka.attnum = con.conkey[pos.n] AND con.conrelid = fkc.oid  AND con.contype = 'f' AND (pkic.relkind = 'i' OR pkic.relkind = 'I') AND pkic.oid = con.conindid  AND fkn.nspname = 'public' AND fkc.relname = 'trips' ORDER BY pkn.nspname,pkc.relname, con.conname,pos.n"
+JDBC_TYPE_INFO = "SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid   FROM pg_catalog.pg_type   LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r           from pg_namespace as ns           join ( select s.r, (current_schemas(false))[s.r] as nspname                    from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r          using ( nspname )        ) as sp     ON sp.nspoid = typnamespace  ORDER BY sp.r, pg_type.oid DESC"
+JDBC_GET_FUNCTIONS = "SELECT current_database() AS FUNCTION_CAT, n.nspname AS FUNCTION_SCHEM, p.proname AS FUNCTION_NAME,  d.description AS REMARKS,  CASE    WHEN (format_type(p.prorettype, null) = 'unknown') THEN 0   WHEN      (substring(pg_get_function_result(p.oid) from 0 for 6) = 'TABLE') OR      (substring(pg_get_function_result(p.oid) from 0 for 6) = 'SETOF') THEN 2   ELSE 1 END  AS FUNCTION_TYPE,  p.proname || '_' || p.oid AS SPECIFIC_NAME FROM pg_catalog.pg_proc p INNER JOIN pg_catalog.pg_namespace n ON p.pronamespace=n.oid LEFT JOIN pg_catalog.pg_description d ON p.oid=d.objoid WHERE true   AND p.prokind='f' AND n.nspname LIKE 'public' AND p.proname LIKE '%' ORDER BY FUNCTION_SCHEM, FUNCTION_NAME, p.oid::text "
+DATAGRIP_NAMESPACES = (
+    "select N.oid::bigint as id, N.xmin as state_number, nspname as name, D.description, pg_catalog.pg_get_userbyid(N.nspowner) as owner"
+    " from pg_catalog.pg_namespace N left join pg_catalog.pg_description D on N.oid = D.objoid"
+    " order by case when nspname = current_schema then -1::bigint else N.oid::bigint end"
+)
+DBEAVER_CLASSES = (
+    "SELECT c.oid,c.*,d.description,pg_catalog.pg_get_expr(c.relpartbound, c.oid) as partition_expr,  pg_catalog.pg_get_partkeydef(c.oid) as partition_key "
+    "FROM pg_catalog.pg_class c LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_class'::regclass "
+    "WHERE c.relnamespace=2200 AND c.relkind not in ('i','I','c')"
+)
+
+
+def test_jdbc_get_tables_folds_column_names_to_lower_case(engine: StorageEngine, session: Session) -> None:
+    result = ask(engine, session, JDBC_GET_TABLES)
+    # PostgreSQL folds the unquoted aliases: pgjdbc asks for TABLE_NAME, the wire says table_name
+    assert result.columns == [
+        ("table_cat", t.TEXT), ("table_schem", t.NAME), ("table_name", t.NAME), ("table_type", t.TEXT), ("remarks", t.TEXT),
+        ("type_cat", t.TEXT), ("type_schem", t.TEXT), ("type_name", t.TEXT), ("self_referencing_col_name", t.TEXT),
+        ("ref_generation", t.TEXT),
+    ]
+    assert [row[:5] for row in result.rows] == [[None, "public", "cpu", "TABLE", None], [None, "public", "trips", "TABLE", None]]
+    assert ask(engine, session, 'SELECT 1 AS "Quoted", 2 AS Folded').columns == [("Quoted", t.INT4), ("folded", t.INT4)]
+
+
+def test_jdbc_get_columns_numbers_columns_with_row_number(engine: StorageEngine, session: Session) -> None:
+    result = ask(engine, session, JDBC_GET_COLUMNS)
+    assert result.columns == [
+        ("nspname", t.NAME), ("relname", t.NAME), ("attname", t.NAME), ("atttypid", t.OID), ("attnotnull", t.BOOL),
+        ("atttypmod", t.INT4), ("attlen", t.INT2), ("typtypmod", t.INT4), ("attnum", t.INT8), ("attidentity", t.CHAR),
+        ("attgenerated", t.CHAR), ("adsrc", t.TEXT), ("description", t.TEXT), ("typbasetype", t.OID), ("typtype", t.CHAR),
+    ]
+    assert [(row[2], row[8]) for row in result.rows] == [(name, n) for n, (name, _type) in enumerate(TRIPS_COLUMNS, start=1)]
+    assert [row[3] for row in result.rows] == [t.TIMESTAMPTZ, t.TEXT, t.TEXT, t.FLOAT8, t.TEXT, t.FLOAT8, t.INT8, t.BOOL]
+    assert {(row[4], row[9], row[10], row[14]) for row in result.rows} == {(False, None, None, "b")}
+
+
+def test_window_functions(engine: StorageEngine, session: Session) -> None:
+    sql = (
+        "SELECT c.relname, a.attname, row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attname DESC) AS n, "
+        "rank() OVER (ORDER BY c.relname) AS r, dense_rank() OVER (ORDER BY c.relname) AS d "
+        "FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid WHERE c.relname IN ('trips', 'cpu') AND a.attnum > 0 "
+        "ORDER BY 1, 3"
+    )
+    result = ask(engine, session, sql)
+    assert result.columns == [("relname", t.NAME), ("attname", t.NAME), ("n", t.INT8), ("r", t.INT8), ("d", t.INT8)]
+    cpu = [row for row in result.rows if row[0] == "cpu"]
+    trips = [row for row in result.rows if row[0] == "trips"]
+    assert [row[1:3] for row in cpu] == [["usage", 1], ["time", 2], ["region", 3], ["host", 4]]
+    assert {(row[3], row[4]) for row in cpu} == {(1, 1)} and {(row[3], row[4]) for row in trips} == {(5, 2)}
+    assert [row[2] for row in trips] == list(range(1, 9))
+
+
+def test_jdbc_result_set_metadata_lookup(engine: StorageEngine, session: Session) -> None:
+    result = ask(engine, session, JDBC_FIELD_METADATA.replace("16385", str(relation_oid("trips"))))
+    assert result.columns == [
+        ("oid", t.OID), ("attnum", t.INT2), ("attname", t.NAME), ("relname", t.NAME), ("nspname", t.NAME),
+        ("?column?", t.BOOL), ("?column?", t.BOOL),
+    ]
+    assert [(row[1], row[2], row[3], row[5]) for row in result.rows] == [
+        (n, name, "trips", False) for n, (name, _type) in enumerate(TRIPS_COLUMNS, start=1)
+    ]
+
+
+def test_jdbc_schemas_keys_indexes_and_functions(engine: StorageEngine, session: Session) -> None:
+    schemas = ask(engine, session, JDBC_GET_SCHEMAS)
+    assert schemas.columns == [("table_schem", t.NAME), ("table_catalog", t.TEXT)]
+    assert schemas.rows == [["information_schema", None], ["pg_catalog", None], ["public", None]]
+    primary = ask(engine, session, JDBC_GET_PRIMARY_KEYS)
+    assert names(primary) == ["table_cat", "table_schem", "table_name", "column_name", "key_seq", "pk_name"] and primary.rows == []
+    indexes = ask(engine, session, JDBC_GET_INDEX_INFO)
+    assert names(indexes)[:6] == ["table_cat", "table_schem", "table_name", "non_unique", "index_qualifier", "index_name"]
+    assert indexes.rows == []
+    imported = ask(engine, session, JDBC_GET_IMPORTED_KEYS)  # generate_series(1, 32) pos(n) in FROM
+    assert imported.columns[:4] == [("pktable_cat", t.TEXT), ("pktable_schem", t.NAME), ("pktable_name", t.NAME), ("pkcolumn_name", t.NAME)]
+    assert imported.columns[8] == ("key_seq", t.INT4) and imported.rows == []
+    functions = ask(engine, session, JDBC_GET_FUNCTIONS)
+    assert names(functions) == ["function_cat", "function_schem", "function_name", "remarks", "function_type", "specific_name"]
+    assert functions.rows == []
+    assert ask(engine, session, "SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'").rows == [["32"]]
+
+
+def test_jdbc_type_info_marks_arrays(engine: StorageEngine, session: Session) -> None:
+    # JOIN ... USING (nspname) over generate_series(1, array_upper(current_schemas(false), 1)) AS s(r)
+    result = ask(engine, session, JDBC_TYPE_INFO)
+    assert result.columns == [("is_array", t.BOOL), ("typtype", t.CHAR), ("typname", t.NAME), ("oid", t.OID)]
+    by_name = {row[2]: row for row in result.rows}
+    assert by_name["_float8"][0] is True and by_name["float8"][0] is False and by_name["timestamptz"][1] == "b"
+    io = ask(engine, session, "SELECT typname, typinput, typoutput, typalign FROM pg_type WHERE typname IN ('bool', 'timestamptz', '_int8') ORDER BY 1")
+    assert io.rows == [["_int8", "array_in", "array_out", "i"], ["bool", "boolin", "boolout", "c"], ["timestamptz", "timestamptz_in", "timestamptz_out", "d"]]
+
+
+def test_set_returning_functions_in_from(engine: StorageEngine, session: Session) -> None:
+    series = ask(engine, session, "SELECT pos.n * 2 FROM pg_catalog.generate_series(1, 3) pos(n) ORDER BY 1 DESC")
+    assert series.rows == [[6], [4], [2]]
+    unnest = ask(engine, session, "SELECT x FROM unnest(ARRAY['a', 'b']) x")
+    assert unnest.columns == [("x", t.TEXT)] and unnest.rows == [["a"], ["b"]]
+
+
+def test_datagrip_and_dbeaver_catalog_queries(engine: StorageEngine, session: Session) -> None:
+    namespaces = ask(engine, session, DATAGRIP_NAMESPACES)
+    assert namespaces.columns == [("id", t.INT8), ("state_number", 28), ("name", t.NAME), ("description", t.TEXT), ("owner", t.NAME)]
+    assert namespaces.rows[0][:3] == [2200, 1, "public"]  # the current schema first, xmin of every catalog row is 1
+    txid = ask(engine, session, "select case when pg_catalog.pg_is_in_recovery() then null else pg_catalog.txid_current()::varchar::bigint end as current_txid")
+    assert txid.columns == [("current_txid", t.INT8)] and txid.rows == [[1]]
+    age = ask(engine, session, "select pg_catalog.age(N.xmin) from pg_catalog.pg_namespace N where N.nspname = 'public'")
+    assert age.columns == [("age", t.INT4)] and age.rows == [[0]]
+    classes = ask(engine, session, DBEAVER_CLASSES)
+    assert names(classes)[:3] == ["oid", "oid", "relname"] and names(classes)[-3:] == ["description", "partition_expr", "partition_key"]
+    assert sorted(row[2] for row in classes.rows) == ["cpu", "trips"]
+    # an unanswerable query with c.* still lists the columns * stands for
+    empty = ask(engine, session, "SELECT c.*, no_such_function(c.oid) FROM pg_class c")
+    assert names(empty)[:3] == ["oid", "relname", "relnamespace"] and empty.rows == []
+
+
+def test_node_postgres_information_schema_lookups(engine: StorageEngine, session: Session) -> None:
+    # node-postgres sends `$1` untyped as text; the protocol layer puts the literal in place before answer()
+    tables = ask(engine, session, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")
+    assert tables.columns == [("table_name", t.NAME)] and tables.rows == [["cpu"], ["trips"]]
+    columns = ask(engine, session, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'trips' ORDER BY ordinal_position")
+    assert columns.columns == [("column_name", t.NAME), ("data_type", t.VARCHAR)]
+    assert [tuple(row) for row in columns.rows] == TRIPS_COLUMNS

@@ -143,8 +143,8 @@ class Evaluator:
     def _source(self, node: exp.Expr, parent: Env | None) -> tuple[str, Table]:
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
             return self._function_source(node, node.this, parent)
-        if isinstance(node, (exp.Unnest, exp.Explode)):
-            return self._function_source(node, node, parent)
+        if isinstance(node, exp.Unnest):  # its arguments sit beside the alias: call it without the alias
+            return self._function_source(node, exp.Anonymous(this="unnest", expressions=list(node.expressions)), parent)
         if isinstance(node, exp.Table):
             return (node.alias_or_name.lower(), self._table(node))
         if isinstance(node, exp.Subquery):
