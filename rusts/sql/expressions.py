@@ -183,6 +183,24 @@ class CastNumber(Expr):
         return self.operand.refs()
 
 
+class EpochSeconds(Expr):
+    """`extract(epoch from t)` of a timestamp: seconds since 1970 as a float (nanoseconds kept as the fraction)."""
+
+    type = "float"
+
+    def __init__(self, operand: Expr) -> None:
+        if operand.type != "timestamp":
+            raise OperatorTypeError(f"cannot extract epoch from type {PG_TYPE_NAMES.get(operand.type, operand.type)}")
+        self.operand = operand
+
+    def value(self, row: list[Any]) -> Any:
+        ns = self.operand.value(row)
+        return None if ns is None else ns / 1e9
+
+    def refs(self) -> list[Ref]:
+        return self.operand.refs()
+
+
 COMPARABLE: Final = (NUMERIC, frozenset({"string"}), frozenset({"boolean"}), frozenset({"timestamp"}))
 
 

@@ -44,6 +44,7 @@ from rusts.sql.expressions import (
     CastNumber,
     Compare,
     Const,
+    EpochSeconds,
     Expr,
     InList,
     IsNull,
@@ -419,9 +420,14 @@ class _Select:
             if not real and name in self.aliases:
                 return self.aliases[name]
             return self.column(name, node)
+        epoch_group = _epoch_bucket(self.scope, node)
+        if epoch_group is not None:
+            return EpochSeconds(self.bucket(epoch_group, node))
         bucket = _bucket(self.scope, node)
         if bucket is not None:
             return self.bucket(bucket, node)
+        if _is_epoch_of_time(self.scope, node):
+            return EpochSeconds(self.column("time", node))
         if _is_fill(node):
             assert isinstance(node, exp.Anonymous)
             return self.filled(node, alias)
@@ -512,6 +518,10 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
     name = scope.column(node)
     if name is not None:
         return name
+    if _epoch_bucket(scope, node) is not None:
+        return "?column?"
+    if _is_epoch_of_time(scope, node):
+        return "extract"
     if _bucket(scope, node) is not None:
         return "time"
     if _is_fill(node):
@@ -689,8 +699,37 @@ def _group_by(scope: Scope, select: exp.Select, items: list[tuple[exp.Expression
     return group, gapfill
 
 
+def _is_epoch_of_time(scope: Scope, node: exp.Expression) -> bool:
+    """`extract(epoch from time)`."""
+    return (
+        isinstance(node, exp.Extract) and node.this.name.lower() == "epoch" and scope.column(unparen(node.expression)) == "time"
+    )
+
+
+def _epoch_bucket(scope: Scope, node: exp.Expression) -> TimeGroup | None:
+    """`floor(extract(epoch from time) / N) * N`, the bucket Grafana's $__timeGroup macro writes (N whole
+    seconds), or None. Its value is the bucket's start in epoch seconds."""
+    if not (isinstance(node, exp.Mul) and isinstance(unparen(node.this), exp.Floor)):
+        return None
+    floor = unparen(node.this)
+    quotient = unparen(floor.this)
+    if not (isinstance(quotient, exp.Div) and _is_epoch_of_time(scope, unparen(quotient.this))):
+        return None
+    divisor, factor = unparen(quotient.expression), unparen(node.expression)
+    if not (isinstance(divisor, exp.Literal) and isinstance(factor, exp.Literal)) or divisor.is_string or factor.is_string:
+        return None
+    width = float(divisor.this)
+    if width != float(factor.this) or width <= 0 or width != int(width) or floor.args.get("decimals"):
+        raise unsupported("floor(extract(epoch from time) / N) * N with N other than the same whole number of seconds", node)
+    return TimeGroup(int(width) * 1_000_000_000, 0)
+
+
 def _bucket(scope: Scope, node: exp.Expression) -> TimeGroup | None:
-    """The time grouping of time_bucket / date_bin / date_trunc, or None when `node` is none of them."""
+    """The time grouping of time_bucket / date_bin / date_trunc / Grafana's epoch bucket, or None when `node`
+    is none of them."""
+    epoch_group = _epoch_bucket(scope, node)
+    if epoch_group is not None:
+        return epoch_group
     if isinstance(node, exp.Anonymous) and node.name.lower() in ("time_bucket", "time_bucket_gapfill"):
         if len(node.expressions) != 2:
             raise unsupported(f"{node.name} with other than 2 arguments (width, time)", node)
