@@ -6,7 +6,7 @@ E'strings' (with backslash escapes), "identifiers", $tag$dollar quotes$tag$, -- 
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final
 
 _TRANSACTION: Final = re.compile(
@@ -81,10 +81,8 @@ def _skip(text: str, i: int) -> int:
     return i
 
 
-def split_statements(text: str) -> list[str]:
-    """The statements of a simple-query string, in order, without their ';' (empty ones dropped)."""
-    pieces: list[str] = []
-    start = 0
+def _code(text: str) -> Iterator[int]:
+    """Indexes of the characters of `text` that are code: outside quotes, identifiers, dollar quotes and comments."""
     i = 0
     n = len(text)
     while i < n:
@@ -92,10 +90,18 @@ def split_statements(text: str) -> list[str]:
         if after != i:
             i = after
             continue
+        yield i
+        i += 1
+
+
+def split_statements(text: str) -> list[str]:
+    """The statements of a simple-query string, in order, without their ';' (empty ones dropped)."""
+    pieces: list[str] = []
+    start = 0
+    for i in _code(text):
         if text[i] == ";":
             pieces.append(text[start:i])
             start = i + 1
-        i += 1
     pieces.append(text[start:])
     return [piece for piece in pieces if not is_blank(piece)]
 
@@ -133,22 +139,17 @@ def fill_placeholders(text: str, literals: list[str]) -> str:
 def _walk_placeholders(text: str, replace: Callable[[int], str]) -> str:
     out: list[str] = []
     start = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        after = _skip(text, i)
-        if after != i:
-            i = after
+    for i in _code(text):
+        if i < start or text[i] != "$" or i + 1 >= len(text) or not text[i + 1].isdigit():
             continue
-        if text[i] == "$" and i + 1 < n and text[i + 1].isdigit() and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
-            j = i + 1
-            while j < n and text[j].isdigit():
-                j += 1
-            out.append(text[start:i])
-            out.append(replace(int(text[i + 1:j])))
-            start = i = j
-            continue
-        i += 1
+        if i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_"):
+            continue  # part of a name such as a$1
+        j = i + 1
+        while j < len(text) and text[j].isdigit():
+            j += 1
+        out.append(text[start:i])
+        out.append(replace(int(text[i + 1:j])))
+        start = j
     out.append(text[start:])
     return "".join(out)
 
