@@ -3,7 +3,8 @@
 A small Java program (PROBE below) runs the seed's queries, PreparedStatements with String, double,
 long and Timestamp parameters (each executed past pgjdbc's prepareThreshold of 5, so the driver
 switches to named server-side statements and binary results), the DatabaseMetaData calls tools make,
-transactions, an error followed by more work, and the connect-time questions DataGrip asks. It prints
+transactions, savepoints, a cursor read with a fetch size, a batch INSERT and a DELETE, an error
+followed by more work, and the connect-time questions DataGrip asks. It prints
 one `key<TAB>value` line per check; the tests compare each with what PostgreSQL 15 answered to the
 same program (docs/pgwire-clients.md, JDBC section).
 
@@ -228,6 +229,66 @@ public class RustsJdbcProbe {
                 "select case when pg_catalog.pg_is_in_recovery() then null else pg_catalog.txid_current()::varchar::bigint end as current_txid")).matches("[0-9]+"));
             check("datagrip_age", () -> all(c.createStatement().executeQuery(
                 "select N.nspname, pg_catalog.age(N.xmin) >= 0 from pg_catalog.pg_namespace N where N.nspname = 'public'")));
+            check("fetch_size", () -> {
+                // outside autocommit a fetch size makes pgjdbc read through a named portal, 2 rows per Execute
+                c.setAutoCommit(false);
+                try (Statement s = c.createStatement()) {
+                    s.setFetchSize(2);
+                    ResultSet rs = s.executeQuery("SELECT * FROM trips ORDER BY time");
+                    StringBuilder out = new StringBuilder();
+                    while (rs.next()) out.append(rs.getDouble("trip_miles")).append(" ");
+                    c.commit();
+                    return out.toString().trim();
+                } finally {
+                    c.setAutoCommit(true);
+                }
+            });
+            check("offset_date_time", () -> {
+                ResultSet rs = c.createStatement().executeQuery("SELECT * FROM trips ORDER BY time LIMIT 1");
+                rs.next();
+                return rs.getObject("time", java.time.OffsetDateTime.class).toInstant();
+            });
+            check("query_timeout", () -> {
+                try (Statement s = c.createStatement()) {
+                    s.setQueryTimeout(5);
+                    ResultSet rs = s.executeQuery("SELECT COUNT(*) FROM trips");
+                    rs.next();
+                    return rs.getLong(1);
+                }
+            });
+            check("savepoint", () -> {
+                c.setAutoCommit(false);
+                Savepoint savepoint = c.setSavepoint();
+                c.rollback(savepoint);
+                c.commit();
+                c.setAutoCommit(true);
+                return "ok";
+            });
+            check("batch_insert", () -> {
+                try (PreparedStatement ps = c.prepareStatement("INSERT INTO jdbc_rides (time, license, miles, seconds, wav) VALUES (?, ?, ?, ?, ?)")) {
+                    for (int i = 0; i < 3; i++) {
+                        ps.setTimestamp(1, Timestamp.from(Instant.ofEpochSecond(1700000100L + i)));
+                        ps.setString(2, i < 2 ? "HV0009" : "HV0010");
+                        ps.setDouble(3, 1.5 + i);
+                        ps.setLong(4, 100L + i);
+                        ps.setBoolean(5, i % 2 == 0);
+                        ps.addBatch();
+                    }
+                    return Arrays.toString(ps.executeBatch());
+                }
+            });
+            check("inserted", () -> {
+                ResultSet rs = c.createStatement().executeQuery("SELECT time, license, miles, seconds, wav FROM jdbc_rides ORDER BY time");
+                String kinds = types(c.createStatement().executeQuery("SELECT time, license, miles, seconds, wav FROM jdbc_rides"));
+                StringBuilder out = new StringBuilder(kinds);
+                while (rs.next()) {
+                    out.append(";").append(rs.getTimestamp(1).toInstant()).append(",").append(rs.getString(2)).append(",").append(rs.getDouble(3))
+                        .append(",").append(rs.getLong(4)).append(",").append(rs.getBoolean(5));
+                }
+                return out.toString();
+            });
+            check("delete", () -> c.createStatement().executeUpdate("DELETE FROM jdbc_rides WHERE license = 'HV0009'"));
+            check("after_delete", () -> all(c.createStatement().executeQuery("SELECT license, miles FROM jdbc_rides")));
         }
     }
 }
@@ -373,6 +434,27 @@ def test_datagrip_style_catalog_queries(probe: dict[str, str]) -> None:
     assert probe["datagrip_schemas"] == "rusts,{public}"
     assert probe["datagrip_txid"] == "true"
     assert probe["datagrip_age"] == "public,t"
+
+
+def test_cursor_fetch_and_statement_options(probe: dict[str, str]) -> None:
+    assert probe["fetch_size"] == "2.5 4.25 7.75"  # Execute max_rows=2, PortalSuspended, Execute again
+    assert probe["offset_date_time"] == "2023-11-14T22:13:20Z"
+    assert probe["query_timeout"] == "3"
+    assert probe["savepoint"] == "ok"
+
+
+def test_batch_insert_and_delete(probe: dict[str, str]) -> None:
+    # executeBatch: one Parse of a named statement, then Bind/Execute per row and one Sync
+    assert probe["batch_insert"] == "[1, 1, 1]"
+    kinds, *rows = probe["inserted"].split(";")
+    assert kinds == "time:timestamptz:93,license:text:12,miles:float8:8,seconds:int8:-5,wav:bool:-7"
+    assert rows == [
+        "2023-11-14T22:15:00Z,HV0009,1.5,100,true",
+        "2023-11-14T22:15:01Z,HV0009,2.5,101,false",
+        "2023-11-14T22:15:02Z,HV0010,3.5,102,true",
+    ]
+    assert probe["delete"] == "2"
+    assert probe["after_delete"] == "HV0010,3.5"
 
 
 def test_default_sslmode_and_a_zone_far_from_utc(jdbc_probe: Path, server: RustsServer) -> None:
