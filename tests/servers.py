@@ -26,19 +26,24 @@ def free_port() -> int:
 class RustsServer:
     """`python -m rusts.server.cli` with HTTP and PostgreSQL on free ports of 127.0.0.1.
 
-    `postgres_extra` is added inside the postgres section's YAML flow mapping
-    (e.g. ", auth_method: md5, users: {alice: pw}").
+    The `*_extra` texts are added inside their section's YAML flow mapping
+    (e.g. postgres_extra=", auth_method: md5, users: {alice: pw}").
     """
 
-    def __init__(self, directory: Path, postgres_extra: str = "", server_extra: str = "") -> None:
+    def __init__(
+        self, directory: Path, postgres_extra: str = "", server_extra: str = "", durability: str = "none",
+        auth: str = "{enabled: false}",
+    ) -> None:
         self.directory = directory
         self.port = free_port()
         self.pg_port = free_port()
+        self.data_dir = directory / "data"
         self.config = directory / "rusts.yml"
         self.config.write_text(
             f"server: {{host: 127.0.0.1, port: {self.port}{server_extra}}}\n"
-            f"storage: {{data_dir: '{directory / 'data'}', wal_durability: none}}\n"
+            f"storage: {{data_dir: '{self.data_dir}', wal_durability: {durability}}}\n"
             f"postgres: {{host: 127.0.0.1, port: {self.pg_port}{postgres_extra}}}\n"
+            f"auth: {auth}\n"
             "logging: {level: warn}\n"
         )
         env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
@@ -48,15 +53,27 @@ class RustsServer:
         )
         self.wait_ready()
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, method=method)
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def exchange(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Status, body (decoded JSON when it is JSON, else text; None when empty) and headers."""
+        req = urllib.request.Request(self.url(path), data=body, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=60) as response:
                 payload = response.read()
-                return response.status, json.loads(payload) if payload else None
+                kind = response.headers.get("content-type", "")
+                decoded = (json.loads(payload) if "json" in kind else payload.decode()) if payload else None
+                return response.status, decoded, dict(response.headers)
         except urllib.error.HTTPError as exc:
             payload = exc.read()
-            return exc.code, json.loads(payload) if payload else None
+            return exc.code, json.loads(payload) if payload else None, dict(exc.headers)
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        status, decoded, _ = self.exchange(method, path, body, headers)
+        return status, decoded
 
     def write(self, lines: str) -> None:
         status, body = self.request("POST", "/write", lines.encode())
@@ -71,8 +88,7 @@ class RustsServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                out = self.process.stdout.read().decode() if self.process.stdout else ""
-                raise AssertionError(f"server exited: {out}")
+                raise AssertionError(f"server exited: {self.output()}")
             try:
                 if self.request("GET", "/ready")[0] == 200:
                     return
@@ -81,9 +97,9 @@ class RustsServer:
             time.sleep(0.1)
         raise AssertionError("server not ready in 30 s")
 
-    def stop(self) -> int:
+    def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
         try:
             return self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:

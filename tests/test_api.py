@@ -7,93 +7,27 @@ import json
 import math
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-import rusts
 from rusts.api.auth import issue_token, token_from_request, verify_token
 from rusts.api.metrics import LATENCY_BUCKETS, HttpMetrics, exposition
 from rusts.api.ratelimit import RateLimiter
 from rusts.api.router import ApiSettings, RequestTimeoutError, create_app, run_blocking
 from rusts.core.errors import AuthError, RateLimitError
+from servers import PACKAGE_ROOT, RustsServer
 
-PACKAGE_ROOT = str(Path(rusts.__file__).parent.parent)
 SECRET = "test-secret-do-not-use"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A `rusts` process with extra rusts.yml sections (as YAML flow text)."""
-
-    def __init__(self, directory: Path, server_extra: str = "", auth: str = "{enabled: false}") -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.config = directory / "rusts.yml"
-        self.config.write_text(
-            f"server: {{host: 127.0.0.1, port: {self.port}{server_extra}}}\n"
-            f"storage: {{data_dir: '{directory / 'data'}', wal_durability: none}}\n"
-            f"postgres: {{host: 127.0.0.1, port: {free_port()}}}\n"
-            f"auth: {auth}\n"
-            "logging: {level: warn}\n"
-        )
-        env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rusts.server.cli", "--config", str(self.config)],
-            cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        self.wait_ready()
-
-    def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, Any, dict[str, str]]:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as response:
-                payload = response.read()
-                kind = response.headers.get("content-type", "")
-                decoded = json.loads(payload) if payload and "json" in kind else payload.decode()
-                return response.status, decoded, dict(response.headers)
-        except urllib.error.HTTPError as exc:
-            payload = exc.read()
-            return exc.code, json.loads(payload) if payload else None, dict(exc.headers)
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                out = self.process.stdout.read().decode() if self.process.stdout else ""
-                raise AssertionError(f"server exited: {out}")
-            try:
-                if self.request("GET", "/ready")[0] == 200:
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server not ready in 30 s")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-
 @pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
+def servers() -> Iterator[list[RustsServer]]:
+    started: list[RustsServer] = []
     yield started
     for running in started:
         if running.process.poll() is None:
@@ -139,30 +73,30 @@ def test_token_is_found_where_clients_put_it() -> None:
         token_from_request({"authorization": "Digest x"}, {})
 
 
-def test_auth_on_the_real_server(tmp_path: Path, servers: list[Server]) -> None:
-    server = Server(tmp_path, auth=f"{{enabled: true, jwt_secret: {SECRET}, token_expiration: 3600}}")
+def test_auth_on_the_real_server(tmp_path: Path, servers: list[RustsServer]) -> None:
+    server = RustsServer(tmp_path, auth=f"{{enabled: true, jwt_secret: {SECRET}, token_expiration: 3600}}")
     servers.append(server)
-    assert server.request("GET", "/health")[0] == 200
-    assert server.request("GET", "/ready")[0] == 200
+    assert server.exchange("GET", "/health")[0] == 200
+    assert server.exchange("GET", "/ready")[0] == 200
 
-    status, body, headers = server.request("POST", "/write", LINE)
+    status, body, headers = server.exchange("POST", "/write", LINE)
     assert (status, headers["www-authenticate"].split()[0]) == (401, "Bearer")
     assert "missing token" in body["error"]
 
     wrong = issue_token("not the secret", "mallory", 3600)
-    status, body, headers = server.request("POST", "/write", LINE, {"Authorization": f"Bearer {wrong}"})
+    status, body, headers = server.exchange("POST", "/write", LINE, {"Authorization": f"Bearer {wrong}"})
     assert (status, body["error"]) == (401, "bad token signature")
     assert headers["www-authenticate"].startswith("Bearer")
 
     expired = issue_token(SECRET, "alice", 1, now=int(time.time()) - 10)
-    status, body, _ = server.request("POST", "/write", LINE, {"Authorization": f"Bearer {expired}"})
+    status, body, _ = server.exchange("POST", "/write", LINE, {"Authorization": f"Bearer {expired}"})
     assert (status, body["error"]) == (401, "token expired")
 
-    status, body, _ = server.request("POST", "/write", LINE, {"Authorization": "Bearer not-a-jwt"})
+    status, body, _ = server.exchange("POST", "/write", LINE, {"Authorization": "Bearer not-a-jwt"})
     assert status == 401 and body["error"].startswith("malformed token")
 
-    assert server.request("GET", "/stats")[0] == 401
-    assert server.request("GET", "/no/such/path")[0] == 401
+    assert server.exchange("GET", "/stats")[0] == 401
+    assert server.exchange("GET", "/no/such/path")[0] == 401
 
     env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
     created = subprocess.run(
@@ -170,10 +104,10 @@ def test_auth_on_the_real_server(tmp_path: Path, servers: list[Server]) -> None:
         capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
     ).stdout.strip()
     assert verify_token(SECRET, created)["sub"] == "ci"
-    assert server.request("POST", "/write", LINE, {"Authorization": f"Bearer {created}"})[0] == 204
-    assert server.request("POST", "/api/v2/write?bucket=b&org=o", LINE, {"Authorization": f"Token {created}"})[0] == 204
-    assert server.request("POST", f"/write?db=x&u=me&p={created}", LINE)[0] == 204
-    status, stats, _ = server.request("GET", "/stats", headers={"Authorization": f"Bearer {created}"})
+    assert server.exchange("POST", "/write", LINE, {"Authorization": f"Bearer {created}"})[0] == 204
+    assert server.exchange("POST", "/api/v2/write?bucket=b&org=o", LINE, {"Authorization": f"Token {created}"})[0] == 204
+    assert server.exchange("POST", f"/write?db=x&u=me&p={created}", LINE)[0] == 204
+    status, stats, _ = server.exchange("GET", "/stats", headers={"Authorization": f"Bearer {created}"})
     assert status == 200 and stats["writes"] == 3
     assert server.stop() == 0
 
@@ -199,21 +133,21 @@ def test_token_bucket() -> None:
     assert caught.value.retry_after_secs == 9.0
 
 
-def test_rate_limit_on_the_real_server(tmp_path: Path, servers: list[Server]) -> None:
-    server = Server(tmp_path, server_extra=", rate_limit_per_sec: 1, rate_limit_burst: 3")
+def test_rate_limit_on_the_real_server(tmp_path: Path, servers: list[RustsServer]) -> None:
+    server = RustsServer(tmp_path, server_extra=", rate_limit_per_sec: 1, rate_limit_burst: 3")
     servers.append(server)
-    statuses = [server.request("POST", "/write", LINE)[0] for _ in range(3)]
+    statuses = [server.exchange("POST", "/write", LINE)[0] for _ in range(3)]
     assert statuses == [204, 204, 204]
-    status, body, headers = server.request("POST", "/write", LINE)
+    status, body, headers = server.exchange("POST", "/write", LINE)
     assert status == 429
     assert "rate limit exceeded" in body["error"]
     retry_after = int(headers["retry-after"])
     assert retry_after >= 1
     # Probes and the exporter are not limited.
-    assert [server.request("GET", "/health")[0] for _ in range(5)] == [200] * 5
-    assert server.request("GET", "/metrics")[0] == 200
+    assert [server.exchange("GET", "/health")[0] for _ in range(5)] == [200] * 5
+    assert server.exchange("GET", "/metrics")[0] == 200
     time.sleep(retry_after)
-    assert server.request("POST", "/write", LINE)[0] == 204
+    assert server.exchange("POST", "/write", LINE)[0] == 204
     assert server.stop() == 0
 
 
@@ -279,13 +213,13 @@ def check_histograms(types: dict[str, str], samples: list[tuple[str, dict[str, s
     return checked
 
 
-def test_metrics_exposition_on_the_real_server(tmp_path: Path, servers: list[Server]) -> None:
-    server = Server(tmp_path)
+def test_metrics_exposition_on_the_real_server(tmp_path: Path, servers: list[RustsServer]) -> None:
+    server = RustsServer(tmp_path)
     servers.append(server)
-    assert server.request("POST", "/write", b"cpu,host=a v=1 1\ncpu,host=b v=2 2\nbad line\n")[0] == 400
-    assert server.request("POST", "/write", LINE)[0] == 204
-    assert server.request("GET", "/nowhere")[0] == 404
-    status, text, headers = server.request("GET", "/metrics")
+    assert server.exchange("POST", "/write", b"cpu,host=a v=1 1\ncpu,host=b v=2 2\nbad line\n")[0] == 400
+    assert server.exchange("POST", "/write", LINE)[0] == 204
+    assert server.exchange("GET", "/nowhere")[0] == 404
+    status, text, headers = server.exchange("GET", "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
     types, samples = parse_exposition(text)
     values = {(name, tuple(sorted(labels.items()))): value for name, labels, value in samples}
@@ -392,12 +326,12 @@ def test_a_write_past_request_timeout_gets_503(tmp_path: Path) -> None:
 # --- SQL statements over HTTP ---------------------------------------------------------------------------------
 
 
-def test_sql_statements_on_the_real_server(tmp_path: Path, servers: list[Server]) -> None:
-    server = Server(tmp_path)
+def test_sql_statements_on_the_real_server(tmp_path: Path, servers: list[RustsServer]) -> None:
+    server = RustsServer(tmp_path)
     servers.append(server)
 
     def sql(text: str, path: str = "/sql") -> tuple[int, Any]:
-        status, body, _ = server.request("POST", path, json.dumps({"query": text}).encode())
+        status, body, _ = server.exchange("POST", path, json.dumps({"query": text}).encode())
         return status, body
 
     status, body = sql("INSERT INTO m (time, host, v) VALUES (1000, 'a', 1.5), (2000, 'a', 4), (3000, 'b', 2)")

@@ -5,14 +5,10 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
@@ -20,64 +16,11 @@ import rusts
 from rusts.api.line_protocol import engine_parser
 from rusts.core.hashing import series_key
 from rusts.storage.engine import EngineOptions, StorageEngine
+from servers import PACKAGE_ROOT, RustsServer, free_port
 
-PACKAGE_ROOT = str(Path(rusts.__file__).parent.parent)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    def __init__(self, directory: Path, durability: str = "every_write", max_body: int = 1_000_000) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.data_dir = directory / "data"
-        config = directory / "rusts.yml"
-        config.write_text(
-            f"server: {{host: 127.0.0.1, port: {self.port}, max_body_size: {max_body}}}\n"
-            f"storage: {{data_dir: '{self.data_dir}', wal_durability: {durability}}}\n"
-            f"postgres: {{host: 127.0.0.1, port: {free_port()}}}\n"
-            "logging: {level: warn}\n"
-        )
-        env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rusts.server.cli", "--config", str(config)],
-            cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        self.wait_ready()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        req = urllib.request.Request(self.url(path), data=body, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as response:
-                payload = response.read()
-                return response.status, json.loads(payload) if payload else None
-        except urllib.error.HTTPError as exc:
-            payload = exc.read()
-            return exc.code, json.loads(payload) if payload else None
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.process.stdout.read().decode() if self.process.stdout else ''}")
-            try:
-                if self.request("GET", "/ready")[0] == 200:
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server not ready in 30 s")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=30)
+def start_server(directory: Path) -> RustsServer:
+    """A server that syncs every write and takes bodies up to 1 MB."""
+    return RustsServer(directory, durability="every_write", server_extra=", max_body_size: 1000000")
 
 
 def oversized_status(port: int, length: int) -> int:
@@ -92,8 +35,8 @@ def oversized_status(port: int, length: int) -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path)
+def server(tmp_path: Path) -> Iterator[RustsServer]:
+    running = start_server(tmp_path)
     yield running
     if running.process.poll() is None:
         running.stop(signal.SIGKILL)
@@ -116,7 +59,7 @@ def stored(data_dir: Path, measurement: str, tags: list[tuple[str, str]], field:
         engine.close()
 
 
-def test_health_ready_and_writes(server: Server) -> None:
+def test_health_ready_and_writes(server: RustsServer) -> None:
     assert server.request("GET", "/health") == (200, {"status": "ok", "version": rusts.__version__})
     assert server.request("POST", "/write?db=x&precision=s", b"cpu,host=a v=1.5 10\ncpu,host=a v=2.5 20\n")[0] == 204
     assert server.request("POST", "/api/v2/write?bucket=b&org=o&precision=ms", b"cpu,host=b w=7i 30")[0] == 204
@@ -140,15 +83,15 @@ def test_health_ready_and_writes(server: Server) -> None:
 
 
 def test_clean_stop_replays_nothing_and_kill_9_loses_nothing(tmp_path: Path) -> None:
-    first = Server(tmp_path)
+    first = start_server(tmp_path)
     lines = "\n".join(f"m,k=v n={i}i {i}" for i in range(1000)).encode()
     assert first.request("POST", "/write", lines)[0] == 204
     assert first.stop() == 0
-    second = Server(tmp_path)
+    second = start_server(tmp_path)
     assert second.request("GET", "/stats")[1]["replayed_records"] == 0
     assert second.request("POST", "/write", b"m,k=v n=-1i 5000")[0] == 204
     second.stop(signal.SIGKILL)
-    third = Server(tmp_path)
+    third = start_server(tmp_path)
     assert third.request("GET", "/stats")[1]["replayed_records"] == 1
     assert third.stop() == 0
     values = stored(tmp_path / "data", "m", [("k", "v")], "n")
@@ -156,7 +99,7 @@ def test_clean_stop_replays_nothing_and_kill_9_loses_nothing(tmp_path: Path) -> 
 
 
 def test_wal_tail_prints_the_stored_points(tmp_path: Path) -> None:
-    running = Server(tmp_path)
+    running = start_server(tmp_path)
     body = b'cpu,host=a v=1.5,s="x \\"q\\"" 10\nnot a line\nm\\ x,t=a\\,b u=5u,i=-3i 20'
     assert running.request("POST", "/write", body)[0] == 400
     assert running.stop() == 0
@@ -168,7 +111,7 @@ def test_wal_tail_prints_the_stored_points(tmp_path: Path) -> None:
     assert out.splitlines() == ['cpu,host=a v=1.5,s="x \\"q\\"" 10', "m\\ x,t=a\\,b u=5u,i=-3i 20"]
 
 
-def test_query_over_http(server: Server) -> None:
+def test_query_over_http(server: RustsServer) -> None:
     body = "\n".join(
         f"trips,lic={'A' if i % 3 else 'B'} miles={i}.5,n={i}i {1_761_955_200_000_000_000 + i * 60_000_000_000}"
         for i in range(120)
@@ -210,7 +153,7 @@ def test_query_over_http(server: Server) -> None:
     assert post({"query": "SHOW MEASUREMENTS"}, "/sql")[1]["rows"] == [["trips"]]
 
 
-def test_a_second_server_on_the_same_data_dir_exits_with_a_clear_error(server: Server) -> None:
+def test_a_second_server_on_the_same_data_dir_exits_with_a_clear_error(server: RustsServer) -> None:
     env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
     config = server.directory / "second.yml"
     config.write_text(
