@@ -1,0 +1,281 @@
+"""Hinted handoff: writes a replica missed, kept durably by the coordinator until the replica has them.
+
+One append-only hint log per target node under one directory, plus a small
+file saying how far delivery has been acknowledged. Replay is in append order;
+a hint is handed out until its acknowledgement is recorded, and never after.
+
+Files (named by the node id; an id with other characters than letters, digits, - and _
+is written "~" + its UTF-8 in hex):
+
+    <node id>.hints  header: b"RHH" + version byte (1)
+                     records, each:
+                       u32 LE  payload length (of the body)
+                       u32 LE  CRC-32 of the 16 bytes below and the body
+                       u64 LE  sequence (1, 2, 3 ... per node, never reused)
+                       u32 LE  shard
+                       u32 LE  precision multiplier (ns per unit of the body's timestamps)
+                       body    line protocol, every record carrying its timestamp
+    <node id>.acked  u64 LE highest acknowledged sequence, u32 LE CRC-32 of those 8 bytes;
+                     replaced atomically (write a temporary file, fsync, rename, fsync the directory)
+
+Durability: `append` returns after the record is fsynced (the directory too
+when the file was created), so a hint the coordinator counted is on disk;
+`ack` returns after the watermark is on disk, so an acknowledged hint is never
+handed out again. When every record of a log is acknowledged the log is
+deleted (the watermark stays: sequences keep growing).
+
+A crash while appending leaves at most one torn record at the end of a log
+(never acknowledged to anyone, since append had not returned): on open it is
+cut off. A record that fails its CRC with good records after it is not a torn
+write: CorruptDataError names the file and offset.
+"""
+
+import os
+import re
+import struct
+import threading
+import zlib
+from collections.abc import Callable
+
+from rusts.core.errors import CorruptDataError
+
+MAGIC = b"RHH"
+VERSION = 1
+HEADER = MAGIC + bytes([VERSION])
+_RECORD = struct.Struct("<IIQII")  # length, crc, sequence, shard, multiplier
+_WATERMARK = struct.Struct("<QI")
+MAX_BODY = 1 << 31
+
+
+class Hint:
+    """One missed write: which shard, in which precision, and the line-protocol body."""
+
+    __slots__ = ("sequence", "shard", "multiplier", "body")
+
+    def __init__(self, sequence: int, shard: int, multiplier: int, body: bytes) -> None:
+        self.sequence = sequence
+        self.shard = shard
+        self.multiplier = multiplier
+        self.body = body
+
+
+class _NodeLog:
+    """The hint log of one target node (callers hold the store's lock)."""
+
+    def __init__(self, directory: str, node_id: str) -> None:
+        stem = os.path.join(directory, file_stem(node_id))
+        self.path = stem + ".hints"
+        self.acked_path = stem + ".acked"
+        self.acked = _read_watermark(self.acked_path)
+        self.hints = _read_log(self.path)
+        self.last = max([self.acked] + [hint.sequence for hint in self.hints])
+        self.hints = [hint for hint in self.hints if hint.sequence > self.acked]
+        self.file: int | None = None
+        if not self.hints and os.path.exists(self.path):
+            os.remove(self.path)  # every hint acknowledged; a crash came before the log was removed
+
+    def append(self, directory: str, shard: int, multiplier: int, body: bytes) -> int:
+        created = False
+        if self.file is None:
+            created = not os.path.exists(self.path)
+            self.file = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if os.fstat(self.file).st_size == 0:
+                os.write(self.file, HEADER)
+        sequence = self.last + 1
+        fixed = struct.pack("<QII", sequence, shard, multiplier)
+        crc = zlib.crc32(body, zlib.crc32(fixed))
+        os.write(self.file, struct.pack("<II", len(body), crc) + fixed + body)
+        os.fsync(self.file)
+        if created:
+            _fsync_directory(directory)
+        self.last = sequence
+        self.hints.append(Hint(sequence, shard, multiplier, body))
+        return sequence
+
+    def ack(self, directory: str, sequence: int) -> None:
+        if sequence <= self.acked:
+            return
+        if sequence > self.last:
+            raise ValueError(f"cannot acknowledge hint {sequence}: the last hint appended is {self.last}")
+        temporary = self.acked_path + ".tmp"
+        with open(temporary, "wb") as file:
+            file.write(_WATERMARK.pack(sequence, zlib.crc32(struct.pack("<Q", sequence))))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.acked_path)
+        _fsync_directory(directory)
+        self.acked = sequence
+        self.hints = [hint for hint in self.hints if hint.sequence > sequence]
+        if not self.hints:
+            self.close()
+            if os.path.exists(self.path):
+                os.remove(self.path)
+                _fsync_directory(directory)
+
+    def close(self) -> None:
+        if self.file is not None:
+            os.close(self.file)
+            self.file = None
+
+
+class HintStore:
+    """Hint logs of every target node under `directory` (created if missing). Thread-safe."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+        self._lock = threading.Lock()
+        self._logs: dict[str, _NodeLog] = {}
+        for name in sorted(os.listdir(directory)):
+            stem, dot, suffix = name.partition(".")
+            if suffix in ("hints", "acked") and dot:
+                node_id = node_of_stem(stem)
+                if node_id is None:
+                    continue  # not ours
+                if node_id not in self._logs:
+                    self._logs[node_id] = _NodeLog(directory, node_id)
+
+    def _log(self, node_id: str) -> _NodeLog:
+        log = self._logs.get(node_id)
+        if log is None:
+            log = self._logs[node_id] = _NodeLog(self.directory, node_id)
+        return log
+
+    def append(self, node_id: str, shard: int, body: bytes, multiplier: int = 1) -> int:
+        """Keep a write `node_id` missed; its sequence once it is on disk."""
+        if not 0 <= shard < 1 << 32 or not 1 <= multiplier < 1 << 32 or len(body) >= MAX_BODY:
+            raise ValueError(f"hint out of range: shard {shard}, multiplier {multiplier}, {len(body)} bytes")
+        with self._lock:
+            return self._log(node_id).append(self.directory, shard, multiplier, body)
+
+    def pending(self, node_id: str, limit: int | None = None) -> list[Hint]:
+        """Hints of `node_id` not yet acknowledged, oldest first (at most `limit`)."""
+        with self._lock:
+            log = self._logs.get(node_id)
+            hints = [] if log is None else list(log.hints)
+        return hints if limit is None else hints[:limit]
+
+    def ack(self, node_id: str, sequence: int) -> None:
+        """Record that every hint of `node_id` up to `sequence` was delivered; on disk on return."""
+        with self._lock:
+            self._log(node_id).ack(self.directory, sequence)
+
+    def acknowledged(self, node_id: str) -> int:
+        """The highest sequence of `node_id` whose delivery is recorded (0: none)."""
+        with self._lock:
+            log = self._logs.get(node_id)
+            return 0 if log is None else log.acked
+
+    def last_sequence(self, node_id: str) -> int:
+        """The sequence of the last hint appended for `node_id` (0: none)."""
+        with self._lock:
+            log = self._logs.get(node_id)
+            return 0 if log is None else log.last
+
+    def pending_counts(self) -> dict[str, tuple[int, int]]:
+        """Per node with hints pending: (hints, body bytes), for /cluster/status."""
+        with self._lock:
+            return {
+                node_id: (len(log.hints), sum(len(h.body) for h in log.hints))
+                for node_id, log in sorted(self._logs.items())
+                if log.hints
+            }
+
+    def deliver(self, node_id: str, send: Callable[[Hint], bool], batch: int = 100) -> int:
+        """Hand pending hints to `send` in order, acknowledging each it accepts (returns True), until it
+        refuses one or none are left; the number delivered. `send` must be idempotent for a hint it
+        stored just before a crash (the acknowledgement may not have been recorded)."""
+        delivered = 0
+        while True:
+            hints = self.pending(node_id, batch)
+            if not hints:
+                return delivered
+            for hint in hints:
+                if not send(hint):
+                    return delivered
+                self.ack(node_id, hint.sequence)
+                delivered += 1
+
+    def close(self) -> None:
+        with self._lock:
+            for log in self._logs.values():
+                log.close()
+
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def file_stem(node_id: str) -> str:
+    """The file name (without suffix) of a node's hint files: the id itself when it is made of
+    letters, digits, - and _, else "~" and its UTF-8 in hex."""
+    return node_id if _SAFE_ID.fullmatch(node_id) else "~" + node_id.encode("utf-8").hex()
+
+
+def node_of_stem(stem: str) -> str | None:
+    if not stem.startswith("~"):
+        return stem if _SAFE_ID.fullmatch(stem) else None
+    try:
+        return bytes.fromhex(stem[1:]).decode("utf-8")
+    except ValueError:
+        return None
+
+
+def _fsync_directory(directory: str) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _read_watermark(path: str) -> int:
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        return 0
+    if len(data) != _WATERMARK.size:
+        raise CorruptDataError(path, f"expected {_WATERMARK.size} bytes, found {len(data)}")
+    sequence, crc = _WATERMARK.unpack(data)
+    if zlib.crc32(data[:8]) != crc:
+        raise CorruptDataError(path, "checksum mismatch", 0)
+    return int(sequence)
+
+
+def _read_log(path: str) -> list[Hint]:
+    """Every whole record of a log; a torn last record is cut off the file."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        return []
+    if len(data) < len(HEADER):
+        _truncate(path, 0)  # created, header not yet written: nothing was appended
+        return []
+    if data[:3] != MAGIC:
+        raise CorruptDataError(path, "not a hint log (bad magic)", 0)
+    if data[3] != VERSION:
+        raise CorruptDataError(path, f"hint log version {data[3]} is newer than this release reads ({VERSION})", 3)
+    hints: list[Hint] = []
+    offset = len(HEADER)
+    while offset < len(data):
+        end = offset + _RECORD.size
+        if end <= len(data):
+            length, crc, sequence, shard, multiplier = _RECORD.unpack_from(data, offset)
+            end += length
+            if end <= len(data) and zlib.crc32(data[offset + _RECORD.size : end], zlib.crc32(data[offset + 8 : offset + _RECORD.size])) == crc:
+                hints.append(Hint(sequence, shard, multiplier, data[offset + _RECORD.size : end]))
+                offset = end
+                continue
+        if end < len(data) and data[end:].strip(b"\x00"):
+            raise CorruptDataError(path, "hint record fails its checksum and is followed by more data", offset)
+        _truncate(path, offset)
+        break
+    return hints
+
+
+def _truncate(path: str, size: int) -> None:
+    with open(path, "r+b") as file:
+        file.truncate(size)
+        file.flush()
+        os.fsync(file.fileno())
