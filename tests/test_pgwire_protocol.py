@@ -413,3 +413,32 @@ def test_random_bytes_never_take_the_server_down(server: RustsServer) -> None:
     fresh.query("SELECT COUNT(*) FROM m")
     assert kinds(fresh.until_ready()) == b"TDCZ"
     fresh.close()
+
+
+def test_a_silent_client_is_let_go_after_the_authentication_timeout(tmp_path: Path) -> None:
+    import asyncio
+
+    from rusts.api.line_protocol import engine_parser
+    from rusts.api.router import EngineHolder
+    from rusts.pgwire.connection import PgSettings
+    from rusts.pgwire.server import PgServer
+    from rusts.storage.engine import EngineOptions, StorageEngine
+
+    async def scenario() -> None:
+        holder = EngineHolder()
+        holder.engine = StorageEngine.open(EngineOptions(str(tmp_path)), engine_parser)
+        holder.ready.set()
+        server = PgServer(PgSettings(port=0, authentication_timeout=0.5), holder)
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(struct.pack("!i", 8))  # the start of a startup packet, then nothing
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 10)
+            assert answer[:1] == b"E" and b"08006" in answer and b"authentication" in answer
+            writer.close()
+        finally:
+            await server.stop()
+            holder.engine.close()
+
+    asyncio.run(scenario())

@@ -58,6 +58,7 @@ class PgSettings(NamedTuple):
     tls: ssl.SSLContext | None = None
     request_timeout: float = 30.0
     max_message_size: int = 25 * 1024 * 1024
+    authentication_timeout: float = 60.0  # as PostgreSQL's: a silent client cannot hold a connection slot
 
 
 class Registry:
@@ -135,7 +136,12 @@ class Connection:
     async def serve(self) -> None:
         """Run the connection to its end; never raises."""
         try:
-            if await self.startup():
+            try:
+                started = await asyncio.wait_for(self.startup(), self.settings.authentication_timeout)
+            except TimeoutError:
+                limit = self.settings.authentication_timeout
+                raise PgError("08006", f"startup and authentication took longer than {limit:g} s") from None
+            if started:
                 await self.loop()
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             pass  # the client went away
