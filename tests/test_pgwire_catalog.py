@@ -430,3 +430,25 @@ def test_node_postgres_information_schema_lookups(engine: StorageEngine, session
     columns = ask(engine, session, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'trips' ORDER BY ordinal_position")
     assert columns.columns == [("column_name", t.NAME), ("data_type", t.VARCHAR)]
     assert [tuple(row) for row in columns.rows] == TRIPS_COLUMNS
+
+
+def test_startup_options_and_time_settings() -> None:
+    # node-postgres: {statement_timeout: 5000, options: '-c search_path=public'}; libpq's PGOPTIONS looks the same
+    session = Session("u", "rusts", {"statement_timeout": "5000", "options": r"-c search_path=public --application-name=a\ b -cDateStyle=ISO"})
+    assert (session.settings["search_path"], session.settings["application_name"]) == ("public", "a b")
+    assert session.settings["datestyle"] == "ISO"
+    engine_free = None  # SHOW and current_setting read only the session
+    assert ask(engine_free, session, "SHOW statement_timeout").rows == [["5s"]]  # type: ignore[arg-type]
+    assert ask(engine_free, session, "SET statement_timeout = '90s'").tag == "SET"  # type: ignore[arg-type]
+    assert session.settings["statement_timeout"] == "90000"  # milliseconds, as pg_settings.setting and the timeout read it
+    assert ask(engine_free, session, "SELECT current_setting('statement_timeout')").rows == [["90s"]]  # type: ignore[arg-type]
+    ask(engine_free, session, "SET statement_timeout = 1500")  # type: ignore[arg-type]
+    assert ask(engine_free, session, "SHOW statement_timeout").rows == [["1500ms"]]  # type: ignore[arg-type]
+    ask(engine_free, session, "SET lock_timeout TO '2min'")  # type: ignore[arg-type]
+    assert ask(engine_free, session, "SHOW lock_timeout").rows == [["2min"]]  # type: ignore[arg-type]
+    assert ask(engine_free, session, "SHOW deadlock_timeout").rows == [["1s"]]  # type: ignore[arg-type]
+    ask(engine_free, session, "SET statement_timeout = 0")  # type: ignore[arg-type]
+    assert ask(engine_free, session, "SHOW statement_timeout").rows == [["0"]]  # type: ignore[arg-type]
+    with pytest.raises(PgError) as error:
+        answer(engine_free, "SET statement_timeout = 'soon'", session)  # type: ignore[arg-type]
+    assert error.value.sqlstate == "22023" and "statement_timeout" in error.value.message

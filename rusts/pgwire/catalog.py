@@ -107,10 +107,13 @@ class Session:
         self.defaults: dict[str, str] = {name: value for name, (_spelling, value, _d) in _DEFAULTS.items()}
         self.defaults["session_authorization"] = user
         self.defaults["is_superuser"] = "on"
-        for name, value in startup.items():
+        for name, value in [*startup.items(), *_command_line(startup.get("options", ""))]:
             if name.lower() in ("user", "database", "options", "replication"):
                 continue
-            self.defaults[name.lower()] = _normalise(name.lower(), value)
+            try:
+                self.defaults[name.lower()] = _normalise(name.lower(), value)
+            except PgError:
+                self.defaults[name.lower()] = value  # PostgreSQL refuses the connection; we keep what was sent
         self.settings: dict[str, str] = dict(self.defaults)
 
     def reported(self) -> dict[str, str]:
@@ -118,14 +121,66 @@ class Session:
         return {name: self.settings.get(name.lower(), "") for name in REPORTED}
 
 
+def _command_line(options: str) -> list[tuple[str, str]]:
+    """Settings in the `options` startup parameter: `-c name=value` or `--name=value`, backslash escapes a space
+    (node-postgres and libpq send `options: '-c search_path=public -c statement_timeout=5000'`)."""
+    words = [word.replace("\\ ", " ") for word in re.split(r"(?<!\\)\s+", options.strip()) if word]
+    found: list[tuple[str, str]] = []
+    for i, word in enumerate(words):
+        assignment = ""
+        if word == "-c" and i + 1 < len(words):
+            assignment = words[i + 1]
+        elif word.startswith("-c") and word != "-c":
+            assignment = word[2:]
+        elif word.startswith("--"):
+            assignment = word[2:]
+        name, equals, value = assignment.partition("=")
+        if equals and name:
+            found.append((name.replace("-", "_"), value))
+    return found
+
+
 def _normalise(name: str, value: str) -> str:
-    """The value PostgreSQL stores for `name` (asyncpg sends client_encoding='utf-8' with quotes)."""
+    """The value PostgreSQL stores for `name` (asyncpg sends client_encoding='utf-8' with quotes; a time
+    setting is kept as a number of its base unit: statement_timeout '5s' -> '5000')."""
     value = value.strip()
     if len(value) >= 2 and value[0] == value[-1] == "'":
         value = value[1:-1].replace("''", "'")
     if name == "client_encoding":
         return _ENCODINGS.get(value.lower(), value.upper())
+    if name in _TIME_SETTINGS:
+        return _time_value(name, value)
     return value
+
+
+# time settings (pg_settings.unit ms, s or min) -> milliseconds in one unit
+_TIME_SETTINGS: Final[dict[str, int]] = {
+    row[0].lower(): {"ms": 1, "s": 1000, "min": 60_000}[row[2]] for row in SETTINGS if row[2] in ("ms", "s", "min")
+}
+_TIME_UNITS: Final = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def _time_value(name: str, value: str) -> str:
+    match = re.fullmatch(r"(-?\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?", value.strip())
+    if match is None:
+        raise PgError("22023", f'invalid value for parameter "{name}": "{value}"')
+    base = _TIME_SETTINGS[name]
+    unit = _TIME_UNITS[match.group(2)] if match.group(2) else base
+    amount = float(match.group(1)) * unit / base
+    # PostgreSQL rounds to whole units; a fraction is kept so that a tiny positive timeout stays a timeout
+    return str(int(amount)) if amount == int(amount) else repr(amount)
+
+
+def display(name: str, value: str) -> str:
+    """How SHOW and current_setting() print a stored value: time settings with PostgreSQL's largest exact unit."""
+    base = _TIME_SETTINGS.get(name)
+    if base is None or not value.lstrip("-").isdigit() or int(value) <= 0:
+        return value
+    milliseconds = int(value) * base
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if size >= base and milliseconds % size == 0:
+            return f"{milliseconds // size}{unit}"
+    return f"{milliseconds}ms"
 
 
 def answer(engine: StorageEngine, sql: str, session: Session) -> CatalogResult | None:
@@ -231,7 +286,7 @@ def _show(engine: StorageEngine, text: str, session: Session) -> CatalogResult |
     name = " ".join(text.split()[1:]).strip('"').lower()
     if name == "all":
         rows: list[list[object]] = [
-            [spelling, session.settings.get(key, default), description]
+            [spelling, display(key, session.settings.get(key, default)), description]
             for key, (spelling, default, description) in sorted(_DEFAULTS.items())
         ]
         return CatalogResult([("name", t.TEXT), ("setting", t.TEXT), ("description", t.TEXT)], rows, "SHOW")
@@ -239,7 +294,7 @@ def _show(engine: StorageEngine, text: str, session: Session) -> CatalogResult |
     value = session.settings.get(name)
     if value is None:
         raise PgError("42704", f'unrecognized configuration parameter "{name}"')
-    return CatalogResult([(name, t.TEXT)], [[value]], "SHOW")
+    return CatalogResult([(name, t.TEXT)], [[display(name, value)]], "SHOW")
 
 
 def _discard(engine: StorageEngine, text: str, session: Session) -> CatalogResult:
@@ -362,7 +417,7 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
             if len(args) > 1 and args[1] is True:
                 return None
             raise PgError("42704", f'unrecognized configuration parameter "{args[0]}"')
-        return session.settings[name]
+        return display(name, session.settings[name])
 
     def set_config(ev: Evaluator, args: list[object]) -> object:
         name = str(args[0]).lower()
@@ -371,7 +426,7 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
         session.settings[name] = _normalise(name, str(args[1]))
         if name in _REPORTED_LOWER:
             ev.changed.append(_REPORTED_LOWER[name])
-        return session.settings[name]
+        return display(name, session.settings[name])
 
     def to_regclass(ev: Evaluator, args: list[object], strict: bool = False) -> object:
         value = args[0]
