@@ -3,7 +3,8 @@
 A small Node.js program (PROBE below) runs the seed's queries over the simple protocol, `$1`
 queries (node-postgres sends every parameter as text with type 0: the server infers the types), a
 named prepared statement reused without a new Parse, rowMode 'array', several statements in one
-string, a transaction, errors followed by more work and information_schema look-ups. It prints one
+string, a transaction, errors followed by more work, information_schema look-ups, and a Pool whose
+connections carry statement_timeout and `options: '-c search_path=public'` in the startup packet. It prints one
 `key<TAB>value` line per check, each value written as `type:value` in JavaScript terms; the tests
 compare them with what PostgreSQL 15 answered to the same program (docs/pgwire-clients.md).
 
@@ -36,7 +37,7 @@ LINES = "\n".join(
 )
 
 PROBE = r"""
-const { Client } = require("pg");
+const { Client, Pool } = require("pg");
 
 function describe(value) {
   if (value === null) return "null";
@@ -124,6 +125,31 @@ async function main() {
   await check("columns", async () => rows(await client.query(
     "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position", ["trips"])));
   await client.end();
+
+  // a pool of 3 connections running 6 queries at once; statement_timeout and options go in the startup packet
+  const pool = new Pool({
+    host: "127.0.0.1", port: Number(process.argv[2]), user: "postgres", database: "rusts", max: 3,
+    statement_timeout: 5000, options: "-c search_path=public",
+  });
+  await check("pool", async () => (await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((miles) =>
+    pool.query("SELECT COUNT(*) FROM trips WHERE trip_miles > $1", [miles])))).map((r) => r.rows[0].count).join(" "));
+  await check("pool_settings", async () => {
+    const timeout = (await pool.query("SHOW statement_timeout")).rows[0].statement_timeout;
+    const path = (await pool.query("SHOW search_path")).rows[0].search_path;
+    return timeout + " " + path;
+  });
+  await check("pool_release_after_error", async () => {
+    const c = await pool.connect();
+    try {
+      await c.query("BEGIN");
+      await c.query("SELECT nosuch FROM trips").catch(() => null);
+      await c.query("ROLLBACK");
+    } finally {
+      c.release();
+    }
+    return rows(await pool.query("SELECT COUNT(*) FROM trips"));
+  });
+  await pool.end();
 }
 
 main().catch((e) => { console.log("FATAL\t" + e.message); process.exit(1); });
@@ -252,6 +278,12 @@ def test_information_schema(probe: dict[str, str]) -> None:
             ["string:wav", "string:boolean"],
         ]
     )
+
+
+def test_pool_with_startup_settings(probe: dict[str, str]) -> None:
+    assert probe["pool"] == "3 3 3 2 2 1 1 1"  # trip_miles 2.5, 4.25, 7.75 against 0..7
+    assert probe["pool_settings"] == "5s public"  # as PostgreSQL shows statement_timeout=5000 and -c search_path=public
+    assert probe["pool_release_after_error"] == "string:3"
 
 
 def test_a_client_far_from_utc(node_probe: Path, server: RustsServer) -> None:
