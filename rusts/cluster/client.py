@@ -1,0 +1,113 @@
+"""The internal HTTP client one node uses to reach another: forwarded writes, partial queries.
+
+Endpoints it calls (the receiving side is for the server layer to add):
+
+    POST /internal/write?shard=N&precision=P   body: line protocol of shard N, every record
+                                               timestamped. 204 (or 200) = stored as the
+                                               receiving node's WAL durability promises.
+    POST /internal/query                        body: a Query (JSON); answer: a PartialAnswer
+                                               (msgpack, rusts.cluster.merge.encode_partial).
+
+One NodeClient per peer keeps one keep-alive connection (http.client) and
+serialises its requests; a coordinator that wants parallel requests to one
+peer keeps several clients. Every request has a timeout (connect and each
+read). A request on a reused connection that finds it closed by the peer is
+sent once more on a new connection (the peer closed it idle, before reading);
+a timeout is never retried here: the caller decides (hinted handoff).
+"""
+
+import http.client
+import socket
+import threading
+import urllib.parse
+
+PRECISION_NAMES: dict[int, str] = {1: "ns", 1_000: "us", 1_000_000: "ms", 1_000_000_000: "s"}
+
+
+class Outcome:
+    """What one request to one node came to.
+
+    stored      the node acknowledged it
+    retriable   it failed for a reason that may pass (unreachable, timeout, 5xx): worth a hint
+    status      the HTTP status, None when no answer came
+    """
+
+    __slots__ = ("node_id", "stored", "retriable", "status", "error", "body")
+
+    def __init__(self, node_id: str, stored: bool, retriable: bool, status: int | None, error: str, body: bytes = b"") -> None:
+        self.node_id = node_id
+        self.stored = stored
+        self.retriable = retriable
+        self.status = status
+        self.error = error
+        self.body = body
+
+    def __repr__(self) -> str:
+        state = "stored" if self.stored else ("retriable" if self.retriable else "rejected")
+        return f"Outcome({self.node_id!r}, {state}, status={self.status}, error={self.error!r})"
+
+
+class NodeClient:
+    """Requests to one peer over one keep-alive connection."""
+
+    def __init__(self, node_id: str, address: str, timeout: float, headers: dict[str, str] | None = None) -> None:
+        self.node_id = node_id
+        host, _, port = address.rpartition(":")
+        self.host = host.strip("[]")
+        self.port = int(port)
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self._connection: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
+
+    def write(self, shard: int, body: bytes, multiplier: int = 1) -> Outcome:
+        """Forward one shard's line protocol; stored only on a 2xx answer."""
+        precision = PRECISION_NAMES.get(multiplier)
+        if precision is None:
+            raise ValueError(f"no precision name for {multiplier} ns per unit")
+        query = urllib.parse.urlencode({"shard": shard, "precision": precision})
+        return self.post(f"/internal/write?{query}", body, "text/plain; charset=utf-8")
+
+    def post(self, path: str, body: bytes, content_type: str) -> Outcome:
+        """POST and read the whole answer; never raises for network trouble (the Outcome says it)."""
+        headers = {**self.headers, "Content-Type": content_type, "Content-Length": str(len(body))}
+        with self._lock:
+            for attempt in (0, 1):
+                reused = self._connection is not None
+                try:
+                    connection = self._connect()
+                    connection.request("POST", path, body=body, headers=headers)
+                    response = connection.getresponse()
+                    answer = response.read()
+                    if response.will_close:
+                        self._drop()
+                    status = response.status
+                    stored = 200 <= status < 300
+                    error = "" if stored else f"HTTP {status}: {answer[:200].decode('utf-8', 'replace').strip()}"
+                    return Outcome(self.node_id, stored, status >= 500 or status == 429, status, error, answer)
+                except (TimeoutError, socket.timeout):
+                    self._drop()
+                    return Outcome(self.node_id, False, True, None, f"timed out after {self.timeout:g}s")
+                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                    self._drop()
+                    if reused and attempt == 0:
+                        continue  # the peer closed an idle keep-alive connection: one fresh try
+                    return Outcome(self.node_id, False, True, None, f"connection lost: {exc or type(exc).__name__}")
+                except (OSError, http.client.HTTPException) as exc:
+                    self._drop()
+                    return Outcome(self.node_id, False, True, None, f"unreachable: {exc or type(exc).__name__}")
+        raise AssertionError("BUG: the retry loop always returns")
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._connection is None:
+            self._connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return self._connection
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()

@@ -1,0 +1,167 @@
+"""Replication of a write batch: forward each shard's part to its holders, and judge the outcome.
+
+The decision is a pure function (`decide`) over the outcomes per shard:
+
+    Sync     every holder of the shard stored it
+    Quorum   a majority of its holders (replication_factor // 2 + 1)
+    Async    at least one holder (the first to answer); the others continue in the background
+
+A shard that falls short is named with what it got, what it needed and why
+each holder failed; the write's answer must say so (e.g. 503), never report
+success. Independently of the mode, every holder that failed for a reason that
+may pass (unreachable, timeout, 5xx) gets a hint (rusts.cluster.handoff), so
+it catches up when it returns; a holder that rejected the data (4xx) gets none.
+
+`replicate` does the forwarding: all holders of all shards in parallel, the
+local node through a callable, peers through NodeClients, each with its
+timeout. Writes are idempotent (the same point written twice is the same point),
+which is what makes hint replay and the client's one retry safe.
+"""
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from rusts.cluster.client import NodeClient, Outcome
+from rusts.cluster.config import ReplicationMode
+from rusts.cluster.handoff import HintStore
+from rusts.cluster.sharding import Sharding, SplitBatch
+
+LocalWrite = Callable[[int, bytes, int], Outcome]  # (shard, body, multiplier) -> outcome on this node
+
+
+def required_acks(mode: ReplicationMode, holders: int) -> int:
+    """How many holders must store a shard's part for the mode's promise."""
+    if mode == "Sync":
+        return holders
+    if mode == "Quorum":
+        return holders // 2 + 1
+    return 1
+
+
+class Shortfall:
+    """A shard whose part was not stored on enough holders."""
+
+    __slots__ = ("shard", "stored", "needed", "failures")
+
+    def __init__(self, shard: int, stored: int, needed: int, failures: list[Outcome]) -> None:
+        self.shard = shard
+        self.stored = stored
+        self.needed = needed
+        self.failures = failures
+
+    def describe(self) -> str:
+        why = "; ".join(f"{o.node_id}: {o.error or 'no answer'}" for o in self.failures)
+        return f"shard {self.shard} stored on {self.stored} of {self.needed} holders needed ({why})"
+
+
+class WriteDecision:
+    """The verdict on one replicated write: ok, or which shards fell short and why."""
+
+    __slots__ = ("ok", "shortfalls", "hinted")
+
+    def __init__(self, shortfalls: list[Shortfall], hinted: list[tuple[str, int]]) -> None:
+        self.ok = not shortfalls
+        self.shortfalls = shortfalls
+        self.hinted = hinted  # (node id, shard) of the hints stored for this write
+
+    @property
+    def short_shards(self) -> list[int]:
+        return [s.shard for s in self.shortfalls]
+
+    def message(self) -> str:
+        if self.ok:
+            return "stored"
+        return "replication fell short: " + "; ".join(s.describe() for s in self.shortfalls)
+
+
+def decide(mode: ReplicationMode, outcomes: dict[int, list[Outcome]], holders: dict[int, int]) -> list[Shortfall]:
+    """Shards whose outcomes do not keep the mode's promise, ascending. `holders`: copies per shard
+    (an outcome missing from a shard's list counts as not stored)."""
+    short: list[Shortfall] = []
+    for shard in sorted(outcomes):
+        results = outcomes[shard]
+        stored = sum(1 for o in results if o.stored)
+        needed = required_acks(mode, holders[shard])
+        if stored < needed:
+            short.append(Shortfall(shard, stored, needed, [o for o in results if not o.stored]))
+    return short
+
+
+class Replicator:
+    """Forwards split batches to shard holders and keeps hints for the ones that missed them."""
+
+    def __init__(
+        self,
+        node_id: str,
+        mode: ReplicationMode,
+        sharding: Sharding,
+        clients: dict[str, NodeClient],
+        local_write: LocalWrite,
+        hints: HintStore,
+        workers: int = 8,
+    ) -> None:
+        self.node_id = node_id
+        self.mode = mode
+        self.sharding = sharding
+        self.clients = clients
+        self.local_write = local_write
+        self.hints = hints
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rusts-replicate")
+        self._hinted_lock = threading.Lock()
+
+    def _send(self, node_id: str, shard: int, body: bytes, multiplier: int) -> Outcome:
+        if node_id == self.node_id:
+            return self.local_write(shard, body, multiplier)
+        client = self.clients.get(node_id)
+        if client is None:
+            return Outcome(node_id, False, False, None, "no client for this node")
+        return client.write(shard, body, multiplier)
+
+    def _settle(self, outcome: Outcome, shard: int, body: bytes, multiplier: int, hinted: list[tuple[str, int]]) -> None:
+        """Keep a hint for a holder that missed the write for a reason that may pass."""
+        if outcome.stored or not outcome.retriable or outcome.node_id == self.node_id:
+            return
+        self.hints.append(outcome.node_id, shard, body, multiplier)
+        with self._hinted_lock:
+            hinted.append((outcome.node_id, shard))
+
+    def replicate(self, split: SplitBatch, multiplier: int) -> WriteDecision:
+        """Send every shard's part to all its holders in parallel and judge by the mode. Sync and Quorum
+        wait for every holder (each bounded by its client's timeout); Async returns once each shard has one
+        holder that stored it (or all failed), the rest finish in the background and hint on failure."""
+        hinted: list[tuple[str, int]] = []
+        futures: dict[Future[Outcome], tuple[int, bytes]] = {}
+        holders: dict[int, int] = {}
+        for shard, batch in split.shards.items():
+            body = bytes(batch.body)
+            owners = self.sharding.owners(shard)
+            holders[shard] = len(owners)
+            for node_id in owners:
+                futures[self._pool.submit(self._send, node_id, shard, body, multiplier)] = (shard, body)
+        outcomes: dict[int, list[Outcome]] = {shard: [] for shard in holders}
+        waiting = set(futures)
+        while waiting:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in done:
+                shard, body = futures[future]
+                outcome = future.result()
+                outcomes[shard].append(outcome)
+                self._settle(outcome, shard, body, multiplier, hinted)
+            if self.mode == "Async" and all(any(o.stored for o in outcomes[s]) for s in holders):
+                break
+        for future in waiting:
+            shard, body = futures[future]
+            future.add_done_callback(self._later(shard, body, multiplier))
+        return WriteDecision(decide(self.mode, outcomes, holders), hinted)
+
+    def _later(self, shard: int, body: bytes, multiplier: int) -> Callable[[Future[Outcome]], None]:
+        """What to do with an Async holder's outcome that arrives after the write was answered."""
+
+        def settle(future: Future[Outcome]) -> None:
+            self._settle(future.result(), shard, body, multiplier, [])
+
+        return settle
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
