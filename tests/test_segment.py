@@ -21,6 +21,7 @@ from rusts.storage.columns import (
     SeriesData,
 )
 from rusts.storage.segment import SegmentReader, write_segment
+from rusts.storage.segment_format import FORMAT_VERSION
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -315,7 +316,7 @@ def test_newer_version_is_refused(tmp_path: Path) -> None:
     data = bytearray(Path(path).read_bytes())
     data[4] += 1
     Path(path).write_bytes(bytes(data))
-    with pytest.raises(CorruptDataError, match="version 3 is newer") as info:
+    with pytest.raises(CorruptDataError, match=f"version {FORMAT_VERSION + 1} is newer") as info:
         SegmentReader(path)
     assert info.value.path == path
 
@@ -361,41 +362,79 @@ def test_times_near_the_point_time_are_stored_as_offsets(tmp_path: Path) -> None
     assert dropoff_bytes < 2 * rows  # 12 bits of offset a value, not 8 bytes of nanoseconds
 
 
-def as_version_1(path: str, outer: str) -> None:
-    """Rewrite a version 2 file without factored chunks as version 1 wrote it (footer compressed
-    as the outer compression says)."""
+def same_float(left: float, right: float) -> bool:
+    return bool(left == right or (np.isnan(left) and np.isnan(right)))
+
+
+def as_older_version(path: str, version: int, outer: str) -> None:
+    """Rewrite a file without factored chunks as version 1 or 2 wrote it: per-series footer
+    details, compressed as the outer compression says (version 1) or in Zstd (version 2)."""
     import lz4.block
     import zstandard
 
-    from rusts.storage.segment_format import HEADER, MAGIC, TRAILER
+    from rusts.storage.segment_format import HEADER, MAGIC, TRAILER, encode_footer
 
+    with SegmentReader(path) as reader:
+        body = encode_footer([reader._series(i) for i in reader.series_ids()])  # type: ignore[misc]
     data = Path(path).read_bytes()
-    offset, stored, body_length, _, _ = TRAILER.unpack_from(data, len(data) - TRAILER.size)
-    footer = data[offset : offset + stored]
-    body = zstandard.ZstdDecompressor().decompress(footer) if data[5] & 0x04 else footer
-    assert len(body) == body_length
-    old_footer = lz4.block.compress(body, store_size=False) if outer == "lz4" else body
-    header = HEADER.pack(MAGIC, 1, {"lz4": 1, "none": 0}[outer], 0)
-    trailer = TRAILER.pack(offset, len(old_footer), len(body), zlib.crc32(old_footer), MAGIC)
-    Path(path).write_bytes(header + data[HEADER.size : offset] + old_footer + trailer)
+    offset = TRAILER.unpack_from(data, len(data) - TRAILER.size)[0]
+    flags = {"lz4": 1, "none": 0}[outer]
+    if version == 2 and outer != "none":
+        footer, flags = zstandard.ZstdCompressor().compress(body), flags | 0x04
+    else:
+        footer = lz4.block.compress(body, store_size=False) if outer == "lz4" else body
+    header = HEADER.pack(MAGIC, version, flags, 0)
+    trailer = TRAILER.pack(offset, len(footer), len(body), zlib.crc32(footer), MAGIC)
+    Path(path).write_bytes(header + data[HEADER.size : offset] + footer + trailer)
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("outer", ["lz4", "none"])
-def test_version_1_files_still_read(tmp_path: Path, outer: str) -> None:
-    path, series = small_segment(tmp_path, outer)
+def test_older_versions_still_read(tmp_path: Path, many_series: list[SeriesData], version: int, outer: str) -> None:
+    path = str(tmp_path / "seg")
+    write_segment(path, many_series[:20], outer=outer, block_rows=50)
     assert all(head[:1] != b"\x23" for head in chunk_first_bytes(path, "integer"))
     with SegmentReader(path) as reader:
-        assert reader._pread(4, 1) == b"\x02"
-    as_version_1(path, outer)
+        assert reader._pread(4, 1) == bytes([FORMAT_VERSION])
+        totals = {name: reader.column_totals(name) for name in ("float", "integer", "unsigned", "string")}
+        table = reader.column_table(["float", "integer", "string", "boolean"])
+        for position, series_id in enumerate(reader.series_ids()):
+            data = reader.read(series_id)
+            assert data is not None
+            for name in ("float", "integer", "unsigned"):
+                got, values = totals[name], present_values(data.columns[name])
+                assert got is not None and got.present[position] == len(values)
+                if name == "float":
+                    values = values.view(np.float64)
+                    assert same_float(got.minimum[position], np.fmin.reduce(values) if len(values) else 0.0)
+                    assert same_float(got.maximum[position], np.fmax.reduce(values) if len(values) else 0.0)
+                    continue
+                exact = sum(int(v) for v in values.tolist())
+                fits = exact <= (INT64_MAX if name == "integer" else UINT64_MAX) and exact >= (INT64_MIN if name == "integer" else 0)
+                assert bool(got.sum_ok[position]) == fits and (not fits or int(got.total[position]) == exact)
+                if len(values):
+                    assert int(got.minimum[position]) == int(values.min()) and int(got.maximum[position]) == int(values.max())
+    as_older_version(path, version, outer)
     with SegmentReader(path) as reader:
-        assert reader._pread(4, 1) == b"\x01" and reader.outer == outer
-        for expected in series:
+        assert reader._pread(4, 1) == bytes([version]) and reader.outer == outer
+        for expected in many_series[:20]:
             assert_same(reader.read(expected.series_id), expected)
-    data = bytearray(Path(path).read_bytes())
-    data[5] |= 0x04  # the footer-in-Zstd flag does not exist in version 1
-    Path(path).write_bytes(bytes(data))
-    with pytest.raises(CorruptDataError, match="unknown header flags"):
-        SegmentReader(path)
+        for name, want in totals.items():
+            got = reader.column_totals(name)
+            assert got is not None and want is not None
+            for field in ("present", "minimum", "maximum", "total", "sum_ok"):
+                np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+        old_table = reader.column_table(["float", "integer", "string", "boolean"])
+        np.testing.assert_array_equal(old_table.timestamps, table.timestamps)
+        for name, column in table.columns.items():
+            assert_same(SeriesData(0, old_table.timestamps, {name: old_table.columns[name]}),
+                        SeriesData(0, table.timestamps, {name: column}))
+    if version == 1:
+        data = bytearray(Path(path).read_bytes())
+        data[5] |= 0x04  # the footer-in-Zstd flag does not exist in version 1
+        Path(path).write_bytes(bytes(data))
+        with pytest.raises(CorruptDataError, match="unknown header flags"):
+            SegmentReader(path)
 
 
 def test_atomic_write(tmp_path: Path) -> None:

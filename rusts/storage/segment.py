@@ -34,12 +34,16 @@ from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UN
 from rusts.storage.segment_format import (
     HEADER,
     OUTER_IDS,
+    HAS_PRESENCE,
+    HAS_VALUES,
     STATS,
     TRAILER,
     BlockMeta,
     ChunkRef,
     ColumnBlockMeta,
+    SUM_EXACT,
     DirectoryEntry,
+    FooterTables,
     Number,
     SeriesMeta,
     check_header,
@@ -47,9 +51,11 @@ from rusts.storage.segment_format import (
     combine_max,
     combine_min,
     decompress_footer,
+    build_tables,
     numeric_stats,
     parse_directory,
     parse_series,
+    parse_tables,
     unscale_times,
 )
 from rusts.storage.segment_write import DEFAULT_BLOCK_ROWS, SegmentInfo, write_segment
@@ -207,16 +213,33 @@ class SegmentReader:
         size = os.fstat(self._fd).st_size
         if size < HEADER.size + TRAILER.size:
             raise CorruptDataError(self.path, f"file of {size} bytes is too short for a segment", 0)
-        self._outer, footer_codec = check_header(self.path, self._pread(0, HEADER.size))
+        self._version, self._outer, footer_codec = check_header(self.path, self._pread(0, HEADER.size))
         footer_offset, stored, body_length, crc = check_trailer(
             self.path, self._pread(size - TRAILER.size, TRAILER.size), size
         )
         body = decompress_footer(
             self.path, self._pread(footer_offset, stored), footer_codec, body_length, crc, footer_offset
         )
-        self._body = body
         self._data_end = footer_offset
-        self._directory: list[DirectoryEntry] = parse_directory(self.path, body, footer_offset)
+        if self._version >= 3:
+            self._body = b""
+            tables = parse_tables(self.path, body, footer_offset)
+            a = tables.arrays
+            self._tables: FooterTables | None = tables
+            self._directory: list[DirectoryEntry] = [
+                DirectoryEntry(*fields, 0)
+                for fields in zip(
+                    a["series_id"].tolist(),
+                    a["series_rows"].tolist(),
+                    a["series_min"].tolist(),
+                    a["series_max"].tolist(),
+                    range(len(a["series_id"])),
+                )
+            ]
+        else:
+            self._body = body
+            self._tables = None
+            self._directory = parse_directory(self.path, body, footer_offset)
         self._index = {entry.series_id: i for i, entry in enumerate(self._directory)}
 
     def _pread(self, offset: int, length: int) -> bytes:
@@ -277,9 +300,22 @@ class SegmentReader:
         with self._lock:
             meta = self._parsed.get(series_id)
             if meta is None:
-                meta = parse_series(self.path, self._body, self._directory[index], self._data_end)
+                if self._version >= 3:
+                    assert self._tables is not None, "BUG: a version 3 reader without its tables"
+                    meta = self._tables.series_meta(index)
+                else:
+                    meta = parse_series(self.path, self._body, self._directory[index], self._data_end)
                 self._parsed[series_id] = meta
         return meta
+
+    def _whole(self) -> FooterTables:
+        """The footer as arrays (built from every parsed series for files before version 3)."""
+        tables = self._tables
+        if tables is None:
+            metas = [self._series(entry.series_id) for entry in self._directory]
+            tables = build_tables([meta for meta in metas if meta is not None])
+            self._tables = tables
+        return tables
 
     # -- whole-segment views for the query engine --
 
@@ -287,13 +323,17 @@ class SegmentReader:
         """(series ids u64 ascending, rows, min times, max times) of the directory as numpy arrays."""
         arrays = self._arrays
         if arrays is None:
-            entries = self._directory
-            arrays = (
-                np.array([e.series_id for e in entries], dtype=np.uint64),
-                np.array([e.rows for e in entries], dtype=np.int64),
-                np.array([e.min_time for e in entries], dtype=np.int64),
-                np.array([e.max_time for e in entries], dtype=np.int64),
-            )
+            if self._tables is not None:
+                a = self._tables.arrays
+                arrays = (a["series_id"], a["series_rows"], a["series_min"], a["series_max"])
+            else:
+                entries = self._directory
+                arrays = (
+                    np.array([e.series_id for e in entries], dtype=np.uint64),
+                    np.array([e.rows for e in entries], dtype=np.int64),
+                    np.array([e.min_time for e in entries], dtype=np.int64),
+                    np.array([e.max_time for e in entries], dtype=np.int64),
+                )
             self._arrays = arrays
         return arrays
 
@@ -301,20 +341,16 @@ class SegmentReader:
         """Per-series totals of a column from the block headers; None when no series holds it."""
         if name in self._totals:
             return self._totals[name]
-        totals: ColumnTotals | None = None
-        for position, entry in enumerate(self._directory):
-            meta = self._series(entry.series_id)
-            assert meta is not None, "BUG: a directory entry without its detail"
-            kind = meta.columns.get(name)
-            if kind is None:
-                continue
-            if totals is None:
-                totals = ColumnTotals(kind, len(self._directory))
-            elif totals.kind != kind:
-                raise CorruptDataError(self.path, f"column {name!r} has two kinds in one segment", self._data_end)
-            _total_series(totals, position, [block.columns[name] for block in meta.blocks])
+        tables = self._whole()
+        totals = _column_totals(tables, self._one_column(tables, name)) if name in self._kinds else None
         self._totals[name] = totals
         return totals
+
+    def _one_column(self, tables: FooterTables, name: str) -> int:
+        indexes = tables.column_indexes(name)
+        if len(indexes) != 1:
+            raise CorruptDataError(self.path, f"column {name!r} has two kinds in one segment", self._data_end)
+        return indexes[0]
 
     def column_table(self, names: list[str]) -> ColumnTable:
         """Every series' rows with these columns (those a series lacks are absent in its rows),
@@ -347,45 +383,90 @@ class SegmentReader:
         return all(_TABLES.get(self._owner, name) is not None for name in names if self._kind_of(name) is not None)
 
     def _decode_all(self, names: list[str]) -> tuple[Any, dict[str, Column]]:
-        parts: list[SeriesData] = []
-        for entry in self._directory:
-            meta = self._series(entry.series_id)
-            assert meta is not None, "BUG: a directory entry without its detail"
-            held = [name for name in names if name in meta.columns]
-            blocks = [self._decode_block(meta, i, held) for i in range(len(meta.blocks))]
-            for block in blocks:
-                for name in names:
-                    if name not in block.columns:
-                        block.columns[name] = _absent_column(self._kinds[name], len(block))
-            parts.extend(blocks)
-        if not parts:
+        """Timestamps and the `names` columns of every block, concatenated in directory order;
+        the chunks read with one pread and decoded straight into the whole-segment arrays."""
+        tables = self._whole()
+        a = tables.arrays
+        rows = a["rows"].astype(np.int64)
+        starts = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(rows, out=starts[1:])
+        indexes = [self._one_column(tables, name) for name in names]
+        if len(rows) == 0:
             return np.empty(0, dtype=np.int64), {name: _absent_column(self._kinds[name], 0) for name in names}
-        timestamps = np.concatenate([part.timestamps for part in parts])
-        columns: dict[str, Column] = {}
-        for name in names:
-            pieces = [part.columns[name] for part in parts]
-            kind = pieces[0].kind
-            values: Any = [v for piece in pieces for v in piece.values] if kind == KIND_STRING else np.concatenate(
-                [piece.values for piece in pieces]
-            )
-            present = None
-            if any(piece.present is not None for piece in pieces):
-                present = np.concatenate(
-                    [np.ones(len(piece), dtype=np.bool_) if piece.present is None else piece.present for piece in pieces]
-                )
-            columns[name] = Column(kind, values, present)
+        low = int(a["offset"].min())
+        high = int(a["block_end"].max())
+        data = self._pread(low, high - low)
+        timestamps = self._decode_times(tables, data, low, starts)
+        columns = {name: self._decode_whole_column(tables, c, data, low, starts, timestamps) for name, c in zip(names, indexes)}
+        self.blocks_decoded += len(rows)
         return timestamps, columns
+
+    def _decode_times(self, tables: FooterTables, data: bytes, low: int, starts: Any) -> Any:
+        a = tables.arrays
+        out = np.empty(int(starts[-1]), dtype=np.int64)
+        fields = zip(
+            a["offset"].tolist(), a["ts_length"].tolist(), a["ts_crc"].tolist(), a["exponent"].tolist(),
+            a["min_time"].tolist(), a["max_time"].tolist(), starts[:-1].tolist(), starts[1:].tolist(),
+        )
+        for offset, length, crc, exponent, min_time, max_time, start, stop in fields:
+            chunk = data[offset - low : offset - low + length]
+            stored = self._decode_bytes(chunk, offset, crc, np.int64, stop - start)
+            times = unscale_times(stored, exponent, min_time)
+            if int(times[0]) != min_time or int(times[-1]) != max_time:
+                raise CorruptDataError(self.path, "block timestamps disagree with the footer", offset)
+            out[start:stop] = times
+        return out
+
+    def _decode_whole_column(
+        self, tables: FooterTables, c: int, data: bytes, low: int, starts: Any, timestamps: Any
+    ) -> Column:
+        a = tables.arrays
+        kind = tables.kinds[c]
+        dtype = NUMPY_DTYPES.get(kind)
+        total = int(starts[-1])
+        present = a["present"][c]
+        values: Any = [""] * total if kind == KIND_STRING else np.zeros(total, dtype=dtype)
+        sparse = bool(np.any(present.astype(np.int64) < a["rows"]))
+        mask = np.zeros(total, dtype=np.bool_) if sparse else None
+        blocks = np.flatnonzero(a["flags"][c] & HAS_VALUES)
+        fields = zip(
+            blocks.tolist(), present[blocks].tolist(), a["flags"][c][blocks].tolist(),
+            a["values_offset"][c][blocks].tolist(), a["values_length"][c][blocks].tolist(), a["values_crc"][c][blocks].tolist(),
+            a["presence_offset"][c][blocks].tolist(), a["presence_length"][c][blocks].tolist(), a["presence_crc"][c][blocks].tolist(),
+        )
+        for b, count, flags, v_offset, v_length, v_crc, p_offset, p_length, p_crc in fields:
+            start, stop = int(starts[b]), int(starts[b + 1])
+            block_mask = None
+            if flags & HAS_PRESENCE:
+                chunk = data[p_offset - low : p_offset - low + p_length]
+                block_mask = self._decode_bytes(chunk, p_offset, p_crc, np.bool_, stop - start)
+                if int(np.count_nonzero(block_mask)) != count:
+                    raise CorruptDataError(self.path, "presence bitmap disagrees with the footer", p_offset)
+            times = None
+            if kind == KIND_INTEGER:
+                times = timestamps[start:stop] if block_mask is None else timestamps[start:stop][block_mask]
+            chunk = data[v_offset - low : v_offset - low + v_length]
+            decoded = self._decode_bytes(chunk, v_offset, v_crc, dtype, count, times)
+            if block_mask is None:
+                values[start:stop] = decoded
+                if mask is not None:
+                    mask[start:stop] = True
+            elif kind == KIND_STRING:
+                source = iter(decoded)
+                values[start:stop] = [next(source) if keep else "" for keep in block_mask.tolist()]
+            else:
+                values[start:stop][block_mask] = decoded
+            if block_mask is not None and mask is not None:
+                mask[start:stop] = block_mask
+        return Column(kind, values, mask)
 
     def _kind_of(self, name: str) -> int | None:
         """The kind of a column in this segment; None when no series holds it."""
         kinds = self._kinds_cache
         if kinds is None:
             kinds = {}
-            for entry in self._directory:
-                meta = self._series(entry.series_id)
-                assert meta is not None, "BUG: a directory entry without its detail"
-                for column, kind in meta.columns.items():
-                    kinds.setdefault(column, kind)
+            for column, kind in self._whole().columns:
+                kinds.setdefault(column, kind)
             self._kinds_cache = kinds
         return kinds.get(name)
 
@@ -519,23 +600,25 @@ class SegmentReader:
     def _decode_chunk(self, data: dict[int, bytes], ref: ChunkRef, dtype: Any, count: int, times: Any = None) -> Any:
         """The values of one chunk, checked for CRC, type (dtype None: strings) and count.
         `times`: the timestamps of the rows the values belong to (for chunks relative to them)."""
-        chunk = data[ref.offset]
-        if zlib.crc32(chunk) != ref.crc:
-            raise CorruptDataError(self.path, "chunk CRC mismatch", ref.offset)
+        return self._decode_bytes(data[ref.offset], ref.offset, ref.crc, dtype, count, times)
+
+    def _decode_bytes(self, chunk: bytes, offset: int, crc: int, dtype: Any, count: int, times: Any = None) -> Any:
+        if zlib.crc32(chunk) != crc:
+            raise CorruptDataError(self.path, "chunk CRC mismatch", offset)
         try:
             if times is not None:
                 values = codec.decode_with_reference(chunk, times)
             else:
                 values = codec.decode_column(chunk)
         except (CodecError, ValueError, IndexError, OverflowError) as error:
-            raise CorruptDataError(self.path, f"chunk does not decode: {error}", ref.offset) from None
+            raise CorruptDataError(self.path, f"chunk does not decode: {error}", offset) from None
         self.chunks_decoded += 1
         if dtype is None:
             right_type = isinstance(values, list)
         else:
             right_type = isinstance(values, np.ndarray) and values.dtype == dtype
         if not right_type or len(values) != count:
-            raise CorruptDataError(self.path, f"chunk holds {len(values)} values of the wrong kind or count", ref.offset)
+            raise CorruptDataError(self.path, f"chunk holds {len(values)} values of the wrong kind or count", offset)
         return values
 
     def _decode_column(self, data: dict[int, bytes], kind: int, entry: ColumnBlockMeta, timestamps: Any) -> Column:
@@ -565,30 +648,48 @@ def _absent_column(kind: int, rows: int) -> Column:
     return Column(kind, values, np.zeros(rows, dtype=np.bool_))
 
 
-def _total_series(totals: ColumnTotals, position: int, entries: list[ColumnBlockMeta]) -> None:
-    """Fold one series' block entries of a column into its totals at `position`."""
-    held = [entry for entry in entries if entry.present > 0]
-    present = sum(entry.present for entry in held)
-    totals.present[position] = present
-    if present == 0 or totals.kind not in STATS:
-        return
-    minima = [entry.min for entry in held if entry.min is not None]
-    maxima = [entry.max for entry in held if entry.max is not None]
-    totals.minimum[position] = combine_min(minima, totals.kind)
-    totals.maximum[position] = combine_max(maxima, totals.kind)
-    sums = [entry.sum for entry in held]
-    if any(not entry.sum_exact or part is None for entry, part in zip(held, sums)):
-        totals.sum_ok[position] = False
-        return
-    if totals.kind == KIND_FLOAT:
-        totals.total[position] = float(np.sum(np.array(sums, dtype=np.float64)))
-        return
-    exact = sum(int(part) for part in sums if part is not None)
-    low, high = INT_LIMITS.get(totals.kind, (-(2**63), 2**63 - 1))
-    if low <= exact <= high:
-        totals.total[position] = exact
-    else:
-        totals.sum_ok[position] = False
+def _column_totals(tables: FooterTables, c: int) -> ColumnTotals:
+    """Per-series totals of column `c` of the footer arrays, reduced over each series' blocks."""
+    a = tables.arrays
+    kind = tables.kinds[c]
+    totals = ColumnTotals(kind, len(a["series_id"]))
+    if len(a["rows"]) == 0:
+        return totals
+    starts = a["first_block"][:-1]
+    present = a["present"][c].astype(np.int64)
+    totals.present[:] = np.add.reduceat(present, starts)
+    if kind not in STATS:
+        return totals
+    has = present > 0
+    held = totals.present > 0
+    minima, maxima, sums = tables.stats("min", c), tables.stats("max", c), tables.stats("sum", c)
+    if kind == KIND_FLOAT:
+        with np.errstate(invalid="ignore"):  # inf + -inf sums to NaN, as numpy's sum does
+            totals.total[held] = np.add.reduceat(np.where(has, sums, 0.0), starts)[held]
+        totals.minimum[held] = np.fmin.reduceat(np.where(has, minima, np.nan), starts)[held]
+        totals.maximum[held] = np.fmax.reduceat(np.where(has, maxima, np.nan), starts)[held]
+        return totals
+    info = np.iinfo(minima.dtype)
+    totals.minimum[held] = np.minimum.reduceat(np.where(has, minima, info.max), starts)[held]
+    totals.maximum[held] = np.maximum.reduceat(np.where(has, maxima, info.min), starts)[held]
+    inexact = has & ((a["flags"][c] & SUM_EXACT) == 0)
+    totals.sum_ok[:] = np.add.reduceat(inexact.astype(np.int64), starts) == 0
+    block_sums = np.where(has, sums, 0).astype(minima.dtype)
+    with np.errstate(over="ignore"):
+        wrapped = np.add.reduceat(block_sums, starts)
+    estimate = np.add.reduceat(block_sums.astype(np.float64), starts)
+    totals.total[:] = wrapped
+    low, high = INT_LIMITS.get(kind, (-(2**63), 2**63 - 1))
+    bounds = a["first_block"].tolist()
+    for position in np.flatnonzero(np.abs(estimate) >= 2.0**62).tolist():
+        # Near or past the type's limits, the wrapped sum is not to be trusted: add exactly.
+        exact = sum(int(part) for part in block_sums[bounds[position] : bounds[position + 1]].tolist())
+        if low <= exact <= high:
+            totals.total[position] = exact
+        else:
+            totals.sum_ok[position] = False
+    totals.total[~totals.sum_ok] = 0
+    return totals
 
 
 def _projection(meta: SeriesMeta, columns: list[str] | None) -> list[str]:

@@ -72,7 +72,7 @@ from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_UNS
 Number: TypeAlias = int | float
 
 MAGIC: Final = b"RTSG"
-FORMAT_VERSION: Final = 2
+FORMAT_VERSION: Final = 3
 HEADER: Final = struct.Struct("<4sBBH")
 TRAILER: Final = struct.Struct("<QIII4s")
 OUTER_IDS: Final[dict[str, int]] = {"none": 0, "lz4": 1, "zstd": 2}
@@ -370,8 +370,8 @@ def header_flags(outer: int) -> int:
 # ---- header, trailer and footer (reader side) ----
 
 
-def check_header(path: str, data: bytes) -> tuple[int, int]:
-    """(outer compression id, footer compression id) of a file whose first 8 bytes are `data`."""
+def check_header(path: str, data: bytes) -> tuple[int, int, int]:
+    """(version, outer compression id, footer compression id) of a file whose first 8 bytes are `data`."""
     if len(data) < HEADER.size:
         raise CorruptDataError(path, "file too short for a segment header", 0)
     magic, version, flags, reserved = HEADER.unpack_from(data, 0)
@@ -387,7 +387,7 @@ def check_header(path: str, data: bytes) -> tuple[int, int]:
     if flags & ~known or flags & OUTER_MASK == 3 or reserved != 0:
         raise CorruptDataError(path, f"unknown header flags 0x{flags:02x}/0x{reserved:04x}", 5)
     outer = int(flags & OUTER_MASK)
-    return outer, OUTER_IDS["zstd"] if flags & FOOTER_ZSTD else outer
+    return int(version), outer, OUTER_IDS["zstd"] if flags & FOOTER_ZSTD else outer
 
 
 def check_trailer(path: str, data: bytes, file_size: int) -> tuple[int, int, int, int]:
@@ -513,3 +513,250 @@ def _parse_column_entry(detail: bytes, pos: int, end: int, kind: int, rows: int)
     pos += stats.size
     exact = bool(flags & SUM_EXACT)
     return ColumnBlockMeta(present, refs[0], refs[1], minimum, maximum, total if exact else None, exact), pos, end
+
+
+# ---- columnar footer (version 3) ----
+#
+# Version 3 keeps header, chunks and trailer of version 2 and replaces the footer body by
+# fixed-width arrays, so a reader takes them with np.frombuffer instead of parsing per block:
+#
+#     footer body = series count S u32 | block count B u32 | column count C u16
+#                   | columns: kind u8 | name length u16 | UTF-8 name   (by name then kind, unique)
+#                   | the arrays of FOOTER_ARRAYS back to back, each little-endian, of the length
+#                     it names: S, B, S x C (series-major) or C x B (column-major)
+#
+# Series are by id ascending and each series' blocks are contiguous, in time order, in the
+# series' order. A column entry of a series that lacks the column is all zero. min/max/sum hold
+# the 8 bytes of the column kind's f64/i64/u64, zero where the block has no stats (as in
+# version 2). Chunk offsets follow from block offset and lengths, in column order, as before.
+
+FOOTER3_HEAD: Final = struct.Struct("<IIH")
+FOOTER_ARRAYS: Final[tuple[tuple[str, Any, str], ...]] = (
+    ("series_id", np.uint64, "S"),
+    ("series_blocks", np.uint32, "S"),
+    ("holds", np.uint8, "SC"),
+    ("rows", np.uint32, "B"),
+    ("min_time", np.int64, "B"),
+    ("max_time", np.int64, "B"),
+    ("exponent", np.uint8, "B"),
+    ("offset", np.uint64, "B"),
+    ("ts_length", np.uint32, "B"),
+    ("ts_crc", np.uint32, "B"),
+    ("present", np.uint32, "CB"),
+    ("flags", np.uint8, "CB"),
+    ("presence_length", np.uint32, "CB"),
+    ("presence_crc", np.uint32, "CB"),
+    ("values_length", np.uint32, "CB"),
+    ("values_crc", np.uint32, "CB"),
+    ("min", np.uint64, "CB"),
+    ("max", np.uint64, "CB"),
+    ("sum", np.uint64, "CB"),
+)
+_STAT_DTYPES: Final[dict[int, Any]] = {KIND_FLOAT: np.float64, KIND_INTEGER: np.int64, KIND_UNSIGNED: np.uint64}
+
+
+class FooterTables:
+    """A whole footer as numpy arrays (version 3 reads them from the file; older versions build
+    them from their parsed series). Per-column arrays are C x B; `arrays` holds every array of
+    FOOTER_ARRAYS plus: first_block (S + 1), block_series (B), series_rows, series_min,
+    series_max (S), presence_offset, values_offset (C x B) and block_end (B)."""
+
+    __slots__ = ("columns", "kinds", "arrays")
+
+    def __init__(self, columns: list[tuple[str, int]], arrays: dict[str, Any]) -> None:
+        self.columns = columns
+        self.kinds = [kind for _, kind in columns]
+        self.arrays = arrays
+        _derive(arrays, len(columns))
+
+    def column_indexes(self, name: str) -> list[int]:
+        return [i for i, (column, _) in enumerate(self.columns) if column == name]
+
+    def stats(self, which: str, column: int) -> Any:
+        """The min/max/sum row of a column viewed as its kind's dtype (u64 patterns otherwise)."""
+        dtype = _STAT_DTYPES.get(self.kinds[column], np.uint64)
+        return self.arrays[which][column].view(dtype)
+
+    def series_meta(self, position: int) -> SeriesMeta:
+        """The SeriesMeta of the series at directory position `position` (Python objects)."""
+        a = self.arrays
+        first, stop = int(a["first_block"][position]), int(a["first_block"][position + 1])
+        held = [c for c in range(len(self.columns)) if a["holds"][position, c]]
+        columns = {self.columns[c][0]: self.columns[c][1] for c in held}
+        block_fields = [a[name][first:stop].tolist() for name in ("rows", "min_time", "max_time", "exponent", "offset", "ts_length", "ts_crc")]
+        entries_by_column = []
+        for c in held:
+            fields = [a[name][c, first:stop].tolist() for name in ("present", "flags", "presence_offset", "presence_length", "presence_crc", "values_offset", "values_length", "values_crc")]
+            stats = [self.stats(which, c)[first:stop].tolist() for which in ("min", "max", "sum")]
+            entries_by_column.append((self.columns[c][0], self.kinds[c] in STATS, fields, stats))
+        blocks: list[BlockMeta] = []
+        for i, (rows, low, high, exponent, offset, ts_length, ts_crc) in enumerate(zip(*block_fields)):
+            entries: dict[str, ColumnBlockMeta] = {}
+            for name, has_stats, fields, stats in entries_by_column:
+                present, flags = fields[0][i], fields[1][i]
+                presence = ChunkRef(fields[2][i], fields[3][i], fields[4][i]) if flags & HAS_PRESENCE else None
+                values = ChunkRef(fields[5][i], fields[6][i], fields[7][i]) if flags & HAS_VALUES else None
+                if has_stats and present > 0:
+                    exact = bool(flags & SUM_EXACT)
+                    entries[name] = ColumnBlockMeta(present, presence, values, stats[0][i], stats[1][i], stats[2][i] if exact else None, exact)
+                else:
+                    entries[name] = ColumnBlockMeta(present, presence, values)
+            blocks.append(BlockMeta(rows, low, high, exponent, ChunkRef(offset, ts_length, ts_crc), entries))
+        return SeriesMeta(int(a["series_id"][position]), columns, blocks)
+
+
+def _derive(a: dict[str, Any], column_count: int) -> None:
+    counts = a["series_blocks"].astype(np.int64)
+    first = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=first[1:])
+    a["first_block"] = first
+    a["block_series"] = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    a["holds"] = a["holds"].reshape(len(counts), column_count).astype(np.bool_)
+    blocks = len(a["rows"])
+    for name, _, shape in FOOTER_ARRAYS:
+        if shape == "CB":
+            a[name] = a[name].reshape(column_count, blocks)
+    rows = a["rows"].astype(np.int64)
+    if len(counts) and blocks:
+        a["series_rows"] = np.add.reduceat(rows, first[:-1])
+        a["series_min"] = a["min_time"][first[:-1]]
+        a["series_max"] = a["max_time"][first[1:] - 1]
+    else:
+        a["series_rows"] = np.zeros(len(counts), dtype=np.int64)
+        a["series_min"] = a["series_max"] = np.zeros(len(counts), dtype=np.int64)
+    sizes = a["presence_length"].astype(np.int64) + a["values_length"].astype(np.int64)
+    before = np.cumsum(sizes, axis=0) - sizes
+    start = a["offset"].astype(np.int64) + a["ts_length"].astype(np.int64)
+    a["presence_offset"] = start + before
+    a["values_offset"] = a["presence_offset"] + a["presence_length"].astype(np.int64)
+    a["block_end"] = start + sizes.sum(axis=0)
+
+
+def build_tables(series: list[SeriesMeta]) -> FooterTables:
+    """The footer arrays of series sorted by id (the writer's and older versions' way in)."""
+    columns = sorted({(name, kind) for meta in series for name, kind in meta.columns.items()})
+    index = {column: i for i, column in enumerate(columns)}
+    blocks = sum(len(meta.blocks) for meta in series)
+    sizes = {"S": len(series), "B": blocks, "SC": len(series) * len(columns), "CB": len(columns) * blocks}
+    a: dict[str, Any] = {name: np.zeros(sizes[shape], dtype=dtype) for name, dtype, shape in FOOTER_ARRAYS}
+    for name in ("holds", "present", "flags", "presence_length", "presence_crc", "values_length", "values_crc", "min", "max", "sum"):
+        a[name] = a[name].reshape(len(series), len(columns)) if name == "holds" else a[name].reshape(len(columns), blocks)
+    b = 0
+    for s, meta in enumerate(series):
+        a["series_id"][s] = meta.series_id
+        a["series_blocks"][s] = len(meta.blocks)
+        held = [(index[(name, kind)], name, kind) for name, kind in meta.columns.items()]
+        for c, _, _ in held:
+            a["holds"][s, c] = 1
+        for block in meta.blocks:
+            ts = block.timestamps
+            a["rows"][b], a["min_time"][b], a["max_time"][b], a["exponent"][b] = block.rows, block.min_time, block.max_time, block.time_exponent
+            a["offset"][b], a["ts_length"][b], a["ts_crc"][b] = ts.offset, ts.length, ts.crc
+            for c, name, kind in held:
+                _fill_entry(a, c, b, kind, block.columns[name])
+            b += 1
+    for name, _, shape in FOOTER_ARRAYS:
+        a[name] = a[name].reshape(-1)
+    return FooterTables(columns, a)
+
+
+def _fill_entry(a: dict[str, Any], c: int, b: int, kind: int, entry: ColumnBlockMeta) -> None:
+    flags = (HAS_PRESENCE if entry.presence is not None else 0) | (HAS_VALUES if entry.values is not None else 0)
+    a["present"][c, b] = entry.present
+    if entry.presence is not None:
+        a["presence_length"][c, b], a["presence_crc"][c, b] = entry.presence.length, entry.presence.crc
+    if entry.values is not None:
+        a["values_length"][c, b], a["values_crc"][c, b] = entry.values.length, entry.values.crc
+    if entry.sum_exact:
+        flags |= SUM_EXACT
+    a["flags"][c, b] = flags
+    stats = STATS.get(kind)
+    if stats is not None and entry.present > 0:
+        total = entry.sum if entry.sum_exact else 0
+        packed = np.frombuffer(stats.pack(entry.min, entry.max, total), dtype=np.uint64)
+        a["min"][c, b], a["max"][c, b], a["sum"][c, b] = packed
+
+
+def encode_tables(tables: FooterTables) -> bytes:
+    """A version 3 footer body."""
+    a = tables.arrays
+    parts = [FOOTER3_HEAD.pack(len(a["series_id"]), len(a["rows"]), len(tables.columns))]
+    for name, kind in tables.columns:
+        encoded = name.encode("utf-8", "surrogatepass")
+        parts.append(COLUMN_HEAD.pack(kind, len(encoded)))
+        parts.append(encoded)
+    for name, dtype, _ in FOOTER_ARRAYS:
+        array = a[name].astype(np.uint8) if name == "holds" else a[name]
+        parts.append(np.ascontiguousarray(array, dtype=dtype).reshape(-1).astype(np.dtype(dtype).newbyteorder("<")).tobytes())
+    return b"".join(parts)
+
+
+def parse_tables(path: str, body: bytes, data_end: int) -> FooterTables:
+    """The arrays of a version 3 footer body, every count, order, flag and offset checked."""
+    try:
+        series_count, block_count, column_count = FOOTER3_HEAD.unpack_from(body, 0)
+        pos = FOOTER3_HEAD.size
+        columns: list[tuple[str, int]] = []
+        for _ in range(column_count):
+            kind, length = COLUMN_HEAD.unpack_from(body, pos)
+            pos += COLUMN_HEAD.size
+            name = body[pos : pos + length].decode("utf-8", "surrogatepass")
+            pos += length
+            if len(name.encode("utf-8", "surrogatepass")) != length or kind >= len(KIND_NAMES):
+                raise ValueError(f"bad column {name!r} of kind {kind}")
+            if columns and (name, kind) <= columns[-1]:
+                raise ValueError("columns out of order or repeated")
+            columns.append((name, kind))
+        sizes = {"S": series_count, "B": block_count, "SC": series_count * column_count, "CB": column_count * block_count}
+        arrays: dict[str, Any] = {}
+        for name, dtype, shape in FOOTER_ARRAYS:
+            count = sizes[shape]
+            width = np.dtype(dtype).itemsize * count
+            if pos + width > len(body):
+                raise ValueError(f"footer ends inside array {name}")
+            arrays[name] = np.frombuffer(body, dtype=np.dtype(dtype).newbyteorder("<"), count=count, offset=pos).astype(dtype)
+            pos += width
+        if pos != len(body):
+            raise ValueError(f"{len(body) - pos} bytes left over after the arrays")
+        if int(arrays["series_blocks"].astype(np.int64).sum()) != block_count or (series_count and not arrays["series_blocks"].all()):
+            raise ValueError("series block counts do not add up to the blocks")
+        tables = FooterTables(columns, arrays)
+    except (struct.error, UnicodeDecodeError, ValueError) as error:
+        raise CorruptDataError(path, f"footer: {error}", data_end) from None
+    problem = _check_tables(tables, data_end)
+    if problem:
+        raise CorruptDataError(path, f"footer: {problem}", data_end)
+    return tables
+
+
+def _check_tables(tables: FooterTables, data_end: int) -> str:
+    """What is wrong with a footer's arrays, or "" when nothing is."""
+    a = tables.arrays
+    ids = a["series_id"]
+    if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        return "series ids not ascending"
+    rows = a["rows"].astype(np.int64)
+    low, high = a["min_time"], a["max_time"]
+    if not (bool(np.all(rows > 0)) and bool(np.all(low <= high)) and bool(np.all(a["exponent"] <= MAX_TIME_EXPONENT))):
+        return "a block with no rows, a reversed time range or an unknown time exponent"
+    if bool(np.any((rows == 1) & (low != high))):
+        return "a single-row block spans a time range"
+    follows = np.ones(len(rows), dtype=np.bool_)
+    follows[a["first_block"][:-1]] = False
+    later = np.flatnonzero(follows)
+    if bool(np.any(low[later] <= high[later - 1])) or bool(np.any(a["offset"][later].astype(np.int64) < a["block_end"][later - 1])):
+        return "blocks of a series out of time or file order"
+    if bool(np.any(a["offset"] < HEADER.size)) or bool(np.any(a["offset"] > data_end)) or bool(np.any(a["block_end"] > data_end)):
+        return "a block lies outside the data region"
+    present = a["present"].astype(np.int64)
+    held = a["holds"][a["block_series"]].T  # C x B
+    dense = np.where((present > 0) & (present < rows), HAS_PRESENCE, 0) | np.where(present > 0, HAS_VALUES, 0)
+    flags = a["flags"].astype(np.int64)
+    if bool(np.any(present > rows)) or bool(np.any((flags & ~SUM_EXACT) != dense)):
+        return "column entry flags disagree with the present counts"
+    if bool(np.any(~held & ((present > 0) | (flags != 0)))):
+        return "a column entry for a column its series lacks"
+    chunks_ok = ((a["presence_length"] > 0) == ((flags & HAS_PRESENCE) > 0)) & ((a["values_length"] > 0) == ((flags & HAS_VALUES) > 0))
+    if not bool(np.all(chunks_ok)):
+        return "chunk lengths disagree with the flags"
+    return ""

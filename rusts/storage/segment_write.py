@@ -29,7 +29,8 @@ from rusts.storage.segment_format import (
     SeriesMeta,
     compress_footer,
     encode_chunk,
-    encode_footer,
+    build_tables,
+    encode_tables,
     header_flags,
     numeric_stats,
     scale_times,
@@ -88,7 +89,7 @@ def write_segment(
         with open(tmp, "wb", buffering=WRITE_BUFFER) as out:
             metas, field_values = _write_body(out, series, outer_id, zstd_level, block_rows)
             offset = out.tell()
-            body = encode_footer(metas)
+            body = encode_tables(build_tables(metas))
             stored = compress_footer(body, outer_id, zstd_level)
             out.write(stored)
             out.write(TRAILER.pack(offset, len(stored), len(body), zlib.crc32(stored), MAGIC))
