@@ -85,7 +85,7 @@ class RetentionManager:
             end = action.start + self.engine.options.partition_duration_ns
             for measurement in action.measurements:
                 ids = self.engine.series_ids(measurement)
-                self.engine.delete(ids, action.start, end)
+                self.engine.delete(ids, action.start, end, notify=False)
                 result.deleted.append((action.start, measurement))
             return True
         if action.kind == "tier":

@@ -21,6 +21,8 @@ import msgspec
 from sqlglot import exp
 
 from rusts.core.errors import QueryError
+from rusts.aggregation.statements import SHOW_COLUMNS as AGGREGATE_COLUMNS
+from rusts.aggregation.statements import aggregate_statement, is_aggregate_statement
 from rusts.query.executor import execute, execute_batches
 from rusts.query.model import Column
 from rusts.retention.show import retention_statement
@@ -62,6 +64,9 @@ def execute_sql(engine: StorageEngine, text: str, timeout: float | None = None, 
     shown = retention_statement(engine, stripped)
     if shown is not None:
         return SqlAnswer(shown.columns, shown.rows, "SHOW")
+    aggregate = aggregate_statement(engine, stripped)
+    if aggregate is not None:
+        return SqlAnswer(aggregate[0].columns, aggregate[0].rows, aggregate[1])
     if looks_like_catalog(stripped):
         result = answer_catalog(engine, catalog_statement(stripped))
         return SqlAnswer(result.columns, result.rows, "SHOW")
@@ -100,7 +105,7 @@ def stream_sql(
     """
     at = time.time_ns() if now is None else now
     stripped = text.strip().rstrip(";").strip()
-    if not looks_like_catalog(stripped) and match_drop(stripped) is None:
+    if not looks_like_catalog(stripped) and not is_aggregate_statement(stripped) and match_drop(stripped) is None:
         statement = parse_statement(text)
         if isinstance(statement, exp.Select):
             translation = translate_select(engine, statement, at)
@@ -128,6 +133,8 @@ def describe_sql(engine: StorageEngine, text: str, now: int | None = None) -> li
     shown = retention_statement(engine, stripped, rows=False)
     if shown is not None:
         return shown.columns
+    if is_aggregate_statement(stripped):
+        return list(AGGREGATE_COLUMNS) if stripped.upper().startswith("SHOW") else []
     if looks_like_catalog(stripped):
         return answer_catalog(engine, catalog_statement(stripped)).columns
     if match_drop(stripped) is not None:
@@ -173,7 +180,7 @@ def parameter_types(engine: StorageEngine, text: str) -> list[str]:
     against a tag, a field's type against it, "integer" for LIMIT/OFFSET, the target column's in
     INSERT VALUES, the type of a cast around it; "string" otherwise."""
     stripped = text.strip().rstrip(";").strip()
-    if looks_like_catalog(stripped) or match_drop(stripped) is not None:
+    if looks_like_catalog(stripped) or is_aggregate_statement(stripped) or match_drop(stripped) is not None:
         return []
     return _parameter_types(engine, parse_statement(text))
 

@@ -177,6 +177,11 @@ class StorageEngine:
         # Tier of each partition that left "hot" (from its TIER file or its place under cold_dir).
         self.tiers: dict[int, str] = {}
         self._retired_partitions: list[tuple[float, Partition]] = []
+        # Called after each write with (WAL sequence, [(measurement, timestamps)]), under the
+        # write lock: keep them short. Continuous aggregates find the buckets to refresh this way.
+        self.write_listeners: list[Callable[[int, list[tuple[str, Any]]], None]] = []
+        # Called after each durable delete with (series ids, start, end) unless the caller says not to.
+        self.delete_listeners: list[Callable[[list[int], int, int], None]] = []
         self.fields: dict[str, dict[str, int]] = {}
         self.memtable = MemTable()
         self.flushing: list[MemTable] = []
@@ -320,7 +325,7 @@ class StorageEngine:
         for sequence, payload in wal_log.read_records(self.options.wal_dir, self.checkpoint + 1):
             body, multiplier, default_time = wal_log.decode_lp_payload(payload)
             batches, errors = self.parser(body, multiplier, default_time)
-            accepted, _, new_fields = self._accept(batches, errors)
+            accepted, _, new_fields, _ = self._accept(batches, errors)
             if accepted:
                 self._add_fields(new_fields)
                 self.memtable.write(accepted, sequence)
@@ -358,7 +363,7 @@ class StorageEngine:
         batches, errors = self.parser(body, multiplier, stamp)
         self._wait_for_room()
         with self._write_lock:
-            accepted, errors, new_fields = self._accept(batches, errors)
+            accepted, errors, new_fields, measurements = self._accept(batches, errors)
             sequence = 0
             if accepted:
                 if self._wal is not None:
@@ -366,6 +371,9 @@ class StorageEngine:
                     sequence = self._wal.append(wal_log.encode_lp_payload(body, multiplier, stamp))
                 self._add_fields(new_fields)
                 self.memtable.write(accepted, sequence)
+                # Under the write lock, so listeners see writes in sequence order.
+                for listener in self.write_listeners:
+                    listener(sequence, [(m, data.timestamps) for m, data in zip(measurements, accepted)])
         points = sum(len(data) for data in accepted)
         values = sum(column.present_count() for data in accepted for column in data.columns.values())
         self.stats["writes"] += 1
@@ -377,18 +385,19 @@ class StorageEngine:
 
     def _accept(
         self, batches: list[Any], errors: list[LineProtocolError]
-    ) -> tuple[list[SeriesData], list[LineProtocolError], dict[str, dict[str, int]]]:
+    ) -> tuple[list[SeriesData], list[LineProtocolError], dict[str, dict[str, int]], list[str]]:
         """Give each batch its series id and drop lines whose field types conflict with known ones.
 
         Batches are taken in order of their first line, so when two series of
         one measurement disagree within a body, the earlier line decides.
         Field types first seen here come back apart, for the caller to keep
-        once the write is logged. Field types are per measurement, for all
+        once the write is logged; so does each accepted batch's measurement. Field types are per measurement, for all
         time (stricter than InfluxDB's per-shard rule: a field never changes
         type under a query's feet).
         """
         errors = list(errors)
         accepted: list[SeriesData] = []
+        measurements: list[str] = []
         new_fields: dict[str, dict[str, int]] = {}
         for batch in sorted(batches, key=lambda b: int(b.lines[0])):
             added = new_fields.setdefault(batch.measurement, {})
@@ -423,8 +432,9 @@ class StorageEngine:
                 if column.present_count() and name not in known:
                     added[name] = column.kind
             accepted.append(data)
+            measurements.append(batch.measurement)
         errors.sort(key=lambda e: e.line)
-        return accepted, errors, new_fields
+        return accepted, errors, new_fields, measurements
 
     def _add_fields(self, new_fields: dict[str, dict[str, int]]) -> None:
         for measurement, fields in new_fields.items():
@@ -682,8 +692,10 @@ class StorageEngine:
 
     # --- deletes ---------------------------------------------------------------
 
-    def delete(self, series_ids: list[int], start: int = I64_MIN, end: int = I64_MAX) -> None:
-        """Delete the rows of `series_ids` in [start, end); durable on return."""
+    def delete(self, series_ids: list[int], start: int = I64_MIN, end: int = I64_MAX, notify: bool = True) -> None:
+        """Delete the rows of `series_ids` in [start, end); durable on return. With `notify`
+        (the default) the delete listeners hear of it; retention passes do not notify, so
+        aggregates keep what they computed from rows that retention removed."""
         if not series_ids or start >= end:
             return
         with self._delete_lock:
@@ -698,6 +710,9 @@ class StorageEngine:
             self.deletes.append({"series": sorted(series_ids), "start": start, "end": end, "watermarks": watermarks})
             self._write_state("TOMBSTONES", {"deletes": self.deletes})
             self._install_tombstones()
+        if notify:
+            for listener in self.delete_listeners:
+                listener(series_ids, start, end)
 
     def delete_matching(self, measurement: str, tags: dict[str, str], start: int = I64_MIN, end: int = I64_MAX) -> int:
         """Delete the rows in [start, end) of the series of `measurement` whose tags equal `tags`

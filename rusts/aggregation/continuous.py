@@ -1,0 +1,432 @@
+"""Continuous aggregates: materialized incrementally from new writes, restored at start.
+
+State, in `<data_dir>/AGGREGATES` (JSON, replaced atomically):
+
+    {"version": 1, "aggregates": [{"name": n, "sql": defining SELECT, "watermark": seq,
+      "stale": [[start, end], ...], "complete": bool}]}
+
+How it stays equal to its defining query:
+
+- Every write to the engine reaches `_on_write` (under the engine's write lock, in WAL
+  sequence order): the buckets of the source measurement it touched become pending.
+- Every delete reaches `_on_delete`: the range becomes stale for aggregates over that
+  measurement, and the state file records it before the delete returns.
+- `refresh` recomputes exactly the pending and stale buckets: the defining query bounded to
+  each run of buckets, compared with the rows already materialized there; changed rows are
+  written (line protocol, through the WAL like any write), rows that disappeared or lost a
+  field are deleted. Then `watermark` = the last WAL sequence whose buckets are done.
+- At start, WAL records after the watermark are read again for the buckets they touched (a
+  crash between a write and the refresh, or during a refresh). When the WAL no longer reaches
+  back that far (removed after wal_retention_secs, or wal_durability none), the aggregate is
+  recomputed whole (`complete` false until then).
+
+Refresh cost is the bounded queries plus writes of changed rows: proportional to the buckets
+touched, not to the data kept. Rows that retention removes from the source are not removed
+from the aggregate (retention does not notify): that is how downsampled data outlives raw data.
+"""
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+import weakref
+from typing import Any, Final
+
+import numpy as np
+from sqlglot import exp
+
+from rusts.aggregation.definition import AggregateDefinition, check_definition
+from rusts.core.errors import CorruptDataError
+from rusts.core.hashing import series_key
+from rusts.query.executor import execute
+from rusts.sql.errors import SqlError
+from rusts.query.model import QueryResult
+from rusts.sql.translator import parse_statement, translate_select
+from rusts.storage import wal as wal_log
+from rusts.storage.engine import I64_MAX, I64_MIN, StorageEngine
+from rusts.storage.partition import fsync_directory
+
+STATE_FILE: Final = "AGGREGATES"
+STATE_VERSION: Final = 1
+# Pending buckets closer than this many buckets are refreshed by one query.
+_GAP_BUCKETS: Final = 4
+_log = logging.getLogger("rusts.aggregation")
+
+
+class AggregateExistsError(SqlError):
+    """CREATE of a name already taken (duplicate_table)."""
+
+    sqlstate = "42P07"
+
+
+class UnknownAggregateError(SqlError):
+    """An aggregate that does not exist (undefined_table)."""
+
+    sqlstate = "42P01"
+
+
+class _Aggregate:
+    """One aggregate's definition and refresh state."""
+
+    def __init__(self, definition: AggregateDefinition, watermark: int, stale: list[tuple[int, int]], complete: bool) -> None:
+        self.definition = definition
+        self.watermark = watermark
+        self.stale = stale
+        self.complete = complete
+        self.pending: set[int] = set()
+        self.seen_sequence = watermark
+        self.refreshes = 0
+        self.rows_written = 0
+        self.rows_deleted = 0
+
+
+class ContinuousAggregates:
+    """The aggregates of one engine. Thread-safe; one refresh at a time."""
+
+    def __init__(self, engine: StorageEngine) -> None:
+        self.engine = engine
+        self.path = os.path.join(engine.options.data_dir, STATE_FILE)
+        self.aggregates: dict[str, _Aggregate] = {}
+        self._lock = threading.Lock()  # guards pending/stale/seen_sequence (taken under the engine's write lock)
+        self._refresh_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, engine: StorageEngine) -> "ContinuousAggregates":
+        """Load the saved aggregates, start listening, and mark what the WAL says changed since."""
+        registry = cls(engine)
+        for saved in registry._read_state():
+            definition = check_definition(engine, saved["name"], saved["sql"])
+            stale = [(int(s), int(e)) for s, e in saved.get("stale", [])]
+            registry.aggregates[definition.name] = _Aggregate(definition, int(saved["watermark"]), stale, bool(saved["complete"]))
+        engine.write_listeners.append(registry._on_write)
+        engine.delete_listeners.append(registry._on_delete)
+        registry._catch_up_from_wal()
+        return registry
+
+    def close(self) -> None:
+        """Stop listening (the engine keeps running)."""
+        if self._on_write in self.engine.write_listeners:
+            self.engine.write_listeners.remove(self._on_write)
+        if self._on_delete in self.engine.delete_listeners:
+            self.engine.delete_listeners.remove(self._on_delete)
+
+    # --- definitions -----------------------------------------------------------
+
+    def create(self, name: str, sql: str) -> AggregateDefinition:
+        """Define an aggregate and materialize it whole; AggregateExistsError when the name is taken."""
+        definition = check_definition(self.engine, name, sql)
+        with self._refresh_lock:
+            if name in self.aggregates:
+                raise AggregateExistsError(f"continuous aggregate {name!r} already exists")
+            if self.engine.field_types(name):
+                raise AggregateExistsError(f"measurement {name!r} already exists; a continuous aggregate needs a new name")
+            with self._lock:
+                aggregate = _Aggregate(definition, self._last_sequence(), [], False)
+                self.aggregates[name] = aggregate
+            self._save()
+            self._refresh_one(aggregate)
+        return definition
+
+    def drop(self, name: str, if_exists: bool = False) -> bool:
+        """Forget an aggregate and drop its measurement; False when there was none (with if_exists)."""
+        with self._refresh_lock:
+            if name not in self.aggregates:
+                if if_exists:
+                    return False
+                raise UnknownAggregateError(f"continuous aggregate {name!r} does not exist")
+            with self._lock:
+                del self.aggregates[name]
+            self._save()
+        if self.engine.field_types(name):
+            self.engine.drop_measurement(name)
+        return True
+
+    def rows(self) -> list[list[Any]]:
+        """[name, source, bucket ns, definition, watermark, pending buckets, stale ranges] per aggregate."""
+        with self._lock:
+            return [
+                [a.definition.name, a.definition.source, a.definition.interval, a.definition.sql, a.watermark,
+                 len(a.pending), len(a.stale) + (0 if a.complete else 1)]
+                for _, a in sorted(self.aggregates.items())
+            ]
+
+    # --- change tracking ---------------------------------------------------------
+
+    def _on_write(self, sequence: int, written: list[tuple[str, Any]]) -> None:
+        with self._lock:
+            for aggregate in self.aggregates.values():
+                aggregate.seen_sequence = max(aggregate.seen_sequence, sequence)
+                definition = aggregate.definition
+                for measurement, timestamps in written:
+                    if measurement == definition.source and len(timestamps):
+                        buckets = np.unique((np.asarray(timestamps) - definition.offset) // definition.interval)
+                        aggregate.pending.update(buckets.tolist())
+
+    def _on_delete(self, series_ids: list[int], start: int, end: int) -> None:
+        measurements = set()
+        for series_id in series_ids:
+            entry = self.engine.index.lookup(series_id)
+            if entry is not None:
+                measurements.add(entry.measurement)
+        changed = False
+        with self._lock:
+            for aggregate in self.aggregates.values():
+                if aggregate.definition.source in measurements:
+                    aggregate.stale.append((start, end))
+                    changed = True
+        if changed:
+            self._save()
+
+    def _catch_up_from_wal(self) -> None:
+        """Mark the buckets of WAL records after each watermark; recompute whole when the WAL has a gap."""
+        if not self.aggregates:
+            return
+        options = self.engine.options
+        oldest = min(a.watermark for a in self.aggregates.values())
+        first_seen: int | None = None
+        if options.wal_durability != "none" and os.path.isdir(options.wal_dir):
+            for sequence, payload in wal_log.read_records(options.wal_dir, oldest + 1):
+                first_seen = sequence if first_seen is None else first_seen
+                body, multiplier, default_time = wal_log.decode_lp_payload(payload)
+                batches, _ = self.engine.parser(body, multiplier, default_time)
+                written = [(batch.measurement, batch.timestamps) for batch in batches]
+                with self._lock:
+                    for aggregate in self.aggregates.values():
+                        if sequence > aggregate.watermark:
+                            self._mark(aggregate, written)
+        last = self._last_sequence()
+        logged = options.wal_durability != "none"
+        with self._lock:
+            for aggregate in self.aggregates.values():
+                # Without a WAL nothing says what changed before a crash: recompute whole.
+                reaches_back = logged and (
+                    aggregate.watermark >= last or (first_seen is not None and first_seen <= aggregate.watermark + 1)
+                )
+                if not reaches_back:
+                    aggregate.complete = False
+                aggregate.seen_sequence = max(aggregate.seen_sequence, last)
+
+    @staticmethod
+    def _mark(aggregate: _Aggregate, written: list[tuple[str, Any]]) -> None:
+        definition = aggregate.definition
+        for measurement, timestamps in written:
+            if measurement == definition.source and len(timestamps):
+                aggregate.pending.update(np.unique((np.asarray(timestamps) - definition.offset) // definition.interval).tolist())
+
+    def _last_sequence(self) -> int:
+        return int(self.engine.statistics()["wal_sequence"])
+
+    # --- refresh -------------------------------------------------------------------
+
+    def refresh(self, name: str | None = None) -> int:
+        """Bring one aggregate (or all) up to date; the number of bucket ranges recomputed."""
+        with self._refresh_lock:
+            if name is not None and name not in self.aggregates:
+                raise UnknownAggregateError(f"continuous aggregate {name!r} does not exist")
+            targets = [self.aggregates[name]] if name is not None else list(self.aggregates.values())
+            return sum(self._refresh_one(aggregate) for aggregate in targets)
+
+    def _refresh_one(self, aggregate: _Aggregate) -> int:
+        definition = aggregate.definition
+        with self._lock:
+            pending, aggregate.pending = aggregate.pending, set()
+            stale = list(aggregate.stale)
+            complete = aggregate.complete
+            upto = aggregate.seen_sequence
+        try:
+            ranges = [(I64_MIN, I64_MAX)] if not complete else self._ranges(definition, pending, stale)
+            for start, end in ranges:
+                self._recompute(aggregate, start, end)
+        except BaseException:
+            with self._lock:
+                aggregate.pending |= pending
+            raise
+        with self._lock:
+            aggregate.stale = [s for s in aggregate.stale if s not in stale]
+            aggregate.complete = True
+            aggregate.watermark = max(aggregate.watermark, upto)
+            aggregate.refreshes += 1
+        if ranges or upto:
+            self._save()
+        return len(ranges)
+
+    @staticmethod
+    def _ranges(definition: AggregateDefinition, pending: set[int], stale: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Whole-bucket [start, end) ranges covering the pending buckets and stale ranges, merged."""
+        spans: list[tuple[int, int]] = []
+        interval, offset = definition.interval, definition.offset
+        for bucket in sorted(pending):
+            start = offset + bucket * interval
+            if spans and start - spans[-1][1] <= _GAP_BUCKETS * interval:
+                spans[-1] = (spans[-1][0], start + interval)
+            else:
+                spans.append((start, start + interval))
+        for start, end in stale:
+            low = I64_MIN if start <= I64_MIN else definition.bucket_start(start)
+            high = I64_MAX if end >= I64_MAX else definition.bucket_start(end - 1) + interval
+            spans.append((low, high))
+        spans.sort()
+        merged: list[tuple[int, int]] = []
+        for start, end in spans:
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
+    def _recompute(self, aggregate: _Aggregate, start: int, end: int) -> None:
+        """Make the materialized rows in [start, end) equal to the defining query's there."""
+        definition = aggregate.definition
+        bounded = definition.sql if (start, end) == (I64_MIN, I64_MAX) else definition.bounded_sql(start, end)
+        answer = _select(self.engine, bounded)
+        names = [c.name for c in answer.columns]
+        time_at = names.index(definition.time_column)
+        tag_at = [names.index(t) for t in definition.tag_columns]
+        field_at = [(c, names.index(c.name)) for c in definition.field_columns]
+        wanted: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in answer.rows:
+            key = (row[time_at], *(row[i] for i in tag_at))
+            wanted[key] = {c.name: row[i] for c, i in field_at}
+        existing = self._materialized(definition, start, end)
+        gone = [key for key, fields in existing.items() if _loses_a_field(fields, wanted.get(key))]
+        for key in gone:
+            self._delete_point(definition, key)
+        lines = [
+            line
+            for key, fields in wanted.items()
+            if key in gone or existing.get(key) != fields
+            for line in [_line(definition, key, fields)]
+            if line is not None
+        ]
+        if lines:
+            result = self.engine.write_line_protocol("\n".join(lines).encode())
+            if result.errors:
+                raise AssertionError(f"BUG: materialized rows of {definition.name!r} refused: {result.errors[0]}")
+        aggregate.rows_written += len(lines)
+        aggregate.rows_deleted += len(gone)
+
+    def _materialized(self, definition: AggregateDefinition, start: int, end: int) -> dict[tuple[Any, ...], dict[str, Any]]:
+        if not self.engine.field_types(definition.name):
+            return {}
+        columns = ", ".join(['"time"', *(f'"{t}"' for t in definition.tag_columns), *(f'"{c.name}"' for c in definition.field_columns)])
+        where = "" if (start, end) == (I64_MIN, I64_MAX) else f" WHERE time >= {start} AND time < {end}"
+        known = set(self.engine.field_types(definition.name)) | set(self.engine.tag_keys(definition.name))
+        if not all(name in known for name in [*definition.tag_columns, *(c.name for c in definition.field_columns)]):
+            columns = "*"
+        answer = _select(self.engine, f'SELECT {columns} FROM "{definition.name}"{where}')
+        names = [c.name for c in answer.columns]
+        out: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in answer.rows:
+            values = dict(zip(names, row))
+            key = (values["time"], *(values.get(t) for t in definition.tag_columns))
+            out[key] = {c.name: values.get(c.name) for c in definition.field_columns}
+        return out
+
+    def _delete_point(self, definition: AggregateDefinition, key: tuple[Any, ...]) -> None:
+        tags = sorted((t, v) for t, v in zip(definition.tag_columns, key[1:]) if v is not None)
+        series_id = self.engine.index.id_of(series_key(definition.name, tags))
+        if series_id is not None:
+            self.engine.delete([series_id], key[0], key[0] + 1)
+
+    # --- state -----------------------------------------------------------------
+
+    def _read_state(self) -> list[dict[str, Any]]:
+        if not os.path.exists(self.path):
+            return []
+        try:
+            with open(self.path, "rb") as handle:
+                state = json.loads(handle.read())
+            version = state["version"]
+            aggregates: list[dict[str, Any]] = state["aggregates"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptDataError(self.path, f"unreadable: {exc}") from exc
+        if version > STATE_VERSION:
+            raise CorruptDataError(self.path, f"version {version} is newer than this build reads ({STATE_VERSION})")
+        return aggregates
+
+    def _save(self) -> None:
+        with self._lock:
+            state = {
+                "version": STATE_VERSION,
+                "aggregates": [
+                    {"name": a.definition.name, "sql": a.definition.sql, "watermark": a.watermark,
+                     "stale": [list(s) for s in a.stale], "complete": a.complete}
+                    for _, a in sorted(self.aggregates.items())
+                ],
+            }
+        temporary = self.path + ".tmp"
+        with open(temporary, "wb") as handle:
+            handle.write(json.dumps(state).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+        fsync_directory(os.path.dirname(self.path))
+
+
+def _loses_a_field(existing: dict[str, Any], wanted: dict[str, Any] | None) -> bool:
+    """Whether a materialized row must be deleted before rewriting: it is no longer wanted, or a
+    field it has would stay behind (a write cannot remove a field)."""
+    if wanted is None:
+        return True
+    return any(value is not None and _absent(wanted.get(name)) for name, value in existing.items())
+
+
+def _absent(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+_TAG_SPECIALS: Final = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
+_MEASUREMENT_SPECIALS: Final = str.maketrans({",": "\\,", " ": "\\ "})
+
+
+def _line(definition: AggregateDefinition, key: tuple[Any, ...], fields: dict[str, Any]) -> str | None:
+    """One line protocol line for a materialized row; None when it has no field value to write."""
+    parts = [definition.name.translate(_MEASUREMENT_SPECIALS)]
+    for tag, value in zip(definition.tag_columns, key[1:]):
+        if value is not None and value != "":
+            parts.append(f"{tag.translate(_TAG_SPECIALS)}={str(value).translate(_TAG_SPECIALS)}")
+    values = []
+    for column in definition.field_columns:
+        value = fields.get(column.name)
+        if _absent(value):
+            continue
+        values.append(f"{column.name.translate(_TAG_SPECIALS)}={_field_value(column.type, value)}")
+    if not values:
+        return None
+    return f"{','.join(parts)} {','.join(values)} {key[0]}"
+
+
+def _field_value(kind: str, value: Any) -> str:
+    if kind == "integer":
+        return f"{int(value)}i"
+    if kind == "unsigned":
+        return f"{int(value)}u"
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind == "string":
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(float(value))
+
+
+def _select(engine: StorageEngine, sql: str) -> QueryResult:
+    """A SELECT's answer (as execute_sql gives it; rusts.sql.statement imports this package)."""
+    statement = parse_statement(sql)
+    assert isinstance(statement, exp.Select), "BUG: only SELECTs are run here"
+    translation = translate_select(engine, statement, time.time_ns())
+    return translation.finish(execute(engine, translation.query, None))
+
+
+_REGISTRIES: "weakref.WeakKeyDictionary[StorageEngine, ContinuousAggregates]" = weakref.WeakKeyDictionary()
+_REGISTRIES_LOCK = threading.Lock()
+
+
+def aggregates_of(engine: StorageEngine) -> ContinuousAggregates:
+    """The engine's aggregates, opened (and listening) on first use."""
+    with _REGISTRIES_LOCK:
+        registry = _REGISTRIES.get(engine)
+        if registry is None:
+            registry = ContinuousAggregates.open(engine)
+            _REGISTRIES[engine] = registry
+        return registry
