@@ -1,0 +1,97 @@
+"""A Chunk in the two shapes the writers take: series batches for the storage engine (direct mode),
+line protocol text for POST /write (REST mode). Both are built column by column, never row by row."""
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from rusts.api.line_protocol import FieldColumn, SeriesBatch
+from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED
+from rusts.importer.convert import Chunk
+
+_SUFFIX = {KIND_FLOAT: "", KIND_INTEGER: "i", KIND_UNSIGNED: "u"}
+
+
+def _values(kind: int, array: Any) -> tuple[Any, NDArray[np.bool_] | None]:
+    """An Arrow field array as numpy values (object dtype for strings) and its presence (None: all)."""
+    present = None if array.null_count == 0 else array.is_valid().to_numpy(zero_copy_only=False)
+    if kind == KIND_STRING:
+        encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
+        words = np.array(encoded.dictionary.to_pylist() + [""], dtype=object)
+        indices = encoded.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
+        return words[indices], present
+    fill = {KIND_FLOAT: 0.0, KIND_INTEGER: 0, KIND_UNSIGNED: 0, KIND_BOOLEAN: False}[kind]
+    return array.fill_null(fill).to_numpy(zero_copy_only=False), present
+
+
+def series_batches(chunk: Chunk, measurement: str) -> list[SeriesBatch]:
+    """The chunk's rows as one SeriesBatch per series, rows in input order (line numbers = row + 1)."""
+    if len(chunk) == 0:
+        return []
+    order = np.argsort(chunk.codes, kind="stable")
+    codes = chunk.codes[order]
+    starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
+    ends = np.append(starts[1:], len(order))
+    times = chunk.times[order]
+    lines = order.astype(np.int64) + 1
+    columns: list[tuple[str, int, Any, NDArray[np.bool_] | None]] = []
+    for name, kind, array in chunk.fields:
+        values, present = _values(kind, array)
+        columns.append((name, kind, values[order], None if present is None else present[order]))
+    batches: list[SeriesBatch] = []
+    for lo, hi in zip(starts.tolist(), ends.tolist()):
+        fields: dict[str, FieldColumn] = {}
+        for name, kind, values, present in columns:
+            mask = None if present is None else present[lo:hi]
+            if mask is not None and mask.all():
+                mask = None
+            elif mask is not None and not mask.any():
+                continue
+            part = values[lo:hi]
+            fields[name] = FieldColumn(kind, part.tolist() if kind == KIND_STRING else part, mask)
+        code = int(codes[lo])
+        batches.append(SeriesBatch(chunk.keys[code], measurement, chunk.tags[code], times[lo:hi], lines[lo:hi], fields))
+    return batches
+
+
+def _escape_key(name: str) -> str:
+    return name.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _field_text(name: str, kind: int, array: Any) -> Any:
+    """`name=value` per row in line protocol, null where the row lacks the field."""
+    prefix = _escape_key(name) + "="
+    if kind == KIND_STRING:
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        escaped = pc.replace_substring(pc.replace_substring(array, "\\", "\\\\"), '"', '\\"')
+        return pc.binary_join_element_wise(prefix + '"', escaped, '"', "")
+    if kind == KIND_BOOLEAN:
+        text = pc.if_else(array, "true", "false")
+    else:
+        # Arrow writes floats in their shortest round-trip form, as line protocol reads them.
+        text = array.cast(pa.string())
+    return pc.binary_join_element_wise(prefix, text, _SUFFIX.get(kind, ""), "")
+
+
+def line_protocol(chunk: Chunk, start: int = 0, stop: int | None = None) -> bytes:
+    """Rows [start, stop) of the chunk as line protocol with nanosecond timestamps, one line each."""
+    stop = len(chunk) if stop is None else stop
+    if stop <= start:
+        return b""
+    keys = pa.array(chunk.keys, pa.string()).take(pa.array(chunk.codes[start:stop]))
+    pieces = [_field_text(name, kind, array.slice(start, stop - start)) for name, kind, array in chunk.fields]
+    field_set = pc.binary_join_element_wise(*pieces, ",", null_handling="skip")
+    times = pa.array(chunk.times[start:stop]).cast(pa.string())
+    lines = pc.binary_join_element_wise(keys, field_set, pc.binary_join_element_wise(times, "\n", ""), " ")
+    return _joined(lines)
+
+
+def _joined(strings: Any) -> bytes:
+    """The concatenated bytes of a string array without nulls."""
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32, count=len(strings) + 1, offset=strings.offset * 4)
+    data = strings.buffers()[2]
+    return data.to_pybytes()[int(offsets[0]) : int(offsets[-1])] if data is not None else b""

@@ -1,0 +1,297 @@
+"""Where imported points go: straight into a storage engine (direct) or to a running server (REST).
+
+Direct mode opens the engine of the data directory itself. It writes
+without the WAL: rows are on disk once a memtable flushes and when the import
+ends (also on Ctrl-C, which closes the engine cleanly); a killed importer
+loses the rows since the last flush, and a re-run with --dedup-column
+resumes without duplicates. Before writing, the engine is opened once with
+the configured WAL so that records a crashed server left are replayed first.
+
+REST mode POSTs line protocol to /write?precision=ns over one keep-alive
+connection from a sender thread, so the next batch is converted while the
+server parses the last one.
+"""
+
+import gzip
+import http.client
+import json
+import os
+import queue
+import threading
+import urllib.parse
+from typing import Any
+
+import msgspec
+import yaml
+
+from rusts.api.line_protocol import SeriesBatch, engine_parser
+from rusts.core.errors import LineProtocolError, RustsError
+from rusts.importer.convert import Chunk
+from rusts.importer.points import line_protocol, series_batches
+from rusts.query.executor import execute_batches
+from rusts.query.model import Aggregation, GroupBy, Query, parse_query
+from rusts.storage.engine import DataDirectoryInUse, EngineOptions, StorageEngine
+
+
+class SinkError(RustsError):
+    """The destination refused or failed: names the server or directory and what it said."""
+
+
+class WriteOutcome:
+    """What one write stored: rows written and rows the destination rejected (with its first reason)."""
+
+    def __init__(self, written: int, rejected: int, reason: str = "") -> None:
+        self.written = written
+        self.rejected = rejected
+        self.reason = reason
+
+
+# ---- direct --------------------------------------------------------------
+
+
+def engine_options(config_path: str | None) -> EngineOptions:
+    """The storage options of rusts.yml (`config_path`, else ./rusts.yml if present, else defaults).
+
+    Only the storage section is read here; the server validates the whole file.
+    """
+    path = config_path if config_path is not None else ("rusts.yml" if os.path.exists("rusts.yml") else None)
+    storage: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = yaml.safe_load(handle) or {}
+        except OSError as exc:
+            raise SinkError(f"cannot read config {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise SinkError(f"config {path} is not valid YAML: {exc}") from None
+        section = loaded.get("storage", {}) if isinstance(loaded, dict) else None
+        if not isinstance(section, dict):
+            raise SinkError(f"config {path}: storage must be a mapping")
+        storage = section
+    memtable = storage.get("memtable") or {}
+    compression = storage.get("compression") or {}
+    return EngineOptions(
+        str(storage.get("data_dir") or "./data"),
+        wal_dir=storage.get("wal_dir"),
+        wal_durability=str(storage.get("wal_durability", "periodic")),
+        memtable_max_bytes=int(memtable.get("max_size_bytes", 64 * 1024 * 1024)),
+        memtable_max_points=int(memtable.get("max_points", 1_000_000)),
+        memtable_max_age_secs=float(memtable.get("max_age_secs", 60.0)),
+        partition_duration_ns=int(storage.get("partition_duration_secs", 86400)) * 1_000_000_000,
+        hot_compression=str(compression.get("hot", "lz4")),
+        cold_compression=str(compression.get("cold", "zstd")),
+        zstd_level=int(compression.get("zstd_level", 3)),
+    )
+
+
+class _PreparedParser:
+    """The engine's parser in direct mode: hands over series batches built from Arrow columns
+    (the body is not line protocol: there is none, the WAL being off)."""
+
+    def __init__(self) -> None:
+        self.pending: list[SeriesBatch] = []
+
+    def __call__(self, body: bytes, multiplier: int, default_time: int) -> tuple[list[Any], list[LineProtocolError]]:
+        batches, self.pending = self.pending, []
+        return list(batches), []
+
+
+class DirectSink:
+    """Writes chunks into the storage engine of a data directory this process opens."""
+
+    def __init__(self, options: EngineOptions, measurement: str) -> None:
+        self.measurement = measurement
+        self.where = options.data_dir
+        try:
+            # First with the configured WAL, so that what a crashed server left is replayed and checkpointed.
+            StorageEngine.open(options, engine_parser).close()
+            options.wal_durability = "none"
+            self._parser = _PreparedParser()
+            self.engine = StorageEngine.open(options, self._parser)
+        except DataDirectoryInUse:
+            raise SinkError(
+                f"a running server holds {options.data_dir}; use REST mode (--url) or stop it"
+            ) from None
+
+    def write(self, chunk: Chunk) -> WriteOutcome:
+        self._parser.pending = series_batches(chunk, self.measurement)
+        result = self.engine.write_line_protocol(b"", 1, 0)
+        reason = str(result.errors[0]) if result.errors else ""
+        rejected = len({e.line for e in result.errors})
+        return WriteOutcome(len(chunk) - rejected, rejected, reason)
+
+    def existing_values(self, column: str, is_tag: bool) -> set[Any]:
+        """The values of `column` (a tag or a field) stored for the measurement."""
+        if self.measurement not in self.engine.measurements():
+            return set()
+        if is_tag:
+            return set(self.engine.tag_values(self.measurement, column))
+        if column not in self.engine.fields.get(self.measurement, {}):
+            return set()
+        _, batches = execute_batches(self.engine, Query(self.measurement, fields=[column]))
+        seen: set[Any] = set()
+        for rows in batches:
+            seen.update(row[-1] for row in rows if row[-1] is not None)
+        return seen
+
+    def flush(self) -> None:
+        """Nothing to wait for: each write is in the engine when it returns."""
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+# ---- REST ----------------------------------------------------------------
+
+
+class RestSink:
+    """POSTs chunks as line protocol to a server, `lines_per_request` at a time, from a sender thread.
+
+    `write` queues the chunk's bodies and returns the outcome of writes finished so far; `flush`
+    waits for every queued body. A failure stops the sender and is raised by the next call.
+    """
+
+    def __init__(self, url: str, token: str | None, lines_per_request: int, use_gzip: bool, timeout: float = 300.0) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise SinkError(f"--url {url!r} is not an http:// or https:// address")
+        self.where = url
+        self.lines_per_request = lines_per_request
+        self.use_gzip = use_gzip
+        self._headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        if use_gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        port = parsed.port
+        connection_class = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
+        self._connection = connection_class(parsed.hostname, port, timeout=timeout)
+        self._base = parsed.path.rstrip("/")
+        self._queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(maxsize=2)
+        self._lock = threading.Lock()
+        self._done = WriteOutcome(0, 0)
+        self._failure: BaseException | None = None
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    # -- requests
+
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """One request on the keep-alive connection (reconnecting once if the server closed it)."""
+        for attempt in (1, 2):
+            try:
+                self._connection.request(method, self._base + path, body, headers)
+                response = self._connection.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._connection.close()
+                if attempt == 2:
+                    raise SinkError(f"{self.where} closed the connection twice in a row") from None
+            except OSError as exc:
+                self._connection.close()
+                raise SinkError(f"cannot reach {self.where}: {exc.strerror or exc}") from None
+        raise AssertionError("BUG: unreachable")
+
+    def _post_write(self, body: bytes, lines: int) -> WriteOutcome:
+        payload = gzip.compress(body, 1) if self.use_gzip else body
+        status, answer = self.request("POST", "/write?precision=ns", payload, self._headers)
+        if status == 204:
+            return WriteOutcome(lines, 0)
+        message = _message(answer)
+        if status == 400 and "partial write" in message:
+            written = int(json.loads(answer).get("written", 0))
+            return WriteOutcome(written, lines - written, message)
+        if status in (401, 403):
+            raise SinkError(f"{self.where} refused the write ({status}): {message}; pass a valid --token")
+        raise SinkError(f"{self.where} answered {status} to a write of {lines} lines: {message}")
+
+    # -- the sender thread
+
+    def _send_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._failure is None:
+                    self._send(*item)
+            finally:
+                self._queue.task_done()
+
+    def _send(self, body: bytes, lines: int) -> None:
+        try:
+            outcome = self._post_write(body, lines)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            self._failure = exc
+            return
+        with self._lock:
+            self._done.written += outcome.written
+            self._done.rejected += outcome.rejected
+            self._done.reason = self._done.reason or outcome.reason
+
+    def write(self, chunk: Chunk) -> WriteOutcome:
+        """Queue the chunk; the outcome of the bodies sent since the last call."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._send_loop, name="rusts-import-sender", daemon=True)
+            self._thread.start()
+        for start in range(0, len(chunk), self.lines_per_request):
+            stop = min(len(chunk), start + self.lines_per_request)
+            self._raise_failure()
+            self._queue.put((line_protocol(chunk, start, stop), stop - start))
+        return self.take_outcome()
+
+    def take_outcome(self) -> WriteOutcome:
+        self._raise_failure()
+        with self._lock:
+            done, self._done = self._done, WriteOutcome(0, 0)
+        return done
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def flush(self) -> None:
+        """Wait until every queued body has been answered."""
+        self._queue.join()
+        self._raise_failure()
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=60)
+        self._connection.close()
+
+    # -- dedup
+
+    def existing_values(self, measurement: str, column: str, is_tag: bool) -> set[Any]:
+        """The values of `column` stored for `measurement`, asked with POST /query."""
+        if is_tag:
+            query = Query(measurement, aggregations=[Aggregation("count", "*")], group_by=GroupBy(tags=[column]))
+        else:
+            query = Query(measurement, fields=[column])
+        body = msgspec.json.encode(query)
+        parse_query(body)  # the model checks its own shape before the server sees it
+        status, answer = self.request("POST", "/query", body, {"Content-Type": "application/json", **self._auth()})
+        if status == 404 or (status == 400 and "unknown measurement" in _message(answer).lower()):
+            return set()
+        if status != 200:
+            raise SinkError(f"{self.where} answered {status} to the dedup query: {_message(answer)}")
+        result = json.loads(answer)
+        names = [c["name"] for c in result["columns"]]
+        at = names.index(column) if column in names else len(names) - 1
+        return {row[at] for row in result["rows"] if row[at] is not None}
+
+    def _auth(self) -> dict[str, str]:
+        token = self._headers.get("Authorization")
+        return {"Authorization": token} if token else {}
+
+
+def _message(answer: bytes) -> str:
+    try:
+        decoded = json.loads(answer)
+    except ValueError:
+        return answer[:200].decode("utf-8", "replace")
+    if isinstance(decoded, dict):
+        return str(decoded.get("error") or decoded.get("message") or decoded)
+    return str(decoded)

@@ -1,0 +1,280 @@
+"""`rusts-import` as a real process on real files: types, skips, bad input, direct and REST modes, dedup."""
+
+import datetime
+import decimal
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rusts.api.line_protocol import engine_parser
+from rusts.query.executor import execute
+from rusts.query.model import Query
+from rusts.storage.engine import EngineOptions, StorageEngine
+from servers import PACKAGE_ROOT, RustsServer
+
+T0 = 1_761_955_200_000_000_000  # 2025-11-01T00:00:00Z
+
+
+def importer(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    return subprocess.run(
+        [sys.executable, "-m", "rusts.importer.cli", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "rusts.yml"
+    path.write_text(f"storage: {{data_dir: '{tmp_path / 'data'}', wal_durability: none}}\n")
+    return path
+
+
+def stored(tmp_path: Path, query: Query) -> tuple[list[str], list[list[Any]]]:
+    """The answer to `query` from the data directory (opened after the importer exited)."""
+    engine = StorageEngine.open(EngineOptions(str(tmp_path / "data"), wal_durability="none"), engine_parser)
+    try:
+        result = execute(engine, query)
+    finally:
+        engine.close()
+    return [c.name for c in result.columns], result.rows
+
+
+def typed_table() -> pa.Table:
+    utc = datetime.timezone.utc
+    return pa.table({
+        "when": pa.array([datetime.datetime(2025, 11, 1, 0, 0, i, 500, tzinfo=utc) for i in range(4)], pa.timestamp("us", "America/New_York")),
+        "station": pa.array(["a", "b", "a", None]),
+        "kind": pa.array(["x", "x", "y", "x"]).dictionary_encode(),
+        "temp": pa.array([1.5, None, float("nan"), 2.25], pa.float32()),
+        "count": pa.array([1, -2, None, 4], pa.int16()),
+        "big": pa.array([2**64 - 1, 0, 7, None], pa.uint64()),
+        "ok": pa.array([True, False, None, True]),
+        "note": pa.array(['say "hi"\\', None, "é, =x", "plain"]).dictionary_encode(),
+        "price": pa.array([decimal.Decimal("1.25"), None, decimal.Decimal("3.50"), None], pa.decimal128(6, 2)),
+        "day": pa.array([datetime.date(2025, 11, 1), None, None, datetime.date(1970, 1, 2)], pa.date32()),
+    })
+
+
+EXPECTED_ROWS = [
+    # time, kind, station, big, count, day, note, ok, price, temp
+    [T0 + 500_000, "x", "a", 2**64 - 1, 1, T0, 'say "hi"\\', True, 1.25, 1.5],
+    [T0 + 1_000_500_000, "x", "b", 0, -2, None, None, False, None, None],
+    [T0 + 2_000_500_000, "y", "a", 7, None, None, "é, =x", None, 3.5, None],
+    [T0 + 3_000_500_000, "x", None, None, 4, 86_400_000_000_000, "plain", True, None, 2.25],
+]
+
+
+def sorted_rows(columns: list[str], rows: list[list[Any]]) -> list[list[Any]]:
+    order = ["time", "kind", "station", "big", "count", "day", "note", "ok", "price", "temp"]
+    return sorted(([row[columns.index(name)] for name in order] for row in rows), key=lambda r: r[0])
+
+
+@pytest.mark.parametrize("mode", ["direct", "rest"])
+def test_every_arrow_type_lands_as_its_field_kind(tmp_path: Path, mode: str) -> None:
+    pq.write_table(typed_table(), tmp_path / "in.parquet")
+    args = ["parquet", "in.parquet", "-m", "m", "--tags", "station,kind", "--timestamp-column", "when"]
+    if mode == "direct":
+        result = importer(*args, "--direct", "--config", str(config(tmp_path)), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        columns, rows = stored(tmp_path, Query("m"))
+    else:
+        server = RustsServer(tmp_path)
+        try:
+            result = importer(*args, "--url", f"http://127.0.0.1:{server.port}", "--gzip", cwd=tmp_path)
+            assert result.returncode == 0, result.stderr
+            answer = server.sql("SELECT * FROM m")
+        finally:
+            server.stop()
+        columns, rows = [c["name"] for c in answer["columns"]], answer["rows"]
+    assert sorted_rows(columns, rows) == EXPECTED_ROWS
+    assert "4 rows read, 4 written, 0 skipped" in result.stderr
+
+
+def test_rows_without_time_or_fields_are_skipped_and_counted(tmp_path: Path) -> None:
+    table = pa.table({
+        "time": pa.array([T0, None, T0 + 2, T0 + 3], pa.timestamp("ns")),
+        "host": ["a", "a", "a", "a"],
+        "v": pa.array([1.0, 2.0, None, float("inf")]),
+    })
+    pq.write_table(table, tmp_path / "in.parquet")
+    result = importer("parquet", "in.parquet", "-m", "m", "--tags", "host", "--direct", "--config", str(config(tmp_path)), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "4 rows read, 1 written, 3 skipped" in result.stderr
+    assert "skipped 1 rows without a timestamp" in result.stderr
+    assert "skipped 2 rows without any field value" in result.stderr
+    assert stored(tmp_path, Query("m"))[1] == [[T0, "a", 1.0]]
+
+
+def test_integer_timestamps_need_and_use_a_unit(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"ts": [1_761_955_200, 1_761_955_201], "v": [1, 2]}), tmp_path / "in.parquet")
+    cfg = str(config(tmp_path))
+    refused = importer("parquet", "in.parquet", "-m", "m", "--timestamp-column", "ts", "--direct", "--config", cfg, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "--timestamp-unit" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    ok = importer("parquet", "in.parquet", "-m", "m", "--timestamp-column", "ts", "--timestamp-unit", "s",
+                  "--direct", "--config", cfg, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert stored(tmp_path, Query("m"))[1] == [[T0, 1], [T0 + 1_000_000_000, 2]]
+
+
+def test_same_series_and_time_later_wins_or_unique_time_keeps_both(tmp_path: Path) -> None:
+    table = pa.table({"time": pa.array([T0, T0, T0, T0 + 5], pa.timestamp("ns")), "v": [1.0, 2.0, 3.0, 4.0],
+                      "w": pa.array([10.0, None, None, None])})
+    pq.write_table(table, tmp_path / "in.parquet")
+    cfg = str(config(tmp_path))
+    merged = importer("parquet", "in.parquet", "-m", "merged", "--direct", "--config", cfg, cwd=tmp_path)
+    assert merged.returncode == 0, merged.stderr
+    assert "2 rows had the series and time of an earlier row" in merged.stderr
+    # Batches of 2 rows: the run of T0 crosses a batch boundary.
+    unique = importer("parquet", "in.parquet", "-m", "unique", "--unique-time", "--batch-size", "2",
+                      "--direct", "--config", cfg, cwd=tmp_path)
+    assert unique.returncode == 0, unique.stderr
+    assert stored(tmp_path, Query("merged"))[1] == [[T0, 3.0, 10.0], [T0 + 5, 4.0, None]]
+    assert stored(tmp_path, Query("unique"))[1] == [[T0, 1.0, 10.0], [T0 + 1, 2.0, None], [T0 + 2, 3.0, None], [T0 + 5, 4.0, None]]
+
+
+@pytest.mark.parametrize(
+    "write, args, message",
+    [
+        (lambda p: p.write_bytes(b"time,v\n1,2\n"), ["-m", "m"], "not a Parquet file"),
+        (None, ["-m", "m"], "no such file"),
+        ("table", ["-m", "m", "--tags", "nope"], "no column 'nope'"),
+        ("table", ["-m", "m", "--timestamp-column", "v"], "timestamp column 'v' has type double"),
+        ("table", ["-m", "m", "--fields", "v,blob"], "column 'blob' has type list<element: int64>"),
+    ],
+)
+def test_bad_input_is_one_clear_line_exit_2_and_nothing_written(tmp_path: Path, write: Any, args: list[str], message: str) -> None:
+    path = tmp_path / "in.parquet"
+    if write == "table":
+        pq.write_table(pa.table({"time": pa.array([T0], pa.timestamp("ns")), "v": [1.0], "blob": [[1, 2]]}), path)
+    elif write is not None:
+        write(path)
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"time": pa.array([T0], pa.timestamp("ns")), "v": [1.0], "blob": [[1]]}), good)
+    # The good file comes first: a schema error in a later file must still write nothing.
+    fields = [] if "--fields" in args else ["--fields", "v"]
+    result = importer("parquet", "good.parquet", "in.parquet", *args, *fields, "--direct",
+                      "--config", str(config(tmp_path)), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_direct_mode_refuses_a_directory_a_server_holds(tmp_path: Path) -> None:
+    server = RustsServer(tmp_path)
+    try:
+        pq.write_table(pa.table({"time": pa.array([T0], pa.timestamp("ns")), "v": [1.0]}), tmp_path / "in.parquet")
+        result = importer("parquet", "in.parquet", "-m", "m", "--direct", "--config", str(server.config), cwd=tmp_path)
+        assert result.returncode == 1
+        assert f"a running server holds {tmp_path / 'data'}; use REST mode (--url) or stop it" in result.stderr
+    finally:
+        server.stop()
+
+
+def ids_table(start: int, stop: int) -> pa.Table:
+    ids = list(range(start, stop))
+    return pa.table({
+        "time": pa.array([T0 + i * 1_000_000_000 for i in ids], pa.timestamp("ns", "UTC")),
+        "sensor": [f"s{i % 3}" for i in ids],
+        "trip_id": [f"t{i}" for i in ids],
+        "seq": ids,
+        "v": [float(i) for i in ids],
+    })
+
+
+@pytest.mark.parametrize("column", ["seq", "trip_id"])
+def test_dedup_by_field_or_tag_in_direct_mode(tmp_path: Path, column: str) -> None:
+    tags = "sensor,trip_id" if column == "trip_id" else "sensor"
+    cfg = str(config(tmp_path))
+    pq.write_table(ids_table(0, 60), tmp_path / "first.parquet")
+    pq.write_table(pa.concat_tables([ids_table(40, 100), ids_table(90, 100)]), tmp_path / "second.parquet")
+    first = importer("parquet", "first.parquet", "-m", "m", "--tags", tags, "--dedup-column", column, "--direct", "--config", cfg, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = importer("parquet", "second.parquet", "-m", "m", "--tags", tags, "--dedup-column", column, "--direct", "--config", cfg, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "70 rows read, 40 written, 30 skipped" in second.stderr
+    assert "skipped 30 rows with a dedup value already stored or seen earlier" in second.stderr
+    columns, rows = stored(tmp_path, Query("m", fields=["seq"]))
+    assert sorted(row[columns.index("seq")] for row in rows) == list(range(100))
+
+
+def test_rest_mode_dedups_by_tag(tmp_path: Path) -> None:
+    server = RustsServer(tmp_path)
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        pq.write_table(ids_table(0, 50), tmp_path / "a.parquet")
+        pq.write_table(ids_table(25, 80), tmp_path / "b.parquet")
+        args = ["-m", "m", "--tags", "sensor,trip_id", "--dedup-column", "trip_id", "--url", url, "--lines-per-request", "7"]
+        assert importer("parquet", "a.parquet", *args, cwd=tmp_path).returncode == 0
+        again = importer("parquet", "a.parquet", "b.parquet", *args, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert "105 rows read, 30 written, 75 skipped" in again.stderr
+        assert server.sql("SELECT count(v) FROM m")["rows"] == [[80]]
+    finally:
+        server.stop()
+
+
+def test_rest_mode_reports_an_unreachable_server(tmp_path: Path) -> None:
+    from servers import free_port
+
+    pq.write_table(pa.table({"time": pa.array([T0], pa.timestamp("ns")), "v": [1.0]}), tmp_path / "in.parquet")
+    result = importer("parquet", "in.parquet", "-m", "m", "--url", f"http://127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot reach http://127.0.0.1:" in result.stderr
+
+
+def test_csv_with_inferred_and_given_types(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text(
+        "ts,station,temp,code,flag\n"
+        "2025-11-01T00:00:00Z,a,1.5,7,true\n"
+        "2025-11-01T00:00:01Z,b,,8,false\n"
+        "2025-11-01T00:00:02Z,a,2,,\n"
+    )
+    result = importer("csv", "in.csv", "-m", "w", "--tags", "station", "--timestamp-column", "ts",
+                      "--types", "code:float", "--direct", "--config", str(config(tmp_path)), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    columns, rows = stored(tmp_path, Query("w"))
+    assert columns == ["time", "station", "code", "flag", "temp"]
+    assert rows == [[T0, "a", 7.0, True, 1.5], [T0 + 1_000_000_000, "b", 8.0, False, None], [T0 + 2_000_000_000, "a", None, None, 2.0]]
+    bad = importer("csv", "in.csv", "-m", "w", "--types", "code:complex", "--direct", "--config", str(config(tmp_path)), cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown kind 'complex' for column 'code'" in bad.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_a_dedup_rerun_completes_without_duplicates(tmp_path: Path) -> None:
+    rows = 30_000
+    pq.write_table(ids_table(0, rows), tmp_path / "big.parquet", row_group_size=1_000)
+    server = RustsServer(tmp_path)
+    try:
+        args = ["parquet", "big.parquet", "-m", "m", "--tags", "sensor", "--dedup-column", "seq",
+                "--url", f"http://127.0.0.1:{server.port}", "--batch-size", "1000", "--lines-per-request", "1000",
+                "--progress-interval", "0"]
+        env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+        process = subprocess.Popen([sys.executable, "-m", "rusts.importer.cli", *args], cwd=tmp_path, env=env,
+                                   stderr=subprocess.PIPE, text=True)
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert "rows read" in first, first
+        process.send_signal(signal.SIGINT)
+        rest = process.stderr.read()
+        assert process.wait(timeout=60) == 130, rest
+        assert "rusts-import: interrupted:" in rest
+        closing = next(line for line in rest.splitlines() if line.startswith("rusts-import: interrupted:"))
+        written = int(closing.split("rows read, ")[1].split(" written")[0].replace(",", ""))
+        assert 0 < written < rows
+        assert server.sql("SELECT count(v) FROM m")["rows"] == [[written]]
+        resumed = importer(*args, cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+        assert f"{rows - written:,} written" in resumed.stderr
+        status, answer = server.request("POST", "/query", b'{"measurement": "m", "fields": ["seq"]}')
+        assert status == 200, answer
+        assert sorted(row[-1] for row in answer["rows"]) == list(range(rows))
+    finally:
+        server.stop()
