@@ -68,15 +68,22 @@ class NodeClient:
         query = urllib.parse.urlencode({"shard": shard, "precision": precision})
         return self.post(f"/internal/write?{query}", body, "text/plain; charset=utf-8")
 
+    def get(self, path: str) -> Outcome:
+        """GET (health probes, status); `stored` means a 2xx answer."""
+        return self._request("GET", path, None, dict(self.headers))
+
     def post(self, path: str, body: bytes, content_type: str) -> Outcome:
         """POST and read the whole answer; never raises for network trouble (the Outcome says it)."""
         headers = {**self.headers, "Content-Type": content_type, "Content-Length": str(len(body))}
+        return self._request("POST", path, body, headers)
+
+    def _request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Outcome:
         with self._lock:
             for attempt in (0, 1):
                 reused = self._connection is not None
                 try:
                     connection = self._connect()
-                    connection.request("POST", path, body=body, headers=headers)
+                    connection.request(method, path, body=body, headers=headers)
                     response = connection.getresponse()
                     answer = response.read()
                     if response.will_close:
