@@ -452,3 +452,31 @@ def test_startup_options_and_time_settings() -> None:
     with pytest.raises(PgError) as error:
         answer(engine_free, "SET statement_timeout = 'soon'", session)  # type: ignore[arg-type]
     assert error.value.sqlstate == "22023" and "statement_timeout" in error.value.message
+
+
+DATAGRIP_COLUMNS = (
+    "with T as ( select distinct T.oid as table_id, T.relname as table_name from pg_catalog.pg_class T, pg_catalog.pg_attribute A "
+    "where T.relnamespace = 2200::oid and T.relkind in ('r', 'm', 'v', 'f', 'p') and (pg_catalog.age(A.xmin) <= 2147483647 or "
+    "pg_catalog.age(T.xmin) <= 2147483647) and A.attrelid = T.oid ) select T.table_name, C.attnum as column_position, "
+    "C.attname as column_name, C.xmin as column_state_number, pg_catalog.format_type(C.atttypid, C.atttypmod) as type_spec, "
+    "C.attnotnull as mandatory, pg_catalog.pg_get_expr(D.adbin, T.table_id) as column_default_expression "
+    "from T join pg_catalog.pg_attribute C on T.table_id = C.attrelid "
+    "left join pg_catalog.pg_attrdef D on (C.attrelid, C.attnum) = (D.adrelid, D.adnum) where attnum > 0 order by table_name, attnum"
+)
+
+
+def test_common_table_expressions_and_row_comparisons(engine: StorageEngine, session: Session) -> None:
+    # DataGrip-style introspection: a WITH over the catalog, joined back to pg_attribute, (a, b) = (c, d)
+    result = ask(engine, session, DATAGRIP_COLUMNS)
+    assert result.columns == [
+        ("table_name", t.NAME), ("column_position", t.INT2), ("column_name", t.NAME), ("column_state_number", 28),
+        ("type_spec", t.TEXT), ("mandatory", t.BOOL), ("column_default_expression", t.TEXT),
+    ]
+    trips = [(row[2], row[4]) for row in result.rows if row[0] == "trips"]
+    assert trips == TRIPS_COLUMNS
+    assert [row[2] for row in result.rows if row[0] == "cpu"] == ["time", "host", "region", "usage"]
+    chained = ask(engine, session, "WITH a(n) AS (SELECT 1), b AS (SELECT n + 1 AS m FROM a) SELECT m FROM b, pg_namespace WHERE nspname = 'public'")
+    assert chained.rows == [[2]]
+    assert ask(engine, session, "SELECT (1, 'x') = (1, 'x'), (1, 2) = (1, 3)").rows == [[True, False]]
+    # a WITH that reads a measurement is for rusts/sql
+    assert answer(engine, "WITH x AS (SELECT * FROM trips) SELECT * FROM x", session) is None

@@ -345,7 +345,13 @@ def _prepare(text: str) -> str:
 
 
 def _tables_of(tree: exp.Expr) -> list[exp.Table]:
-    return [table for table in tree.find_all(exp.Table) if isinstance(table.this, exp.Identifier)]
+    """The tables a statement reads, leaving out references to its own WITH names."""
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    return [
+        table
+        for table in tree.find_all(exp.Table)
+        if isinstance(table.this, exp.Identifier) and not (not table.db and table.name.lower() in ctes)
+    ]
 
 
 def _select(engine: StorageEngine, text: str, session: Session) -> CatalogResult | None:

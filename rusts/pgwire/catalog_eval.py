@@ -97,11 +97,15 @@ class Evaluator:
         self.functions = functions
         self.tables: dict[tuple[str, str], Table] = {}
         self.changed: list[str] = []  # reported parameters a set_config() changed
+        self.ctes: dict[str, Table] = {}  # WITH name AS (...): evaluated once per statement
         # (id of an exp.Window, id of the Env of one row) -> that row's value of the window function
         self.window_values: dict[tuple[int, int], object] = {}
 
     # ---- statements ------------------------------------------------------------------------
     def run(self, node: exp.Expr, parent: Env | None = None) -> Table:
+        with_ = node.args.get("with_") or node.args.get("with")
+        if isinstance(with_, exp.With):
+            self._with(with_, parent)
         if isinstance(node, exp.Union):
             return self._union(node, parent)
         if isinstance(node, exp.Subquery):
@@ -118,6 +122,19 @@ class Evaluator:
         rows = self._order(node, columns, rows, order_envs)
         return Table(columns, _page(node, rows))
 
+    def _with(self, node: exp.With, parent: Env | None) -> None:
+        """Evaluate each common table expression once, in order (a later one may read an earlier one)."""
+        if node.args.get("recursive"):
+            raise Unsupported("WITH RECURSIVE")
+        for cte in node.expressions:
+            table = self.run(cte.this, parent)
+            alias = cte.args.get("alias")
+            renamed = [c.name for c in alias.args.get("columns") or []] if isinstance(alias, exp.TableAlias) else []
+            if renamed:
+                columns = [(renamed[i] if i < len(renamed) else name, oid) for i, (name, oid) in enumerate(table.columns)]
+                table = Table(columns, table.rows)
+            self.ctes[cte.alias_or_name.lower()] = table
+
     def _union(self, node: exp.Union, parent: Env | None) -> Table:
         left = self.run(node.this, parent)
         right = self.run(node.expression, parent)
@@ -131,6 +148,8 @@ class Evaluator:
         if not isinstance(node.this, exp.Identifier):
             raise Unsupported("a function in FROM")
         key = (node.db.lower(), node.name.lower())
+        if not key[0] and key[1] in self.ctes:
+            return self.ctes[key[1]]
         if key not in self.tables:
             table = build_table(self.ctx, key[0], key[1])
             if table is None:
@@ -680,6 +699,7 @@ _VALUES: Final[dict[type, Callable[[Evaluator, exp.Expr, Env, list[Env] | None],
     exp.Neg: _neg,
     exp.Bracket: _bracket,
     exp.Window: _window,
+    exp.Tuple: _array,
     exp.Paren: _inner,
     exp.Alias: _inner,
     exp.Collate: _inner,
