@@ -4,7 +4,7 @@ A segment holds many series, each cut into blocks of up to `block_rows` rows; ev
 a block is its own compressed chunk, and the footer keeps per block the row count, time range
 and, for numeric columns, present count, min, max and sum. So the query engine binary-searches
 blocks by time, answers COUNT/MIN/MAX/SUM of whole blocks from the footer alone and decodes
-only the columns it projects. The byte layout (version 1) is in segment_format's docstring.
+only the columns it projects. The byte layout (version 3) is in segment_format's docstring.
 
 write_segment (segment_write.py) writes files atomically: `path + ".tmp"`, fsync, rename over
 `path`, fsync of the directory. Hot segments use outer="lz4" (fast to decode), cold ones outer="zstd" (smaller).

@@ -1,13 +1,17 @@
-"""Byte layout of segment files, version 2: chunk encoding, block statistics, footer and trailer.
+"""Byte layout of segment files, version 3: chunk encoding, block statistics, footer and trailer.
+
+Version 3 (written now) differs from version 2 in the footer body only: fixed-width arrays,
+laid out at "columnar footer (version 3)" below, that a reader maps with np.frombuffer. The
+footer body described next is that of versions 1 and 2, which are still read.
 
 A segment file holds many series; each series' rows are cut into blocks of up to
 `block_rows` rows, and every block stores each column as its own chunk, so a query decodes
 only the blocks and columns it needs. All integers are little-endian.
 
     file     = header | chunks ... | footer | trailer
-    header   = magic "RTSG" | version u8 (1 or 2) | flags u8 | reserved u16 (0)     8 bytes
+    header   = magic "RTSG" | version u8 (1, 2 or 3) | flags u8 | reserved u16 (0)     8 bytes
                flags bits 0-1: outer compression, 0 none, 1 lz4, 2 zstd; bit 2 (version 2
-               only): the footer is a Zstd frame whatever the outer compression; bits 3-7 zero
+               and later): the footer is a Zstd frame whatever the outer compression; bits 3-7 zero
     chunks   = the chunks of every block of every series, back to back from offset 8, in
                write order; a block's chunks are contiguous, in this order:
                  timestamps, then per column in name order: presence (if any), values (if any)
@@ -51,8 +55,8 @@ nanosecond times store as seconds); e = 0 stores the times themselves.
                type (bit 2 set), else stored as 0 with bit 2 clear and recomputed from the data.
 
 Chunk offsets are not stored: each is its block's offset plus the lengths before it. CRC32
-is zlib.crc32. A reader refuses any version above FORMAT_VERSION; it reads versions 1 and 2.
-Writers write version 2 with flag bit 2 set unless the outer compression is none (Zstd makes
+is zlib.crc32. A reader refuses any version above FORMAT_VERSION; it reads versions 1 to 3.
+Writers write version 3 with flag bit 2 set unless the outer compression is none (Zstd makes
 footers, which hold many small integers and CRCs, about a quarter smaller than LZ4 does).
 """
 
