@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"storage"},
     {"query"},
     {"sql", "aggregation", "retention", "cluster"},
-    {"api", "pgwire", "importer"},
+    {"api", "pgwire", "importer", "exporter"},
     {"server"},
 ]
 

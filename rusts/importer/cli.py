@@ -12,6 +12,7 @@ summary says how far it got).
 """
 
 import argparse
+import json
 import signal
 import sys
 import time
@@ -84,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_options(sub: argparse.ArgumentParser, csv: bool) -> None:
     sub.add_argument("files", nargs="+", metavar="FILE", help="the files to import, in order")
     sub.add_argument("-m", "--measurement", required=True, help="measurement the points are written to")
-    sub.add_argument("--tags", metavar="COLS", help="comma-separated columns stored as tags")
+    sub.add_argument("--tags", metavar="COLS",
+                     help="comma-separated columns stored as tags (default: those a rusts-export file records, else none)")
     sub.add_argument("--timestamp-column", metavar="COL", help="column holding each point's time (default: time or timestamp)")
     sub.add_argument("--timestamp-unit", choices=sorted(TIMESTAMP_UNITS), help="unit of an integer timestamp column")
     sub.add_argument("--fields", metavar="COLS", help="comma-separated columns stored as fields (default: every other column)")
@@ -146,6 +148,24 @@ class _Run:
             self.skipped.rejected += outcome.rejected
 
 
+def _exported_tags(sources: list[Source]) -> list[str]:
+    """The tag columns rusts-export recorded in the files' metadata (the same in every file), else none."""
+    found: list[list[str]] = []
+    for source in sources:
+        metadata = source.schema.metadata or {}
+        recorded = metadata.get(b"rusts.tags")
+        try:
+            tags = json.loads(recorded) if recorded is not None else []
+        except ValueError:
+            raise InputError(f"{source.path}: metadata rusts.tags is not a JSON list; give --tags") from None
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise InputError(f"{source.path}: metadata rusts.tags is not a list of column names; give --tags")
+        found.append(tags)
+    if any(tags != found[0] for tags in found):
+        raise InputError("the files record different tag columns (rusts.tags); give --tags")
+    return found[0] if found else []
+
+
 def _check_kinds(plans: list[tuple[Source, ColumnPlan]], stored: dict[str, int]) -> None:
     """Every file must give each field one kind, the one already stored if any."""
     kinds = dict(stored)
@@ -168,6 +188,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise InputError("--batch-size and --lines-per-request must be at least 1")
     types = parse_types(getattr(args, "types", None))
     sources = [open_source(args.format, path, types) for path in args.files]
+    if args.tags is None:
+        spec.tags = _exported_tags(sources)
     plans = [(source, plan_columns(spec, source.schema, source.path)) for source in sources]
     sink: DirectSink | RestSink
     if args.direct:

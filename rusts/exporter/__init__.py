@@ -1,0 +1,1 @@
+"""rusts-export: a measurement out to Parquet (issue 7)."""

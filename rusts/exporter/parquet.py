@@ -1,0 +1,121 @@
+"""A measurement's rows as a Parquet file, read window by window straight from the storage engine.
+
+Columns: `time` as timestamp[ns, UTC], then each tag key as a string column
+(null where a series lacks the tag), then each field as its kind's Arrow type
+(float64, int64, uint64, bool, string; null where a row lacks the field).
+The file's schema metadata names the measurement and which columns are tags
+(`rusts.measurement`, `rusts.tags` as a JSON list), so `rusts-import` takes
+the tags from it and import(export(x)) stores x again.
+
+Memory: one time window (one partition's part of the range, all series) is
+held at a time, as Arrow columns; each window is one or more row groups.
+Rows are in time order, ties in series-key order, as queries answer them.
+"""
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED
+from rusts.query.filters import row_mask
+from rusts.query.model import Query
+from rusts.query.planner import Plan, SeriesRef, plan_query
+from rusts.storage.columns import Column, SeriesData
+from rusts.storage.engine import StorageEngine
+from rusts.storage.scan import ScanSnapshot
+
+ARROW_TYPES: dict[int, Any] = {
+    KIND_FLOAT: pa.float64(),
+    KIND_INTEGER: pa.int64(),
+    KIND_UNSIGNED: pa.uint64(),
+    KIND_BOOLEAN: pa.bool_(),
+    KIND_STRING: pa.string(),
+}
+TIME_TYPE = pa.timestamp("ns", "UTC")
+ROW_GROUP_ROWS = 1 << 20
+
+
+def export_schema(plan: Plan) -> Any:
+    columns = [pa.field("time", TIME_TYPE, nullable=False)]
+    columns += [pa.field(key, pa.string()) for key in plan.tag_keys]
+    columns += [pa.field(name, ARROW_TYPES[plan.kinds[name]]) for name in plan.projection]
+    metadata = {"rusts.measurement": plan.measurement, "rusts.tags": json.dumps(plan.tag_keys)}
+    return pa.schema(columns, metadata=metadata)
+
+
+def _keep(plan: Plan, data: SeriesData) -> NDArray[np.bool_]:
+    """Rows that pass the field predicates and carry at least one field."""
+    carried = np.zeros(len(data), dtype=np.bool_)
+    for column in data.columns.values():
+        carried |= True if column.present is None else column.present
+    mask = row_mask(plan.conditions, data)
+    return carried if mask is None else carried & mask
+
+
+def _field_array(kind: int, parts: list[tuple[int, Column | None]]) -> Any:
+    """One field across the series of a window: Arrow chunks, null where a row lacks it."""
+    chunks: list[Any] = []
+    arrow_type = ARROW_TYPES[kind]
+    for length, column in parts:
+        if column is None:
+            chunks.append(pa.nulls(length, arrow_type))
+            continue
+        mask = None if column.present is None else ~column.present
+        chunks.append(pa.array(column.values, arrow_type, mask=mask))
+    return pa.chunked_array(chunks, arrow_type).combine_chunks()
+
+
+def _window_table(plan: Plan, schema: Any, found: list[tuple[SeriesRef, SeriesData]]) -> Any:
+    lengths = [len(data) for _, data in found]
+    times = np.concatenate([data.timestamps for _, data in found])
+    ranks = np.repeat(np.array([ref.rank for ref, _ in found], dtype=np.int64), lengths)
+    arrays: list[Any] = [pa.array(times, pa.int64()).cast(TIME_TYPE)]
+    for key in plan.tag_keys:
+        values = pa.array([ref.tags.get(key) for ref, _ in found], pa.string())
+        arrays.append(values.take(pa.array(np.repeat(np.arange(len(found)), lengths))))
+    for name in plan.projection:
+        arrays.append(_field_array(plan.kinds[name], [(n, data.columns.get(name)) for n, (_, data) in zip(lengths, found)]))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    order = np.lexsort((ranks, times))
+    return table.take(pa.array(order))
+
+
+def export_parquet(engine: StorageEngine, query: Query, path: str, compression: str = "zstd") -> int:
+    """Write the rows `query` selects (its measurement, time range, tag and field filters) to `path`;
+    the number of rows written. The file is written to `path`.tmp and renamed when complete."""
+    plan = plan_query(engine, query)
+    schema = export_schema(plan)
+    temporary = path + ".tmp"
+    try:
+        rows = _write(engine, plan, schema, temporary, compression)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    os.replace(temporary, path)
+    return rows
+
+
+def _write(engine: StorageEngine, plan: Plan, schema: Any, path: str, compression: str) -> int:
+    snapshot = ScanSnapshot(engine, plan.start, plan.end)
+    rows = 0
+    with pq.ParquetWriter(path, schema, compression=compression) as writer:
+        for partition, lo, hi in snapshot.windows():
+            found: list[tuple[SeriesRef, SeriesData]] = []
+            for ref in plan.series:
+                data = snapshot.window_rows(ref.series_id, plan.read_columns, partition, lo, hi)
+                if data is None or len(data) == 0:
+                    continue
+                keep = np.flatnonzero(_keep(plan, data))
+                if len(keep):
+                    found.append((ref, data.take(keep) if len(keep) < len(data) else data))
+            if found:
+                table = _window_table(plan, schema, found)
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                rows += table.num_rows
+    return rows

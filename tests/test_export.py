@@ -1,0 +1,90 @@
+"""`rusts-export` as a real process: Parquet that pandas reads, filters, and import(export(x)) == x."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rusts.query.model import Query
+from servers import PACKAGE_ROOT, RustsServer
+from test_import import EXPECTED_ROWS, T0, config, importer, sorted_rows, stored, typed_table
+
+
+def exporter(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    return subprocess.run([sys.executable, "-m", "rusts.exporter.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def load(tmp_path: Path) -> Path:
+    """A data directory holding the typed table as measurement m (tags station, kind)."""
+    pq.write_table(typed_table(), tmp_path / "in.parquet")
+    result = importer("parquet", "in.parquet", "-m", "m", "--tags", "station,kind", "--timestamp-column", "when",
+                      "--direct", "--config", str(config(tmp_path)), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "rusts.yml"
+
+
+def test_export_then_import_stores_the_same_rows(tmp_path: Path) -> None:
+    cfg = load(tmp_path)
+    result = exporter("parquet", "out.parquet", "-m", "m", "--config", str(cfg), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "4 rows of m to out.parquet" in result.stderr
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.schema.field("time").type == pa.timestamp("ns", "UTC")
+    assert table.schema.field("big").type == pa.uint64() and table.schema.field("ok").type == pa.bool_()
+    assert table.num_rows == 4
+    frame = pd.read_parquet(tmp_path / "out.parquet")
+    assert str(frame["time"].dtype) == "datetime64[ns, UTC]"
+    assert frame["station"].tolist()[:3] == ["a", "b", "a"] and frame["station"].isna().tolist()[3]
+
+    again = tmp_path / "again"
+    again.mkdir()
+    # No --tags: the export recorded which columns are tags.
+    back = importer("parquet", str(tmp_path / "out.parquet"), "-m", "m", "--direct", "--config", str(config(again)), cwd=again)
+    assert back.returncode == 0, back.stderr
+    columns, rows = stored(again, Query("m"))
+    assert sorted_rows(columns, rows) == EXPECTED_ROWS
+    second = exporter("parquet", "out2.parquet", "-m", "m", "--config", str(again / "rusts.yml"), cwd=again)
+    assert second.returncode == 0, second.stderr
+    assert pq.read_table(again / "out2.parquet").equals(table)
+
+
+def test_time_range_and_where_select_rows(tmp_path: Path) -> None:
+    cfg = str(load(tmp_path))
+    result = exporter("parquet", "a.parquet", "-m", "m", "--config", cfg, "--start", "2025-11-01T00:00:01Z",
+                      "--end", str(T0 + 3_000_000_000), "--where", "station = 'a' OR kind = 'y'", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = pq.read_table(tmp_path / "a.parquet")
+    assert table.column("time").cast(pa.int64()).to_pylist() == [T0 + 2_000_500_000]
+    fields = exporter("parquet", "b.parquet", "-m", "m", "--config", cfg, "--where", "count > 0", cwd=tmp_path)
+    assert fields.returncode == 0, fields.stderr
+    assert pq.read_table(tmp_path / "b.parquet").column("count").to_pylist() == [1, 4]
+
+
+def test_bad_requests_exit_2_and_leave_no_file(tmp_path: Path) -> None:
+    cfg = str(load(tmp_path))
+    for args, message in (
+        (["-m", "nope"], "nope"),
+        (["-m", "m", "--start", "yesterday"], "--start 'yesterday' is neither"),
+        (["-m", "m", "--where", "nosuch = 1"], "nosuch"),
+    ):
+        result = exporter("parquet", "x.parquet", *args, "--config", cfg, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not (tmp_path / "x.parquet").exists() and not (tmp_path / "x.parquet.tmp").exists()
+
+
+def test_export_refuses_a_directory_a_server_holds(tmp_path: Path) -> None:
+    server = RustsServer(tmp_path)
+    try:
+        server.write("m v=1 1")
+        result = exporter("parquet", "x.parquet", "-m", "m", "--config", str(server.config), cwd=tmp_path)
+        assert result.returncode == 1
+        assert f"a running server holds {tmp_path / 'data'}" in result.stderr
+    finally:
+        server.stop()
