@@ -23,6 +23,7 @@ UNDEFINED_TABLE: Final = "42P01"
 UNDEFINED_COLUMN: Final = "42703"
 UNDEFINED_FUNCTION: Final = "42883"
 DUPLICATE_COLUMN: Final = "42701"
+AMBIGUOUS_COLUMN: Final = "42702"
 DATATYPE_MISMATCH: Final = "42804"
 DIVISION_BY_ZERO: Final = "22012"
 NUMERIC_VALUE_OUT_OF_RANGE: Final = "22003"
@@ -94,6 +95,12 @@ class DatatypeMismatchError(SqlError):
 
 class DuplicateColumnError(SqlError):
     sqlstate = DUPLICATE_COLUMN
+
+
+class AmbiguousColumnError(SqlError):
+    """A name that stands for two different SELECT-list columns (ORDER BY j with j and j::float8)."""
+
+    sqlstate = AMBIGUOUS_COLUMN
 
 
 class NotNullViolationError(SqlError):

@@ -7,11 +7,16 @@ PostgreSQL: NULL propagates through arithmetic and comparisons (three-valued
 logic in AND/OR/NOT); integer op integer stays integer (bigint: a result
 outside int64 is error 22003) and `/` truncates toward zero; a float on
 either side makes the result float8; division (and %) by zero is error 22012,
-never infinity. Unsigned fields compute as integers. A decimal literal
-(1.609) is a float8 here (PostgreSQL would say numeric).
+never infinity; a float8 * or / whose result rounds to 0 from non-zero
+operands is error 22003 (underflow), as PostgreSQL checks. Unsigned fields
+compute as integers. A decimal literal (1.609) is a float8 here (PostgreSQL
+would say numeric).
 
 Types are the result-column types: "float", "integer", "unsigned",
-"boolean", "string", "timestamp", and "unknown" for a bare NULL literal.
+"boolean", "string", "timestamp", and "unknown" for a bare NULL literal;
+"numeric" is SUM of an integer field (PostgreSQL's SUM(bigint) is numeric):
+answered alone as bigint, but arithmetic on it is numeric arithmetic, done
+here in float8 (SUM(n) / COUNT(*) keeps its fraction, never truncates).
 """
 
 import math
@@ -21,9 +26,9 @@ from rusts.sql.errors import DivisionByZeroError, OperatorTypeError, OutOfRangeE
 
 I64_MIN: Final = -(2**63)
 I64_MAX: Final = 2**63 - 1
-NUMERIC: Final = frozenset({"float", "integer", "unsigned"})
+NUMERIC: Final = frozenset({"float", "integer", "unsigned", "numeric"})
 PG_TYPE_NAMES: Final = {
-    "float": "double precision", "integer": "bigint", "unsigned": "bigint", "boolean": "boolean",
+    "float": "double precision", "numeric": "numeric", "integer": "bigint", "unsigned": "bigint", "boolean": "boolean",
     "string": "text", "timestamp": "timestamp with time zone", "unknown": "unknown",
 }
 
@@ -100,10 +105,18 @@ def _float_op(op: str, a: float, b: float) -> float:
     if op == "-":
         return _checked_float(a - b, (a, b))
     if op == "*":
-        return _checked_float(a * b, (a, b))
+        product = _checked_float(a * b, (a, b))
+        if product == 0.0 and a != 0.0 and b != 0.0:
+            raise OutOfRangeError("value out of range: underflow")
+        return product
     if b == 0.0:
         raise DivisionByZeroError()
-    return _checked_float(a / b, (a, b)) if op == "/" else math.fmod(a, b)
+    if op == "%":
+        return math.fmod(a, b)
+    quotient = _checked_float(a / b, (a, b))
+    if quotient == 0.0 and a != 0.0 and not math.isinf(b):
+        raise OutOfRangeError("value out of range: underflow")
+    return quotient
 
 
 def arithmetic_type(op: str, left: str, right: str) -> str:
@@ -113,7 +126,7 @@ def arithmetic_type(op: str, left: str, right: str) -> str:
             raise OperatorTypeError(
                 f"operator does not exist: {PG_TYPE_NAMES.get(left, left)} {op} {PG_TYPE_NAMES.get(right, right)}"
             )
-    if "float" in (left, right):
+    if "float" in (left, right) or "numeric" in (left, right):
         return "float"
     if left == "unknown" and right == "unknown":
         return "unknown"
@@ -328,5 +341,7 @@ class InList(Expr):
 
 
 def output_type(expr: Expr) -> str:
-    """The column type a client sees: a bare NULL is text, as in PostgreSQL."""
+    """The column type a client sees: a bare NULL is text, as in PostgreSQL; SUM of an integer is bigint."""
+    if expr.type == "numeric":
+        return "integer"
     return "string" if expr.type == "unknown" else expr.type

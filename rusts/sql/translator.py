@@ -3,13 +3,16 @@
 A SELECT becomes a rusts.query.model.Query and runs through the executor;
 there is no second evaluator of the data. What the model has no room for is
 done on the executor's result rows, in this order (rusts.sql.expressions):
-rows that carry none of the SELECT list's fields are dropped (only when
-ORDER BY needed another field), HAVING keeps the rows whose condition is
+HAVING keeps the rows whose condition is
 true, ORDER BY sorts (stable; NULLs last ascending and first descending
 unless NULLS FIRST/LAST says otherwise; strings by code point), OFFSET and
 LIMIT page, and the SELECT list's expressions give the answer's columns.
 ORDER BY time alone (and no HAVING) is pushed into the Query with LIMIT and
-OFFSET, so the executor's top-k reads only the blocks it needs.
+OFFSET, so the executor's top-k reads only the blocks it needs. A
+non-aggregating SELECT asks the executor for every field, so that a row
+lacking the fields it names is still answered (with NULLs), as in a table;
+a WHERE whose time range is empty answers no rows (an ungrouped aggregate:
+one row, counts 0 and the rest NULL), as PostgreSQL does.
 
 Aggregates referenced anywhere (SELECT list, HAVING, ORDER BY, inside
 arithmetic) become the Query's aggregations, once each; a GROUP BY without
@@ -36,9 +39,9 @@ from sqlglot.errors import ParseError, SqlglotError
 from rusts.query.aggregate import NUMERIC_ONLY
 from rusts.query.errors import FieldTypeError, UnknownFieldError, UnknownMeasurementError
 from rusts.query.executor import execute
-from rusts.query.model import Aggregation, AggregateFunction, Column, GroupBy, Query, QueryResult, TimeGroup
+from rusts.query.model import Aggregation, AggregateFunction, Column, GroupBy, Query, QueryResult, TimeGroup, TimeRange
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
-from rusts.sql.errors import DatatypeMismatchError, OutOfRangeError, SqlSyntaxError, UnsupportedSqlError
+from rusts.sql.errors import AmbiguousColumnError, DatatypeMismatchError, OutOfRangeError, SqlSyntaxError, UnsupportedSqlError
 from rusts.sql.expressions import (
     Arithmetic,
     CastNumber,
@@ -113,35 +116,41 @@ class Translation:
         self.layout = layout
         self.outputs = outputs
         self.names = names
-        self.carriers: list[int] = []
         self.having: Expr | None = None
         self.order: list[OrderKey] = []
         self.limit: int | None = None
         self.offset = 0
+        # set when WHERE's time range is empty: the executor's rows are replaced by this answer
+        self.empty: list[list[Any]] | None = None
 
     def columns(self) -> list[Column]:
         return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
 
     def finish(self, result: QueryResult) -> QueryResult:
-        """The answer from the executor's result: carriers, HAVING, ORDER BY, paging, SELECT list."""
+        """The answer from the executor's result: HAVING, ORDER BY, paging, SELECT list."""
         if len(result.columns) != len(self.layout):
             raise AssertionError(f"BUG: executor answered columns {result.columns}, expected {self.layout}")
-        rows = result.rows
-        if self.carriers:
-            rows = [row for row in rows if any(row[i] is not None for i in self.carriers)]
+        rows = result.rows if self.empty is None else self.empty
         if self.having is not None:
             having = self.having
             rows = [row for row in rows if having.value(row) is True]
+        if not self.order:
+            if self.offset or self.limit is not None:
+                rows = rows[self.offset : None if self.limit is None else self.offset + self.limit]
+            return QueryResult(self.columns(), self.project(rows))
+        # every row's SELECT list is computed before the sort, as PostgreSQL does: an error in a row
+        # that paging leaves out is still an error
+        pairs = list(zip(rows, self.project(rows)))
         for key in reversed(self.order):
-            rows = _sorted(rows, key)
+            pairs = _sorted(pairs, key)
         if self.offset or self.limit is not None:
-            rows = rows[self.offset : None if self.limit is None else self.offset + self.limit]
-        return QueryResult(self.columns(), self.project(rows))
+            pairs = pairs[self.offset : None if self.limit is None else self.offset + self.limit]
+        return QueryResult(self.columns(), [answer for _, answer in pairs])
 
     def streamable(self) -> bool:
         """Whether each executor row maps to one answer row on its own (no filter, sort or paging
         here), so the answer can be produced batch by batch."""
-        return not self.carriers and self.having is None and not self.order and not self.offset and self.limit is None
+        return self.empty is None and self.having is None and not self.order and not self.offset and self.limit is None
 
     def project(self, rows: list[list[Any]]) -> list[list[Any]]:
         """Executor rows as answer rows: the SELECT list's columns and expressions."""
@@ -156,9 +165,10 @@ class Translation:
         return [[expr.value(row) for expr in self.outputs] for row in rows]
 
 
-def _sorted(rows: list[list[Any]], key: OrderKey) -> list[list[Any]]:
-    """Rows stably sorted by one key, its NULLs before or after the rest."""
-    keyed = [(key.expr.value(row), row) for row in rows]
+def _sorted(rows: list[tuple[list[Any], list[Any]]], key: OrderKey) -> list[tuple[list[Any], list[Any]]]:
+    """(executor row, answer row) pairs stably sorted by one key of the executor row, its NULLs before
+    or after the rest."""
+    keyed = [(key.expr.value(row[0]), row) for row in rows]
     nulls = [row for value, row in keyed if value is None]
     present = [pair for pair in keyed if pair[0] is not None]
     present.sort(key=lambda pair: pair[0], reverse=key.descending)
@@ -331,8 +341,7 @@ class _Select:
                 columns.append(Column(name, aggregate_type(self.scope, aggregation)))
             return columns
         columns += [Column(tag, "string") for tag in self.scope.tag_order]
-        fields = sorted(self.scope.fields) if self.star else self.fields
-        return columns + [Column(name, self.scope.fields[name]) for name in fields]
+        return columns + [Column(name, self.scope.fields[name]) for name in sorted(self.scope.fields)]
 
     def keys(self) -> list[tuple[str, str | int]]:
         keys: list[tuple[str, str | int]] = [("time", "time")]
@@ -340,8 +349,7 @@ class _Select:
             keys += [("tag", tag) for tag in (self.group.tags if self.group is not None else [])]
             return keys + [("aggregate", k) for k in range(len(self.aggregations))]
         keys += [("tag", tag) for tag in self.scope.tag_order]
-        fields = sorted(self.scope.fields) if self.star else self.fields
-        return keys + [("field", name) for name in fields]
+        return keys + [("field", name) for name in sorted(self.scope.fields)]
 
     def bind(self) -> None:
         """Point every column reference at its index in the executor's result."""
@@ -387,6 +395,8 @@ class _Select:
         assert self.aggregating, "BUG: an aggregate in a SELECT not seen as aggregating"
         aggregation = aggregation_of(self.scope, node, alias)
         result_type = aggregate_type(self.scope, aggregation)
+        if aggregation.function == "sum" and result_type == "integer":
+            result_type = "numeric"  # PostgreSQL's SUM(bigint): arithmetic on it keeps fractions
         if aggregation.function not in ("count", "count_distinct"):
             self.fills.add(fill)
         found = None
@@ -560,9 +570,6 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Tra
             continue
         outputs.append(built.expr(node, alias or None))
         names.append(alias or _default_name(scope, node))
-    if not aggregating and not built.star and not built.fields:
-        raise unsupported("a SELECT of no field (time and tags come with every row; name a field or use *)", select)
-    visible_fields = list(built.fields)
     built.aliases = {alias: expr for (_, alias), expr in zip(items, outputs) if alias}
     having: Expr | None = None
     if having_clause is not None:
@@ -574,18 +581,26 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Tra
     order = _order_keys(built, order_clause, outputs, names)
     if aggregating and not built.aggregations:
         built.aggregations.append(Aggregation("count", "*"))  # so that the groups exist; not answered
-    query = Query(scope.measurement, time_range=where.time_range(), tag_filter=where.tag_filter(), field_filter=where.fields)
+    time_range = where.time_range()
+    empty = time_range is not None and time_range.start is not None and time_range.end is not None and (
+        time_range.start >= time_range.end
+    )
+    if empty:
+        assert time_range is not None and time_range.start is not None
+        time_range.end = time_range.start + 1  # the executor refuses an empty range; its rows are not used
+    query = Query(scope.measurement, time_range=time_range, tag_filter=where.tag_filter(), field_filter=where.fields)
     if aggregating:
         query.aggregations = built.aggregations
         query.group_by = group
         if gapfill:
             _gapfill(built, where.start, where.end, select)
     else:
-        query.fields = None if built.star else built.fields
+        # every field, so that a row lacking the named ones is still answered (with NULLs), as in PostgreSQL
+        query.fields = None
     translation = Translation(query, built.layout(), outputs, names)
     built.bind()
-    if len(built.fields) > len(visible_fields) and visible_fields:
-        translation.carriers = [i for i, key in enumerate(built.keys()) if key[0] == "field" and key[1] in visible_fields]
+    if empty:
+        translation.empty = [_empty_aggregate_row(built, time_range)] if aggregating and group is None else []
     limit, offset = _paging(select)
     if _pushable(order, having, group):
         query.order = "desc" if order and order[0].descending else "asc"
@@ -593,6 +608,12 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Tra
     else:
         translation.order, translation.having, translation.limit, translation.offset = order, having, limit, offset
     return translation
+
+
+def _empty_aggregate_row(built: _Select, time_range: TimeRange | None) -> list[Any]:
+    """What an aggregate without GROUP BY answers over no rows: counts 0, everything else NULL."""
+    start = 0 if time_range is None or time_range.start is None else time_range.start
+    return [start] + [0 if a.function in ("count", "count_distinct") else None for a in built.aggregations]
 
 
 def _pushable(order: list[OrderKey], having: Expr | None, group: GroupBy | None) -> bool:
@@ -638,6 +659,8 @@ def _order_keys(built: _Select, clause: exp.Expression | None, outputs: list[Exp
             expr = outputs[position - 1]
         elif isinstance(target, exp.Column) and not target.table and target.name in names:
             expr = outputs[names.index(target.name)]
+            if any(n == target.name and not _same_output(o, expr) for n, o in zip(names, outputs)):
+                raise AmbiguousColumnError(f'ORDER BY "{target.name}" is ambiguous')
         else:
             expr = built.expr(target)
         descending = bool(ordered.args.get("desc"))
@@ -646,6 +669,10 @@ def _order_keys(built: _Select, clause: exp.Expression | None, outputs: list[Exp
     return keys
 
 
+
+
+def _same_output(a: Expr, b: Expr) -> bool:
+    return a is b or (isinstance(a, Ref) and isinstance(b, Ref) and a.key == b.key)
 
 
 def _is_gapfill(node: exp.Expression) -> bool:
