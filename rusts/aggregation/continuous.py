@@ -129,6 +129,18 @@ class ContinuousAggregates:
             self._refresh_one(aggregate)
         return definition
 
+    def ensure(self, name: str, sql: str) -> bool:
+        """Make aggregate `name` have query `sql` (from the configuration): create it, or re-create
+        it when its query differs; False when it already had that query."""
+        existing = self.aggregates.get(name)
+        if existing is not None and existing.definition.sql == sql:
+            return False
+        if existing is not None:
+            _log.info("continuous aggregate %s: query changed in the configuration; re-creating it", name)
+            self.drop(name)
+        self.create(name, sql)
+        return True
+
     def drop(self, name: str, if_exists: bool = False) -> bool:
         """Forget an aggregate and drop its measurement; False when there was none (with if_exists)."""
         with self._refresh_lock:
@@ -216,7 +228,7 @@ class ContinuousAggregates:
                 aggregate.pending.update(np.unique((np.asarray(timestamps) - definition.offset) // definition.interval).tolist())
 
     def _last_sequence(self) -> int:
-        return int(self.engine.statistics()["wal_sequence"])
+        return self.engine.last_sequence()
 
     # --- refresh -------------------------------------------------------------------
 

@@ -37,11 +37,12 @@ from urllib.parse import parse_qsl
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
-from litestar import Litestar, Request, get, post
+from litestar import Litestar, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.response import Response
 
 import rusts
+from rusts.aggregation.continuous import AggregateExistsError, UnknownAggregateError, aggregates_of
 from rusts.api.auth import token_from_request, verify_token
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.query.executor import execute
@@ -68,6 +69,8 @@ from rusts.storage.engine import StorageEngine
 
 STATUS_BAD_REQUEST = 400
 STATUS_UNAUTHORIZED = 401
+STATUS_NOT_FOUND = 404
+STATUS_CONFLICT = 409
 STATUS_TOO_LARGE = 413
 STATUS_UNSUPPORTED_MEDIA = 415
 STATUS_TOO_MANY_REQUESTS = 429
@@ -100,6 +103,8 @@ ERROR_STATUS: dict[type[Exception], int] = {
     WalError: STATUS_UNAVAILABLE,
     LineProtocolError: STATUS_BAD_REQUEST,
     FieldTypeConflictError: STATUS_BAD_REQUEST,
+    UnknownAggregateError: STATUS_NOT_FOUND,
+    AggregateExistsError: STATUS_CONFLICT,
     QueryError: STATUS_BAD_REQUEST,
     CodecError: STATUS_INTERNAL,
     CorruptDataError: STATUS_INTERNAL,
@@ -342,6 +347,51 @@ async def query(request: Request[Any, Any, State], epoch: str | None = None) -> 
     return await _answer(request, epoch, sql_only=False)
 
 
+_AGGREGATE_COLUMNS = ("name", "source", "bucket_ns", "query", "watermark", "pending_buckets", "stale_ranges")
+
+
+@get("/aggregates")
+async def list_aggregates(state: State) -> Response[dict[str, Any]]:
+    """The continuous aggregates: name, source, bucket, defining query, refresh state."""
+    holder: EngineHolder = state.engines
+    if holder.engine is None:
+        return _error(STATUS_UNAVAILABLE, "the storage engine is not ready")
+    registry = await run_blocking(state.request_timeout, "opening the aggregates", "try again", aggregates_of, holder.engine)
+    rows = registry.rows()
+    return Response({"aggregates": [dict(zip(_AGGREGATE_COLUMNS, row)) for row in rows]})
+
+
+@post("/aggregates", status_code=201)
+async def create_aggregate(request: Request[Any, Any, State]) -> Response[Any]:
+    """Define a continuous aggregate: {"name": "cpu_1m", "query": "SELECT time_bucket('1m', time) ..."}."""
+    holder: EngineHolder = request.app.state.engines
+    engine = holder.engine
+    if engine is None:
+        return _error(STATUS_UNAVAILABLE, "the storage engine is not ready (recovering)")
+    try:
+        decoded = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError as exc:
+        return _error(STATUS_BAD_REQUEST, f"body is not JSON: {exc}")
+    if not (isinstance(decoded, dict) and set(decoded) == {"name", "query"} and all(isinstance(v, str) for v in decoded.values())):
+        return _error(STATUS_BAD_REQUEST, 'POST /aggregates takes {"name": "...", "query": "SELECT ..."}')
+    timeout: float = request.app.state.request_timeout
+    registry = aggregates_of(engine)
+    await run_blocking(timeout, "creating the aggregate", "it may still complete", registry.create, decoded["name"], decoded["query"])
+    return Response({"name": decoded["name"]}, status_code=201)
+
+
+# Declared 200 so that the not-ready answer may carry a body; success answers 204 itself.
+@delete("/aggregates/{name:str}", status_code=200)
+async def drop_aggregate(state: State, name: str) -> Response[Any]:
+    """Forget a continuous aggregate and drop its measurement; 404 when there is none."""
+    holder: EngineHolder = state.engines
+    engine = holder.engine
+    if engine is None:
+        return _error(STATUS_UNAVAILABLE, "the storage engine is not ready (recovering)")
+    await run_blocking(state.request_timeout, "dropping the aggregate", "it may still complete", lambda: aggregates_of(engine).drop(name))
+    return Response(None, status_code=204)
+
+
 @post("/sql", status_code=200)
 async def sql(request: Request[Any, Any, State], epoch: str | None = None) -> Response[Any]:
     """SQL: {"query": "SELECT ..."}, answered in the same JSON row format as /query."""
@@ -465,7 +515,7 @@ def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings, 
     http_metrics = HttpMetrics()
     app = Litestar(
         logging_config=None,  # the server configures logging (rusts.yml logging); Litestar must not replace it
-        route_handlers=[health, ready, stats, metrics, write_v1, write_v2, query, sql],
+        route_handlers=[health, ready, stats, metrics, write_v1, write_v2, query, sql, list_aggregates, create_aggregate, drop_aggregate],
         lifespan=[lifespan],
         exception_handlers={RustsError: _rusts_error_response},
         state=State(

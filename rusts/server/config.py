@@ -94,6 +94,13 @@ class RetentionConfig(Section, frozen=True):
     check_interval_secs: Positive = 300
 
 
+class AggregatesConfig(Section, frozen=True):
+    """Continuous aggregates: how often they are refreshed, and those rusts.yml defines."""
+
+    refresh_interval_ms: Positive = 1000
+    definitions: dict[NonEmpty, NonEmpty] = msgspec.field(default_factory=dict)
+
+
 class StorageConfig(Section, frozen=True):
     """Where data lives and how durably it is written."""
 
@@ -106,6 +113,7 @@ class StorageConfig(Section, frozen=True):
     partition_duration_secs: Positive = 86400
     compression: CompressionConfig = msgspec.field(default_factory=CompressionConfig)
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
+    aggregates: AggregatesConfig = msgspec.field(default_factory=AggregatesConfig)
 
     @property
     def effective_wal_dir(self) -> str:
@@ -233,6 +241,14 @@ storage:
     cold_dir: null
     # Seconds between retention and tiering passes (one also runs at start).
     check_interval_secs: 300
+  aggregates:
+    # Milliseconds between refreshes of continuous aggregates (each recomputes only the
+    # time buckets written or deleted since the last one).
+    refresh_interval_ms: 1000
+    # Aggregates created at start (and re-created when their query here changes), e.g.
+    # {cpu_1m: "SELECT time_bucket('1m', time) AS time, host, avg(usage) AS usage FROM cpu GROUP BY 1, 2"}.
+    # Others can be created with CREATE CONTINUOUS AGGREGATE and are kept with the data.
+    definitions: {}
 
 auth:
   # Require a JWT bearer token on API requests (not on /health and /ready).

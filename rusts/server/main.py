@@ -11,9 +11,10 @@ import uvicorn
 import rusts
 from rusts.api.line_protocol import engine_parser
 from rusts.api.router import ApiSettings, EngineHolder, Service, create_app
-from rusts.core.errors import ConfigError
+from rusts.core.errors import ConfigError, RustsError
 from rusts.pgwire.connection import PgSettings
 from rusts.pgwire.server import pgwire_service, tls_context
+from rusts.aggregation.continuous import aggregates_of
 from rusts.retention.manager import RetentionManager, attach
 from rusts.retention.policy import RetentionPolicy
 from rusts.server.config import Config, duration_secs
@@ -71,6 +72,53 @@ def retention_policy(config: Config) -> RetentionPolicy:
         cold_after_ns=_ns(retention.cold_after),
         check_interval_secs=float(retention.check_interval_secs),
     )
+
+
+def aggregates_service(interval_secs: float, definitions: dict[str, str]) -> Service:
+    """Continuous aggregates as a service of create_app: opened (and the configured ones created)
+    once the engine is open, then refreshed every interval; a refresh under way finishes first."""
+
+    @asynccontextmanager
+    async def service(holder: EngineHolder) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(_aggregates_loop(holder, interval_secs, definitions, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    return service
+
+
+async def _aggregates_loop(holder: EngineHolder, interval_secs: float, definitions: dict[str, str], stop: asyncio.Event) -> None:
+    log = logging.getLogger("rusts.aggregation")
+    await asyncio.to_thread(holder.ready.wait)
+    engine = holder.engine
+    if engine is None:
+        return
+    # Configured aggregates whose source does not exist yet (or that fail) are retried each round;
+    # a bad definition in rusts.yml must not stop the server: it says why (once) and serves on.
+    unapplied = dict(definitions)
+    reported: set[str] = set()
+    while not stop.is_set():
+        try:
+            registry = await asyncio.to_thread(aggregates_of, engine)
+            for name, sql in list(unapplied.items()):
+                try:
+                    await asyncio.to_thread(registry.ensure, name, sql)
+                    del unapplied[name]
+                except RustsError as exc:
+                    if name not in reported:
+                        reported.add(name)
+                        log.warning("continuous aggregate %s from rusts.yml not created yet: %s", name, exc)
+            await asyncio.to_thread(registry.refresh)
+        except Exception:
+            log.exception("continuous aggregate refresh failed; the next one retries")
+        try:
+            await asyncio.wait_for(stop.wait(), interval_secs)
+        except TimeoutError:
+            pass
 
 
 def retention_service(policy: RetentionPolicy) -> Service:
@@ -163,7 +211,11 @@ def run_server(config: Config, source: str = "rusts.yml") -> int:
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, _stopped)
     options = engine_options(config)
-    services: list[Service] = [retention_service(retention_policy(config))]
+    aggregates = config.storage.aggregates
+    services: list[Service] = [
+        retention_service(retention_policy(config)),
+        aggregates_service(aggregates.refresh_interval_ms / 1000, dict(aggregates.definitions)),
+    ]
     if config.postgres.enabled:
         services.append(pgwire_service(pg_settings(config, source)))
     app = create_app(lambda: StorageEngine.open(options, engine_parser), settings, services)

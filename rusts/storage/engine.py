@@ -778,6 +778,10 @@ class StorageEngine:
             return None
         return parts[0] if len(parts) == 1 else resolve(concat(parts))
 
+    def last_sequence(self) -> int:
+        """The WAL sequence of the latest logged write (0 without a WAL)."""
+        return self._wal.last_sequence if self._wal is not None else 0
+
     def memtables(self) -> list[MemTable]:
         """The memtables a read must see, oldest first: those being flushed, then the live one."""
         with self._flush_done:
@@ -815,7 +819,7 @@ class StorageEngine:
             "partitions": len(self.partitions),
             "segments": segments,
             "checkpoint": self.checkpoint,
-            "wal_sequence": self._wal.last_sequence if self._wal is not None else 0,
+            "wal_sequence": self.last_sequence(),
         }
 
 
