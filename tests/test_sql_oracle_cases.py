@@ -36,6 +36,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
     directory: Path = tmp_path_factory.mktemp("oracle")
     engine = StorageEngine.open(EngineOptions(str(directory), memtable_max_age_secs=10**6), engine_parser)
     lines = [f"m,dc={dc},host={host} {fields} {BASE + minute * MINUTE}" for host, dc, minute, fields in ROWS]
+    # big: floats whose sums and squares overflow float8 (PostgreSQL: 22003 rather than infinity)
+    huge = [("a", "1e300"), ("a", "-1e300"), ("a", "3.0"), ("b", "1.5e308"), ("b", "1.5e308")]
+    lines += [f"big,host={host} f={value} {BASE + k * MINUTE}" for k, (host, value) in enumerate(huge)]
     assert engine.write_line_protocol("\n".join(lines).encode()).errors == []
     engine.flush()
     yield engine
@@ -87,6 +90,7 @@ ANSWERS = [
     ("SELECT SUM(j) * 1.5, -SUM(j), SUM(j) + 1 FROM m", [[-3.0, 2.0, -1.0]]),
     # other integer aggregates stay bigint: integer division truncates toward zero
     ("SELECT MIN(j) / 2, COUNT(*) / 4 FROM m", [[-3, 1]]),
+    ("SELECT MAX(f) FROM big", [[1.5e308]]),
     # the same column twice may be ordered by its name
     ("SELECT j, j FROM m WHERE j >= -100 ORDER BY j", [[-7, -7], [0, 0], [2, 2], [3, 3]]),
 ]
@@ -112,6 +116,10 @@ ERRORS = [
     ("SELECT j, j::float8 FROM m ORDER BY j", "42702", "ambiguous"),
     # every row's SELECT list is computed before the sort, also rows LIMIT leaves out
     ("SELECT j, 10 / j FROM m ORDER BY j DESC LIMIT 1", "22012", "division by zero"),
+    # a float aggregate that overflows is an error, never infinity
+    ("SELECT STDDEV(f) FROM big WHERE host = 'a'", "22003", "overflow"),
+    ("SELECT SUM(f) FROM big WHERE host = 'b'", "22003", "overflow"),
+    ("SELECT host, COUNT(*) FROM big GROUP BY host HAVING SUM(f) > 0", "22003", "overflow"),
 ]
 
 

@@ -27,6 +27,7 @@ before sqlglot sees the text. Anything else RusTs cannot answer exactly
 raises UnsupportedSqlError naming the construct and quoting it.
 """
 
+import math
 import re
 import time
 from operator import itemgetter
@@ -122,6 +123,8 @@ class Translation:
         self.offset = 0
         # set when WHERE's time range is empty: the executor's rows are replaced by this answer
         self.empty: list[list[Any]] | None = None
+        # float aggregate columns: stored floats are finite, so infinity there is an overflow
+        self.float_aggregates: list[int] = []
 
     def columns(self) -> list[Column]:
         return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
@@ -131,6 +134,7 @@ class Translation:
         if len(result.columns) != len(self.layout):
             raise AssertionError(f"BUG: executor answered columns {result.columns}, expected {self.layout}")
         rows = result.rows if self.empty is None else self.empty
+        self._check_overflow(rows)
         if self.having is not None:
             having = self.having
             rows = [row for row in rows if having.value(row) is True]
@@ -152,8 +156,17 @@ class Translation:
         here), so the answer can be produced batch by batch."""
         return self.empty is None and self.having is None and not self.order and not self.offset and self.limit is None
 
+    def _check_overflow(self, rows: list[list[Any]]) -> None:
+        """PostgreSQL's error where a float aggregate overflowed (SUM, AVG, STDDEV of huge values)."""
+        for index in self.float_aggregates:
+            for row in rows:
+                value = row[index]
+                if value is not None and not math.isfinite(value):
+                    raise OutOfRangeError("value out of range: overflow")
+
     def project(self, rows: list[list[Any]]) -> list[list[Any]]:
         """Executor rows as answer rows: the SELECT list's columns and expressions."""
+        self._check_overflow(rows)
         if all(isinstance(expr, Ref) for expr in self.outputs):
             picks = [expr.index for expr in self.outputs if isinstance(expr, Ref)]
             if picks == list(range(len(self.layout))):
@@ -599,6 +612,9 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Tra
         query.fields = None
     translation = Translation(query, built.layout(), outputs, names)
     built.bind()
+    translation.float_aggregates = [
+        i for i, (key, column) in enumerate(zip(built.keys(), translation.layout)) if key[0] == "aggregate" and column.type == "float"
+    ]
     if empty:
         translation.empty = [_empty_aggregate_row(built, time_range)] if aggregating and group is None else []
     limit, offset = _paging(select)
