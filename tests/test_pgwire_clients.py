@@ -357,3 +357,15 @@ def test_statement_timeout_cancels_and_the_connection_carries_on(server: RustsSe
             conn.execute("SELECT * FROM trips")
         conn.execute("SET statement_timeout = 0")
         assert conn.execute("SELECT COUNT(*) FROM trips").fetchone() == (ROWS,)
+
+
+def test_server_shutdown_tells_connected_clients(tmp_path: Path) -> None:
+    own = RustsServer(tmp_path)
+    conn = psycopg.connect(f"postgresql://rusts@127.0.0.1:{own.pg_port}/rusts", autocommit=True)
+    try:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert own.stop() == 0
+        with pytest.raises(psycopg.OperationalError, match="terminating connection due to administrator command"):
+            conn.execute("SELECT 1")
+    finally:
+        conn.close()

@@ -124,6 +124,14 @@ class Connection:
         self.send(p.error_response(sqlstate, str(exc) or type(exc).__name__))
         self.transaction.failed()
 
+    def terminate(self, sqlstate: str, text: str) -> None:
+        """Tell the client the server is ending this connection (only whole messages were ever written)."""
+        try:
+            self.writer.write(p.error_response(sqlstate, text, "FATAL"))
+            self.writer.close()  # the message loop then reads end-of-stream and finishes
+        except (ConnectionError, RuntimeError, OSError):
+            pass
+
     async def fatal(self, sqlstate: str, text: str) -> None:
         try:
             self.send(p.error_response(sqlstate, text, "FATAL"))

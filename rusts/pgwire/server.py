@@ -12,6 +12,7 @@ from rusts.api.router import EngineHolder
 from rusts.pgwire.connection import Connection, PgSettings, Registry
 
 log = logging.getLogger("rusts.pgwire")
+SHUTDOWN_GRACE = 5.0  # seconds a busy connection gets to finish after shutdown told it to end
 
 
 def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -58,16 +59,23 @@ class PgServer:
         self.tasks.add(task)
         try:
             await Connection(reader, writer, self.settings, self.registry, self.holder).serve()
+        except asyncio.CancelledError:
+            writer.close()  # shutdown ended a connection still busy after the grace period
         finally:
             self.tasks.discard(task)
 
     async def stop(self) -> None:
+        """Stop listening and end every connection with 57P01, as PostgreSQL's shutdown does."""
         if self.server is not None:
             self.server.close()
+        for connection in list(self.registry.by_pid.values()):
+            connection.terminate("57P01", "terminating connection due to administrator command")
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=SHUTDOWN_GRACE)
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=5)
+            await asyncio.wait(list(self.tasks), timeout=SHUTDOWN_GRACE)
 
 
 def pgwire_service(settings: PgSettings) -> Callable[[EngineHolder], AbstractAsyncContextManager[None]]:
