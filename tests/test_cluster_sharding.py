@@ -156,3 +156,22 @@ def test_unroutable_records_are_errors(line: bytes, message: str) -> None:
     split = split_lines(b"cpu v=1 1\n" + line + b"\ncpu v=2 2\n", sharding(), 1, 0)
     assert [str(e) for e in split.errors] == [message]
     assert sum(batch.points for batch in split.shards.values()) == (2 if b'"' not in line else 1)
+
+
+@pytest.mark.parametrize("strategy", ["BySeries", "ByMeasurement", "ByTime"])
+def test_fast_path_agrees_with_the_general_scanner(strategy: str) -> None:
+    """A body without escapes or quotes takes the split fast path; a quoted comment forces the scanner."""
+    rng = random.Random(3)
+    lines = [
+        f"m{rng.randint(0, 2)},host=h{rng.randint(0, 9)},dc=d{rng.randint(0, 2)} v={i},w={i}i" + ("" if i % 4 == 0 else f" {i * 7_000_000_000}")
+        for i in range(300)
+    ]
+    body = ("\n".join(lines) + "\n\n# done\n").encode()
+    s = sharding(strategy, window="shard_window_secs = 60" if strategy == "ByTime" else "")
+    fast = split_lines(body, s, 1, 123 * 10**9)
+    general = split_lines(body + b'# "quoted"\n', s, 1, 123 * 10**9)
+    assert fast.errors == general.errors == []
+    assert {k: (bytes(b.body), b.lines, b.points) for k, b in fast.shards.items()} == {
+        k: (bytes(b.body), b.lines, b.points) for k, b in general.shards.items()
+    }
+    assert sum(b.points for b in fast.shards.values()) == 300

@@ -10,10 +10,10 @@ Shard side: `partial_answer(engine, query)` gives a PartialAnswer.
   first/last as value + time + series key; stddev as count, mean and sum of
   squared deviations (Chan et al.: exact to merge, unlike raw sums of squares);
   median/percentile as the values themselves (exact); count_distinct as the
-  distinct values. The states are computed from the shard's raw rows (every
-  field, so a row counts for its group as the executor counts it): exact, but it
-  reads more than the executor's block-header pushdown. The fast path wanted:
-  an executor function returning its per-group states (see docs/cluster.md).
+  distinct values. They are the executor's own states, computed as it computes
+  them (header-totals and block pushdown, the partition pass), taken before it
+  finishes them; first/last ranks and distinct codes are shipped as series keys
+  and values, which the router maps to its own numbering.
 - A shard that does not know the measurement or a field answers `known=False`
   with the planner's message; it holds no rows of them.
 
@@ -48,8 +48,9 @@ from rusts.query.errors import UnknownFieldError, UnknownMeasurementError
 from rusts.query.executor import execute
 from rusts.query.model import Column, Query, QueryResult
 from rusts.query.planner import Plan, plan_query
-from rusts.storage.columns import KIND_STRING, NUMPY_DTYPES
 from rusts.storage.engine import StorageEngine
+from rusts.storage.scan import BlockStats, ScanSnapshot
+from rusts.storage.segment_format import ColumnBlockMeta
 
 ROWS_SPEC = agg.AggregateSpec("count", "*", "", 0, False, 0.0, "integer")
 WireState = dict[str, tuple[str, list[Any]]]
@@ -139,75 +140,69 @@ def partial_answer(engine: StorageEngine, query: Query, timeout: float | None = 
 
 
 def _aggregate_partial(engine: StorageEngine, query: Query, plan: Plan, timeout: float | None) -> PartialAnswer:
-    raw = msgspec.structs.replace(query, fields=None, aggregations=[], group_by=None, order="asc", limit=None, offset=0)
-    result = execute(engine, raw, timeout)
-    names = [column.name for column in result.columns]
-    at = {name: i for i, name in enumerate(names)}
-    tag_at = [at[key] for key in plan.tag_keys]
-    keys: dict[tuple[str | None, ...], list[list[Any]]] = {}
-    for row in result.rows:
-        keys.setdefault(tuple(row[at[tag]] if tag in at else None for tag in plan.group_tags), []).append(row)
-    # Ranks in series-key order: the shard already merges its rows, so its ties must break as the router's do.
-    row_keys = {id(row): _row_key(plan, row, tag_at) for row in result.rows}
-    series_keys = {key: rank for rank, key in enumerate(sorted(set(row_keys.values())))}
-    distinct: dict[str, int] = {}
-    groups: list[GroupStates] = []
-    for key, rows in keys.items():
-        times = np.array([row[0] for row in rows], dtype=np.int64)
-        buckets = _buckets(plan, times)
-        ranks = np.array([series_keys[row_keys[id(row)]] for row in rows], dtype=np.int64)
-        states: list[WireState | None] = []
-        for spec in plan.aggregations:
-            state = _lift(spec, rows, at, buckets, times, ranks, distinct)
-            merged = agg.merge(spec, [state]) if state is not None else None
-            states.append(None if merged is None else _wire(merged))
-        row_state = agg.merge(ROWS_SPEC, [agg.lift(ROWS_SPEC, buckets, None, times, ranks)])
-        assert row_state is not None, "BUG: a group without rows"
-        groups.append(GroupStates(list(key), _wire(row_state), states))
+    groups, distinct_codes = _executor_groups(engine, plan, timeout)
+    # The executor's ranks are positions in plan.series, which is in series-key order: ship the keys.
+    series_keys = [ref.key for ref in plan.series]
+    distinct = [""] * len(distinct_codes)
+    for value, code in distinct_codes.items():
+        distinct[code] = value
+    shipped: list[GroupStates] = []
+    for key, group in groups.items():
+        assert group.rows is not None, "BUG: a group without rows"
+        states = [None if state is None else _wire(state) for state in group.states]
+        shipped.append(GroupStates(list(key), _wire(group.rows), states))
     specs = [SpecInfo(s.function, s.field, s.name, s.kind, s.is_tag, s.p, s.result_type) for s in plan.aggregations]
     return PartialAnswer(
-        known=True, tag_keys=plan.tag_keys, specs=specs, groups=groups, series_keys=list(series_keys), distinct=list(distinct)
+        known=True, tag_keys=plan.tag_keys, specs=specs, groups=shipped, series_keys=series_keys, distinct=distinct
     )
 
 
-def _row_key(plan: Plan, row: list[Any], tag_at: list[int]) -> str:
-    return series_key(plan.measurement, [(tag, row[i]) for tag, i in zip(plan.tag_keys, tag_at) if row[i] is not None])
-
-
-def _buckets(plan: Plan, times: NDArray[np.int64]) -> NDArray[np.int64]:
-    if plan.interval is None:
-        return np.zeros(len(times), dtype=np.int64)
-    return (times - np.int64(plan.offset_ns)) // np.int64(plan.interval)
-
-
-def _lift(
-    spec: agg.AggregateSpec,
-    rows: list[list[Any]],
-    at: dict[str, int],
-    buckets: NDArray[np.int64],
-    times: NDArray[np.int64],
-    ranks: NDArray[np.int64],
-    distinct: dict[str, int],
-) -> agg.State | None:
-    """Row-level state of one aggregation over one group's rows (None when no row carries the value)."""
-    if spec.field == "*":
-        return agg.lift(spec, buckets, None, times, ranks)
-    column = at.get(spec.field)
-    if column is None:
-        return None
-    values = [row[column] for row in rows]
-    present = np.array([v is not None for v in values], dtype=np.bool_)
-    if not present.any():
-        return None
-    kept = [v for v in values if v is not None]
-    where = np.flatnonzero(present)
-    if spec.function == "count_distinct":
-        lifted: Any = np.array([distinct.setdefault(repr(v), len(distinct)) for v in kept], dtype=np.int64)
-    elif spec.kind == KIND_STRING:
-        lifted = kept
-    else:
-        lifted = np.array(kept, dtype=NUMPY_DTYPES[spec.kind])
-    return agg.lift(spec, buckets[where], lifted, times[where], ranks[where])
+def _executor_groups(
+    engine: StorageEngine, plan: Plan, timeout: float | None
+) -> tuple[dict[tuple[str | None, ...], executor._Group], dict[str, int]]:
+    """The executor's per-group partial states before it finishes them: rusts.query.executor._aggregate
+    up to run.finish(), step for step (block-header pushdown, the partition pass and all). It uses the
+    executor's private helpers until the executor exposes this (docs/cluster.md); the merge tests fail
+    loudly if they change."""
+    deadline = executor.Deadline(timeout)
+    snapshot = ScanSnapshot(engine, plan.start, plan.end)
+    run = executor._Aggregation(plan)
+    specs = plan.aggregations
+    done = np.zeros((len(snapshot.partitions), len(plan.series)), dtype=np.bool_)
+    if plan.series:
+        series_ids = np.array([ref.series_id for ref in plan.series], dtype=np.uint64)
+        spans = snapshot.memtable_spans([ref.series_id for ref in plan.series])
+        for p, partition in enumerate(snapshot.partitions):
+            deadline.check()
+            done[p] = executor._partition_pass(run, snapshot, partition, series_ids, spans)
+    in_memtable = set(spans[0].tolist()) if plan.series else set()
+    starts = [partition.start for partition in snapshot.partitions]
+    pushable = (lambda block: executor._pushable(plan, block)) if plan.pushdown else None
+    for i, ref in enumerate(plan.series):
+        handled = done[:, i]
+        if i not in in_memtable and bool(handled.all()):
+            continue
+        deadline.check()
+        skip = {starts[p] for p in np.flatnonzero(handled).tolist()}
+        key = run.keys[int(run.group_of[i])]
+        row_states: list[agg.State] = []
+        states: list[list[agg.State]] = [[] for _ in specs]
+        block_buckets: list[int] = []
+        blocks: list[tuple[int, dict[str, ColumnBlockMeta]]] = []
+        for pieces in snapshot.pieces(ref.series_id, plan.read_columns, pushable, skip=skip):
+            deadline.check()
+            for piece in pieces:
+                if isinstance(piece, BlockStats):
+                    block_buckets.append(executor._bucket_of(plan, piece.min_time))
+                    blocks.append((piece.rows, piece.columns))
+                    continue
+                executor._lift_rows(run, piece, np.full(len(piece), i, dtype=np.intp), row_states, states)
+        if blocks:
+            row_states.append(agg.lift_blocks(run.rows_spec, block_buckets, blocks))
+            for spec, held in zip(specs, states):
+                held.append(agg.lift_blocks(spec, block_buckets, blocks))
+        run.fold(key, row_states, states)
+    return run.finish(), run.distinct_codes
 
 
 # ---- router side ----
