@@ -459,3 +459,42 @@ def test_corrupt_random_splices_raise_codec_error_or_decode(sample: tuple[str, b
 def test_corrupt_arbitrary_bytes_raise_codec_error_or_decode(data: bytes) -> None:
     for codec_id in list(codec.DECODERS) + list(codec.WRAPPERS):
         decode_or_codec_error(codec.decode_column, bytes([codec_id]) + data)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.tuples(st.sampled_from(["decimal", "walk", "integers", "empty"]), st.integers(0, 300), st.integers(0, 2**32)), min_size=1, max_size=6))
+def test_decode_concatenated_equals_decoding_each(specs: list[tuple[str, int, int]]) -> None:
+    """Many numeric blocks decoded at once give what decoding each and joining gives, bit for
+    bit (exceptions, every delta order, wrap-around); mixed kinds are declined."""
+    blocks: list[bytes] = []
+    for shape, count, seed in specs:
+        rng = np.random.default_rng(seed)
+        if shape == "decimal":
+            values = np.round(rng.normal(50, 30, count), 2)
+            values[rng.random(count) < 0.01] = np.nan
+            block_bytes = numeric.encode_decimal_floats(values) or numeric.encode_decimal_floats(np.zeros(count))
+        elif shape == "walk":
+            block_bytes = numeric.encode_decimal_floats(np.round(100 + np.cumsum(rng.normal(0, 1, count)), 1))
+        elif shape == "integers":
+            ints = np.cumsum(rng.integers(-(2**62), 2**62, count, dtype=np.int64)) if seed % 2 else np.cumsum(np.cumsum(rng.integers(0, 9, count)))
+            block_bytes = numeric.encode_integers(ints.astype(np.int64))
+        else:
+            block_bytes = numeric.encode_decimal_floats(np.zeros(0))
+        assert block_bytes is not None
+        blocks.append(block_bytes)
+    kinds = {data[0] for data in blocks}
+    joined = numeric.decode_concatenated(blocks)
+    if len(kinds) > 1:
+        assert joined is None
+        return
+    assert joined is not None
+    each = [codec.decode_column(data) for data in blocks]
+    assert same_bits(joined, np.concatenate(each))  # type: ignore[arg-type]
+
+
+def test_decode_concatenated_refuses_corrupt_blocks() -> None:
+    good = numeric.encode_decimal_floats(np.round(np.linspace(0, 50, 100), 2))
+    assert good is not None
+    for end in range(len(good)):
+        with pytest.raises(CodecError):
+            numeric.decode_concatenated([good, good[:end] if end >= 3 else good[:3]])

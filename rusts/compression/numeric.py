@@ -277,3 +277,70 @@ def decode_xor_floats(data: bytes) -> npt.NDArray[np.float64]:
     _, xors = _read_frame(data, XOR_FLOAT_ID, "numeric-xor", 0)
     return np.bitwise_xor.accumulate(xors).view(np.float64)
 
+
+
+def decode_concatenated(
+    blocks: list[bytes], expected: list[int] | None = None
+) -> npt.NDArray[np.int64] | npt.NDArray[np.float64] | None:
+    """The values of many decimal float blocks (0x20), or of many int64 integer blocks (0x22),
+    concatenated: the same values as decoding each and joining them, with the byte unshuffle,
+    zigzag, running sums and scaling done once over all of them. None when the blocks are not
+    all of one of those two kinds (the caller decodes them one by one)."""
+    if not blocks or any(len(data) < 3 for data in blocks):
+        return None
+    codec_id = blocks[0][0]
+    if codec_id not in (DECIMAL_FLOAT_ID, INTEGER_ID) or any(data[0] != codec_id for data in blocks):
+        return None
+    if codec_id == INTEGER_ID and any(data[1] != DTYPE_INT64 for data in blocks):
+        return None
+    decimal = codec_id == DECIMAL_FLOAT_ID
+    codec = "numeric-decimal" if decimal else "numeric-integer"
+    planes: list[npt.NDArray[np.uint8]] = []
+    counts: list[int] = []
+    orders: list[int] = []
+    scales: list[int] = []
+    patches: list[tuple[int, list[int], npt.NDArray[np.float64]]] = []
+    total = 0
+    for data in blocks:
+        fields, count, pos = _read_header(data, codec_id, codec, 2)
+        if expected is not None and count != expected[len(counts)]:
+            raise CodecError(codec, f"block holds {count} values, {expected[len(counts)]} expected", 1)
+        orders.append(_check_order(fields[1], codec))
+        if decimal:
+            if fields[0] > MAX_DECIMAL_SCALE:
+                raise CodecError(codec, f"scale {fields[0]} beyond {MAX_DECIMAL_SCALE}", 1)
+            scales.append(fields[0])
+            positions, pos = _read_positions(data, pos, count, codec)
+            if len(data) - pos < 8 * len(positions):
+                raise CodecError(codec, "truncated exception values", pos)
+            if positions:
+                patches.append((total, positions, np.frombuffer(data, dtype=np.float64, count=len(positions), offset=pos)))
+            pos += 8 * len(positions)
+        if count == 0:
+            if pos != len(data):
+                raise CodecError(codec, "bytes after an empty block", pos)
+        else:
+            planes.append(np.frombuffer(zstd_decompress_exact(data, pos, count * 8, codec), dtype=np.uint8).reshape(8, count))
+        counts.append(count)
+        total += count
+    if total == 0:
+        return np.empty(0, dtype=np.float64) if decimal else np.empty(0, dtype=np.int64)
+    joined = np.concatenate(planes, axis=1) if len(planes) > 1 else planes[0]
+    values = unzigzag(np.ascontiguousarray(joined.T).view(np.int64).reshape(total))
+    sizes = np.array(counts, dtype=np.int64)
+    order_of = np.repeat(np.array(orders, dtype=np.int64), sizes)
+    starts = np.cumsum(sizes) - sizes
+    for step in (1, 2):
+        if max(orders) < step:
+            break
+        running = np.cumsum(values, dtype=np.int64)
+        before = np.where(starts > 0, running[np.maximum(starts - 1, 0)], np.int64(0))
+        values = np.where(order_of >= step, running - np.repeat(before, sizes), values)
+    if not decimal:
+        integers: npt.NDArray[np.int64] = values.astype(np.int64, copy=False)
+        return integers
+    floats = values.astype(np.float64)
+    floats /= np.repeat(10.0 ** np.array(scales, dtype=np.float64), sizes)
+    for start, positions, patch in patches:
+        floats[np.array(positions, dtype=np.int64) + start] = patch
+    return floats

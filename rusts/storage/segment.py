@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from rusts.compression import codec
+from rusts.compression import codec, numeric
 from rusts.core.errors import CodecError, CorruptDataError
 from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED, NUMPY_DTYPES, Column, SeriesData
 from rusts.storage.segment_format import (
@@ -403,6 +403,17 @@ class SegmentReader:
 
     def _decode_times(self, tables: FooterTables, data: bytes, low: int, starts: Any) -> Any:
         a = tables.arrays
+        batched = self._decode_batch(data, low, a["offset"], a["ts_length"], a["ts_crc"], np.diff(starts))
+        if batched is not None and batched.dtype == np.int64:
+            sizes = np.diff(starts)
+            exponents = a["exponent"].astype(np.int64)
+            scaled = np.repeat(exponents > 0, sizes)
+            with np.errstate(over="ignore"):
+                units = np.repeat(np.power(np.int64(10), exponents), sizes)
+                out = np.where(scaled, batched * units + np.repeat(a["min_time"], sizes), batched)
+            if not (np.array_equal(out[starts[:-1]], a["min_time"]) and np.array_equal(out[starts[1:] - 1], a["max_time"])):
+                raise CorruptDataError(self.path, "block timestamps disagree with the footer", int(a["offset"][0]))
+            return out
         out = np.empty(int(starts[-1]), dtype=np.int64)
         fields = zip(
             a["offset"].tolist(), a["ts_length"].tolist(), a["ts_crc"].tolist(), a["exponent"].tolist(),
@@ -429,6 +440,11 @@ class SegmentReader:
         sparse = bool(np.any(present.astype(np.int64) < a["rows"]))
         mask = np.zeros(total, dtype=np.bool_) if sparse else None
         blocks = np.flatnonzero(a["flags"][c] & HAS_VALUES)
+        if kind in (KIND_FLOAT, KIND_INTEGER) and not sparse and len(blocks) == len(a["rows"]):
+            offsets, lengths, crcs = a["values_offset"][c], a["values_length"][c], a["values_crc"][c]
+            batched = self._decode_batch(data, low, offsets, lengths, crcs, present)
+            if batched is not None and batched.dtype == dtype:
+                return Column(kind, batched)
         fields = zip(
             blocks.tolist(), present[blocks].tolist(), a["flags"][c][blocks].tolist(),
             a["values_offset"][c][blocks].tolist(), a["values_length"][c][blocks].tolist(), a["values_crc"][c][blocks].tolist(),
@@ -459,6 +475,24 @@ class SegmentReader:
             if block_mask is not None and mask is not None:
                 mask[start:stop] = block_mask
         return Column(kind, values, mask)
+
+    def _decode_batch(self, data: bytes, low: int, offsets: Any, lengths: Any, crcs: Any, counts: Any) -> Any:
+        """The values of these chunks decoded at once (numeric.decode_concatenated), each CRC
+        checked; None when they are not all of one batchable codec."""
+        chunks: list[bytes] = []
+        for offset, length, crc in zip(offsets.tolist(), lengths.tolist(), crcs.tolist()):
+            chunk = data[offset - low : offset - low + length]
+            if zlib.crc32(chunk) != crc:
+                raise CorruptDataError(self.path, "chunk CRC mismatch", offset)
+            chunks.append(chunk)
+        try:
+            values = numeric.decode_concatenated(chunks, counts.tolist())
+        except (CodecError, ValueError, IndexError, OverflowError) as error:
+            raise CorruptDataError(self.path, f"chunk does not decode: {error}", int(offsets[0])) from None
+        if values is None:
+            return None
+        self.chunks_decoded += len(chunks)
+        return values
 
     def _kind_of(self, name: str) -> int | None:
         """The kind of a column in this segment; None when no series holds it."""
