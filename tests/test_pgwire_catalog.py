@@ -480,3 +480,19 @@ def test_common_table_expressions_and_row_comparisons(engine: StorageEngine, ses
     assert ask(engine, session, "SELECT (1, 'x') = (1, 'x'), (1, 2) = (1, 3)").rows == [[True, False]]
     # a WITH that reads a measurement is for rusts/sql
     assert answer(engine, "WITH x AS (SELECT * FROM trips) SELECT * FROM x", session) is None
+
+
+def test_joins_by_equal_keys_keep_postgresql_semantics(engine: StorageEngine, session: Session) -> None:
+    # the evaluator looks join partners up by key: a text '2200' still meets the oid 2200, NULL meets nothing,
+    # a LEFT JOIN without a partner keeps its row, booleans and regclass names fall back to comparing each pair
+    keyed = ask(engine, session, "SELECT n.nspname FROM (SELECT '2200' AS k UNION ALL SELECT NULL) x JOIN pg_namespace n ON x.k = n.oid")
+    assert keyed.rows == [["public"]]
+    left = ask(engine, session, "SELECT x.k, n.nspname FROM (SELECT 1 AS k UNION ALL SELECT 2200) x LEFT JOIN pg_namespace n ON n.oid = x.k ORDER BY 1")
+    assert left.rows == [[1, None], [2200, "public"]]
+    flags = ask(engine, session, "SELECT count(*) FROM (SELECT true AS b) x JOIN pg_attribute a ON a.attnotnull = x.b")
+    assert flags.rows == [[0]]
+    named = ask(engine, session, "SELECT c.relname FROM (SELECT 'trips' AS name) x JOIN pg_class c ON c.oid = x.name::regclass")
+    assert named.rows == [["trips"]]
+    # WHERE terms of a comma join apply as soon as their tables are joined (nine tables in getImportedKeys)
+    imported = ask(engine, session, JDBC_GET_IMPORTED_KEYS)
+    assert imported.rows == []

@@ -15,6 +15,7 @@ Anything it cannot evaluate raises Unsupported; the caller then answers with the
 no rows, which clients treat as "nothing there".
 """
 
+import functools
 import re
 from typing import Callable, Final, NamedTuple, Sequence
 
@@ -97,7 +98,8 @@ class Evaluator:
         self.functions = functions
         self.tables: dict[tuple[str, str], Table] = {}
         self.changed: list[str] = []  # reported parameters a set_config() changed
-        self.ctes: dict[str, Table] = {}  # WITH name AS (...): evaluated once per statement
+        self.ctes: dict[str, Table] = {}
+        self.column_names: dict[int, tuple[str, str]] = {}  # id of an exp.Column -> (table, name)  # WITH name AS (...): evaluated once per statement
         # (id of an exp.Window, id of the Env of one row) -> that row's value of the window function
         self.window_values: dict[tuple[int, int], object] = {}
 
@@ -197,6 +199,10 @@ class Evaluator:
             items.append((join, join.this))
         envs = [Env({}, parent)]
         typing = Env({}, parent)
+        where = node.args.get("where")
+        # WHERE terms are applied as soon as the FROM items they read are joined (the full WHERE still runs
+        # afterwards): pgjdbc's getImportedKeys joins nine catalog tables with commas
+        pending = _conjuncts(where.this) if where is not None else []
         for join, item in items:
             alias, table = self._source(item, parent)
             index = {name: i for i, (name, _oid) in enumerate(table.columns)}
@@ -209,10 +215,14 @@ class Evaluator:
             using = [ident.name.lower() for ident in (join.args.get("using") or [])] if join is not None else []
             if using and on is not None:
                 raise Unsupported("JOIN with both ON and USING")
+            ready = [term for term in pending if _reads_only(term, typing)]
+            pending = [term for term in pending if not any(term is r for r in ready)]
+            equalities = (_conjuncts(on) if on is not None else []) + ([] if left else ready)
+            candidates_of = _hash_join(self, equalities, alias, index, table.rows)
             joined: list[Env] = []
             for env in envs:
                 matched = False
-                for row in table.rows:
+                for row in candidates_of(env) if candidates_of is not None else table.rows:
                     candidate = Env({**env.sources, alias: Source(index, types, row)}, parent)
                     if using and not _using_matches(env, index, row, using):
                         continue
@@ -221,8 +231,15 @@ class Evaluator:
                         matched = True
                 if left and not matched:
                     joined.append(Env({**env.sources, alias: Source(index, types, None)}, parent))
-            envs = joined
+            envs = [env for env in joined if all(self._holds(term, env) for term in ready)] if ready else joined
         return envs, typing
+
+    def _holds(self, term: exp.Expr, env: Env) -> bool:
+        """Whether a WHERE term may keep this partial row (a term it cannot evaluate yet keeps it)."""
+        try:
+            return self.value(term, env) is True
+        except Unsupported:
+            return True
 
     def _project(
         self, node: exp.Select, envs: list[Env], typing: Env
@@ -433,7 +450,10 @@ class Evaluator:
 
 def _column(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
     assert isinstance(node, exp.Column)
-    found = env.find(node.table.lower(), node.name)
+    names = ev.column_names.get(id(node))
+    if names is None:  # sqlglot's .table and .name cost microseconds each, and a join reads a column per row pair
+        names = ev.column_names[id(node)] = (node.table.lower(), node.name)
+    found = env.find(names[0], names[1])
     if found is None:
         if not node.table and node.name.lower() in ("user", "current_user", "session_user", "current_role"):
             return ev.ctx.user
@@ -547,9 +567,13 @@ def _like(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> o
     pattern = ev.value(node.expression, env, group)
     if value is None or pattern is None:
         return None
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in str(pattern))
-    flags = re.IGNORECASE | re.DOTALL if isinstance(node, exp.ILike) else re.DOTALL
-    return re.fullmatch(regex, str(value), flags) is not None
+    return _like_regex(str(pattern), isinstance(node, exp.ILike)).fullmatch(str(value)) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _like_regex(pattern: str, ignore_case: bool) -> "re.Pattern[str]":
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.compile(regex, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
 def _concat(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
@@ -625,6 +649,78 @@ def _using_matches(env: Env, index: dict[str, int], row: Sequence[object], using
         if _compare(_EQ, left, row[index[name]]) is not True:
             return False
     return True
+
+
+def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
+    """The terms of an AND chain (parentheses dropped)."""
+    if isinstance(node, exp.Paren):
+        return _conjuncts(node.this)
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    return [node]
+
+
+def _reads_only(term: exp.Expr, typing: Env) -> bool:
+    """Whether a WHERE term reads only columns of the FROM items joined so far (or of an enclosing query)."""
+    if term.find(exp.Subquery, exp.Select, exp.Exists, exp.Window) is not None or _has_aggregate(term):
+        return False
+    for column in term.find_all(exp.Column):
+        if isinstance(column.this, exp.Star) or typing.find(column.table.lower(), column.name) is None:
+            return False
+    return True
+
+
+class _NoHash(Exception):
+    """A join key whose equality _compare decides by more than plain values (regclass names, booleans)."""
+
+
+def _join_key(value: object) -> object:
+    """A hashable key equal for values _compare calls equal: '16385' and 16385 meet; None never does."""
+    if isinstance(value, (bool, RegClass, RegType)):
+        raise _NoHash
+    if isinstance(value, str):
+        return int(value) if value.lstrip("-").isdigit() else value
+    if isinstance(value, list):
+        return tuple(_join_key(v) for v in value)
+    return value
+
+
+def _hash_join(
+    ev: "Evaluator", terms: list[exp.Expr], alias: str, index: dict[str, int], rows: Sequence[Sequence[object]]
+) -> Callable[[Env], Sequence[Sequence[object]]] | None:
+    """For `new.x = old.y` terms: a function giving, for a row so far, the rows of the new FROM item whose
+    keys match (a superset: the ON and WHERE terms still decide). None when no term is of that shape."""
+    new_positions: list[int] = []
+    old_columns: list[exp.Column] = []
+    for term in terms:
+        if not (isinstance(term, exp.EQ) and isinstance(term.this, exp.Column) and isinstance(term.expression, exp.Column)):
+            continue
+        first, second = term.this, term.expression
+        for new, old in ((first, second), (second, first)):
+            if new.table.lower() == alias and old.table and old.table.lower() != alias and new.name in index:
+                new_positions.append(index[new.name])
+                old_columns.append(old)
+                break
+    if not new_positions:
+        return None
+    buckets: dict[tuple[object, ...], list[Sequence[object]]] = {}
+    try:
+        for row in rows:
+            key = tuple(_join_key(row[position]) for position in new_positions)
+            if None not in key:
+                buckets.setdefault(key, []).append(row)
+    except _NoHash:
+        return None
+    none: list[Sequence[object]] = []
+
+    def candidates(env: Env) -> Sequence[Sequence[object]]:
+        try:
+            key = tuple(_join_key(ev.value(column, env)) for column in old_columns)
+        except (_NoHash, Unsupported):
+            return rows
+        return none if None in key else buckets.get(key, none)
+
+    return candidates
 
 
 def _windows_in(node: exp.Expr) -> list[exp.Window]:
