@@ -97,7 +97,7 @@ def make_rows(rng: random.Random, count: int, extremes: bool) -> list[dict[str, 
     at = BASE_US
     for _ in range(count):
         at += rng.choice([1, 7, 1000, 1_000_000, 13_000_000, 60_000_000, 61_000_001])
-        row: dict[str, Any] = {"time": at, "host": rng.choice(HOSTS), "dc": rng.choice(DCS)}
+        row: dict[str, Any] = {"time": at, "host": rng.choice(HOSTS), "dc": rng.choice(DCS) if rng.random() < 0.9 else None}
         if rng.random() < 0.8:
             row["f"] = rng.choice([round(rng.uniform(-100, 100), 3), 0.0, -0.5, 2.5, big_float, -1e-300, 7.0])
         if rng.random() < 0.8:
@@ -128,7 +128,8 @@ def line_of(row: dict[str, Any]) -> str:
             fields.append('s="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
         else:
             fields.append(f"b={'true' if value else 'false'}")
-    return f"m,dc={row['dc']},host={row['host']} {','.join(fields)} {row['time'] * 1000}"
+    dc = "" if row["dc"] is None else f",dc={row['dc']}"
+    return f"m{dc},host={row['host']} {','.join(fields)} {row['time'] * 1000}"
 
 
 def load(engine: StorageEngine, conn: psycopg.Connection[Any], rows: list[dict[str, Any]]) -> None:
@@ -140,7 +141,7 @@ def load(engine: StorageEngine, conn: psycopg.Connection[Any], rows: list[dict[s
     with conn.cursor().copy("COPY m FROM STDIN") as copy:
         for r in rows:
             when = datetime.datetime.fromtimestamp(0, datetime.UTC) + datetime.timedelta(microseconds=r["time"])
-            copy.write_row([when, r["host"], r["dc"], r.get("f"), r.get("i"), r.get("j"), r.get("s"), r.get("b")])
+            copy.write_row([when, r["host"], r.get("dc"), r.get("f"), r.get("i"), r.get("j"), r.get("s"), r.get("b")])
     conn.commit()
 
 
@@ -166,17 +167,24 @@ AGGREGATES = [
 SCALARS = [
     "f", "i", "j", "s", "b", "f * 2", "j + 1", "j / 3", "j % 3", "-j", "i + j", "f + j", "j * j",
     "f::bigint", "j::float8", "(j - 7) / 2", "i * 2", "i - j", "f / 4", "j / j", "1.5 * j", "j % -4",
-    "f - f", "i / 1000", "-f",
+    "f - f", "i / 1000", "-f", "s LIKE '%a%'", "j > 2 OR f < 0", "b IS NULL", "j IN (1, 2)", "dc",
 ]
 FIELD_CONDITIONS = [
     "f > 0", "f <= 2.5", "f = 7", "j >= 0", "j < 3", "j = -3", "i > 0", "i != 7", "s = 'apple'", "s <> 'date'",
     "b = true", "b = false", "f != 0", "j <> 0", "s > 'c'", "s < 'Z'", "f >= -0.5",
 ]
+# terms a SELECT of rows tests on each row (the model has no room for them)
+ROW_CONDITIONS = [
+    "(f > 0 OR j < 0)", "NOT (f > 0)", "f IS NULL", "j IS NOT NULL", "s LIKE 'a%'", "s NOT LIKE '%e%'",
+    "s ~ 'an'", "s ILIKE 'b%'", "b", "NOT b", "f > j", "j + 1 > 2", "(host = 'a' OR f < 0)", "time != '2025-11-01T00:00:07Z'",
+    "(time < '2025-11-01T00:20:00Z' OR j = 3)", "s IN ('apple', 'date')", "j NOT IN (1, 2, 3)", "j BETWEEN -2 AND 2",
+    "f = NULL", "b IS NOT NULL", "dc IS NULL", "dc IS NOT NULL", "host > 'b'",
+]
 TAG_CONDITIONS = [
     "host = 'a'", "host <> 'b'", "host IN ('a', 'c')", "host NOT IN ('d')", "host LIKE 'a%'", "dc = 'x'",
     "host ~ '^[ab]'", "host !~ 'c'", "NOT (host = 'a')", "(host = 'a' OR dc = 'y')", "host LIKE '_'",
     "(host = 'c' AND dc = 'x')", "NOT (host IN ('a', 'b') OR dc = 'x')", "host ILIKE 'A'", "host ~* 'B'",
-    "host NOT LIKE 'e'",
+    "host NOT LIKE 'e'", "dc IS NULL", "(dc = 'x' OR dc IS NULL)",
 ]
 
 
@@ -190,8 +198,10 @@ def time_condition(rng: random.Random) -> str:
     return f"time {op} {a}" + ("" if b is None else f" AND time < {b}")
 
 
-def where_clause(rng: random.Random) -> str:
+def where_clause(rng: random.Random, rows: bool = False) -> str:
     terms: list[str] = []
+    if rows and rng.random() < 0.4:
+        terms.append(rng.choice(ROW_CONDITIONS))
     if rng.random() < 0.4:
         terms.append(time_condition(rng))
     if rng.random() < 0.4:
@@ -206,7 +216,7 @@ def raw_query(rng: random.Random) -> tuple[str, bool]:
     picked = rng.sample(SCALARS, rng.randint(1, 3))
     extra = rng.sample(["time", "host", "dc"], rng.randint(0, 2))
     items = extra + picked
-    text = f"SELECT {', '.join(items)} FROM m" + where_clause(rng)
+    text = f"SELECT {', '.join(items)} FROM m" + where_clause(rng, rows=True)
     ordered = False
     if rng.random() < 0.6:
         key = rng.choice(items)

@@ -28,6 +28,7 @@ DATATYPE_MISMATCH: Final = "42804"
 DIVISION_BY_ZERO: Final = "22012"
 NUMERIC_VALUE_OUT_OF_RANGE: Final = "22003"
 INVALID_PARAMETER_VALUE: Final = "22023"
+INVALID_REGULAR_EXPRESSION: Final = "2201B"
 DATA_EXCEPTION: Final = "22000"
 NOT_NULL_VIOLATION: Final = "23502"
 QUERY_CANCELED: Final = "57014"
@@ -95,6 +96,10 @@ class DatatypeMismatchError(SqlError):
 
 class DuplicateColumnError(SqlError):
     sqlstate = DUPLICATE_COLUMN
+
+
+class InvalidRegexError(SqlError):
+    sqlstate = INVALID_REGULAR_EXPRESSION
 
 
 class AmbiguousColumnError(SqlError):

@@ -20,6 +20,7 @@ here in float8 (SUM(n) / COUNT(*) keeps its fraction, never truncates).
 """
 
 import math
+import re
 from typing import Any, Final
 
 from rusts.sql.errors import DivisionByZeroError, OperatorTypeError, OutOfRangeError
@@ -338,6 +339,26 @@ class InList(Expr):
 
     def refs(self) -> list[Ref]:
         return self.operand.refs() + [r for o in self.options for r in o.refs()]
+
+
+class Match(Expr):
+    """`x ~ pattern` (and LIKE, turned into a regular expression by the caller): true when the pattern
+    matches somewhere in the string, NULL for NULL."""
+
+    type = "boolean"
+
+    def __init__(self, operand: Expr, pattern: "re.Pattern[str]", what: str) -> None:
+        if operand.type not in ("string", "unknown"):
+            raise OperatorTypeError(f"operator does not exist: {PG_TYPE_NAMES.get(operand.type, operand.type)} {what} text")
+        self.operand = operand
+        self.pattern = pattern
+
+    def value(self, row: list[Any]) -> Any:
+        a = self.operand.value(row)
+        return None if a is None else self.pattern.search(a) is not None
+
+    def refs(self) -> list[Ref]:
+        return self.operand.refs()
 
 
 def output_type(expr: Expr) -> str:

@@ -43,10 +43,14 @@ def unparen(node: exp.Expression) -> exp.Expression:
 class Scope:
     """The measurement a SELECT reads, its catalogue, and the `now()` it answers at."""
 
-    def __init__(self, measurement: str, alias: str, tags: list[str], fields: dict[str, str], now: int) -> None:
+    def __init__(
+        self, measurement: str, alias: str, tags: list[str], fields: dict[str, str], now: int, sparse_tags: frozenset[str] = frozenset()
+    ) -> None:
         self.measurement = measurement
         self.alias = alias
         self.tags = set(tags)
+        # tag keys some series lack (NULL there, as a missing value in a table)
+        self.sparse_tags = sparse_tags
         self.tag_order = list(tags)
         self.fields = fields
         self.now = now

@@ -42,7 +42,7 @@ from rusts.query.errors import FieldTypeError, UnknownFieldError, UnknownMeasure
 from rusts.query.executor import execute
 from rusts.query.model import Aggregation, AggregateFunction, Column, GroupBy, Query, QueryResult, TimeGroup, TimeRange
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
-from rusts.sql.errors import AmbiguousColumnError, DatatypeMismatchError, OutOfRangeError, SqlSyntaxError, UnsupportedSqlError
+from rusts.sql.errors import AmbiguousColumnError, DatatypeMismatchError, InvalidRegexError, OutOfRangeError, SqlSyntaxError, UnsupportedSqlError
 from rusts.sql.expressions import (
     Arithmetic,
     CastNumber,
@@ -53,6 +53,7 @@ from rusts.sql.expressions import (
     InList,
     IsNull,
     Logic,
+    Match,
     Negate,
     Not,
     I64_MAX,
@@ -64,7 +65,7 @@ from rusts.sql.expressions import (
 )
 from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, duration, instant, integer, literal, unparen, unsupported
 from rusts.sql.times import DAY, UNITS, parse_timestamp
-from rusts.sql.where import translate_where
+from rusts.sql.where import like_pattern, translate_where
 from rusts.storage.engine import StorageEngine
 
 __all__ = ["CatalogStatement", "Translation", "parse_statement", "run_sql", "translate", "translate_select"]
@@ -123,6 +124,8 @@ class Translation:
         self.offset = 0
         # set when WHERE's time range is empty: the executor's rows are replaced by this answer
         self.empty: list[list[Any]] | None = None
+        # WHERE terms the model cannot take (a SELECT of rows): rows where it is not true are left out
+        self.residual: Expr | None = None
         # float aggregate columns: stored floats are finite, so infinity there is an overflow
         self.float_aggregates: list[int] = []
 
@@ -135,6 +138,9 @@ class Translation:
             raise AssertionError(f"BUG: executor answered columns {result.columns}, expected {self.layout}")
         rows = result.rows if self.empty is None else self.empty
         self._check_overflow(rows)
+        if self.residual is not None:
+            residual = self.residual
+            rows = [row for row in rows if residual.value(row) is True]
         if self.having is not None:
             having = self.having
             rows = [row for row in rows if having.value(row) is True]
@@ -154,7 +160,7 @@ class Translation:
     def streamable(self) -> bool:
         """Whether each executor row maps to one answer row on its own (no filter, sort or paging
         here), so the answer can be produced batch by batch."""
-        return self.empty is None and self.having is None and not self.order and not self.offset and self.limit is None
+        return self.empty is None and self.residual is None and self.having is None and not self.order and not self.offset and self.limit is None
 
     def _check_overflow(self, rows: list[list[Any]]) -> None:
         """PostgreSQL's error where a float aggregate overflowed (SUM, AVG, STDDEV of huge values)."""
@@ -272,7 +278,9 @@ def table_scope(engine: StorageEngine, table: exp.Expression, where: exp.Express
     fields = engine.field_types(table.name)
     if not fields:
         raise UnknownMeasurementError(table.name)
-    return Scope(table.name, table.alias, engine.tag_keys(table.name), fields, now)
+    keys = engine.tag_keys(table.name)
+    sparse = frozenset(key for key in keys if engine.index.tags.without_key(table.name, key))
+    return Scope(table.name, table.alias, keys, fields, now, sparse)
 
 
 # ---- building the SELECT ----
@@ -456,6 +464,8 @@ class _Select:
             return self.filled(node, alias)
         if is_aggregate(node):
             return self.aggregate(node, alias, "null")
+        if _is_now(node) or (isinstance(node, (exp.Add, exp.Sub)) and _is_now(unparen(node.this))):
+            return Const(instant(node, self.scope.now), "timestamp")  # now() +/- an interval
         op = _ARITHMETIC.get(type(node))
         if op is not None:
             return Arithmetic(op, self.expr(node.this), self.expr(node.expression))
@@ -505,6 +515,8 @@ class _Select:
         if isinstance(node, exp.In):
             subject = self.expr(node.this)
             return InList(subject, [self._like(subject, self.expr(option)) for option in node.expressions])
+        if isinstance(node, (exp.Like, exp.ILike, exp.RegexpLike, exp.RegexpILike)):
+            return self.match(node)
         if isinstance(node, exp.Between):
             subject = node.this
             low = self.compare(">=", subject, node.args["low"])
@@ -516,6 +528,21 @@ class _Select:
             "casts to double precision or bigint, comparisons, AND/OR/NOT, IS NULL, IN, BETWEEN)",
             node,
         )
+
+    def match(self, node: exp.Expression) -> Expr:
+        """LIKE / ILIKE / ~ / ~* with a constant pattern."""
+        extra = [k for k, v in node.args.items() if v and k not in ("this", "expression", "flag", "negate")]
+        pattern = literal(node.expression)
+        if extra or not isinstance(pattern, str) or node.args.get("flag"):
+            raise unsupported(f"{node.key.upper()} other than with one string constant pattern", node)
+        like = isinstance(node, (exp.Like, exp.ILike))
+        flags = re.IGNORECASE if isinstance(node, (exp.ILike, exp.RegexpILike)) else 0
+        try:
+            compiled = re.compile(like_pattern(pattern) if like else pattern, flags)
+        except re.error as error:
+            raise InvalidRegexError(f"invalid regular expression: {error}") from None
+        matched = Match(self.expr(node.this), compiled, "~~" if like else "~")
+        return Not(matched) if node.args.get("negate") else matched
 
     def compare(self, op: str, left_node: exp.Expression, right_node: exp.Expression) -> Expr:
         left, right = self.expr(left_node), self.expr(right_node)
@@ -563,13 +590,13 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Tra
         (unparen(n.this if isinstance(n, exp.Alias) else n), n.alias if isinstance(n, exp.Alias) else "")
         for n in select.expressions
     ]
-    clause = select.args.get("where")
-    where = translate_where(scope, None if clause is None else clause.this)
     group, gapfill = _group_by(scope, select, items)
     having_clause = select.args.get("having")
     order_clause = select.args.get("order")
     mentioned = [node for node, _ in items] + [having_clause, order_clause]
     aggregating = group is not None or any(_mentions_aggregate(node) for node in mentioned)
+    clause = select.args.get("where")
+    where = translate_where(scope, None if clause is None else clause.this, rows=not aggregating)
     built = _Select(scope, group, gapfill, aggregating)
     outputs: list[Expr] = []
     names: list[str] = []
@@ -583,6 +610,7 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Tra
             continue
         outputs.append(built.expr(node, alias or None))
         names.append(alias or _default_name(scope, node))
+    residual = _residual(built, where.residual)
     built.aliases = {alias: expr for (_, alias), expr in zip(items, outputs) if alias}
     having: Expr | None = None
     if having_clause is not None:
@@ -618,12 +646,32 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Tra
     if empty:
         translation.empty = [_empty_aggregate_row(built, time_range)] if aggregating and group is None else []
     limit, offset = _paging(select)
-    if _pushable(order, having, group):
+    translation.residual = residual
+    if residual is None and _pushable(order, having, group):
         query.order = "desc" if order and order[0].descending else "asc"
         query.limit, query.offset = limit, offset
     else:
         translation.order, translation.having, translation.limit, translation.offset = order, having, limit, offset
     return translation
+
+
+def _residual(built: _Select, terms: list[tuple[exp.Expression, UnsupportedSqlError]]) -> Expr | None:
+    """The WHERE terms the model cannot take, as one condition tested on each row (a SELECT of rows);
+    a term that is no row condition either is refused with the model's reason."""
+    conditions: list[Expr] = []
+    for term, refusal in terms:
+        if _mentions_aggregate(term):
+            raise unsupported("an aggregate in WHERE (use HAVING)", term)
+        try:
+            condition = built.expr(term)
+        except UnsupportedSqlError:
+            raise refusal from None
+        if condition.type not in ("boolean", "unknown"):
+            raise DatatypeMismatchError(f"argument of WHERE must be type boolean, not type {PG_TYPE_NAMES[condition.type]}")
+        conditions.append(condition)
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else Logic(True, conditions)
 
 
 def _empty_aggregate_row(built: _Select, time_range: TimeRange | None) -> list[Any]:
@@ -685,6 +733,10 @@ def _order_keys(built: _Select, clause: exp.Expression | None, outputs: list[Exp
     return keys
 
 
+
+
+def _is_now(node: exp.Expression) -> bool:
+    return isinstance(node, exp.CurrentTimestamp) or (isinstance(node, exp.Anonymous) and node.name.lower() == "now")
 
 
 def _same_output(a: Expr, b: Expr) -> bool:

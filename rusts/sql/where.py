@@ -4,7 +4,9 @@ Top-level AND terms are sorted by the column they test: time comparisons
 narrow the half-open range, field comparisons become field_filter entries,
 and everything else must be a tag predicate, which may nest AND, OR and NOT.
 Time and field conditions anywhere else would need row-level OR, which the
-model has not got, so they are refused rather than answered wrongly.
+model has not got: a SELECT of rows keeps such terms as `residual` (tested
+on each result row by the translator); anywhere else they are refused
+rather than answered wrongly.
 """
 
 import re
@@ -26,6 +28,7 @@ from rusts.query.model import (
     TagRegex,
     TimeRange,
 )
+from rusts.sql.errors import UnsupportedSqlError
 from rusts.sql.nodes import Scope, instant, literal, unparen, unsupported
 
 _COMPARISONS: Final[dict[type[exp.Expression], ComparisonOp]] = {
@@ -40,6 +43,8 @@ class Where:
         self.end: int | None = None
         self.tags: list[TagPredicate] = []
         self.fields: list[FieldPredicate] = []
+        # terms the model cannot take, each with the error that says why (a SELECT of rows tests them itself)
+        self.residual: list[tuple[exp.Expression, UnsupportedSqlError]] = []
 
     def time_range(self) -> TimeRange | None:
         return None if self.start is None and self.end is None else TimeRange(self.start, self.end)
@@ -56,19 +61,31 @@ class Where:
             self.end = end if self.end is None else min(self.end, end)
 
 
-def translate_where(scope: Scope, condition: exp.Expression | None) -> Where:
+def translate_where(scope: Scope, condition: exp.Expression | None, rows: bool = False) -> Where:
+    """The WHERE clause as the model's parts. With `rows` (a SELECT of rows, which reads every field),
+    a top-level AND term the model cannot take is kept in `residual` for the caller to test on each
+    row, instead of being refused."""
     where = Where()
     if condition is None:
         return where
     for term in _conjuncts(condition):
-        role = _role_of(scope, term)
-        if role == "time":
-            _time_term(scope, where, term)
-        elif role == "field":
-            where.fields.append(_field_term(scope, term))
-        else:
-            where.tags.append(_tag(scope, term))
+        try:
+            _model_term(scope, where, term)
+        except UnsupportedSqlError as error:
+            if not rows:
+                raise
+            where.residual.append((term, error))
     return where
+
+
+def _model_term(scope: Scope, where: Where, term: exp.Expression) -> None:
+    role = _role_of(scope, term)
+    if role == "time":
+        _time_term(scope, where, term)
+    elif role == "field":
+        where.fields.append(_field_term(scope, term))
+    else:
+        where.tags.append(_tag(scope, term))
 
 
 def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
@@ -171,43 +188,57 @@ def like_pattern(pattern: str) -> str:
     return "(?s)^" + "".join(parts) + r"\Z"
 
 
-def _tag(scope: Scope, node: exp.Expression) -> TagPredicate:
+def _present(scope: Scope, key: str, predicate: TagPredicate) -> TagPredicate:
+    """`predicate` on the series that have the tag (the executor gives a missing tag the value "", which
+    no stored tag has); `predicate` alone when every series has it."""
+    return TagAnd([TagNeq(key, ""), predicate]) if key in scope.sparse_tags else predicate
+
+
+def _nothing(key: str) -> TagPredicate:
+    return TagIn(key, [])
+
+
+def _tag(scope: Scope, node: exp.Expression, negated: bool = False) -> TagPredicate:
+    """The series for which `node` (NOT `node` when `negated`) is TRUE, as in PostgreSQL, where a
+    missing tag is NULL: a comparison with it is NULL, and so is its negation. NOT is pushed to the
+    leaves (De Morgan holds in three-valued logic), where a negated comparison also needs the tag present."""
     node = unparen(node)
-    predicate = _tag_positive(scope, node)
-    return TagNot(predicate) if node.args.get("negate") else predicate
-
-
-def _tag_positive(scope: Scope, node: exp.Expression) -> TagPredicate:
-    if isinstance(node, exp.And):
-        return TagAnd([_tag(scope, n) for n in _flatten(node, exp.And)])
-    if isinstance(node, exp.Or):
-        return TagOr([_tag(scope, n) for n in _flatten(node, exp.Or)])
+    if node.args.get("negate") and not isinstance(node, exp.Is):
+        negated = not negated
+    if isinstance(node, (exp.And, exp.Or)):
+        terms = [_tag(scope, n, negated) for n in _flatten(node, type(node))]
+        return TagAnd(terms) if isinstance(node, exp.And) != negated else TagOr(terms)
     if isinstance(node, exp.Not):
-        inner = unparen(node.this)
-        if isinstance(inner, exp.RegexpLike) and not inner.args.get("negate"):
-            return TagNotRegex(_tag_key(scope, node, inner.this), _tag_string(node, inner.expression))
-        return TagNot(_tag(scope, inner))
+        return _tag(scope, node.this, not negated)
+    if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
+        key = _tag_key(scope, node, node.this)
+        return TagEq(key, "") if negated == bool(node.args.get("negate")) else TagNeq(key, "")
     if isinstance(node, (exp.EQ, exp.NEQ)):
         found = _comparison(scope, node)
         assert found is not None, "BUG: = or <> that is not a comparison"
         name, op, other = found
         key, value = _tag_key(scope, node, exp.column(name)), _tag_string(node, other)
-        return TagEq(key, value) if op == "=" else TagNeq(key, value)
+        if (op == "=") != negated:
+            return _nothing(key) if value == "" else TagEq(key, value)
+        return _present(scope, key, TagNeq(key, value) if op == "!=" else TagNot(TagEq(key, value)))
     if isinstance(node, exp.In):
         if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
             raise unsupported("IN with a subquery", node)
         key = _tag_key(scope, node, node.this)
-        return TagIn(key, [_tag_string(node, v) for v in node.expressions])
-    if isinstance(node, (exp.RegexpLike, exp.RegexpILike)):
+        values = [_tag_string(node, v) for v in node.expressions]
+        if not negated:
+            return TagIn(key, [v for v in values if v != ""])
+        return _present(scope, key, TagNot(TagIn(key, values)))
+    if isinstance(node, (exp.RegexpLike, exp.RegexpILike, exp.Like, exp.ILike)):
         key = _tag_key(scope, node, node.this)
-        flags = "(?i)" if isinstance(node, exp.RegexpILike) else ""
-        return TagRegex(key, flags + _tag_string(node, node.expression))
-    if isinstance(node, (exp.Like, exp.ILike)):
-        key = _tag_key(scope, node, node.this)
-        flags = "(?i)" if isinstance(node, exp.ILike) else ""
-        return TagRegex(key, flags + like_pattern(_tag_string(node, node.expression)))
-    if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
-        return TagEq(_tag_key(scope, node, node.this), "")
+        flags = "(?i)" if isinstance(node, (exp.RegexpILike, exp.ILike)) else ""
+        pattern = _tag_string(node, node.expression)
+        if isinstance(node, (exp.Like, exp.ILike)):
+            pattern = like_pattern(pattern)
+        if not negated:
+            return _present(scope, key, TagRegex(key, flags + pattern))
+        regex = isinstance(node, (exp.RegexpLike, exp.RegexpILike))
+        return _present(scope, key, TagNotRegex(key, flags + pattern) if regex else TagNot(TagRegex(key, flags + pattern)))
     if type(node) in _COMPARISONS:
         found = _comparison(scope, node)
         if found is not None:
