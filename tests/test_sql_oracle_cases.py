@@ -39,6 +39,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
     # big: floats whose sums and squares overflow float8 (PostgreSQL: 22003 rather than infinity)
     huge = [("a", "1e300"), ("a", "-1e300"), ("a", "3.0"), ("b", "1.5e308"), ("b", "1.5e308")]
     lines += [f"big,host={host} f={value} {BASE + k * MINUTE}" for k, (host, value) in enumerate(huge)]
+    # sp: a tag some series lack (NULL in PostgreSQL)
+    lines += [f"sp,host=a,dc=x v=1 {BASE}", f"sp,host=b v=2 {BASE}", f"sp,host=c,dc=y v=3 {BASE}"]
     assert engine.write_line_protocol("\n".join(lines).encode()).errors == []
     engine.flush()
     yield engine
@@ -91,6 +93,26 @@ ANSWERS = [
     # other integer aggregates stay bigint: integer division truncates toward zero
     ("SELECT MIN(j) / 2, COUNT(*) / 4 FROM m", [[-3, 1]]),
     ("SELECT MAX(f) FROM big", [[1.5e308]]),
+    # a missing tag is NULL: its comparisons are NULL, and so are their negations
+    ("SELECT v FROM sp WHERE NOT (dc = 'x') ORDER BY v", [[3.0]]),
+    ("SELECT v FROM sp WHERE dc <> 'x' ORDER BY v", [[3.0]]),
+    ("SELECT v FROM sp WHERE NOT (host IN ('a') OR dc = 'x') ORDER BY v", [[3.0]]),
+    ("SELECT v FROM sp WHERE NOT (dc = 'x' AND host = 'b') ORDER BY v", [[1.0], [3.0]]),
+    ("SELECT v FROM sp WHERE dc NOT LIKE 'x%' ORDER BY v", [[3.0]]),
+    ("SELECT v FROM sp WHERE dc !~ 'x' ORDER BY v", [[3.0]]),
+    ("SELECT v FROM sp WHERE dc NOT IN ('x') ORDER BY v", [[3.0]]),
+    ("SELECT v FROM sp WHERE dc IS NULL ORDER BY v", [[2.0]]),
+    ("SELECT v FROM sp WHERE NOT (dc IS NULL) ORDER BY v", [[1.0], [3.0]]),
+    ("SELECT v FROM sp WHERE dc = '' ORDER BY v", []),
+    ("SELECT COUNT(*) FROM sp WHERE NOT (dc = 'x')", [[1]]),
+    ("SELECT dc, COUNT(*) FROM sp GROUP BY dc ORDER BY dc", [["x", 1], ["y", 1], [None, 1]]),
+    # WHERE terms a SELECT of rows tests on each row (the query model has no room for them)
+    ("SELECT f FROM m WHERE f > 0 OR j < 0 ORDER BY time", [[1.5], [None], [1e-200], [1e-200]]),
+    ("SELECT s FROM m WHERE s LIKE 'x%'", [["x"]]),
+    ("SELECT j FROM m WHERE b", [[None]]),
+    ("SELECT j FROM m WHERE f IS NULL ORDER BY time", [[-7], [None]]),
+    ("SELECT f FROM m WHERE f > j ORDER BY time", []),
+    ("SELECT host FROM m WHERE NOT b OR j = 0 ORDER BY time", [["b"]]),
     # the same column twice may be ordered by its name
     ("SELECT j, j FROM m WHERE j >= -100 ORDER BY j", [[-7, -7], [0, 0], [2, 2], [3, 3]]),
 ]
