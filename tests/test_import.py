@@ -248,33 +248,82 @@ def test_csv_with_inferred_and_given_types(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "unknown kind 'complex' for column 'code'" in bad.stderr
 
 
-def test_ctrl_c_stops_cleanly_and_a_dedup_rerun_completes_without_duplicates(tmp_path: Path) -> None:
+def interrupted_import(args: list[str], cwd: Path) -> int:
+    """Start an import, Ctrl-C it after its first progress line; the rows it says it wrote."""
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    process = subprocess.Popen([sys.executable, "-m", "rusts.importer.cli", *args], cwd=cwd, env=env,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    first = process.stderr.readline()
+    assert "rows read" in first, first
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == 130, rest
+    closing = next(line for line in rest.splitlines() if line.startswith("rusts-import: interrupted:"))
+    assert "re-run with --dedup-column to resume" in rest
+    return int(closing.split("rows read, ")[1].split(" written")[0].replace(",", ""))
+
+
+@pytest.mark.parametrize("mode", ["direct", "rest"])
+def test_ctrl_c_stops_cleanly_and_a_dedup_rerun_completes_without_duplicates(tmp_path: Path, mode: str) -> None:
     rows = 30_000
     pq.write_table(ids_table(0, rows), tmp_path / "big.parquet", row_group_size=1_000)
-    server = RustsServer(tmp_path)
+    server = RustsServer(tmp_path) if mode == "rest" else None
+    target = ["--url", f"http://127.0.0.1:{server.port}"] if server else ["--direct", "--config", str(config(tmp_path))]
+    args = ["parquet", "big.parquet", "-m", "m", "--tags", "sensor", "--dedup-column", "seq", *target,
+            "--batch-size", "500", "--lines-per-request", "500", "--progress-interval", "0"]
+
+    def stored_seq() -> list[int]:
+        if server is None:
+            columns, found = stored(tmp_path, Query("m", fields=["seq"]))
+        else:
+            status, answer = server.request("POST", "/query", b'{"measurement": "m", "fields": ["seq"]}')
+            assert status == 200, answer
+            columns, found = [c["name"] for c in answer["columns"]], answer["rows"]
+        return sorted(row[columns.index("seq")] for row in found)
+
     try:
-        args = ["parquet", "big.parquet", "-m", "m", "--tags", "sensor", "--dedup-column", "seq",
-                "--url", f"http://127.0.0.1:{server.port}", "--batch-size", "1000", "--lines-per-request", "1000",
-                "--progress-interval", "0"]
-        env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
-        process = subprocess.Popen([sys.executable, "-m", "rusts.importer.cli", *args], cwd=tmp_path, env=env,
-                                   stderr=subprocess.PIPE, text=True)
-        assert process.stderr is not None
-        first = process.stderr.readline()
-        assert "rows read" in first, first
-        process.send_signal(signal.SIGINT)
-        rest = process.stderr.read()
-        assert process.wait(timeout=60) == 130, rest
-        assert "rusts-import: interrupted:" in rest
-        closing = next(line for line in rest.splitlines() if line.startswith("rusts-import: interrupted:"))
-        written = int(closing.split("rows read, ")[1].split(" written")[0].replace(",", ""))
+        written = interrupted_import(args, tmp_path)
         assert 0 < written < rows
-        assert server.sql("SELECT count(v) FROM m")["rows"] == [[written]]
+        assert stored_seq() == list(range(written))
         resumed = importer(*args, cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
         assert f"{rows - written:,} written" in resumed.stderr
-        status, answer = server.request("POST", "/query", b'{"measurement": "m", "fields": ["seq"]}')
-        assert status == 200, answer
-        assert sorted(row[-1] for row in answer["rows"]) == list(range(rows))
+        assert stored_seq() == list(range(rows))
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def test_rest_mode_sends_the_token_and_explains_a_refusal(tmp_path: Path) -> None:
+    from rusts.api.auth import issue_token
+
+    secret = "import-test-secret-0123456789abcdef"
+    server = RustsServer(tmp_path, auth=f"{{enabled: true, jwt_secret: {secret}, token_expiration: 3600}}")
+    try:
+        pq.write_table(ids_table(0, 10), tmp_path / "in.parquet")
+        args = ["parquet", "in.parquet", "-m", "m", "--tags", "sensor", "--url", f"http://127.0.0.1:{server.port}"]
+        refused = importer(*args, cwd=tmp_path)
+        assert refused.returncode == 1
+        assert "refused the write (401)" in refused.stderr and "--token" in refused.stderr
+        token = issue_token(secret, "importer", 3600)
+        ok = importer(*args, "--token", token, "--dedup-column", "seq", cwd=tmp_path)
+        assert ok.returncode == 0, ok.stderr
+        assert "10 rows read, 10 written" in ok.stderr
     finally:
         server.stop()
+
+
+def test_a_bad_value_in_a_later_csv_block_stops_with_a_summary(tmp_path: Path) -> None:
+    rows = 600_000  # more than one 8 MiB block: the types come from the first
+    good = "".join(f"{T0 + i},{i}\n" for i in range(rows))
+    (tmp_path / "in.csv").write_text("ts,v\n" + good + f"{T0},not-a-number\n")
+    result = importer("csv", "in.csv", "-m", "m", "--timestamp-column", "ts", "--timestamp-unit", "ns",
+                      "--direct", "--config", str(config(tmp_path)), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("rusts-import: in.csv: after row ") and "not-a-number" in lines[-1], result.stderr
+    closing = next(line for line in lines if line.startswith("rusts-import: stopped by bad input:"))
+    written = int(closing.split("rows read, ")[1].split(" written")[0].replace(",", ""))
+    assert 0 < written < rows
+    assert len(stored(tmp_path, Query("m"))[1]) == written

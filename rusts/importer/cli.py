@@ -218,6 +218,7 @@ def _import(spec: ImportSpec, plans: list[tuple[Source, ColumnPlan]], sink: Dire
     progress = Progress(err, total_rows, sum(s.total_bytes for s, _ in plans), args.progress_interval)
     converters: list[Converter] = []
     interrupted = False
+    failure: InputError | None = None
     with _Interrupt() as interrupt:
         try:
             bytes_before = 0
@@ -237,6 +238,11 @@ def _import(spec: ImportSpec, plans: list[tuple[Source, ColumnPlan]], sink: Dire
                     break
             state.add(_flushed(sink), err)
             interrupted = interrupt.requested
+        except InputError as exc:
+            # A data error past the schema check (e.g. a CSV value of another type in a later block):
+            # what came before it is stored; say how much.
+            state.add(_flushed(sink), err)
+            failure = exc
         except KeyboardInterrupt:
             progress.end_line()
             err.write("rusts-import: stopped at once (second Ctrl-C); writes in flight may or may not be stored\n")
@@ -246,8 +252,12 @@ def _import(spec: ImportSpec, plans: list[tuple[Source, ColumnPlan]], sink: Dire
     for converter in converters:
         _merge_skipped(state.skipped, converter.skipped)
     elapsed = time.monotonic() - progress.started
-    for line in summary("interrupted" if interrupted else "done", len(plans), state.rows, state.written, state.skipped, elapsed, spec.unique_time):
+    outcome = "stopped by bad input" if failure else "interrupted" if interrupted else "done"
+    for line in summary(outcome, len(plans), state.rows, state.written, state.skipped, elapsed, spec.unique_time):
         err.write(line + "\n")
+    if failure is not None:
+        err.write(f"rusts-import: {failure}\n")
+        return EXIT_USAGE
     if interrupted:
         err.write("rusts-import: every row counted as written is stored; re-run with --dedup-column to resume without duplicates\n")
         return EXIT_INTERRUPTED
