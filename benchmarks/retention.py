@@ -12,7 +12,13 @@ Prints bytes per tier after each pass, the time per partition and per MB of each
 and the time of a few queries over the whole month before and after tiering (answers are
 checked equal).
 
-Run: python benchmarks/retention.py [--rows N] [--cold-level L]
+With --aggregates, instead measures continuous aggregates (rusts.aggregation): ingest time of
+the same rows with and without a 1-minute aggregate kept current (refreshed after every batch
+of 5,000 rows, as the server's background refresher would be about once a second at that
+rate), the refresh time per new point, and a month of 1-hour means read from an hourly
+aggregate against the same answer computed from the raw rows.
+
+Run: python benchmarks/retention.py [--rows N] [--cold-level L] [--aggregates]
 """
 
 import argparse
@@ -22,6 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -86,12 +93,96 @@ def timed_pass(manager: RetentionManager, clock: Clock, now: int, what: str) -> 
     print(f"  bytes: {tier_bytes(manager.engine)}; {result.bytes_before / 1e6:.2f} -> {result.bytes_after / 1e6:.2f} MB")
 
 
+MINUTELY = (
+    "SELECT time_bucket('1m', time) AS time, hvfhs_license_num, avg(trip_miles) AS miles, "
+    "count(trip_miles) AS trips, sum(driver_pay) AS pay FROM trips GROUP BY 1, 2"
+)
+HOURLY = "SELECT time_bucket('1h', time) AS time, sum(trip_miles) AS miles, count(trip_miles) AS trips FROM trips GROUP BY 1"
+RAW_HOURLY_MEAN = "SELECT time_bucket('1h', time) AS time, avg(trip_miles) AS mean FROM trips GROUP BY 1"
+
+
+def ingest(rows: int, aggregate: bool) -> tuple[float, float, int]:
+    """(ingest seconds, refresh seconds, points) of `rows` trips rows into a fresh engine."""
+    from rusts.aggregation.continuous import aggregates_of
+
+    root = tempfile.mkdtemp(prefix="rusts-aggregates-")
+    try:
+        engine = StorageEngine.open(EngineOptions(os.path.join(root, "data"), wal_durability="none"), engine_parser)
+        batches = list(generate_batches(rows, batch_rows=5000))
+        engine.write_line_protocol(lp_lines(batches[0]))
+        registry = aggregates_of(engine)
+        if aggregate:
+            registry.create("trips_1m", MINUTELY)
+        writing = refreshing = 0.0
+        points = 0
+        for batch in batches[1:]:
+            body = lp_lines(batch)
+            began = time.perf_counter()
+            points += engine.write_line_protocol(body).points
+            writing += time.perf_counter() - began
+            began = time.perf_counter()
+            registry.refresh()
+            refreshing += time.perf_counter() - began
+        if aggregate:
+            wanted = execute_sql(engine, MINUTELY).rows
+            stored = execute_sql(engine, "SELECT time, hvfhs_license_num, miles, trips, pay FROM trips_1m").rows
+            assert len(wanted) == len(stored), "the aggregate is not current"
+        engine.close()
+        return writing, refreshing, points
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def aggregates_benchmark(rows: int) -> None:
+    plain, _, points = ingest(rows, aggregate=False)
+    with_aggregate, refresh, _ = ingest(rows, aggregate=True)
+    print(f"ingest without aggregates: {points / plain:,.0f} points/s ({plain:.2f} s for {points:,} points)")
+    print(f"ingest with a 1-minute aggregate: writes {with_aggregate:.2f} s (listener included) + refreshes {refresh:.2f} s")
+    overhead = (with_aggregate + refresh - plain) / plain
+    print(f"  refresh {refresh / points * 1e6:.1f} us per new point; keeping it current costs {overhead:.1%} of ingest time")
+    from rusts.aggregation.continuous import aggregates_of
+
+    root = tempfile.mkdtemp(prefix="rusts-aggregates-")
+    try:
+        engine = StorageEngine.open(EngineOptions(os.path.join(root, "data"), wal_durability="none"), engine_parser)
+        for batch in generate_batches(rows, batch_rows=5000):
+            engine.write_line_protocol(lp_lines(batch))
+        engine.flush()
+        engine.compact(1)
+        aggregates_of(engine).create("trips_1h", HOURLY)
+        engine.flush()
+        engine.compact(1)
+        raw = _best(lambda: execute_sql(engine, RAW_HOURLY_MEAN).rows)
+        tier = _best(lambda: execute_sql(engine, "SELECT time, miles, trips FROM trips_1h").rows)
+        means = {t: m for t, m in execute_sql(engine, RAW_HOURLY_MEAN).rows}
+        from_tier = {t: miles / trips for t, miles, trips in execute_sql(engine, "SELECT time, miles, trips FROM trips_1h").rows}
+        assert means.keys() == from_tier.keys() and all(abs(means[t] - from_tier[t]) < 1e-9 * max(1.0, abs(means[t])) for t in means)
+        print(f"month of 1-hour means: from raw rows {raw * 1000:.1f} ms, from the hourly aggregate {tier * 1000:.1f} ms ({len(means)} hours)")
+        engine.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _best(run: Callable[[], object]) -> float:
+    run()
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--cold-level", type=int, default=9)
+    parser.add_argument("--aggregates", action="store_true")
     args = parser.parse_args()
     print(f"rusts {rusts.__version__} ({'compiled' if rusts.COMPILED else 'pure Python'}), {args.rows:,} trips rows")
+    if args.aggregates:
+        aggregates_benchmark(args.rows)
+        return 0
     root = tempfile.mkdtemp(prefix="rusts-retention-")
     try:
         clock = Clock(DECEMBER)

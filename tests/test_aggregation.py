@@ -134,7 +134,7 @@ def test_restarts_with_and_without_the_wal_and_a_failed_refresh(tmp_path: Path, 
     # A refresh that fails half-way (after its first range of buckets) leaves its buckets
     # pending; the next one completes them.
     engine.write_line_protocol(random_points(rng, 30, T0, T0 + 2 * MINUTE).encode())
-    engine.write_line_protocol(random_points(rng, 30, T0 + 20 * MINUTE, T0 + 22 * MINUTE).encode())
+    engine.write_line_protocol(random_points(rng, 30, T0 + 200 * MINUTE, T0 + 202 * MINUTE).encode())
     calls = []
     original = ContinuousAggregates._recompute
 

@@ -50,8 +50,9 @@ from rusts.storage.partition import fsync_directory
 
 STATE_FILE: Final = "AGGREGATES"
 STATE_VERSION: Final = 1
-# Pending buckets closer than this many buckets are refreshed by one query.
-_GAP_BUCKETS: Final = 4
+# Pending buckets closer than this many buckets are refreshed by one query: recomputing an
+# untouched bucket costs far less than a query's fixed cost (translation, planning).
+_GAP_BUCKETS: Final = 64
 _log = logging.getLogger("rusts.aggregation")
 
 
@@ -77,6 +78,9 @@ class _Aggregate:
         self.complete = complete
         self.pending: set[int] = set()
         self.seen_sequence = watermark
+        # Every materialized row is before this time (None: unknown, e.g. after a restart); ranges
+        # at or after it have nothing to compare with, which saves reading them back.
+        self.materialized_end: int | None = None
         self.refreshes = 0
         self.rows_written = 0
         self.rows_deleted = 0
@@ -291,7 +295,7 @@ class ContinuousAggregates:
     def _recompute(self, aggregate: _Aggregate, start: int, end: int) -> None:
         """Make the materialized rows in [start, end) equal to the defining query's there."""
         definition = aggregate.definition
-        bounded = definition.sql if (start, end) == (I64_MIN, I64_MAX) else definition.bounded_sql(start, end)
+        bounded = definition.sql if (start, end) == (I64_MIN, I64_MAX) else definition.bounded_select(start, end)
         answer = _select(self.engine, bounded)
         names = [c.name for c in answer.columns]
         time_at = names.index(definition.time_column)
@@ -301,7 +305,8 @@ class ContinuousAggregates:
         for row in answer.rows:
             key = (row[time_at], *(row[i] for i in tag_at))
             wanted[key] = {c.name: row[i] for c, i in field_at}
-        existing = self._materialized(definition, start, end)
+        known_end = aggregate.materialized_end
+        existing = {} if known_end is not None and start >= known_end else self._materialized(definition, start, end)
         gone = [key for key, fields in existing.items() if _loses_a_field(fields, wanted.get(key))]
         for key in gone:
             self._delete_point(definition, key)
@@ -318,6 +323,11 @@ class ContinuousAggregates:
                 raise AssertionError(f"BUG: materialized rows of {definition.name!r} refused: {result.errors[0]}")
         aggregate.rows_written += len(lines)
         aggregate.rows_deleted += len(gone)
+        if (start, end) == (I64_MIN, I64_MAX):
+            newest = max((key[0] for key in wanted), default=None)
+            aggregate.materialized_end = I64_MIN if newest is None else newest + definition.interval
+        elif known_end is not None:
+            aggregate.materialized_end = max(known_end, end)
 
     def _materialized(self, definition: AggregateDefinition, start: int, end: int) -> dict[tuple[Any, ...], dict[str, Any]]:
         if not self.engine.field_types(definition.name):
@@ -422,9 +432,9 @@ def _field_value(kind: str, value: Any) -> str:
     return repr(float(value))
 
 
-def _select(engine: StorageEngine, sql: str) -> QueryResult:
+def _select(engine: StorageEngine, sql: str | exp.Select) -> QueryResult:
     """A SELECT's answer (as execute_sql gives it; rusts.sql.statement imports this package)."""
-    statement = parse_statement(sql)
+    statement = parse_statement(sql) if isinstance(sql, str) else sql
     assert isinstance(statement, exp.Select), "BUG: only SELECTs are run here"
     translation = translate_select(engine, statement, time.time_ns())
     return translation.finish(execute(engine, translation.query, None))

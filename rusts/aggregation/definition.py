@@ -44,12 +44,25 @@ class AggregateDefinition(NamedTuple):
     def bucket_start(self, timestamp: int) -> int:
         return self.offset + (timestamp - self.offset) // self.interval * self.interval
 
-    def bounded_sql(self, start: int, end: int) -> str:
+    def bounded_select(self, start: int, end: int) -> exp.Select:
         """The defining query restricted to [start, end) (whole buckets)."""
-        statement = parse_statement(self.sql)
-        assert isinstance(statement, exp.Select), "BUG: a checked definition is a SELECT"
+        statement = _parsed(self.sql)
         bounded = statement.where(f"time >= {start} AND time < {end}", append=True, copy=True)
-        return bounded.sql()
+        assert isinstance(bounded, exp.Select), "BUG: where() keeps a SELECT a SELECT"
+        return bounded
+
+
+_PARSED: dict[str, exp.Select] = {}
+
+
+def _parsed(sql: str) -> exp.Select:
+    """The parsed defining query, parsed once (sqlglot takes milliseconds; refreshes are frequent)."""
+    statement = _PARSED.get(sql)
+    if statement is None:
+        parsed = parse_statement(sql)
+        assert isinstance(parsed, exp.Select), "BUG: a checked definition is a SELECT"
+        statement = _PARSED[sql] = parsed
+    return statement
 
 
 def check_definition(engine: StorageEngine, name: str, sql: str) -> AggregateDefinition:
