@@ -203,13 +203,23 @@ class Evaluator:
         # WHERE terms are applied as soon as the FROM items they read are joined (the full WHERE still runs
         # afterwards): pgjdbc's getImportedKeys joins nine catalog tables with commas
         pending = _conjuncts(where.this) if where is not None else []
-        for join, item in items:
-            alias, table = self._source(item, parent)
+        sources = [(join, *self._source(item, parent)) for join, item in items]
+        for join, alias, table in sources:
+            if (join is None or join.side.upper() != "LEFT") and not table.rows:
+                envs = []  # an inner or cross join with an empty table: nothing, whatever the rest holds
+        for join, alias, table in sources:
             index = {name: i for i, (name, _oid) in enumerate(table.columns)}
             types = [oid for _name, oid in table.columns]
             typing.sources[alias] = Source(index, types, None)
             on = join.args.get("on") if join is not None else None
             left = join is not None and join.side.upper() == "LEFT"
+            if not envs:
+                continue  # typing only from here on
+            rows = table.rows
+            if not left:  # WHERE terms on this table alone filter its rows before they meet the others
+                own = [term for term in pending if _reads_only_alias(term, alias)]
+                if own:
+                    rows = [row for row in rows if self._keeps(own, Env({alias: Source(index, types, row)}, parent))]
             if join is not None and join.side.upper() in ("RIGHT", "FULL"):
                 raise Unsupported("RIGHT/FULL JOIN")
             using = [ident.name.lower() for ident in (join.args.get("using") or [])] if join is not None else []
@@ -218,11 +228,11 @@ class Evaluator:
             ready = [term for term in pending if _reads_only(term, typing)]
             pending = [term for term in pending if not any(term is r for r in ready)]
             equalities = (_conjuncts(on) if on is not None else []) + ([] if left else ready)
-            candidates_of = _hash_join(self, equalities, alias, index, table.rows)
+            candidates_of = _hash_join(self, equalities, alias, index, rows)
             joined: list[Env] = []
             for env in envs:
                 matched = False
-                for row in candidates_of(env) if candidates_of is not None else table.rows:
+                for row in candidates_of(env) if candidates_of is not None else rows:
                     candidate = Env({**env.sources, alias: Source(index, types, row)}, parent)
                     if using and not _using_matches(env, index, row, using):
                         continue
@@ -233,6 +243,9 @@ class Evaluator:
                     joined.append(Env({**env.sources, alias: Source(index, types, None)}, parent))
             envs = [env for env in joined if all(self._holds(term, env) for term in ready)] if ready else joined
         return envs, typing
+
+    def _keeps(self, terms: list[exp.Expr], env: Env) -> bool:
+        return all(self._holds(term, env) for term in terms)
 
     def _holds(self, term: exp.Expr, env: Env) -> bool:
         """Whether a WHERE term may keep this partial row (a term it cannot evaluate yet keeps it)."""
@@ -668,6 +681,14 @@ def _reads_only(term: exp.Expr, typing: Env) -> bool:
         if isinstance(column.this, exp.Star) or typing.find(column.table.lower(), column.name) is None:
             return False
     return True
+
+
+def _reads_only_alias(term: exp.Expr, alias: str) -> bool:
+    """Whether a WHERE term reads columns, all qualified with this FROM item's alias (and nothing else)."""
+    if term.find(exp.Subquery, exp.Select, exp.Exists, exp.Window) is not None or _has_aggregate(term):
+        return False
+    columns = list(term.find_all(exp.Column))
+    return bool(columns) and all(c.table.lower() == alias and not isinstance(c.this, exp.Star) for c in columns)
 
 
 class _NoHash(Exception):
