@@ -90,6 +90,8 @@ ANSWERS = [
         [["a", -4 / 3, -1.0, -4], ["b", 0.0, 0.0, 0], ["c", 2 / 3, 2.0, 2]],
     ),
     ("SELECT SUM(j) * 1.5, -SUM(j), SUM(j) + 1 FROM m", [[-3.0, 2.0, -1.0]]),
+    # AVG(bigint) is numeric too: its cast to bigint rounds halves away from zero (float8 rounds them to even)
+    ("SELECT AVG(j)::bigint, AVG(j), AVG(f)::bigint FROM m WHERE j > 1", [[3, 2.5, 1]]),
     # other integer aggregates stay bigint: integer division truncates toward zero
     ("SELECT MIN(j) / 2, COUNT(*) / 4 FROM m", [[-3, 1]]),
     ("SELECT MAX(f) FROM big", [[1.5e308]]),
@@ -138,6 +140,7 @@ ERRORS = [
     ("SELECT j, j::float8 FROM m ORDER BY j", "42702", "ambiguous"),
     # every row's SELECT list is computed before the sort, also rows LIMIT leaves out
     ("SELECT j, 10 / j FROM m ORDER BY j DESC LIMIT 1", "22012", "division by zero"),
+    ("SELECT date_trunc('minute', time) AS t, 10 / MIN(j) FROM m GROUP BY t ORDER BY t LIMIT 1", "22012", "division by zero"),
     # a float aggregate that overflows is an error, never infinity
     ("SELECT STDDEV(f) FROM big WHERE host = 'a'", "22003", "overflow"),
     ("SELECT SUM(f) FROM big WHERE host = 'b'", "22003", "overflow"),

@@ -74,7 +74,8 @@ class Cluster:
 
     def start(self) -> str:
         data = self.dir / "data"
-        self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync",
+                  "-E", "UTF8", "--locale=C.UTF-8")  # strings compare by code point, as in RusTs
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c TimeZone=UTC"
         self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
         return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
@@ -156,6 +157,10 @@ BUCKETS = [
     ("date_trunc('hour', time)", None),
     ("date_trunc('minute', time)", None),
     ("date_trunc('day', time)", None),
+    ("date_trunc('week', time)", None),
+    ("time_bucket('1 hour', time)", "date_bin('1 hour', time, '2000-01-03')"),
+    ("time_bucket('1 day', time)", "date_bin('1 day', time, '2000-01-03')"),
+    ("date_bin('13 minutes', time, '2025-10-31 23:59:59.5+00')", None),
 ]
 AGGREGATES = [
     "COUNT(*)", "COUNT(f)", "COUNT(i)", "COUNT(s)", "COUNT(DISTINCT host)", "COUNT(DISTINCT dc)",
@@ -163,6 +168,8 @@ AGGREGATES = [
     "STDDEV(f)", "STDDEV(j)", "PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY f)",
     "PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY j)", "PERCENTILE_CONT(0) WITHIN GROUP (ORDER BY f)",
     "MIN(s)", "MAX(s)", "SUM(i)", "AVG(i)", "MIN(b)", "MAX(b)", "stddev_samp(f)",
+    "COUNT(*) + 0.5", "AVG(j) * 2", "MAX(j) - MIN(j)", "SUM(f) / COUNT(f)", "AVG(j)::bigint", "COUNT(j) % 3",
+    "-MAX(j)", "SUM(j) * 2", "MIN(f) > 0", "COUNT(*) - COUNT(f)", "(MAX(j) + 1) / 2", "SUM(j) / COUNT(j)",
 ]
 SCALARS = [
     "f", "i", "j", "s", "b", "f * 2", "j + 1", "j / 3", "j % 3", "-j", "i + j", "f + j", "j * j",
@@ -171,7 +178,7 @@ SCALARS = [
 ]
 FIELD_CONDITIONS = [
     "f > 0", "f <= 2.5", "f = 7", "j >= 0", "j < 3", "j = -3", "i > 0", "i != 7", "s = 'apple'", "s <> 'date'",
-    "b = true", "b = false", "f != 0", "j <> 0", "s > 'c'", "s < 'Z'", "f >= -0.5",
+    "b = true", "b = false", "f != 0", "j <> 0", "s > 'c'", "s < 'Z'", "f >= -0.5", "j > 100", "f < -1e300",
 ]
 # terms a SELECT of rows tests on each row (the model has no room for them)
 ROW_CONDITIONS = [
@@ -184,7 +191,8 @@ TAG_CONDITIONS = [
     "host = 'a'", "host <> 'b'", "host IN ('a', 'c')", "host NOT IN ('d')", "host LIKE 'a%'", "dc = 'x'",
     "host ~ '^[ab]'", "host !~ 'c'", "NOT (host = 'a')", "(host = 'a' OR dc = 'y')", "host LIKE '_'",
     "(host = 'c' AND dc = 'x')", "NOT (host IN ('a', 'b') OR dc = 'x')", "host ILIKE 'A'", "host ~* 'B'",
-    "host NOT LIKE 'e'", "dc IS NULL", "(dc = 'x' OR dc IS NULL)",
+    "host NOT LIKE 'e'", "dc IS NULL", "(dc = 'x' OR dc IS NULL)", "host = 'zz'", "NOT (dc <> 'y')",
+    "host IN ('b', 'zz') AND NOT dc IN ('x')",
 ]
 
 
@@ -267,7 +275,7 @@ def aggregate_query(rng: random.Random) -> tuple[str, str, bool]:
     order = ""
     ordered = False
     if names and rng.random() < 0.6:
-        keys = list(names)
+        keys = list(names) + (["a0" + rng.choice(["", " DESC", " NULLS FIRST"])] if rng.random() < 0.3 else [])
         rng.shuffle(keys)
         order = " ORDER BY " + ", ".join(k + rng.choice(["", " DESC"]) for k in keys)
         ordered = True

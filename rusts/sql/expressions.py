@@ -14,9 +14,11 @@ would say numeric).
 
 Types are the result-column types: "float", "integer", "unsigned",
 "boolean", "string", "timestamp", and "unknown" for a bare NULL literal;
-"numeric" is SUM of an integer field (PostgreSQL's SUM(bigint) is numeric):
-answered alone as bigint, but arithmetic on it is numeric arithmetic, done
-here in float8 (SUM(n) / COUNT(*) keeps its fraction, never truncates).
+"numeric" is SUM or AVG of an integer field (PostgreSQL's SUM(bigint) and
+AVG(bigint) are numeric): answered alone as bigint (SUM) or float8 (AVG), but
+arithmetic on it is numeric arithmetic, done here in float8 (SUM(n) / COUNT(*)
+keeps its fraction, never truncates), and its cast to bigint rounds halves
+away from zero, as numeric does (a float8 rounds them to even).
 """
 
 import math
@@ -47,11 +49,13 @@ class Expr:
 
 
 class Ref(Expr):
-    """A column of the executor's result; `index` is bound once the result's layout is known."""
+    """A column of the executor's result; `index` is bound once the result's layout is known.
+    `shown` is the column's type in the answer when `type` is "numeric"."""
 
-    def __init__(self, key: tuple[str, str | int], type_: str) -> None:
+    def __init__(self, key: tuple[str, str | int], type_: str, shown: str = "") -> None:
         self.key = key
         self.type = type_
+        self.shown = shown or type_
         self.index = -1
 
     def value(self, row: list[Any]) -> Any:
@@ -191,6 +195,8 @@ class CastNumber(Expr):
             return float(a)
         if isinstance(a, float) and (math.isnan(a) or math.isinf(a)):
             raise OutOfRangeError("bigint out of range")
+        if isinstance(a, float) and self.operand.type == "numeric":
+            return _checked_integer(int(math.copysign(math.floor(abs(a) + 0.5), a)))
         return _checked_integer(round(a) if isinstance(a, float) else int(a))
 
     def refs(self) -> list[Ref]:
@@ -363,6 +369,7 @@ class Match(Expr):
 
 def output_type(expr: Expr) -> str:
     """The column type a client sees: a bare NULL is text, as in PostgreSQL; SUM of an integer is bigint."""
-    if expr.type == "numeric":
-        return "integer"
+    assert expr.type != "numeric" or isinstance(expr, Ref), "BUG: numeric arithmetic is float8"
+    if isinstance(expr, Ref):
+        return expr.shown
     return "string" if expr.type == "unknown" else expr.type

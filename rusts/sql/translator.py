@@ -346,8 +346,8 @@ class _Select:
         self.refs: list[Ref] = []
         self.aliases: dict[str, Expr] = {}
 
-    def ref(self, key: tuple[str, str | int], type_: str) -> Ref:
-        ref = Ref(key, type_)
+    def ref(self, key: tuple[str, str | int], type_: str, shown: str = "") -> Ref:
+        ref = Ref(key, type_, shown)
         self.refs.append(ref)
         return ref
 
@@ -416,8 +416,7 @@ class _Select:
         assert self.aggregating, "BUG: an aggregate in a SELECT not seen as aggregating"
         aggregation = aggregation_of(self.scope, node, alias)
         result_type = aggregate_type(self.scope, aggregation)
-        if aggregation.function == "sum" and result_type == "integer":
-            result_type = "numeric"  # PostgreSQL's SUM(bigint): arithmetic on it keeps fractions
+        numeric = aggregation.function in ("sum", "mean") and self.scope.fields.get(aggregation.field) == "integer"
         if aggregation.function not in ("count", "count_distinct"):
             self.fills.add(fill)
         found = None
@@ -430,6 +429,8 @@ class _Select:
         if found is None:
             found = len(self.aggregations)
             self.aggregations.append(aggregation)
+        if numeric:  # PostgreSQL's SUM(bigint) and AVG(bigint) are numeric: see rusts.sql.expressions
+            return self.ref(("aggregate", found), "numeric", result_type)
         return self.ref(("aggregate", found), result_type)
 
     def filled(self, node: exp.Anonymous, alias: str | None) -> Expr:
@@ -647,7 +648,9 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Tra
         translation.empty = [_empty_aggregate_row(built, time_range)] if aggregating and group is None else []
     limit, offset = _paging(select)
     translation.residual = residual
-    if residual is None and _pushable(order, having, group):
+    # PostgreSQL computes every group's SELECT list before it sorts: an error in a group the page leaves out counts
+    computed = aggregating and bool(order) and not all(isinstance(expr, Ref) for expr in outputs)
+    if residual is None and not computed and _pushable(order, having, group):
         query.order = "desc" if order and order[0].descending else "asc"
         query.limit, query.offset = limit, offset
     else:
