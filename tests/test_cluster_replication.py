@@ -12,6 +12,7 @@ import pytest
 from rusts.cluster.client import NodeClient, Outcome
 from rusts.cluster.config import parse_cluster_config
 from rusts.cluster.handoff import HintStore
+from rusts.cluster.membership import HealthTracker
 from rusts.cluster.replication import Replicator, decide, required_acks
 from rusts.cluster.sharding import Sharding, split_lines
 
@@ -158,25 +159,28 @@ def test_decide_names_the_shards_that_fell_short() -> None:
     assert [s.shard for s in decide("Sync", {5: [ok("a")]}, {5: 2})] == [5]  # a missing outcome counts as not stored
 
 
-def cluster(mode: str, addresses: list[str]) -> Sharding:
-    text = f'node_id = "n0"\ncluster_name = "t"\nreplication_mode = "{mode}"\nreplication_factor = 3\nshard_count = 3\nsharding_strategy = "BySeries"\n'
+def cluster(mode: str, addresses: list[str], shards: int = 3) -> Sharding:
+    text = f'node_id = "n0"\ncluster_name = "t"\nreplication_mode = "{mode}"\nreplication_factor = 3\nshard_count = {shards}\nsharding_strategy = "BySeries"\n'
     for n, address in enumerate(addresses):
-        text += f'[[nodes]]\nid = "n{n}"\naddress = "{address}"\nshards = [{n}]\nreplica_shards = {[s for s in range(3) if s != n]}\n'
+        owned = [s for s in range(shards) if s % 3 == n]
+        text += f'[[nodes]]\nid = "n{n}"\naddress = "{address}"\nshards = {owned}\nreplica_shards = {[s for s in range(shards) if s % 3 != n]}\n'
     return Sharding(parse_cluster_config(text, "cluster.toml"))
 
 
 BODY = b"".join(f"cpu,host=h{i} v={i} {i}\n".encode() for i in range(30))
 
 
-def replicator(mode: str, peers: list[Peer], tmp_path: Path, local: list[tuple[int, bytes]]) -> Replicator:
-    sharding = cluster(mode, [p.address for p in peers])
+def replicator(
+    mode: str, peers: list[Peer], tmp_path: Path, local: list[tuple[int, bytes]], health: HealthTracker | None = None, deadline: float | None = None, shards: int = 3
+) -> Replicator:
+    sharding = cluster(mode, [p.address for p in peers], shards)
     clients = {f"n{n}": NodeClient(f"n{n}", peers[n].address, timeout=0.5) for n in (1, 2)}
 
     def local_write(shard: int, body: bytes, multiplier: int) -> Outcome:
         local.append((shard, body))
         return Outcome("n0", True, False, None, "")
 
-    return Replicator("n0", mode, sharding, clients, local_write, HintStore(str(tmp_path / "hints")))  # type: ignore[arg-type]
+    return Replicator("n0", mode, sharding, clients, local_write, HintStore(str(tmp_path / "hints")), health=health, deadline=deadline)  # type: ignore[arg-type]
 
 
 def test_replicate_everywhere_when_all_are_up(peers: list[Peer], tmp_path: Path) -> None:
@@ -228,4 +232,32 @@ def test_a_slow_peer_does_not_stall_past_the_timeout(peers: list[Peer], tmp_path
     peers[2].release.set()
     assert decision.ok
     assert {n for n, _ in decision.hinted} == {"n2"}
+    rep.close()
+
+
+def test_the_deadline_bounds_a_write_queued_behind_a_slow_peer(peers: list[Peer], tmp_path: Path) -> None:
+    """Nine shards: the slow peer's sends queue on its one connection; the deadline answers the write
+    and hints every shard that peer has not stored."""
+    rep = replicator("Sync", peers, tmp_path, [], deadline=1.0, shards=9)
+    peers[2].behaviour = "slow"
+    split = split_lines(BODY, rep.sharding, 1, 0)
+    decision = rep.replicate(split, 1)
+    assert not decision.ok and decision.short_shards == sorted(split.shards)
+    assert "n2: no answer within 1s" in decision.message()  # sends still queued at the deadline
+    assert sorted(s for n, s in decision.hinted if n == "n2") == sorted(split.shards)
+    peers[2].release.set()
+    rep.close()
+    assert sorted(h.shard for h in rep.hints.pending("n2")) == sorted(split.shards)
+
+
+def test_a_node_seen_down_is_not_sent_to_and_is_hinted(peers: list[Peer], tmp_path: Path) -> None:
+    health = HealthTracker(["n0", "n1", "n2"], down_after=1)
+    health.record("n2", False, "refused")
+    rep = replicator("Sync", peers, tmp_path, [], health=health)
+    split = split_lines(BODY, rep.sharding, 1, 0)
+    decision = rep.replicate(split, 1)
+    assert not decision.ok and "n2: node is down (health checks); hinted" in decision.message()
+    assert peers[2].connections == set() and peers[2].stored == []
+    assert sorted(s for _, s in decision.hinted) == sorted(split.shards)
+    assert health.snapshot()["n1"].state == "up"  # sends are recorded
     rep.close()

@@ -19,12 +19,14 @@ which is what makes hint replay and the client's one retry safe.
 """
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from rusts.cluster.client import NodeClient, Outcome
 from rusts.cluster.config import ReplicationMode
 from rusts.cluster.handoff import HintStore
+from rusts.cluster.membership import HealthTracker
 from rusts.cluster.sharding import Sharding, SplitBatch
 
 LocalWrite = Callable[[int, bytes, int], Outcome]  # (shard, body, multiplier) -> outcome on this node
@@ -100,7 +102,15 @@ class Replicator:
         local_write: LocalWrite,
         hints: HintStore,
         workers: int = 8,
+        health: HealthTracker | None = None,
+        deadline: float | None = None,
     ) -> None:
+        """`health`: skip holders seen down (they get a hint at once) and record what each send saw;
+        `deadline`: seconds a whole write may wait for holders (default: the longest client timeout);
+        sends queued behind a slow peer are then counted as missed, and hinted."""
+        self.health = health
+        timeouts = [client.timeout for client in clients.values()]
+        self.deadline = deadline if deadline is not None else (max(timeouts) if timeouts else 30.0)
         self.node_id = node_id
         self.mode = mode
         self.sharding = sharding
@@ -116,7 +126,10 @@ class Replicator:
         client = self.clients.get(node_id)
         if client is None:
             return Outcome(node_id, False, False, None, "no client for this node")
-        return client.write(shard, body, multiplier)
+        outcome = client.write(shard, body, multiplier)
+        if self.health is not None:
+            self.health.record(node_id, outcome.status is not None, outcome.error)
+        return outcome
 
     def _settle(self, outcome: Outcome, shard: int, body: bytes, multiplier: int, hinted: list[tuple[str, int]]) -> None:
         """Keep a hint for a holder that missed the write for a reason that may pass."""
@@ -128,31 +141,48 @@ class Replicator:
 
     def replicate(self, split: SplitBatch, multiplier: int) -> WriteDecision:
         """Send every shard's part to all its holders in parallel and judge by the mode. Sync and Quorum
-        wait for every holder (each bounded by its client's timeout); Async returns once each shard has one
-        holder that stored it (or all failed), the rest finish in the background and hint on failure."""
+        wait for every holder, up to the deadline; Async returns once each shard has one holder that
+        stored it (or all failed), the rest finish in the background and hint on failure. A holder that
+        has not answered by the deadline counts as not stored and gets a hint (writes are idempotent,
+        so a late success only makes the hint redundant)."""
         hinted: list[tuple[str, int]] = []
-        futures: dict[Future[Outcome], tuple[int, bytes]] = {}
+        futures: dict[Future[Outcome], tuple[int, bytes, str]] = {}
         holders: dict[int, int] = {}
+        outcomes: dict[int, list[Outcome]] = {}
         for shard, batch in split.shards.items():
             body = bytes(batch.body)
             owners = self.sharding.owners(shard)
             holders[shard] = len(owners)
+            outcomes[shard] = []
             for node_id in owners:
-                futures[self._pool.submit(self._send, node_id, shard, body, multiplier)] = (shard, body)
-        outcomes: dict[int, list[Outcome]] = {shard: [] for shard in holders}
+                if node_id != self.node_id and self.health is not None and not self.health.healthy(node_id):
+                    skipped = Outcome(node_id, False, True, None, "node is down (health checks); hinted")
+                    outcomes[shard].append(skipped)
+                    self._settle(skipped, shard, body, multiplier, hinted)
+                    continue
+                futures[self._pool.submit(self._send, node_id, shard, body, multiplier)] = (shard, body, node_id)
         waiting = set(futures)
+        ends = time.monotonic() + self.deadline
         while waiting:
-            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            left = ends - time.monotonic()
+            if left <= 0:
+                break
+            done, waiting = wait(waiting, timeout=left, return_when=FIRST_COMPLETED)
             for future in done:
-                shard, body = futures[future]
+                shard, body, _ = futures[future]
                 outcome = future.result()
                 outcomes[shard].append(outcome)
                 self._settle(outcome, shard, body, multiplier, hinted)
             if self.mode == "Async" and all(any(o.stored for o in outcomes[s]) for s in holders):
                 break
         for future in waiting:
-            shard, body = futures[future]
-            future.add_done_callback(self._later(shard, body, multiplier))
+            shard, body, node_id = futures[future]
+            if self.mode == "Async" and all(any(o.stored for o in outcomes[s]) for s in holders):
+                future.add_done_callback(self._later(shard, body, multiplier))
+                continue
+            late = Outcome(node_id, False, True, None, f"no answer within {self.deadline:g}s")
+            outcomes[shard].append(late)
+            self._settle(late, shard, body, multiplier, hinted)
         return WriteDecision(decide(self.mode, outcomes, holders), hinted)
 
     def _later(self, shard: int, body: bytes, multiplier: int) -> Callable[[Future[Outcome]], None]:
