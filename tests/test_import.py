@@ -46,12 +46,15 @@ def stored(tmp_path: Path, query: Query) -> tuple[list[str], list[list[Any]]]:
     return [c.name for c in result.columns], result.rows
 
 
+KIND_X = "x y,z=1"  # a tag value that needs escaping in line protocol and in a series key
+
+
 def typed_table() -> pa.Table:
     utc = datetime.timezone.utc
     return pa.table({
         "when": pa.array([datetime.datetime(2025, 11, 1, 0, 0, i, 500, tzinfo=utc) for i in range(4)], pa.timestamp("us", "America/New_York")),
         "station": pa.array(["a", "b", "a", None]),
-        "kind": pa.array(["x", "x", "y", "x"]).dictionary_encode(),
+        "kind": pa.array([KIND_X, KIND_X, "y", KIND_X]).dictionary_encode(),
         "temp": pa.array([1.5, None, float("nan"), 2.25], pa.float32()),
         "count": pa.array([1, -2, None, 4], pa.int16()),
         "big": pa.array([2**64 - 1, 0, 7, None], pa.uint64()),
@@ -64,10 +67,10 @@ def typed_table() -> pa.Table:
 
 EXPECTED_ROWS = [
     # time, kind, station, big, count, day, note, ok, price, temp
-    [T0 + 500_000, "x", "a", 2**64 - 1, 1, T0, 'say "hi"\\', True, 1.25, 1.5],
-    [T0 + 1_000_500_000, "x", "b", 0, -2, None, None, False, None, None],
+    [T0 + 500_000, KIND_X, "a", 2**64 - 1, 1, T0, 'say "hi"\\', True, 1.25, 1.5],
+    [T0 + 1_000_500_000, KIND_X, "b", 0, -2, None, None, False, None, None],
     [T0 + 2_000_500_000, "y", "a", 7, None, None, "é, =x", None, 3.5, None],
-    [T0 + 3_000_500_000, "x", None, None, 4, 86_400_000_000_000, "plain", True, None, 2.25],
+    [T0 + 3_000_500_000, KIND_X, None, None, 4, 86_400_000_000_000, "plain", True, None, 2.25],
 ]
 
 
@@ -327,3 +330,23 @@ def test_a_bad_value_in_a_later_csv_block_stops_with_a_summary(tmp_path: Path) -
     written = int(closing.split("rows read, ")[1].split(" written")[0].replace(",", ""))
     assert 0 < written < rows
     assert len(stored(tmp_path, Query("m"))[1]) == written
+
+
+def test_a_tag_value_with_a_backslash_goes_only_the_direct_way(tmp_path: Path) -> None:
+    table = pa.table({"time": pa.array([T0, T0 + 1], pa.timestamp("ns")), "host": ["ok", "bad\\"], "v": [1.0, 2.0]})
+    pq.write_table(table, tmp_path / "in.parquet")
+    direct = importer("parquet", "in.parquet", "-m", "m", "--tags", "host", "--direct", "--config", str(config(tmp_path)), cwd=tmp_path)
+    assert direct.returncode == 0, direct.stderr
+    assert stored(tmp_path, Query("m"))[1] == [[T0, "ok", 1.0], [T0 + 1, "bad\\", 2.0]]
+    rest_dir = tmp_path / "rest"
+    rest_dir.mkdir()
+    server = RustsServer(rest_dir)
+    try:
+        rest = importer("parquet", str(tmp_path / "in.parquet"), "-m", "m", "--tags", "host",
+                        "--url", f"http://127.0.0.1:{server.port}", cwd=tmp_path)
+        assert rest.returncode == 1
+        assert "2 rows read, 1 written, 1 skipped" in rest.stderr
+        assert "holds a backslash, which this line protocol cannot always carry (--direct can store it)" in rest.stderr
+        assert server.sql("SELECT * FROM m")["rows"] == [[T0, "ok", 1.0]]
+    finally:
+        server.stop()

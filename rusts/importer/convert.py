@@ -53,7 +53,9 @@ class Chunk:
         keys: list[str],
         tags: list[list[tuple[str, str]]],
         fields: list[tuple[str, int, Any]],
+        measurement: str,
     ) -> None:
+        self.measurement = measurement
         self.times = times
         self.codes = codes
         self.keys = keys
@@ -127,7 +129,7 @@ class Converter:
         times = self._same_time(times, codes, keys)
         if self.dedup is not None and dedup_values is not None:
             self.dedup.remember(dedup_values)
-        return Chunk(times, codes, keys, tags, fields)
+        return Chunk(times, codes, keys, tags, fields, self.spec.measurement)
 
     def _dedup_values(self, batch: Any, fields: list[tuple[str, int, Any]]) -> Any:
         assert self.dedup is not None, "BUG: dedup values without dedup"

@@ -77,17 +77,41 @@ def _field_text(name: str, kind: int, array: Any) -> Any:
     return pc.binary_join_element_wise(prefix, text, _SUFFIX.get(kind, ""), "")
 
 
-def line_protocol(chunk: Chunk, start: int = 0, stop: int | None = None) -> bytes:
-    """Rows [start, stop) of the chunk as line protocol with nanosecond timestamps, one line each."""
+def _escape(text: str, specials: str) -> str:
+    for special in specials:
+        text = text.replace(special, "\\" + special)
+    return text
+
+
+def lp_series(measurement: str, tags: list[tuple[str, str]]) -> str | None:
+    """The series part of a line as the parser reads it back; None when a name or value holds a
+    backslash (the parser's tokens pair a backslash with the next character, but it unescapes only
+    special characters, so not every text with a backslash can be written)."""
+    names = [measurement, *(part for pair in tags for part in pair)]
+    if any("\\" in name for name in names):
+        return None
+    parts = [_escape(measurement, ", ")]
+    parts.extend(_escape(key, ",= ") + "=" + _escape(value, ",= ") for key, value in tags)
+    return ",".join(parts)
+
+
+def line_protocol(chunk: Chunk, start: int = 0, stop: int | None = None) -> tuple[bytes, int]:
+    """Rows [start, stop) of the chunk as line protocol with nanosecond timestamps, one line each,
+    and the number of rows left out because their series cannot be written in line protocol."""
     stop = len(chunk) if stop is None else stop
     if stop <= start:
-        return b""
-    keys = pa.array(chunk.keys, pa.string()).take(pa.array(chunk.codes[start:stop]))
+        return b"", 0
+    prefixes = [lp_series(chunk.measurement, tags) for tags in chunk.tags]
+    codes = chunk.codes[start:stop]
+    keys = pa.array(prefixes, pa.string()).take(pa.array(codes))
     pieces = [_field_text(name, kind, array.slice(start, stop - start)) for name, kind, array in chunk.fields]
     field_set = pc.binary_join_element_wise(*pieces, ",", null_handling="skip")
     times = pa.array(chunk.times[start:stop]).cast(pa.string())
     lines = pc.binary_join_element_wise(keys, field_set, pc.binary_join_element_wise(times, "\n", ""), " ")
-    return _joined(lines)
+    left_out = lines.null_count
+    if left_out:
+        lines = lines.drop_null()
+    return _joined(lines), left_out
 
 
 def _joined(strings: Any) -> bytes:

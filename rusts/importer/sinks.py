@@ -237,7 +237,16 @@ class RestSink:
         for start in range(0, len(chunk), self.lines_per_request):
             stop = min(len(chunk), start + self.lines_per_request)
             self._raise_failure()
-            self._queue.put((line_protocol(chunk, start, stop), stop - start))
+            body, left_out = line_protocol(chunk, start, stop)
+            if left_out:
+                with self._lock:
+                    self._done.rejected += left_out
+                    self._done.reason = self._done.reason or (
+                        "a measurement, tag key or tag value holds a backslash, which this line protocol "
+                        "cannot always carry (--direct can store it)"
+                    )
+            if body:
+                self._queue.put((body, stop - start - left_out))
         return self.take_outcome()
 
     def take_outcome(self) -> WriteOutcome:
