@@ -170,6 +170,8 @@ AGGREGATES = [
     "MIN(s)", "MAX(s)", "SUM(i)", "AVG(i)", "MIN(b)", "MAX(b)", "stddev_samp(f)",
     "COUNT(*) + 0.5", "AVG(j) * 2", "MAX(j) - MIN(j)", "SUM(f) / COUNT(f)", "AVG(j)::bigint", "COUNT(j) % 3",
     "-MAX(j)", "SUM(j) * 2", "MIN(f) > 0", "COUNT(*) - COUNT(f)", "(MAX(j) + 1) / 2", "SUM(j) / COUNT(j)",
+    "COUNT(DISTINCT j)", "COUNT(DISTINCT s)", "COUNT(DISTINCT f)", "PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY j)",
+    "PERCENTILE_CONT(1) WITHIN GROUP (ORDER BY f)", "1", "COUNT(b)", "STDDEV(i)", "AVG(f) > AVG(j)",
 ]
 SCALARS = [
     "f", "i", "j", "s", "b", "f * 2", "j + 1", "j / 3", "j % 3", "-j", "i + j", "f + j", "j * j",
@@ -262,7 +264,8 @@ def aggregate_query(rng: random.Random) -> tuple[str, str, bool]:
     having = ""
     if rng.random() < 0.3:
         having = " HAVING " + rng.choice(
-            ["COUNT(*) > 3", "SUM(f) > 0", "MAX(j) >= 5", "COUNT(f) = 0", "AVG(j) < 0", "MIN(f) IS NULL", "a0 IS NOT NULL"]
+            ["COUNT(*) > 3", "SUM(f) > 0", "MAX(j) >= 5", "COUNT(f) = 0", "AVG(j) < 0", "MIN(f) IS NULL", "a0 IS NOT NULL",
+             "COUNT(*) > 3 OR MIN(j) < 0", "NOT (SUM(j) > 0)", "MAX(j) IN (8, 9)", "AVG(j) BETWEEN -1 AND 1"]
         )
         if "a0" in having and not names:
             having = " HAVING COUNT(*) > 1"

@@ -136,6 +136,8 @@ class Translation:
         """The answer from the executor's result: HAVING, ORDER BY, paging, SELECT list."""
         if len(result.columns) != len(self.layout):
             raise AssertionError(f"BUG: executor answered columns {result.columns}, expected {self.layout}")
+        if self.limit == 0:
+            return QueryResult(self.columns(), [])  # PostgreSQL computes nothing for LIMIT 0
         rows = result.rows if self.empty is None else self.empty
         self._check_overflow(rows)
         if self.residual is not None:
