@@ -180,3 +180,24 @@ def test_malformed_partial_is_a_query_error() -> None:
     with pytest.raises(QueryError, match="malformed partial answer from a shard"):
         decode_partial(b"\x01\x02")
     assert decode_partial(encode_partial(PartialAnswer(known=False, error="x"))).error == "x"
+
+
+def test_malformed_states_are_query_errors(tmp_path: Path) -> None:
+    engine = StorageEngine.open(EngineOptions(str(tmp_path / "e")), engine_parser)
+    engine.write_line_protocol(b"m,host=a x=1i 10\nm,host=b x=3i 20\n")
+    query = msgspec.convert({"measurement": "m", "aggregations": [{"function": "first", "field": "x"}]}, Query)
+    good = partial_answer(engine, query)
+    assert merge_partials(query, [decode_partial(encode_partial(good))]).rows == [[0, 1]]
+    cases = {
+        "short bytes": lambda p: p.groups[0].states[0].update(v=("<i8", b"\x01\x02\x03")),  # type: ignore[union-attr]
+        "bad dtype": lambda p: p.groups[0].states[0].update(v=("nonsense", b"")),  # type: ignore[union-attr]
+        "rank out of range": lambda p: p.series_keys.clear(),
+        "missing key": lambda p: p.groups[0].states[0].pop("t"),  # type: ignore[union-attr]
+        "too few states": lambda p: p.groups[0].states.pop(),
+    }
+    for name, spoil in cases.items():
+        partial = decode_partial(encode_partial(good))
+        spoil(partial)
+        with pytest.raises(QueryError, match="malformed partial answer from a shard"):
+            merge_partials(query, [decode_partial(encode_partial(partial))])
+    engine.close()

@@ -53,7 +53,7 @@ from rusts.storage.scan import BlockStats, ScanSnapshot
 from rusts.storage.segment_format import ColumnBlockMeta
 
 ROWS_SPEC = agg.AggregateSpec("count", "*", "", 0, False, 0.0, "integer")
-WireState = dict[str, tuple[str, list[Any]]]
+WireState = dict[str, tuple[str, list[Any] | bytes]]
 
 
 class SpecInfo(msgspec.Struct, array_like=True, frozen=True):
@@ -112,13 +112,30 @@ def decode_partial(data: bytes) -> PartialAnswer:
 
 
 def _wire(state: agg.State) -> WireState:
-    return {key: (values.dtype.str if values.dtype != object else "object", values.tolist()) for key, values in state.items()}
+    """Arrays as (dtype, raw bytes); object arrays (strings of first/last) as (\"object\", list)."""
+    wired: WireState = {}
+    for key, values in state.items():
+        if values.dtype == object:
+            wired[key] = ("object", values.tolist())
+        else:
+            wired[key] = (values.dtype.str, np.ascontiguousarray(values).tobytes())
+    return wired
 
 
 def _unwire(state: WireState) -> agg.State:
     out: agg.State = {}
     for key, (dtype, values) in state.items():
-        out[key] = np.array(values, dtype=object if dtype == "object" else np.dtype(dtype))
+        if dtype == "object":
+            if not isinstance(values, list):
+                raise ValueError(f"state {key!r}: an object array must be a list")
+            out[key] = np.array(values, dtype=object)
+            continue
+        if not isinstance(values, bytes):
+            raise ValueError(f"state {key!r}: expected raw bytes")
+        kind = np.dtype(dtype)
+        if kind.hasobject or kind.itemsize == 0 or len(values) % kind.itemsize:
+            raise ValueError(f"state {key!r}: {len(values)} bytes do not hold {dtype} values")
+        out[key] = np.frombuffer(values, dtype=kind).copy()
     return out
 
 
@@ -126,7 +143,7 @@ def _unwire(state: WireState) -> agg.State:
 
 
 def partial_answer(engine: StorageEngine, query: Query, timeout: float | None = None) -> PartialAnswer:
-    """This shard's part of `query` (the engine holds one or more shards of one node)."""
+    """This shard's part of `query` (`engine` holds the shard; one engine per shard, see docs/cluster.md)."""
     try:
         plan = plan_query(engine, query)
     except (UnknownMeasurementError, UnknownFieldError) as error:
@@ -273,16 +290,26 @@ def _merge_aggregates(query: Query, partials: list[PartialAnswer]) -> QueryResul
         recode = np.array([codes.setdefault(value, len(codes)) for value in partial.distinct], dtype=np.int64)
         for group in partial.groups:
             rows, states = collected.setdefault(tuple(group.key), ([], [[] for _ in specs]))
-            rows.append(_unwire(group.rows))
-            for held, wire in zip(states, group.states):
-                if wire is not None:
-                    held.append(_remapped(_unwire(wire), ranks, recode))
+            if len(group.states) != len(specs):
+                raise QueryError(f"malformed partial answer from a shard: {len(group.states)} states for {len(specs)} aggregations")
+            try:
+                rows.append(_unwire(group.rows))
+                for held, wire in zip(states, group.states):
+                    if wire is not None:
+                        held.append(_remapped(_unwire(wire), ranks, recode))
+            except (ValueError, TypeError, IndexError) as error:
+                raise QueryError(f"malformed partial answer from a shard: {error}") from None
     groups: dict[tuple[str | None, ...], executor._Group] = {}
     for key, (rows, states) in collected.items():
         # The executor's own group holder and result builder: fill, ordering and paging as on one engine.
         holder = executor._Group(len(specs))
-        holder.rows = agg.merge(ROWS_SPEC, rows)
-        holder.states = [agg.merge(spec, held) for spec, held in zip(plan.aggregations, states)]
+        try:
+            holder.rows = agg.merge(ROWS_SPEC, rows)
+            holder.states = [agg.merge(spec, held) for spec, held in zip(plan.aggregations, states)]
+        except (KeyError, ValueError, TypeError, IndexError) as error:
+            raise QueryError(f"malformed partial answer from a shard: state does not fit its aggregation ({error!r})") from None
+        if holder.rows is None:
+            raise QueryError("malformed partial answer from a shard: a group without rows")
         groups[key] = holder
     return executor._aggregate_result(plan, groups)
 
