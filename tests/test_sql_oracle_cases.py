@@ -92,6 +92,12 @@ ANSWERS = [
     ("SELECT SUM(j) * 1.5, -SUM(j), SUM(j) + 1 FROM m", [[-3.0, 2.0, -1.0]]),
     # AVG(bigint) is numeric too: its cast to bigint rounds halves away from zero (float8 rounds them to even)
     ("SELECT AVG(j)::bigint, AVG(j), AVG(f)::bigint FROM m WHERE j > 1", [[3, 2.5, 1]]),
+    # a quoted literal compared with a number or boolean is read as one (an untyped literal in PostgreSQL)
+    ("SELECT j FROM m WHERE j < '3' ORDER BY time", [[-7], [0], [2]]),
+    ("SELECT f FROM m WHERE f > ' 1.0 ' ORDER BY time", [[1.5]]),
+    ("SELECT j FROM m WHERE b = 'yes'", [[None]]),
+    ("SELECT host, COUNT(*) FROM m GROUP BY host HAVING COUNT(*) > '1' ORDER BY host", [["a", 2], ["b", 2], ["c", 2]]),
+    ("SELECT j FROM m WHERE j IN ('3', '2') OR f > 1e300 ORDER BY time", [[3], [2]]),
     # LIMIT 0 computes nothing, so 10 / 0 is no error
     ("SELECT j, 10 / j FROM m ORDER BY j LIMIT 0", []),
     # other integer aggregates stay bigint: integer division truncates toward zero
@@ -143,6 +149,10 @@ ERRORS = [
     # every row's SELECT list is computed before the sort, also rows LIMIT leaves out
     ("SELECT j, 10 / j FROM m ORDER BY j DESC LIMIT 1", "22012", "division by zero"),
     ("SELECT date_trunc('minute', time) AS t, 10 / MIN(j) FROM m GROUP BY t ORDER BY t LIMIT 1", "22012", "division by zero"),
+    # a quoted literal that is no value of the column's type
+    ("SELECT j FROM m WHERE j = 'x'", "22P02", 'invalid input syntax for type bigint: "x"'),
+    ("SELECT j FROM m WHERE j = '2.5'", "22P02", "bigint"),
+    ("SELECT j FROM m WHERE b = 'maybe'", "22P02", "boolean"),
     # a float aggregate that overflows is an error, never infinity
     ("SELECT STDDEV(f) FROM big WHERE host = 'a'", "22003", "overflow"),
     ("SELECT SUM(f) FROM big WHERE host = 'b'", "22003", "overflow"),

@@ -181,6 +181,7 @@ SCALARS = [
 FIELD_CONDITIONS = [
     "f > 0", "f <= 2.5", "f = 7", "j >= 0", "j < 3", "j = -3", "i > 0", "i != 7", "s = 'apple'", "s <> 'date'",
     "b = true", "b = false", "f != 0", "j <> 0", "s > 'c'", "s < 'Z'", "f >= -0.5", "j > 100", "f < -1e300",
+    "j > 2.5", "j = 2.0", "s = 5", "b = 1", "j = 'x'", "f > '1.5'", "j < '3'", "b = 'true'", "s = true", "f = 7.0",
 ]
 # terms a SELECT of rows tests on each row (the model has no room for them)
 ROW_CONDITIONS = [

@@ -29,6 +29,7 @@ DIVISION_BY_ZERO: Final = "22012"
 NUMERIC_VALUE_OUT_OF_RANGE: Final = "22003"
 INVALID_PARAMETER_VALUE: Final = "22023"
 INVALID_REGULAR_EXPRESSION: Final = "2201B"
+INVALID_TEXT_REPRESENTATION: Final = "22P02"
 DATA_EXCEPTION: Final = "22000"
 NOT_NULL_VIOLATION: Final = "23502"
 QUERY_CANCELED: Final = "57014"
@@ -96,6 +97,12 @@ class DatatypeMismatchError(SqlError):
 
 class DuplicateColumnError(SqlError):
     sqlstate = DUPLICATE_COLUMN
+
+
+class InvalidTextError(SqlError):
+    """A string literal that is no value of the type it is compared with ('x' against a bigint field)."""
+
+    sqlstate = INVALID_TEXT_REPRESENTATION
 
 
 class InvalidRegexError(SqlError):

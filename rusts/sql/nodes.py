@@ -2,7 +2,9 @@
 
 from sqlglot import exp
 
-from rusts.sql.errors import UNDEFINED_COLUMN, SqlError, UnsupportedSqlError
+import re
+
+from rusts.sql.errors import UNDEFINED_COLUMN, InvalidTextError, SqlError, UnsupportedSqlError
 from rusts.sql.times import parse_interval, parse_timestamp
 
 Literal = bool | int | float | str
@@ -94,6 +96,30 @@ def literal(node: exp.Expression) -> Literal:
         except ValueError:
             return float(text)
     raise unsupported("a comparison with something other than a literal", node)
+
+
+_INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+_TRUE_TEXTS = frozenset({"t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"})
+_FALSE_TEXTS = frozenset({"f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0"})
+_PG_NAMES = {"integer": "bigint", "unsigned": "bigint", "float": "double precision", "boolean": "boolean"}
+
+
+def coerce_text(value: Literal, kind: str) -> Literal:
+    """A string literal compared with a number or boolean column, read as PostgreSQL reads an untyped
+    literal of that type ('3' against a bigint is 3); any other value as it is."""
+    if not isinstance(value, str) or kind not in _PG_NAMES:
+        return value
+    text = value.strip()
+    if kind in ("integer", "unsigned") and _INTEGER_TEXT.fullmatch(value):
+        return int(text)
+    if kind == "float" and "_" not in text:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    if kind == "boolean" and text.lower() in _TRUE_TEXTS | _FALSE_TEXTS:
+        return text.lower() in _TRUE_TEXTS
+    raise InvalidTextError(f'invalid input syntax for type {_PG_NAMES[kind]}: "{value}"')
 
 
 def integer(node: exp.Expression, what: str) -> int:

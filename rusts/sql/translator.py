@@ -63,7 +63,7 @@ from rusts.sql.expressions import (
     Ref,
     output_type,
 )
-from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, duration, instant, integer, literal, unparen, unsupported
+from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, coerce_text, duration, instant, integer, literal, unparen, unsupported
 from rusts.sql.times import DAY, UNITS, parse_timestamp
 from rusts.sql.where import like_pattern, translate_where
 from rusts.storage.engine import StorageEngine
@@ -552,7 +552,8 @@ class _Select:
         return Compare(op, self._like(right, left), self._like(left, right))
 
     def _like(self, other: Expr, expr: Expr) -> Expr:
-        """A string or integer constant compared with a timestamp is a timestamp (as in WHERE)."""
+        """A string or integer constant compared with a timestamp is a timestamp (as in WHERE); a string
+        constant compared with a number or boolean is read as one, as PostgreSQL reads an untyped literal."""
         if other.type == "timestamp" and isinstance(expr, Const) and expr.type in ("string", "integer"):
             if isinstance(expr.constant, str):
                 parsed = parse_timestamp(expr.constant)
@@ -560,6 +561,9 @@ class _Select:
                     raise DatatypeMismatchError(f"invalid input syntax for type timestamp with time zone: {expr.constant!r}")
                 return Const(parsed, "timestamp")
             return Const(expr.constant, "timestamp")
+        if isinstance(expr, Const) and expr.type == "string" and other.type in ("integer", "unsigned", "float", "numeric", "boolean"):
+            kind = "float" if other.type == "numeric" else other.type
+            return Const(coerce_text(expr.constant, kind), "integer" if kind == "unsigned" else kind)
         return expr
 
 

@@ -29,7 +29,7 @@ from rusts.query.model import (
     TimeRange,
 )
 from rusts.sql.errors import UnsupportedSqlError
-from rusts.sql.nodes import Scope, instant, literal, unparen, unsupported
+from rusts.sql.nodes import Scope, coerce_text, instant, literal, unparen, unsupported
 
 _COMPARISONS: Final[dict[type[exp.Expression], ComparisonOp]] = {
     exp.EQ: "=", exp.NEQ: "!=", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">=",
@@ -145,7 +145,7 @@ def _field_term(scope: Scope, node: exp.Expression) -> FieldPredicate:
     found = _comparison(scope, node)
     assert found is not None, "BUG: a field term that is not a comparison"
     name, op, other = found
-    return FieldPredicate(name, op, literal(other))
+    return FieldPredicate(name, op, coerce_text(literal(other), scope.fields[name]))
 
 
 def _tag_key(scope: Scope, node: exp.Expression, subject: exp.Expression) -> str:
