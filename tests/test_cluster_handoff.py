@@ -42,6 +42,19 @@ def test_append_pending_ack_and_reopen(tmp_path: Path) -> None:
     assert [h.sequence for h in HintStore(str(tmp_path / "hints")).pending("n1")] == [6]
 
 
+def test_append_many_is_one_batch_in_order(tmp_path: Path) -> None:
+    store = HintStore(str(tmp_path))
+    assert store.append("n1", 0, b"a 1\n") == 1
+    assert store.append_many("n1", [(3, b"b 2\n", 1), (4, b"c 3\n", 1000)]) == [2, 3]
+    assert store.append_many("n1", []) == []
+    with pytest.raises(ValueError, match="hint out of range: shard -1"):
+        store.append_many("n1", [(5, b"d", 1), (-1, b"e", 1)])
+    store.close()
+    assert [(h.sequence, h.shard, h.multiplier, h.body) for h in HintStore(str(tmp_path)).pending("n1")] == [
+        (1, 0, 1, b"a 1\n"), (2, 3, 1, b"b 2\n"), (3, 4, 1000, b"c 3\n")
+    ]
+
+
 def test_deliver_stops_at_the_first_refusal(tmp_path: Path) -> None:
     store = HintStore(str(tmp_path))
     for i in range(1, 8):

@@ -18,7 +18,7 @@ is written "~" + its UTF-8 in hex):
     <node id>.acked  u64 LE highest acknowledged sequence, u32 LE CRC-32 of those 8 bytes;
                      replaced atomically (write a temporary file, fsync, rename, fsync the directory)
 
-Durability: `append` returns after the record is fsynced (the directory too
+Durability: `append` (and `append_many`, one fsync for several) returns after the record is fsynced (the directory too
 when the file was created), so a hint the coordinator counted is on disk;
 `ack` returns after the watermark is on disk, so an acknowledged hint is never
 handed out again. When every record of a log is acknowledged the log is
@@ -74,23 +74,37 @@ class _NodeLog:
         if not self.hints and os.path.exists(self.path):
             os.remove(self.path)  # every hint acknowledged; a crash came before the log was removed
 
-    def append(self, directory: str, shard: int, multiplier: int, body: bytes) -> int:
+    def append(self, directory: str, records: list[tuple[int, int, bytes]]) -> list[int]:
+        """Append (shard, multiplier, body) records with one write and one fsync; their sequences."""
         created = False
         if self.file is None:
             created = not os.path.exists(self.path)
             self.file = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             if os.fstat(self.file).st_size == 0:
                 os.write(self.file, HEADER)
-        sequence = self.last + 1
-        fixed = struct.pack("<QII", sequence, shard, multiplier)
-        crc = zlib.crc32(body, zlib.crc32(fixed))
-        os.write(self.file, struct.pack("<II", len(body), crc) + fixed + body)
-        os.fsync(self.file)
+        encoded = bytearray()
+        added: list[Hint] = []
+        for shard, multiplier, body in records:
+            sequence = self.last + 1 + len(added)
+            fixed = struct.pack("<QII", sequence, shard, multiplier)
+            crc = zlib.crc32(body, zlib.crc32(fixed))
+            encoded += struct.pack("<II", len(body), crc) + fixed + body
+            added.append(Hint(sequence, shard, multiplier, body))
+        size = os.fstat(self.file).st_size
+        try:
+            view = memoryview(encoded)
+            while view:
+                view = view[os.write(self.file, view) :]
+            os.fsync(self.file)
+        except OSError:
+            # Disk full or I/O error: take back what was written, so no half record sits before the next one.
+            os.ftruncate(self.file, size)
+            raise
         if created:
             _fsync_directory(directory)
-        self.last = sequence
-        self.hints.append(Hint(sequence, shard, multiplier, body))
-        return sequence
+        self.last += len(added)
+        self.hints.extend(added)
+        return [hint.sequence for hint in added]
 
     def ack(self, directory: str, sequence: int) -> None:
         if sequence <= self.acked:
@@ -143,10 +157,18 @@ class HintStore:
 
     def append(self, node_id: str, shard: int, body: bytes, multiplier: int = 1) -> int:
         """Keep a write `node_id` missed; its sequence once it is on disk."""
-        if not 0 <= shard < 1 << 32 or not 1 <= multiplier < 1 << 32 or len(body) >= MAX_BODY:
-            raise ValueError(f"hint out of range: shard {shard}, multiplier {multiplier}, {len(body)} bytes")
+        return self.append_many(node_id, [(shard, body, multiplier)])[0]
+
+    def append_many(self, node_id: str, hints: list[tuple[int, bytes, int]]) -> list[int]:
+        """Keep several writes `node_id` missed, (shard, body, multiplier) each, with one fsync;
+        their sequences once all are on disk (a crash before that keeps a prefix of them at most)."""
+        for shard, body, multiplier in hints:
+            if not 0 <= shard < 1 << 32 or not 1 <= multiplier < 1 << 32 or len(body) >= MAX_BODY:
+                raise ValueError(f"hint out of range: shard {shard}, multiplier {multiplier}, {len(body)} bytes")
+        if not hints:
+            return []
         with self._lock:
-            return self._log(node_id).append(self.directory, shard, multiplier, body)
+            return self._log(node_id).append(self.directory, [(shard, multiplier, body) for shard, body, multiplier in hints])
 
     def pending(self, node_id: str, limit: int | None = None) -> list[Hint]:
         """Hints of `node_id` not yet acknowledged, oldest first (at most `limit`)."""

@@ -131,13 +131,23 @@ class Replicator:
             self.health.record(node_id, outcome.status is not None, outcome.error)
         return outcome
 
-    def _settle(self, outcome: Outcome, shard: int, body: bytes, multiplier: int, hinted: list[tuple[str, int]]) -> None:
-        """Keep a hint for a holder that missed the write for a reason that may pass."""
+    def _settle(self, outcome: Outcome, shard: int, body: bytes, multiplier: int, hinted: list[tuple[str, int]] | None) -> None:
+        """Keep a hint for a holder that missed the write for a reason that may pass: into `hinted`
+        (stored by _store_hints, one fsync per node) during a write, at once when None (late Async sends)."""
         if outcome.stored or not outcome.retriable or outcome.node_id == self.node_id:
             return
-        self.hints.append(outcome.node_id, shard, body, multiplier)
+        if hinted is None:
+            self.hints.append(outcome.node_id, shard, body, multiplier)
+            return
         with self._hinted_lock:
             hinted.append((outcome.node_id, shard))
+
+    def _store_hints(self, hinted: list[tuple[str, int]], bodies: dict[int, bytes], multiplier: int) -> None:
+        by_node: dict[str, list[tuple[int, bytes, int]]] = {}
+        for node_id, shard in hinted:
+            by_node.setdefault(node_id, []).append((shard, bodies[shard], multiplier))
+        for node_id, hints in by_node.items():
+            self.hints.append_many(node_id, hints)
 
     def replicate(self, split: SplitBatch, multiplier: int) -> WriteDecision:
         """Send every shard's part to all its holders in parallel and judge by the mode. Sync and Quorum
@@ -149,8 +159,8 @@ class Replicator:
         futures: dict[Future[Outcome], tuple[int, bytes, str]] = {}
         holders: dict[int, int] = {}
         outcomes: dict[int, list[Outcome]] = {}
-        for shard, batch in split.shards.items():
-            body = bytes(batch.body)
+        bodies = {shard: bytes(batch.body) for shard, batch in split.shards.items()}
+        for shard, body in bodies.items():
             owners = self.sharding.owners(shard)
             holders[shard] = len(owners)
             outcomes[shard] = []
@@ -183,13 +193,14 @@ class Replicator:
             late = Outcome(node_id, False, True, None, f"no answer within {self.deadline:g}s")
             outcomes[shard].append(late)
             self._settle(late, shard, body, multiplier, hinted)
+        self._store_hints(hinted, bodies, multiplier)
         return WriteDecision(decide(self.mode, outcomes, holders), hinted)
 
     def _later(self, shard: int, body: bytes, multiplier: int) -> Callable[[Future[Outcome]], None]:
         """What to do with an Async holder's outcome that arrives after the write was answered."""
 
         def settle(future: Future[Outcome]) -> None:
-            self._settle(future.result(), shard, body, multiplier, [])
+            self._settle(future.result(), shard, body, multiplier, None)
 
         return settle
 
