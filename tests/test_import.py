@@ -350,3 +350,26 @@ def test_a_tag_value_with_a_backslash_goes_only_the_direct_way(tmp_path: Path) -
         assert server.sql("SELECT * FROM m")["rows"] == [[T0, "ok", 1.0]]
     finally:
         server.stop()
+
+
+def test_help_describes_modes_flags_and_duplicate_times(tmp_path: Path) -> None:
+    top = importer("--help", cwd=tmp_path)
+    assert top.returncode == 0 and "parquet" in top.stdout and "csv" in top.stdout
+    assert "NOT IMPLEMENTED" not in top.stdout and "--unique-time" in top.stdout
+    for fmt in ("parquet", "csv"):
+        sub = importer(fmt, "--help", cwd=tmp_path)
+        assert sub.returncode == 0
+        for flag in ("--measurement", "--tags", "--timestamp-column", "--timestamp-unit", "--fields", "--direct",
+                     "--dedup-column", "--config", "--url", "--token", "--batch-size", "--unique-time"):
+            assert flag in sub.stdout, (fmt, flag)
+    assert "--types" in importer("csv", "--help", cwd=tmp_path).stdout
+    usage = importer("parquet", "x.parquet", cwd=tmp_path)
+    assert usage.returncode == 2 and "--measurement" in usage.stderr
+
+
+def test_console_scripts_name_the_importer_and_exporter() -> None:
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["rusts-import"] == "rusts.importer.cli:main"
+    assert scripts["rusts-export"] == "rusts.exporter.cli:main"
