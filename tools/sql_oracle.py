@@ -279,9 +279,10 @@ def aggregate_query(rng: random.Random) -> tuple[str, str, bool]:
     order = ""
     ordered = False
     if names and rng.random() < 0.6:
-        keys = list(names) + (["a0" + rng.choice(["", " DESC", " NULLS FIRST"])] if rng.random() < 0.3 else [])
+        keys = [k + rng.choice(["", " DESC"]) for k in names]
+        keys += [rng.choice(["a0", "a0 DESC", "a0 NULLS FIRST", "a0 DESC NULLS LAST"])] if rng.random() < 0.3 else []
         rng.shuffle(keys)
-        order = " ORDER BY " + ", ".join(k + rng.choice(["", " DESC"]) for k in keys)
+        order = " ORDER BY " + ", ".join(keys)
         ordered = True
         if rng.random() < 0.4:
             order += f" LIMIT {rng.randint(0, 6)} OFFSET {rng.randint(0, 3)}"
@@ -400,6 +401,7 @@ def main() -> int:
 def compare_all(engine: StorageEngine, conn: psycopg.Connection[Any], queries: list[tuple[str, str, bool]], args: Any) -> int:
     counts: Counter[str] = Counter()
     refusals: Counter[str] = Counter()
+    both: Counter[str] = Counter()
     shown = 0
     for rusts_text, pg_text, ordered in queries:
         ours, our_error = run_rusts(engine, rusts_text)
@@ -408,6 +410,7 @@ def compare_all(engine: StorageEngine, conn: psycopg.Connection[Any], queries: l
             verdict = "same" if rows_equal(ours, theirs, ordered) else "DIFFERENT"
         elif ours is None and theirs is None:
             verdict = "both refused"
+            both[their_error.split(":")[0] + " / " + our_error.split(":")[0]] += 1
         elif ours is None:
             verdict = "CRASH" if our_error.startswith("CRASH") else "refused"
             if verdict == "refused":
@@ -427,6 +430,9 @@ def compare_all(engine: StorageEngine, conn: psycopg.Connection[Any], queries: l
     print("\n== refusals by message ==")
     for message, n in refusals.most_common(20):
         print(f"{n:5}  {message}")
+    print("\n== both refused (PostgreSQL SQLSTATE / RusTs error) ==")
+    for pair, n in both.most_common(20):
+        print(f"{n:5}  {pair}")
     print("\n== verdicts ==")
     for verdict, n in counts.most_common():
         print(f"{n:6}  {verdict}")
