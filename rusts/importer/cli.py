@@ -247,6 +247,8 @@ def _import(spec: ImportSpec, plans: list[tuple[Source, ColumnPlan]], sink: Dire
             progress.end_line()
             err.write("rusts-import: stopped at once (second Ctrl-C); writes in flight may or may not be stored\n")
             return EXIT_INTERRUPTED
+    # Direct mode: rows are on disk once the engine closes, so the figures include the final flush.
+    sink.close()
     progress.update(state.rows, state.written, bytes_before, force=True)
     progress.end_line()
     for converter in converters:

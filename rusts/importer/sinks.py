@@ -138,6 +138,7 @@ class DirectSink:
         """Nothing to wait for: each write is in the engine when it returns."""
 
     def close(self) -> None:
+        """Flush and close the engine (the rows are in segments when this returns); closing twice is harmless."""
         self.engine.close()
 
 
@@ -266,6 +267,7 @@ class RestSink:
         self._raise_failure()
 
     def close(self) -> None:
+        """Send what is queued, then hang up; closing twice is harmless."""
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=60)
