@@ -13,6 +13,7 @@ INT4: Final = 23
 REGPROC: Final = 24
 TEXT: Final = 25
 OID: Final = 26
+XID: Final = 28
 OIDVECTOR: Final = 30
 FLOAT4: Final = 700
 FLOAT8: Final = 701

@@ -149,7 +149,7 @@ def _binary_of(oid: int) -> Encoder:
         return lambda v: _I4.pack(int(v))  # type: ignore[call-overload]
     if oid == t.INT2:
         return lambda v: _I2.pack(int(v))  # type: ignore[call-overload]
-    if oid in (t.OID, t.REGCLASS, t.REGTYPE, t.REGPROC):
+    if oid in (t.OID, t.XID, t.REGCLASS, t.REGTYPE, t.REGPROC):
         return lambda v: _U4.pack(int(v))  # type: ignore[call-overload]
     if oid == t.FLOAT8:
         return lambda v: _F8.pack(float(v))  # type: ignore[arg-type]
