@@ -369,3 +369,11 @@ def test_server_shutdown_tells_connected_clients(tmp_path: Path) -> None:
             conn.execute("SELECT 1")
     finally:
         conn.close()
+
+
+def test_rusts_show_statements_over_pgwire(server: RustsServer) -> None:
+    with psycopg.connect(dsn(server), autocommit=True) as conn:
+        for statement in ("SHOW RETENTION POLICIES", "SHOW PARTITIONS", "SHOW CONTINUOUS AGGREGATES", "SHOW MEASUREMENTS"):
+            cursor = conn.execute(statement)
+            assert cursor.description, statement  # a RusTs answer with columns, not a session setting
+        assert {row[0] for row in conn.execute("SHOW MEASUREMENTS").fetchall()} >= {"trips", "cpu"}
