@@ -2,6 +2,8 @@
 
     python tools/sql_oracle.py --pg-bin /usr/lib/postgresql/15/bin [--seed 1] [--queries 2000] [--rows 600]
     python tools/sql_oracle.py --dsn 'host=127.0.0.1 port=5432 user=postgres dbname=postgres' ...
+    python tools/sql_oracle.py --pg-bin ... --seed 12 --rows 1500 --spread --layers 3 --query 'SELECT COUNT(*) FROM m'
+
 
 With --pg-bin it starts a throwaway cluster in a temporary directory (as the postgres user when run as
 root) on a free port and stops it at the end. Random rows (fixed seed) go into a RusTs engine in a
@@ -391,6 +393,7 @@ def main() -> int:
     parser.add_argument("--extremes", action="store_true", help="data whose sums overflow (SUM/AVG/STDDEV limits)")
     parser.add_argument("--spread", action="store_true", help="rows spanning days (several partitions)")
     parser.add_argument("--layers", type=int, default=1, help="write in this many batches, the last unflushed")
+    parser.add_argument("--query", action="append", help="run only this query (repeatable) and print both answers")
     parser.add_argument("--show", type=int, default=40, help="differences printed in full")
     parser.add_argument("--refusals", action="store_true", help="print each refusal too")
     args = parser.parse_args()
@@ -405,7 +408,12 @@ def main() -> int:
             conn.execute("SET TimeZone = 'UTC'")
             rng = random.Random(args.seed)
             load(engine, conn, make_rows(rng, args.rows, args.extremes, args.spread), args.layers)
-            return compare_all(engine, conn, make_queries(rng, args.queries), args)
+            queries = make_queries(rng, args.queries)
+            if args.query:
+                queries = [(text, text, "ORDER BY" in text.upper()) for text in args.query]
+                args.show = len(queries)
+                args.refusals = True
+            return compare_all(engine, conn, queries, args)
     finally:
         engine.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -433,7 +441,7 @@ def compare_all(engine: StorageEngine, conn: psycopg.Connection[Any], queries: l
         else:
             verdict = "ANSWERED where PostgreSQL refused"
         counts[verdict] += 1
-        if verdict in ("same", "both refused") or (verdict == "refused" and not args.refusals):
+        if (verdict in ("same", "both refused") and not args.query) or (verdict == "refused" and not args.refusals):
             continue
         shown += 1
         if shown > args.show:
