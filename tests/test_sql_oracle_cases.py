@@ -14,6 +14,7 @@ import pytest
 from rusts.api.line_protocol import engine_parser
 from rusts.core.errors import QueryError
 from rusts.sql import execute_sql, sqlstate_of
+from rusts.sql.translator import translate
 from rusts.storage.engine import EngineOptions, StorageEngine
 
 BASE = 1_761_955_200_000_000_000  # 2025-11-01T00:00:00Z
@@ -131,6 +132,16 @@ ANSWERS = [
 @pytest.mark.parametrize(("text", "expected"), ANSWERS, ids=[text for text, _ in ANSWERS])
 def test_answers_as_postgresql(engine: StorageEngine, text: str, expected: list[list[Any]]) -> None:
     assert_rows(rows_of(engine, text), expected)
+
+
+def test_a_select_of_rows_reads_only_its_fields_when_that_loses_no_row(engine: StorageEngine) -> None:
+    # some rows of m lack f: every field is read, so they answer NULL (SELECT f FROM m: 6 rows)
+    assert translate(engine, "SELECT f FROM m", now=NOW).fields is None
+    assert len(rows_of(engine, "SELECT f FROM m")) == 6
+    # every row of sp has v, and every row with j >= -100 has j: only the named fields are read
+    assert translate(engine, "SELECT v FROM sp", now=NOW).fields == ["v"]
+    assert translate(engine, "SELECT j FROM m WHERE j >= -100", now=NOW).fields == ["j"]
+    assert translate(engine, "SELECT host, j FROM m WHERE host = 'b'", now=NOW).fields is None
 
 
 def test_sum_of_integers_is_still_a_bigint_column(engine: StorageEngine) -> None:

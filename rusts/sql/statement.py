@@ -148,7 +148,7 @@ def describe_sql(engine: StorageEngine, text: str, now: int | None = None) -> li
     if types:
         statement = statement.transform(lambda node: _sample(node, types))
         assert isinstance(statement, exp.Select), "BUG: a transform changed the statement's kind"
-    return translate_select(engine, statement, at).columns()
+    return translate_select(engine, statement, at, probe=False).columns()
 
 
 def _sample(node: exp.Expression, types: list[str]) -> exp.Expression:

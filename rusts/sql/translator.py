@@ -347,6 +347,7 @@ class _Select:
         self.fills: set[str] = set()
         self.refs: list[Ref] = []
         self.aliases: dict[str, Expr] = {}
+        self.named_only = False
 
     def ref(self, key: tuple[str, str | int], type_: str, shown: str = "") -> Ref:
         ref = Ref(key, type_, shown)
@@ -364,7 +365,7 @@ class _Select:
                 columns.append(Column(name, aggregate_type(self.scope, aggregation)))
             return columns
         columns += [Column(tag, "string") for tag in self.scope.tag_order]
-        return columns + [Column(name, self.scope.fields[name]) for name in sorted(self.scope.fields)]
+        return columns + [Column(name, self.scope.fields[name]) for name in self.projected()]
 
     def keys(self) -> list[tuple[str, str | int]]:
         keys: list[tuple[str, str | int]] = [("time", "time")]
@@ -372,7 +373,12 @@ class _Select:
             keys += [("tag", tag) for tag in (self.group.tags if self.group is not None else [])]
             return keys + [("aggregate", k) for k in range(len(self.aggregations))]
         keys += [("tag", tag) for tag in self.scope.tag_order]
-        return keys + [("field", name) for name in sorted(self.scope.fields)]
+        return keys + [("field", name) for name in self.projected()]
+
+    def projected(self) -> list[str]:
+        """The fields a SELECT of rows asks the executor for: every field (so that a row lacking the
+        named ones still answers, with NULLs), or only the named ones where every row has one of them."""
+        return self.fields if self.named_only else sorted(self.scope.fields)
 
     def bind(self) -> None:
         """Point every column reference at its index in the executor's result."""
@@ -589,8 +595,10 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
     return "?column?"
 
 
-def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Translation:
-    """The Translation of a parsed SELECT; `now` (epoch ns) is what now() means."""
+def translate_select(engine: StorageEngine, select: exp.Select, now: int, probe: bool = True) -> Translation:
+    """The Translation of a parsed SELECT; `now` (epoch ns) is what now() means. `probe` lets a SELECT of
+    rows count its rows first (cheap: block totals) to ask for only the fields it names when that loses
+    no row; without it (describe) the Translation reads no data."""
     _check_shape(select)
     scope = select_scope(engine, select, now)
     items = [
@@ -637,14 +645,15 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Tra
         assert time_range is not None and time_range.start is not None
         time_range.end = time_range.start + 1  # the executor refuses an empty range; its rows are not used
     query = Query(scope.measurement, time_range=time_range, tag_filter=where.tag_filter(), field_filter=where.fields)
+    if not aggregating and not built.star and not empty and probe:
+        built.named_only = _every_row_named(engine, query, built.fields)
     if aggregating:
         query.aggregations = built.aggregations
         query.group_by = group
         if gapfill:
             _gapfill(built, where.start, where.end, select)
     else:
-        # every field, so that a row lacking the named ones is still answered (with NULLs), as in PostgreSQL
-        query.fields = None
+        query.fields = built.fields if built.named_only else None
     translation = Translation(query, built.layout(), outputs, names)
     built.bind()
     translation.float_aggregates = [
@@ -662,6 +671,21 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int) -> Tra
     else:
         translation.order, translation.having, translation.limit, translation.offset = order, having, limit, offset
     return translation
+
+
+def _every_row_named(engine: StorageEngine, query: Query, fields: list[str]) -> bool:
+    """Whether every row `query` selects carries one of `fields` (one of them is on every row), so that
+    asking for only those loses no row; counted from block totals where the executor can."""
+    if not fields:
+        return False
+    if set(fields) == set(engine.field_types(query.measurement)):
+        return True
+    counts = Query(
+        query.measurement, time_range=query.time_range, tag_filter=query.tag_filter, field_filter=query.field_filter,
+        aggregations=[Aggregation("count", "*")] + [Aggregation("count", name) for name in fields],
+    )
+    rows = execute(engine, counts).rows
+    return not rows or any(count == rows[0][1] for count in rows[0][2:])
 
 
 def _residual(built: _Select, terms: list[tuple[exp.Expression, UnsupportedSqlError]]) -> Expr | None:
