@@ -198,20 +198,3 @@ def test_help_mentions_token_create(tmp_path: Path) -> None:
     assert result.returncode == 0
     for flag in ("--config PATH", "--subject NAME", "--expires-in SECS"):
         assert flag in result.stdout
-
-
-def test_import_help_describes_the_interface_and_says_it_is_not_there_yet(tmp_path: Path) -> None:
-    top = run("rusts.importer.cli", "--help", cwd=tmp_path)
-    assert top.returncode == 0
-    assert "NOT IMPLEMENTED YET" in top.stdout and "parquet" in top.stdout
-    parquet = run("rusts.importer.cli", "parquet", "--help", cwd=tmp_path)
-    assert parquet.returncode == 0
-    flags = ("--measurement", "--tags", "--timestamp-column", "--direct", "--dedup-column")
-    for flag in (*flags, "--config", "--url"):
-        assert flag in parquet.stdout
-
-
-def test_import_refuses_honestly(tmp_path: Path) -> None:
-    result = run("rusts.importer.cli", "parquet", "data.parquet", "-m", "metrics", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "not implemented yet" in result.stderr
