@@ -63,6 +63,7 @@ from rusts.sql.expressions import (
     Ref,
     output_type,
 )
+from rusts.sql.normalize import normalize
 from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, coerce_text, duration, instant, integer, literal, unparen, unsupported
 from rusts.sql.times import DAY, UNITS, parse_timestamp
 from rusts.sql.where import like_pattern, translate_where
@@ -246,7 +247,7 @@ def parse_statement(text: str) -> exp.Expression:
         raise SqlSyntaxError("empty statement")
     if len(statements) > 1:
         raise unsupported(f"multiple statements ({len(statements)}); send one at a time", statements[1])
-    return statements[0]
+    return normalize(statements[0])
 
 
 def _check_shape(select: exp.Select) -> None:

@@ -1,0 +1,121 @@
+"""Rewrites of a parsed statement into forms the translator knows, for what clients generate.
+
+- A cast of a literal to a number, text or boolean type is that literal of that type
+  (`'3.0'::double precision`, `7::int8`: pgjdbc's simple query mode writes parameters this way).
+- `x = ANY(ARRAY[a, b])` and `x = ANY('{a,b}')` are `x IN (a, b)`; `x <> ALL(...)` is
+  `x NOT IN (...)` (node-postgres sends a JavaScript array parameter as '{a,b}').
+
+Anything these rules do not match is left as it was, for the translator to answer or refuse.
+"""
+
+from typing import Final
+
+from sqlglot import exp
+
+from rusts.sql.errors import InvalidTextError
+from rusts.sql.nodes import unparen
+
+_FLOAT_TYPES: Final = frozenset({exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT, exp.DataType.Type.DECIMAL})
+_INTEGER_TYPES: Final = frozenset({exp.DataType.Type.BIGINT, exp.DataType.Type.INT, exp.DataType.Type.SMALLINT})
+_TEXT_TYPES: Final = frozenset({exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR})
+_TRUE: Final = frozenset({"t", "true", "yes", "y", "on", "1"})
+_FALSE: Final = frozenset({"f", "false", "no", "n", "off", "0"})
+
+
+def normalize(tree: exp.Expression) -> exp.Expression:
+    return tree.transform(_rewrite)
+
+
+def _rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Cast):
+        return _literal_cast(node) or node
+    if isinstance(node, exp.EQ) and isinstance(node.expression, exp.Any):
+        options = _array_items(node.expression.this)
+        return node if options is None else exp.In(this=node.this, expressions=options)
+    if isinstance(node, exp.NEQ) and isinstance(node.expression, exp.Anonymous) and node.expression.name.upper() == "ALL":
+        arguments = node.expression.expressions
+        options = _array_items(arguments[0]) if len(arguments) == 1 else None
+        return node if options is None else exp.Not(this=exp.In(this=node.this, expressions=options))
+    return node
+
+
+def _literal_cast(node: exp.Cast) -> exp.Expression | None:
+    value = unparen(node.this)
+    if not isinstance(value, exp.Literal):
+        return None
+    target = node.to.this
+    text = str(value.this).strip()
+    if target in _FLOAT_TYPES:
+        try:
+            float(text)
+        except ValueError:
+            raise InvalidTextError(f'invalid input syntax for type double precision: "{value.this}"') from None
+        return exp.Literal.number(text)
+    if target in _INTEGER_TYPES:
+        if value.is_string:
+            try:
+                return exp.Literal.number(str(int(text)))
+            except ValueError:
+                raise InvalidTextError(f'invalid input syntax for type bigint: "{value.this}"') from None
+        return None  # a numeric literal cast to an integer rounds: the translator's cast does that
+    if target in _TEXT_TYPES:
+        return exp.Literal.string(str(value.this))
+    if target == exp.DataType.Type.BOOLEAN and value.is_string:
+        word = text.lower()
+        if word in _TRUE or word in _FALSE:
+            return exp.Boolean(this=word in _TRUE)
+        raise InvalidTextError(f'invalid input syntax for type boolean: "{value.this}"')
+    return None
+
+
+def _array_items(node: exp.Expression) -> list[exp.Expression] | None:
+    """The elements of ARRAY[literals] or of an array literal '{a,"b c"}'; None for anything else or a NULL element."""
+    node = unparen(node)
+    if isinstance(node, exp.Array):
+        items = [unparen(item) for item in node.expressions]
+        return items if items and all(isinstance(item, exp.Literal) for item in items) else None
+    if isinstance(node, exp.Literal) and node.is_string:
+        texts = _array_text(str(node.this))
+        return None if texts is None or not texts else [exp.Literal.string(text) for text in texts]
+    return None
+
+
+def _array_text(text: str) -> list[str] | None:
+    """The elements of a one-dimensional PostgreSQL array literal; None when it is not one or holds NULL."""
+    text = text.strip()
+    if len(text) < 2 or text[0] != "{" or text[-1] != "}":
+        return None
+    body = text[1:-1]
+    if not body.strip():
+        return []
+    items: list[str] = []
+    i = 0
+    while i <= len(body):
+        while i < len(body) and body[i] == " ":
+            i += 1
+        if i < len(body) and body[i] == '"':
+            j = i + 1
+            chars: list[str] = []
+            while j < len(body) and body[j] != '"':
+                if body[j] == "\\" and j + 1 < len(body):
+                    j += 1
+                chars.append(body[j])
+                j += 1
+            if j >= len(body):
+                return None  # unterminated quote
+            items.append("".join(chars))
+            i = j + 1
+            while i < len(body) and body[i] == " ":
+                i += 1
+        else:
+            j = body.find(",", i)
+            j = len(body) if j < 0 else j
+            raw = body[i:j].strip()
+            if raw.upper() == "NULL" or "{" in raw or '"' in raw:
+                return None
+            items.append(raw)
+            i = j
+        if i < len(body) and body[i] != ",":
+            return None
+        i += 1
+    return items
