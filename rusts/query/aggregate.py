@@ -13,15 +13,17 @@ min, max and spread ignore NaN (as the segment block headers do, so pushdown
 and decoding agree). stddev is the sample standard deviation (n - 1), null
 below two values. percentile uses numpy's default "linear" interpolation.
 first and last order rows by (time, series key). Integer sums are int64
-(uint64 for unsigned fields) and wrap on overflow.
+(uint64 for unsigned fields), exact: a total outside
+the type is refused (SumOutOfRangeError, SQLSTATE 22003).
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
+from rusts.query.errors import SumOutOfRangeError
 from rusts.storage.columns import KIND_FLOAT, KIND_STRING, KIND_UNSIGNED, NUMPY_DTYPES
 from rusts.storage.segment import ColumnTotals
 from rusts.storage.segment_format import ColumnBlockMeta
@@ -144,10 +146,10 @@ def lift_blocks(spec: AggregateSpec, buckets: list[int], blocks: list[tuple[int,
             kept.append(bucket)
             entries.append(entry)
     bucket_array = np.array(kept, dtype=np.int64)
-    dtype = NUMPY_DTYPES[spec.kind]
     function = spec.function
     if function == "count":
         return {"bucket": bucket_array, "n": np.array([e.present for e in entries], dtype=np.int64)}
+    dtype = NUMPY_DTYPES[spec.kind]  # past count: the other functions take numeric fields only
     if function == "sum":
         return {"bucket": bucket_array, "s": np.array([e.sum for e in entries], dtype=dtype)}
     if function == "mean":
@@ -257,8 +259,16 @@ def _combine_count(state: State, starts: NDArray[np.intp], kind: int) -> State:
     return {"bucket": state["bucket"][starts], "n": np.add.reduceat(state["n"], starts)}
 
 
+# Integer partial sums whose magnitudes add up to less than this cannot leave int64 (nor uint64).
+_SAFE_SUM: Final = float(2**62)
+
+
 def _combine_sum(state: State, starts: NDArray[np.intp], kind: int) -> State:
-    return {"bucket": state["bucket"][starts], "s": np.add.reduceat(state["s"], starts)}
+    values = state["s"]
+    if values.dtype.kind in "iu" and float(np.abs(values.astype(np.float64)).sum()) >= _SAFE_SUM:
+        # Python ints, exact: numpy would wrap; finish refuses a total its type cannot hold.
+        values = values.astype(object)
+    return {"bucket": state["bucket"][starts], "s": np.add.reduceat(values, starts)}
 
 
 def _combine_mean(state: State, starts: NDArray[np.intp], kind: int) -> State:
@@ -353,7 +363,7 @@ def finish(spec: AggregateSpec, state: State) -> tuple[NDArray[np.int64], list[A
     if function == "count":
         return buckets, state["n"].tolist()
     if function == "sum":
-        return buckets, state["s"].tolist()
+        return buckets, _checked_sums(spec, state["s"])
     if function == "mean":
         return buckets, (state["s"] / state["n"]).tolist()
     if function in ("min", "max", "first", "last"):
@@ -368,6 +378,18 @@ def finish(spec: AggregateSpec, state: State) -> tuple[NDArray[np.int64], list[A
         values: list[Any] = np.sqrt(variance).tolist()
         return buckets, [v if count > 1 else None for v, count in zip(values, n.tolist())]
     raise AssertionError(f"BUG: no finish for {function}")
+
+
+def _checked_sums(spec: AggregateSpec, sums: NDArray[Any]) -> list[Any]:
+    """The sums as Python values; SumOutOfRangeError when an integer total does not fit its field's type."""
+    values: list[Any] = sums.tolist()
+    if sums.dtype != np.object_:
+        return values
+    low, high, name = (0, 2**64 - 1, "unsigned integer") if spec.kind == KIND_UNSIGNED else (-(2**63), 2**63 - 1, "bigint")
+    for value in values:
+        if value is not None and not low <= value <= high:
+            raise SumOutOfRangeError(spec.field, name)
+    return values
 
 
 def _percentiles(buckets: NDArray[np.int64], values: NDArray[np.float64], p: float) -> tuple[NDArray[np.int64], list[Any]]:

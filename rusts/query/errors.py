@@ -31,3 +31,13 @@ class QueryTimeoutError(QueryError):
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         super().__init__(f"query cancelled: it ran longer than its timeout of {timeout:g} s")
+
+
+class SumOutOfRangeError(QueryError):
+    """An integer sum outside its field's type (PostgreSQL's 22003, numeric_value_out_of_range)."""
+
+    sqlstate = "22003"
+
+    def __init__(self, field: str, kind: str) -> None:
+        self.field = field
+        super().__init__(f"sum({field}): {kind} out of range")

@@ -464,14 +464,20 @@ def _partition_pass(
     done = ~blocked
     if len(holders) > 1 and bool((counts > 1).any()):
         done &= _disjoint(holders, len(series_ids))
+    # Decide before folding: a series one segment cannot settle is scanned whole (every segment of
+    # the partition) by the per-series pass, so no segment may fold its rows unless all its holders can.
     for reader, hit, positions in holders:
         mine = np.flatnonzero(done & hit)
-        if len(mine) == 0:
-            continue
-        if run.plan.pushdown:
-            mine = _from_totals(run, reader, mine, positions[mine], lo, hi)
-        if len(mine) and not _from_table(run, reader, mine, positions[mine], lo, hi):
+        if run.plan.pushdown and len(mine):
+            mine = mine[~_totals_whole(run, reader, positions[mine], lo, hi)]
+        if len(mine) and not _table_worth(run, reader, positions[mine]):
             done[mine] = False
+    for reader, hit, positions in holders:
+        mine = np.flatnonzero(done & hit)
+        if run.plan.pushdown and len(mine):
+            mine = _from_totals(run, reader, mine, positions[mine], lo, hi)
+        if len(mine):
+            _from_table(run, reader, mine, positions[mine], lo, hi)
     return done
 
 
@@ -497,20 +503,13 @@ def _from_totals(
 ) -> NDArray[np.intp]:
     """Fold the series whose segment totals answer every aggregate; the others are returned."""
     plan = run.plan
-    _, rows, min_times, max_times = reader.directory_arrays()
-    first, last = min_times[at], max_times[at]
-    whole = (first >= lo) & (last < hi)
-    buckets = _buckets(plan, first)
-    if plan.interval is not None:
-        whole &= buckets == _buckets(plan, last)
-    if not bool(whole.any()):
-        return mine
-    totals = {spec.field: reader.column_totals(spec.field) for spec in plan.aggregations if spec.field != "*"}
-    for spec in plan.aggregations:
-        whole &= agg.totals_pushable(spec, totals.get(spec.field), at)
+    _, rows, min_times, _ = reader.directory_arrays()
+    whole = _totals_whole(run, reader, at, lo, hi)
     chosen = np.flatnonzero(whole)
     if len(chosen) == 0:
         return mine
+    buckets = _buckets(plan, min_times[at])
+    totals = {spec.field: reader.column_totals(spec.field) for spec in plan.aggregations if spec.field != "*"}
     groups = run.group_of[mine[chosen]]
     picked_at, picked_buckets, picked_rows = at[chosen], buckets[chosen], rows[at[chosen]]
     run.totals_rows.append(agg.lift_totals(run.rows_spec, picked_buckets, picked_rows, None, picked_at, groups))
@@ -520,16 +519,35 @@ def _from_totals(
     return rest
 
 
+def _totals_whole(run: _Aggregation, reader: SegmentReader, at: NDArray[np.intp], lo: int, hi: int) -> NDArray[np.bool_]:
+    """Per series (directory positions `at`): True when the segment's header totals answer every aggregate."""
+    plan = run.plan
+    _, _, min_times, max_times = reader.directory_arrays()
+    first, last = min_times[at], max_times[at]
+    whole: NDArray[np.bool_] = (first >= lo) & (last < hi)
+    if plan.interval is not None:
+        whole &= _buckets(plan, first) == _buckets(plan, last)
+    if not bool(whole.any()):
+        return whole
+    for spec in plan.aggregations:
+        totals = reader.column_totals(spec.field) if spec.field != "*" else None
+        whole &= agg.totals_pushable(spec, totals, at)
+    return whole
+
+
+def _table_worth(run: _Aggregation, reader: SegmentReader, at: NDArray[np.intp]) -> bool:
+    """True when these series hold a large enough share of the segment to be worth decoding it whole."""
+    _, rows, _, _ = reader.directory_arrays()
+    return reader.has_table(run.plan.read_columns) or int(rows[at].sum()) * 4 >= int(rows.sum())
+
+
 def _from_table(
     run: _Aggregation, reader: SegmentReader, mine: NDArray[np.intp], at: NDArray[np.intp], lo: int, hi: int
-) -> bool:
-    """Fold the rows of these series from the segment's decoded columns; False (nothing done) when
-    they hold too small a share of the segment to be worth decoding it whole."""
+) -> None:
+    """Fold the rows of these series from the segment's decoded columns (decoded whole)."""
     plan = run.plan
     _, rows, _, _ = reader.directory_arrays()
     lengths = rows[at]
-    if not reader.has_table(plan.read_columns) and int(lengths.sum()) * 4 < int(rows.sum()):
-        return False
     table = reader.column_table(plan.read_columns)
     order = np.argsort(at, kind="stable")
     mine, at, lengths = mine[order], at[order], lengths[order]
@@ -564,7 +582,6 @@ def _from_table(
         _lift_rows(run, part, where, row_states, states)
         # Reduced at once: a partition's rows shrink to one entry per bucket before they are kept.
         run.fold(run.keys[number], _merged(run.rows_spec, row_states), [_merged(spec, held) for spec, held in zip(plan.aggregations, states)])
-    return True
 
 
 def _dense_states(run: _Aggregation, data: SeriesData) -> tuple[list[agg.State], list[list[agg.State]]] | None:
