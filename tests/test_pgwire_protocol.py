@@ -85,6 +85,15 @@ def sqlstate(messages: list[tuple[bytes, bytes]]) -> str:
     return next(error_fields(body)["C"] for kind, body in messages if kind == b"E")
 
 
+def assert_serves(server: RustsServer) -> None:
+    """A new connection starts up and answers a query."""
+    fresh = Raw(server.pg_port)
+    fresh.until_ready()
+    fresh.query("SELECT COUNT(*) FROM m")
+    assert kinds(fresh.until_ready()) == b"TDCZ"
+    fresh.close()
+
+
 def cstr(text: str) -> bytes:
     return text.encode() + b"\0"
 
@@ -215,11 +224,7 @@ def test_bad_or_huge_length_prefix_is_refused_without_reading_it(server: RustsSe
     assert kind == b"E" and error_fields(body)["C"] == "08P01"
     assert raw.closed()
     assert server.process.poll() is None
-    fresh = Raw(server.pg_port)
-    fresh.until_ready()
-    fresh.query("SELECT COUNT(*) FROM m")
-    assert kinds(fresh.until_ready()) == b"TDCZ"
-    fresh.close()
+    assert_serves(server)
 
 
 def test_garbage_instead_of_a_startup_packet(server: RustsServer) -> None:
@@ -408,11 +413,7 @@ def test_random_bytes_never_take_the_server_down(server: RustsServer) -> None:
         finally:
             client.close()
     assert server.process.poll() is None
-    fresh = Raw(server.pg_port)
-    fresh.until_ready()
-    fresh.query("SELECT COUNT(*) FROM m")
-    assert kinds(fresh.until_ready()) == b"TDCZ"
-    fresh.close()
+    assert_serves(server)
 
 
 def test_a_silent_client_is_let_go_after_the_authentication_timeout(tmp_path: Path) -> None:

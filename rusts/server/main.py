@@ -3,8 +3,9 @@
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 
@@ -74,14 +75,14 @@ def retention_policy(config: Config) -> RetentionPolicy:
     )
 
 
-def aggregates_service(interval_secs: float, definitions: dict[str, str]) -> Service:
-    """Continuous aggregates as a service of create_app: opened (and the configured ones created)
-    once the engine is open, then refreshed every interval; a refresh under way finishes first."""
+def background_service(loop: Callable[[EngineHolder, asyncio.Event], Coroutine[Any, Any, None]]) -> Service:
+    """A service of create_app that runs `loop(holder, stop)` as a task until shutdown sets `stop`;
+    the round under way finishes before the engine closes."""
 
     @asynccontextmanager
     async def service(holder: EngineHolder) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(_aggregates_loop(holder, interval_secs, definitions, stop))
+        task = asyncio.create_task(loop(holder, stop))
         try:
             yield
         finally:
@@ -89,6 +90,12 @@ def aggregates_service(interval_secs: float, definitions: dict[str, str]) -> Ser
             await task
 
     return service
+
+
+def aggregates_service(interval_secs: float, definitions: dict[str, str]) -> Service:
+    """Continuous aggregates: opened (and the configured ones created) once the engine is open,
+    then refreshed every interval."""
+    return background_service(lambda holder, stop: _aggregates_loop(holder, interval_secs, definitions, stop))
 
 
 async def _aggregates_loop(holder: EngineHolder, interval_secs: float, definitions: dict[str, str], stop: asyncio.Event) -> None:
@@ -122,20 +129,8 @@ async def _aggregates_loop(holder: EngineHolder, interval_secs: float, definitio
 
 
 def retention_service(policy: RetentionPolicy) -> Service:
-    """Retention passes as a service of create_app: one once the engine is open, then one every
-    check_interval_secs; a pass under way finishes before the engine closes."""
-
-    @asynccontextmanager
-    async def service(holder: EngineHolder) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(_retention_loop(holder, policy, stop))
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
-
-    return service
+    """Retention passes: one once the engine is open, then one every check_interval_secs."""
+    return background_service(lambda holder, stop: _retention_loop(holder, policy, stop))
 
 
 async def _retention_loop(holder: EngineHolder, policy: RetentionPolicy, stop: asyncio.Event) -> None:
