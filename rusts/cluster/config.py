@@ -37,6 +37,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from rusts.core.errors import ConfigError
+from rusts.core.textfile import read_config_text
 
 ReplicationMode = Literal["Sync", "Quorum", "Async"]
 ShardingStrategy = Literal["BySeries", "ByMeasurement", "ByTime"]
@@ -95,19 +96,7 @@ class ClusterConfig(_Section, frozen=True, kw_only=True):
 
 def load_cluster_config(path: str) -> ClusterConfig:
     """Read and check a cluster.toml; ConfigError (one line) when it cannot be used."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except FileNotFoundError:
-        raise ConfigError(path, "", "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(path, "", "is a directory, expected a TOML file") from None
-    except OSError as exc:
-        raise ConfigError(path, "", f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, "", f"not UTF-8 text (byte {exc.start})") from None
+    text = read_config_text(path, "TOML")
     return parse_cluster_config(text, path)
 
 

@@ -49,8 +49,7 @@ from rusts.query.executor import execute
 from rusts.query.model import Column, Query, QueryResult
 from rusts.query.planner import Plan, plan_query
 from rusts.storage.engine import StorageEngine
-from rusts.storage.scan import BlockStats, ScanSnapshot
-from rusts.storage.segment_format import ColumnBlockMeta
+from rusts.storage.scan import ScanSnapshot
 
 ROWS_SPEC = agg.AggregateSpec("count", "*", "", 0, False, 0.0, "integer")
 WireState = dict[str, tuple[str, list[Any] | bytes]]
@@ -177,49 +176,9 @@ def _aggregate_partial(engine: StorageEngine, query: Query, plan: Plan, timeout:
 def _executor_groups(
     engine: StorageEngine, plan: Plan, timeout: float | None
 ) -> tuple[dict[tuple[str | None, ...], executor._Group], dict[str, int]]:
-    """The executor's per-group partial states before it finishes them: rusts.query.executor._aggregate
-    up to run.finish(), step for step (block-header pushdown, the partition pass and all). It uses the
-    executor's private helpers until the executor exposes this (docs/cluster.md); the merge tests fail
-    loudly if they change."""
-    deadline = executor.Deadline(timeout)
-    snapshot = ScanSnapshot(engine, plan.start, plan.end)
-    run = executor._Aggregation(plan)
-    specs = plan.aggregations
-    done = np.zeros((len(snapshot.partitions), len(plan.series)), dtype=np.bool_)
-    if plan.series:
-        series_ids = np.array([ref.series_id for ref in plan.series], dtype=np.uint64)
-        spans = snapshot.memtable_spans([ref.series_id for ref in plan.series])
-        for p, partition in enumerate(snapshot.partitions):
-            deadline.check()
-            done[p] = executor._partition_pass(run, snapshot, partition, series_ids, spans)
-    in_memtable = set(spans[0].tolist()) if plan.series else set()
-    starts = [partition.start for partition in snapshot.partitions]
-    pushable = (lambda block: executor._pushable(plan, block)) if plan.pushdown else None
-    for i, ref in enumerate(plan.series):
-        handled = done[:, i]
-        if i not in in_memtable and bool(handled.all()):
-            continue
-        deadline.check()
-        skip = {starts[p] for p in np.flatnonzero(handled).tolist()}
-        key = run.keys[int(run.group_of[i])]
-        row_states: list[agg.State] = []
-        states: list[list[agg.State]] = [[] for _ in specs]
-        block_buckets: list[int] = []
-        blocks: list[tuple[int, dict[str, ColumnBlockMeta]]] = []
-        for pieces in snapshot.pieces(ref.series_id, plan.read_columns, pushable, skip=skip):
-            deadline.check()
-            for piece in pieces:
-                if isinstance(piece, BlockStats):
-                    block_buckets.append(executor._bucket_of(plan, piece.min_time))
-                    blocks.append((piece.rows, piece.columns))
-                    continue
-                executor._lift_rows(run, piece, np.full(len(piece), i, dtype=np.intp), row_states, states)
-        if blocks:
-            row_states.append(agg.lift_blocks(run.rows_spec, block_buckets, blocks))
-            for spec, held in zip(specs, states):
-                held.append(agg.lift_blocks(spec, block_buckets, blocks))
-        run.fold(key, row_states, states)
-    return run.finish(), run.distinct_codes
+    """The executor's per-group partial states before it finishes them (block-header pushdown, the
+    partition pass and all)."""
+    return executor.aggregate_groups(plan, ScanSnapshot(engine, plan.start, plan.end), executor.Deadline(timeout))
 
 
 # ---- router side ----

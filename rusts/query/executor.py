@@ -401,6 +401,15 @@ class _Aggregation:
 
 
 def _aggregate(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryResult:
+    groups, _ = aggregate_groups(plan, snapshot, deadline)
+    return _aggregate_result(plan, groups)
+
+
+def aggregate_groups(
+    plan: Plan, snapshot: ScanSnapshot, deadline: Deadline
+) -> tuple[dict[tuple[str | None, ...], "_Group"], dict[str, int]]:
+    """Per-group partial states of an aggregate plan, before they are finished into rows, and the
+    codes given to count_distinct values (the cluster merges these across shards)."""
     run = _Aggregation(plan)
     specs = plan.aggregations
     done = np.zeros((len(snapshot.partitions), len(plan.series)), dtype=np.bool_)
@@ -437,7 +446,7 @@ def _aggregate(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryR
             for spec, held in zip(specs, states):
                 held.append(agg.lift_blocks(spec, block_buckets, blocks))
         run.fold(key, row_states, states)
-    return _aggregate_result(plan, run.finish())
+    return run.finish(), run.distinct_codes
 
 
 def _concatenated(states: list[agg.State]) -> agg.State:

@@ -24,6 +24,7 @@ import msgspec.inspect as mi
 import yaml
 
 from rusts.core.errors import ConfigError
+from rusts.core.textfile import read_config_text
 
 DEFAULT_CONFIG_PATH = "rusts.yml"
 
@@ -309,19 +310,7 @@ def load_config(path: str | None) -> tuple[Config, str | None]:
 
 def read_config_file(path: str) -> str:
     """The text of a configuration file, or ConfigError saying why not."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except FileNotFoundError:
-        raise ConfigError(path, "", "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(path, "", "is a directory, expected a YAML file") from None
-    except OSError as exc:
-        raise ConfigError(path, "", f"cannot read: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, "", f"not UTF-8 text (byte {exc.start})") from None
+    return read_config_text(path, "YAML")
 
 
 def parse_config(text: str, path: str) -> Config:
