@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from rusts.api.line_protocol import engine_parser
+from cluster_fixtures import THREE_NODES
 from rusts.cluster.client import NodeClient
 from rusts.cluster.config import parse_cluster_config
 from rusts.cluster.merge import encode_partial, merge_partials, partial_answer
@@ -20,29 +21,7 @@ from rusts.query.executor import execute
 from rusts.query.model import Query, parse_query
 from rusts.storage.engine import EngineOptions, StorageEngine
 
-TEXT = """\
-node_id = "n0"
-cluster_name = "t"
-replication_mode = "Quorum"
-replication_factor = 2
-shard_count = 3
-sharding_strategy = "BySeries"
-[[nodes]]
-id = "n0"
-address = "127.0.0.1:9000"
-shards = [0]
-replica_shards = [2]
-[[nodes]]
-id = "n1"
-address = "127.0.0.1:9001"
-shards = [1]
-replica_shards = [0]
-[[nodes]]
-id = "n2"
-address = "127.0.0.1:9002"
-shards = [2]
-replica_shards = [1]
-"""
+TEXT = THREE_NODES
 BODY = b"".join(f"cpu,host=h{i % 17} v={i},n={i % 5}i {1_000_000_000 * (i % 40)}\n".encode() for i in range(600))
 QUERY = msgspec.convert(
     {"measurement": "cpu", "aggregations": [{"function": "mean", "field": "v"}, {"function": "count", "field": "*"}],

@@ -7,35 +7,14 @@ from typing import Any
 
 import msgspec
 
+from cluster_fixtures import THREE_NODES
 from rusts.cluster.client import NodeClient
 from rusts.cluster.config import parse_cluster_config
 from rusts.cluster.handoff import HintStore
 from rusts.cluster.membership import HealthTracker, StaticMembership
 from rusts.cluster.status import cluster_status, encode_status
 
-TEXT = """\
-node_id = "n0"
-cluster_name = "t"
-replication_mode = "Quorum"
-replication_factor = 2
-shard_count = 3
-sharding_strategy = "BySeries"
-[[nodes]]
-id = "n0"
-address = "127.0.0.1:9000"
-shards = [0]
-replica_shards = [2]
-[[nodes]]
-id = "n1"
-address = "127.0.0.1:9001"
-shards = [1]
-replica_shards = [0]
-[[nodes]]
-id = "n2"
-address = "127.0.0.1:9002"
-shards = [2]
-replica_shards = [1]
-"""
+TEXT = THREE_NODES
 
 
 class Health(BaseHTTPRequestHandler):
