@@ -37,7 +37,7 @@ partitions, and a query past it raises QueryTimeoutError.
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,7 +56,7 @@ from rusts.storage.scan import BlockStats, ScanSnapshot, deleted_series, segment
 from rusts.storage.segment import SegmentReader
 from rusts.storage.segment_format import BlockMeta, ColumnBlockMeta
 
-__all__ = ["execute", "execute_batches", "parse_query"]
+__all__ = ["QueryRouter", "execute", "execute_batches", "parse_query"]
 
 MAX_FILLED_BUCKETS = 1_000_000
 MERGE_EVERY = 256
@@ -73,8 +73,32 @@ class Deadline:
             raise QueryTimeoutError(self.timeout)
 
 
+@runtime_checkable
+class QueryRouter(Protocol):
+    """Who answers instead of the local engine when `engine.query_router` is set (cluster mode: ask
+    every shard's holders and merge). Same contracts as `execute` and `execute_batches`."""
+
+    def execute(self, query: Query, timeout: float | None) -> QueryResult: ...
+
+    def execute_batches(
+        self, query: Query, timeout: float | None, batch_rows: int
+    ) -> tuple[list[ResultColumn], Iterator[list[list[Any]]]]: ...
+
+
+def _router(engine: StorageEngine) -> QueryRouter | None:
+    router = engine.query_router
+    if router is None:
+        return None
+    if not isinstance(router, QueryRouter):
+        raise AssertionError(f"BUG: engine.query_router is a {type(router).__name__}, not a QueryRouter")
+    return router
+
+
 def execute(engine: StorageEngine, query: Query, timeout: float | None = None) -> QueryResult:
-    """Answer `query` from `engine`; QueryError subclasses for bad queries and timeouts."""
+    """Answer `query` from `engine` (or its query_router); QueryError subclasses for bad queries and timeouts."""
+    router = _router(engine)
+    if router is not None:
+        return router.execute(query, timeout)
     deadline = Deadline(timeout)
     plan = plan_query(engine, query)
     snapshot = ScanSnapshot(engine, plan.start, plan.end)
@@ -261,6 +285,9 @@ def execute_batches(
     an aggregate answer is computed whole (it holds per-group states, not rows) and sliced."""
     if batch_rows < 1:
         raise InvalidQueryError(f"batch_rows must be at least 1, got {batch_rows}")
+    router = _router(engine)
+    if router is not None:
+        return router.execute_batches(query, timeout, batch_rows)
     deadline = Deadline(timeout)
     plan = plan_query(engine, query)
     snapshot = ScanSnapshot(engine, plan.start, plan.end)

@@ -182,6 +182,12 @@ class StorageEngine:
         self.write_listeners: list[Callable[[int, list[tuple[str, Any]]], None]] = []
         # Called after each durable delete with (series ids, start, end) unless the caller says not to.
         self.delete_listeners: list[Callable[[list[int], int, int], None]] = []
+        # Cluster mode: when set, write_line_protocol hands every body to it (the coordinator splits it
+        # by shard and replicates it) instead of storing it here, and rusts.query.executor hands every
+        # query to `query_router` (an object with execute/execute_batches, see executor.QueryRouter).
+        # Both stay None on a single node and on the per-shard engines a cluster node holds.
+        self.write_router: Callable[[bytes, int, int | None], WriteResult] | None = None
+        self.query_router: object | None = None
         self.fields: dict[str, dict[str, int]] = {}
         self.memtable = MemTable()
         self.flushing: list[MemTable] = []
@@ -359,6 +365,8 @@ class StorageEngine:
     def write_line_protocol(self, body: bytes, multiplier: int = 1, default_time: int | None = None) -> WriteResult:
         """Store the good lines of a body; the bad ones come back as errors. Durable on return
         as far as the WAL durability mode promises."""
+        if self.write_router is not None:
+            return self.write_router(body, multiplier, default_time)
         stamp = time.time_ns() if default_time is None else default_time
         batches, errors = self.parser(body, multiplier, stamp)
         self._wait_for_room()
