@@ -11,6 +11,8 @@ Interpreted: the work happens inside the LZ4 and Zstd C libraries.
 """
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
 import lz4.block
@@ -83,6 +85,26 @@ def zstd_compressor(level: int) -> zstandard.ZstdCompressor:
     return compressor
 
 
+def block_zstd_level() -> int:
+    """The zstd level this thread's codecs compress at: ZSTD_LEVEL unless `zstd_level_of_blocks`
+    set another (the numeric codecs end in Zstd themselves, so a segment's level must reach them)."""
+    level: int = getattr(_per_thread, "level", ZSTD_LEVEL)
+    return level
+
+
+@contextmanager
+def zstd_level_of_blocks(level: int) -> Iterator[None]:
+    """Within the block, this thread's codecs compress at `level` (e.g. the cold tier's)."""
+    if not 1 <= level <= 22:
+        raise ValueError(f"zstd level {level} out of range 1..22")
+    previous = block_zstd_level()
+    _per_thread.level = level
+    try:
+        yield
+    finally:
+        _per_thread.level = previous
+
+
 def zstd_decompressor() -> zstandard.ZstdDecompressor:
     """This thread's decompressor (see zstd_compressor)."""
     decompressor: zstandard.ZstdDecompressor | None = getattr(_per_thread, "decompressor", None)
@@ -92,9 +114,10 @@ def zstd_decompressor() -> zstandard.ZstdDecompressor:
     return decompressor
 
 
-def wrap_zstd(inner: bytes, level: int = ZSTD_LEVEL) -> bytes:
-    """A Zstd wrapper block (id 0x11) around an encoded block."""
-    return _header(ZSTD_ID, len(inner)) + zstd_compressor(level).compress(inner)
+def wrap_zstd(inner: bytes, level: int | None = None) -> bytes:
+    """A Zstd wrapper block (id 0x11) around an encoded block; at `level`, else block_zstd_level()."""
+    chosen = block_zstd_level() if level is None else level
+    return _header(ZSTD_ID, len(inner)) + zstd_compressor(chosen).compress(inner)
 
 
 def unwrap_zstd(data: bytes) -> bytes:

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from librt.strings import BytesWriter
 
-from rusts.compression.block import zstd_compressor, zstd_decompress_exact
+from rusts.compression.block import block_zstd_level, zstd_compressor, zstd_decompress_exact
 from rusts.compression.varint import (
     check_header,
     delta,
@@ -92,10 +92,11 @@ def _unshuffle(planes: bytes, count: int) -> Int64Array:
     return values
 
 
-def _compress(patterns: Int64Array) -> bytes:
+def _compress(patterns: Int64Array, level: int | None = None) -> bytes:
+    """The frame of `patterns` at `level`, else at the thread's block level (block_zstd_level)."""
     if len(patterns) == 0:
         return b""  # an empty block has no frame
-    return zstd_compressor(ZSTD_LEVEL).compress(_shuffle(patterns))
+    return zstd_compressor(block_zstd_level() if level is None else level).compress(_shuffle(patterns))
 
 
 def sample(values: npt.NDArray[ValueType]) -> npt.NDArray[ValueType]:
@@ -110,13 +111,14 @@ def sample(values: npt.NDArray[ValueType]) -> npt.NDArray[ValueType]:
 def _best_order(values: Int64Array) -> tuple[int, bytes]:
     """(order, frame) for the order whose frame is smallest on a sample of the values.
 
-    Only the winner is compressed whole: Zstd is most of the encoding time.
+    Only the winner is compressed whole: Zstd is most of the encoding time. The sample is
+    judged at ZSTD_LEVEL (fast) whatever the block level; the winner is compressed at it.
     """
     part = sample(values)
-    frames = [_compress(_transform(part, order)) for order in (0, 1, 2)]
+    frames = [_compress(_transform(part, order), ZSTD_LEVEL) for order in (0, 1, 2)]
     sizes = [len(frame) for frame in frames]
     order = sizes.index(min(sizes))
-    if part is values:
+    if part is values and block_zstd_level() == ZSTD_LEVEL:
         return order, frames[order]
     return order, _compress(_transform(values, order))
 

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from rusts.compression.block import ZSTD_LEVEL, zstd_level_of_blocks
 from rusts.core.errors import CorruptDataError
 from rusts.index.bloom import BloomFilter
 from rusts.storage.columns import SeriesData
@@ -257,7 +258,10 @@ class Partition:
             generation = self.next_generation
             self.next_generation += 1
         path = self.segment_path(generation)
-        write_segment(path, (data for data in merged if data is not None), outer=outer, zstd_level=zstd_level)
+        # Under a Zstd outer codec the level reaches the codecs that end in Zstd themselves too (the
+        # numeric ones, most of the bytes): without it the cold tier's higher level barely shrinks a segment.
+        with zstd_level_of_blocks(zstd_level if outer == "zstd" else ZSTD_LEVEL):
+            write_segment(path, (data for data in merged if data is not None), outer=outer, zstd_level=zstd_level)
         reader = SegmentReader.open(path)
         retired = [g for g, _ in inputs]
         with self._lock:
