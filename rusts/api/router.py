@@ -43,10 +43,12 @@ from litestar.response import Response
 
 import rusts
 from rusts.aggregation.continuous import AggregateExistsError, UnknownAggregateError, aggregates_of
+from rusts.cluster.node import ClusterNode, NotHolderError, ShardsUnavailableError
+from rusts.cluster.replication import ReplicationShortError
 from rusts.api.auth import token_from_request, verify_token
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.query.executor import execute
-from rusts.query.errors import QueryTimeoutError
+from rusts.query.errors import QueryTimeoutError, UnknownFieldError, UnknownMeasurementError
 from rusts.query.model import QueryResult, parse_query
 from rusts.retention.manager import default_manager
 from rusts.sql.statement import SqlAnswer, execute_sql
@@ -79,8 +81,11 @@ STATUS_UNAVAILABLE = 503
 REJECTED_LINES_SHOWN = 100
 
 # Paths open without a token, and paths not counted against the rate limit.
+# Cluster traffic (/internal/*) was limited at the coordinator that took the client's request.
 OPEN_PATHS = frozenset({"/health", "/ready"})
-UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+UNLIMITED_PATHS = frozenset(
+    {"/health", "/ready", "/metrics", "/internal/write", "/internal/query", "/internal/schema", "/internal/fingerprint"}
+)
 UNMATCHED_ROUTE = "(unmatched)"
 
 T = TypeVar("T")
@@ -101,6 +106,9 @@ ERROR_STATUS: dict[type[Exception], int] = {
     RequestTimeoutError: STATUS_UNAVAILABLE,
     QueryTimeoutError: STATUS_UNAVAILABLE,
     WalError: STATUS_UNAVAILABLE,
+    ReplicationShortError: STATUS_UNAVAILABLE,
+    ShardsUnavailableError: STATUS_UNAVAILABLE,
+    NotHolderError: STATUS_NOT_FOUND,
     LineProtocolError: STATUS_BAD_REQUEST,
     FieldTypeConflictError: STATUS_BAD_REQUEST,
     UnknownAggregateError: STATUS_NOT_FOUND,
@@ -228,6 +236,11 @@ async def _write(request: Request[Any, Any, State], precision: str) -> Response[
         )
     except RequestTimeoutError:
         raise
+    except ReplicationShortError as exc:
+        return _error(
+            STATUS_UNAVAILABLE, f"write not fully replicated (resending it is safe): {exc}",
+            short_shards=exc.short_shards, written=exc.points,
+        )
     except RustsError as exc:
         return _error(status_of(exc), f"write failed, nothing from this request was stored: {exc}")
     if not result.errors:
@@ -311,14 +324,31 @@ async def _answer(request: Request[Any, Any, State], epoch: str | None, sql_only
     body = await request.body()
     timeout: float = request.app.state.request_timeout
     text = _sql_text(body)
+    cluster: ClusterNode | None = request.app.state.get("cluster")
     if text is not None:
-        answer = await run_blocking(timeout, "the statement", "it was cancelled", execute_sql, engine, text, timeout)
+        answer = await run_blocking(
+            timeout, "the statement", "it was cancelled", answer_with_refresh, cluster, execute_sql, engine, text, timeout
+        )
         return Response(_render_answer(answer, epoch))
     if sql_only:
         return _error(STATUS_BAD_REQUEST, 'POST /sql takes a JSON body {"query": "SELECT ..."}')
     parsed = parse_query(body)
-    result = await run_blocking(timeout, "the query", "it was cancelled", execute, engine, parsed, timeout)
+    result = await run_blocking(
+        timeout, "the query", "it was cancelled", answer_with_refresh, cluster, execute, engine, parsed, timeout
+    )
     return Response(render_result(result, epoch))
+
+
+def answer_with_refresh(cluster: ClusterNode | None, run: Callable[..., T], *args: Any) -> T:
+    """`run(*args)`; in cluster mode an unknown measurement or field first refreshes the schema from the
+    peers and, when that taught this node something, runs once more (another coordinator may have
+    written it a moment ago; the node's background loop refreshes every second anyway)."""
+    try:
+        return run(*args)
+    except (UnknownMeasurementError, UnknownFieldError):
+        if cluster is None or not cluster.refresh_schema():
+            raise
+    return run(*args)
 
 
 def _render_answer(answer: SqlAnswer, epoch: str | None) -> dict[str, Any]:
@@ -478,12 +508,19 @@ async def _send_error(send: Callable[[Any], Awaitable[None]], exc: Exception) ->
 Service = Callable[[EngineHolder], AbstractAsyncContextManager[None]]
 
 
-def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings, services: Sequence[Service] = ()) -> Gate:
+def create_app(
+    open_engine: Callable[[], StorageEngine],
+    settings: ApiSettings,
+    services: Sequence[Service] = (),
+    cluster: ClusterNode | None = None,
+) -> Gate:
     """The app; `open_engine` runs in a background thread at start-up.
 
     Each service (the PostgreSQL listener) is entered once the engine's opening has started
-    and left before the engine closes; it sees the engine through the holder.
+    and left before the engine closes; it sees the engine through the holder. With `cluster`
+    (whose `open` is then `open_engine`) the routes of rusts.api.cluster_routes are served too.
     """
+    from rusts.api.cluster_routes import HANDLERS as CLUSTER_HANDLERS  # it imports this module
     holder = EngineHolder()
 
     def opener() -> None:
@@ -515,7 +552,10 @@ def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings, 
     http_metrics = HttpMetrics()
     app = Litestar(
         logging_config=None,  # the server configures logging (rusts.yml logging); Litestar must not replace it
-        route_handlers=[health, ready, stats, metrics, write_v1, write_v2, query, sql, list_aggregates, create_aggregate, drop_aggregate],
+        route_handlers=[
+            health, ready, stats, metrics, write_v1, write_v2, query, sql, list_aggregates, create_aggregate, drop_aggregate,
+            *(CLUSTER_HANDLERS if cluster is not None else []),
+        ],
         lifespan=[lifespan],
         exception_handlers={RustsError: _rusts_error_response},
         state=State(
@@ -524,6 +564,7 @@ def create_app(open_engine: Callable[[], StorageEngine], settings: ApiSettings, 
                 "max_body_size": settings.max_body_size,
                 "request_timeout": settings.request_timeout,
                 "http_metrics": http_metrics,
+                "cluster": cluster,
             }
         ),
         request_max_body_size=settings.max_body_size,

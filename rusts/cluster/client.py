@@ -9,8 +9,9 @@ Endpoints it calls (the receiving side is for the server layer to add):
                                                (msgpack, rusts.cluster.merge.encode_partial).
 
 One NodeClient per peer keeps one keep-alive connection (http.client) and
-serialises its requests; a coordinator that wants parallel requests to one
-peer keeps several clients. Every request has a timeout (connect and each
+serialises its requests; a ClientPool keeps several NodeClients to one peer
+(created on demand, at most `size` at once), so requests to one peer run in
+parallel and a slow request does not queue the others behind it. Every request has a timeout (connect and each
 read). A request on a reused connection that finds it closed by the peer is
 sent once more on a new connection (the peer closed it idle, before reading);
 a timeout is never retried here: the caller decides (hinted handoff).
@@ -20,6 +21,7 @@ import http.client
 import socket
 import threading
 import urllib.parse
+from typing import Protocol
 
 PRECISION_NAMES: dict[int, str] = {1: "ns", 1_000: "us", 1_000_000: "ms", 1_000_000_000: "s"}
 
@@ -118,3 +120,84 @@ class NodeClient:
     def close(self) -> None:
         with self._lock:
             self._drop()
+
+
+class Peer(Protocol):
+    """What the replicator, the router and the health probes need of a peer: a NodeClient or a ClientPool."""
+
+    @property
+    def node_id(self) -> str: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+    def write(self, shard: int, body: bytes, multiplier: int = 1) -> Outcome: ...
+
+    def get(self, path: str) -> Outcome: ...
+
+    def post(self, path: str, body: bytes, content_type: str) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+class ClientPool:
+    """Up to `size` keep-alive NodeClients to one peer; each request takes an idle one (or opens one),
+    so requests to the peer run in parallel. Blocks when `size` requests are already under way."""
+
+    def __init__(self, node_id: str, address: str, timeout: float, headers: dict[str, str] | None = None, size: int = 4) -> None:
+        if size < 1:
+            raise ValueError(f"a client pool needs at least one client, got {size}")
+        self._node_id = node_id
+        self._timeout = timeout
+        self._address = address
+        self._headers = dict(headers or {})
+        self._idle: list[NodeClient] = []
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    def _take(self) -> NodeClient:
+        self._slots.acquire()
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return NodeClient(self._node_id, self._address, self._timeout, self._headers)
+
+    def _give_back(self, client: NodeClient) -> None:
+        with self._lock:
+            self._idle.append(client)
+        self._slots.release()
+
+    def write(self, shard: int, body: bytes, multiplier: int = 1) -> Outcome:
+        client = self._take()
+        try:
+            return client.write(shard, body, multiplier)
+        finally:
+            self._give_back(client)
+
+    def get(self, path: str) -> Outcome:
+        client = self._take()
+        try:
+            return client.get(path)
+        finally:
+            self._give_back(client)
+
+    def post(self, path: str, body: bytes, content_type: str) -> Outcome:
+        client = self._take()
+        try:
+            return client.post(path, body, content_type)
+        finally:
+            self._give_back(client)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for client in idle:
+            client.close()

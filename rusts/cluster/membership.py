@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Literal, Protocol
 
-from rusts.cluster.client import NodeClient
+from rusts.cluster.client import Peer
 from rusts.cluster.config import ClusterConfig, NodeConfig
 from rusts.cluster.sharding import Sharding
 
@@ -104,7 +104,7 @@ class HealthTracker:
                 copies[node_id] = copy
             return copies
 
-    def probe(self, clients: dict[str, NodeClient], path: str = "/health") -> None:
+    def probe(self, clients: dict[str, Peer], path: str = "/health") -> None:
         """GET `path` on every peer once and record what came back (the server runs this periodically)."""
         for node_id, client in clients.items():
             outcome = client.get(path)

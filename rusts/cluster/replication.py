@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from rusts.cluster.client import NodeClient, Outcome
+from rusts.cluster.client import Outcome, Peer
 from rusts.cluster.config import ReplicationMode
 from rusts.cluster.handoff import HintStore
 from rusts.cluster.membership import HealthTracker
 from rusts.cluster.sharding import Sharding, SplitBatch
+from rusts.core.errors import RustsError
 
 LocalWrite = Callable[[int, bytes, int], Outcome]  # (shard, body, multiplier) -> outcome on this node
 
@@ -60,12 +61,15 @@ class Shortfall:
 class WriteDecision:
     """The verdict on one replicated write: ok, or which shards fell short and why."""
 
-    __slots__ = ("ok", "shortfalls", "hinted")
+    __slots__ = ("ok", "shortfalls", "hinted", "outcomes")
 
-    def __init__(self, shortfalls: list[Shortfall], hinted: list[tuple[str, int]]) -> None:
+    def __init__(
+        self, shortfalls: list[Shortfall], hinted: list[tuple[str, int]], outcomes: dict[int, list[Outcome]] | None = None
+    ) -> None:
         self.ok = not shortfalls
         self.shortfalls = shortfalls
         self.hinted = hinted  # (node id, shard) of the hints stored for this write
+        self.outcomes = outcomes or {}  # per shard, the outcomes known when the write was judged
 
     @property
     def short_shards(self) -> list[int]:
@@ -75,6 +79,17 @@ class WriteDecision:
         if self.ok:
             return "stored"
         return "replication fell short: " + "; ".join(s.describe() for s in self.shortfalls)
+
+
+class ReplicationShortError(RustsError):
+    """A write whose replication mode's promise was not kept for some shards (HTTP 503). The parts of
+    other shards are stored; resending the whole write is safe (writes are idempotent)."""
+
+    def __init__(self, mode: ReplicationMode, decision: WriteDecision, points: int) -> None:
+        self.mode = mode
+        self.short_shards = decision.short_shards
+        self.points = points
+        super().__init__(f"{mode} replication not achieved for shard(s) {', '.join(map(str, self.short_shards))}: {decision.message()}")
 
 
 def decide(mode: ReplicationMode, outcomes: dict[int, list[Outcome]], holders: dict[int, int]) -> list[Shortfall]:
@@ -98,7 +113,7 @@ class Replicator:
         node_id: str,
         mode: ReplicationMode,
         sharding: Sharding,
-        clients: dict[str, NodeClient],
+        clients: dict[str, Peer],
         local_write: LocalWrite,
         hints: HintStore,
         workers: int = 8,
@@ -194,7 +209,7 @@ class Replicator:
             outcomes[shard].append(late)
             self._settle(late, shard, body, multiplier, hinted)
         self._store_hints(hinted, bodies, multiplier)
-        return WriteDecision(decide(self.mode, outcomes, holders), hinted)
+        return WriteDecision(decide(self.mode, outcomes, holders), hinted, outcomes)
 
     def _later(self, shard: int, body: bytes, multiplier: int) -> Callable[[Future[Outcome]], None]:
         """What to do with an Async holder's outcome that arrives after the write was answered."""

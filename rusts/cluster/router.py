@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
 
-from rusts.cluster.client import NodeClient
+from rusts.cluster.client import Peer
 from rusts.cluster.merge import PartialAnswer, decode_partial
 from rusts.cluster.sharding import Sharding
 from rusts.core.errors import QueryError, RustsError
@@ -103,8 +103,13 @@ def _one_shard(query: Query, shard: int, holders: list[str], fetch: Fetch) -> tu
     return None, "", errors
 
 
-def http_fetcher(clients: dict[str, NodeClient], local: Callable[[int, Query], PartialAnswer] | None, local_id: str) -> Fetch:
-    """A Fetch over POST /internal/query?shard=N (msgpack PartialAnswer back); `local` answers this node's shards."""
+def http_fetcher(
+    clients: dict[str, Peer], local: Callable[[int, Query], PartialAnswer] | None, local_id: str, timeout: float | None = None
+) -> Fetch:
+    """A Fetch over POST /internal/query?shard=N[&timeout=T] (msgpack PartialAnswer back); `local` answers
+    this node's shards. A 4xx answer (other than 404 and 429) is the query's error: it propagates."""
+
+    suffix = "" if timeout is None else f"&timeout={timeout:g}"
 
     def fetch(node: str, shard: int, query: Query) -> PartialAnswer:
         if node == local_id and local is not None:
@@ -112,11 +117,25 @@ def http_fetcher(clients: dict[str, NodeClient], local: Callable[[int, Query], P
         client = clients.get(node)
         if client is None:
             raise FetchError("no client for this node")
-        outcome = client.post(f"/internal/query?shard={shard}", msgspec.json.encode(query), "application/json")
+        outcome = client.post(f"/internal/query?shard={shard}{suffix}", msgspec.json.encode(query), "application/json")
         if outcome.stored:
-            return decode_partial(outcome.body)
-        if outcome.status is not None and 400 <= outcome.status < 500 and outcome.status != 429:
-            raise QueryError(outcome.body.decode("utf-8", "replace").strip() or f"HTTP {outcome.status}")
+            try:
+                return decode_partial(outcome.body)
+            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                raise FetchError(f"malformed partial answer: {error}") from None
+        if outcome.status is not None and 400 <= outcome.status < 500 and outcome.status not in (404, 429):
+            raise QueryError(_error_text(outcome.body) or f"HTTP {outcome.status}")
         raise FetchError(outcome.error)
 
     return fetch
+
+
+def _error_text(body: bytes) -> str:
+    """The message of an error answer: {"error": "..."} as the API sends it, else the text."""
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        decoded = None
+    if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
+        return str(decoded["error"])
+    return body.decode("utf-8", "replace").strip()

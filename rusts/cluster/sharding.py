@@ -130,9 +130,11 @@ class SplitBatch:
         self.errors: list[LineProtocolError] = []
 
 
-def split_lines(body: bytes, sharding: Sharding, multiplier: int, now_ns: int) -> SplitBatch:
+def split_lines(body: bytes, sharding: Sharding, multiplier: int, now_ns: int, keep: set[int] | None = None) -> SplitBatch:
     """Cut a line-protocol body by shard. `multiplier`: nanoseconds per unit of the request's
-    precision; `now_ns`: the coordinator's time, appended (in that precision) to records without one."""
+    precision; `now_ns`: the coordinator's time, appended (in that precision) to records without one;
+    `keep`: when given, only records whose first line is in it are routed (the others are left out
+    silently: the coordinator's parser already rejected them and said why)."""
     text = body.decode("utf-8", errors="surrogateescape")
     split = SplitBatch()
     stamp = str(now_ns // multiplier)
@@ -141,6 +143,8 @@ def split_lines(body: bytes, sharding: Sharding, multiplier: int, now_ns: int) -
     seen: dict[str, tuple[str, str, int]] = {}
     simple = "\\" not in text and '"' not in text and "\r" not in text and "\t" not in text
     for line_number, record in _simple_records(text) if simple else _records(text):
+        if keep is not None and line_number not in keep:
+            continue
         try:
             tokens = record.split(" ") if simple else []
             if len(tokens) in (2, 3) and tokens[0] and tokens[1]:
@@ -178,6 +182,11 @@ def split_lines(body: bytes, sharding: Sharding, multiplier: int, now_ns: int) -
         batch.body = bytearray("\n".join(batch.parts).encode("utf-8", errors="surrogateescape"))
         batch.parts = []
     return split
+
+
+def record_lines(body: bytes) -> list[int]:
+    """The first line of each record of a body, in order (a shard body's lines -> its records)."""
+    return [line for line, _ in _records(body.decode("utf-8", errors="surrogateescape"))]
 
 
 def _simple_records(text: str) -> list[tuple[int, str]]:

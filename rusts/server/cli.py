@@ -11,10 +11,15 @@ compilation (see rusts/_compiled.py).
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import rusts
 from rusts.core.errors import ConfigError
+from rusts.cluster.config import load_cluster_config
 from rusts.server.config import DEFAULT_CONFIG_PATH, Config, default_config_text, load_config
+
+if TYPE_CHECKING:
+    from rusts.server.cluster_node import ClusterOptions
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -78,6 +83,19 @@ def build_parser(prog: str = "rusts") -> argparse.ArgumentParser:
         "--version",
         action="store_true",
         help="print the version and whether the compiled modules are in use, and exit",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="PATH",
+        help="run as a node of the cluster described in PATH (cluster.toml: node_id, nodes, shards, "
+        "replication; see docs/cluster.md); with --check-config, check it too",
+    )
+    parser.add_argument(
+        "--cluster-timeout",
+        type=float,
+        metavar="SECS",
+        help="with --cluster: seconds to wait for a peer (a forwarded write, a shard's query answer) "
+        "before counting it missed and failing over (default: 10)",
     )
     parser.add_argument(
         "--force",
@@ -211,10 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     if loaded is None:
         return EXIT_BAD_CONFIG
     config, source = loaded
+    cluster = _cluster_options(args)
     if args.check_config:
+        if cluster is not None:
+            try:
+                load_cluster_config(cluster.path)
+            except ConfigError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_BAD_CONFIG
+            print(f"cluster config OK: {cluster.path}")
         print(f"config OK: {source or f'built-in defaults (no ./{DEFAULT_CONFIG_PATH})'}")
         return EXIT_OK
-    return start_server(config, source or "built-in defaults")
+    return start_server(config, source or "built-in defaults", cluster)
 
 
 def _program_name() -> str:
@@ -222,9 +248,23 @@ def _program_name() -> str:
     return name if name.startswith("rusts") else "rusts"
 
 
+def _cluster_options(args: argparse.Namespace) -> "ClusterOptions | None":
+    from rusts.server.cluster_node import DEFAULT_TIMEOUT_SECS, ClusterOptions
+
+    if args.cluster is None:
+        return None
+    return ClusterOptions(args.cluster, DEFAULT_TIMEOUT_SECS if args.cluster_timeout is None else args.cluster_timeout)
+
+
 def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.force and args.generate_config is None:
         parser.error("--force only goes with --generate-config")
+    if args.cluster_timeout is not None and args.cluster is None:
+        parser.error("--cluster-timeout only goes with --cluster")
+    if args.cluster_timeout is not None and not args.cluster_timeout > 0:
+        parser.error(f"--cluster-timeout must be more than 0 seconds, got {args.cluster_timeout:g}")
+    if args.cluster is not None and args.generate_config is not None:
+        parser.error("--generate-config writes the defaults; it does not read --cluster")
     if args.config is not None and args.generate_config is not None:
         parser.error("--generate-config writes the defaults; it does not read --config")
 
@@ -255,13 +295,13 @@ def generate_config(path: str, *, force: bool) -> int:
     return EXIT_OK
 
 
-def start_server(config: Config, source: str = DEFAULT_CONFIG_PATH) -> int:
-    """Run the server until it stops; its exit status."""
+def start_server(config: Config, source: str = DEFAULT_CONFIG_PATH, cluster: "ClusterOptions | None" = None) -> int:
+    """Run the server (as a node of `cluster` when given) until it stops; its exit status."""
     # Imported late: --help and --generate-config must not pay for the server's imports.
     from rusts.server.main import run_server
 
     try:
-        return run_server(config, source)
+        return run_server(config, source, cluster)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG

@@ -18,6 +18,7 @@ from rusts.pgwire.server import pgwire_service, tls_context
 from rusts.aggregation.continuous import aggregates_of
 from rusts.retention.manager import RetentionManager, attach
 from rusts.retention.policy import RetentionPolicy
+from rusts.server.cluster_node import ClusterOptions, cluster_node, cluster_service
 from rusts.server.config import Config, duration_secs
 from rusts.storage.engine import EngineOptions, StorageEngine
 
@@ -191,8 +192,8 @@ def _stopped(signum: int, frame: object) -> None:
     logging.getLogger("rusts.server").info("stopped by signal %d after a clean shutdown", signum)
 
 
-def run_server(config: Config, source: str = "rusts.yml") -> int:
-    """Serve until SIGINT or SIGTERM; the exit status."""
+def run_server(config: Config, source: str = "rusts.yml", cluster: ClusterOptions | None = None) -> int:
+    """Serve until SIGINT or SIGTERM; the exit status. With `cluster`, as a node of that cluster."""
     configure_logging(config)
     log = logging.getLogger("rusts.server")
     build = "compiled" if rusts.COMPILED else "pure Python"
@@ -213,7 +214,11 @@ def run_server(config: Config, source: str = "rusts.yml") -> int:
     ]
     if config.postgres.enabled:
         services.append(pgwire_service(pg_settings(config, source)))
-    app = create_app(lambda: StorageEngine.open(options, engine_parser), settings, services)
+    node = None if cluster is None else cluster_node(config, cluster, options)
+    if node is None:
+        app = create_app(lambda: StorageEngine.open(options, engine_parser), settings, services)
+    else:
+        app = create_app(node.open, settings, [cluster_service(node), *services], node)
     uvicorn.run(
         app,
         host=config.server.host,

@@ -1,0 +1,106 @@
+"""The HTTP routes of cluster mode (rusts.cluster.node.ClusterNode in the app state as "cluster").
+
+    POST /internal/write?shard=N&precision=P   a shard's part of a write, from a coordinator or a hint:
+                                               204 stored; 200 + {"points", "rejected": [{"line",
+                                               "error"}]} when some lines were refused; 400 bad
+                                               precision; 404 shard not held here; 503 not ready
+    POST /internal/query?shard=N[&timeout=T]   a JSON Query -> msgpack PartialAnswer; 400 bad query
+    GET  /internal/schema[?version=V]          msgpack NodeSchema of this node's shards; 204 when V is current
+    GET  /internal/fingerprint?shard=N         {"points": {measurement: rows}, "digest": hex} of this copy
+    GET  /cluster/status                       nodes, health, shards, pending hints (rusts.cluster.status)
+
+Internal routes never forward again: a coordinator already chose the holders.
+They need the cluster's token when authentication is on (the node's clients
+send one) and are not rate limited (the client's request was, at the coordinator).
+"""
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.response import Response
+
+from rusts.api.line_protocol import PRECISION_MULTIPLIERS
+from rusts.api.router import STATUS_BAD_REQUEST, STATUS_UNAVAILABLE, EngineHolder, run_blocking
+from rusts.cluster.node import ClusterNode
+from rusts.query.model import parse_query
+
+INTERNAL_PATHS = frozenset({"/internal/write", "/internal/query", "/internal/schema", "/internal/fingerprint"})
+
+
+def _node(state: State) -> ClusterNode | None:
+    """The node once its engines are open (None while recovering)."""
+    holder: EngineHolder = state.engines
+    node: ClusterNode = state.cluster
+    return node if holder.engine is not None else None
+
+
+def _not_ready() -> Response[Any]:
+    return Response({"error": "the cluster node is not ready (recovering)"}, status_code=STATUS_UNAVAILABLE)
+
+
+@post("/internal/write", status_code=200)
+async def internal_write(request: Request[Any, Any, State], shard: int, precision: str = "ns") -> Response[Any]:
+    """Store a shard's part of a write on this node."""
+    node = _node(request.app.state)
+    if node is None:
+        return _not_ready()
+    multiplier = PRECISION_MULTIPLIERS.get(precision)
+    if multiplier is None:
+        return Response({"error": f"unknown precision {precision!r}: expected ns, us, ms or s"}, status_code=STATUS_BAD_REQUEST)
+    body = await request.body()
+    timeout: float = request.app.state.request_timeout
+    result = await run_blocking(timeout, "the shard write", "it may still complete", node.internal_write, shard, body, multiplier)
+    if not result.errors:
+        return Response(None, status_code=204)
+    return Response(
+        {"points": result.points, "rejected": [{"line": e.line, "error": e.message} for e in result.errors]}, status_code=200
+    )
+
+
+@post("/internal/query", status_code=200)
+async def internal_query(request: Request[Any, Any, State], shard: int, timeout: float | None = None) -> Response[Any]:
+    """This node's partial answer for one shard."""
+    node = _node(request.app.state)
+    if node is None:
+        return _not_ready()
+    limit: float = request.app.state.request_timeout
+    budget = limit if timeout is None else min(timeout, limit)
+    query = parse_query(await request.body())
+    answer = await run_blocking(budget, "the shard query", "it was cancelled", node.internal_query, shard, query, budget)
+    return Response(answer, media_type="application/msgpack")
+
+
+@get("/internal/schema")
+async def internal_schema(state: State, version: int | None = None) -> Response[Any]:
+    """The schema of this node's shards, unless `version` is still current (204)."""
+    node = _node(state)
+    if node is None:
+        return _not_ready()
+    answer = await run_blocking(state.request_timeout, "the schema export", "try again", node.internal_schema, version)
+    if answer is None:
+        return Response(None, status_code=204)
+    return Response(answer, media_type="application/msgpack")
+
+
+@get("/internal/fingerprint")
+async def internal_fingerprint(state: State, shard: int) -> Response[Any]:
+    """Points per measurement and a digest of this node's copy of a shard."""
+    node = _node(state)
+    if node is None:
+        return _not_ready()
+    timeout: float = state.request_timeout
+    found = await run_blocking(timeout, "the fingerprint", "it was cancelled", node.internal_fingerprint, shard, timeout)
+    return Response(msgspec.to_builtins(found))
+
+
+@get("/cluster/status")
+async def status(state: State) -> Response[Any]:
+    """Nodes, their health and shards, and the hints this node holds for each."""
+    node: ClusterNode = state.cluster
+    return Response(node.status(), media_type="application/json")
+
+
+HANDLERS = [internal_write, internal_query, internal_schema, internal_fingerprint, status]
+

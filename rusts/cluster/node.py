@@ -1,0 +1,352 @@
+"""One cluster node: its shard engines, the coordinator of writes and queries, and the background chores.
+
+Assembled by the server (rusts.server.main) from cluster.toml; the HTTP side
+(rusts.api.cluster_routes) calls the `internal_*` methods and `status`.
+
+Layout under data_dir:
+
+    shards/<n>/   one StorageEngine per shard this node holds (owned or replica)
+    schema/       the front engine: no points, the cluster-wide schema (rusts.cluster.schema)
+    hints/        hinted handoff logs, one per peer (rusts.cluster.handoff)
+
+The front engine is what the rest of the server sees as "the engine": its
+`write_router` is `ClusterNode.write` and its `query_router` a ClusterQueries,
+so /write, /query, /sql, pgwire and SQL INSERT all go through the cluster.
+
+Writes (`write`): the coordinator parses the body with the engine's parser
+(bad lines are refused with the parser's own messages, field types are
+checked cluster-wide), splits the accepted records by shard (stamping records
+without a time), and replicates each shard's part to its holders; a shard whose
+mode's promise was not kept raises ReplicationShortError (HTTP 503 naming the
+shards). Lines a holder refused (a type conflict only that shard knew) come
+back in its answer and are reported with the client's line numbers.
+
+Queries (`ClusterQueries`): every shard the query needs is asked once, at one
+live holder (this node first when it holds the shard), in parallel; partial
+answers are merged (rusts.cluster.merge). A shard no holder answered for
+raises ShardsUnavailableError (HTTP 503 naming the shards), never a short answer.
+
+Background loop (a thread, every `interval` seconds): probe each peer's
+/health, deliver pending hints to peers that answer, refresh the schema.
+
+Timeouts: one `timeout` (rusts --cluster-timeout) bounds every request to a
+peer (a forwarded write, a partial query, a schema fetch) and the whole
+replication of one write; health probes use at most 1 s.
+"""
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import msgspec
+
+from rusts.cluster.checksum import ShardFingerprint, fingerprint
+from rusts.cluster.client import ClientPool, NodeClient, Outcome, Peer
+from rusts.cluster.config import ClusterConfig
+from rusts.cluster.handoff import Hint, HintStore
+from rusts.cluster.membership import HealthTracker, StaticMembership
+from rusts.cluster.merge import PartialAnswer, encode_partial, merge_partials, partial_answer
+from rusts.cluster.replication import ReplicationShortError, Replicator, WriteDecision
+from rusts.cluster.router import gather, http_fetcher
+from rusts.cluster.schema import SchemaMirror, decode_schema, encode_schema, export_schema, schema_version
+from rusts.cluster.sharding import SplitBatch, record_lines, split_lines
+from rusts.cluster.status import cluster_status, encode_status
+from rusts.core.errors import LineProtocolError, RustsError
+from rusts.query.model import Column, Query, QueryResult
+from rusts.storage.engine import StorageEngine, WriteResult
+
+OpenEngine = Callable[[str], StorageEngine]  # a directory relative to data_dir ("shards/3") -> opened engine
+
+PROBE_TIMEOUT_SECS = 1.0
+CLIENTS_PER_PEER = 8
+
+_log = logging.getLogger("rusts.cluster")
+
+
+class NotHolderError(RustsError):
+    """A request for a shard this node does not hold (HTTP 404)."""
+
+    def __init__(self, node_id: str, shard: int, held: list[int]) -> None:
+        self.shard = shard
+        super().__init__(f"node {node_id} does not hold shard {shard} (it holds {', '.join(map(str, held)) or 'none'})")
+
+
+class ShardsUnavailableError(RustsError):
+    """A query that needs shards none of whose holders answered (HTTP 503): no answer rather than a short one."""
+
+    def __init__(self, missing: list[int], message: str) -> None:
+        self.missing = missing
+        super().__init__(f"the answer would miss shard(s) {', '.join(map(str, missing))}: {message}")
+
+
+class ClusterNode:
+    """This node's part of the cluster. `open` (once) opens the shard engines and returns the front engine."""
+
+    def __init__(
+        self,
+        config: ClusterConfig,
+        data_dir: str,
+        open_engine: OpenEngine,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+        interval: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.timeout = timeout
+        self.interval = interval
+        self._open_engine = open_engine
+        self.membership = StaticMembership(config)
+        self.sharding = self.membership.sharding()
+        self.node_id = config.node_id
+        peers = [node for node in config.nodes if node.id != self.node_id]
+        self.clients: dict[str, Peer] = {
+            node.id: ClientPool(node.id, node.address, timeout, headers, CLIENTS_PER_PEER) for node in peers
+        }
+        self._probes: dict[str, Peer] = {
+            node.id: NodeClient(node.id, node.address, min(timeout, PROBE_TIMEOUT_SECS), headers) for node in peers
+        }
+        self.health = HealthTracker([node.id for node in peers])
+        self.hints = HintStore(os.path.join(data_dir, "hints"))
+        self.shards: dict[int, StorageEngine] = {}
+        self.front: StorageEngine | None = None
+        self.mirror: SchemaMirror | None = None
+        self.replicator = Replicator(
+            self.node_id, config.replication_mode, self.sharding, self.clients, self.local_write, self.hints,
+            workers=16, health=self.health, deadline=timeout,
+        )
+        self.queries = ClusterQueries(self)
+        self._schema_versions: dict[str, int] = {}
+        self._schema_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._loop: threading.Thread | None = None
+
+    # ---- life ----
+
+    def open(self) -> StorageEngine:
+        """Open every shard engine this node holds and the front engine; start the background loop."""
+        for shard in self.sharding.shards_of_node(self.node_id):
+            self.shards[shard] = self._open_engine(os.path.join("shards", str(shard)))
+        front = self._open_engine("schema")
+        self.mirror = SchemaMirror(front)
+        self.mirror.absorb(export_schema(list(self.shards.values())))
+        front.write_router = self.write
+        front.query_router = self.queries
+        self.front = front
+        self._loop = threading.Thread(target=self._background, name="rusts-cluster", daemon=True)
+        self._loop.start()
+        return front
+
+    def close(self) -> None:
+        """Stop the loop, the forwarding pool and the peer connections; close the shard engines (not the front)."""
+        self._stop.set()
+        if self._loop is not None:
+            self._loop.join()
+        self.replicator.close()
+        self.queries.close()
+        for peer in [*self.clients.values(), *self._probes.values()]:
+            peer.close()
+        for engine in self.shards.values():
+            engine.close()
+        self.hints.close()
+
+    def _background(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.health.probe(self._probes)
+                for node_id in self.clients:
+                    if self._stop.is_set():
+                        return
+                    if self.health.healthy(node_id) and self.hints.pending(node_id, 1):
+                        delivered = self.hints.deliver(node_id, self._hand_over(node_id))
+                        if delivered:
+                            _log.info("delivered %d hint(s) to %s", delivered, node_id)
+                self.refresh_schema()
+            except Exception:
+                _log.exception("cluster background round failed; the next one retries")
+
+    def _hand_over(self, node_id: str) -> Callable[[Hint], bool]:
+        client = self.clients[node_id]
+
+        def send(hint: Hint) -> bool:
+            outcome = client.write(hint.shard, hint.body, hint.multiplier)
+            self.health.record(node_id, outcome.status is not None, outcome.error)
+            if not outcome.stored and not outcome.retriable:
+                # A refusal that will not pass (the node no longer holds the shard, the data is bad for
+                # it) would block every later hint: say so and drop it.
+                _log.warning("hint %d for %s (shard %d) refused, dropped: %s", hint.sequence, node_id, hint.shard, outcome.error)
+                return True
+            return outcome.stored
+
+        return send
+
+    # ---- writes ----
+
+    def write(self, body: bytes, multiplier: int, default_time: int | None) -> WriteResult:
+        """The front engine's write_router: parse, check, split by shard, replicate; see the module docstring."""
+        front, mirror = self._front()
+        stamp = time.time_ns() if default_time is None else default_time
+        batches, errors = front.parser(body, multiplier, stamp)
+        admitted = mirror.admit(batches, errors)
+        if not admitted.lines:
+            return WriteResult(0, 0, admitted.errors, 0)
+        split = split_lines(body, self.sharding, multiplier, stamp, admitted.lines)
+        decision = self.replicator.replicate(split, multiplier)
+        mirror.register(admitted)
+        later = [*split.errors, *_holder_refusals(split, decision)]
+        refused = _by_line([*admitted.errors, *later])
+        points = admitted.points - len({e.line for e in later} - {e.line for e in admitted.errors})
+        if not decision.ok:
+            raise ReplicationShortError(self.config.replication_mode, decision, points)
+        return WriteResult(points, admitted.values, refused, 0)
+
+    def local_write(self, shard: int, body: bytes, multiplier: int) -> Outcome:
+        """The Replicator's write into this node's engine of `shard`."""
+        try:
+            result = self.internal_write(shard, body, multiplier)
+        except NotHolderError as exc:
+            return Outcome(self.node_id, False, False, None, str(exc))
+        except Exception as exc:
+            _log.exception("local write to shard %d failed", shard)
+            return Outcome(self.node_id, False, True, None, f"local write failed: {exc}")
+        return Outcome(self.node_id, True, False, 200 if result.errors else 204, "", encode_refusals(result))
+
+    def internal_write(self, shard: int, body: bytes, multiplier: int) -> WriteResult:
+        """POST /internal/write: store a shard's part here (never forwarded again)."""
+        return self.shard_engine(shard).write_line_protocol(body, multiplier, None)
+
+    def shard_engine(self, shard: int) -> StorageEngine:
+        engine = self.shards.get(shard)
+        if engine is None:
+            raise NotHolderError(self.node_id, shard, sorted(self.shards))
+        return engine
+
+    # ---- queries and the rest of the internal API ----
+
+    def internal_query(self, shard: int, query: Query, timeout: float | None) -> bytes:
+        """POST /internal/query: this shard's partial answer (msgpack)."""
+        return encode_partial(partial_answer(self.shard_engine(shard), query, timeout))
+
+    def internal_fingerprint(self, shard: int, timeout: float | None) -> ShardFingerprint:
+        """GET /internal/fingerprint: points per measurement and a digest of this node's copy of `shard`."""
+        return fingerprint(self.shard_engine(shard), timeout)
+
+    def internal_schema(self, known_version: int | None) -> bytes | None:
+        """GET /internal/schema: this node's shards' schema (msgpack), or None when `known_version` is current."""
+        engines = list(self.shards.values())
+        if known_version is not None and schema_version(engines) == known_version:
+            return None
+        return encode_schema(export_schema(engines))
+
+    def status(self) -> bytes:
+        """GET /cluster/status (JSON)."""
+        return encode_status(cluster_status(self.config, self.membership, self.health, self.hints))
+
+    def refresh_schema(self) -> bool:
+        """Absorb what this node's shards and every answering peer know; whether anything was new."""
+        _, mirror = self._front()
+        with self._schema_lock:
+            grew = False
+            local = list(self.shards.values())
+            version = schema_version(local)
+            if self._schema_versions.get(self.node_id) != version:
+                grew = mirror.absorb(export_schema(local)) or grew
+                self._schema_versions[self.node_id] = version
+            for node_id, client in self.clients.items():
+                if not self.health.healthy(node_id):
+                    continue
+                known = self._schema_versions.get(node_id)
+                outcome = client.get("/internal/schema" + ("" if known is None else f"?version={known}"))
+                if outcome.status == 204 or not outcome.stored:
+                    continue
+                try:
+                    schema = decode_schema(outcome.body)
+                except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                    _log.warning("schema from %s unreadable: %s", node_id, error)
+                    continue
+                grew = mirror.absorb(schema) or grew
+                self._schema_versions[node_id] = schema.version
+            return grew
+
+    def _front(self) -> tuple[StorageEngine, SchemaMirror]:
+        if self.front is None or self.mirror is None:
+            raise AssertionError("BUG: the cluster node is used before open()")
+        return self.front, self.mirror
+
+
+class ClusterQueries:
+    """The front engine's query_router (rusts.query.executor.QueryRouter): scatter, gather, merge."""
+
+    def __init__(self, node: ClusterNode) -> None:
+        self.node = node
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="rusts-gather")
+
+    def execute(self, query: Query, timeout: float | None) -> QueryResult:
+        node = self.node
+
+        def local(shard: int, asked: Query) -> PartialAnswer:
+            return partial_answer(node.shard_engine(shard), asked, timeout)
+
+        fetch = http_fetcher(node.clients, local, node.node_id, timeout)
+        gathered = gather(query, node.sharding, node.node_id, fetch, node.health.healthy, self._pool)
+        if not gathered.complete:
+            raise ShardsUnavailableError(sorted(gathered.missing), gathered.missing_message())
+        return merge_partials(query, [gathered.partials[shard] for shard in sorted(gathered.partials)])
+
+    def execute_batches(
+        self, query: Query, timeout: float | None, batch_rows: int
+    ) -> tuple[list[Column], Iterator[list[list[Any]]]]:
+        """The merged answer, sliced (a cluster answer is merged whole before the first row goes out)."""
+        result = self.execute(query, timeout)
+        rows = result.rows
+        return result.columns, (rows[at : at + batch_rows] for at in range(0, len(rows), batch_rows))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+class Refusal(msgspec.Struct):
+    line: int
+    error: str
+
+
+class Refusals(msgspec.Struct):
+    points: int
+    rejected: list[Refusal]
+
+
+def encode_refusals(result: WriteResult) -> bytes:
+    """The body of a 200 from /internal/write: the lines the holder refused (empty when it took all)."""
+    if not result.errors:
+        return b""
+    return msgspec.json.encode(Refusals(result.points, [Refusal(e.line, e.message) for e in result.errors]))
+
+
+def _holder_refusals(split: SplitBatch, decision: WriteDecision) -> list[LineProtocolError]:
+    """Lines a holder stored the rest of its part without (its answer's `rejected`), in the client's numbering."""
+    refused: list[LineProtocolError] = []
+    for shard, outcomes in decision.outcomes.items():
+        answer = next((o.body for o in outcomes if o.stored and o.body), b"")
+        if not answer:
+            continue
+        try:
+            refusals = msgspec.json.decode(answer, type=Refusals)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            continue
+        batch = split.shards[shard]
+        original = dict(zip(record_lines(bytes(batch.body)), batch.lines))
+        for refusal in refusals.rejected:
+            refused.append(LineProtocolError(original.get(refusal.line, 0), 0, refusal.error))
+    return refused
+
+
+def _by_line(errors: list[LineProtocolError]) -> list[LineProtocolError]:
+    """One error per line (the first), in line order."""
+    first: dict[int, LineProtocolError] = {}
+    for error in errors:
+        first.setdefault(error.line, error)
+    return [first[line] for line in sorted(first)]

@@ -1,0 +1,181 @@
+"""The cluster-wide schema on the front engine: measurements, field types, series (so tag keys and values).
+
+In cluster mode the server's engine (the "front" engine, data_dir/schema/)
+stores no points: writes and queries go to the shards through its
+write_router and query_router. The SQL translator, the planner's callers, the
+catalog and pgwire still read the schema from it (field_types, tag_keys,
+tag_values, measurements, index.tags), so the front engine must know the whole
+cluster's schema. It learns it three ways:
+
+- writes this node coordinates: `SchemaMirror.admit` checks the parsed batches
+  against the known field types (a field keeps its first type cluster-wide, as
+  on one node, so two shards never disagree), and `register` records the new
+  series and fields once the write was forwarded;
+- its own shard engines, at start-up and on every refresh;
+- its peers: GET /internal/schema (a NodeSchema: the union of the peer's shard
+  engines' schemas), fetched by the node's background loop every second and at
+  once when a REST query misses (rusts.api.cluster_routes). A peer answers 204
+  when the `version` the caller already has is still current.
+
+Series go into the front engine's own SeriesIndex (so tag keys, values and
+"series lacking a key" are exactly those of one engine holding all the data);
+field types replace `front.fields` copy-on-write, so a reader iterating the
+old dict never sees it change. The front's FIELDS file is not written: the
+schema is derived again from the shards after a restart.
+
+`version` of a node's schema is its shard engines' series plus field count: it
+only grows while data is only added (a drop can repeat a value; the next
+growth refreshes it).
+"""
+
+import threading
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from rusts.core.errors import LineProtocolError
+from rusts.core.kinds import KIND_NAMES
+from rusts.storage.engine import StorageEngine
+
+
+class MeasurementSchema(msgspec.Struct, array_like=True):
+    name: str
+    fields: dict[str, int]  # field -> kind id (rusts.core.kinds)
+    series: list[list[tuple[str, str]]]  # each series' tags, sorted by key
+
+
+class NodeSchema(msgspec.Struct):
+    version: int
+    measurements: list[MeasurementSchema]
+
+
+def schema_version(engines: list[StorageEngine]) -> int:
+    """Series plus fields of these engines: a cheap "has anything been added" marker."""
+    return sum(len(e.index) + sum(len(fields) for fields in e.fields.values()) for e in engines)
+
+
+def export_schema(engines: list[StorageEngine]) -> NodeSchema:
+    """The union of the engines' schemas (reads every series entry: a background chore)."""
+    version = schema_version(engines)
+    merged: dict[str, MeasurementSchema] = {}
+    for engine in engines:
+        fields_of = engine.fields
+        for measurement in sorted(set(fields_of) | set(engine.index.measurements())):
+            entry = merged.get(measurement)
+            if entry is None:
+                entry = merged[measurement] = MeasurementSchema(measurement, {}, [])
+            for name, kind in fields_of.get(measurement, {}).items():
+                entry.fields.setdefault(name, kind)
+            for series_id in engine.series_ids(measurement):
+                found = engine.index.lookup(series_id)
+                if found is not None:
+                    entry.series.append(list(found.tags))
+    return NodeSchema(version, [merged[name] for name in sorted(merged)])
+
+
+def encode_schema(schema: NodeSchema) -> bytes:
+    return msgspec.msgpack.encode(schema)
+
+
+def decode_schema(data: bytes) -> NodeSchema:
+    return msgspec.msgpack.decode(data, type=NodeSchema)
+
+
+class Admitted:
+    """What the coordinator forwards of one write: the lines, the points, and the lines it refused."""
+
+    __slots__ = ("lines", "points", "values", "errors", "new_fields", "series")
+
+    def __init__(self) -> None:
+        self.lines: set[int] = set()
+        self.points = 0
+        self.values = 0
+        self.errors: list[LineProtocolError] = []
+        self.new_fields: dict[str, dict[str, int]] = {}
+        self.series: list[tuple[str, list[tuple[str, str]], str]] = []  # measurement, sorted tags, key
+
+
+class SchemaMirror:
+    """Keeps the front engine's schema: the cluster-wide field types and series. Thread-safe."""
+
+    def __init__(self, front: StorageEngine) -> None:
+        self.front = front
+        self._lock = threading.Lock()
+
+    def admit(self, batches: list[Any], errors: list[LineProtocolError]) -> Admitted:
+        """Check parsed batches (rusts.api.line_protocol.SeriesBatch) against the known field types,
+        as the engine does on one node: a row whose field has another type than the one known (or
+        first seen earlier in the body) is refused with the engine's message."""
+        admitted = Admitted()
+        refused = list(errors)
+        known_fields = self.front.fields
+        for batch in sorted(batches, key=lambda b: int(b.lines[0])):
+            added = admitted.new_fields.setdefault(batch.measurement, {})
+            known = {**known_fields.get(batch.measurement, {}), **added}
+            rejected = np.zeros(len(batch.timestamps), dtype=np.bool_)
+            for name, column in batch.columns.items():
+                kind = known.get(name)
+                if kind is None or kind == column.kind:
+                    continue
+                carriers = np.ones(len(rejected), dtype=np.bool_) if column.present is None else column.present
+                for line in batch.lines[carriers & ~rejected].tolist():
+                    refused.append(
+                        LineProtocolError(
+                            int(line), 0,
+                            f"field type conflict: field {name!r} of measurement {batch.measurement!r} is "
+                            f"{KIND_NAMES[kind]}, got {KIND_NAMES[column.kind]}",
+                        )
+                    )
+                rejected |= carriers
+            kept = ~rejected
+            count = int(kept.sum())
+            if count == 0:
+                continue
+            admitted.lines.update(int(line) for line in batch.lines[kept].tolist())
+            admitted.points += count
+            for name, column in batch.columns.items():
+                present = count if column.present is None else int((column.present & kept).sum())
+                admitted.values += present
+                if present and name not in known:
+                    added[name] = column.kind
+            admitted.series.append((batch.measurement, list(batch.tags), batch.key))
+        refused.sort(key=lambda e: e.line)
+        admitted.errors = refused
+        return admitted
+
+    def register(self, admitted: Admitted) -> None:
+        """Record the series and new fields of a forwarded write."""
+        index = self.front.index
+        for measurement, tags, key in admitted.series:
+            index.get_or_create(measurement, tags, key)
+        self._add_fields(admitted.new_fields)
+
+    def absorb(self, schema: NodeSchema) -> bool:
+        """Add what a node's schema has that the front lacks; whether anything was new."""
+        index = self.front.index
+        grew = False
+        fields: dict[str, dict[str, int]] = {}
+        for entry in schema.measurements:
+            fields[entry.name] = entry.fields
+            for tags in entry.series:
+                before = len(index)
+                index.get_or_create(entry.name, [(k, v) for k, v in tags])
+                grew = grew or len(index) != before
+        return self._add_fields(fields) or grew
+
+    def _add_fields(self, new_fields: dict[str, dict[str, int]]) -> bool:
+        with self._lock:
+            current = self.front.fields
+            missing = {
+                measurement: {name: kind for name, kind in fields.items() if name not in current.get(measurement, {})}
+                for measurement, fields in new_fields.items()
+            }
+            missing = {measurement: fields for measurement, fields in missing.items() if fields}
+            if not missing:
+                return False
+            updated = dict(current)
+            for measurement, fields in missing.items():
+                updated[measurement] = {**current.get(measurement, {}), **fields}
+            self.front.fields = updated  # copy-on-write: readers keep iterating the old dict
+            return True
