@@ -57,9 +57,10 @@ def cluster_toml(node_id: str, ports: list[int], mode: str, replication_factor: 
 
 
 class ClusterNodeProcess(RustsServer):
-    """`python -m rusts.server.cli --cluster cluster.toml` on fixed ports (restartable on the same ones)."""
+    """`python -m rusts.server.cli --cluster cluster.toml` on fixed ports (restartable on the same ones). The WAL
+    is written at every write (os_default) so that a kill -9 keeps what the node acknowledged."""
 
-    def __init__(self, directory: Path, node_id: str, toml_text: str, port: int, timeout: float, durability: str = "none") -> None:
+    def __init__(self, directory: Path, node_id: str, toml_text: str, port: int, timeout: float, durability: str = "os_default") -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.node_id = node_id

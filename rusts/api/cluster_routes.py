@@ -6,6 +6,8 @@
                                                precision; 404 shard not held here; 503 not ready
     POST /internal/query?shard=N[&timeout=T]   a JSON Query -> msgpack PartialAnswer; 400 bad query
     GET  /internal/schema[?version=V]          msgpack NodeSchema of this node's shards; 204 when V is current
+    POST /internal/schema                      new series and fields a coordinator announces (msgpack
+                                               NodeSchema); 204
     GET  /internal/fingerprint?shard=N         {"points": {measurement: rows}, "digest": hex} of this copy
     GET  /cluster/status                       nodes, health, shards, pending hints (rusts.cluster.status)
 
@@ -84,6 +86,17 @@ async def internal_schema(state: State, version: int | None = None) -> Response[
     return Response(answer, media_type="application/msgpack")
 
 
+@post("/internal/schema", status_code=200)
+async def announce_schema(request: Request[Any, Any, State]) -> Response[Any]:
+    """New series and fields another node's write brought: into this node's front schema."""
+    node = _node(request.app.state)
+    if node is None:
+        return _not_ready()
+    body = await request.body()
+    await run_blocking(request.app.state.request_timeout, "the schema update", "it may still complete", node.internal_absorb, body)
+    return Response(None, status_code=204)
+
+
 @get("/internal/fingerprint")
 async def internal_fingerprint(state: State, shard: int) -> Response[Any]:
     """Points per measurement and a digest of this node's copy of a shard."""
@@ -102,5 +115,5 @@ async def status(state: State) -> Response[Any]:
     return Response(node.status(), media_type="application/json")
 
 
-HANDLERS = [internal_write, internal_query, internal_schema, internal_fingerprint, status]
+HANDLERS = [internal_write, internal_query, internal_schema, announce_schema, internal_fingerprint, status]
 

@@ -43,7 +43,7 @@ from litestar.response import Response
 
 import rusts
 from rusts.aggregation.continuous import AggregateExistsError, UnknownAggregateError, aggregates_of
-from rusts.cluster.node import ClusterNode, NotHolderError, ShardsUnavailableError
+from rusts.cluster.node import ClusterNode, NotHolderError, SchemaError, ShardsUnavailableError
 from rusts.cluster.replication import ReplicationShortError
 from rusts.api.auth import token_from_request, verify_token
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
@@ -109,6 +109,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     ReplicationShortError: STATUS_UNAVAILABLE,
     ShardsUnavailableError: STATUS_UNAVAILABLE,
     NotHolderError: STATUS_NOT_FOUND,
+    SchemaError: STATUS_BAD_REQUEST,
     LineProtocolError: STATUS_BAD_REQUEST,
     FieldTypeConflictError: STATUS_BAD_REQUEST,
     UnknownAggregateError: STATUS_NOT_FOUND,

@@ -52,7 +52,7 @@ from rusts.cluster.membership import HealthTracker, StaticMembership
 from rusts.cluster.merge import PartialAnswer, encode_partial, merge_partials, partial_answer
 from rusts.cluster.replication import ReplicationShortError, Replicator, WriteDecision
 from rusts.cluster.router import gather, http_fetcher
-from rusts.cluster.schema import SchemaMirror, decode_schema, encode_schema, export_schema, schema_version
+from rusts.cluster.schema import NodeSchema, SchemaMirror, decode_schema, encode_schema, export_schema, schema_version
 from rusts.cluster.sharding import SplitBatch, record_lines, split_lines
 from rusts.cluster.status import cluster_status, encode_status
 from rusts.core.errors import LineProtocolError, RustsError
@@ -73,6 +73,10 @@ class NotHolderError(RustsError):
     def __init__(self, node_id: str, shard: int, held: list[int]) -> None:
         self.shard = shard
         super().__init__(f"node {node_id} does not hold shard {shard} (it holds {', '.join(map(str, held)) or 'none'})")
+
+
+class SchemaError(RustsError):
+    """A schema announcement that cannot be read (HTTP 400)."""
 
 
 class ShardsUnavailableError(RustsError):
@@ -120,6 +124,7 @@ class ClusterNode:
             workers=16, health=self.health, deadline=timeout,
         )
         self.queries = ClusterQueries(self)
+        self._announcer = ThreadPoolExecutor(max_workers=max(1, len(peers)), thread_name_prefix="rusts-announce")
         self._schema_versions: dict[str, int] = {}
         self._schema_lock = threading.Lock()
         self._stop = threading.Event()
@@ -148,6 +153,7 @@ class ClusterNode:
             self._loop.join()
         self.replicator.close()
         self.queries.close()
+        self._announcer.shutdown(wait=True)
         for peer in [*self.clients.values(), *self._probes.values()]:
             peer.close()
         for engine in self.shards.values():
@@ -196,7 +202,9 @@ class ClusterNode:
             return WriteResult(0, 0, admitted.errors, 0)
         split = split_lines(body, self.sharding, multiplier, stamp, admitted.lines)
         decision = self.replicator.replicate(split, multiplier)
-        mirror.register(admitted)
+        news = mirror.register(admitted)
+        if news is not None:
+            self._announce(news)
         later = [*split.errors, *_holder_refusals(split, decision)]
         refused = _by_line([*admitted.errors, *later])
         points = admitted.points - len({e.line for e in later} - {e.line for e in admitted.errors})
@@ -271,6 +279,24 @@ class ClusterNode:
                 grew = mirror.absorb(schema) or grew
                 self._schema_versions[node_id] = schema.version
             return grew
+
+    def _announce(self, news: NodeSchema) -> None:
+        """Tell every live peer about new series and fields (in parallel, each within the timeout); a peer
+        that misses it learns them from its next pull of the schema."""
+        body = encode_schema(news)
+        peers = [client for node_id, client in self.clients.items() if self.health.healthy(node_id)]
+        sends = [self._announcer.submit(client.post, "/internal/schema", body, "application/msgpack") for client in peers]
+        for send in sends:
+            send.result()
+
+    def internal_absorb(self, body: bytes) -> None:
+        """POST /internal/schema: new series and fields a coordinator announces."""
+        _, mirror = self._front()
+        try:
+            schema = decode_schema(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise SchemaError(f"unreadable schema announcement: {error}") from None
+        mirror.absorb(schema)
 
     def _front(self) -> tuple[StorageEngine, SchemaMirror]:
         if self.front is None or self.mirror is None:

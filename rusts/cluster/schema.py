@@ -10,7 +10,9 @@ cluster's schema. It learns it three ways:
 - writes this node coordinates: `SchemaMirror.admit` checks the parsed batches
   against the known field types (a field keeps its first type cluster-wide, as
   on one node, so two shards never disagree), and `register` records the new
-  series and fields once the write was forwarded;
+  series and fields once the write was forwarded; what was new is announced to
+  every live peer (POST /internal/schema) before the write is acknowledged, so
+  a write acknowledged by one node is visible in the schema of every node;
 - its own shard engines, at start-up and on every refresh;
 - its peers: GET /internal/schema (a NodeSchema: the union of the peer's shard
   engines' schemas), fetched by the node's background loop every second and at
@@ -144,12 +146,20 @@ class SchemaMirror:
         admitted.errors = refused
         return admitted
 
-    def register(self, admitted: Admitted) -> None:
-        """Record the series and new fields of a forwarded write."""
+    def register(self, admitted: Admitted) -> NodeSchema | None:
+        """Record the series and new fields of a forwarded write; what was new to this node (for its peers),
+        or None."""
         index = self.front.index
+        new_series: dict[str, list[list[tuple[str, str]]]] = {}
         for measurement, tags, key in admitted.series:
-            index.get_or_create(measurement, tags, key)
-        self._add_fields(admitted.new_fields)
+            if index.id_of(key) is None:
+                index.get_or_create(measurement, tags, key)
+                new_series.setdefault(measurement, []).append(tags)
+        fields = {m: f for m, f in admitted.new_fields.items() if f}
+        if not self._add_fields(fields) and not new_series:
+            return None
+        names = sorted(set(new_series) | set(fields))
+        return NodeSchema(0, [MeasurementSchema(m, fields.get(m, {}), new_series.get(m, [])) for m in names])
 
     def absorb(self, schema: NodeSchema) -> bool:
         """Add what a node's schema has that the front lacks; whether anything was new."""

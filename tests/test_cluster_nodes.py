@@ -1,0 +1,244 @@
+"""Three real `rusts --cluster` processes on 127.0.0.1: answers equal to one node's, kill -9 during a write
+stream per replication mode (acknowledged points kept, reads failing over, hinted handoff catching the node up,
+replicas equal by per-shard fingerprint), a stopped (SIGSTOP) node not stalling the cluster, and missing
+shards answered with 503 rather than a short total."""
+
+import json
+import math
+import signal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from cluster_fixtures import ClusterNodeProcess, start_cluster, stop_cluster, wait_for
+from servers import RustsServer
+
+BASE = 1_764_000_000 * 1_000_000_000
+SECOND = 1_000_000_000
+
+
+def dataset() -> str:
+    """Two measurements: cpu (four field types, two tags) and mem, whose series do not all carry `zone`."""
+    lines = []
+    for i in range(1500):
+        host, region = f"h{i % 13}", f"r{i % 4}"
+        lines.append(
+            f"cpu,host={host},region={region} usage={(i * 37) % 1000 / 10},procs={i % 97}i,"
+            f'state="{("idle", "busy", "down")[i % 3]}",ok={"true" if i % 5 else "false"} {BASE + i * 7 * SECOND}'
+        )
+    for i in range(300):
+        zone = f",zone=z{i % 2}" if i % 3 else ""
+        lines.append(f"mem,host=h{i % 5}{zone} used={i * 3}i,free={1000 - i}.25 {BASE + i * 11 * SECOND}")
+    return "\n".join(lines)
+
+
+JSON_QUERIES: list[dict[str, Any]] = [
+    {"measurement": "cpu", "order": "desc", "limit": 15},
+    {"measurement": "cpu", "limit": 10, "offset": 30, "fields": ["usage", "state"]},
+    {"measurement": "cpu", "tag_filter": {"type": "eq", "key": "region", "value": "r2"}, "limit": 20},
+    {"measurement": "cpu", "aggregations": [{"function": "count", "field": "*"}, {"function": "sum", "field": "procs"},
+                                            {"function": "mean", "field": "usage"}, {"function": "stddev", "field": "usage"}]},
+    {"measurement": "cpu", "aggregations": [{"function": "max", "field": "usage"}, {"function": "first", "field": "state"},
+                                            {"function": "last", "field": "procs"}, {"function": "median", "field": "usage"}],
+     "group_by": {"tags": ["region"]}},
+    {"measurement": "cpu", "time_range": {"start": BASE, "end": BASE + 7200 * SECOND},
+     "aggregations": [{"function": "mean", "field": "usage"}, {"function": "count", "field": "ok"}],
+     "group_by": {"tags": ["host"], "time": {"interval": 600 * SECOND}, "fill": "null"}, "limit": 40},
+    {"measurement": "mem", "aggregations": [{"function": "sum", "field": "used"}, {"function": "min", "field": "free"}],
+     "group_by": {"tags": ["zone"]}},
+]
+
+SQL_QUERIES = [
+    "SELECT count(*), sum(procs), avg(usage) FROM cpu",
+    "SELECT region, max(usage), min(procs) FROM cpu GROUP BY region ORDER BY region",
+    "SELECT time, host, usage FROM cpu WHERE region = 'r1' ORDER BY time DESC LIMIT 12",
+    "SELECT time_bucket('30m', time) AS t, count(*), percentile_cont(0.9) WITHIN GROUP (ORDER BY usage) FROM cpu "
+    "GROUP BY t ORDER BY t",
+    "SELECT host, count(*) FROM mem WHERE zone IS NULL GROUP BY host ORDER BY host",
+    "SELECT count(DISTINCT host) FROM cpu WHERE state = 'busy'",
+    "SHOW MEASUREMENTS",
+    "SHOW TAG VALUES FROM cpu WITH KEY = host",
+]
+
+PG_QUERIES = [
+    "SELECT region, count(*), sum(procs) FROM cpu GROUP BY region ORDER BY region",
+    "SELECT time, host, state, ok FROM cpu ORDER BY time DESC LIMIT 5",
+]
+
+
+def same(left: Any, right: Any) -> bool:
+    """Equal, except that floats may differ in the last digits: a sum's rounding depends on the order the
+    executor adds rows in, which differs between one engine and a shard's engine (not a merge error)."""
+    if isinstance(left, float) and isinstance(right, float):
+        return math.isclose(left, right, rel_tol=1e-12, abs_tol=1e-12)
+    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        return len(left) == len(right) and all(same(a, b) for a, b in zip(left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(same(left[k], right[k]) for k in left)
+    return bool(left == right) and type(left) is type(right)
+
+
+def post(node: RustsServer, path: str, payload: Any) -> tuple[int, Any]:
+    return node.request("POST", path, json.dumps(payload).encode())
+
+
+def pg_rows(port: int, text: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(host="127.0.0.1", port=port, user="rusts", dbname="rusts", connect_timeout=10) as conn:
+        return list(conn.execute(text).fetchall())
+
+
+@pytest.fixture
+def single(tmp_path: Path) -> Any:
+    (tmp_path / "single").mkdir()
+    server = RustsServer(tmp_path / "single")
+    yield server
+    server.stop()
+
+
+def test_every_node_answers_as_one_node_holding_the_data(tmp_path: Path, single: RustsServer) -> None:
+    nodes = start_cluster(tmp_path, "Quorum", 2)
+    try:
+        body = dataset()
+        single.write(body)
+        nodes[0].write(body)
+        insert = "INSERT INTO cpu (time, host, region, usage, procs) VALUES (1764100000000000000, 'h99', 'r9', 1.5, 3)"
+        assert single.sql(insert)["tag"] == nodes[2].sql(insert)["tag"]
+        for query in JSON_QUERIES:
+            expected = post(single, "/query?epoch=ns", query)
+            assert expected[0] == 200, expected
+            for node in nodes:
+                assert same(post(node, "/query?epoch=ns", query), expected), (node.node_id, query)
+        for text in SQL_QUERIES:
+            expected = single.sql(text)
+            for node in nodes:
+                assert same(node.sql(text), expected), (node.node_id, text)
+        for text in PG_QUERIES:
+            expected_rows = pg_rows(single.pg_port, text)
+            assert expected_rows
+            for node in nodes[1:]:
+                assert same(pg_rows(node.pg_port, text), expected_rows), (node.node_id, text)
+        # A bad line is refused with the parser's own message, the good ones are stored.
+        code, answer = nodes[1].request("POST", "/write", f"cpu,host=h1 usage=2 {BASE}\ncpu,host=h1 usage= 5\n".encode())
+        assert code == 400 and answer["written"] == 1 and answer["rejected"][0]["line"] == 2, answer
+        # A field keeps its first type cluster-wide, whichever shard a series lands on.
+        code, answer = nodes[2].request("POST", "/write", f"cpu,host=new1 usage=\"text\" {BASE}".encode())
+        assert code == 400 and "field type conflict" in answer["error"], answer
+        status = nodes[0].status()
+        assert [n["id"] for n in status["nodes"]] == ["n0", "n1", "n2"] and status["replication_factor"] == 2
+    finally:
+        stop_cluster(nodes)
+
+
+def ack_stream(node: ClusterNodeProcess, batches: int, kill_after: int, victim: ClusterNodeProcess) -> tuple[set[tuple[str, int]], list[tuple[int, Any]]]:
+    """Write `batches` batches of 40 points (20 series) through `node`, kill -9 `victim` after `kill_after`
+    of them; the points acknowledged (204) and every other answer."""
+    acked: set[tuple[str, int]] = set()
+    refused: list[tuple[int, Any]] = []
+    for batch in range(batches):
+        if batch == kill_after:
+            victim.kill()
+        points = [(f"s{i % 20}", BASE + (batch * 40 + i) * SECOND) for i in range(40)]
+        body = "\n".join(f"stream,series={series} v={t // SECOND % 1000}i {t}" for series, t in points)
+        code, answer = node.request("POST", "/write", body.encode())
+        if code == 204:
+            acked.update(points)
+        else:
+            refused.append((code, answer))
+    return acked, refused
+
+
+def stored_points(node: ClusterNodeProcess) -> set[tuple[str, int]]:
+    code, answer = node.query({"measurement": "stream"})
+    assert code == 200, answer
+    names = [c["name"] for c in answer["columns"]]
+    return {(row[names.index("series")], row[0]) for row in answer["rows"]}
+
+
+def holders(nodes: list[ClusterNodeProcess], shard: int) -> list[ClusterNodeProcess]:
+    layout = nodes[0].status()["nodes"]
+    ids = {n["id"] for n in layout if shard in n["shards"] + n["replica_shards"]}
+    return [node for node in nodes if node.node_id in ids]
+
+
+def assert_replicas_equal(nodes: list[ClusterNodeProcess], measurement: str = "stream") -> None:
+    """Every holder of every shard has the same points and digest (rusts.cluster.checksum), and some of them."""
+    for shard in range(3):
+        prints = [node.fingerprint(shard) for node in holders(nodes, shard)]
+        assert len(prints) >= 2 and all(p == prints[0] for p in prints), (shard, prints)
+        assert prints[0]["points"].get(measurement, 0) > 0, (shard, prints)
+
+
+@pytest.mark.parametrize(("mode", "factor"), [("Sync", 2), ("Quorum", 3), ("Async", 2)])
+def test_kill_minus_nine_during_a_write_stream(tmp_path: Path, mode: str, factor: int) -> None:
+    nodes = start_cluster(tmp_path, mode, factor, timeout=5.0)
+    coordinator, reader, victim = nodes
+    try:
+        acked, refused = ack_stream(coordinator, batches=24, kill_after=8, victim=victim)
+        if mode == "Sync":
+            # Every batch touches n2's shards (20 series over 3 shards): refused, naming those shards only.
+            assert refused and all(code == 503 for code, _ in refused), refused
+            shards_of_victim = {1, 2}
+            assert all(set(answer["short_shards"]) <= shards_of_victim and answer["short_shards"] for _, answer in refused)
+            assert "Sync replication not achieved" in refused[0][1]["error"]
+        else:
+            assert not refused, refused  # Quorum of 3 and Async need fewer holders than are alive
+        assert len(acked) >= 8 * 40
+        # Reads fail over to the live replicas: every acknowledged point, through every live node.
+        for node in (coordinator, reader):
+            assert acked <= stored_points(node), node.node_id
+        assert coordinator.pending_hints() > 0
+        victim.start()
+        wait_for("hinted handoff to the restarted node", lambda: coordinator.pending_hints() == 0)
+        everything = stored_points(victim)
+        assert acked <= everything
+        assert everything == stored_points(coordinator) == stored_points(reader)
+        assert_replicas_equal(nodes)
+    finally:
+        stop_cluster(nodes)
+
+
+def test_a_stopped_node_does_not_stall_the_cluster(tmp_path: Path) -> None:
+    nodes = start_cluster(tmp_path, "Async", 2, timeout=1.5)
+    coordinator, reader, slow = nodes
+    try:
+        coordinator.write(dataset())
+        grouped = "SELECT host, count(*), sum(usage) FROM cpu WHERE host NOT LIKE 'late%' GROUP BY host ORDER BY host"
+        expected = reader.sql(grouped)
+        slow.process.send_signal(signal.SIGSTOP)
+        # Writes are acknowledged by the live holders; the stopped one gets hints once its sends time out.
+        for i in range(6):
+            coordinator.write(f"cpu,host=late{i},region=r0 usage={i}.0,procs={i}i {BASE + i * SECOND}")
+        # Queries through the live nodes answer completely: n1 holds neither copy of shard 2 (n2 owns it,
+        # n0 keeps its replica), so it fails over from the stopped n2 to n0.
+        for node in (reader, coordinator):
+            late = node.sql("SELECT count(*) FROM cpu WHERE host LIKE 'late%'")
+            assert late["rows"] == [[6]], (node.node_id, late)
+            assert same(node.sql(grouped), expected), node.node_id
+        wait_for("hints kept for the stopped node", lambda: coordinator.pending_hints() > 0)
+        wait_for("the stopped node seen down", lambda: {n["id"]: n["health"] for n in coordinator.status()["nodes"]}["n2"] == "down")
+    finally:
+        slow.process.send_signal(signal.SIGCONT)
+    try:
+        wait_for("hints delivered once the node runs again", lambda: coordinator.pending_hints() == 0)
+        assert_replicas_equal(nodes, "cpu")
+    finally:
+        stop_cluster(nodes)
+
+
+def test_a_shard_without_a_live_holder_is_named_not_left_out(tmp_path: Path) -> None:
+    nodes = start_cluster(tmp_path, "Async", 2, timeout=2.0)
+    try:
+        nodes[0].write(dataset())
+        nodes[1].kill()
+        nodes[2].kill()  # shard 1 lives on n1 and n2 only
+        code, answer = nodes[0].request("POST", "/sql", json.dumps({"query": "SELECT count(*) FROM cpu"}).encode())
+        assert code == 503 and "shard(s) 1" in answer["error"], answer
+        code, answer = nodes[0].query({"measurement": "cpu", "limit": 5})
+        assert code == 503 and "shard(s) 1" in answer["error"], answer
+        # Writes whose shard has no holder left cannot be stored anywhere: 503, the shard named.
+        code, answer = nodes[0].request("POST", "/write", "\n".join(f"cpu,host=x{i} usage=1 {BASE}" for i in range(30)).encode())
+        assert code == 503 and 1 in answer["short_shards"], answer
+    finally:
+        stop_cluster(nodes)
