@@ -3,7 +3,11 @@
 State, in `<data_dir>/AGGREGATES` (JSON, replaced atomically):
 
     {"version": 1, "aggregates": [{"name": n, "sql": defining SELECT, "watermark": seq,
-      "stale": [[start, end], ...], "complete": bool}]}
+      "stale": [[start, end], ...], "complete": bool, "realtime": bool}],
+     "downsampling": [policy, ...]}
+
+("realtime" and "downsampling" were added later; a file without them reads as false and none.
+rusts.aggregation.policy has a policy's JSON.)
 
 How it stays equal to its defining query:
 
@@ -23,6 +27,14 @@ How it stays equal to its defining query:
 Refresh cost is the bounded queries plus writes of changed rows: proportional to the buckets
 touched, not to the data kept. Rows that retention removes from the source are not removed
 from the aggregate (retention does not notify): that is how downsampled data outlives raw data.
+A downsampling tier is sealed before its source's retention horizon: buckets that start before
+now - the raw period are never recomputed (their raw rows may be gone, and a recompute would
+replace a whole bucket's aggregate by one of its late points), so a point later than the raw
+period reaches the raw measurement (until retention drops it) but not the tiers.
+
+Real-time mode (`realtime`): a SELECT that reads the aggregate first recomputes its pending and
+stale buckets (rusts.sql.statement calls `bring_up_to_date`), so it answers the materialized
+buckets together with the not-yet-materialized tail: always equal to the defining query.
 """
 
 import json
@@ -38,11 +50,13 @@ import numpy as np
 from sqlglot import exp
 
 from rusts.aggregation.definition import AggregateDefinition, check_definition
+from rusts.aggregation.policy import DownsamplingPolicy
 from rusts.core.errors import CorruptDataError
 from rusts.core.hashing import series_key
 from rusts.query.executor import execute
 from rusts.sql.errors import SqlError
 from rusts.query.model import QueryResult
+from rusts.retention.manager import manager_of
 from rusts.sql.translator import parse_statement, translate_select
 from rusts.storage import wal as wal_log
 from rusts.storage.engine import I64_MAX, I64_MIN, StorageEngine
@@ -71,11 +85,16 @@ class UnknownAggregateError(SqlError):
 class _Aggregate:
     """One aggregate's definition and refresh state."""
 
-    def __init__(self, definition: AggregateDefinition, watermark: int, stale: list[tuple[int, int]], complete: bool) -> None:
+    def __init__(
+        self, definition: AggregateDefinition, watermark: int, stale: list[tuple[int, int]], complete: bool, realtime: bool = False
+    ) -> None:
         self.definition = definition
         self.watermark = watermark
         self.stale = stale
         self.complete = complete
+        self.realtime = realtime
+        # The source measurement whose retention seals this aggregate (a downsampling tier), else None.
+        self.sealed_by: str | None = None
         self.pending: set[int] = set()
         self.seen_sequence = watermark
         # Every materialized row is before this time (None: unknown, e.g. after a restart); ranges
@@ -93,6 +112,7 @@ class ContinuousAggregates:
         self.engine = engine
         self.path = os.path.join(engine.options.data_dir, STATE_FILE)
         self.aggregates: dict[str, _Aggregate] = {}
+        self.policies: dict[str, DownsamplingPolicy] = {}
         self._lock = threading.Lock()  # guards pending/stale/seen_sequence (taken under the engine's write lock)
         self._refresh_lock = threading.Lock()
 
@@ -100,10 +120,17 @@ class ContinuousAggregates:
     def open(cls, engine: StorageEngine) -> "ContinuousAggregates":
         """Load the saved aggregates, start listening, and mark what the WAL says changed since."""
         registry = cls(engine)
-        for saved in registry._read_state():
+        state = registry._read_state()
+        for saved in state.get("aggregates", []):
             definition = check_definition(engine, saved["name"], saved["sql"])
             stale = [(int(s), int(e)) for s, e in saved.get("stale", [])]
-            registry.aggregates[definition.name] = _Aggregate(definition, int(saved["watermark"]), stale, bool(saved["complete"]))
+            registry.aggregates[definition.name] = _Aggregate(
+                definition, int(saved["watermark"]), stale, bool(saved["complete"]), bool(saved.get("realtime", False))
+            )
+        for saved in state.get("downsampling", []):
+            policy = DownsamplingPolicy.from_json(saved)
+            registry.policies[policy.measurement] = policy
+        registry.seal_tiers()
         engine.write_listeners.append(registry._on_write)
         engine.delete_listeners.append(registry._on_delete)
         registry._catch_up_from_wal()
@@ -118,7 +145,7 @@ class ContinuousAggregates:
 
     # --- definitions -----------------------------------------------------------
 
-    def create(self, name: str, sql: str) -> AggregateDefinition:
+    def create(self, name: str, sql: str, realtime: bool = False) -> AggregateDefinition:
         """Define an aggregate and materialize it whole; AggregateExistsError when the name is taken."""
         definition = check_definition(self.engine, name, sql)
         with self._refresh_lock:
@@ -127,11 +154,97 @@ class ContinuousAggregates:
             if self.engine.field_types(name):
                 raise AggregateExistsError(f"measurement {name!r} already exists; a continuous aggregate needs a new name")
             with self._lock:
-                aggregate = _Aggregate(definition, self._last_sequence(), [], False)
+                aggregate = _Aggregate(definition, self._last_sequence(), [], False, realtime)
                 self.aggregates[name] = aggregate
+            self.seal_tiers()
             self._save()
-            self._refresh_one(aggregate)
+            # Whole, sealed or not: at creation every raw row still there counts.
+            self._refresh_one(aggregate, sealed=False)
         return definition
+
+    def set_policy(self, policy: DownsamplingPolicy | None, measurement: str = "") -> None:
+        """Keep (or with None, forget) the downsampling policy of a measurement; its tiers are
+        created and dropped by rusts.aggregation.downsampling."""
+        with self._refresh_lock:
+            with self._lock:
+                if policy is None:
+                    self.policies.pop(measurement, None)
+                    for aggregate in self.aggregates.values():
+                        if aggregate.sealed_by == measurement:
+                            aggregate.sealed_by = None
+                else:
+                    self.policies[policy.measurement] = policy
+            self.seal_tiers()
+            self._save()
+
+    def set_realtime(self, name: str, realtime: bool) -> None:
+        """Turn real-time mode on or off (see the module docstring)."""
+        with self._refresh_lock:
+            aggregate = self.aggregates.get(name)
+            if aggregate is None:
+                raise UnknownAggregateError(f"continuous aggregate {name!r} does not exist")
+            aggregate.realtime = realtime
+            self._save()
+
+    def bring_up_to_date(self, name: str) -> bool:
+        """For a SELECT reading measurement `name`: when it is a real-time aggregate with pending or
+        stale buckets, recompute them (and those of the aggregates it reads) first; True when it did."""
+        aggregate = self.aggregates.get(name)
+        if aggregate is None or not aggregate.realtime:
+            return False
+        chain: list[str] = []
+        current: _Aggregate | None = aggregate
+        while current is not None and current.definition.name not in chain:
+            chain.append(current.definition.name)
+            current = self.aggregates.get(current.definition.source)
+        dirty = [n for n in reversed(chain) if self.dirty_from(n) is not None]
+        for dirty_name in dirty:
+            self.refresh(dirty_name)
+        return bool(dirty)
+
+    def dirty_from(self, name: str) -> int | None:
+        """The start of the earliest bucket of aggregate `name` that may differ from its defining
+        query (pending or stale; I64_MIN before its first whole materialization); None when none."""
+        aggregate = self.aggregates[name]
+        seal = self._seal(aggregate)
+        floor = I64_MIN if seal is None else seal
+        with self._lock:
+            if not aggregate.complete:
+                return I64_MIN
+            definition = aggregate.definition
+            # Pending buckets before the seal are never recomputed: they do not make the tier differ.
+            late = [b for b in aggregate.pending if definition.offset + b * definition.interval >= floor]
+            starts = [definition.offset + min(late) * definition.interval] if late else []
+            for start, end in aggregate.stale:
+                if end > floor:
+                    starts.append(max(floor, I64_MIN if start <= I64_MIN else definition.bucket_start(start)))
+            return min(starts) if starts else None
+
+    def seal_tiers(self) -> None:
+        """Mark each downsampling tier with the measurement whose retention seals it."""
+        with self._lock:
+            for policy in self.policies.values():
+                for tier in policy.tiers:
+                    aggregate = self.aggregates.get(policy.tier_name(tier))
+                    if aggregate is not None:
+                        aggregate.sealed_by = policy.measurement
+
+    def _seal(self, aggregate: _Aggregate) -> int | None:
+        """Buckets of a tier starting before this time are never recomputed (None: no seal)."""
+        source = aggregate.sealed_by
+        if source is None:
+            return None
+        policy = self.policies.get(source)
+        period = policy.raw if policy is not None else None
+        manager = manager_of(self.engine)
+        if period is None and manager is not None:
+            period = manager.policy.retention_of(source)  # raw kept as storage.retention says
+        if period is None:
+            return None
+        horizon = self.engine.options.clock() - period
+        definition = aggregate.definition
+        start = definition.bucket_start(horizon)
+        return start if start >= horizon else start + definition.interval
 
     def ensure(self, name: str, sql: str) -> bool:
         """Make aggregate `name` have query `sql` (from the configuration): create it, or re-create
@@ -160,11 +273,11 @@ class ContinuousAggregates:
         return True
 
     def rows(self) -> list[list[Any]]:
-        """[name, source, bucket ns, definition, watermark, pending buckets, stale ranges] per aggregate."""
+        """[name, source, bucket ns, definition, watermark, pending buckets, stale ranges, realtime] per aggregate."""
         with self._lock:
             return [
                 [a.definition.name, a.definition.source, a.definition.interval, a.definition.sql, a.watermark,
-                 len(a.pending), len(a.stale) + (0 if a.complete else 1)]
+                 len(a.pending), len(a.stale) + (0 if a.complete else 1), a.realtime]
                 for _, a in sorted(self.aggregates.items())
             ]
 
@@ -244,7 +357,7 @@ class ContinuousAggregates:
             targets = [self.aggregates[name]] if name is not None else list(self.aggregates.values())
             return sum(self._refresh_one(aggregate) for aggregate in targets)
 
-    def _refresh_one(self, aggregate: _Aggregate) -> int:
+    def _refresh_one(self, aggregate: _Aggregate, sealed: bool = True) -> int:
         definition = aggregate.definition
         with self._lock:
             pending, aggregate.pending = aggregate.pending, set()
@@ -253,6 +366,9 @@ class ContinuousAggregates:
             upto = aggregate.seen_sequence
         try:
             ranges = [(I64_MIN, I64_MAX)] if not complete else self._ranges(definition, pending, stale)
+            seal = self._seal(aggregate) if sealed else None
+            if seal is not None:
+                ranges = [(max(start, seal), end) for start, end in ranges if end > seal]
             for start, end in ranges:
                 self._recompute(aggregate, start, end)
         except BaseException:
@@ -354,19 +470,20 @@ class ContinuousAggregates:
 
     # --- state -----------------------------------------------------------------
 
-    def _read_state(self) -> list[dict[str, Any]]:
+    def _read_state(self) -> dict[str, Any]:
         if not os.path.exists(self.path):
-            return []
+            return {}
         try:
             with open(self.path, "rb") as handle:
-                state = json.loads(handle.read())
+                state: dict[str, Any] = json.loads(handle.read())
             version = state["version"]
-            aggregates: list[dict[str, Any]] = state["aggregates"]
+            if not isinstance(state["aggregates"], list) or not isinstance(state.get("downsampling", []), list):
+                raise TypeError("aggregates and downsampling must be lists")
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptDataError(self.path, f"unreadable: {exc}") from exc
         if version > STATE_VERSION:
             raise CorruptDataError(self.path, f"version {version} is newer than this build reads ({STATE_VERSION})")
-        return aggregates
+        return state
 
     def _save(self) -> None:
         with self._lock:
@@ -374,9 +491,10 @@ class ContinuousAggregates:
                 "version": STATE_VERSION,
                 "aggregates": [
                     {"name": a.definition.name, "sql": a.definition.sql, "watermark": a.watermark,
-                     "stale": [list(s) for s in a.stale], "complete": a.complete}
+                     "stale": [list(s) for s in a.stale], "complete": a.complete, "realtime": a.realtime}
                     for _, a in sorted(self.aggregates.items())
                 ],
+                "downsampling": [p.as_json() for _, p in sorted(self.policies.items())],
             }
         temporary = self.path + ".tmp"
         with open(temporary, "wb") as handle:
@@ -442,6 +560,16 @@ def _select(engine: StorageEngine, sql: str | exp.Select) -> QueryResult:
 
 _REGISTRIES: "weakref.WeakKeyDictionary[StorageEngine, ContinuousAggregates]" = weakref.WeakKeyDictionary()
 _REGISTRIES_LOCK = threading.Lock()
+
+
+def registry_if_any(engine: StorageEngine) -> ContinuousAggregates | None:
+    """The engine's aggregates when it has (or had) any, without opening an empty registry."""
+    registry = _REGISTRIES.get(engine)
+    if registry is not None:
+        return registry
+    if not os.path.exists(os.path.join(engine.options.data_dir, STATE_FILE)):
+        return None
+    return aggregates_of(engine)
 
 
 def aggregates_of(engine: StorageEngine) -> ContinuousAggregates:

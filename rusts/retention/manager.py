@@ -1,7 +1,9 @@
 """Runs retention passes against a storage engine and reports policies, tiers and bytes.
 
 The server runs a pass at start and every `check_interval_secs` (rusts.server.main);
-tests call `run_once` with an injected clock. `attach` makes the manager of an engine
+tests call `run_once` with an injected clock. Downsampling policies (rusts.aggregation) add
+their periods: the raw measurement's (when the policy gives one) and each tier's, over the
+configured ones. `attach` makes the manager of an engine
 findable from layers that only hold the engine (SHOW RETENTION POLICIES, /stats).
 """
 
@@ -58,7 +60,7 @@ class RetentionManager:
             result = PassResult(now)
             infos = self.engine.partition_infos()
             result.bytes_before = sum(info.size_bytes for info in infos)
-            actions = plan(self.policy, infos, self.engine.partition_measurements, now)
+            actions = plan(self.effective_policy(), infos, self.engine.partition_measurements, now)
             deleted = False
             for action in actions:
                 deleted |= self._apply(action, result)
@@ -74,6 +76,16 @@ class RetentionManager:
                 len(result.dropped), len(result.deleted), len(result.tiered), result.bytes_before, result.bytes_after,
             )
         return result
+
+    def effective_policy(self) -> RetentionPolicy:
+        """The policy with the periods of downsampling policies (raw and tiers) over its own."""
+        from rusts.aggregation.downsampling import periods  # rusts.aggregation imports this module
+
+        extra = periods(self.engine)
+        if not extra:
+            return self.policy
+        p = self.policy
+        return RetentionPolicy(p.default_ns, {**p.measurements, **extra}, p.warm_after_ns, p.cold_after_ns, p.check_interval_secs)
 
     def _apply(self, action: Action, result: PassResult) -> bool:
         """Carry out one action; True when it deleted rows (a compaction should follow)."""
@@ -98,7 +110,7 @@ class RetentionManager:
 
     def policy_rows(self) -> list[list[Any]]:
         """[measurement, retention, warm_after, cold_after]: the default first (measurement "*")."""
-        policy = self.policy
+        policy = self.effective_policy()
         warm, cold = format_duration(policy.warm_after_ns), format_duration(policy.cold_after_ns)
         rows: list[list[Any]] = [["*", format_duration(policy.default_ns), warm, cold]]
         for measurement, period in sorted(policy.measurements.items()):
@@ -128,7 +140,15 @@ class RetentionManager:
             "bytes_per_tier": bytes_per_tier,
             "passes": self.passes,
             "last_pass": self.last.as_dict() if self.last is not None else None,
+            "downsampling": downsampling_report(self.engine),
         }
+
+
+def downsampling_report(engine: StorageEngine) -> dict[str, Any]:
+    """Downsampling policies and which tier answered how many queries (rusts.aggregation.downsampling)."""
+    from rusts.aggregation.downsampling import report  # rusts.aggregation imports this module
+
+    return report(engine)
 
 
 def attach(engine: StorageEngine, manager: RetentionManager) -> None:

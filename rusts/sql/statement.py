@@ -7,12 +7,18 @@
     parameter_types(engine, text)  the type each placeholder $1..$n must have, from its context
 
 `tag` is PostgreSQL's CommandComplete tag: "SELECT n", "INSERT 0 n",
-"DELETE n", "DROP TABLE" / "DROP MEASUREMENT", "SHOW" (SHOW and DESCRIBE).
+"DELETE n", "DROP TABLE" / "DROP MEASUREMENT", "SHOW" (SHOW and DESCRIBE), "EXPLAIN".
+
+A SELECT on a measurement with a downsampling policy may be answered (in part) from one of its
+tiers (rusts.aggregation.downsampling); `EXPLAIN SELECT ...` answers one text column, QUERY
+PLAN, saying which tier or raw measurement answers which range. A SELECT reading a real-time
+continuous aggregate first recomputes its pending buckets (rusts.aggregation.continuous).
 Placeholders stand wherever a literal may; a caller substitutes them as SQL
 literals before execute_sql (a timestamp as a string literal is accepted
 wherever time is compared or assigned).
 """
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any, Final, NamedTuple
@@ -21,10 +27,9 @@ import msgspec
 from sqlglot import exp
 
 from rusts.core.errors import QueryError
-from rusts.aggregation.statements import SHOW_COLUMNS as AGGREGATE_COLUMNS
-from rusts.aggregation.statements import aggregate_statement, is_aggregate_statement
+from rusts.aggregation.statements import aggregate_statement, is_aggregate_statement, statement_columns
 from rusts.query.executor import execute, execute_batches
-from rusts.query.model import Column
+from rusts.query.model import Column, QueryResult
 from rusts.retention.show import retention_statement
 from rusts.sql.catalog import answer_catalog, looks_like_catalog
 from rusts.sql.errors import UnsupportedSqlError
@@ -32,6 +37,7 @@ from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, literal, unparen, unsupporte
 from rusts.sql.translator import (
     FLOAT_CASTS,
     INTEGER_CASTS,
+    Translation,
     aggregation_of,
     aggregate_type,
     catalog_statement,
@@ -46,6 +52,8 @@ from rusts.storage.engine import StorageEngine
 __all__ = ["SqlAnswer", "SqlStream", "describe_sql", "execute_sql", "parameter_types", "stream_sql"]
 
 _SAMPLE_TIME: Final = "2000-01-01T00:00:00Z"
+_EXPLAIN: Final = re.compile(r"EXPLAIN\s+(?P<select>(?:SELECT\b|WITH\b|\().*)", re.IGNORECASE | re.DOTALL)
+EXPLAIN_COLUMNS: Final = [Column("QUERY PLAN", "string")]
 _TEXT_CASTS: Final = frozenset({exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR})
 
 
@@ -73,10 +81,13 @@ def execute_sql(engine: StorageEngine, text: str, timeout: float | None = None, 
     dropped = match_drop(stripped)
     if dropped is not None:
         return SqlAnswer([], [], drop(engine, *dropped))
+    explained = _EXPLAIN.fullmatch(stripped)
+    if explained is not None:
+        return SqlAnswer(list(EXPLAIN_COLUMNS), [[line] for line in _explain(engine, explained["select"], at)], "EXPLAIN")
     statement = parse_statement(text)
     if isinstance(statement, exp.Select):
-        translation = translate_select(engine, statement, at)
-        result = translation.finish(execute(engine, translation.query, timeout))
+        translation = _translated(engine, statement, at)
+        result = translation.finish(_executed(engine, translation, timeout))
         return SqlAnswer(result.columns, result.rows, f"SELECT {len(result.rows)}")
     if isinstance(statement, exp.Insert):
         return SqlAnswer([], [], f"INSERT 0 {insert(engine, statement, at)}")
@@ -105,17 +116,63 @@ def stream_sql(
     """
     at = time.time_ns() if now is None else now
     stripped = text.strip().rstrip(";").strip()
-    if not looks_like_catalog(stripped) and not is_aggregate_statement(stripped) and match_drop(stripped) is None:
+    plain = not looks_like_catalog(stripped) and not is_aggregate_statement(stripped) and _EXPLAIN.fullmatch(stripped) is None
+    if plain and match_drop(stripped) is None:
         statement = parse_statement(text)
         if isinstance(statement, exp.Select):
-            translation = translate_select(engine, statement, at)
-            if translation.streamable():
+            translation = _translated(engine, statement, at)
+            routed = _from_tier(engine, translation, timeout)
+            if routed is None and translation.streamable():
                 _, batches = execute_batches(engine, translation.query, timeout, batch_rows)
                 return SqlStream(translation.columns(), map(translation.project, batches), "SELECT")
-            result = translation.finish(execute(engine, translation.query, timeout))
+            result = translation.finish(routed if routed is not None else execute(engine, translation.query, timeout))
             return SqlStream(result.columns, iter([result.rows]), "SELECT")
     answer = execute_sql(engine, text, timeout, at)
     return SqlStream(answer.columns, iter([answer.rows]), answer.tag)
+
+
+def _translated(engine: StorageEngine, statement: exp.Select, at: int) -> Translation:
+    """The SELECT's translation, after a real-time aggregate it reads was brought up to date."""
+    from rusts.aggregation.continuous import registry_if_any  # imports rusts.sql: not at the top
+
+    translation = translate_select(engine, statement, at)
+    registry = registry_if_any(engine)
+    if registry is not None and registry.bring_up_to_date(translation.query.measurement):
+        translation = translate_select(engine, statement, at)  # the refresh may have added fields
+    return translation
+
+
+def _from_tier(engine: StorageEngine, translation: Translation, timeout: float | None) -> QueryResult | None:
+    """The executor's result with a downsampling tier answering what it can; None: no tier applies."""
+    from rusts.aggregation import downsampling  # imports rusts.sql: not at the top
+
+    if translation.empty is not None:
+        return None
+    routed = downsampling.answer(engine, translation.query, translation.layout, timeout)
+    if routed is None:
+        downsampling.count_raw_answer(engine, translation.query.measurement)
+        return None
+    return routed[0]
+
+
+def _executed(engine: StorageEngine, translation: Translation, timeout: float | None) -> QueryResult:
+    routed = _from_tier(engine, translation, timeout)
+    return routed if routed is not None else execute(engine, translation.query, timeout)
+
+
+def _explain(engine: StorageEngine, select: str, at: int) -> list[str]:
+    """EXPLAIN's lines: the model query and what answers it (a tier, the raw measurement)."""
+    from rusts.aggregation import downsampling  # imports rusts.sql: not at the top
+
+    statement = parse_statement(select)
+    if not isinstance(statement, exp.Select):
+        raise unsupported("EXPLAIN of anything but a SELECT", statement)
+    translation = translate_select(engine, statement, at, probe=False)
+    lines = downsampling.explain(engine, translation.query)
+    if translation.empty is not None:
+        lines.append("  the time range is empty: no data is read")
+    lines.append("  model query: " + msgspec.json.encode(translation.query).decode())
+    return lines
 
 
 def _refused(statement: exp.Expression) -> UnsupportedSqlError:
@@ -134,7 +191,9 @@ def describe_sql(engine: StorageEngine, text: str, now: int | None = None) -> li
     if shown is not None:
         return shown.columns
     if is_aggregate_statement(stripped):
-        return list(AGGREGATE_COLUMNS) if stripped.upper().startswith("SHOW") else []
+        return statement_columns(stripped)
+    if _EXPLAIN.fullmatch(stripped) is not None:
+        return list(EXPLAIN_COLUMNS)
     if looks_like_catalog(stripped):
         return answer_catalog(engine, catalog_statement(stripped)).columns
     if match_drop(stripped) is not None:
@@ -182,7 +241,8 @@ def parameter_types(engine: StorageEngine, text: str) -> list[str]:
     stripped = text.strip().rstrip(";").strip()
     if looks_like_catalog(stripped) or is_aggregate_statement(stripped) or match_drop(stripped) is not None:
         return []
-    return _parameter_types(engine, parse_statement(text))
+    explained = _EXPLAIN.fullmatch(stripped)
+    return _parameter_types(engine, parse_statement(explained["select"] if explained is not None else text))
 
 
 def _parameter_types(engine: StorageEngine, statement: exp.Expression) -> list[str]:
