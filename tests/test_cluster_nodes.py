@@ -119,12 +119,17 @@ def test_every_node_answers_as_one_node_holding_the_data(tmp_path: Path, single:
             assert expected_rows
             for node in nodes[1:]:
                 assert same(pg_rows(node.pg_port, text), expected_rows), (node.node_id, text)
-        # A bad line is refused with the parser's own message, the good ones are stored.
-        code, answer = nodes[1].request("POST", "/write", f"cpu,host=h1 usage=2 {BASE}\ncpu,host=h1 usage= 5\n".encode())
-        assert code == 400 and answer["written"] == 1 and answer["rejected"][0]["line"] == 2, answer
-        # A field keeps its first type cluster-wide, whichever shard a series lands on.
-        code, answer = nodes[2].request("POST", "/write", f"cpu,host=new1 usage=\"text\" {BASE}".encode())
-        assert code == 400 and "field type conflict" in answer["error"], answer
+        # A bad line is refused with the parser's own message, the good ones are stored; a field keeps its
+        # first type cluster-wide, whichever shard a series lands on: the answers of one node, exactly.
+        for body in (f"cpu,host=h1 usage=2 {BASE + 1}\ncpu,host=h1 usage= 5\n", f'cpu,host=new1 usage="text" {BASE}'):
+            expected = single.request("POST", "/write", body.encode())
+            assert expected[0] == 400, expected
+            assert nodes[1].request("POST", "/write", body.encode()) == expected
+        # Deletes are refused rather than done on one node's front only (the shards would keep the rows).
+        for text in ("DELETE FROM cpu WHERE host = 'h1'", "DROP MEASUREMENT mem"):
+            code, answer = nodes[1].request("POST", "/sql", json.dumps({"query": text}).encode())
+            assert code == 501 and "not supported in cluster mode" in answer["error"], answer
+        assert same(nodes[1].sql(SQL_QUERIES[0]), single.sql(SQL_QUERIES[0]))
         status = nodes[0].status()
         assert [n["id"] for n in status["nodes"]] == ["n0", "n1", "n2"] and status["replication_factor"] == 2
     finally:

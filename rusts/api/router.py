@@ -45,6 +45,7 @@ import rusts
 from rusts.aggregation.continuous import AggregateExistsError, UnknownAggregateError, aggregates_of
 from rusts.cluster.node import ClusterNode, NotHolderError, SchemaError, ShardsUnavailableError
 from rusts.cluster.replication import ReplicationShortError
+from rusts.cluster.schema import ClusterUnsupportedError
 from rusts.api.auth import token_from_request, verify_token
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.query.executor import execute
@@ -77,6 +78,7 @@ STATUS_TOO_LARGE = 413
 STATUS_UNSUPPORTED_MEDIA = 415
 STATUS_TOO_MANY_REQUESTS = 429
 STATUS_INTERNAL = 500
+STATUS_NOT_IMPLEMENTED = 501
 STATUS_UNAVAILABLE = 503
 REJECTED_LINES_SHOWN = 100
 
@@ -110,6 +112,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     ShardsUnavailableError: STATUS_UNAVAILABLE,
     NotHolderError: STATUS_NOT_FOUND,
     SchemaError: STATUS_BAD_REQUEST,
+    ClusterUnsupportedError: STATUS_NOT_IMPLEMENTED,
     LineProtocolError: STATUS_BAD_REQUEST,
     FieldTypeConflictError: STATUS_BAD_REQUEST,
     UnknownAggregateError: STATUS_NOT_FOUND,

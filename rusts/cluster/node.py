@@ -52,14 +52,15 @@ from rusts.cluster.membership import HealthTracker, StaticMembership
 from rusts.cluster.merge import PartialAnswer, encode_partial, merge_partials, partial_answer
 from rusts.cluster.replication import ReplicationShortError, Replicator, WriteDecision
 from rusts.cluster.router import gather, http_fetcher
-from rusts.cluster.schema import NodeSchema, SchemaMirror, decode_schema, encode_schema, export_schema, schema_version
+from rusts.cluster.schema import FrontEngine, NodeSchema, SchemaMirror, decode_schema, encode_schema, export_schema, schema_version
 from rusts.cluster.sharding import SplitBatch, record_lines, split_lines
 from rusts.cluster.status import cluster_status, encode_status
 from rusts.core.errors import LineProtocolError, RustsError
 from rusts.query.model import Column, Query, QueryResult
 from rusts.storage.engine import StorageEngine, WriteResult
 
-OpenEngine = Callable[[str], StorageEngine]  # a directory relative to data_dir ("shards/3") -> opened engine
+# (a directory relative to data_dir such as "shards/3", the engine class) -> the opened engine
+OpenEngine = Callable[[str, type[StorageEngine]], StorageEngine]
 
 PROBE_TIMEOUT_SECS = 1.0
 CLIENTS_PER_PEER = 8
@@ -135,8 +136,8 @@ class ClusterNode:
     def open(self) -> StorageEngine:
         """Open every shard engine this node holds and the front engine; start the background loop."""
         for shard in self.sharding.shards_of_node(self.node_id):
-            self.shards[shard] = self._open_engine(os.path.join("shards", str(shard)))
-        front = self._open_engine("schema")
+            self.shards[shard] = self._open_engine(os.path.join("shards", str(shard)), StorageEngine)
+        front = self._open_engine("schema", FrontEngine)
         self.mirror = SchemaMirror(front)
         self.mirror.absorb(export_schema(list(self.shards.values())))
         front.write_router = self.write

@@ -36,9 +36,28 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from rusts.core.errors import LineProtocolError
+from rusts.core.errors import LineProtocolError, RustsError
 from rusts.core.kinds import KIND_NAMES
+from rusts.core.types import I64_MAX, I64_MIN
 from rusts.storage.engine import StorageEngine
+
+
+class ClusterUnsupportedError(RustsError):
+    """An operation cluster mode does not do yet (HTTP 501)."""
+
+
+class FrontEngine(StorageEngine):
+    """The front engine: a StorageEngine that holds no points. Deletes would only touch its (empty)
+    partitions and drop its schema while the shards keep the data, a silent no-op, so they are refused
+    until the cluster forwards them to the shards (a seam in the engine is asked for in docs/cluster.md)."""
+
+    def delete(self, series_ids: list[int], start: int = I64_MIN, end: int = I64_MAX, notify: bool = True) -> None:
+        raise ClusterUnsupportedError("DELETE is not supported in cluster mode yet: the shards would keep the rows")
+
+    def drop_measurement(self, measurement: str) -> int:
+        raise ClusterUnsupportedError(
+            f"DROP MEASUREMENT {measurement} is not supported in cluster mode yet: the shards would keep its points"
+        )
 
 
 class MeasurementSchema(msgspec.Struct, array_like=True):

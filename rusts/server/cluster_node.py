@@ -54,12 +54,12 @@ def cluster_node(config: Config, options: ClusterOptions, base: EngineOptions) -
         headers["Authorization"] = f"Bearer {token}"
     separate_wal = base.wal_dir != os.path.join(base.data_dir, "wal")
 
-    def open_engine(part: str) -> StorageEngine:
+    def open_engine(part: str, kind: type[StorageEngine]) -> StorageEngine:
         data_dir = os.path.join(base.data_dir, part)
         wal_dir = os.path.join(base.wal_dir, part) if separate_wal else None
         cold_dir = os.path.join(base.cold_dir, part) if base.cold_dir else None
         memtable = base.memtable_max_bytes if part == "schema" else max(MIN_MEMTABLE_BYTES, base.memtable_max_bytes // shares)
-        return StorageEngine.open(
+        return kind.open(
             EngineOptions(
                 data_dir,
                 wal_dir=wal_dir,
