@@ -16,6 +16,7 @@ from rusts.core.errors import ConfigError, RustsError
 from rusts.pgwire.connection import PgSettings
 from rusts.pgwire.server import pgwire_service, tls_context
 from rusts.aggregation.continuous import aggregates_of
+from rusts.cluster.node import ClusterNode
 from rusts.retention.manager import RetentionManager, attach
 from rusts.retention.policy import RetentionPolicy
 from rusts.server.cluster_node import ClusterOptions, cluster_node, cluster_service
@@ -129,24 +130,27 @@ async def _aggregates_loop(holder: EngineHolder, interval_secs: float, definitio
             pass
 
 
-def retention_service(policy: RetentionPolicy) -> Service:
-    """Retention passes: one once the engine is open, then one every check_interval_secs."""
-    return background_service(lambda holder, stop: _retention_loop(holder, policy, stop))
+def retention_service(policy: RetentionPolicy, cluster: ClusterNode | None = None) -> Service:
+    """Retention passes: one once the engine is open, then one every check_interval_secs; on every
+    shard engine of a cluster node (the front engine holds no points)."""
+    return background_service(lambda holder, stop: _retention_loop(holder, policy, stop, cluster))
 
 
-async def _retention_loop(holder: EngineHolder, policy: RetentionPolicy, stop: asyncio.Event) -> None:
+async def _retention_loop(holder: EngineHolder, policy: RetentionPolicy, stop: asyncio.Event, cluster: ClusterNode | None) -> None:
     log = logging.getLogger("rusts.retention")
     await asyncio.to_thread(holder.ready.wait)
-    engine = holder.engine
-    if engine is None:
+    if holder.engine is None:
         return
-    manager = RetentionManager(engine, policy)
-    attach(engine, manager)
+    engines = [holder.engine] if cluster is None else list(cluster.shards.values())
+    managers = [RetentionManager(engine, policy) for engine in engines]
+    for engine, manager in zip(engines, managers):
+        attach(engine, manager)
     while not stop.is_set():
-        try:
-            await asyncio.to_thread(manager.run_once)
-        except Exception:
-            log.exception("retention pass failed; the next one retries")
+        for manager in managers:
+            try:
+                await asyncio.to_thread(manager.run_once)
+            except Exception:
+                log.exception("retention pass failed; the next one retries")
         try:
             await asyncio.wait_for(stop.wait(), policy.check_interval_secs)
         except TimeoutError:
@@ -207,14 +211,14 @@ def run_server(config: Config, source: str = "rusts.yml", cluster: ClusterOption
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, _stopped)
     options = engine_options(config)
+    node = None if cluster is None else cluster_node(config, cluster, options)
     aggregates = config.storage.aggregates
     services: list[Service] = [
-        retention_service(retention_policy(config)),
+        retention_service(retention_policy(config), node),
         aggregates_service(aggregates.refresh_interval_ms / 1000, dict(aggregates.definitions)),
     ]
     if config.postgres.enabled:
         services.append(pgwire_service(pg_settings(config, source)))
-    node = None if cluster is None else cluster_node(config, cluster, options)
     if node is None:
         app = create_app(lambda: StorageEngine.open(options, engine_parser), settings, services)
     else:
