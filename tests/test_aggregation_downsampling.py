@@ -258,3 +258,20 @@ def test_a_realtime_aggregate_answers_the_not_yet_materialized_tail(tmp_path: Pa
     with pytest.raises(QueryError, match="does not exist"):
         execute_sql(engine, "ALTER CONTINUOUS AGGREGATE nope SET (realtime = true)")
     engine.close()
+
+
+def test_configured_policies_wait_for_their_measurement_and_keep_their_tiers(tmp_path: Path) -> None:
+    clock = Clock(DAY0 + 2 * HOUR)
+    engine = open_engine(tmp_path, clock)
+    configured = [policy_from_text("cpu", "raw: 24h, 1m avg: 7d, 1h: 365d", "req: sum")]
+    (failed,) = downsampling.ensure_configured(engine, configured)
+    assert "no data yet" in str(failed[1])
+    engine.write_line_protocol(points(random.Random(4), DAY0, DAY0 + 2 * HOUR, 20 * SECOND))
+    assert downsampling.ensure_configured(engine, configured) == []
+    assert downsampling.periods(engine) == {"cpu": DAY, "cpu_1m": 7 * DAY, "cpu_1h": 365 * DAY}
+    # The next start with a changed shape is refused (and says why); new periods are taken.
+    (failed,) = downsampling.ensure_configured(engine, [policy_from_text("cpu", "raw: 24h, 1m max: 7d")])
+    assert "DROP DOWNSAMPLING POLICY ON cpu" in str(failed[1])
+    assert downsampling.ensure_configured(engine, [policy_from_text("cpu", "raw: 48h, 1m avg: 7d, 1h: forever", "req: sum")]) == []
+    assert downsampling.periods(engine) == {"cpu": 2 * DAY, "cpu_1m": 7 * DAY, "cpu_1h": None}
+    engine.close()

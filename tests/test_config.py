@@ -19,6 +19,7 @@ from rusts.server.config import (
     ServerConfig,
     StorageConfig,
     default_config_text,
+    downsampling_policies,
     load_config,
     parse_config,
 )
@@ -208,7 +209,23 @@ BAD_INPUTS = [
     ("postgres: {max_connections: 0}", "postgres.max_connections", "got 0"),
     ("postgres: {port: 8086}", "postgres.port", "is also server.port"),
     ("server: {1: 2}", "server", "every key must be a name, got 1"),
+    ("storage: {downsampling: {cpu: {tiers: {'1m average': 7d}}}}", "storage.downsampling.cpu", "unknown function 'average'"),
+    ("storage: {downsampling: {cpu: {tiers: {'1m': 7days}}}}", "storage.downsampling.cpu", "'7days' is not a period"),
+    ("storage: {downsampling: {cpu: {raw: 24h}}}", "storage.downsampling.cpu", "without a tier"),
+    ("storage: {downsampling: {cpu: {raw: 1 day, tiers: {1m: 7d}}}}", "storage.downsampling.cpu.raw", "a duration such as 30d"),
+    ("storage: {downsampling: {cpu: {tiers: {1m: 7d}, fields: {n: median}}}}", "storage.downsampling.cpu", "field 'n': unknown function"),
+    ("storage: {downsampling: {cpu: {tiers: {1m: 7d}, rwa: 1d}}}", "storage.downsampling.cpu.rwa", "did you mean raw?"),
+    ("storage: {retention: {measurements: {cpu: 2d}}, downsampling: {cpu: {raw: 1d, tiers: {1m: 7d}}}}",
+     "storage.downsampling.cpu.raw", "storage.retention.measurements.cpu also sets its retention"),
 ]
+
+
+def test_downsampling_policies_from_the_configuration() -> None:
+    text = "storage: {downsampling: {trips: {raw: 24h, tiers: {'1m avg': 7d, '1h avg': null}, fields: {tips: sum}}}}"
+    (policy,) = downsampling_policies(parse_config(text, "rusts.yml"))
+    assert policy.text() == "raw: 1d, 1m avg: 1w, 1h avg: forever" and policy.fields == {"tips": "sum"}
+    assert [policy.tier_name(t) for t in policy.tiers] == ["trips_1m", "trips_1h"]
+    assert downsampling_policies(parse_config("", "rusts.yml")) == []
 
 
 @pytest.mark.parametrize(("text", "key", "words"), BAD_INPUTS)

@@ -40,6 +40,7 @@ import msgspec
 
 from rusts.aggregation.continuous import ContinuousAggregates, UnknownAggregateError, aggregates_of, registry_if_any
 from rusts.aggregation.policy import NUMERIC_ONLY, DownsamplingError, DownsamplingPolicy, Tier, format_duration
+from rusts.core.errors import RustsError
 from rusts.query.executor import execute
 from rusts.query.model import Aggregation, Column, GroupBy, Query, QueryResult, TimeRange
 from rusts.storage.engine import I64_MAX, I64_MIN, StorageEngine
@@ -122,6 +123,18 @@ def ensure_policy(engine: StorageEngine, policy: DownsamplingPolicy) -> bool:
         return False
     registry.set_policy(policy)
     return True
+
+
+def ensure_configured(engine: StorageEngine, policies: list[DownsamplingPolicy]) -> list[tuple[DownsamplingPolicy, RustsError]]:
+    """Make each policy of rusts.yml hold (ensure_policy); those that could not, with why (e.g. the
+    measurement has no data yet: the caller retries them later)."""
+    failed: list[tuple[DownsamplingPolicy, RustsError]] = []
+    for policy in policies:
+        try:
+            ensure_policy(engine, policy)
+        except RustsError as exc:
+            failed.append((policy, exc))
+    return failed
 
 
 def drop_policy(engine: StorageEngine, measurement: str, if_exists: bool = False) -> bool:

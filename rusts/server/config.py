@@ -12,6 +12,7 @@ This module stays interpreted: compiled msgspec Structs lose their class
 options (see rusts/_compiled.py).
 """
 
+import copy
 import datetime
 import difflib
 import os
@@ -23,7 +24,7 @@ import msgspec
 import msgspec.inspect as mi
 import yaml
 
-from rusts.core.errors import ConfigError
+from rusts.core.errors import ConfigError, RustsError
 from rusts.core.textfile import read_config_text
 
 DEFAULT_CONFIG_PATH = "rusts.yml"
@@ -102,6 +103,16 @@ class AggregatesConfig(Section, frozen=True):
     definitions: dict[NonEmpty, NonEmpty] = msgspec.field(default_factory=dict)
 
 
+class DownsamplingConfig(Section, frozen=True):
+    """One measurement's downsampling policy (rusts.aggregation.policy): raw kept for `raw`, tiers
+    such as {"1m avg": 7d, "1h avg": 365d} (null = forever), per-field functions such as {tips: sum}."""
+
+    raw: Duration | None = None
+    # Keys and values are checked by _downsampling: msgspec's message would not name the tier.
+    tiers: dict[NonEmpty, str | None] = msgspec.field(default_factory=dict)
+    fields: dict[NonEmpty, NonEmpty] = msgspec.field(default_factory=dict)
+
+
 class StorageConfig(Section, frozen=True):
     """Where data lives and how durably it is written."""
 
@@ -115,6 +126,7 @@ class StorageConfig(Section, frozen=True):
     compression: CompressionConfig = msgspec.field(default_factory=CompressionConfig)
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     aggregates: AggregatesConfig = msgspec.field(default_factory=AggregatesConfig)
+    downsampling: dict[NonEmpty, DownsamplingConfig] = msgspec.field(default_factory=dict)
 
     @property
     def effective_wal_dir(self) -> str:
@@ -250,6 +262,13 @@ storage:
     # {cpu_1m: "SELECT time_bucket('1m', time) AS time, host, avg(usage) AS usage FROM cpu GROUP BY 1, 2"}.
     # Others can be created with CREATE CONTINUOUS AGGREGATE and are kept with the data.
     definitions: {}
+  # Downsampling policies per measurement: raw points kept for `raw`, and coarser tiers (continuous
+  # aggregates named <measurement>_<interval>, e.g. trips_1m) each kept for its own period (null =
+  # forever); a tier is "<interval> <function>", the function (avg, sum, count, min, max, first,
+  # last) applies to every field unless `fields` names another. Long-range queries are answered
+  # from the coarsest tier that fits. E.g.
+  # {trips: {raw: 24h, tiers: {"1m avg": 7d, "1h avg": 365d}, fields: {tips: sum, tolls: max}}}
+  downsampling: {}
 
 auth:
   # Require a JWT bearer token on API requests (not on /health and /ready).
@@ -383,7 +402,7 @@ def _explain(error: str, raw: Any) -> tuple[str, str]:
     match = _AT.match(error)
     assert match is not None, "BUG: the pattern matches every string"
     message, path = match["message"], match["path"] or "$"
-    steps = _steps(path)
+    steps = _steps(_named_entries(path, raw))
     unknown = _UNKNOWN.match(message)
     if unknown is not None:
         return _unknown_key(steps, unknown["name"])
@@ -393,6 +412,35 @@ def _explain(error: str, raw: Any) -> tuple[str, str]:
     return _dotted(steps), (
         f"expected {_describe(field_type)}, got {_render(_value_at(raw, steps))}"
     )
+
+
+def _named_entries(path: str, raw: Any) -> str:
+    """`path` with each `[...]` (msgspec's "some entry of this mapping") replaced by the key of the
+    entry that fails: the one whose value alone, in place of the whole mapping, is still refused."""
+    while "[...]" in path:
+        prefix, rest = path.split("[...]", 1)
+        mapping = _value_at(raw, _steps(prefix))
+        culprit = next((key for key in mapping if _fails_alone(raw, _steps(prefix), key)), None) if isinstance(mapping, dict) else None
+        if culprit is None:
+            return prefix + rest
+        path = f"{prefix}.{culprit}{rest}"
+    return path
+
+
+def _fails_alone(raw: Any, steps: list[str | int], key: str) -> bool:
+    trimmed = copy.deepcopy(raw)
+    parent = _value_at(trimmed, steps[:-1]) if steps else None
+    mapping = _value_at(trimmed, steps)
+    only = {key: mapping[key]}
+    if parent is None:
+        trimmed = only
+    else:
+        parent[steps[-1]] = only
+    try:
+        msgspec.convert(trimmed, type=Config, builtin_types=(datetime.datetime, datetime.date))
+    except msgspec.ValidationError:
+        return True
+    return False
 
 
 def _steps(path: str) -> list[str | int]:
@@ -437,6 +485,8 @@ def _child_type(parent: mi.Type | None, step: str | int) -> mi.Type | None:
         return next((field.type for field in parent.fields if field.name == step), None)
     if isinstance(parent, mi.ListType) and isinstance(step, int):
         return parent.item_type
+    if isinstance(parent, mi.DictType) and isinstance(step, str):
+        return parent.value_type
     return None
 
 
@@ -576,7 +626,36 @@ def _cold_dir(config: Config) -> tuple[str, str] | None:
     return None
 
 
-_CHECKS: tuple[Callable[[Config], tuple[str, str] | None], ...] = (_auth_secret, _listener_ports, _tier_order, _measurement_periods, _cold_dir)
+def downsampling_policies(config: Config) -> list[Any]:
+    """The downsampling policies of rusts.yml (rusts.aggregation.policy.DownsamplingPolicy);
+    rusts.aggregation.downsampling.ensure_policy makes each hold."""
+    from rusts.aggregation.policy import build_policy  # heavy (SQL); only when a policy is configured
+
+    return [
+        build_policy(measurement, section.raw, list(section.tiers.items()), dict(section.fields))
+        for measurement, section in config.storage.downsampling.items()
+    ]
+
+
+def _downsampling(config: Config) -> tuple[str, str] | None:
+    if not config.storage.downsampling:
+        return None
+    from rusts.aggregation.policy import build_policy
+
+    for measurement, section in config.storage.downsampling.items():
+        key = f"storage.downsampling.{measurement}"
+        try:
+            build_policy(measurement, section.raw, list(section.tiers.items()), dict(section.fields))
+        except RustsError as exc:
+            return key, str(exc)
+        if section.raw is not None and measurement in config.storage.retention.measurements:
+            return f"{key}.raw", f"storage.retention.measurements.{measurement} also sets its retention: keep one"
+    return None
+
+
+_CHECKS: tuple[Callable[[Config], tuple[str, str] | None], ...] = (
+    _auth_secret, _listener_ports, _tier_order, _measurement_periods, _cold_dir, _downsampling,
+)
 
 
 def _check_together(config: Config, path: str) -> None:
