@@ -141,14 +141,15 @@ def split_lines(body: bytes, sharding: Sharding, multiplier: int, now_ns: int, k
     by_time = sharding.strategy == "ByTime"
     # Series section -> (measurement, key, shard); the shard only when it does not depend on time.
     seen: dict[str, tuple[str, str, int]] = {}
-    simple = "\\" not in text and '"' not in text and "\r" not in text and "\t" not in text
+    simple = "\\" not in text and "\r" not in text and "\t" not in text and ('"' not in text or _quotes_close_on_their_line(text))
     for line_number, record in _simple_records(text) if simple else _records(text):
         if keep is not None and line_number not in keep:
             continue
         try:
             tokens = record.split(" ") if simple else []
             if len(tokens) in (2, 3) and tokens[0] and tokens[1]:
-                # Fast path: no escapes, quotes or odd spacing, so spaces split the sections.
+                # Fast path: no escapes, no quote in the series section, no space in a string value and
+                # no odd spacing, so spaces split the sections.
                 head = seen.get(tokens[0])
                 if head is None:
                     measurement, key, _ = _series(tokens[0] + " ", line_number)
@@ -182,6 +183,17 @@ def split_lines(body: bytes, sharding: Sharding, multiplier: int, now_ns: int, k
         batch.body = bytearray("\n".join(batch.parts).encode("utf-8", errors="surrogateescape"))
         batch.parts = []
     return split
+
+
+def _quotes_close_on_their_line(text: str) -> bool:
+    """Without backslashes: true when no line has a quote before its first space (in the series section,
+    where a quote is a plain character) and every line has an even number of quotes, so that every
+    quoted field value ends on its own line and each line is one record."""
+    for line in text.split("\n"):
+        quote = line.find('"')
+        if quote >= 0 and (line.count('"') % 2 or quote < line.find(" ")):
+            return False
+    return True
 
 
 def record_lines(body: bytes) -> list[int]:
