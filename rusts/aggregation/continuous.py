@@ -47,6 +47,8 @@ import weakref
 from typing import Any, Final
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from rusts.aggregation.definition import AggregateDefinition, check_definition
@@ -55,7 +57,7 @@ from rusts.core.errors import CorruptDataError
 from rusts.core.hashing import series_key
 from rusts.query.executor import execute
 from rusts.sql.errors import SqlError
-from rusts.query.model import QueryResult
+from rusts.query.model import Column, QueryResult
 from rusts.retention.manager import manager_of
 from rusts.sql.translator import parse_statement, translate_select
 from rusts.storage import wal as wal_log
@@ -67,6 +69,8 @@ STATE_VERSION: Final = 1
 # Pending buckets closer than this many buckets are refreshed by one query: recomputing an
 # untouched bucket costs far less than a query's fixed cost (translation, planning).
 _GAP_BUCKETS: Final = 64
+# The state file's watermark is written at most this often when nothing else changed (two fsyncs).
+_SAVE_INTERVAL_SECS: Final = 1.0
 _log = logging.getLogger("rusts.aggregation")
 
 
@@ -115,6 +119,7 @@ class ContinuousAggregates:
         self.policies: dict[str, DownsamplingPolicy] = {}
         self._lock = threading.Lock()  # guards pending/stale/seen_sequence (taken under the engine's write lock)
         self._refresh_lock = threading.Lock()
+        self._saved_at = 0.0
 
     @classmethod
     def open(cls, engine: StorageEngine) -> "ContinuousAggregates":
@@ -137,7 +142,8 @@ class ContinuousAggregates:
         return registry
 
     def close(self) -> None:
-        """Stop listening (the engine keeps running)."""
+        """Stop listening (the engine keeps running) and save the watermarks."""
+        self._save()
         if self._on_write in self.engine.write_listeners:
             self.engine.write_listeners.remove(self._on_write)
         if self._on_delete in self.engine.delete_listeners:
@@ -380,7 +386,8 @@ class ContinuousAggregates:
             aggregate.complete = True
             aggregate.watermark = max(aggregate.watermark, upto)
             aggregate.refreshes += 1
-        if ranges or upto:
+        # A watermark saved late only makes a restart re-read more of the WAL; anything else is saved now.
+        if stale or not complete or time.monotonic() - self._saved_at >= _SAVE_INTERVAL_SECS:
             self._save()
         return len(ranges)
 
@@ -417,30 +424,29 @@ class ContinuousAggregates:
         time_at = names.index(definition.time_column)
         tag_at = [names.index(t) for t in definition.tag_columns]
         field_at = [(c, names.index(c.name)) for c in definition.field_columns]
-        wanted: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for row in answer.rows:
-            key = (row[time_at], *(row[i] for i in tag_at))
-            wanted[key] = {c.name: row[i] for c, i in field_at}
+        rows = answer.rows
         known_end = aggregate.materialized_end
-        existing = {} if known_end is not None and start >= known_end else self._materialized(definition, start, end)
-        gone = [key for key, fields in existing.items() if _loses_a_field(fields, wanted.get(key))]
-        for key in gone:
-            self._delete_point(definition, key)
-        lines = [
-            line
-            for key, fields in wanted.items()
-            if key in gone or existing.get(key) != fields
-            for line in [_line(definition, key, fields)]
-            if line is not None
-        ]
-        if lines:
-            result = self.engine.write_line_protocol("\n".join(lines).encode())
+        # Nothing is materialized from known_end on: only the part before it is read back.
+        compared_end = end if known_end is None else min(end, known_end)
+        existing = {} if compared_end <= start else self._materialized(definition, start, compared_end)
+        gone: list[tuple[Any, ...]] = []
+        if existing:
+            keys = [(row[time_at], *(row[i] for i in tag_at)) for row in rows]
+            wanted = {key: {c.name: row[i] for c, i in field_at} for key, row in zip(keys, rows)}
+            gone = [key for key, fields in existing.items() if _loses_a_field(fields, wanted.get(key))]
+            for key in gone:
+                self._delete_point(definition, key)
+            dropped = set(gone)
+            rows = [row for key, row in zip(keys, rows) if key in dropped or existing.get(key) != wanted[key]]
+        body, written = _lines(definition, time_at, tag_at, field_at, rows)
+        if written:
+            result = self.engine.write_line_protocol(body)
             if result.errors:
                 raise AssertionError(f"BUG: materialized rows of {definition.name!r} refused: {result.errors[0]}")
-        aggregate.rows_written += len(lines)
+        aggregate.rows_written += written
         aggregate.rows_deleted += len(gone)
         if (start, end) == (I64_MIN, I64_MAX):
-            newest = max((key[0] for key in wanted), default=None)
+            newest = max((row[time_at] for row in answer.rows), default=None)
             aggregate.materialized_end = I64_MIN if newest is None else newest + definition.interval
         elif known_end is not None:
             aggregate.materialized_end = max(known_end, end)
@@ -486,6 +492,7 @@ class ContinuousAggregates:
         return state
 
     def _save(self) -> None:
+        self._saved_at = time.monotonic()
         with self._lock:
             state = {
                 "version": STATE_VERSION,
@@ -519,6 +526,66 @@ def _absent(value: Any) -> bool:
 
 _TAG_SPECIALS: Final = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _MEASUREMENT_SPECIALS: Final = str.maketrans({",": "\\,", " ": "\\ "})
+
+
+def _lines(
+    definition: AggregateDefinition, time_at: int, tag_at: list[int], field_at: list[tuple[Column, int]], rows: list[list[Any]]
+) -> tuple[bytes, int]:
+    """The line protocol body of materialized rows and its number of lines (rows without a field
+    value are left out), built column by column with Arrow; row by row (`_line`) when a column
+    does not convert (a value of another type than its column's)."""
+    if not rows:
+        return b"", 0
+    columns = list(zip(*rows))
+    try:
+        series = pc.binary_join_element_wise(
+            pa.scalar(definition.name.translate(_MEASUREMENT_SPECIALS)),
+            *(_tag_piece(tag, columns[i]) for tag, i in zip(definition.tag_columns, tag_at)),
+            "", null_handling="replace", null_replacement="",
+        )
+        fields = pc.binary_join_element_wise(
+            *(_field_piece(column, columns[i]) for column, i in field_at), "", null_handling="replace", null_replacement=""
+        )
+        times = pc.cast(pa.array(columns[time_at], pa.int64()), pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        lines = [
+            line for row in rows
+            for line in [_line(definition, (row[time_at], *(row[i] for i in tag_at)), {c.name: row[i] for c, i in field_at})]
+            if line is not None
+        ]
+        return "\n".join(lines).encode(), len(lines)
+    keep = pc.not_equal(fields, "")
+    # Every field piece starts with ",": the first one's comma goes.
+    lines = pc.binary_join_element_wise(series, pc.utf8_slice_codeunits(fields, 1), times, " ").filter(keep).to_pylist()
+    return "\n".join(lines).encode(), len(lines)
+
+
+def _tag_piece(tag: str, values: tuple[Any, ...]) -> Any:
+    """",tag=value" per row, null where the tag is missing or empty (left out of the line)."""
+    array = pa.array(values, pa.string())
+    array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+    escaped = pc.replace_substring_regex(array, pattern="([,= ])", replacement="\\\\\\1")
+    return pc.binary_join_element_wise(f",{tag.translate(_TAG_SPECIALS)}=", escaped, "")
+
+
+def _field_piece(column: Column, values: tuple[Any, ...]) -> Any:
+    """",name=value" per row in line protocol, null where the value is absent (NULL, NaN, infinite)."""
+    kind = column.type
+    if kind == "float":
+        numbers = pa.array(values, pa.float64())
+        text = pc.cast(pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64())), pa.string())
+        suffix = ""
+    elif kind in ("integer", "unsigned"):
+        text = pc.cast(pa.array(values, pa.int64() if kind == "integer" else pa.uint64()), pa.string())
+        suffix = "i" if kind == "integer" else "u"
+    elif kind == "boolean":
+        text = pc.if_else(pa.array(values, pa.bool_()), "true", "false")
+        suffix = ""
+    else:
+        strings = pc.replace_substring(pc.replace_substring(pa.array(values, pa.string()), "\\", "\\\\"), '"', '\\"')
+        text = pc.binary_join_element_wise('"', strings, '"', "")
+        suffix = ""
+    return pc.binary_join_element_wise(f",{column.name.translate(_TAG_SPECIALS)}=", text, suffix, "")
 
 
 def _line(definition: AggregateDefinition, key: tuple[Any, ...], fields: dict[str, Any]) -> str | None:
