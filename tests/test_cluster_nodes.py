@@ -242,6 +242,9 @@ def test_a_shard_without_a_live_holder_is_named_not_left_out(tmp_path: Path) -> 
         assert code == 503 and "shard(s) 1" in answer["error"], answer
         code, answer = nodes[0].query({"measurement": "cpu", "limit": 5})
         assert code == 503 and "shard(s) 1" in answer["error"], answer
+        with pytest.raises(psycopg.Error) as caught:
+            pg_rows(nodes[0].pg_port, "SELECT count(*) FROM cpu")
+        assert caught.value.sqlstate == "57P03" and "shard(s) 1" in str(caught.value)
         # Writes whose shard has no holder left cannot be stored anywhere: 503, the shard named.
         code, answer = nodes[0].request("POST", "/write", "\n".join(f"cpu,host=x{i} usage=1 {BASE}" for i in range(30)).encode())
         assert code == 503 and 1 in answer["short_shards"], answer

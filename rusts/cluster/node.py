@@ -83,6 +83,8 @@ class SchemaError(RustsError):
 class ShardsUnavailableError(RustsError):
     """A query that needs shards none of whose holders answered (HTTP 503): no answer rather than a short one."""
 
+    sqlstate = "57P03"  # pgwire reports it (cannot_connect_now: retry once a holder is back)
+
     def __init__(self, missing: list[int], message: str) -> None:
         self.missing = missing
         super().__init__(f"the answer would miss shard(s) {', '.join(map(str, missing))}: {message}")

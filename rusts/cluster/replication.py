@@ -85,6 +85,8 @@ class ReplicationShortError(RustsError):
     """A write whose replication mode's promise was not kept for some shards (HTTP 503). The parts of
     other shards are stored; resending the whole write is safe (writes are idempotent)."""
 
+    sqlstate = "57P03"  # pgwire reports it (cannot_connect_now: the write may be resent)
+
     def __init__(self, mode: ReplicationMode, decision: WriteDecision, points: int) -> None:
         self.mode = mode
         self.short_shards = decision.short_shards

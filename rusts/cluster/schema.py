@@ -45,6 +45,8 @@ from rusts.storage.engine import StorageEngine
 class ClusterUnsupportedError(RustsError):
     """An operation cluster mode does not do yet (HTTP 501)."""
 
+    sqlstate = "0A000"  # pgwire reports it (feature_not_supported)
+
 
 class FrontEngine(StorageEngine):
     """The front engine: a StorageEngine that holds no points. Deletes would only touch its (empty)
