@@ -1,0 +1,166 @@
+"""Parsing in worker processes (rusts.api.parse_pool): same answers as in process, failures fall
+back to in-process parsing, and no worker outlives a killed server."""
+
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rusts.api import parse_pool
+from rusts.api.line_protocol import engine_parser, parse_in_process
+from servers import RustsServer
+
+
+def _body(seed: int, lines: int = 3000) -> bytes:
+    """Line protocol with every value type, escapes, strings holding newlines, and bad lines."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(lines):
+        host = rng.choice(["a", "b", "c d", "e,f", "g=h"]).replace(" ", "\\ ").replace(",", "\\,").replace("=", "\\=")
+        fields = [f"usage={rng.uniform(-1e6, 1e6)!r}", f"n={rng.randint(-2**63, 2**63 - 1)}i", f"u={rng.randint(0, 2**64 - 1)}u"]
+        if rng.random() < 0.3:
+            fields.append(rng.choice(['s="plain"', 's="with \\"quote\\""', 's="two\nlines"', "ok=true", "ok=F"]))
+        line = f"cpu,host={host},dc=d{i % 3} {','.join(rng.sample(fields, len(fields)))} {1_700_000_000_000_000_000 + rng.randint(0, 10**12)}"
+        roll = rng.random()
+        if roll < 0.02:
+            line = "cpu,host=x usage="  # missing value
+        elif roll < 0.03:
+            line = f"cpu,host=a n={rng.uniform(0, 1)}"  # n changes type in series host=a
+        elif roll < 0.04:
+            line = "# a comment"
+        out.append(line)
+    return "\n".join(out).encode()
+
+
+def _normal(parsed: tuple[list[Any], list[Any]]) -> tuple[list[Any], list[Any]]:
+    batches, errors = parsed
+    return (
+        [
+            (
+                b.key, b.series_id, b.measurement, b.tags, b.timestamps.tolist(), b.lines.tolist(),
+                {n: (c.kind, list(c.values), None if c.present is None else c.present.tolist()) for n, c in b.columns.items()},
+            )
+            for b in batches
+        ],
+        [(e.line, e.column, e.message) for e in errors],
+    )
+
+
+@pytest.fixture()
+def pool() -> Any:
+    started = parse_pool.ParsePool(2)
+    deadline = time.monotonic() + 60
+    while started._idle.qsize() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started._idle.qsize() == 2, "workers did not start"
+    yield started
+    started.close()
+
+
+def test_pooled_parse_equals_in_process(pool: parse_pool.ParsePool) -> None:
+    for seed in range(6):
+        body = _body(seed)
+        assert len(body) >= parse_pool.MIN_POOLED_BYTES
+        pooled = pool.parse(body, 1000, 1_600_000_000_000_000_000)
+        assert pooled is not None
+        assert _normal(pooled) == _normal(parse_in_process(body, 1000, 1_600_000_000_000_000_000))
+        assert pooled[1], "the body holds bad lines"
+
+
+def test_invalid_utf8_and_empty_answers(pool: parse_pool.ParsePool) -> None:
+    body = _body(7) + b"\ncpu,host=\xff\xfe n=1i 5\n" + b"\n" * 10
+    pooled = pool.parse(body, 1, 0)
+    assert pooled is not None
+    assert _normal(pooled) == _normal(parse_in_process(body, 1, 0))
+    blank = b"\n" * 70_000
+    assert _normal(pool.parse(blank, 1, 0) or ([], [])) == _normal(parse_in_process(blank, 1, 0))
+
+
+def test_a_killed_worker_is_replaced_and_its_body_parsed_in_process(pool: parse_pool.ParsePool) -> None:
+    body = _body(11)
+    expected = _normal(parse_in_process(body, 1, 0))
+    for worker in list(pool._idle.queue):
+        worker.process.kill()
+        worker.process.wait()
+    # Both workers are dead: each is found dead by the body it is given, which falls back.
+    assert pool.parse(body, 1, 0) is None
+    assert pool.parse(body, 1, 0) is None
+    deadline = time.monotonic() + 60
+    answer = None
+    while answer is None and time.monotonic() < deadline:
+        answer = pool.parse(body, 1, 0)
+        time.sleep(0.05)
+    assert answer is not None, "no replacement worker came up"
+    assert _normal(answer) == expected
+
+
+def test_engine_parser_uses_the_pool_only_for_large_bodies_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    class Recording:
+        def parse(self, body: bytes, multiplier: int, default_time: int) -> Any:
+            calls.append(len(body))
+            return None  # as a pool with no worker ready: the caller parses in process
+
+    monkeypatch.setattr(parse_pool, "shared_pool", lambda: Recording())
+    small = b"cpu,host=a n=1i 1"
+    big = _body(3)
+    assert _normal(engine_parser(small, 1, 0)) == _normal(parse_in_process(small, 1, 0))
+    assert _normal(engine_parser(big, 1, 0)) == _normal(parse_in_process(big, 1, 0))
+    assert calls == [len(big)]
+
+
+def test_worker_count_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUSTS_PARSE_WORKERS", "0")
+    assert parse_pool.worker_count() == 0
+    monkeypatch.setenv("RUSTS_PARSE_WORKERS", "3")
+    assert parse_pool.worker_count() == 3
+    monkeypatch.delenv("RUSTS_PARSE_WORKERS")
+    assert 1 <= parse_pool.worker_count() <= 4
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
+    return [int(p) for p in found]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_server_writes_through_workers_and_none_outlives_kill_9(tmp_path: Path) -> None:
+    server = RustsServer(tmp_path, durability="every_write")
+    try:
+        body = _body(5).replace(b"cpu,", b"m,")
+        written = set()
+        for _ in range(3):  # the first large bodies may be parsed in process while workers start
+            status, answer = server.request("POST", "/write", body)
+            assert status == 400 and answer["rejected"], answer
+            written.add(answer["written"])
+            time.sleep(1)
+        assert len(written) == 1, "the same body stored a different number of points"
+        workers = _children(server.process.pid)
+        assert len(workers) >= 1, "no parse worker was started"
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in workers), "a parse worker outlived its server"
+    finally:
+        server.stop()
+    # What was acknowledged is there after the restart (three writes of the same points: one copy each).
+    server = RustsServer(tmp_path, durability="every_write")
+    try:
+        rows = server.sql("SELECT count(*) FROM m")["rows"]
+        assert rows[0][-1] == written.pop()
+    finally:
+        server.stop()
