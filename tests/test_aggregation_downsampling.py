@@ -48,7 +48,7 @@ def points(rng: random.Random, start: int, end: int, step: int) -> bytes:
     lines = []
     for t in range(start, end, step):
         t += rng.randrange(step // 2)
-        fields = f"usage={rng.uniform(0, 100):.2f},req={rng.randrange(20)}i,peak={rng.uniform(0, 9):.3f},last_seen={rng.randrange(10**6)}i"
+        fields = f"usage={rng.uniform(0, 100):.2f},req={rng.randrange(20)}i,peak={rng.uniform(0, 9):.3f},last_seen={rng.randrange(10**6)}i,temp={rng.randrange(-20, 40)}i"
         if rng.random() < 0.8:
             fields += f',status="{rng.choice(["ok", "slow"])}"'
         lines.append(f"cpu,host={rng.choice('abc')},dc=d{rng.randrange(2)} {fields} {t}")
@@ -79,7 +79,9 @@ def assert_rows_equal(got: list[list[Any]], expected: list[list[Any]]) -> None:
 TIER_QUERIES = [
     ("SELECT time_bucket('1h', time) AS t, host, avg(usage), sum(req), max(peak), count(*), count(usage), sum(usage) "
      "FROM cpu GROUP BY 1, 2 ORDER BY 1, 2", "cpu_1h"),
-    ("SELECT time_bucket('2h', time) AS t, host, dc, last(last_seen), max(peak) FROM cpu GROUP BY 1, 2, 3", "cpu_1h"),
+    ("SELECT time_bucket('2h', time) AS t, host, dc, last(last_seen), max(peak), count(temp) FROM cpu GROUP BY 1, 2, 3", "cpu_1h"),
+    # an integer kept with avg: its mean where each answer row is one tier row
+    ("SELECT time_bucket('1h', time) AS t, host, dc, avg(temp) FROM cpu GROUP BY 1, 2, 3 ORDER BY 2, 3, 1", "cpu_1h"),
     ("SELECT time_bucket('1d', time) AS t, avg(usage) AS u, sum(req) FROM cpu WHERE host = 'a' GROUP BY 1", "cpu_1h"),
     ("SELECT time_bucket('6h', time) AS t, dc, host, max(peak) FROM cpu GROUP BY 1, 2, 3 ORDER BY 1 DESC, 2, 3 LIMIT 7", "cpu_1h"),
     # starts inside a bucket: that bucket from raw, the rest from the tier
@@ -94,6 +96,8 @@ RAW_QUERIES = [
     "SELECT time_bucket('90s', time) AS t, avg(usage) FROM cpu GROUP BY 1",  # not a multiple of 1m
     "SELECT host, avg(usage) FROM cpu GROUP BY 1",  # no time bucket
     "SELECT time_bucket('1h', time) AS t, host, last(last_seen) FROM cpu GROUP BY 1, 2",  # tier rows of 2 dcs share times
+    "SELECT time_bucket('2h', time) AS t, host, dc, avg(temp) FROM cpu GROUP BY 1, 2, 3",  # no integer sum is kept
+    "SELECT time_bucket('1h', time) AS t, host, avg(temp) FROM cpu GROUP BY 1, 2",
 ]
 
 
@@ -189,17 +193,20 @@ def test_policy_statements_and_their_errors(tmp_path: Path) -> None:
             execute_sql(engine, statement)
     assert execute_sql(engine, "SHOW DOWNSAMPLING POLICIES").rows == []
     assert not engine.field_types("cpu_1m")
-    execute_sql(engine, "CREATE DOWNSAMPLING POLICY ON cpu (raw: 24h, 1m: 7d)")
+    execute_sql(engine, "CREATE DOWNSAMPLING POLICY ON cpu (raw: 24h, 1m: 7d) FIELDS (status: none, last_seen: none)")
+    assert sorted(engine.field_types("cpu_1m")) == [
+        "__points", "peak", "peak__count", "peak__sum", "req", "req__count", "temp", "temp__count", "usage", "usage__count", "usage__sum",
+    ]
     with pytest.raises(QueryError, match="already has a downsampling policy"):
         execute_sql(engine, "CREATE DOWNSAMPLING POLICY ON cpu (raw: 24h, 1m: 7d)")
     # New periods are taken; other tiers or functions would lose data the raw rows no longer have.
-    execute_sql(engine, "ALTER DOWNSAMPLING POLICY ON cpu (raw: 48h, 1m avg: forever)")
+    execute_sql(engine, "ALTER DOWNSAMPLING POLICY ON cpu (raw: 48h, 1m avg: forever) FIELDS (status: none, last_seen: none)")
     assert execute_sql(engine, "SHOW DOWNSAMPLING POLICIES").rows[1][4] == "forever"
     with pytest.raises(QueryError, match="DROP DOWNSAMPLING POLICY ON cpu to start over"):
         execute_sql(engine, "ALTER DOWNSAMPLING POLICY ON cpu (raw: 48h, 1m max: 7d)")
     with pytest.raises(DownsamplingError, match="other tiers"):
         downsampling.ensure_policy(engine, policy_from_text("cpu", "raw: 24h, 5m: 7d"))
-    assert not downsampling.ensure_policy(engine, policy_from_text("cpu", "raw: 48h, 1m: forever"))
+    assert not downsampling.ensure_policy(engine, policy_from_text("cpu", "raw: 48h, 1m: forever", "status: none, last_seen: none"))
     assert [c.name for c in describe_sql(engine, "SHOW DOWNSAMPLING POLICIES")][:2] == ["measurement", "tier"]
     assert execute_sql(engine, "DROP DOWNSAMPLING POLICY ON cpu").tag == "DROP DOWNSAMPLING POLICY"
     assert not engine.field_types("cpu_1m") and execute_sql(engine, "SHOW CONTINUOUS AGGREGATES").rows == []

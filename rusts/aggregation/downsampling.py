@@ -7,8 +7,11 @@ when the policy is created:
     SELECT time_bucket('1m', time) AS time, <tags>, avg(f) AS f, sum(f) AS f__sum, count(f) AS f__count,
            max(g) AS g, ..., count(*) AS __points FROM m GROUP BY 1, <tags>
 
-A field kept with avg also keeps its sum and count (`f__sum`, `f__count`), so a coarser bucket
-is computed exactly from finer ones; `__points` counts rows (for count(*)). The raw measurement
+A float field kept with avg also keeps its sum and count (`f__sum`, `f__count`), so a coarser
+bucket is computed exactly from finer ones; an integer field kept with avg keeps only its count
+(an integer sum may leave bigint, ns timestamps do, and would stop every refresh), so its mean
+is answered from the tier only where each query row is one tier row. `__points` counts rows
+(for count(*)). The raw measurement
 keeps the policy's raw period and each tier its own (rusts.retention.manager reads `periods`).
 
 Answering from a tier (`route`, `answer`): an aggregating query on the raw measurement whose
@@ -19,7 +22,8 @@ give back exactly:
     count(*)        sum(__points)
     count(f)        sum(f__count) (f kept with avg) or sum(f) (kept with count)
     sum(f)          sum(f__sum) (avg) or sum(f) (sum)
-    avg(f)          sum(f__sum) / sum(f__count) (avg)
+    avg(f)          sum(f__sum) / sum(f__count) (avg, floats); for integers avg(f) where the query's
+                    buckets are the tier's and it groups by every tag the tier keeps
     min, max of f   the same function, when f is kept with it
     first, last     the same, when f is kept with it and the query groups by every tag the tier
                     keeps (tier rows of several series share bucket times)
@@ -57,14 +61,19 @@ def tier_sql(policy: DownsamplingPolicy, tier: Tier, tags: list[str], fields: di
     columns = [f"time_bucket('{tier.label}', time) AS time", *(_quoted(tag) for tag in tags)]
     for name, kind in sorted(fields.items()):
         function = policy.function_of(tier, name)
+        if function == "none":
+            continue
         if kind not in _NUMERIC:
             if name in policy.fields and function in NUMERIC_ONLY:
                 raise DownsamplingError(f"field {name!r} of {policy.measurement!r} is {kind}: {function} needs numbers (use first, last or count)", name)
             if function in NUMERIC_ONLY:
                 function = "last"
         field = _quoted(name)
-        if function == "mean":
+        if function == "mean" and kind == "float":
             columns += [f"avg({field}) AS {field}", f"sum({field}) AS {_quoted(name + '__sum')}", f"count({field}) AS {_quoted(name + '__count')}"]
+        elif function == "mean":
+            # An integer sum may leave bigint (ns timestamps do): no __sum, so the refresh cannot fail.
+            columns += [f"avg({field}) AS {field}", f"count({field}) AS {_quoted(name + '__count')}"]
         else:
             columns.append(f"{function}({field}) AS {field}")
     columns.append(f"count(*) AS {_quoted(POINTS)}")
@@ -242,7 +251,7 @@ def _tier_route(registry: ContinuousAggregates, policy: DownsamplingPolicy, tier
     # first/last of tier rows that merge several tier series would pick among equal bucket times
     whole_series = tags <= set(group.tags)
     for aggregation in query.aggregations:
-        plan = _reaggregation(policy, tier, stored, aggregation, whole_series)
+        plan = _reaggregation(policy, tier, stored, aggregation, whole_series, group.time.interval == definition.interval)
         if plan is None:
             return None
         how, sources = plan
@@ -284,7 +293,8 @@ def _filter_keys(predicate: Any) -> set[str]:
 
 
 def _reaggregation(
-    policy: DownsamplingPolicy, tier: Tier, stored: dict[str, Column], aggregation: Aggregation, whole_series: bool
+    policy: DownsamplingPolicy, tier: Tier, stored: dict[str, Column], aggregation: Aggregation, whole_series: bool,
+    same_buckets: bool,
 ) -> tuple[str, list[Aggregation]] | None:
     """(how to combine, aggregations over the tier) giving `aggregation` exactly, or None."""
     function, field = aggregation.function, aggregation.field
@@ -295,18 +305,22 @@ def _reaggregation(
     if field not in stored:
         return None
     averaged = f"{field}__sum" in stored and f"{field}__count" in stored
-    kept = policy.function_of(tier, field) if not averaged else "mean"
+    counted = f"{field}__count" in stored
+    kept = "mean" if counted else policy.function_of(tier, field)
+    if function == "mean" and counted and not averaged:
+        # an integer mean: exact only where each query row is one tier row
+        return ("same", [Aggregation("mean", field)]) if same_buckets and whole_series else None
+    if function == "count" and counted:
+        return "same", [Aggregation("sum", f"{field}__count")]
     if function == "mean" and averaged:
         return "divide", [Aggregation("sum", f"{field}__sum"), Aggregation("sum", f"{field}__count")]
     if function == "sum" and averaged:
         return "same", [Aggregation("sum", f"{field}__sum")]
-    if function == "count" and averaged:
-        return "same", [Aggregation("sum", f"{field}__count")]
     if function in ("sum", "count") and kept == function:
         return "same", [Aggregation("sum", field)]
-    if function in ("min", "max") and kept == function and not averaged:
+    if function in ("min", "max") and kept == function:
         return "same", [Aggregation(function, field)]
-    if function in ("first", "last") and kept == function and not averaged and whole_series:
+    if function in ("first", "last") and kept == function and whole_series:
         return "same", [Aggregation(function, field)]
     return None
 

@@ -9,8 +9,9 @@ each a continuous aggregate over the raw points (a tier) kept for its own period
 A tier is `<interval> [<function>]: <period>`; the function is the default of the tier's
 fields (avg when left out) and `fields` overrides it per field in every tier: mean for gauges,
 sum for counters of events, max or last where that is what the field means. Functions: avg
-(mean), sum, count, min, max, first, last. String and boolean fields take last unless the
-policy says first or count (avg, sum, min and max are refused for them). A period of `forever`
+(mean), sum, count, min, max, first, last, and for `fields` also none (the field is not kept in
+the tiers). String and boolean fields take last unless the policy says first, count or none
+(avg, sum, min and max are refused for them). A period of `forever`
 (null in rusts.yml) keeps a tier for good.
 
 Tier `<interval>` of measurement m is the aggregate named `m_<interval>` (trips_1m, trips_1h).
@@ -137,7 +138,10 @@ def build_policy(measurement: str, raw: str | None, tiers: list[tuple[str, str |
     intervals = [t.interval for t in parsed]
     if len(set(intervals)) != len(intervals):
         raise DownsamplingError(f"downsampling policy of {measurement!r} has two tiers of the same interval", measurement)
-    chosen = {name: parse_function(function, f"field {name!r}") for name, function in fields.items()}
+    chosen = {
+        name: "none" if function.strip().lower() == "none" else parse_function(function, f"field {name!r}")
+        for name, function in fields.items()
+    }
     return DownsamplingPolicy(measurement, None if raw is None else parse_period(raw, "raw"), tuple(parsed), chosen)
 
 
