@@ -1,9 +1,10 @@
 """The HTTP API (Litestar). Interpreted: Litestar introspects its handlers.
 
-Routes so far: the probes (`/health`, `/ready`), writes in InfluxDB line
+Routes: the probes (`/health`, `/ready`), writes in InfluxDB line
 protocol (`/write`, and `/api/v2/write` for InfluxDB 2.x clients and
-Telegraf's influxdb_v2 output), `/stats` and `/metrics` (Prometheus). Queries
-arrive with the query engine (issue 4).
+Telegraf's influxdb_v2 output), queries (`/query`, `/sql`), continuous
+aggregates (`/aggregates`), `/stats` and `/metrics` (Prometheus); in cluster
+mode also rusts/api/cluster_routes.py (`/internal/*`, `/cluster/status`).
 
 Every request passes the Gate first (an ASGI wrapper around the Litestar
 app): the rate limit per client address, then the token check (see
@@ -208,7 +209,12 @@ def stats(state: State) -> Response[dict[str, Any]]:
         return _error(STATUS_UNAVAILABLE, "the storage engine is not ready")
     engine = holder.engine
     retention = default_manager(engine).report()
-    return Response({"version": rusts.__version__, "compiled": rusts.COMPILED, **engine.statistics(), "retention": retention})
+    answer: dict[str, Any] = {"version": rusts.__version__, "compiled": rusts.COMPILED, **engine.statistics(), "retention": retention}
+    cluster: ClusterNode | None = state.get("cluster")
+    if cluster is not None:
+        # The front engine holds no points: each held shard's engine says what this node stores.
+        answer["shards"] = {str(shard): shard_engine.statistics() for shard, shard_engine in sorted(cluster.shards.items())}
+    return Response(answer)
 
 
 async def _write(request: Request[Any, Any, State], precision: str) -> Response[Any]:
