@@ -132,6 +132,10 @@ def test_every_node_answers_as_one_node_holding_the_data(tmp_path: Path, single:
         assert same(nodes[1].sql(SQL_QUERIES[0]), single.sql(SQL_QUERIES[0]))
         status = nodes[0].status()
         assert [n["id"] for n in status["nodes"]] == ["n0", "n1", "n2"] and status["replication_factor"] == 2
+        # A request from a node with another cluster.toml is refused before anything is stored.
+        code, answer = nodes[2].request("POST", "/internal/write?shard=2", f"cpu,host=x usage=1 {BASE}".encode(),
+                                        {"X-Rusts-Cluster": "test/0123456789abcdef"})
+        assert code == 409 and "cluster.toml files differ" in answer["error"], answer
         code, stats = nodes[0].request("GET", "/stats")
         assert code == 200 and set(stats["shards"]) == {"0", "2"} and stats["points_written"] == 0, stats
         assert sum(s["points_written"] for node in nodes for s in node.request("GET", "/stats")[1]["shards"].values()) == 2 * (1500 + 300 + 2)  # the dataset, the INSERT and the good line, each twice

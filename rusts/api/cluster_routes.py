@@ -14,6 +14,9 @@
 Internal routes never forward again: a coordinator already chose the holders.
 They need the cluster's token when authentication is on (the node's clients
 send one) and are not rate limited (the client's request was, at the coordinator).
+A peer's request carries X-Rusts-Cluster (cluster name and a digest of
+cluster.toml without node_id); one that differs from this node's is refused with
+409 before anything is stored (a request without it, from an operator, is served).
 """
 
 from typing import Any
@@ -25,16 +28,19 @@ from litestar.response import Response
 
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.api.router import STATUS_BAD_REQUEST, STATUS_UNAVAILABLE, EngineHolder, run_blocking
-from rusts.cluster.node import ClusterNode
+from rusts.cluster.node import LAYOUT_HEADER, ClusterNode
 from rusts.query.model import parse_query
 
 INTERNAL_PATHS = frozenset({"/internal/write", "/internal/query", "/internal/schema", "/internal/fingerprint"})
 
 
-def _node(state: State) -> ClusterNode | None:
-    """The node once its engines are open (None while recovering)."""
+def _node(state: State, request: Request[Any, Any, State] | None = None) -> ClusterNode | None:
+    """The node once its engines are open (None while recovering); LayoutMismatchError (409) when the
+    request comes from a node with another cluster.toml."""
     holder: EngineHolder = state.engines
     node: ClusterNode = state.cluster
+    if request is not None:
+        node.check_layout(request.headers.get(LAYOUT_HEADER))
     return node if holder.engine is not None else None
 
 
@@ -45,7 +51,7 @@ def _not_ready() -> Response[Any]:
 @post("/internal/write", status_code=200)
 async def internal_write(request: Request[Any, Any, State], shard: int, precision: str = "ns") -> Response[Any]:
     """Store a shard's part of a write on this node."""
-    node = _node(request.app.state)
+    node = _node(request.app.state, request)
     if node is None:
         return _not_ready()
     multiplier = PRECISION_MULTIPLIERS.get(precision)
@@ -64,7 +70,7 @@ async def internal_write(request: Request[Any, Any, State], shard: int, precisio
 @post("/internal/query", status_code=200)
 async def internal_query(request: Request[Any, Any, State], shard: int, timeout: float | None = None) -> Response[Any]:
     """This node's partial answer for one shard."""
-    node = _node(request.app.state)
+    node = _node(request.app.state, request)
     if node is None:
         return _not_ready()
     limit: float = request.app.state.request_timeout
@@ -75,9 +81,10 @@ async def internal_query(request: Request[Any, Any, State], shard: int, timeout:
 
 
 @get("/internal/schema")
-async def internal_schema(state: State, version: int | None = None) -> Response[Any]:
+async def internal_schema(request: Request[Any, Any, State], version: int | None = None) -> Response[Any]:
     """The schema of this node's shards, unless `version` is still current (204)."""
-    node = _node(state)
+    state = request.app.state
+    node = _node(state, request)
     if node is None:
         return _not_ready()
     answer = await run_blocking(state.request_timeout, "the schema export", "try again", node.internal_schema, version)
@@ -89,7 +96,7 @@ async def internal_schema(state: State, version: int | None = None) -> Response[
 @post("/internal/schema", status_code=200)
 async def announce_schema(request: Request[Any, Any, State]) -> Response[Any]:
     """New series and fields another node's write brought: into this node's front schema."""
-    node = _node(request.app.state)
+    node = _node(request.app.state, request)
     if node is None:
         return _not_ready()
     body = await request.body()

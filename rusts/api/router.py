@@ -44,7 +44,7 @@ from litestar.response import Response
 
 import rusts
 from rusts.aggregation.continuous import AggregateExistsError, UnknownAggregateError, aggregates_of
-from rusts.cluster.node import ClusterNode, NotHolderError, SchemaError, ShardsUnavailableError
+from rusts.cluster.node import ClusterNode, LayoutMismatchError, NotHolderError, SchemaError, ShardsUnavailableError
 from rusts.cluster.replication import ReplicationShortError
 from rusts.cluster.schema import ClusterUnsupportedError
 from rusts.api.auth import token_from_request, verify_token
@@ -113,6 +113,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     ShardsUnavailableError: STATUS_UNAVAILABLE,
     NotHolderError: STATUS_NOT_FOUND,
     SchemaError: STATUS_BAD_REQUEST,
+    LayoutMismatchError: STATUS_CONFLICT,
     ClusterUnsupportedError: STATUS_NOT_IMPLEMENTED,
     LineProtocolError: STATUS_BAD_REQUEST,
     FieldTypeConflictError: STATUS_BAD_REQUEST,

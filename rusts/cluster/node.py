@@ -34,6 +34,7 @@ peer (a forwarded write, a partial query, a schema fetch) and the whole
 replication of one write; health probes use at most 1 s.
 """
 
+import hashlib
 import logging
 import os
 import threading
@@ -64,6 +65,14 @@ OpenEngine = Callable[[str, type[StorageEngine]], StorageEngine]
 
 PROBE_TIMEOUT_SECS = 1.0
 CLIENTS_PER_PEER = 8
+LAYOUT_HEADER = "X-Rusts-Cluster"  # "<cluster_name>/<layout digest>" on every request to a peer
+
+
+def layout_of(config: ClusterConfig) -> str:
+    """`<cluster_name>/<digest>` of everything in cluster.toml but node_id: equal on every node of one
+    cluster, different as soon as two nodes disagree about nodes, shards, mode or sharding."""
+    shape = msgspec.structs.replace(config, node_id="")
+    return f"{config.cluster_name}/{hashlib.blake2b(msgspec.json.encode(shape), digest_size=8).hexdigest()}"
 
 _log = logging.getLogger("rusts.cluster")
 
@@ -74,6 +83,10 @@ class NotHolderError(RustsError):
     def __init__(self, node_id: str, shard: int, held: list[int]) -> None:
         self.shard = shard
         super().__init__(f"node {node_id} does not hold shard {shard} (it holds {', '.join(map(str, held)) or 'none'})")
+
+
+class LayoutMismatchError(RustsError):
+    """A request from a node whose cluster.toml differs from this node's (HTTP 409): nothing is stored."""
 
 
 class SchemaError(RustsError):
@@ -111,6 +124,8 @@ class ClusterNode:
         self.sharding = self.membership.sharding()
         self.node_id = config.node_id
         peers = [node for node in config.nodes if node.id != self.node_id]
+        self.layout = layout_of(config)
+        headers = {**(headers or {}), LAYOUT_HEADER: self.layout}
         self.clients: dict[str, Peer] = {
             node.id: ClientPool(node.id, node.address, timeout, headers, CLIENTS_PER_PEER) for node in peers
         }
@@ -229,6 +244,14 @@ class ClusterNode:
     def internal_write(self, shard: int, body: bytes, multiplier: int) -> WriteResult:
         """POST /internal/write: store a shard's part here (never forwarded again)."""
         return self.shard_engine(shard).write_line_protocol(body, multiplier, None)
+
+    def check_layout(self, claimed: str | None) -> None:
+        """LayoutMismatchError when a peer's request says it runs another cluster.toml (None: not a peer)."""
+        if claimed is not None and claimed != self.layout:
+            raise LayoutMismatchError(
+                f"node {self.node_id} runs cluster layout {self.layout}, the request came from a node running "
+                f"{claimed}: their cluster.toml files differ (beyond node_id)"
+            )
 
     def shard_engine(self, shard: int) -> StorageEngine:
         engine = self.shards.get(shard)
