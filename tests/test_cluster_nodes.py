@@ -97,8 +97,9 @@ def single(tmp_path: Path) -> Any:
     server.stop()
 
 
-def test_every_node_answers_as_one_node_holding_the_data(tmp_path: Path, single: RustsServer) -> None:
-    nodes = start_cluster(tmp_path, "Quorum", 2)
+@pytest.mark.parametrize("strategy", ["BySeries", "ByTime", "ByMeasurement"])
+def test_every_node_answers_as_one_node_holding_the_data(tmp_path: Path, single: RustsServer, strategy: str) -> None:
+    nodes = start_cluster(tmp_path, "Quorum", 2, strategy)
     try:
         body = dataset()
         single.write(body)
