@@ -27,7 +27,6 @@ before sqlglot sees the text. Anything else RusTs cannot answer exactly
 raises UnsupportedSqlError naming the construct and quoting it.
 """
 
-import math
 import re
 import time
 from operator import itemgetter
@@ -150,10 +149,10 @@ class Translation:
         if not self.order:
             if self.offset or self.limit is not None:
                 rows = rows[self.offset : None if self.limit is None else self.offset + self.limit]
-            return QueryResult(self.columns(), self.project(rows))
+            return QueryResult(self.columns(), self._projected(rows))
         # every row's SELECT list is computed before the sort, as PostgreSQL does: an error in a row
         # that paging leaves out is still an error
-        pairs = list(zip(rows, self.project(rows)))
+        pairs = list(zip(rows, self._projected(rows)))
         for key in reversed(self.order):
             pairs = _sorted(pairs, key)
         if self.offset or self.limit is not None:
@@ -168,14 +167,17 @@ class Translation:
     def _check_overflow(self, rows: list[list[Any]]) -> None:
         """PostgreSQL's error where a float aggregate overflowed (SUM, AVG, STDDEV of huge values)."""
         for index in self.float_aggregates:
-            for row in rows:
-                value = row[index]
-                if value is not None and not math.isfinite(value):
-                    raise OutOfRangeError("value out of range: overflow")
+            # v - v is 0.0 for a finite float, NaN for infinity and NaN; None is skipped
+            if any(value - value != 0.0 for value in map(itemgetter(index), rows) if value is not None):
+                raise OutOfRangeError("value out of range: overflow")
 
     def project(self, rows: list[list[Any]]) -> list[list[Any]]:
         """Executor rows as answer rows: the SELECT list's columns and expressions."""
         self._check_overflow(rows)
+        return self._projected(rows)
+
+    def _projected(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """project() of rows already checked for overflow."""
         if all(isinstance(expr, Ref) for expr in self.outputs):
             picks = [expr.index for expr in self.outputs if isinstance(expr, Ref)]
             if picks == list(range(len(self.layout))):
