@@ -144,8 +144,13 @@ def start(kind: str, workdir: str) -> list[Node]:
         ports = [free_port() for _ in range(3)]
         nodes = [Node(os.path.join(workdir, f"{kind}-n{i}"), port, cluster_toml(f"n{i}", ports, mode, factor))
                  for i, port in enumerate(ports)]
-    for node in nodes:
-        node.wait_ready()
+    try:
+        for node in nodes:
+            node.wait_ready()
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
     return nodes
 
 

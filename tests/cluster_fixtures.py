@@ -126,8 +126,12 @@ def start_cluster(
         ClusterNodeProcess(directory / f"n{i}", f"n{i}", cluster_toml(f"n{i}", ports, mode, replication_factor, strategy), port, timeout)
         for i, port in enumerate(ports)
     ]
-    for node in nodes:
-        node.wait_ready()
+    try:
+        for node in nodes:
+            node.wait_ready()
+    except BaseException:
+        stop_cluster(nodes)
+        raise
     return nodes
 
 
