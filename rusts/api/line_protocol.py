@@ -811,16 +811,14 @@ def parse_body(body: bytes | str, multiplier: int, default_time: int, fast: bool
 
 
 def engine_parser(body: bytes, multiplier: int, default_time: int) -> tuple[list[Any], list[LineProtocolError]]:
-    """The parser the storage engine calls on writes and on WAL replay: large bodies go to the
-    worker processes of rusts.api.parse_pool when there are any, the rest are parsed here."""
+    """The parser the storage engine calls on writes and on WAL replay: large bodies go to a
+    worker process (rusts.api.parse_pool) when one is free, the rest are parsed here."""
     if len(body) >= 65536:
-        from rusts.api.parse_pool import shared_pool
+        from rusts.api.parse_pool import parse
 
-        pool = shared_pool()
-        if pool is not None:
-            parsed = pool.parse(body, multiplier, default_time)
-            if parsed is not None:
-                return parsed
+        parsed = parse(body, multiplier, default_time)
+        if parsed is not None:
+            return parsed
     return parse_in_process(body, multiplier, default_time)
 
 

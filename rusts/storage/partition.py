@@ -28,6 +28,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from rusts.compression.block import ZSTD_LEVEL, zstd_level_of_blocks
+from rusts.core import workers
 from rusts.core.errors import CorruptDataError
 from rusts.index.bloom import BloomFilter
 from rusts.storage.columns import SeriesData
@@ -37,6 +38,10 @@ from rusts.storage.segment import SegmentReader, write_segment
 MANIFEST = "MANIFEST"
 MANIFEST_VERSION = 1
 _BLOOM_ANSWERS_KEPT = 100_000
+# Segments of at least this many rows are encoded in a worker process (rusts.core.workers) when
+# one is free: encoding is most of a flush's CPU, and the server's own process is busy with
+# HTTP, the WAL and the memtable. Smaller ones are not worth pickling.
+OFFLOAD_MIN_ROWS = 10_000
 _log = logging.getLogger("rusts.storage.partition")
 
 
@@ -189,7 +194,7 @@ class Partition:
             generation = self.next_generation
             self.next_generation += 1
         path = self.segment_path(generation)
-        write_segment(path, series, outer=outer, zstd_level=zstd_level)
+        _write_flushed(path, list(series), outer, zstd_level)
         reader = SegmentReader.open(path)
         with self._lock:
             self.readers[generation] = reader
@@ -294,3 +299,14 @@ class Partition:
                 reader.close()
             self.readers.clear()
             self._retired.clear()
+
+
+def _write_flushed(path: str, series: list[SeriesData], outer: str, zstd_level: int) -> None:
+    """write_segment, in a worker process when the segment is large and one is free. The same
+    bytes either way; a worker that fails leaves the write to this process (which raises the
+    real error, e.g. a full disk)."""
+    if sum(len(data) for data in series) >= OFFLOAD_MIN_ROWS:
+        pool = workers.shared_pool()
+        if pool is not None and pool.call("rusts.storage.segment_write:write_segment_at", path, series, outer, zstd_level) is not None:
+            return
+    write_segment(path, series, outer=outer, zstd_level=zstd_level)

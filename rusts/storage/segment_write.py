@@ -109,6 +109,11 @@ def write_segment(
     return SegmentInfo(path, len(metas), rows, field_values, low, high, size)
 
 
+def write_segment_at(path: str, series: list[SeriesData], outer: str, zstd_level: int) -> SegmentInfo:
+    """write_segment with positional arguments: the task a worker process runs (rusts.core.workers)."""
+    return write_segment(path, series, outer=outer, zstd_level=zstd_level)
+
+
 def _fsync_directory(path: str) -> None:
     fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
     try:

@@ -1,5 +1,5 @@
-"""Parsing in worker processes (rusts.api.parse_pool): same answers as in process, failures fall
-back to in-process parsing, and no worker outlives a killed server."""
+"""Worker processes (rusts.core.workers) and parsing in them (rusts.api.parse_pool): same answers
+as in process, failures fall back to in-process parsing, and no worker outlives a killed server."""
 
 import random
 import signal
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from rusts.api import parse_pool
+from rusts.core import workers
 from rusts.api.line_protocol import engine_parser, parse_in_process
 from servers import RustsServer
 
@@ -52,7 +53,7 @@ def _normal(parsed: tuple[list[Any], list[Any]]) -> tuple[list[Any], list[Any]]:
 
 @pytest.fixture()
 def pool() -> Any:
-    started = parse_pool.ParsePool(2)
+    started = workers.WorkerPool(2)
     deadline = time.monotonic() + 60
     while started._idle.qsize() < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -61,38 +62,38 @@ def pool() -> Any:
     started.close()
 
 
-def test_pooled_parse_equals_in_process(pool: parse_pool.ParsePool) -> None:
+def test_pooled_parse_equals_in_process(pool: workers.WorkerPool) -> None:
     for seed in range(6):
         body = _body(seed)
         assert len(body) >= parse_pool.MIN_POOLED_BYTES
-        pooled = pool.parse(body, 1000, 1_600_000_000_000_000_000)
+        pooled = parse_pool.parse(body, 1000, 1_600_000_000_000_000_000, pool)
         assert pooled is not None
         assert _normal(pooled) == _normal(parse_in_process(body, 1000, 1_600_000_000_000_000_000))
         assert pooled[1], "the body holds bad lines"
 
 
-def test_invalid_utf8_and_empty_answers(pool: parse_pool.ParsePool) -> None:
+def test_invalid_utf8_and_empty_answers(pool: workers.WorkerPool) -> None:
     body = _body(7) + b"\ncpu,host=\xff\xfe n=1i 5\n" + b"\n" * 10
-    pooled = pool.parse(body, 1, 0)
+    pooled = parse_pool.parse(body, 1, 0, pool)
     assert pooled is not None
     assert _normal(pooled) == _normal(parse_in_process(body, 1, 0))
     blank = b"\n" * 70_000
-    assert _normal(pool.parse(blank, 1, 0) or ([], [])) == _normal(parse_in_process(blank, 1, 0))
+    assert _normal(parse_pool.parse(blank, 1, 0, pool) or ([], [])) == _normal(parse_in_process(blank, 1, 0))
 
 
-def test_a_killed_worker_is_replaced_and_its_body_parsed_in_process(pool: parse_pool.ParsePool) -> None:
+def test_a_killed_worker_is_replaced_and_its_body_parsed_in_process(pool: workers.WorkerPool) -> None:
     body = _body(11)
     expected = _normal(parse_in_process(body, 1, 0))
     for worker in list(pool._idle.queue):
         worker.process.kill()
         worker.process.wait()
     # Both workers are dead: each is found dead by the body it is given, which falls back.
-    assert pool.parse(body, 1, 0) is None
-    assert pool.parse(body, 1, 0) is None
+    assert parse_pool.parse(body, 1, 0, pool) is None
+    assert parse_pool.parse(body, 1, 0, pool) is None
     deadline = time.monotonic() + 60
     answer = None
     while answer is None and time.monotonic() < deadline:
-        answer = pool.parse(body, 1, 0)
+        answer = parse_pool.parse(body, 1, 0, pool)
         time.sleep(0.05)
     assert answer is not None, "no replacement worker came up"
     assert _normal(answer) == expected
@@ -102,11 +103,11 @@ def test_engine_parser_uses_the_pool_only_for_large_bodies_and_agrees(monkeypatc
     calls: list[int] = []
 
     class Recording:
-        def parse(self, body: bytes, multiplier: int, default_time: int) -> Any:
+        def call(self, name: str, body: bytes, *args: Any) -> Any:
             calls.append(len(body))
             return None  # as a pool with no worker ready: the caller parses in process
 
-    monkeypatch.setattr(parse_pool, "shared_pool", lambda: Recording())
+    monkeypatch.setattr(workers, "shared_pool", lambda: Recording())
     small = b"cpu,host=a n=1i 1"
     big = _body(3)
     assert _normal(engine_parser(small, 1, 0)) == _normal(parse_in_process(small, 1, 0))
@@ -115,12 +116,20 @@ def test_engine_parser_uses_the_pool_only_for_large_bodies_and_agrees(monkeypatc
 
 
 def test_worker_count_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RUSTS_PARSE_WORKERS", "0")
-    assert parse_pool.worker_count() == 0
-    monkeypatch.setenv("RUSTS_PARSE_WORKERS", "3")
-    assert parse_pool.worker_count() == 3
-    monkeypatch.delenv("RUSTS_PARSE_WORKERS")
-    assert 1 <= parse_pool.worker_count() <= 4
+    monkeypatch.setenv("RUSTS_WORKERS", "0")
+    assert workers.worker_count() == 0
+    monkeypatch.setenv("RUSTS_WORKERS", "3")
+    assert workers.worker_count() == 3
+    monkeypatch.delenv("RUSTS_WORKERS")
+    assert 1 <= workers.worker_count() <= 4
+
+
+def test_a_task_that_raises_is_left_to_the_caller(pool: workers.WorkerPool) -> None:
+    assert pool.call("rusts.api.parse_pool:parse_packed", None, 1, 0) is None
+    assert "parse_packed" in pool.failures[-1]
+    assert pool.call("os:system", "true") is None  # only functions of the package run
+    assert "rusts package" in pool.failures[-1]
+    assert parse_pool.parse(_body(1), 1, 0, pool) is not None  # the workers still serve
 
 
 def _children(pid: int) -> list[int]:
@@ -164,3 +173,29 @@ def test_server_writes_through_workers_and_none_outlives_kill_9(tmp_path: Path) 
         assert rows[0][-1] == written.pop()
     finally:
         server.stop()
+
+
+def test_a_segment_encoded_by_a_worker_is_the_same_file(pool: workers.WorkerPool, tmp_path: Path) -> None:
+    import numpy as np
+
+    from rusts.core.kinds import KIND_FLOAT, KIND_INTEGER, KIND_STRING
+    from rusts.storage.columns import Column, SeriesData
+    from rusts.storage.segment import SegmentReader
+    from rusts.storage.segment_write import write_segment
+
+    rng = np.random.default_rng(3)
+    series = []
+    for series_id in (5, 9, 12):
+        times = np.cumsum(rng.integers(1, 10**9, 30_000)).astype(np.int64)
+        present = rng.random(30_000) < 0.8
+        series.append(SeriesData(series_id, times, {
+            "f": Column(KIND_FLOAT, rng.normal(size=30_000).round(2)),
+            "i": Column(KIND_INTEGER, rng.integers(-10**6, 10**6, 30_000), present),
+            "s": Column(KIND_STRING, [f"v{x}" for x in rng.integers(0, 7, 30_000).tolist()]),
+        }))
+    pooled, local = str(tmp_path / "pooled.seg"), str(tmp_path / "local.seg")
+    info = pool.call("rusts.storage.segment_write:write_segment_at", pooled, series, "zstd", 3)
+    assert info is not None and info.point_count == 90_000
+    write_segment(local, series, outer="zstd", zstd_level=3)
+    assert Path(pooled).read_bytes() == Path(local).read_bytes()
+    assert SegmentReader.open(pooled).read(9, None, 0, 2**62) is not None

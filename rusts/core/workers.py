@@ -1,0 +1,236 @@
+"""Worker processes for CPU-heavy pure functions, so the server uses more than the one core the GIL allows.
+
+The server process keeps what must be serial (HTTP, the WAL append, the memtable, manifests);
+parsing a large line-protocol body (rusts.api.parse_pool) and encoding a flushed segment
+(rusts.storage.partition) can run here instead. A task names a module-level function of this
+package ("rusts.module:function") and its arguments; the worker imports the module, calls the
+function and sends the result back. Answers are the same as in process: callers pass only
+plain values, arrays and the storage classes, and the tests compare both ways.
+
+Workers: RUSTS_WORKERS of them (default: the number of CPUs, at most 4; 0 turns them off),
+started in the background on first use as `python -m rusts.core.workers` (a fresh interpreter:
+no fork of a threaded server, and unlike multiprocessing's spawn the caller's __main__ is not
+run again). A worker reads tasks on its stdin, so one whose parent died (kill -9) reads
+end-of-file and exits; on Linux it also asks for SIGKILL when its parent dies. `call` answers
+None when no worker could run the task (none started yet, one died, the function raised):
+the caller then runs it in process, which also raises the real error. A task never fails
+because of the pool.
+
+Wire format, each way: an i64 length (little-endian), then a pickle: the task as
+(function name, argument tuple); the answer as (True, result) or (False, the error's text).
+"""
+
+import ctypes
+import importlib
+import os
+import pickle
+import queue
+import signal
+import struct
+import subprocess
+import sys
+import threading
+from typing import IO, Any
+
+_LENGTH = struct.Struct("<q")
+_PR_SET_PDEATHSIG = 1
+_PACKAGE = "rusts."
+
+
+def worker_count() -> int:
+    """Workers from RUSTS_WORKERS, else the number of CPUs (at most 4)."""
+    configured = os.environ.get("RUSTS_WORKERS", "").strip()
+    if configured:
+        try:
+            return max(0, int(configured))
+        except ValueError:
+            return 0
+    return min(4, os.cpu_count() or 1)
+
+
+def _read_exact(stream: IO[bytes], size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if data is not None and len(data) == size else None
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    header = _read_exact(stream, _LENGTH.size)
+    if header is None:
+        return None
+    (length,) = _LENGTH.unpack(header)
+    return _read_exact(stream, length)
+
+
+def _write_frame(stream: IO[bytes], payload: bytes) -> None:
+    stream.write(_LENGTH.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
+
+
+def resolve(name: str) -> Any:
+    """The function a task names; ValueError outside this package."""
+    module_name, _, function = name.partition(":")
+    if not module_name.startswith(_PACKAGE) or not function:
+        raise ValueError(f"worker tasks name a function of the rusts package as module:function, not {name!r}")
+    return getattr(importlib.import_module(module_name), function)
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: end-of-file on stdin still ends the worker
+
+
+def serve(tasks: IO[bytes], answers: IO[bytes], parent: int) -> None:
+    """A worker's loop: run each task it is sent, answer, exit when the parent is gone."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which then closes us
+    if os.getppid() != parent:
+        return
+    while True:
+        frame = _read_frame(tasks)
+        if frame is None:
+            return
+        try:
+            name, args = pickle.loads(frame)
+            answer = pickle.dumps((True, resolve(name)(*args)), protocol=5)
+        except Exception as exc:
+            answer = pickle.dumps((False, f"{type(exc).__name__}: {exc}"))
+        try:
+            _write_frame(answers, answer)
+        except OSError:
+            return
+
+
+class _Worker:
+    """One worker process; its stdin carries tasks, its stdout answers."""
+
+    def __init__(self) -> None:
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rusts.core.workers", str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.tasks: IO[bytes] = self.process.stdin
+        self.answers: IO[bytes] = self.process.stdout
+
+    def run(self, name: str, args: tuple[Any, ...]) -> tuple[bool, Any]:
+        _write_frame(self.tasks, pickle.dumps((name, args), protocol=5))
+        frame = _read_frame(self.answers)
+        if frame is None:
+            raise EOFError("worker exited")
+        answer: tuple[bool, Any] = pickle.loads(frame)
+        return answer
+
+    def stop(self) -> None:
+        try:
+            self.tasks.close()
+        except OSError:
+            pass  # already gone
+        try:
+            self.process.wait(2)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.answers.close()
+
+
+class WorkerPool:
+    """Idle workers wait in a queue; a task takes one, or is left to the caller when none can."""
+
+    def __init__(self, workers: int) -> None:
+        self.size = workers
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._lock = threading.Lock()
+        self._alive = 0
+        self._closed = False
+        self._ever_ready = False
+        self.failures: list[str] = []  # the last few error texts of tasks that raised in a worker
+        threading.Thread(target=self._start_all, name="rusts-workers-start", daemon=True).start()
+
+    def _start_all(self) -> None:
+        for _ in range(self.size):
+            self._start_one()
+
+    def _start_one(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._alive += 1
+        try:
+            worker = _Worker()
+        except Exception:
+            with self._lock:
+                self._alive -= 1
+            return
+        self._ever_ready = True
+        self._idle.put(worker)
+
+    def idle(self) -> int:
+        """Workers free this moment."""
+        return self._idle.qsize()
+
+    def call(self, name: str, *args: Any) -> Any | None:
+        """The task's result, or None when no worker ran it (the caller runs it in process)."""
+        if self._alive == 0:
+            return None
+        try:
+            # Until a worker is up, tasks are left to the caller; after that they wait for one
+            # (a bounded wait: a replacement that never comes up must not hang the caller).
+            worker = self._idle.get(timeout=30.0 if self._ever_ready else 0.0)
+        except queue.Empty:
+            return None
+        try:
+            ok, result = worker.run(name, args)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            self._replace(worker)
+            return None
+        self._idle.put(worker)
+        if not ok:
+            self.failures = [*self.failures[-9:], f"{name}: {result}"]
+            return None
+        return result
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.stop()
+        with self._lock:
+            self._alive -= 1
+        threading.Thread(target=self._start_one, name="rusts-workers-start", daemon=True).start()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().stop()
+            except queue.Empty:
+                return
+
+
+_pool: WorkerPool | None = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+
+
+def shared_pool() -> WorkerPool | None:
+    """This process's pool, started on first use; None when RUSTS_WORKERS is 0."""
+    global _pool, _pool_pid
+    pid = os.getpid()
+    if _pool is not None and _pool_pid == pid:
+        return _pool
+    with _pool_lock:
+        if _pool is None or _pool_pid != pid:  # a forked child starts its own
+            workers = worker_count()
+            if workers == 0:
+                return None
+            _pool, _pool_pid = WorkerPool(workers), pid
+        return _pool
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[1]))
