@@ -110,7 +110,9 @@ def test_queries_answered_from_the_coarsest_tier_equal_the_raw_answers(tmp_path:
     for sql, tier in TIER_QUERIES:
         plan = plan_of(engine, sql)
         assert f"answered by: tier {tier}" in plan, plan
-        assert ("for the whole range" in plan) != ("time >= 1728004000" in sql or "time < 1728010000" in sql), plan
+        cut = "range starts inside a bucket" in plan or "range ends inside a bucket" in plan
+        assert cut == ("time >= 1728004000" in sql or "time < 1728010000" in sql), plan
+        assert "not yet materialized" not in plan, plan
         assert_rows_equal(execute_sql(engine, sql).rows, raw_answer(engine, sql))
         streamed = stream_sql(engine, sql)
         assert_rows_equal([row for batch in streamed.batches for row in batch], raw_answer(engine, sql))
@@ -121,10 +123,11 @@ def test_queries_answered_from_the_coarsest_tier_equal_the_raw_answers(tmp_path:
     engine.write_line_protocol(f"cpu,host=a,dc=d0 usage=1,req=1i,peak=0.5,last_seen=1i {DAY0 + 7 * HOUR + 30 * MINUTE}".encode())
     sql = TIER_QUERIES[0][0]
     plan = plan_of(engine, sql)
-    assert f"tier cpu_1h (1h buckets) for time < {DAY0 + 7 * HOUR}" in plan and f"raw cpu for time >= {DAY0 + 7 * HOUR}" in plan, plan
+    assert f"tier cpu_1h (1h buckets) for time >= {DAY0 + 10 * HOUR - 365 * DAY} and time < {DAY0 + 7 * HOUR}" in plan, plan
+    assert f"raw cpu for time >= {DAY0 + 7 * HOUR} (not yet materialized in the tier)" in plan, plan
     assert_rows_equal(execute_sql(engine, sql).rows, raw_answer(engine, sql))
     aggregates_of(engine).refresh()
-    assert "for the whole range" in plan_of(engine, sql)
+    assert "not yet materialized" not in plan_of(engine, sql)
     assert_rows_equal(execute_sql(engine, sql).rows, raw_answer(engine, sql))
     # /stats (the retention report) counts which tier answered.
     answered = RetentionManager(engine, RetentionPolicy()).report()["downsampling"]["answered_by"]
@@ -156,7 +159,7 @@ def test_raw_data_ages_out_and_the_tiers_keep_their_periods(tmp_path: Path) -> N
     # A point later than the raw period reaches raw but never the sealed tier buckets.
     late = f"cpu,host=a,dc=d0 usage=99,req=1000i,peak=1.0,last_seen=1i {DAY0 + HOUR}"
     engine.write_line_protocol(late.encode())
-    assert "for the whole range" in plan_of(engine, month)
+    assert "not yet materialized" not in plan_of(engine, month)
     aggregates_of(engine).refresh()
     assert_rows_equal(execute_sql(engine, month).rows, before)
     # Past a week the 1-minute tier goes; the hourly one stays for its year.
@@ -226,7 +229,7 @@ def test_explain_over_the_pgwire_path(tmp_path: Path) -> None:
     outcome = pg_execute(engine, session, sql, 10.0)
     assert outcome.columns[0][0] == "QUERY PLAN" and outcome.tag == "EXPLAIN"
     lines = [row[0] for row in outcome.rows]
-    assert "  answered by: tier cpu_1h (1h buckets) for the whole range" in lines
+    assert f"  answered by: tier cpu_1h (1h buckets) for time >= {DAY0 + 2 * HOUR - 365 * DAY}" in lines
     assert pg_describe(engine, session, sql)[0][0] == "QUERY PLAN"
     assert "answered by: raw cpu" in "\n".join(row[0] for row in pg_execute(engine, session, "EXPLAIN SELECT * FROM cpu", 10.0).rows)
     engine.close()
@@ -281,4 +284,18 @@ def test_configured_policies_wait_for_their_measurement_and_keep_their_tiers(tmp
     assert "DROP DOWNSAMPLING POLICY ON cpu" in str(failed[1])
     assert downsampling.ensure_configured(engine, [policy_from_text("cpu", "raw: 48h, 1m avg: 7d, 1h: forever", "req: sum")]) == []
     assert downsampling.periods(engine) == {"cpu": 2 * DAY, "cpu_1m": 7 * DAY, "cpu_1h": None}
+    engine.close()
+
+
+def test_a_tier_answers_only_inside_its_own_period(tmp_path: Path) -> None:
+    clock = Clock(DAY0 + 5 * DAY)
+    engine = open_engine(tmp_path, clock)
+    engine.write_line_protocol(points(random.Random(6), DAY0, DAY0 + 5 * DAY, 5 * MINUTE))
+    execute_sql(engine, "CREATE DOWNSAMPLING POLICY ON cpu (raw: 30d, 1h avg: 2d)")
+    sql = "SELECT time_bucket('1h', time) AS t, avg(usage), count(*) FROM cpu GROUP BY 1"
+    plan = plan_of(engine, sql)
+    assert f"tier cpu_1h (1h buckets) for time >= {DAY0 + 3 * DAY}" in plan, plan
+    assert f"raw cpu for time < {DAY0 + 3 * DAY} (before the tier's period)" in plan, plan
+    assert len(execute_sql(engine, sql).rows) == 5 * 24
+    assert_rows_equal(execute_sql(engine, sql).rows, raw_answer(engine, sql))
     engine.close()

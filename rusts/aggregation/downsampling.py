@@ -266,6 +266,10 @@ def _tier_route(registry: ContinuousAggregates, policy: DownsamplingPolicy, tier
     # A tier row stands for its whole bucket: only query buckets inside the range come from it.
     low = I64_MIN if start is None else offset - (offset - start) // interval * interval  # rounded up
     high = I64_MAX if end is None else offset + (end - offset) // interval * interval  # rounded down
+    if tier.period is not None:
+        # The tier holds data only for its own period; before that the raw rows answer (if any are left).
+        horizon = registry.engine.options.clock() - tier.period
+        low = max(low, offset - (offset - horizon) // interval * interval)
     if dirty is not None:
         high = min(high, offset + (dirty - offset) // interval * interval)
     if low >= high:
@@ -339,8 +343,8 @@ def answer(engine: StorageEngine, query: Query, layout: list[Column], timeout: f
     for row in tier_result.rows:
         values = row[1 + groups :]
         rows.append([*row[: 1 + groups], *(_combined(how, [values[i] for i in at]) for how, at in found.combine)])
-    parts: list[tuple[int, int | None]] = []
-    if start is not None and start < found.low:
+    parts: list[tuple[int | None, int | None]] = []
+    if found.low != I64_MIN and (start is None or start < found.low):
         parts.append((start, found.low))
     if found.high < (I64_MAX if end is None else end):
         parts.append((found.high, end))
@@ -419,7 +423,7 @@ def explain(engine: StorageEngine, query: Query) -> list[str]:
         return lines
     start = query.time_range.start if query.time_range is not None else None
     end = query.time_range.end if query.time_range is not None else None
-    head = start is not None and start < found.low
+    head = found.low != I64_MIN and (start is None or start < found.low)
     tail = found.high < (I64_MAX if end is None else end)
     tier = f"  answered by: tier {found.tier} ({format_duration(found.interval)} buckets)"
     if not head and not tail:
@@ -429,12 +433,21 @@ def explain(engine: StorageEngine, query: Query) -> list[str]:
     bounds += [f"time < {found.high}"] if found.high != I64_MAX else []
     lines.append(f"{tier} for {' and '.join(bounds)}")
     if head:
-        lines.append(f"  answered by: raw {query.measurement} for time < {found.low} (the range starts inside a bucket)")
+        why = "the range starts inside a bucket" if start is not None and found.low == _round_up(query, start) else "before the tier's period"
+        lines.append(f"  answered by: raw {query.measurement} for time < {found.low} ({why})")
     if tail:
         end_bound = end is not None and found.high == offset_floor(query, end)
         why = "the range ends inside a bucket" if end_bound else "not yet materialized in the tier"
         lines.append(f"  answered by: raw {query.measurement} for time >= {found.high} ({why})")
     return lines
+
+
+def _round_up(query: Query, at: int) -> int:
+    """`at` rounded up to the query's bucket grid."""
+    group = query.group_by
+    assert group is not None and group.time is not None, "BUG: a routed query groups by time"
+    offset, interval = group.time.offset, group.time.interval
+    return offset - (offset - at) // interval * interval
 
 
 def offset_floor(query: Query, at: int) -> int:
