@@ -2,7 +2,7 @@
 
     POST /internal/write?shard=N&precision=P   a shard's part of a write, from a coordinator or a hint:
                                                204 stored; 200 + {"points", "rejected": [{"line",
-                                               "error"}]} when some lines were refused; 400 bad
+                                               "error", "column"}]} when some lines were refused; 400 bad
                                                precision; 404 shard not held here; 503 not ready
     POST /internal/query?shard=N[&timeout=T]   a JSON Query -> msgpack PartialAnswer; 400 bad query
     GET  /internal/schema[?version=V]          msgpack NodeSchema of this node's shards; 204 when V is current
@@ -63,7 +63,8 @@ async def internal_write(request: Request[Any, Any, State], shard: int, precisio
     if not result.errors:
         return Response(None, status_code=204)
     return Response(
-        {"points": result.points, "rejected": [{"line": e.line, "error": e.message} for e in result.errors]}, status_code=200
+        {"points": result.points, "rejected": [{"line": e.line, "error": e.message, "column": e.column} for e in result.errors]},
+        status_code=200,
     )
 
 

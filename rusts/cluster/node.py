@@ -13,9 +13,10 @@ The front engine is what the rest of the server sees as "the engine": its
 `write_router` is `ClusterNode.write` and its `query_router` a ClusterQueries,
 so /write, /query, /sql, pgwire and SQL INSERT all go through the cluster.
 
-Writes (`write`): the coordinator parses the body with the engine's parser
-(bad lines are refused with the parser's own messages, field types are
-checked cluster-wide), splits the accepted records by shard (stamping records
+Writes (`write`): the coordinator reads the field kinds of a body in the
+simple form from its text (rusts.cluster.precheck) and parses any other body
+with the engine's parser (bad lines are refused with the parser's own
+messages); field types are checked cluster-wide. It splits the accepted records by shard (stamping records
 without a time), and replicates each shard's part to its holders; a shard whose
 mode's promise was not kept raises ReplicationShortError (HTTP 503 naming the
 shards). Lines a holder refused (a type conflict only that shard knew) come
@@ -50,6 +51,7 @@ from rusts.cluster.client import ClientPool, NodeClient, Outcome, Peer
 from rusts.cluster.config import ClusterConfig
 from rusts.cluster.handoff import Hint, HintStore
 from rusts.cluster.membership import HealthTracker, StaticMembership
+from rusts.cluster.precheck import scan_kinds
 from rusts.cluster.merge import PartialAnswer, encode_partial, merge_partials, partial_answer
 from rusts.cluster.replication import ReplicationShortError, Replicator, WriteDecision
 from rusts.cluster.router import gather, http_fetcher
@@ -214,16 +216,19 @@ class ClusterNode:
         """The front engine's write_router: parse, check, split by shard, replicate; see the module docstring."""
         front, mirror = self._front()
         stamp = time.time_ns() if default_time is None else default_time
-        batches, errors = front.parser(body, multiplier, stamp)
-        admitted = mirror.admit(batches, errors)
+        scanned = scan_kinds(body)
+        admitted = None if scanned is None else mirror.admit_scanned(scanned)
+        if admitted is None:
+            batches, errors = front.parser(body, multiplier, stamp)
+            admitted = mirror.admit(batches, errors)
         if not admitted.lines:
             return WriteResult(0, 0, admitted.errors, 0)
         split = split_lines(body, self.sharding, multiplier, stamp, admitted.lines)
         decision = self.replicator.replicate(split, multiplier)
-        news = mirror.register(admitted)
+        later = [*split.errors, *_holder_refusals(split, decision)]
+        news = mirror.register(admitted, {e.line for e in later})
         if news is not None:
             self._announce(news)
-        later = [*split.errors, *_holder_refusals(split, decision)]
         refused = _by_line([*admitted.errors, *later])
         points = admitted.points - len({e.line for e in later} - {e.line for e in admitted.errors})
         if not decision.ok:
@@ -364,6 +369,7 @@ class ClusterQueries:
 class Refusal(msgspec.Struct):
     line: int
     error: str
+    column: int = 0
 
 
 class Refusals(msgspec.Struct):
@@ -375,7 +381,7 @@ def encode_refusals(result: WriteResult) -> bytes:
     """The body of a 200 from /internal/write: the lines the holder refused (empty when it took all)."""
     if not result.errors:
         return b""
-    return msgspec.json.encode(Refusals(result.points, [Refusal(e.line, e.message) for e in result.errors]))
+    return msgspec.json.encode(Refusals(result.points, [Refusal(e.line, e.message, e.column) for e in result.errors]))
 
 
 def _holder_refusals(split: SplitBatch, decision: WriteDecision) -> list[LineProtocolError]:
@@ -392,7 +398,7 @@ def _holder_refusals(split: SplitBatch, decision: WriteDecision) -> list[LinePro
         batch = split.shards[shard]
         original = dict(zip(record_lines(bytes(batch.body)), batch.lines))
         for refusal in refusals.rejected:
-            refused.append(LineProtocolError(original.get(refusal.line, 0), 0, refusal.error))
+            refused.append(LineProtocolError(original.get(refusal.line, 0), refusal.column, refusal.error))
     return refused
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from rusts.cluster.precheck import ScannedRecord
 from rusts.core.errors import LineProtocolError, RustsError
 from rusts.core.kinds import KIND_NAMES
 from rusts.core.types import I64_MAX, I64_MIN
@@ -106,9 +107,11 @@ def decode_schema(data: bytes) -> NodeSchema:
 
 
 class Admitted:
-    """What the coordinator forwards of one write: the lines, the points, and the lines it refused."""
+    """What the coordinator forwards of one write: the lines, the points, and the lines it refused.
+    From a parse (`admit`) or from the body's text (`admit_scanned`, which keeps `records`: the
+    series and fields of a line register only if no holder refused it)."""
 
-    __slots__ = ("lines", "points", "values", "errors", "new_fields", "series")
+    __slots__ = ("lines", "points", "values", "errors", "new_fields", "series", "records")
 
     def __init__(self) -> None:
         self.lines: set[int] = set()
@@ -117,6 +120,7 @@ class Admitted:
         self.errors: list[LineProtocolError] = []
         self.new_fields: dict[str, dict[str, int]] = {}
         self.series: list[tuple[str, list[tuple[str, str]], str]] = []  # measurement, sorted tags, key
+        self.records: list[ScannedRecord] | None = None
 
 
 class SchemaMirror:
@@ -167,17 +171,48 @@ class SchemaMirror:
         admitted.errors = refused
         return admitted
 
-    def register(self, admitted: Admitted) -> NodeSchema | None:
-        """Record the series and new fields of a forwarded write; what was new to this node (for its peers),
-        or None."""
+    def admit_scanned(self, records: list[ScannedRecord]) -> Admitted | None:
+        """The records of a simple body (rusts.cluster.precheck) when none of their kinds differs from
+        the known type or from the kind the field has earlier in the body; else None (the caller parses
+        the body: whether and which line is refused then depends on what the parser accepts)."""
+        known_fields = self.front.fields
+        added: dict[str, dict[str, int]] = {}
+        admitted = Admitted()
+        for record in records:
+            known = known_fields.get(record.measurement, {})
+            mine = added.setdefault(record.measurement, {})
+            for name, kind in record.fields:
+                seen = known.get(name)
+                if seen is None:
+                    seen = mine.setdefault(name, kind)
+                if seen != kind:
+                    return None
+            admitted.lines.add(record.line)
+            admitted.values += len(record.fields)
+        admitted.points = len(records)
+        admitted.records = records
+        return admitted
+
+    def register(self, admitted: Admitted, refused: set[int] | None = None) -> NodeSchema | None:
+        """Record the series and new fields of a forwarded write (without the `refused` lines of scanned
+        records); what was new to this node (for its peers), or None."""
+        if admitted.records is not None:
+            skip = refused or set()
+            kept = [r for r in admitted.records if r.line not in skip]
+            admitted.series = list({r.key: (r.measurement, r.tags, r.key) for r in kept}.values())
+            admitted.new_fields = {}
+            for record in kept:
+                named = admitted.new_fields.setdefault(record.measurement, {})
+                for name, kind in record.fields:
+                    named.setdefault(name, kind)
         index = self.front.index
         new_series: dict[str, list[list[tuple[str, str]]]] = {}
         for measurement, tags, key in admitted.series:
             if index.id_of(key) is None:
                 index.get_or_create(measurement, tags, key)
                 new_series.setdefault(measurement, []).append(tags)
-        fields = {m: f for m, f in admitted.new_fields.items() if f}
-        if not self._add_fields(fields) and not new_series:
+        fields = self._add_fields(admitted.new_fields)
+        if not fields and not new_series:
             return None
         names = sorted(set(new_series) | set(fields))
         return NodeSchema(0, [MeasurementSchema(m, fields.get(m, {}), new_series.get(m, [])) for m in names])
@@ -193,9 +228,10 @@ class SchemaMirror:
                 before = len(index)
                 index.get_or_create(entry.name, [(k, v) for k, v in tags])
                 grew = grew or len(index) != before
-        return self._add_fields(fields) or grew
+        return bool(self._add_fields(fields)) or grew
 
-    def _add_fields(self, new_fields: dict[str, dict[str, int]]) -> bool:
+    def _add_fields(self, new_fields: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        """Add the fields the front does not know yet; those it added."""
         with self._lock:
             current = self.front.fields
             missing = {
@@ -204,9 +240,9 @@ class SchemaMirror:
             }
             missing = {measurement: fields for measurement, fields in missing.items() if fields}
             if not missing:
-                return False
+                return missing
             updated = dict(current)
             for measurement, fields in missing.items():
                 updated[measurement] = {**current.get(measurement, {}), **fields}
             self.front.fields = updated  # copy-on-write: readers keep iterating the old dict
-            return True
+            return missing

@@ -271,8 +271,23 @@ def _unescape(text: str, specials: str) -> str:
     return "".join(out)
 
 
+def series_of(section: str, line: int) -> tuple[str, list[tuple[str, str]], str] | None:
+    """(measurement, sorted tags, canonical key) of a series section, or None when it cannot be routed."""
+    try:
+        measurement, tags, key, _ = _series_parts(section + " ", line)
+    except LineProtocolError:
+        return None
+    return measurement, tags, key
+
+
 def _series(record: str, line: int) -> tuple[str, str, str]:
     """(measurement, canonical series key, text after the series section)."""
+    measurement, _, key, rest = _series_parts(record, line)
+    return measurement, key, rest
+
+
+def _series_parts(record: str, line: int) -> tuple[str, list[tuple[str, str]], str, str]:
+    """(measurement, sorted tags, canonical series key, text after the series section)."""
     body = record.lstrip(" \t")
     end = _unescaped(body, " \t")
     if end < 0:
@@ -298,7 +313,7 @@ def _series(record: str, line: int) -> tuple[str, str, str]:
             raise LineProtocolError(line, 0, f"tag {part!r} is not key=value")
         tags.append((_unescape(part[:equals], ",= "), _unescape(part[equals + 1 :], ",= ")))
     tags.sort()
-    return measurement, series_key(measurement, tags), rest
+    return measurement, tags, series_key(measurement, tags), rest
 
 
 def _fields_end(rest: str, line: int) -> int:
