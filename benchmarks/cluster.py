@@ -11,7 +11,7 @@ with its own data directory and wal_durability os_default (what survives a kill 
 Data: benchmarks/query.py's trips-like month (fixed seed 42, 120 series, 13 fields + a string),
 sent as line protocol in batches of 5,000 lines.
 
-Figures:
+Figures (after a warm-up of 2 batches that creates every series and starts the parse workers):
 - ingest from 1 client into node 0, and from 3 clients (one per node; the single node gets all three):
   rows/s, and the CPU seconds every process of the system used per 100k rows (user + system of each
   node and its parse workers, from /proc): the cluster's coordination and copies cost CPU, which on
@@ -47,6 +47,7 @@ from query import QUERIES, trips_lines  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH = 5_000
+WARMUP_BATCHES = 2
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -227,12 +228,13 @@ def main() -> None:
         for kind in systems:
             nodes = start(kind, workdir)
             try:
-                one_wall, one_cpu = ingest(nodes, batches[:half], 1)
+                ingest(nodes, batches[:WARMUP_BATCHES], 1)  # series created, workers and code paths warm
+                one_wall, one_cpu = ingest(nodes, batches[WARMUP_BATCHES:half], 1)
                 many_wall, many_cpu = ingest(nodes, batches[half:], 3)
                 if kind.endswith("async"):
                     time.sleep(2)  # the background copies land before the queries (Async reads may trail writes)
-                rows_one = sum(b.count(b"\n") + 1 for b in batches[:half])
-                rows_many = args.rows - rows_one
+                rows_one = sum(b.count(b"\n") + 1 for b in batches[WARMUP_BATCHES:half])
+                rows_many = sum(b.count(b"\n") + 1 for b in batches[half:])
                 ingest_rows.append((kind, rows_one / one_wall, one_cpu / rows_one * 1e5, rows_many / many_wall, many_cpu / rows_many * 1e5))
                 print(f"{kind}: ingested; 1 client {rows_one / one_wall:,.0f} rows/s, 3 clients {rows_many / many_wall:,.0f} rows/s", flush=True)
                 measured = query_medians(nodes[0], args.repeats)
@@ -247,6 +249,14 @@ def main() -> None:
     print(f"{'system':<10} {'1 client rows/s':>16} {'CPU s/100k rows':>16} {'3 clients rows/s':>17} {'CPU s/100k rows':>16}")
     for kind, one, one_cpu, many, many_cpu in ingest_rows:
         print(f"{kind:<10} {one:>16,.0f} {one_cpu:>16.2f} {many:>17,.0f} {many_cpu:>16.2f}")
+    figures = {kind: (one, one_cpu, many, many_cpu) for kind, one, one_cpu, many, many_cpu in ingest_rows}
+    if "rf1" in figures and "rf2" in figures:
+        rf1, rf2 = figures["rf1"], figures["rf2"]
+        print(f"replication factor 2 against 1: rows/s x{rf2[0] / rf1[0]:.2f} (1 client), x{rf2[2] / rf1[2]:.2f} (3 clients); "
+              f"CPU per row x{rf2[1] / rf1[1]:.2f}, x{rf2[3] / rf1[3]:.2f}")
+    if "single" in figures and "rf1" in figures:
+        one, rf1 = figures["single"], figures["rf1"]
+        print(f"coordination (rf1 against one node): CPU per row x{rf1[1] / one[1]:.2f} (1 client), x{rf1[3] / one[3]:.2f} (3 clients)")
     print(f"\n{'query (ms, median)':<38}" + "".join(f"{kind:>11}" for kind in systems))
     for name in QUERIES:
         print(f"{name:<38}" + "".join(f"{latencies[kind][name]:>11.1f}" for kind in systems))
