@@ -293,11 +293,8 @@ class ContinuousAggregates:
         with self._lock:
             for aggregate in self.aggregates.values():
                 aggregate.seen_sequence = max(aggregate.seen_sequence, sequence)
-                definition = aggregate.definition
-                for measurement, timestamps in written:
-                    if measurement == definition.source and len(timestamps):
-                        buckets = np.unique((np.asarray(timestamps) - definition.offset) // definition.interval)
-                        aggregate.pending.update(buckets.tolist())
+            if self.aggregates:
+                self._mark_all(written)
 
     def _on_delete(self, series_ids: list[int], start: int, end: int) -> None:
         measurements = set()
@@ -328,9 +325,7 @@ class ContinuousAggregates:
                 batches, _ = self.engine.parser(body, multiplier, default_time)
                 written = [(batch.measurement, batch.timestamps) for batch in batches]
                 with self._lock:
-                    for aggregate in self.aggregates.values():
-                        if sequence > aggregate.watermark:
-                            self._mark(aggregate, written)
+                    self._mark_all(written, after=sequence)
         last = self._last_sequence()
         logged = options.wal_durability != "none"
         with self._lock:
@@ -343,12 +338,21 @@ class ContinuousAggregates:
                     aggregate.complete = False
                 aggregate.seen_sequence = max(aggregate.seen_sequence, last)
 
-    @staticmethod
-    def _mark(aggregate: _Aggregate, written: list[tuple[str, Any]]) -> None:
-        definition = aggregate.definition
+    def _mark_all(self, written: list[tuple[str, Any]], after: int | None = None) -> None:
+        """Make the buckets `written` touched pending in every aggregate over those measurements
+        (with `after`, only in aggregates whose watermark is before that sequence). One np.unique
+        per aggregate over all of a write's series (a write holds one batch per series)."""
+        times: dict[str, Any] = {}
         for measurement, timestamps in written:
-            if measurement == definition.source and len(timestamps):
-                aggregate.pending.update(np.unique((np.asarray(timestamps) - definition.offset) // definition.interval).tolist())
+            if len(timestamps):
+                times.setdefault(measurement, []).append(timestamps)
+        for aggregate in self.aggregates.values():
+            definition = aggregate.definition
+            parts = times.get(definition.source)
+            if not parts or (after is not None and after <= aggregate.watermark):
+                continue
+            stamps = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            aggregate.pending.update(np.unique((np.asarray(stamps) - definition.offset) // definition.interval).tolist())
 
     def _last_sequence(self) -> int:
         return self.engine.last_sequence()
