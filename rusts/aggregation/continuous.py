@@ -435,13 +435,16 @@ class ContinuousAggregates:
         existing = {} if compared_end <= start else self._materialized(definition, start, compared_end)
         gone: list[tuple[Any, ...]] = []
         if existing:
+            # Rows from compared_end on are new; only those before it are compared with what is there.
+            fresh = [row for row in rows if row[time_at] >= compared_end]
+            rows = [row for row in rows if row[time_at] < compared_end]
             keys = [(row[time_at], *(row[i] for i in tag_at)) for row in rows]
             wanted = {key: {c.name: row[i] for c, i in field_at} for key, row in zip(keys, rows)}
             gone = [key for key, fields in existing.items() if _loses_a_field(fields, wanted.get(key))]
             for key in gone:
                 self._delete_point(definition, key)
             dropped = set(gone)
-            rows = [row for key, row in zip(keys, rows) if key in dropped or existing.get(key) != wanted[key]]
+            rows = [row for key, row in zip(keys, rows) if key in dropped or existing.get(key) != wanted[key]] + fresh
         body, written = _lines(definition, time_at, tag_at, field_at, rows)
         if written:
             result = self.engine.write_line_protocol(body)
