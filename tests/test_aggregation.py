@@ -191,6 +191,10 @@ def test_a_chain_of_aggregates_and_drop(tmp_path: Path) -> None:
     with pytest.raises(QueryError, match="does not exist"):
         execute_sql(engine, "DROP CONTINUOUS AGGREGATE h1")
     assert [row[0] for row in execute_sql(engine, "SHOW CONTINUOUS AGGREGATES").rows] == ["m1"]
+    # The measurement of an aggregate goes with its aggregate, not alone.
+    with pytest.raises(QueryError, match="use DROP CONTINUOUS AGGREGATE m1"):
+        execute_sql(engine, "DROP MEASUREMENT m1")
+    assert "m1" in engine.measurements()
     engine.close()
 
 

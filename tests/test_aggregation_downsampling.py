@@ -211,6 +211,9 @@ def test_policy_statements_and_their_errors(tmp_path: Path) -> None:
         downsampling.ensure_policy(engine, policy_from_text("cpu", "raw: 24h, 5m: 7d"))
     assert not downsampling.ensure_policy(engine, policy_from_text("cpu", "raw: 48h, 1m: forever", "status: none, last_seen: none"))
     assert [c.name for c in describe_sql(engine, "SHOW DOWNSAMPLING POLICIES")][:2] == ["measurement", "tier"]
+    with pytest.raises(QueryError, match="DROP DOWNSAMPLING POLICY ON cpu") as refused:
+        execute_sql(engine, "DROP TABLE cpu_1m")
+    assert getattr(refused.value, "sqlstate", None) == "42809" and engine.field_types("cpu_1m")
     assert execute_sql(engine, "DROP DOWNSAMPLING POLICY ON cpu").tag == "DROP DOWNSAMPLING POLICY"
     assert not engine.field_types("cpu_1m") and execute_sql(engine, "SHOW CONTINUOUS AGGREGATES").rows == []
     execute_sql(engine, "DROP DOWNSAMPLING POLICY IF EXISTS ON cpu")

@@ -119,6 +119,12 @@ class NotNullViolationError(SqlError):
     sqlstate = NOT_NULL_VIOLATION
 
 
+class WrongObjectTypeError(SqlError):
+    """A statement for one kind of object naming another (DROP TABLE of a continuous aggregate)."""
+
+    sqlstate = "42809"
+
+
 class WriteRejectedError(SqlError):
     """An INSERT whose rows the write path refused (for example a field type changed meanwhile)."""
 

@@ -32,7 +32,7 @@ from rusts.query.executor import execute, execute_batches
 from rusts.query.model import Column, QueryResult
 from rusts.retention.show import retention_statement
 from rusts.sql.catalog import answer_catalog, looks_like_catalog
-from rusts.sql.errors import UnsupportedSqlError
+from rusts.sql.errors import UnsupportedSqlError, WrongObjectTypeError
 from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, literal, unparen, unsupported
 from rusts.sql.translator import (
     FLOAT_CASTS,
@@ -80,6 +80,7 @@ def execute_sql(engine: StorageEngine, text: str, timeout: float | None = None, 
         return SqlAnswer(result.columns, result.rows, "SHOW")
     dropped = match_drop(stripped)
     if dropped is not None:
+        _refuse_dropping_an_aggregate(engine, dropped[1])
         return SqlAnswer([], [], drop(engine, *dropped))
     explained = _EXPLAIN.fullmatch(stripped)
     if explained is not None:
@@ -129,6 +130,23 @@ def stream_sql(
             return SqlStream(result.columns, iter([result.rows]), "SELECT")
     answer = execute_sql(engine, text, timeout, at)
     return SqlStream(answer.columns, iter([answer.rows]), answer.tag)
+
+
+def _refuse_dropping_an_aggregate(engine: StorageEngine, measurement: str) -> None:
+    """A continuous aggregate's measurement goes with DROP CONTINUOUS AGGREGATE (or its downsampling
+    policy's DROP): dropped alone, the aggregate would go on answering from nothing."""
+    from rusts.aggregation.continuous import registry_if_any  # imports rusts.sql: not at the top
+
+    registry = registry_if_any(engine)
+    if registry is None or measurement not in registry.aggregates:
+        return
+    source = registry.aggregates[measurement].definition.source
+    policy = registry.policies.get(source)
+    if policy is not None and measurement in [policy.tier_name(tier) for tier in policy.tiers]:
+        how = f"DROP DOWNSAMPLING POLICY ON {source} (it drops every tier)"
+    else:
+        how = f"DROP CONTINUOUS AGGREGATE {measurement}"
+    raise WrongObjectTypeError(f"{measurement!r} is a continuous aggregate, not a measurement: use {how}")
 
 
 def _translated(engine: StorageEngine, statement: exp.Select, at: int) -> Translation:
