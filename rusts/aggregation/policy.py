@@ -15,6 +15,11 @@ the tiers). String and boolean fields take last unless the policy says first, co
 (null in rusts.yml) keeps a tier for good.
 
 Tier `<interval>` of measurement m is the aggregate named `m_<interval>` (trips_1m, trips_1h).
+
+Stored in the continuous aggregates' state file (rusts.aggregation.continuous) as
+
+    {"measurement": m, "raw": ns | null, "tiers": [[interval ns, function, period ns | null], ...],
+     "fields": {field: function}}
 """
 
 import re
