@@ -15,7 +15,7 @@ from rusts.aggregation import downsampling
 from rusts.aggregation.continuous import aggregates_of
 from rusts.aggregation.policy import DownsamplingError, policy_from_text
 from rusts.api.line_protocol import engine_parser
-from rusts.core.errors import QueryError
+from rusts.core.errors import CorruptDataError, QueryError
 from rusts.pgwire.catalog import Session
 from rusts.pgwire.execution import describe as pg_describe
 from rusts.pgwire.execution import execute as pg_execute
@@ -301,4 +301,27 @@ def test_a_tier_answers_only_inside_its_own_period(tmp_path: Path) -> None:
     assert f"raw cpu for time < {DAY0 + 3 * DAY} (before the tier's period)" in plan, plan
     assert len(execute_sql(engine, sql).rows) == 5 * 24
     assert_rows_equal(execute_sql(engine, sql).rows, raw_answer(engine, sql))
+    engine.close()
+
+
+def test_an_unreadable_state_file_fails_retention_not_every_select(tmp_path: Path) -> None:
+    clock = Clock(DAY0 + 2 * DAY)
+    engine = open_engine(tmp_path, clock)
+    engine.write_line_protocol(points(random.Random(8), DAY0, DAY0 + 2 * DAY, 5 * MINUTE))
+    execute_sql(engine, POLICY)
+    engine.flush()
+    engine.close()
+    (tmp_path / "AGGREGATES").write_bytes(b"{not json")
+    engine = open_engine(tmp_path, clock)
+    before = {info.start for info in engine.partition_infos()}
+    sql = "SELECT time_bucket('1h', time) AS t, avg(usage) FROM cpu GROUP BY 1"
+    assert len(execute_sql(engine, sql).rows) == 48  # raw rows answer
+    assert "answered by: raw cpu" in plan_of(engine, sql)
+    with pytest.raises(CorruptDataError, match="AGGREGATES: unreadable"):
+        execute_sql(engine, "SHOW DOWNSAMPLING POLICIES")
+    # Retention cannot read the tiers' periods: it stops instead of dropping them by the default.
+    manager = RetentionManager(engine, RetentionPolicy(default_ns=DAY))
+    with pytest.raises(CorruptDataError, match="AGGREGATES: unreadable"):
+        manager.run_once()
+    assert {info.start for info in engine.partition_infos()} == before
     engine.close()

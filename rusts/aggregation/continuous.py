@@ -53,7 +53,7 @@ from sqlglot import exp
 
 from rusts.aggregation.definition import AggregateDefinition, check_definition
 from rusts.aggregation.policy import DownsamplingPolicy
-from rusts.core.errors import CorruptDataError
+from rusts.core.errors import CorruptDataError, RustsError
 from rusts.core.hashing import series_key
 from rusts.query.executor import execute
 from rusts.sql.errors import SqlError
@@ -640,16 +640,29 @@ def _select(engine: StorageEngine, sql: str | exp.Select) -> QueryResult:
 
 _REGISTRIES: "weakref.WeakKeyDictionary[StorageEngine, ContinuousAggregates]" = weakref.WeakKeyDictionary()
 _REGISTRIES_LOCK = threading.Lock()
+_UNOPENED: "weakref.WeakSet[StorageEngine]" = weakref.WeakSet()  # engines whose registry failed to open, logged once
 
 
-def registry_if_any(engine: StorageEngine) -> ContinuousAggregates | None:
-    """The engine's aggregates when it has (or had) any, without opening an empty registry."""
+def registry_if_any(engine: StorageEngine, quiet: bool = False) -> ContinuousAggregates | None:
+    """The engine's aggregates when it has (or had) any, without opening an empty registry.
+
+    With `quiet`, a registry that cannot open (an unreadable state file, a definition that no
+    longer translates) is logged and None: a SELECT on anything else must not fail for it. Retention
+    asks without `quiet`, so it stops rather than drop tiers whose periods it cannot read."""
     registry = _REGISTRIES.get(engine)
     if registry is not None:
         return registry
     if not os.path.exists(os.path.join(engine.options.data_dir, STATE_FILE)):
         return None
-    return aggregates_of(engine)
+    if not quiet:
+        return aggregates_of(engine)
+    try:
+        return aggregates_of(engine)
+    except RustsError as exc:
+        if engine not in _UNOPENED:
+            _UNOPENED.add(engine)
+            _log.error("continuous aggregates cannot be opened (queries answer from raw rows only): %s", exc)
+        return None
 
 
 def aggregates_of(engine: StorageEngine) -> ContinuousAggregates:

@@ -215,7 +215,7 @@ class Route(NamedTuple):
 
 def route(engine: StorageEngine, query: Query) -> Route | None:
     """How a tier answers part of `query`, or None when the raw measurement answers all of it."""
-    registry = registry_if_any(engine)
+    registry = registry_if_any(engine, quiet=True)
     if registry is None or not registry.policies:
         return None
     policy = registry.policies.get(query.measurement)
@@ -390,14 +390,14 @@ def _count(engine: StorageEngine, tier: str) -> None:
 
 def count_raw_answer(engine: StorageEngine, measurement: str) -> None:
     """Count a query on a downsampled measurement that its raw rows answered whole."""
-    registry = registry_if_any(engine)
+    registry = registry_if_any(engine, quiet=True)
     if registry is not None and measurement in registry.policies:
         _count(engine, measurement)
 
 
 def report(engine: StorageEngine) -> dict[str, Any]:
     """Policies and how many queries each tier (or the raw measurement) answered, for /stats."""
-    registry = registry_if_any(engine)
+    registry = registry_if_any(engine, quiet=True)
     if registry is None:
         return {"policies": [], "answered_by": {}}
     with _ANSWERS_LOCK:
@@ -417,7 +417,7 @@ def explain(engine: StorageEngine, query: Query) -> list[str]:
     lines = [f"Query on {query.measurement}"]
     if query.group_by is not None and query.group_by.time is not None:
         lines.append(f"  time buckets: {format_duration(query.group_by.time.interval)}")
-    registry = registry_if_any(engine)
+    registry = registry_if_any(engine, quiet=True)
     if registry is not None and query.measurement in registry.aggregates:
         aggregate = registry.aggregates[query.measurement]
         mode = "real time (pending buckets recomputed before reading)" if aggregate.realtime else "materialized only"

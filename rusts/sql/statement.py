@@ -137,7 +137,7 @@ def _refuse_dropping_an_aggregate(engine: StorageEngine, measurement: str) -> No
     policy's DROP): dropped alone, the aggregate would go on answering from nothing."""
     from rusts.aggregation.continuous import registry_if_any  # imports rusts.sql: not at the top
 
-    registry = registry_if_any(engine)
+    registry = registry_if_any(engine, quiet=True)
     if registry is None or measurement not in registry.aggregates:
         return
     source = registry.aggregates[measurement].definition.source
@@ -154,7 +154,7 @@ def _translated(engine: StorageEngine, statement: exp.Select, at: int) -> Transl
     from rusts.aggregation.continuous import registry_if_any  # imports rusts.sql: not at the top
 
     translation = translate_select(engine, statement, at)
-    registry = registry_if_any(engine)
+    registry = registry_if_any(engine, quiet=True)
     if registry is not None and registry.bring_up_to_date(translation.query.measurement):
         translation = translate_select(engine, statement, at)  # the refresh may have added fields
     return translation
