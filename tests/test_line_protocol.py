@@ -320,3 +320,18 @@ template_lines = st.builds(
 def test_fast_path_agrees_with_general_scanner(lines: list[str]) -> None:
     body = "\n".join(lines)
     assert rows_of(body, fast=True, default_time=42) == rows_of(body, fast=False, default_time=42)
+
+
+def test_a_long_unterminated_string_is_one_error_found_in_linear_time() -> None:
+    from rusts.api.line_protocol import parse_in_process
+
+    # 200k lines inside an unclosed quote: re-parsing after every line took minutes.
+    body = ('m,host=a s="' + "a\n" * 200_000).encode() + b"tail"
+    batches, errors = parse_in_process(body, 1, 0)
+    assert batches == [] and [(e.line, e.message) for e in errors] == [(1, "unterminated string field value")]
+    closed = ('m,host=a s="' + "a\n" * 50_000 + 'b\\"c\nd" 5\nm,host=b x=1i 6').encode()
+    batches, errors = parse_in_process(closed, 1, 0)
+    assert errors == []
+    values = {b.key: b.columns for b in batches}
+    assert values["m,host=a"]["s"].values == ["a\n" * 50_000 + 'b"c\nd']
+    assert values["m,host=b"]["x"].values.tolist() == [1]

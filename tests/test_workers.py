@@ -103,6 +103,9 @@ def test_engine_parser_uses_the_pool_only_for_large_bodies_and_agrees(monkeypatc
     calls: list[int] = []
 
     class Recording:
+        def idle(self) -> int:
+            return 0
+
         def call(self, name: str, body: bytes, *args: Any) -> Any:
             calls.append(len(body))
             return None  # as a pool with no worker ready: the caller parses in process
@@ -199,3 +202,87 @@ def test_a_segment_encoded_by_a_worker_is_the_same_file(pool: workers.WorkerPool
     write_segment(local, series, outer="zstd", zstd_level=3)
     assert Path(pooled).read_bytes() == Path(local).read_bytes()
     assert SegmentReader.open(pooled).read(9, None, 0, 2**62) is not None
+
+
+def _by_series(parsed: tuple[list[Any], list[Any]]) -> dict[str, Any]:
+    """Rows per series in line order, whatever the number of batches each came in."""
+    import numpy as np
+
+    rows: dict[str, list[Any]] = {}
+    for b in parsed[0]:
+        for i, line in enumerate(b.lines.tolist()):
+            fields = {
+                n: (c.kind, c.values[i] if isinstance(c.values, list) else c.values[i].item())
+                for n, c in b.columns.items() if c.present is None or bool(np.asarray(c.present)[i])
+            }
+            rows.setdefault(b.key, []).append((line, int(b.timestamps[i]), fields))
+    return {key: sorted(found, key=lambda row: row[0]) for key, found in rows.items()}
+
+
+def _clean_body(seed: int, lines: int) -> bytes:
+    rng = random.Random(seed)
+    out = []
+    for i in range(lines):
+        text = rng.choice(['"plain"', '"two\nlines"', '"with \\"quote\\""', '"x"'])
+        out.append(f"cpu,host=h{rng.randint(0, 40)} usage={rng.random()!r},n={i}i,s={text} {1_700_000_000_000_000_000 + i}")
+    return "\n".join(out).encode()
+
+
+def test_a_large_body_is_cut_into_parts_parsed_at_once(pool: workers.WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse_pool, "SPLIT_MIN_BYTES", 64 * 1024)
+    body = _clean_body(1, 8000)
+    assert len(body) >= 2 * 64 * 1024
+    calls: list[int] = []
+    many = pool.call_many
+
+    def recording(name: str, argument_tuples: list[tuple[Any, ...]]) -> Any:
+        calls.append(len(argument_tuples))
+        return many(name, argument_tuples)
+
+    monkeypatch.setattr(pool, "call_many", recording)
+    split = parse_pool.parse(body, 1, 0, pool)
+    assert calls == [2], "the body was not cut"
+    assert split is not None and not split[1]
+    whole = parse_in_process(body, 1, 0)
+    assert _by_series(split) == _by_series(whole)
+    assert len(split[0]) > len(whole[0])  # series in both parts come back twice
+
+
+def test_a_cut_inside_a_quoted_string_falls_back_to_the_whole_body(pool: workers.WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse_pool, "SPLIT_MIN_BYTES", 64 * 1024)
+    long_string = "a\n" * 60_000  # one value of 120 KB spanning the middle of the body
+    body = (f'm,host=a s="{long_string}" 1\n' + _clean_body(2, 500).decode()).encode()
+    cuts = parse_pool.cut_points(body, 2)
+    assert len(cuts) == 2 and cuts[1] < len(long_string)  # the cut falls inside the string
+    answer = parse_pool.parse(body, 1, 0, pool)
+    assert answer is not None
+    assert _normal(answer) == _normal(parse_in_process(body, 1, 0))
+    bad = _clean_body(3, 8000) + b"\nbad line\n" + _clean_body(4, 10)
+    answer = parse_pool.parse(bad, 1, 0, pool)
+    assert answer is not None
+    assert _normal(answer) == _normal(parse_in_process(bad, 1, 0))
+
+
+def test_a_split_write_stores_what_one_parse_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rusts.query.executor import execute
+    from rusts.query.model import parse_query
+    from rusts.storage.engine import EngineOptions, StorageEngine
+
+    monkeypatch.setattr(parse_pool, "SPLIT_MIN_BYTES", 64 * 1024)
+    own = workers.WorkerPool(2)
+    try:
+        monkeypatch.setattr(workers, "shared_pool", lambda: own)
+        deadline = time.monotonic() + 60
+        while own.idle() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        body = _clean_body(5, 8000)
+        answers = []
+        for name, parser in (("split", engine_parser), ("whole", parse_in_process)):
+            engine = StorageEngine.open(EngineOptions(str(tmp_path / name), wal_durability="none"), parser)
+            result = engine.write_line_protocol(body)
+            assert result.points == 8000 and not result.errors
+            answers.append(execute(engine, parse_query(b'{"measurement":"cpu"}')).rows)
+            engine.close()
+        assert answers[0] == answers[1]
+    finally:
+        own.close()

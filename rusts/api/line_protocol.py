@@ -738,14 +738,23 @@ class _Scanner:
                     self.errors.append(exc)
                     break
                 except _Unterminated:
-                    if index >= count:
+                    # A newline inside a quoted string belongs to the value. Only a line holding a
+                    # quote can close the string: the lines before the next one are taken at once
+                    # (re-parsing after every line was quadratic in a long unterminated string).
+                    parts = [line]
+                    closing = index
+                    while closing < count and '"' not in lines[closing]:
+                        closing += 1
+                    if closing >= count:
                         self.errors.append(LineProtocolError(lineno, 0, "unterminated string field value"))
+                        index = count
                         break
-                    # A newline inside a quoted string belongs to the value.
-                    following = lines[index]
-                    index += 1
-                    offset += _utf8_length(following) + 1
-                    line = line + "\n" + following
+                    while index <= closing:
+                        following = lines[index]
+                        index += 1
+                        offset += _utf8_length(following) + 1
+                        parts.append(following)
+                    line = "\n".join(parts)
 
 
 def _utf8_length(text: str) -> int:

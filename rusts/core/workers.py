@@ -196,6 +196,46 @@ class WorkerPool:
             return None
         return result
 
+    def call_many(self, name: str, argument_tuples: list[tuple[Any, ...]]) -> list[Any] | None:
+        """Each task's result, the tasks run at once by as many workers, or None when that many
+        are not free this moment or any task failed (the caller then does it another way)."""
+        taken: list[_Worker] = []
+        while len(taken) < len(argument_tuples):
+            try:
+                taken.append(self._idle.get_nowait())
+            except queue.Empty:
+                break
+        if len(taken) < len(argument_tuples):
+            for worker in taken:
+                self._idle.put(worker)
+            return None
+        results: list[Any] = []
+        failed = False
+        sent: list[_Worker] = []
+        for worker, args in zip(taken, argument_tuples):
+            try:
+                _write_frame(worker.tasks, pickle.dumps((name, args), protocol=5))
+                sent.append(worker)
+            except OSError:
+                failed = True
+                self._replace(worker)
+        for worker in sent:
+            try:
+                frame = _read_frame(worker.answers)
+                if frame is None:
+                    raise EOFError("worker exited")
+                ok, result = pickle.loads(frame)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                failed = True
+                self._replace(worker)
+                continue
+            self._idle.put(worker)
+            if not ok:
+                failed = True
+                self.failures = [*self.failures[-9:], f"{name}: {result}"]
+            results.append(result)
+        return None if failed else results
+
     def _replace(self, worker: _Worker) -> None:
         worker.stop()
         with self._lock:
