@@ -106,29 +106,50 @@ def _last_per_group(column: Column, order: NDArray[np.int64], group: NDArray[np.
     return Column(column.kind, values, None if bool(carried.all()) else carried)
 
 
+# Chunks a series keeps before a read joins them all (SeriesBuffer.overlapping).
+MAX_CHUNKS_KEPT = 64
+
+
 class SeriesBuffer:
     """The chunks of one series in a memtable."""
 
-    __slots__ = ("series_id", "chunks", "rows", "min_time", "max_time")
+    __slots__ = ("series_id", "chunks", "bounds", "rows", "min_time", "max_time")
 
     def __init__(self, series_id: int) -> None:
         self.series_id = series_id
         self.chunks: list[SeriesData] = []
+        self.bounds: list[tuple[int, int]] = []  # (min, max) time of each chunk
         self.rows = 0
         self.min_time = 2**63 - 1
         self.max_time = -(2**63)
 
     def append(self, data: SeriesData) -> None:
+        low, high = int(data.timestamps.min()), int(data.timestamps.max())
         self.chunks.append(data)
+        self.bounds.append((low, high))
         self.rows += len(data)
-        self.min_time = min(self.min_time, int(data.timestamps.min()))
-        self.max_time = max(self.max_time, int(data.timestamps.max()))
+        self.min_time = min(self.min_time, low)
+        self.max_time = max(self.max_time, high)
 
     def snapshot(self) -> SeriesData:
         """All rows, sorted by time and deduplicated; compacts the chunks into one."""
         merged = resolve(concat(self.chunks))
         self.chunks = [merged]
+        self.bounds = [(self.min_time, self.max_time)]
         return merged
+
+    def overlapping(self, start: int, end: int) -> SeriesData | None:
+        """Rows in [start, end) resolved from only the chunks whose times reach into it (later chunks
+        still win); None when none does. A read of the newest minutes of a long-lived series (a
+        continuous aggregate's refresh) then joins the few chunks it needs, not the whole series."""
+        if len(self.chunks) > MAX_CHUNKS_KEPT:
+            return self.snapshot()  # many small writes: join them once, so this loop stays short
+        parts = [chunk for chunk, (low, high) in zip(self.chunks, self.bounds) if high >= start and low < end]
+        if not parts:
+            return None
+        if len(parts) == len(self.chunks):
+            return self.snapshot()
+        return resolve(concat(parts))
 
 
 class MemTable:
@@ -170,7 +191,9 @@ class MemTable:
             buffer = self.series.get(series_id)
             if buffer is None or buffer.max_time < start or buffer.min_time >= end:
                 return None
-            data = buffer.snapshot()
+            data = buffer.overlapping(start, end)
+            if data is None:
+                return None
         lo = int(np.searchsorted(data.timestamps, start, side="left"))
         hi = int(np.searchsorted(data.timestamps, end, side="left"))
         return data.slice(lo, hi) if hi > lo else None
