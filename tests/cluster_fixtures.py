@@ -60,7 +60,10 @@ class ClusterNodeProcess(RustsServer):
     """`python -m rusts.server.cli --cluster cluster.toml` on fixed ports (restartable on the same ones). The WAL
     is written at every write (os_default) so that a kill -9 keeps what the node acknowledged."""
 
-    def __init__(self, directory: Path, node_id: str, toml_text: str, port: int, timeout: float, durability: str = "os_default") -> None:
+    def __init__(
+        self, directory: Path, node_id: str, toml_text: str, port: int, timeout: float, durability: str = "os_default",
+        auth: str = "{enabled: false}",
+    ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.node_id = node_id
@@ -75,7 +78,7 @@ class ClusterNodeProcess(RustsServer):
             f"server: {{host: 127.0.0.1, port: {port}}}\n"
             f"storage: {{data_dir: '{self.data_dir}', wal_durability: {durability}}}\n"
             f"postgres: {{host: 127.0.0.1, port: {self.pg_port}}}\n"
-            "auth: {enabled: false}\n"
+            f"auth: {auth}\n"
             "logging: {level: warn}\n"
         )
         self.log = directory / "output.log"
@@ -118,12 +121,16 @@ class ClusterNodeProcess(RustsServer):
 
 
 def start_cluster(
-    directory: Path, mode: str, replication_factor: int, strategy: str = "BySeries", timeout: float = 2.0
+    directory: Path, mode: str, replication_factor: int, strategy: str = "BySeries", timeout: float = 2.0,
+    auth: str = "{enabled: false}",
 ) -> list[ClusterNodeProcess]:
     """Three nodes started together (each waits for none of the others)."""
     ports = [free_port() for _ in range(3)]
     nodes = [
-        ClusterNodeProcess(directory / f"n{i}", f"n{i}", cluster_toml(f"n{i}", ports, mode, replication_factor, strategy), port, timeout)
+        ClusterNodeProcess(
+            directory / f"n{i}", f"n{i}", cluster_toml(f"n{i}", ports, mode, replication_factor, strategy), port, timeout,
+            auth=auth,
+        )
         for i, port in enumerate(ports)
     ]
     try:

@@ -256,3 +256,21 @@ def test_a_shard_without_a_live_holder_is_named_not_left_out(tmp_path: Path) -> 
         assert code == 503 and 1 in answer["short_shards"], answer
     finally:
         stop_cluster(nodes)
+
+
+def test_nodes_sign_their_requests_when_authentication_is_on(tmp_path: Path) -> None:
+    from rusts.api.auth import issue_token
+
+    secret = "cluster-test-secret"
+    nodes = start_cluster(tmp_path, "Sync", 2, auth=f"{{enabled: true, jwt_secret: {secret}}}")
+    try:
+        bearer = {"Authorization": f"Bearer {issue_token(secret, 'tester', 600)}"}
+        code, answer = nodes[0].request("POST", "/write", dataset().encode(), bearer)
+        assert code == 204, answer  # Sync: every holder of every shard took its part, with the node's own token
+        for node in nodes:
+            code, answer = node.request("POST", "/sql", json.dumps({"query": "SELECT count(*) FROM cpu"}).encode(), bearer)
+            assert code == 200 and answer["rows"] == [[1500]], (node.node_id, answer)
+        assert nodes[1].request("POST", "/internal/write?shard=1", b"cpu v=1 1")[0] == 401
+        assert nodes[1].request("GET", "/cluster/status")[0] == 401
+    finally:
+        stop_cluster(nodes)
