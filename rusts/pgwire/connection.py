@@ -27,7 +27,7 @@ from rusts.pgwire.catalog import Session
 from rusts.pgwire.errors import PgError
 from rusts.pgwire.execution import Outcome, describe, execute, parameter_oids, sqlstate_for
 from rusts.pgwire.portals import Portal, Statement, bind
-from rusts.pgwire.rows import encode_rows, take_rows
+from rusts.pgwire.rows import encode_chunk
 from rusts.pgwire.statements import SqlScanError, deallocate_target, placeholders, split_statements, transaction_command
 from rusts.pgwire.transactions import TransactionState
 from rusts.pgwire.values import ValueError22, result_formats
@@ -452,9 +452,9 @@ class Connection:
                 raise PgError("57014", "canceling statement due to user request")
             room = CHUNK_ROWS if limit <= 0 else min(CHUNK_ROWS, limit - sent)
             if outcome.materialized:
-                chunk, count = _encode_chunk(rows, oids, formats, room)
+                chunk, count = encode_chunk(rows, oids, formats, room)
             else:  # taking rows runs the query: in a worker thread
-                chunk, count = await self.in_thread(_encode_chunk, rows, oids, formats, room)
+                chunk, count = await self.in_thread(encode_chunk, rows, oids, formats, room)
             if count:
                 self.send(chunk)
                 sent += count
@@ -513,10 +513,6 @@ def statement_timeout(value: str) -> float:
         return 0.0
 
 
-def _encode_chunk(rows: Iterator[list[object]], oids: list[int], formats: list[int], room: int) -> tuple[bytes, int]:
-    """The next `room` rows (or fewer, at the end) as DataRow messages, and how many there were."""
-    taken = take_rows(rows, room)
-    return encode_rows(taken, oids, formats), len(taken)
 
 
 def _discard(future: "asyncio.Future[Any]") -> None:

@@ -13,6 +13,7 @@ from rusts.pgwire import types as t
 from rusts.pgwire.catalog import CatalogResult, Session, answer
 from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, transaction_command
 from rusts.pgwire.values import COLUMN_OIDS
+from rusts.query.batches import ColumnarRows
 from rusts.sql import describe_sql, parameter_types, stream_sql
 from rusts.sql.errors import sqlstate_of
 from rusts.storage.engine import StorageEngine
@@ -59,9 +60,12 @@ def execute(engine: StorageEngine, session: Session, sql: str, timeout: float) -
     caught = _catalog_answer(engine, sql, session)
     if caught is not None:
         return Outcome(caught.columns, caught.rows, caught.tag, list(caught.changed))
-    stream = stream_sql(engine, sql, timeout, batch_rows=STREAM_BATCH_ROWS)
+    stream = stream_sql(engine, sql, timeout, batch_rows=STREAM_BATCH_ROWS, columnar=True)
     columns = [(column.name, _TYPE_OIDS.get(column.type, t.TEXT)) for column in stream.columns]
-    return Outcome(columns, chain.from_iterable(stream.batches), stream.tag, materialized=False)
+    rows: Iterable[list[object]] = chain.from_iterable(stream.batches)
+    if stream.column_batches is not None:
+        rows = ColumnarRows(stream.column_batches)  # encoded from its columns (rusts.pgwire.rows)
+    return Outcome(columns, rows, stream.tag, materialized=False)
 
 
 def describe(engine: StorageEngine, session: Session, text: str) -> list[tuple[str, int]]:

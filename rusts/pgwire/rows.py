@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rusts.pgwire import types as t
+from rusts.query.batches import ColumnBatch, ColumnarRows
 from rusts.pgwire.values import PG_EPOCH_US, data_row, encoders, float_text
 
 COLUMNAR_MIN_ROWS_TEXT: Final = 200
@@ -31,7 +32,7 @@ def take_rows(rows: Iterator[Sequence[object]], room: int) -> list[Sequence[obje
     return list(islice(rows, room))
 
 
-def encode_rows(rows: list[Sequence[object]], oids: list[int], formats: list[int]) -> bytes:
+def encode_rows(rows: Sequence[Sequence[object]], oids: list[int], formats: list[int]) -> bytes:
     """The DataRow messages of `rows`, back to back."""
     if not rows:
         return b""
@@ -52,10 +53,54 @@ def encode_rows(rows: list[Sequence[object]], oids: list[int], formats: list[int
     return b"".join(parts)
 
 
-def encode_columnar(rows: list[Sequence[object]], oids: list[int], formats: list[int]) -> bytes:
-    n = len(rows)
+def encode_chunk(rows: Iterator[Sequence[object]], oids: list[int], formats: list[int], room: int) -> tuple[bytes, int]:
+    """The next `room` rows (or fewer, at the end) as DataRow messages, and how many there were.
+    A ColumnarRows stream is encoded from its columns, without rows."""
+    if not isinstance(rows, ColumnarRows):
+        taken = take_rows(rows, room)
+        return encode_rows(taken, oids, formats), len(taken)
+    parts: list[bytes] = []
+    count = 0
+    while count < room:
+        batch = rows.take_columns(room - count)
+        if batch is None:
+            break
+        parts.append(encode_column_batch(batch, oids, formats))
+        count += len(batch)
+    return b"".join(parts), count
+
+
+def encode_column_batch(batch: ColumnBatch, oids: list[int], formats: list[int]) -> bytes:
+    """The DataRow messages of a batch of columns (the bytes encode_rows gives for its rows)."""
+    enough = len(batch) >= (COLUMNAR_MIN_ROWS_BINARY if all(formats) else COLUMNAR_MIN_ROWS_TEXT)
+    if enough and oids and all(oid in _FAST for oid in oids) and len(oids) == len(batch.values):
+        try:
+            arrays = [_from_numpy(oid, values, mask) for oid, values, mask in zip(oids, batch.values, batch.present)]
+            return _encode_arrays(arrays, len(batch), oids, formats)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError):
+            pass  # a value pyarrow cannot hold as the column's type: the rows' path
+    return encode_rows(batch.rows(), oids, formats)
+
+
+_ARROW_TYPES: Final = {t.BOOL: pa.bool_(), t.INT8: pa.int64(), t.FLOAT8: pa.float64(), t.TEXT: pa.string(), t.TIMESTAMPTZ: pa.int64()}
+
+
+def _from_numpy(oid: int, values: object, mask: "np.ndarray[tuple[int], np.dtype[np.bool_]] | None") -> pa.Array:
+    arrow_type = _ARROW_TYPES[oid]
+    if isinstance(values, np.ndarray) and values.dtype != object and arrow_type != pa.string():
+        expected = {t.BOOL: np.bool_, t.INT8: np.int64, t.FLOAT8: np.float64, t.TIMESTAMPTZ: np.int64}[oid]
+        if values.dtype != expected:
+            raise TypeError(f"a {values.dtype} column for type OID {oid}")
+    return pa.array(values, arrow_type, mask=None if mask is None else ~mask)
+
+
+def encode_columnar(rows: Sequence[Sequence[object]], oids: list[int], formats: list[int]) -> bytes:
     columns = list(zip(*rows))
-    cells = [_cells(oid, fmt, list(column)) for oid, fmt, column in zip(oids, formats, columns)]
+    return _encode_arrays([list(column) for column in columns], len(rows), oids, formats)
+
+
+def _encode_arrays(columns: "list[list[object] | pa.Array]", n: int, oids: list[int], formats: list[int]) -> bytes:
+    cells = [_cells(oid, fmt, column) for oid, fmt, column in zip(oids, formats, columns)]
     lengths = np.zeros(n, dtype=np.int64)
     for cell in cells:
         lengths += pc.binary_length(cell).to_numpy(zero_copy_only=False)
@@ -77,10 +122,14 @@ def _fixed(raw: bytes, n: int, width: int) -> pa.Array:
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(raw)]).cast(pa.binary())
 
 
-def _cells(oid: int, fmt: int, column: list[object]) -> pa.Array:
+def _arrow(column: "list[object] | pa.Array", arrow_type: pa.DataType) -> pa.Array:
+    return column if isinstance(column, pa.Array) else pa.array(column, arrow_type)
+
+
+def _cells(oid: int, fmt: int, column: "list[object] | pa.Array") -> pa.Array:
     """The column's values as length-prefixed cells (never null: NULL is the cell -1)."""
     if oid == t.TIMESTAMPTZ:
-        values = pa.array(column, pa.int64())
+        values = _arrow(column, pa.int64())
         ns = values.fill_null(0).to_numpy(zero_copy_only=False)
         us = ns // 1000
         if fmt == 1:
@@ -92,9 +141,9 @@ def _cells(oid: int, fmt: int, column: list[object]) -> pa.Array:
         return _text_cells(pc.binary_join_element_wise(trimmed, "+00", ""))
     if fmt == 1 and oid in _BINARY_TYPES:
         arrow_type, wire = _BINARY_TYPES[oid]
-        values = pa.array(column, arrow_type)
+        values = _arrow(column, arrow_type)
         return _fixed_cells(values.fill_null(False if oid == t.BOOL else 0).to_numpy(zero_copy_only=False), wire, values)
-    values = pa.array(column, _TEXT_TYPES[oid])
+    values = _arrow(column, _TEXT_TYPES[oid])
     if oid == t.TEXT:
         return _text_cells(values)
     if oid == t.BOOL:

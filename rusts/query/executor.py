@@ -43,6 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rusts.query import aggregate as agg
+from rusts.query.batches import ColumnBatch
 from rusts.query.errors import InvalidQueryError, QueryTimeoutError
 from rusts.query.fill import fill_column
 from rusts.query.filters import row_mask
@@ -56,7 +57,7 @@ from rusts.storage.scan import BlockStats, ScanSnapshot, deleted_series, segment
 from rusts.storage.segment import SegmentReader
 from rusts.storage.segment_format import BlockMeta, ColumnBlockMeta
 
-__all__ = ["QueryRouter", "execute", "execute_batches", "parse_query"]
+__all__ = ["QueryRouter", "execute", "execute_batches", "execute_column_batches", "parse_query"]
 
 MAX_FILLED_BUCKETS = 1_000_000
 MERGE_EVERY = 256
@@ -218,6 +219,23 @@ class _Rows:
     def __len__(self) -> int:
         return len(self.order)
 
+    def columns(self, start: int, stop: int) -> ColumnBatch:
+        """Output rows start..stop of the answer order, as columns."""
+        picked = self.order[start:stop]
+        which = np.searchsorted(self.ends, picked, side="right")
+        values: list[Any] = [self.times[picked]]
+        present: list[NDArray[np.bool_] | None] = [None]
+        for key in self.plan.tag_keys:
+            tags = np.array([ref.tags.get(key) for ref in self.refs], dtype=object)
+            values.append(tags[which])
+            present.append(None)
+        for index, (column, mask) in enumerate(zip(self.values, self.present)):
+            if isinstance(column, list):
+                column = self.values[index] = np.array(column, dtype=object)  # once per window, then taken
+            values.append(column[picked])
+            present.append(None if mask is None else mask[picked])
+        return ColumnBatch(values, present, len(picked))
+
     def rows(self, start: int, stop: int) -> list[list[Any]]:
         """Output rows start..stop of the answer order."""
         picked = self.order[start:stop]
@@ -308,10 +326,40 @@ def _aggregate_batches(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, b
     yield from _sliced(_aggregate(plan, snapshot, deadline).rows, batch_rows)
 
 
-def _raw_batches(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, batch_rows: int) -> Iterator[list[list[Any]]]:
+def execute_column_batches(
+    engine: StorageEngine, query: Query, timeout: float | None = None, batch_rows: int = 65536
+) -> tuple[list[ResultColumn], Iterator[ColumnBatch]] | None:
+    """execute_batches' answer as ColumnBatches (the same rows in the same order), for a raw
+    answer read window by window; None where execute_batches would not stream it (aggregates,
+    small LIMITs, a cluster's router): the caller then uses execute_batches."""
+    if batch_rows < 1:
+        raise InvalidQueryError(f"batch_rows must be at least 1, got {batch_rows}")
+    if _router(engine) is not None:
+        return None
+    plan = plan_query(engine, query)
+    if plan.strategy == "aggregate":
+        return None
+    wanted = None if plan.limit is None else plan.limit + plan.offset
+    if wanted is not None and wanted * max(1, len(plan.series)) <= 4 * batch_rows:
+        return None
+    snapshot = ScanSnapshot(engine, plan.start, plan.end)
+    deadline = Deadline(timeout)
+    return _raw_columns(plan), _column_batches(plan, snapshot, deadline, batch_rows)
+
+
+def _column_batches(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, batch_rows: int) -> Iterator[ColumnBatch]:
+    for window, start, stop in _raw_windows(plan, snapshot, deadline):
+        while start < stop:
+            deadline.check()
+            take = min(stop, start + batch_rows)
+            yield window.columns(start, take)
+            start = take
+
+
+def _raw_windows(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> Iterator[tuple["_Rows", int, int]]:
+    """Each window's rows with the answer's range of them (OFFSET and LIMIT applied across windows)."""
     skip = plan.offset
     left = plan.limit
-    pending: list[list[Any]] = []
     windows = snapshot.windows()
     for partition, lo, hi in reversed(windows) if plan.descending else windows:
         if left == 0:
@@ -333,7 +381,13 @@ def _raw_batches(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, batch_r
         stop = len(window) if left is None else min(len(window), start + left)
         if left is not None:
             left -= stop - start
-        # Batches are filled across windows: full batches except the last.
+        yield window, start, stop
+
+
+def _raw_batches(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, batch_rows: int) -> Iterator[list[list[Any]]]:
+    pending: list[list[Any]] = []
+    # Batches are filled across windows: full batches except the last.
+    for window, start, stop in _raw_windows(plan, snapshot, deadline):
         while start < stop:
             deadline.check()
             take = min(stop, start + batch_rows - len(pending))

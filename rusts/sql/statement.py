@@ -28,7 +28,8 @@ from sqlglot import exp
 
 from rusts.core.errors import QueryError
 from rusts.aggregation.statements import aggregate_statement, is_aggregate_statement, statement_columns
-from rusts.query.executor import execute, execute_batches
+from rusts.query.batches import ColumnBatch
+from rusts.query.executor import execute, execute_batches, execute_column_batches
 from rusts.query.model import Column, QueryResult
 from rusts.retention.show import retention_statement
 from rusts.sql.catalog import answer_catalog, looks_like_catalog
@@ -104,10 +105,13 @@ class SqlStream(NamedTuple):
     columns: list[Column]
     batches: Iterator[list[list[Any]]]
     tag: str
+    # Set instead of batches (which is then empty) when stream_sql was asked for columns and could.
+    column_batches: Iterator[ColumnBatch] | None = None
 
 
 def stream_sql(
-    engine: StorageEngine, text: str, timeout: float | None = None, now: int | None = None, batch_rows: int = 65536
+    engine: StorageEngine, text: str, timeout: float | None = None, now: int | None = None, batch_rows: int = 65536,
+    columnar: bool = False,
 ) -> SqlStream:
     """execute_sql's answer in batches of at most `batch_rows` rows (the same rows, in the same order).
 
@@ -124,6 +128,11 @@ def stream_sql(
             translation = _translated(engine, statement, at)
             routed = _from_tier(engine, translation, timeout)
             if routed is None and translation.streamable():
+                picks = translation.column_picks() if columnar else None
+                found = None if picks is None else execute_column_batches(engine, translation.query, timeout, batch_rows)
+                if found is not None and picks is not None:
+                    selected = (batch.select(picks) for batch in found[1])
+                    return SqlStream(translation.columns(), iter(()), "SELECT", selected)
                 _, batches = execute_batches(engine, translation.query, timeout, batch_rows)
                 return SqlStream(translation.columns(), map(translation.project, batches), "SELECT")
             result = translation.finish(routed if routed is not None else execute(engine, translation.query, timeout))

@@ -171,6 +171,13 @@ class Translation:
             if any(value - value != 0.0 for value in map(itemgetter(index), rows) if value is not None):
                 raise OutOfRangeError("value out of range: overflow")
 
+    def column_picks(self) -> list[int] | None:
+        """The executor columns the answer's columns are, in order, when the SELECT list only names
+        columns (a columnar stream can then pass them through); None otherwise."""
+        if self.float_aggregates or not all(isinstance(expr, Ref) for expr in self.outputs):
+            return None
+        return [expr.index for expr in self.outputs if isinstance(expr, Ref)]
+
     def project(self, rows: list[list[Any]]) -> list[list[Any]]:
         """Executor rows as answer rows: the SELECT list's columns and expressions."""
         self._check_overflow(rows)
