@@ -16,11 +16,13 @@ from rusts.core.errors import ConfigError, RustsError
 from rusts.pgwire.connection import PgSettings
 from rusts.pgwire.server import pgwire_service, tls_context
 from rusts.aggregation.continuous import aggregates_of
+from rusts.aggregation.downsampling import ensure_configured
+from rusts.aggregation.policy import DownsamplingPolicy
 from rusts.cluster.node import ClusterNode
 from rusts.retention.manager import RetentionManager, attach
 from rusts.retention.policy import RetentionPolicy
 from rusts.server.cluster_node import ClusterOptions, cluster_node, cluster_service
-from rusts.server.config import Config, duration_secs
+from rusts.server.config import Config, downsampling_policies, duration_secs
 from rusts.storage.engine import EngineOptions, StorageEngine
 
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -94,13 +96,18 @@ def background_service(loop: Callable[[EngineHolder, asyncio.Event], Coroutine[A
     return service
 
 
-def aggregates_service(interval_secs: float, definitions: dict[str, str]) -> Service:
-    """Continuous aggregates: opened (and the configured ones created) once the engine is open,
-    then refreshed every interval."""
-    return background_service(lambda holder, stop: _aggregates_loop(holder, interval_secs, definitions, stop))
+def aggregates_service(
+    interval_secs: float, definitions: dict[str, str], policies: list[DownsamplingPolicy] | None = None
+) -> Service:
+    """Continuous aggregates: opened (and the configured ones and downsampling policies created)
+    once the engine is open, then refreshed every interval."""
+    return background_service(lambda holder, stop: _aggregates_loop(holder, interval_secs, definitions, stop, policies or []))
 
 
-async def _aggregates_loop(holder: EngineHolder, interval_secs: float, definitions: dict[str, str], stop: asyncio.Event) -> None:
+async def _aggregates_loop(
+    holder: EngineHolder, interval_secs: float, definitions: dict[str, str], stop: asyncio.Event,
+    policies: list[DownsamplingPolicy],
+) -> None:
     log = logging.getLogger("rusts.aggregation")
     await asyncio.to_thread(holder.ready.wait)
     engine = holder.engine
@@ -110,6 +117,7 @@ async def _aggregates_loop(holder: EngineHolder, interval_secs: float, definitio
     # a bad definition in rusts.yml must not stop the server: it says why (once) and serves on.
     unapplied = dict(definitions)
     reported: set[str] = set()
+    waiting = list(policies)
     while not stop.is_set():
         try:
             registry = await asyncio.to_thread(aggregates_of, engine)
@@ -121,6 +129,14 @@ async def _aggregates_loop(holder: EngineHolder, interval_secs: float, definitio
                     if name not in reported:
                         reported.add(name)
                         log.warning("continuous aggregate %s from rusts.yml not created yet: %s", name, exc)
+            if waiting:
+                # A policy whose measurement has no data yet (or that differs from the stored one) is retried each round.
+                failed = await asyncio.to_thread(ensure_configured, engine, waiting)
+                waiting = [policy for policy, _ in failed]
+                for policy, why in failed:
+                    if f"downsampling {policy.measurement}" not in reported:
+                        reported.add(f"downsampling {policy.measurement}")
+                        log.warning("downsampling policy of %s from rusts.yml not applied yet: %s", policy.measurement, why)
             await asyncio.to_thread(registry.refresh)
         except Exception:
             log.exception("continuous aggregate refresh failed; the next one retries")
@@ -215,7 +231,7 @@ def run_server(config: Config, source: str = "rusts.yml", cluster: ClusterOption
     aggregates = config.storage.aggregates
     services: list[Service] = [
         retention_service(retention_policy(config), node),
-        aggregates_service(aggregates.refresh_interval_ms / 1000, dict(aggregates.definitions)),
+        aggregates_service(aggregates.refresh_interval_ms / 1000, dict(aggregates.definitions), downsampling_policies(config)),
     ]
     if config.postgres.enabled:
         services.append(pgwire_service(pg_settings(config, source)))
