@@ -19,7 +19,7 @@ from rusts.sql.errors import sqlstate_of
 from rusts.storage.engine import StorageEngine
 
 _TYPE_OIDS: Final = {**COLUMN_OIDS, "": t.TEXT}
-STREAM_BATCH_ROWS: Final = 8192  # rows the executor hands over at a time; the wire takes them in chunks
+STREAM_BATCH_ROWS: Final = 32768  # rows the executor hands over at a time; the wire takes them in chunks
 
 
 class Outcome:
