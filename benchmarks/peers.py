@@ -159,6 +159,17 @@ def http_once(port: int, method: str, path: str, body: bytes | None = None,
 QueryRun = Callable[[Http], "str | None"]  # runs one query; None when the system cannot answer it
 
 
+def _peak_rss_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 class System:
     """One database process under test: start, write, flush and measure, query, stop."""
 
@@ -214,17 +225,17 @@ class System:
             process.wait()
 
     def peak_rss_mib(self) -> float | None:
-        """The server process's peak resident memory so far (VmHWM), in MiB; None where unknown."""
+        """Peak resident memory so far (VmHWM) of the server process plus its child processes (RusTs'
+        workers: the sum of peaks, an upper bound), in MiB; None where unknown."""
         if self.process is None:
             return None
-        try:
-            with open(f"/proc/{self.process.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
+        total = _peak_rss_kib(self.process.pid)
+        if total is None:
             return None
-        return None
+        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False)
+        for child in children.stdout.split():
+            total += _peak_rss_kib(int(child)) or 0
+        return total / 1024
 
     def log_tail(self, lines: int = 15) -> str:
         try:
