@@ -11,7 +11,8 @@ results, not rows; only median, percentile and count_distinct keep values
 Semantics: NaN propagates through sum, mean, stddev, median and percentile;
 min, max and spread ignore NaN (as the segment block headers do, so pushdown
 and decoding agree). stddev is the sample standard deviation (n - 1), null
-below two values. percentile uses numpy's default "linear" interpolation.
+below two values. percentile interpolates linearly between the closest ranks (PostgreSQL's
+percentile_cont, bit for bit).
 first and last order rows by (time, series key). Integer sums are int64
 (uint64 for unsigned fields), exact: a total outside
 the type is refused (SumOutOfRangeError, SQLSTATE 22003).
@@ -393,7 +394,8 @@ def _checked_sums(spec: AggregateSpec, sums: NDArray[Any]) -> list[Any]:
 
 
 def _percentiles(buckets: NDArray[np.int64], values: NDArray[np.float64], p: float) -> tuple[NDArray[np.int64], list[Any]]:
-    """Per-bucket percentile by numpy's 'linear' method (its lerp, NaN when the run holds NaN)."""
+    """Per-bucket percentile by linear interpolation between the closest ranks, computed as
+    PostgreSQL's percentile_cont does (NaN when the run holds NaN)."""
     if len(buckets) == 0:
         return buckets, []
     order = np.lexsort((values, buckets))
@@ -407,7 +409,8 @@ def _percentiles(buckets: NDArray[np.int64], values: NDArray[np.float64], p: flo
     weight = position - below
     low, high = values[starts + below], values[starts + above]
     difference = high - low
-    result = np.where(weight >= 0.5, high - difference * (1 - weight), low + difference * weight)
+    # PostgreSQL's percentile_cont (float8_lerp): low + weight * (high - low), to the last bit.
+    result = low + weight * difference
     # NaN sorts last, so a run holding NaN ends with it; numpy's percentile is NaN then.
     result[np.isnan(values[ends - 1])] = np.nan
     return buckets[starts], result.tolist()
