@@ -261,3 +261,26 @@ def test_a_node_seen_down_is_not_sent_to_and_is_hinted(peers: list[Peer], tmp_pa
     assert sorted(s for _, s in decision.hinted) == sorted(split.shards)
     assert health.snapshot()["n1"].state == "up"  # sends are recorded
     rep.close()
+
+
+def test_writes_to_a_node_with_pending_hints_queue_behind_them(peers: list[Peer], tmp_path: Path) -> None:
+    """v1 is hinted while n2 is away; n2 returns and v2 is written before the hint is delivered: v2
+    must not reach n2 before v1, or the late hint would overwrite it."""
+    rep = replicator("Quorum", peers, tmp_path, [])
+    peers[2].behaviour = "fail"  # 503: a reason that may pass, so hinted
+    first = split_lines(b"cpu,host=a v=1 5\n", rep.sharding, 1, 0)
+    assert rep.replicate(first, 1).ok
+    assert len(rep.hints.pending("n2")) == 1
+    peers[2].behaviour = "store"
+    second = split_lines(b"cpu,host=a v=2 5\n", rep.sharding, 1, 0)
+    decision = rep.replicate(second, 1)
+    assert decision.ok and peers[2].stored == []  # not sent ahead of the hint
+    assert [o.error for o in decision.outcomes[next(iter(second.shards))] if o.node_id == "n2"] == [
+        "node is catching up on hinted writes; hinted behind them"
+    ]
+    client = rep.clients["n2"]
+    assert rep.hints.deliver("n2", lambda h: client.write(h.shard, h.body, h.multiplier).stored) == 2
+    assert [b for _, b in peers[2].stored] == [b"cpu,host=a v=1 5\n", b"cpu,host=a v=2 5\n"]
+    third = split_lines(b"cpu,host=a v=3 5\n", rep.sharding, 1, 0)
+    assert rep.replicate(third, 1).ok and [b for _, b in peers[2].stored][-1] == b"cpu,host=a v=3 5\n"  # caught up: sent
+    rep.close()

@@ -166,6 +166,19 @@ class Replicator:
         for node_id, hints in by_node.items():
             self.hints.append_many(node_id, hints)
 
+    def _hint_instead(self, node_id: str) -> str:
+        """Why a write to `node_id` is hinted without a send ("" when it is sent): the node is seen
+        down, or it still has hints to receive. Writes to a node catching up queue behind its hints,
+        so a hint delivered late never overwrites a newer value written directly in the meantime
+        (a hint in flight stays pending until it is acknowledged)."""
+        if node_id == self.node_id:
+            return ""
+        if self.health is not None and not self.health.healthy(node_id):
+            return "node is down (health checks); hinted"
+        if self.hints.last_sequence(node_id) > self.hints.acknowledged(node_id):
+            return "node is catching up on hinted writes; hinted behind them"
+        return ""
+
     def replicate(self, split: SplitBatch, multiplier: int) -> WriteDecision:
         """Send every shard's part to all its holders in parallel and judge by the mode. Sync and Quorum
         wait for every holder, up to the deadline; Async returns once each shard has one holder that
@@ -182,8 +195,9 @@ class Replicator:
             holders[shard] = len(owners)
             outcomes[shard] = []
             for node_id in owners:
-                if node_id != self.node_id and self.health is not None and not self.health.healthy(node_id):
-                    skipped = Outcome(node_id, False, True, None, "node is down (health checks); hinted")
+                why = self._hint_instead(node_id)
+                if why:
+                    skipped = Outcome(node_id, False, True, None, why)
                     outcomes[shard].append(skipped)
                     self._settle(skipped, shard, body, multiplier, hinted)
                     continue
