@@ -325,3 +325,32 @@ def test_an_unreadable_state_file_fails_retention_not_every_select(tmp_path: Pat
         manager.run_once()
     assert {info.start for info in engine.partition_infos()} == before
     engine.close()
+
+
+def test_json_model_queries_are_answered_from_tiers_too(tmp_path: Path) -> None:
+    """POST /query's model goes through downsampling.execute_model: the same answer as the executor on
+    raw data, from the tier (counted), and a real-time aggregate is brought up to date first."""
+    from rusts.query.executor import execute
+    from rusts.query.model import parse_query
+
+    clock = Clock(DAY0 + 10 * HOUR)
+    engine = open_engine(tmp_path, clock)
+    rng = random.Random(8)
+    engine.write_line_protocol(points(rng, DAY0, DAY0 + 10 * HOUR, 9 * SECOND))
+    execute_sql(engine, POLICY)
+    body = (b'{"measurement": "cpu", "aggregations": [{"function": "mean", "field": "usage"}, {"function": "sum", "field": "req"}],'
+            b' "group_by": {"tags": ["host"], "time": {"interval": 7200000000000}}}')
+    query = parse_query(body)
+    manager = RetentionManager(engine, RetentionPolicy())
+    before = manager.report()["downsampling"]["answered_by"].get("cpu_1h", 0)
+    assert_rows_equal(downsampling.execute_model(engine, query).rows, execute(engine, query).rows)
+    assert manager.report()["downsampling"]["answered_by"]["cpu_1h"] == before + 1
+    raw_only = parse_query(b'{"measurement": "cpu", "aggregations": [{"function": "stddev", "field": "usage"}], "group_by": {"time": {"interval": 3600000000000}}}')
+    assert downsampling.execute_model(engine, raw_only).rows == execute(engine, raw_only).rows
+    execute_sql(engine, "CREATE CONTINUOUS AGGREGATE hourly WITH (realtime = true) AS SELECT time_bucket('1h', time) AS time, host, count(*) AS n FROM cpu GROUP BY 1, 2")
+    aggregates_of(engine).refresh()
+    engine.write_line_protocol(f"cpu,host=a,dc=d0 usage=1,req=1i,peak=0.5,last_seen=1i {DAY0 + 9 * HOUR + 5 * SECOND}".encode())
+    count = parse_query(b'{"measurement": "hourly", "aggregations": [{"function": "sum", "field": "n"}]}')
+    total = execute(engine, parse_query(b'{"measurement": "cpu", "aggregations": [{"function": "count", "field": "*"}]}')).rows[0][-1]
+    assert downsampling.execute_model(engine, count).rows[0][-1] == total  # the new point is counted
+    engine.close()

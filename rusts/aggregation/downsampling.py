@@ -45,7 +45,7 @@ import msgspec
 from rusts.aggregation.continuous import ContinuousAggregates, UnknownAggregateError, aggregates_of, registry_if_any
 from rusts.aggregation.policy import NUMERIC_ONLY, DownsamplingError, DownsamplingPolicy, Tier, format_duration
 from rusts.core.errors import RustsError
-from rusts.query.executor import execute
+from rusts.query.executor import execute, result_columns
 from rusts.query.model import Aggregation, Column, GroupBy, Query, QueryResult, TimeRange
 from rusts.storage.engine import I64_MAX, I64_MIN, StorageEngine
 
@@ -353,6 +353,19 @@ def answer(engine: StorageEngine, query: Query, layout: list[Column], timeout: f
     ordered = _in_executor_order(rows, groups, query.order == "desc") if parts or query.order == "desc" else rows
     stop = None if query.limit is None else query.offset + query.limit
     return QueryResult(list(layout), ordered[query.offset : stop]), found
+
+
+def execute_model(engine: StorageEngine, query: Query, timeout: float | None = None) -> QueryResult:
+    """A JSON-model query (POST /query) answered as SQL SELECTs are: a real-time aggregate it reads is
+    brought up to date first, and a downsampling tier answers what it can (counted in /stats)."""
+    registry = registry_if_any(engine, quiet=True)
+    if registry is not None:
+        registry.bring_up_to_date(query.measurement)
+    routed = answer(engine, query, result_columns(engine, query), timeout)
+    if routed is None:
+        count_raw_answer(engine, query.measurement)
+        return execute(engine, query, timeout)
+    return routed[0]
 
 
 def _combined_rows(tier_rows: list[list[Any]], groups: int, combine: list[tuple[str, list[int]]]) -> list[list[Any]]:

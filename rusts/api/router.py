@@ -49,7 +49,7 @@ from rusts.cluster.replication import ReplicationShortError
 from rusts.cluster.schema import ClusterUnsupportedError
 from rusts.api.auth import token_from_request, verify_token
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
-from rusts.query.executor import execute
+from rusts.aggregation.downsampling import execute_model
 from rusts.query.errors import QueryTimeoutError, UnknownFieldError, UnknownMeasurementError
 from rusts.query.model import QueryResult, parse_query
 from rusts.retention.manager import default_manager
@@ -345,7 +345,7 @@ async def _answer(request: Request[Any, Any, State], epoch: str | None, sql_only
         return _error(STATUS_BAD_REQUEST, 'POST /sql takes a JSON body {"query": "SELECT ..."}')
     parsed = parse_query(body)
     result = await run_blocking(
-        timeout, "the query", "it was cancelled", answer_with_refresh, cluster, execute, engine, parsed, timeout
+        timeout, "the query", "it was cancelled", answer_with_refresh, cluster, execute_model, engine, parsed, timeout
     )
     return Response(render_result(result, epoch))
 

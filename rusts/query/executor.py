@@ -57,7 +57,7 @@ from rusts.storage.scan import BlockStats, ScanSnapshot, deleted_series, segment
 from rusts.storage.segment import SegmentReader
 from rusts.storage.segment_format import BlockMeta, ColumnBlockMeta
 
-__all__ = ["QueryRouter", "execute", "execute_batches", "execute_column_batches", "parse_query"]
+__all__ = ["QueryRouter", "execute", "execute_batches", "execute_column_batches", "parse_query", "result_columns"]
 
 MAX_FILLED_BUCKETS = 1_000_000
 MERGE_EVERY = 256
@@ -289,6 +289,12 @@ def _raw_result(plan: Plan, found: list[tuple[SeriesRef, SeriesData]]) -> QueryR
 
 
 # ---- streaming ----
+
+
+def result_columns(engine: StorageEngine, query: Query) -> list[ResultColumn]:
+    """The columns `execute` answers `query` with, without running it."""
+    plan = plan_query(engine, query)
+    return _aggregate_columns(plan) if plan.strategy == "aggregate" else _raw_columns(plan)
 
 
 def execute_batches(
