@@ -10,8 +10,10 @@ plain values, arrays and the storage classes, and the tests compare both ways.
 Workers: RUSTS_WORKERS of them (default: the number of CPUs, at most 4; 0 turns them off),
 started in the background on first use as `python -m rusts.core.workers` (a fresh interpreter:
 no fork of a threaded server, and unlike multiprocessing's spawn the caller's __main__ is not
-run again). A worker reads tasks on its stdin, so one whose parent died (kill -9) reads
-end-of-file and exits; on Linux it also asks for SIGKILL when its parent dies. `call` answers
+run again). Only the parent holds the write end of a worker's stdin, so a worker whose parent died
+(kill -9) reads end-of-file when idle, or fails to write its answer when busy, and exits. (Linux's
+PR_SET_PDEATHSIG is not used: it fires when the parent *thread* that started the worker ends,
+and workers are started from short-lived threads.) `call` answers
 None when no worker could run the task (none started yet, one died, the function raised):
 the caller then runs it in process, which also raises the real error. A task never fails
 because of the pool.
@@ -20,7 +22,6 @@ Wire format, each way: an i64 length (little-endian), then a pickle: the task as
 (function name, argument tuple); the answer as (True, result) or (False, the error's text).
 """
 
-import ctypes
 import importlib
 import os
 import pickle
@@ -33,7 +34,6 @@ import threading
 from typing import IO, Any
 
 _LENGTH = struct.Struct("<q")
-_PR_SET_PDEATHSIG = 1
 _PACKAGE = "rusts."
 
 
@@ -75,17 +75,8 @@ def resolve(name: str) -> Any:
     return getattr(importlib.import_module(module_name), function)
 
 
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # not Linux: end-of-file on stdin still ends the worker
-
-
 def serve(tasks: IO[bytes], answers: IO[bytes], parent: int) -> None:
     """A worker's loop: run each task it is sent, answer, exit when the parent is gone."""
-    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which then closes us
     if os.getppid() != parent:
         return
