@@ -197,8 +197,12 @@ def test_a_segment_encoded_by_a_worker_is_the_same_file(pool: workers.WorkerPool
             "s": Column(KIND_STRING, [f"v{x}" for x in rng.integers(0, 7, 30_000).tolist()]),
         }))
     pooled, local = str(tmp_path / "pooled.seg"), str(tmp_path / "local.seg")
-    info = pool.call("rusts.storage.segment_write:write_segment_at", pooled, series, "zstd", 3)
-    assert info is not None and info.point_count == 90_000
+    written = pool.call("rusts.storage.segment_write:write_segment_at", pooled, series, "zstd", 3)
+    assert written is not None
+    info, temporary = written
+    assert info.point_count == 90_000 and not Path(pooled).exists()  # the caller makes it live
+    assert temporary.startswith(pooled + ".") and temporary.endswith(".tmp")
+    Path(temporary).rename(pooled)
     write_segment(local, series, outer="zstd", zstd_level=3)
     assert Path(pooled).read_bytes() == Path(local).read_bytes()
     assert SegmentReader.open(pooled).read(9, None, 0, 2**62) is not None

@@ -307,6 +307,10 @@ def _write_flushed(path: str, series: list[SeriesData], outer: str, zstd_level: 
     real error, e.g. a full disk)."""
     if sum(len(data) for data in series) >= OFFLOAD_MIN_ROWS:
         pool = workers.shared_pool()
-        if pool is not None and pool.call("rusts.storage.segment_write:write_segment_at", path, series, outer, zstd_level) is not None:
+        written = None if pool is None else pool.call("rusts.storage.segment_write:write_segment_at", path, series, outer, zstd_level)
+        if written is not None:
+            _, temporary = written
+            os.replace(temporary, path)
+            fsync_directory(os.path.dirname(path))
             return
     write_segment(path, series, outer=outer, zstd_level=zstd_level)

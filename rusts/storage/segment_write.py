@@ -74,17 +74,21 @@ def write_segment(
     outer: str = "lz4",
     zstd_level: int = 3,
     block_rows: int = DEFAULT_BLOCK_ROWS,
+    temporary: str | None = None,
+    publish: bool = True,
 ) -> SegmentInfo:
     """Write `series` (each with sorted, unique timestamps; ids unique) as a segment at `path`.
 
-    Series without rows are left out. Replaces `path` atomically.
+    Series without rows are left out. Replaces `path` atomically: the file is written and synced
+    as `temporary` (default `path + ".tmp"`), then renamed, unless `publish` is False (the caller
+    renames it: a worker process's file becomes live only in the process that owns the partition).
     """
     outer_id = OUTER_IDS.get(outer)
     if outer_id is None:
         raise ValueError(f"outer compression must be one of {sorted(OUTER_IDS)}, not {outer!r}")
     if not 1 <= block_rows <= MAX_BLOCK_ROWS:
         raise ValueError(f"block_rows must be in 1..{MAX_BLOCK_ROWS}, not {block_rows}")
-    tmp = path + ".tmp"
+    tmp = path + ".tmp" if temporary is None else temporary
     try:
         with open(tmp, "wb", buffering=WRITE_BUFFER) as out:
             metas, field_values = _write_body(out, series, outer_id, zstd_level, block_rows)
@@ -96,12 +100,14 @@ def write_segment(
             out.flush()
             os.fsync(out.fileno())
             size = out.tell()
-        os.replace(tmp, path)
+        if publish:
+            os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _fsync_directory(path)
+    if publish:
+        _fsync_directory(path)
     rows = sum(m.rows for m in metas)
     if not metas:
         return SegmentInfo(path, 0, 0, 0, 0, 0, size)
@@ -109,9 +115,13 @@ def write_segment(
     return SegmentInfo(path, len(metas), rows, field_values, low, high, size)
 
 
-def write_segment_at(path: str, series: list[SeriesData], outer: str, zstd_level: int) -> SegmentInfo:
-    """write_segment with positional arguments: the task a worker process runs (rusts.core.workers)."""
-    return write_segment(path, series, outer=outer, zstd_level=zstd_level)
+def write_segment_at(path: str, series: list[SeriesData], outer: str, zstd_level: int) -> tuple[SegmentInfo, str]:
+    """The task a worker process runs (rusts.core.workers): the segment written and synced under a
+    name of its own (path.<pid>.tmp), and that name; the partition's process renames it to `path`.
+    A worker orphaned by a killed server can then only leave a temporary file (removed at the next
+    open), never a segment under a generation the next server may give to another flush."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    return write_segment(path, series, outer=outer, zstd_level=zstd_level, temporary=temporary, publish=False), temporary
 
 
 def _fsync_directory(path: str) -> None:
