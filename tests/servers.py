@@ -32,7 +32,7 @@ class RustsServer:
 
     def __init__(
         self, directory: Path, postgres_extra: str = "", server_extra: str = "", durability: str = "none",
-        auth: str = "{enabled: false}",
+        auth: str = "{enabled: false}", storage_extra: str = "",
     ) -> None:
         self.directory = directory
         self.port = free_port()
@@ -41,7 +41,7 @@ class RustsServer:
         self.config = directory / "rusts.yml"
         self.config.write_text(
             f"server: {{host: 127.0.0.1, port: {self.port}{server_extra}}}\n"
-            f"storage: {{data_dir: '{self.data_dir}', wal_durability: {durability}}}\n"
+            f"storage: {{data_dir: '{self.data_dir}', wal_durability: {durability}{storage_extra}}}\n"
             f"postgres: {{host: 127.0.0.1, port: {self.pg_port}{postgres_extra}}}\n"
             f"auth: {auth}\n"
             "logging: {level: warn}\n"
