@@ -665,6 +665,13 @@ def registry_if_any(engine: StorageEngine, quiet: bool = False) -> ContinuousAgg
         return None
 
 
+def bring_up_to_date(engine: StorageEngine, measurement: str) -> bool:
+    """Before a query reads `measurement`: when it is a real-time aggregate, recompute what is pending
+    (ContinuousAggregates.bring_up_to_date); True when something was."""
+    registry = registry_if_any(engine, quiet=True)
+    return registry is not None and registry.bring_up_to_date(measurement)
+
+
 def aggregates_of(engine: StorageEngine) -> ContinuousAggregates:
     """The engine's aggregates, opened (and listening) on first use."""
     with _REGISTRIES_LOCK:

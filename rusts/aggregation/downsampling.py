@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from rusts.aggregation.continuous import ContinuousAggregates, UnknownAggregateError, aggregates_of, registry_if_any
+from rusts.aggregation.continuous import ContinuousAggregates, UnknownAggregateError, aggregates_of, bring_up_to_date, registry_if_any
 from rusts.aggregation.policy import NUMERIC_ONLY, DownsamplingError, DownsamplingPolicy, Tier, format_duration
 from rusts.core.errors import RustsError
 from rusts.query.executor import execute, result_columns
@@ -355,17 +355,21 @@ def answer(engine: StorageEngine, query: Query, layout: list[Column], timeout: f
     return QueryResult(list(layout), ordered[query.offset : stop]), found
 
 
+def tier_answer(engine: StorageEngine, query: Query, layout: list[Column], timeout: float | None = None) -> QueryResult | None:
+    """answer()'s result, or None (counted as answered by the raw rows) when no tier applies."""
+    routed = answer(engine, query, layout, timeout)
+    if routed is None:
+        count_raw_answer(engine, query.measurement)
+        return None
+    return routed[0]
+
+
 def execute_model(engine: StorageEngine, query: Query, timeout: float | None = None) -> QueryResult:
     """A JSON-model query (POST /query) answered as SQL SELECTs are: a real-time aggregate it reads is
     brought up to date first, and a downsampling tier answers what it can (counted in /stats)."""
-    registry = registry_if_any(engine, quiet=True)
-    if registry is not None:
-        registry.bring_up_to_date(query.measurement)
-    routed = answer(engine, query, result_columns(engine, query), timeout)
-    if routed is None:
-        count_raw_answer(engine, query.measurement)
-        return execute(engine, query, timeout)
-    return routed[0]
+    bring_up_to_date(engine, query.measurement)
+    routed = tier_answer(engine, query, result_columns(engine, query), timeout)
+    return routed if routed is not None else execute(engine, query, timeout)
 
 
 def _combined_rows(tier_rows: list[list[Any]], groups: int, combine: list[tuple[str, list[int]]]) -> list[list[Any]]:

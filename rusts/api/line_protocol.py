@@ -39,6 +39,7 @@ from librt.vecs import append, vec
 from mypy_extensions import i64
 from numpy.typing import NDArray
 
+from rusts.api import parse_pool
 from rusts.core.errors import LineProtocolError
 from rusts.core.hashing import series_id_of_key, series_key
 
@@ -822,10 +823,8 @@ def parse_body(body: bytes | str, multiplier: int, default_time: int, fast: bool
 def engine_parser(body: bytes, multiplier: int, default_time: int) -> tuple[list[Any], list[LineProtocolError]]:
     """The parser the storage engine calls on writes and on WAL replay: large bodies go to a
     worker process (rusts.api.parse_pool) when one is free, the rest are parsed here."""
-    if len(body) >= 65536:
-        from rusts.api.parse_pool import parse
-
-        parsed = parse(body, multiplier, default_time)
+    if len(body) >= parse_pool.MIN_POOLED_BYTES:
+        parsed = parse_pool.parse(body, multiplier, default_time)
         if parsed is not None:
             return parsed
     return parse_in_process(body, multiplier, default_time)

@@ -19,7 +19,7 @@ from typing import Any
 from rusts.core import workers
 from rusts.core.errors import LineProtocolError
 
-MIN_POOLED_BYTES = 64 * 1024  # also written in line_protocol.engine_parser (compiled: no import at load)
+MIN_POOLED_BYTES = 64 * 1024
 SPLIT_MIN_BYTES = 512 * 1024
 _TASK = "rusts.api.parse_pool:parse_packed"
 

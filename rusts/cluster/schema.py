@@ -34,13 +34,11 @@ import threading
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from rusts.cluster.precheck import ScannedRecord
 from rusts.core.errors import LineProtocolError, RustsError
-from rusts.core.kinds import KIND_NAMES
 from rusts.core.types import I64_MAX, I64_MIN
-from rusts.storage.engine import StorageEngine
+from rusts.storage.engine import StorageEngine, type_conflicts
 
 
 class ClusterUnsupportedError(RustsError):
@@ -140,22 +138,7 @@ class SchemaMirror:
         for batch in sorted(batches, key=lambda b: int(b.lines[0])):
             added = admitted.new_fields.setdefault(batch.measurement, {})
             known = {**known_fields.get(batch.measurement, {}), **added}
-            rejected = np.zeros(len(batch.timestamps), dtype=np.bool_)
-            for name, column in batch.columns.items():
-                kind = known.get(name)
-                if kind is None or kind == column.kind:
-                    continue
-                carriers = np.ones(len(rejected), dtype=np.bool_) if column.present is None else column.present
-                for line in batch.lines[carriers & ~rejected].tolist():
-                    refused.append(
-                        LineProtocolError(
-                            int(line), 0,
-                            f"field type conflict: field {name!r} of measurement {batch.measurement!r} is "
-                            f"{KIND_NAMES[kind]}, got {KIND_NAMES[column.kind]}",
-                        )
-                    )
-                rejected |= carriers
-            kept = ~rejected
+            kept = ~type_conflicts(batch, known, refused)
             count = int(kept.sum())
             if count == 0:
                 continue

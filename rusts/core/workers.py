@@ -110,8 +110,10 @@ class _Worker:
         self.tasks: IO[bytes] = self.process.stdin
         self.answers: IO[bytes] = self.process.stdout
 
-    def run(self, name: str, args: tuple[Any, ...]) -> tuple[bool, Any]:
+    def send(self, name: str, args: tuple[Any, ...]) -> None:
         _write_frame(self.tasks, pickle.dumps((name, args), protocol=5))
+
+    def receive(self) -> tuple[bool, Any]:
         frame = _read_frame(self.answers)
         if frame is None:
             raise EOFError("worker exited")
@@ -176,16 +178,8 @@ class WorkerPool:
             worker = self._idle.get(timeout=30.0 if self._ever_ready else 0.0)
         except queue.Empty:
             return None
-        try:
-            ok, result = worker.run(name, args)
-        except (EOFError, OSError, pickle.UnpicklingError):
-            self._replace(worker)
-            return None
-        self._idle.put(worker)
-        if not ok:
-            self.failures = [*self.failures[-9:], f"{name}: {result}"]
-            return None
-        return result
+        results = self._run([worker], name, [args])
+        return None if results is None else results[0]
 
     def call_many(self, name: str, argument_tuples: list[tuple[Any, ...]]) -> list[Any] | None:
         """Each task's result, the tasks run at once by as many workers, or None when that many
@@ -200,22 +194,24 @@ class WorkerPool:
             for worker in taken:
                 self._idle.put(worker)
             return None
-        results: list[Any] = []
+        return self._run(taken, name, argument_tuples)
+
+    def _run(self, taken: list[_Worker], name: str, argument_tuples: list[tuple[Any, ...]]) -> list[Any] | None:
+        """Send each worker its task, then collect the answers; every worker goes back to the idle
+        queue, or is replaced when its pipe failed. None when any task did not come back done."""
         failed = False
         sent: list[_Worker] = []
         for worker, args in zip(taken, argument_tuples):
             try:
-                _write_frame(worker.tasks, pickle.dumps((name, args), protocol=5))
+                worker.send(name, args)
                 sent.append(worker)
             except OSError:
                 failed = True
                 self._replace(worker)
+        results: list[Any] = []
         for worker in sent:
             try:
-                frame = _read_frame(worker.answers)
-                if frame is None:
-                    raise EOFError("worker exited")
-                ok, result = pickle.loads(frame)
+                ok, result = worker.receive()
             except (EOFError, OSError, pickle.UnpicklingError):
                 failed = True
                 self._replace(worker)

@@ -513,8 +513,6 @@ def statement_timeout(value: str) -> float:
         return 0.0
 
 
-
-
 def _discard(future: "asyncio.Future[Any]") -> None:
     if not future.cancelled():
         future.exception()

@@ -229,33 +229,15 @@ class _Rows:
             tags = np.array([ref.tags.get(key) for ref in self.refs], dtype=object)
             values.append(tags[which])
             present.append(None)
-        for index, (column, mask) in enumerate(zip(self.values, self.present)):
-            if isinstance(column, list):
-                column = self.values[index] = np.array(column, dtype=object)  # once per window, then taken
-            values.append(column[picked])
+        index = picked.tolist()
+        for column, mask in zip(self.values, self.present):
+            values.append([column[i] for i in index] if isinstance(column, list) else column[picked])
             present.append(None if mask is None else mask[picked])
         return ColumnBatch(values, present, len(picked))
 
     def rows(self, start: int, stop: int) -> list[list[Any]]:
         """Output rows start..stop of the answer order."""
-        picked = self.order[start:stop]
-        if len(picked) == 0:
-            return []
-        which = np.searchsorted(self.ends, picked, side="right").tolist()
-        outputs: list[list[Any]] = [self.times[picked].tolist()]
-        for key in self.plan.tag_keys:
-            tags = [ref.tags.get(key) for ref in self.refs]
-            outputs.append([tags[w] for w in which])
-        index = picked.tolist()
-        for values, present in zip(self.values, self.present):
-            if isinstance(values, list):
-                column = [values[i] for i in index]
-            else:
-                column = values[picked].tolist()
-            if present is not None:
-                column = [v if keep else None for v, keep in zip(column, present[picked].tolist())]
-            outputs.append(column)
-        return [list(row) for row in zip(*outputs)]
+        return self.columns(start, stop).rows()
 
 
 def _joined(kind: int, columns: list[Column | None], lengths: NDArray[np.int64]) -> tuple[Any, NDArray[np.bool_] | None]:
@@ -317,10 +299,16 @@ def execute_batches(
     snapshot = ScanSnapshot(engine, plan.start, plan.end)
     if plan.strategy == "aggregate":
         return _aggregate_columns(plan), _aggregate_batches(plan, snapshot, deadline, batch_rows)
-    wanted = None if plan.limit is None else plan.limit + plan.offset
-    if wanted is not None and wanted * max(1, len(plan.series)) <= 4 * batch_rows:
+    if not _read_by_window(plan, batch_rows):
         return _raw_columns(plan), _sliced(_raw(plan, snapshot, deadline).rows, batch_rows)
     return _raw_columns(plan), _raw_batches(plan, snapshot, deadline, batch_rows)
+
+
+def _read_by_window(plan: Plan, batch_rows: int) -> bool:
+    """Whether a raw answer streams window by window: not when a LIMIT makes it small enough that
+    the top-k path (series by series, as far as they reach) reads less."""
+    wanted = None if plan.limit is None else plan.limit + plan.offset
+    return wanted is None or wanted * max(1, len(plan.series)) > 4 * batch_rows
 
 
 def _sliced(rows: list[list[Any]], batch_rows: int) -> Iterator[list[list[Any]]]:
@@ -343,10 +331,7 @@ def execute_column_batches(
     if _router(engine) is not None:
         return None
     plan = plan_query(engine, query)
-    if plan.strategy == "aggregate":
-        return None
-    wanted = None if plan.limit is None else plan.limit + plan.offset
-    if wanted is not None and wanted * max(1, len(plan.series)) <= 4 * batch_rows:
+    if plan.strategy == "aggregate" or not _read_by_window(plan, batch_rows):
         return None
     snapshot = ScanSnapshot(engine, plan.start, plan.end)
     deadline = Deadline(timeout)

@@ -9,6 +9,7 @@ signs its own token for the peers (they share auth.jwt_secret).
 """
 
 import asyncio
+import copy
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -59,26 +60,12 @@ def cluster_node(config: Config, options: ClusterOptions, base: EngineOptions) -
         wal_dir = os.path.join(base.wal_dir, part) if separate_wal else None
         cold_dir = os.path.join(base.cold_dir, part) if base.cold_dir else None
         memtable = base.memtable_max_bytes if part == "schema" else max(MIN_MEMTABLE_BYTES, base.memtable_max_bytes // shares)
-        return kind.open(
-            EngineOptions(
-                data_dir,
-                wal_dir=wal_dir,
-                wal_durability=base.wal_durability,
-                wal_sync_interval_ms=base.wal_sync_interval_ms,
-                wal_retention_secs=base.wal_retention_secs,
-                memtable_max_bytes=memtable,
-                memtable_max_points=base.memtable_max_points,
-                memtable_max_age_secs=base.memtable_max_age_secs,
-                partition_duration_ns=base.partition_duration_ns,
-                hot_compression=base.hot_compression,
-                cold_compression=base.cold_compression,
-                cold_after_ns=base.cold_after_ns,
-                zstd_level=base.zstd_level,
-                cold_zstd_level=base.cold_zstd_level,
-                cold_dir=cold_dir,
-            ),
-            engine_parser,
-        )
+        options = copy.copy(base)  # everything as rusts.yml says but where this part lives
+        options.data_dir = data_dir
+        options.wal_dir = wal_dir if wal_dir is not None else os.path.join(data_dir, "wal")
+        options.memtable_max_bytes = memtable
+        options.cold_dir = cold_dir
+        return kind.open(options, engine_parser)
 
     log.info(
         "cluster %s: node %s, %s replication, factor %d, %d shards %s; this node holds %s",

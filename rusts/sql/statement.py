@@ -160,11 +160,10 @@ def _refuse_dropping_an_aggregate(engine: StorageEngine, measurement: str) -> No
 
 def _translated(engine: StorageEngine, statement: exp.Select, at: int) -> Translation:
     """The SELECT's translation, after a real-time aggregate it reads was brought up to date."""
-    from rusts.aggregation.continuous import registry_if_any  # imports rusts.sql: not at the top
+    from rusts.aggregation.continuous import bring_up_to_date  # imports rusts.sql: not at the top
 
     translation = translate_select(engine, statement, at)
-    registry = registry_if_any(engine, quiet=True)
-    if registry is not None and registry.bring_up_to_date(translation.query.measurement):
+    if bring_up_to_date(engine, translation.query.measurement):
         translation = translate_select(engine, statement, at)  # the refresh may have added fields
     return translation
 
@@ -175,11 +174,7 @@ def _from_tier(engine: StorageEngine, translation: Translation, timeout: float |
 
     if translation.empty is not None:
         return None
-    routed = downsampling.answer(engine, translation.query, translation.layout, timeout)
-    if routed is None:
-        downsampling.count_raw_answer(engine, translation.query.measurement)
-        return None
-    return routed[0]
+    return downsampling.tier_answer(engine, translation.query, translation.layout, timeout)
 
 
 def _executed(engine: StorageEngine, translation: Translation, timeout: float | None) -> QueryResult:

@@ -66,6 +66,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from rusts.core.errors import CorruptDataError, LineProtocolError, RustsError
 from rusts.index.series import SeriesIndex
@@ -164,6 +165,27 @@ class WriteResult:
         self.field_values = field_values
         self.errors = errors
         self.sequence = sequence
+
+
+def type_conflicts(batch: Any, known: dict[str, int], errors: list[LineProtocolError]) -> NDArray[np.bool_]:
+    """The rows of a parsed batch that carry a field whose kind differs from the one `known` gives
+    it (one error per such line, appended to `errors`, with the engine's message)."""
+    rejected = np.zeros(len(batch.timestamps), dtype=np.bool_)
+    for name, column in batch.columns.items():
+        kind = known.get(name)
+        if kind is None or kind == column.kind:
+            continue
+        carriers = np.ones(len(rejected), dtype=np.bool_) if column.present is None else column.present
+        for line in batch.lines[carriers & ~rejected].tolist():
+            errors.append(
+                LineProtocolError(
+                    int(line), 0,
+                    f"field type conflict: field {name!r} of measurement {batch.measurement!r} is "
+                    f"{KIND_NAMES[kind]}, got {KIND_NAMES[column.kind]}",
+                )
+            )
+        rejected |= carriers
+    return rejected
 
 
 class StorageEngine:
@@ -410,21 +432,7 @@ class StorageEngine:
         for batch in sorted(batches, key=lambda b: int(b.lines[0])):
             added = new_fields.setdefault(batch.measurement, {})
             known = {**self.fields.get(batch.measurement, {}), **added}
-            rejected = np.zeros(len(batch.timestamps), dtype=np.bool_)
-            for name, column in batch.columns.items():
-                kind = known.get(name)
-                if kind is None or kind == column.kind:
-                    continue
-                carriers = np.ones(len(rejected), dtype=np.bool_) if column.present is None else column.present
-                for line in batch.lines[carriers & ~rejected].tolist():
-                    errors.append(
-                        LineProtocolError(
-                            int(line), 0,
-                            f"field type conflict: field {name!r} of measurement {batch.measurement!r} is "
-                            f"{KIND_NAMES[kind]}, got {KIND_NAMES[column.kind]}",
-                        )
-                    )
-                rejected |= carriers
+            rejected = type_conflicts(batch, known, errors)
             keep = np.flatnonzero(~rejected)
             if len(keep) == 0:
                 continue
