@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rusts.pgwire import types as t
-from rusts.query.batches import ColumnBatch, ColumnarRows
 from rusts.pgwire.values import PG_EPOCH_US, data_row, encoders, float_text
+from rusts.query.batches import ColumnBatch, ColumnarRows
 
 COLUMNAR_MIN_ROWS_TEXT: Final = 200
 COLUMNAR_MIN_ROWS_BINARY: Final = 1000
@@ -89,16 +89,16 @@ def encode_column_batch(batch: ColumnBatch, oids: list[int], formats: list[int])
     return encode_rows(batch.rows(), oids, formats)
 
 
-_ARROW_TYPES: Final = {t.BOOL: pa.bool_(), t.INT8: pa.int64(), t.FLOAT8: pa.float64(), t.TEXT: pa.string(), t.TIMESTAMPTZ: pa.int64()}
+_ARROW_TYPES: Final = {**_TEXT_TYPES, t.TIMESTAMPTZ: pa.int64()}
+_NUMPY_TYPES: Final = {t.BOOL: np.bool_, t.INT8: np.int64, t.FLOAT8: np.float64, t.TIMESTAMPTZ: np.int64}
 
 
 def _from_numpy(oid: int, values: object, mask: "np.ndarray[tuple[int], np.dtype[np.bool_]] | None") -> pa.Array:
-    arrow_type = _ARROW_TYPES[oid]
-    if isinstance(values, np.ndarray) and values.dtype != object and arrow_type != pa.string():
-        expected = {t.BOOL: np.bool_, t.INT8: np.int64, t.FLOAT8: np.float64, t.TIMESTAMPTZ: np.int64}[oid]
-        if values.dtype != expected:
-            raise TypeError(f"a {values.dtype} column for type OID {oid}")
-    return pa.array(values, arrow_type, mask=None if mask is None else ~mask)
+    """A column of a ColumnBatch as the Arrow array of its type OID; TypeError for a numpy array of
+    another dtype (an unsigned field, say), which the rows' path then encodes."""
+    if isinstance(values, np.ndarray) and oid in _NUMPY_TYPES and values.dtype != _NUMPY_TYPES[oid]:
+        raise TypeError(f"a {values.dtype} column for type OID {oid}")
+    return pa.array(values, _ARROW_TYPES[oid], mask=None if mask is None else ~mask)
 
 
 def encode_columnar(rows: Sequence[Sequence[object]], oids: list[int], formats: list[int]) -> bytes:
@@ -165,8 +165,10 @@ def _pg_floats(values: pa.Array, text: pa.Array) -> pa.Array:
     """Arrow's shortest float text, with PostgreSQL's spelling where they differ (exponents, NaN, Infinity)."""
     floats = values.fill_null(0.0).to_numpy(zero_copy_only=False)
     magnitude = np.abs(floats)
+    # Arrow writes an exponent wherever it is shorter (1e+10), PostgreSQL only from 1e15 up or below 1e-4.
+    exponent = pc.match_substring(text, "e").fill_null(False).to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore"):
-        odd = ~np.isfinite(floats) | (magnitude >= 1e14) | ((magnitude < 1e-4) & (magnitude > 0))
+        odd = ~np.isfinite(floats) | exponent | (magnitude >= 1e14) | ((magnitude < 1e-4) & (magnitude > 0))
     if not odd.any():
         return text
     fixed = text.to_pylist()
