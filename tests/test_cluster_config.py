@@ -120,7 +120,7 @@ def test_by_time_needs_its_window() -> None:
         ("replication_factor = 2", "replication_factor = 0", "cluster.toml:5: replication_factor: expected an integer >= 1, got 0"),
         ("replication_factor = 2", "replication_factor = 3", "cluster.toml:5: replication_factor: 3 copies need as many nodes, the cluster has 2"),
         ('cluster_name = "rusts-prod"\n', "", "cluster.toml: cluster_name: required key is missing"),
-        ('cluster_name = "rusts-prod"\n', 'cluster_name = "x"\nreplicas = 2\n', "cluster.toml:4: replicas: unknown key; expected one of: node_id, cluster_name, replication_mode, replication_factor, shard_count, sharding_strategy, shard_window_secs, nodes"),
+        ('cluster_name = "rusts-prod"\n', 'cluster_name = "x"\nreplicas = 2\n', "cluster.toml:4: replicas: unknown key; expected one of: node_id, cluster_name, replication_mode, replication_factor, shard_count, sharding_strategy, shard_window_secs, max_hint_bytes_per_peer, nodes"),
         ('id = "node2"\n', 'id = "node2"\nweight = 2\n', "cluster.toml:17: nodes[1].weight: unknown key; expected one of: id, address, shards, replica_shards"),
         ('address = "127.0.0.1:8087"\n', "", "cluster.toml:15: nodes[1].address: required key is missing"),
         ("\nshards = [2, 3]", '\nshards = [2, "3"]', 'cluster.toml:18: nodes[1].shards[1]: expected a shard number (an integer >= 0), got the string "3"'),

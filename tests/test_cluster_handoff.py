@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rusts.cluster.handoff import HEADER, Hint, HintStore
+from rusts.cluster.handoff import DELETE_KIND, HEADER, Hint, HintStore, HintStoreFullError
 from rusts.core.errors import CorruptDataError
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -90,6 +90,47 @@ def test_torn_tail_is_cut_and_corruption_is_named(tmp_path: Path) -> None:
     log.write_bytes(b"RHH\x07")
     with pytest.raises(CorruptDataError, match="hint log version 7 is newer than this release reads"):
         HintStore(str(tmp_path))
+
+
+def test_deletes_queue_in_order_with_writes_and_version_1_logs_are_read(tmp_path: Path) -> None:
+    store = HintStore(str(tmp_path))
+    store.append("n1", 0, b"a 1\n", 1)
+    assert store.append_delete("n1", 2, b"\x81\xa4drop\xc3") == 2
+    store.append("n1", 0, b"a 2\n", 1000)
+    store.close()
+    assert (tmp_path / "n1.hints").read_bytes()[:4] == b"RHH\x02"
+    again = HintStore(str(tmp_path))
+    assert [(h.sequence, h.shard, h.is_delete) for h in again.pending("n1")] == [(1, 0, False), (2, 2, True), (3, 0, False)]
+    assert again.pending("n1")[1].multiplier == DELETE_KIND
+    again.close()
+    # A log a version 1 release wrote (writes only) reads the same; the first append marks it version 2.
+    (tmp_path / "old").mkdir()
+    old = tmp_path / "old" / "n2.hints"
+    old.write_bytes(b"RHH\x01" + (tmp_path / "n1.hints").read_bytes()[4:])
+    legacy = HintStore(str(tmp_path / "old"))
+    assert [h.sequence for h in legacy.pending("n2")] == [1, 2, 3]
+    legacy.append("n2", 1, b"b 3\n")
+    legacy.close()
+    assert old.read_bytes()[:4] == b"RHH\x02"
+    assert [h.sequence for h in HintStore(str(tmp_path / "old")).pending("n2")] == [1, 2, 3, 4]
+
+
+def test_the_bound_refuses_whole_batches_and_marks_the_node_for_resync(tmp_path: Path) -> None:
+    store = HintStore(str(tmp_path), max_bytes_per_node=100)
+    assert store.append_many("n1", [(0, b"x" * 40, 1), (1, b"y" * 40, 1)]) == [1, 2]
+    with pytest.raises(HintStoreFullError, match=r"hints for n1 would pass the bound: 80 bytes pending \+ 30 > 100"):
+        store.append_many("n1", [(2, b"z" * 10, 1), (1, b"w" * 20, 1)])
+    assert [h.sequence for h in store.pending("n1")] == [1, 2]  # what was stored stays, in order
+    assert store.append("n3", 0, b"v" * 100) == 1  # the bound is per node
+    marks = store.resync_needed()
+    assert list(marks) == ["n1"] and marks["n1"].shards == {1, 2} and marks["n1"].missed == 2
+    store.ack("n1", 2)
+    assert store.append("n1", 2, b"z" * 90) == 3  # room again once delivered; the mark stays until cleared
+    store.close()
+    again = HintStore(str(tmp_path), max_bytes_per_node=100)
+    assert again.resync_needed()["n1"].shards == {1, 2}
+    assert again.clear_resync("n1") and not again.clear_resync("n1")
+    assert again.resync_needed() == {} and HintStore(str(tmp_path)).resync_needed() == {}
 
 
 CHILD = textwrap.dedent(

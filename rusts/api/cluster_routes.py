@@ -4,6 +4,9 @@
                                                204 stored; 200 + {"points", "rejected": [{"line",
                                                "error", "column"}]} when some lines were refused; 400 bad
                                                precision; 404 shard not held here; 503 not ready
+    POST /internal/delete?shard=N              a delete or drop for shard N (msgpack ShardDelete,
+                                               rusts.cluster.deletes), from a coordinator or a hint:
+                                               204 applied; 400 unreadable; 404 shard not held here
     POST /internal/query?shard=N[&timeout=T]   a JSON Query -> msgpack PartialAnswer; 400 bad query
     GET  /internal/schema[?version=V]          msgpack NodeSchema of this node's shards; 204 when V is current
     POST /internal/schema                      new series and fields a coordinator announces (msgpack
@@ -28,10 +31,13 @@ from litestar.response import Response
 
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.api.router import STATUS_BAD_REQUEST, STATUS_UNAVAILABLE, EngineHolder, run_blocking
+from rusts.cluster.deletes import DeleteBodyError
 from rusts.cluster.node import LAYOUT_HEADER, ClusterNode
 from rusts.query.model import parse_query
 
-INTERNAL_PATHS = frozenset({"/internal/write", "/internal/query", "/internal/schema", "/internal/fingerprint"})
+INTERNAL_PATHS = frozenset(
+    {"/internal/write", "/internal/delete", "/internal/query", "/internal/schema", "/internal/fingerprint"}
+)
 
 
 def _node(state: State, request: Request[Any, Any, State] | None = None) -> ClusterNode | None:
@@ -66,6 +72,21 @@ async def internal_write(request: Request[Any, Any, State], shard: int, precisio
         {"points": result.points, "rejected": [{"line": e.line, "error": e.message, "column": e.column} for e in result.errors]},
         status_code=200,
     )
+
+
+@post("/internal/delete", status_code=200)
+async def internal_delete(request: Request[Any, Any, State], shard: int) -> Response[Any]:
+    """Apply a delete or a drop to a shard this node holds."""
+    node = _node(request.app.state, request)
+    if node is None:
+        return _not_ready()
+    body = await request.body()
+    timeout: float = request.app.state.request_timeout
+    try:
+        await run_blocking(timeout, "the shard delete", "it may still complete", node.internal_delete, shard, body)
+    except DeleteBodyError as error:
+        return Response({"error": str(error)}, status_code=STATUS_BAD_REQUEST)
+    return Response(None, status_code=204)
 
 
 @post("/internal/query", status_code=200)
@@ -123,5 +144,5 @@ async def status(state: State) -> Response[Any]:
     return Response(node.status(), media_type="application/json")
 
 
-HANDLERS = [internal_write, internal_query, internal_schema, announce_schema, internal_fingerprint, status]
+HANDLERS = [internal_write, internal_delete, internal_query, internal_schema, announce_schema, internal_fingerprint, status]
 

@@ -16,8 +16,12 @@ The keys are exactly the seed's:
     shards = [0, 1, 2, 3]              # shards this node owns
     replica_shards = [4, 5, 6, 7]      # shards it keeps a replica of (default: none)
 
+    max_hint_bytes_per_peer = 1073741824   # optional, this node's own: the hinted handoff bound
+
 `shard_window_secs` is the one key the seed leaves unnamed (it says ByTime maps
 a time window to a shard): required with ByTime, refused with the others.
+`max_hint_bytes_per_peer` (default 1 GiB) bounds the hints this node keeps for
+one peer (rusts.cluster.handoff); like node_id it may differ between nodes.
 
 Checks beyond the types: node ids and addresses unique, node_id names a node,
 every shard 0..shard_count-1 has exactly one owner and exactly
@@ -46,6 +50,7 @@ Positive = Annotated[int, msgspec.Meta(ge=1)]
 ShardNumber = Annotated[int, msgspec.Meta(ge=0)]
 MAX_SHARDS = 65536
 ShardCount = Annotated[int, msgspec.Meta(ge=1, le=MAX_SHARDS)]
+DEFAULT_MAX_HINT_BYTES = 1 << 30
 _ADDRESS = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})$")
 
 
@@ -80,6 +85,7 @@ class ClusterConfig(_Section, frozen=True, kw_only=True):
     shard_count: ShardCount
     sharding_strategy: ShardingStrategy
     shard_window_secs: Positive | None = None
+    max_hint_bytes_per_peer: Positive = DEFAULT_MAX_HINT_BYTES
     nodes: list[NodeConfig]
 
     def node(self, node_id: str) -> NodeConfig:

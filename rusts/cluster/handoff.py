@@ -7,16 +7,31 @@ a hint is handed out until its acknowledgement is recorded, and never after.
 Files (named by the node id; an id with other characters than letters, digits, - and _
 is written "~" + its UTF-8 in hex):
 
-    <node id>.hints  header: b"RHH" + version byte (1)
+    <node id>.hints  header: b"RHH" + version byte (2)
                      records, each:
                        u32 LE  payload length (of the body)
                        u32 LE  CRC-32 of the 16 bytes below and the body
                        u64 LE  sequence (1, 2, 3 ... per node, never reused)
                        u32 LE  shard
-                       u32 LE  precision multiplier (ns per unit of the body's timestamps)
-                       body    line protocol, every record carrying its timestamp
+                       u32 LE  kind: 0 (DELETE_KIND) for a delete, else a write's precision
+                               multiplier (ns per unit of the body's timestamps)
+                       body    a write: line protocol, every record carrying its timestamp;
+                               a delete: msgpack rusts.cluster.deletes.ShardDelete
     <node id>.acked  u64 LE highest acknowledged sequence, u32 LE CRC-32 of those 8 bytes;
                      replaced atomically (write a temporary file, fsync, rename, fsync the directory)
+    <node id>.resync JSON {"version": 1, "since": unix seconds, "shards": [n...], "missed": count}:
+                     the node missed writes or deletes that could not be hinted (the bound below),
+                     so hints alone cannot make its copies of those shards equal again
+
+Version 2 added the delete kind; version 1 logs hold writes only and read the same way (the
+first append turns their header byte into 2). A release that reads only version 1 refuses a
+version 2 log rather than replaying a delete as a write.
+
+Bound: with `max_bytes_per_node`, a node's pending hint bodies never exceed that many bytes.
+`append_many` that would pass it stores nothing, records the shards in the node's resync mark
+and raises HintStoreFullError; the hints already stored stay and are delivered in order (they
+are a prefix of what the node missed, still worth having). The mark stays until an operator
+clears it (`clear_resync`) after bringing the node's copies up to date by other means.
 
 Durability: `append` (and `append_many`, one fsync for several) returns after the record is fsynced (the directory too
 when the file was created), so a hint the coordinator counted is on disk;
@@ -30,25 +45,40 @@ cut off. A record that fails its CRC with good records after it is not a torn
 write: CorruptDataError names the file and offset.
 """
 
+import json
 import os
 import re
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Callable
 
-from rusts.core.errors import CorruptDataError
+from rusts.core.errors import CorruptDataError, RustsError
 
 MAGIC = b"RHH"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 HEADER = MAGIC + bytes([VERSION])
+DELETE_KIND = 0  # in the multiplier field: the record is a delete, not a write
 _RECORD = struct.Struct("<IIQII")  # length, crc, sequence, shard, multiplier
 _WATERMARK = struct.Struct("<QI")
 MAX_BODY = 1 << 31
 
 
+class HintStoreFullError(RustsError):
+    """A node's hints would pass the store's bound: nothing was stored, the node is marked for resync."""
+
+    def __init__(self, node_id: str, pending: int, adding: int, limit: int) -> None:
+        self.node_id = node_id
+        super().__init__(
+            f"hints for {node_id} would pass the bound: {pending} bytes pending + {adding} > {limit}; "
+            "not hinted, the node is marked as needing a resync"
+        )
+
+
 class Hint:
-    """One missed write: which shard, in which precision, and the line-protocol body."""
+    """One missed write or delete: which shard, the write's precision (DELETE_KIND for a delete), the body."""
 
     __slots__ = ("sequence", "shard", "multiplier", "body")
 
@@ -58,6 +88,21 @@ class Hint:
         self.multiplier = multiplier
         self.body = body
 
+    @property
+    def is_delete(self) -> bool:
+        return self.multiplier == DELETE_KIND
+
+
+class ResyncMark:
+    """A node that missed what could not be hinted: since when, which shards, how many writes or deletes."""
+
+    __slots__ = ("since", "shards", "missed")
+
+    def __init__(self, since: float, shards: set[int], missed: int) -> None:
+        self.since = since
+        self.shards = shards
+        self.missed = missed
+
 
 class _NodeLog:
     """The hint log of one target node (callers hold the store's lock)."""
@@ -66,10 +111,13 @@ class _NodeLog:
         stem = os.path.join(directory, file_stem(node_id))
         self.path = stem + ".hints"
         self.acked_path = stem + ".acked"
+        self.resync_path = stem + ".resync"
+        self.resync = _read_resync(self.resync_path)
         self.acked = _read_watermark(self.acked_path)
         self.hints = _read_log(self.path)
         self.last = max([self.acked] + [hint.sequence for hint in self.hints])
         self.hints = [hint for hint in self.hints if hint.sequence > self.acked]
+        self.size = sum(len(hint.body) for hint in self.hints)  # pending body bytes
         self.file: int | None = None
         if not self.hints and os.path.exists(self.path):
             os.remove(self.path)  # every hint acknowledged; a crash came before the log was removed
@@ -82,6 +130,8 @@ class _NodeLog:
             self.file = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             if os.fstat(self.file).st_size == 0:
                 os.write(self.file, HEADER)
+            else:
+                _upgrade_header(self.path)
         encoded = bytearray()
         added: list[Hint] = []
         for shard, multiplier, body in records:
@@ -104,6 +154,7 @@ class _NodeLog:
             _fsync_directory(directory)
         self.last += len(added)
         self.hints.extend(added)
+        self.size += sum(len(hint.body) for hint in added)
         return [hint.sequence for hint in added]
 
     def ack(self, directory: str, sequence: int) -> None:
@@ -120,11 +171,31 @@ class _NodeLog:
         _fsync_directory(directory)
         self.acked = sequence
         self.hints = [hint for hint in self.hints if hint.sequence > sequence]
+        self.size = sum(len(hint.body) for hint in self.hints)
         if not self.hints:
             self.close()
             if os.path.exists(self.path):
                 os.remove(self.path)
                 _fsync_directory(directory)
+
+    def mark_resync(self, directory: str, shards: set[int], missed: int) -> None:
+        mark = self.resync or ResyncMark(time.time(), set(), 0)
+        mark.shards |= shards
+        mark.missed += missed
+        temporary = self.resync_path + ".tmp"
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump({"version": 1, "since": mark.since, "shards": sorted(mark.shards), "missed": mark.missed}, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.resync_path)
+        _fsync_directory(directory)
+        self.resync = mark
+
+    def clear_resync(self, directory: str) -> None:
+        if os.path.exists(self.resync_path):
+            os.remove(self.resync_path)
+            _fsync_directory(directory)
+        self.resync = None
 
     def close(self) -> None:
         if self.file is not None:
@@ -133,16 +204,20 @@ class _NodeLog:
 
 
 class HintStore:
-    """Hint logs of every target node under `directory` (created if missing). Thread-safe."""
+    """Hint logs of every target node under `directory` (created if missing), at most `max_bytes_per_node`
+    bytes of pending bodies per node (None: no bound). Thread-safe."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, max_bytes_per_node: int | None = None) -> None:
+        if max_bytes_per_node is not None and max_bytes_per_node < 1:
+            raise ValueError(f"the hint bound must be at least 1 byte, got {max_bytes_per_node}")
+        self.max_bytes_per_node = max_bytes_per_node
         self.directory = directory
         os.makedirs(directory, exist_ok=True)
         self._lock = threading.Lock()
         self._logs: dict[str, _NodeLog] = {}
         for name in sorted(os.listdir(directory)):
             stem, dot, suffix = name.partition(".")
-            if suffix in ("hints", "acked") and dot:
+            if suffix in ("hints", "acked", "resync") and dot:
                 node_id = node_of_stem(stem)
                 if node_id is None:
                     continue  # not ours
@@ -160,15 +235,41 @@ class HintStore:
         return self.append_many(node_id, [(shard, body, multiplier)])[0]
 
     def append_many(self, node_id: str, hints: list[tuple[int, bytes, int]]) -> list[int]:
-        """Keep several writes `node_id` missed, (shard, body, multiplier) each, with one fsync;
-        their sequences once all are on disk (a crash before that keeps a prefix of them at most)."""
+        """Keep several writes or deletes `node_id` missed, (shard, body, multiplier or DELETE_KIND) each,
+        with one fsync; their sequences once all are on disk (a crash before that keeps a prefix of them at
+        most). HintStoreFullError, with nothing stored, when they would pass the bound."""
         for shard, body, multiplier in hints:
-            if not 0 <= shard < 1 << 32 or not 1 <= multiplier < 1 << 32 or len(body) >= MAX_BODY:
+            if not 0 <= shard < 1 << 32 or not 0 <= multiplier < 1 << 32 or len(body) >= MAX_BODY:
                 raise ValueError(f"hint out of range: shard {shard}, multiplier {multiplier}, {len(body)} bytes")
         if not hints:
             return []
         with self._lock:
-            return self._log(node_id).append(self.directory, [(shard, multiplier, body) for shard, body, multiplier in hints])
+            log = self._log(node_id)
+            adding = sum(len(body) for _, body, _ in hints)
+            if self.max_bytes_per_node is not None:
+                pending = log.size
+                if pending + adding > self.max_bytes_per_node:
+                    log.mark_resync(self.directory, {shard for shard, _, _ in hints}, len(hints))
+                    raise HintStoreFullError(node_id, pending, adding, self.max_bytes_per_node)
+            return log.append(self.directory, [(shard, multiplier, body) for shard, body, multiplier in hints])
+
+    def append_delete(self, node_id: str, shard: int, body: bytes) -> int:
+        """Keep a delete `node_id` missed (body: msgpack ShardDelete); its sequence once on disk."""
+        return self.append_many(node_id, [(shard, body, DELETE_KIND)])[0]
+
+    def resync_needed(self) -> dict[str, ResyncMark]:
+        """Nodes marked as having missed what could not be hinted."""
+        with self._lock:
+            return {node_id: log.resync for node_id, log in sorted(self._logs.items()) if log.resync is not None}
+
+    def clear_resync(self, node_id: str) -> bool:
+        """Forget a node's resync mark (an operator brought its copies up to date); whether there was one."""
+        with self._lock:
+            log = self._logs.get(node_id)
+            if log is None or log.resync is None:
+                return False
+            log.clear_resync(self.directory)
+            return True
 
     def pending(self, node_id: str, limit: int | None = None) -> list[Hint]:
         """Hints of `node_id` not yet acknowledged, oldest first (at most `limit`)."""
@@ -198,7 +299,7 @@ class HintStore:
         """Per node with hints pending: (hints, body bytes), for /cluster/status."""
         with self._lock:
             return {
-                node_id: (len(log.hints), sum(len(h.body) for h in log.hints))
+                node_id: (len(log.hints), log.size)
                 for node_id, log in sorted(self._logs.items())
                 if log.hints
             }
@@ -264,6 +365,33 @@ def _read_watermark(path: str) -> int:
     return int(sequence)
 
 
+def _upgrade_header(path: str) -> None:
+    """A version 1 log (writes only) reads the same as version 2: say 2 before a delete may follow.
+    Not through the O_APPEND descriptor: Linux appends a pwrite on one."""
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        if os.pread(descriptor, 1, 3) != bytes([VERSION]):
+            os.pwrite(descriptor, bytes([VERSION]), 3)
+            os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _read_resync(path: str) -> ResyncMark | None:
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        return None
+    try:
+        raw = json.loads(data)
+        if raw["version"] != 1:
+            raise CorruptDataError(path, f"resync mark version {raw['version']} is newer than this release reads (1)")
+        return ResyncMark(float(raw["since"]), {int(s) for s in raw["shards"]}, int(raw["missed"]))
+    except (ValueError, KeyError, TypeError) as error:
+        raise CorruptDataError(path, f"unreadable resync mark: {error}") from None
+
+
 def _read_log(path: str) -> list[Hint]:
     """Every whole record of a log; a torn last record is cut off the file."""
     try:
@@ -276,7 +404,7 @@ def _read_log(path: str) -> list[Hint]:
         return []
     if data[:3] != MAGIC:
         raise CorruptDataError(path, "not a hint log (bad magic)", 0)
-    if data[3] != VERSION:
+    if data[3] not in READABLE_VERSIONS:
         raise CorruptDataError(path, f"hint log version {data[3]} is newer than this release reads ({VERSION})", 3)
     hints: list[Hint] = []
     offset = len(HEADER)

@@ -27,6 +27,12 @@ live holder (this node first when it holds the shard), in parallel; partial
 answers are merged (rusts.cluster.merge). A shard no holder answered for
 raises ShardsUnavailableError (HTTP 503 naming the shards), never a short answer.
 
+Deletes and drops (`delete`, `drop`: the front engine's delete_router and
+drop_router): one ShardDelete (rusts.cluster.deletes) to every holder of every
+shard, replicated and judged like a write (ReplicationShortError when the mode's
+promise was not kept), hinted for the holders that missed it in the same log as
+write hints. A drop also removes the measurement from every node's front schema.
+
 Background loop (a thread, every `interval` seconds): probe each peer's
 /health, deliver pending hints to peers that answer, refresh the schema.
 
@@ -48,12 +54,13 @@ import msgspec
 
 from rusts.cluster.checksum import ShardFingerprint, fingerprint
 from rusts.cluster.client import ClientPool, NodeClient, Outcome, Peer
-from rusts.cluster.config import ClusterConfig
-from rusts.cluster.handoff import Hint, HintStore
+from rusts.cluster.config import DEFAULT_MAX_HINT_BYTES, ClusterConfig
+from rusts.cluster.deletes import ShardDelete, apply_delete, decode_delete, delete_of_keys, drop_of, encode_delete
+from rusts.cluster.handoff import DELETE_KIND, Hint, HintStore
 from rusts.cluster.membership import HealthTracker, StaticMembership
 from rusts.cluster.precheck import scan_kinds
 from rusts.cluster.merge import PartialAnswer, encode_partial, merge_partials, partial_answer
-from rusts.cluster.replication import ReplicationShortError, Replicator, WriteDecision
+from rusts.cluster.replication import ReplicationShortError, Replicator, WriteDecision, delete_path
 from rusts.cluster.router import gather, http_fetcher
 from rusts.cluster.schema import FrontEngine, NodeSchema, SchemaMirror, decode_schema, encode_schema, export_schema, schema_version
 from rusts.cluster.sharding import SplitBatch, record_lines, split_lines
@@ -71,9 +78,10 @@ LAYOUT_HEADER = "X-Rusts-Cluster"  # "<cluster_name>/<layout digest>" on every r
 
 
 def layout_of(config: ClusterConfig) -> str:
-    """`<cluster_name>/<digest>` of everything in cluster.toml but node_id: equal on every node of one
-    cluster, different as soon as two nodes disagree about nodes, shards, mode or sharding."""
-    shape = msgspec.structs.replace(config, node_id="")
+    """`<cluster_name>/<digest>` of everything in cluster.toml but this node's own settings (node_id, the
+    hint bound): equal on every node of one cluster, different as soon as two nodes disagree about nodes,
+    shards, mode or sharding."""
+    shape = msgspec.structs.replace(config, node_id="", max_hint_bytes_per_peer=DEFAULT_MAX_HINT_BYTES)
     return f"{config.cluster_name}/{hashlib.blake2b(msgspec.json.encode(shape), digest_size=8).hexdigest()}"
 
 _log = logging.getLogger("rusts.cluster")
@@ -135,7 +143,7 @@ class ClusterNode:
             node.id: NodeClient(node.id, node.address, min(timeout, PROBE_TIMEOUT_SECS), headers) for node in peers
         }
         self.health = HealthTracker([node.id for node in peers])
-        self.hints = HintStore(os.path.join(data_dir, "hints"))
+        self.hints = HintStore(os.path.join(data_dir, "hints"), config.max_hint_bytes_per_peer)
         self.shards: dict[int, StorageEngine] = {}
         self.front: StorageEngine | None = None
         self.mirror: SchemaMirror | None = None
@@ -161,6 +169,9 @@ class ClusterNode:
         self.mirror.absorb(export_schema(list(self.shards.values())))
         front.write_router = self.write
         front.query_router = self.queries
+        if isinstance(front, FrontEngine):
+            front.delete_router = self.delete
+            front.drop_router = self.drop
         self.front = front
         self._loop = threading.Thread(target=self._background, name="rusts-cluster", daemon=True)
         self._loop.start()
@@ -199,13 +210,18 @@ class ClusterNode:
         client = self.clients[node_id]
 
         def send(hint: Hint) -> bool:
-            outcome = client.write(hint.shard, hint.body, hint.multiplier)
+            if hint.is_delete:
+                outcome = client.post(delete_path(hint.shard), hint.body, "application/msgpack")
+            else:
+                outcome = client.write(hint.shard, hint.body, hint.multiplier)
             self.health.record(node_id, outcome.status is not None, outcome.error)
             if not outcome.stored and not outcome.retriable:
                 # A refusal that will not pass (the node no longer holds the shard, the data is bad for
                 # it) would block every later hint: say so and drop it.
                 _log.warning("hint %d for %s (shard %d) refused, dropped: %s", hint.sequence, node_id, hint.shard, outcome.error)
                 return True
+            if outcome.stored and hint.is_delete:
+                self._after_late_delete(hint.body)
             return outcome.stored
 
         return send
@@ -236,7 +252,9 @@ class ClusterNode:
         return WriteResult(points, admitted.values, refused, 0)
 
     def local_write(self, shard: int, body: bytes, multiplier: int) -> Outcome:
-        """The Replicator's write into this node's engine of `shard`."""
+        """The Replicator's write (or delete, multiplier DELETE_KIND) into this node's engine of `shard`."""
+        if multiplier == DELETE_KIND:
+            return self._local_delete(shard, body)
         try:
             result = self.internal_write(shard, body, multiplier)
         except NotHolderError as exc:
@@ -249,6 +267,65 @@ class ClusterNode:
     def internal_write(self, shard: int, body: bytes, multiplier: int) -> WriteResult:
         """POST /internal/write: store a shard's part here (never forwarded again)."""
         return self.shard_engine(shard).write_line_protocol(body, multiplier, None)
+
+    # ---- deletes ----
+
+    def delete(self, keys: list[str], start: int, end: int) -> None:
+        """The front engine's delete_router: the rows of these series in [start, end) on every holder."""
+        self._replicate_delete(delete_of_keys(keys, start, end))
+
+    def drop(self, measurement: str) -> None:
+        """The front engine's drop_router: the measurement off every holder and every node's front schema."""
+        try:
+            self._replicate_delete(drop_of(measurement))
+        finally:
+            # Forgotten even when some holder missed it: the live ones dropped it, the others have a hint.
+            self._forget(measurement)
+            self._announce(NodeSchema(0, [], [measurement]))
+
+    def _replicate_delete(self, operation: ShardDelete) -> None:
+        decision = self.replicator.replicate_delete(encode_delete(operation))
+        if not decision.ok:
+            raise ReplicationShortError(self.config.replication_mode, decision, 0, operation.describe())
+
+    def _local_delete(self, shard: int, body: bytes) -> Outcome:
+        try:
+            self.internal_delete(shard, body)
+        except NotHolderError as exc:
+            return Outcome(self.node_id, False, False, None, str(exc))
+        except Exception as exc:
+            _log.exception("local delete on shard %d failed", shard)
+            return Outcome(self.node_id, False, True, None, f"local delete failed: {exc}")
+        return Outcome(self.node_id, True, False, 204, "")
+
+    def internal_delete(self, shard: int, body: bytes) -> int:
+        """POST /internal/delete: apply a delete to shard `shard` here (never forwarded); series touched.
+        A drop also leaves this node's front schema (it may have re-learnt it from its stale shards)."""
+        engine = self.shard_engine(shard)
+        operation = decode_delete(body)
+        touched = apply_delete(engine, operation)
+        if operation.drop:
+            self._forget(operation.measurement)
+        return touched
+
+    def _after_late_delete(self, body: bytes) -> None:
+        """A drop delivered by a hint: peers may have pulled the holder's stale schema meanwhile, so
+        everyone forgets the measurement again (and pulls what the shards hold now)."""
+        try:
+            operation = decode_delete(body)
+        except RustsError:
+            return
+        if operation.drop:
+            self._forget(operation.measurement)
+            self._announce(NodeSchema(0, [], [operation.measurement]))
+
+    def _forget(self, measurement: str) -> None:
+        _, mirror = self._front()
+        with self._schema_lock:
+            mirror.forget(measurement)
+            # The next refresh pulls every whole schema again: a measurement written again after the drop
+            # comes back from the shards that hold it.
+            self._schema_versions.clear()
 
     def check_layout(self, claimed: str | None) -> None:
         """LayoutMismatchError when a peer's request says it runs another cluster.toml (None: not a peer)."""
@@ -327,7 +404,21 @@ class ClusterNode:
             schema = decode_schema(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             raise SchemaError(f"unreadable schema announcement: {error}") from None
+        for measurement in schema.dropped:
+            self._forget(measurement)
         mirror.absorb(schema)
+
+    def up_to_date(self, node_id: str) -> bool:
+        """Healthy and, as far as this node knows, missing nothing: no hints waiting for it, no resync mark.
+        The router asks such holders first (a node catching up answers only when no other holder does)."""
+        if node_id == self.node_id:
+            return True
+        hints = self.hints
+        return (
+            self.health.healthy(node_id)
+            and hints.last_sequence(node_id) <= hints.acknowledged(node_id)
+            and node_id not in hints.resync_needed()
+        )
 
     def _front(self) -> tuple[StorageEngine, SchemaMirror]:
         if self.front is None or self.mirror is None:
@@ -349,7 +440,7 @@ class ClusterQueries:
             return partial_answer(node.shard_engine(shard), asked, timeout)
 
         fetch = http_fetcher(node.clients, local, node.node_id, timeout)
-        gathered = gather(query, node.sharding, node.node_id, fetch, node.health.healthy, self._pool)
+        gathered = gather(query, node.sharding, node.node_id, fetch, node.up_to_date, self._pool)
         if not gathered.complete:
             raise ShardsUnavailableError(sorted(gathered.missing), gathered.missing_message())
         return merge_partials(query, [gathered.partials[shard] for shard in sorted(gathered.partials)])

@@ -16,21 +16,40 @@ it catches up when it returns; a holder that rejected the data (4xx) gets none.
 local node through a callable, peers through NodeClients, each with its
 timeout. Writes are idempotent (the same point written twice is the same point),
 which is what makes hint replay and the client's one retry safe.
+
+Deletes (`replicate_delete`) travel the same way and are judged by the same
+mode: one body (rusts.cluster.deletes.ShardDelete) to every holder of every
+shard, peers through POST /internal/delete, hints of the delete kind for the
+holders that missed it, queued in the same log as write hints so a returning
+node applies writes and deletes in the coordinator's order.
+
+A hint store at its bound (rusts.cluster.handoff) stores nothing more for that
+holder: the miss counts against the mode like any other (Sync answers 503), the
+error is logged and the holder is marked as needing a resync.
 """
 
+import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from rusts.cluster.client import Outcome, Peer
 from rusts.cluster.config import ReplicationMode
-from rusts.cluster.handoff import HintStore
+from rusts.cluster.handoff import DELETE_KIND, HintStore, HintStoreFullError
 from rusts.cluster.membership import HealthTracker
 from rusts.cluster.sharding import Sharding, SplitBatch
 from rusts.core.errors import RustsError
 
-LocalWrite = Callable[[int, bytes, int], Outcome]  # (shard, body, multiplier) -> outcome on this node
+# (shard, body, multiplier) -> outcome on this node; multiplier DELETE_KIND: the body is a delete
+LocalWrite = Callable[[int, bytes, int], Outcome]
+
+_log = logging.getLogger("rusts.cluster")
+
+
+def delete_path(shard: int) -> str:
+    return "/internal/delete?" + urllib.parse.urlencode({"shard": shard})
 
 
 def required_acks(mode: ReplicationMode, holders: int) -> int:
@@ -87,11 +106,18 @@ class ReplicationShortError(RustsError):
 
     sqlstate = "57P03"  # pgwire reports it (cannot_connect_now: the write may be resent)
 
-    def __init__(self, mode: ReplicationMode, decision: WriteDecision, points: int) -> None:
+    def __init__(self, mode: ReplicationMode, decision: WriteDecision, points: int, operation: str = "") -> None:
         self.mode = mode
         self.short_shards = decision.short_shards
         self.points = points
-        super().__init__(f"{mode} replication not achieved for shard(s) {', '.join(map(str, self.short_shards))}: {decision.message()}")
+        shards = ", ".join(map(str, self.short_shards))
+        if operation:
+            super().__init__(
+                f"{mode} replication of the {operation} not achieved for shard(s) {shards} (it was applied where it "
+                f"could and hinted for the others; resending it is safe): {decision.message()}"
+            )
+        else:
+            super().__init__(f"{mode} replication not achieved for shard(s) {shards}: {decision.message()}")
 
 
 def decide(mode: ReplicationMode, outcomes: dict[int, list[Outcome]], holders: dict[int, int]) -> list[Shortfall]:
@@ -143,7 +169,10 @@ class Replicator:
         client = self.clients.get(node_id)
         if client is None:
             return Outcome(node_id, False, False, None, "no client for this node")
-        outcome = client.write(shard, body, multiplier)
+        if multiplier == DELETE_KIND:
+            outcome = client.post(delete_path(shard), body, "application/msgpack")
+        else:
+            outcome = client.write(shard, body, multiplier)
         if self.health is not None:
             self.health.record(node_id, outcome.status is not None, outcome.error)
         return outcome
@@ -154,7 +183,7 @@ class Replicator:
         if outcome.stored or not outcome.retriable or outcome.node_id == self.node_id:
             return
         if hinted is None:
-            self.hints.append(outcome.node_id, shard, body, multiplier)
+            self._keep(outcome.node_id, [(shard, body, multiplier)])
             return
         with self._hinted_lock:
             hinted.append((outcome.node_id, shard))
@@ -164,7 +193,13 @@ class Replicator:
         for node_id, shard in hinted:
             by_node.setdefault(node_id, []).append((shard, bodies[shard], multiplier))
         for node_id, hints in by_node.items():
+            self._keep(node_id, hints)
+
+    def _keep(self, node_id: str, hints: list[tuple[int, bytes, int]]) -> None:
+        try:
             self.hints.append_many(node_id, hints)
+        except HintStoreFullError as error:
+            _log.error("%s (shards %s)", error, sorted({shard for shard, _, _ in hints}))
 
     def _hint_instead(self, node_id: str) -> str:
         """Why a write to `node_id` is hinted without a send ("" when it is sent): the node is seen
@@ -185,11 +220,17 @@ class Replicator:
         stored it (or all failed), the rest finish in the background and hint on failure. A holder that
         has not answered by the deadline counts as not stored and gets a hint (writes are idempotent,
         so a late success only makes the hint redundant)."""
+        return self._replicate({shard: bytes(batch.body) for shard, batch in split.shards.items()}, multiplier)
+
+    def replicate_delete(self, body: bytes) -> WriteDecision:
+        """Send a delete (msgpack ShardDelete) to every holder of every shard, judged like a write."""
+        return self._replicate({shard: body for shard in range(self.sharding.shard_count)}, DELETE_KIND)
+
+    def _replicate(self, bodies: dict[int, bytes], multiplier: int) -> WriteDecision:
         hinted: list[tuple[str, int]] = []
         futures: dict[Future[Outcome], tuple[int, bytes, str]] = {}
         holders: dict[int, int] = {}
         outcomes: dict[int, list[Outcome]] = {}
-        bodies = {shard: bytes(batch.body) for shard, batch in split.shards.items()}
         for shard, body in bodies.items():
             owners = self.sharding.owners(shard)
             holders[shard] = len(owners)

@@ -28,9 +28,19 @@ schema is derived again from the shards after a restart.
 `version` of a node's schema is its shard engines' series plus field count: it
 only grows while data is only added (a drop can repeat a value; the next
 growth refreshes it).
+
+Dropping a measurement (`SchemaMirror.forget`) removes its series and fields
+from the front. The coordinator of a DROP forgets it and announces it (a
+NodeSchema whose `dropped` names it); a holder forgets it when a drop reaches
+its shards (also by a hint, after a restart that re-learnt it from its own
+stale shards); after such a late delivery the coordinator announces it again,
+since a peer may have pulled the stale schema meanwhile. A node that forgets
+pulls every peer's whole schema again at its next refresh, so a measurement
+written again after the drop comes back from the shards that hold it.
 """
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -47,18 +57,41 @@ class ClusterUnsupportedError(RustsError):
     sqlstate = "0A000"  # pgwire reports it (feature_not_supported)
 
 
+# (series keys, start, end) -> None once the mode's promise is kept (else ReplicationShortError)
+DeleteRouter = Callable[[list[str], int, int], None]
+DropRouter = Callable[[str], None]
+
+
 class FrontEngine(StorageEngine):
-    """The front engine: a StorageEngine that holds no points. Deletes would only touch its (empty)
-    partitions and drop its schema while the shards keep the data, a silent no-op, so they are refused
-    until the cluster forwards them to the shards (a seam in the engine is asked for in docs/cluster.md)."""
+    """The front engine: a StorageEngine that holds no points. Its deletes and drops go to the cluster
+    (`delete_router`, `drop_router`: rusts.cluster.node.ClusterNode), which sends them to every holder of
+    every shard; deleting from its own empty partitions would be a silent no-op. Without routers (not yet
+    wired) they are refused. The delete listeners (continuous aggregates on the front) hear of them as on
+    one node."""
+
+    delete_router: DeleteRouter | None = None
+    drop_router: DropRouter | None = None
 
     def delete(self, series_ids: list[int], start: int = I64_MIN, end: int = I64_MAX, notify: bool = True) -> None:
-        raise ClusterUnsupportedError("DELETE is not supported in cluster mode yet: the shards would keep the rows")
+        if not series_ids or start >= end:
+            return
+        if self.delete_router is None:
+            raise ClusterUnsupportedError("DELETE before the cluster node is open")
+        keys = [found.key for found in (self.index.lookup(s) for s in series_ids) if found is not None]
+        self.delete_router(keys, start, end)
+        if notify:
+            for listener in self.delete_listeners:
+                listener(series_ids, start, end)
 
     def drop_measurement(self, measurement: str) -> int:
-        raise ClusterUnsupportedError(
-            f"DROP MEASUREMENT {measurement} is not supported in cluster mode yet: the shards would keep its points"
-        )
+        if self.drop_router is None:
+            raise ClusterUnsupportedError(f"DROP MEASUREMENT {measurement} before the cluster node is open")
+        ids = self.series_ids(measurement)
+        self.drop_router(measurement)
+        if ids:
+            for listener in self.delete_listeners:
+                listener(ids, I64_MIN, I64_MAX)
+        return len(ids)
 
 
 class MeasurementSchema(msgspec.Struct, array_like=True):
@@ -70,6 +103,7 @@ class MeasurementSchema(msgspec.Struct, array_like=True):
 class NodeSchema(msgspec.Struct):
     version: int
     measurements: list[MeasurementSchema]
+    dropped: list[str] = []  # in an announcement: measurements to forget before adding the rest
 
 
 def schema_version(engines: list[StorageEngine]) -> int:
@@ -212,6 +246,21 @@ class SchemaMirror:
                 index.get_or_create(entry.name, [(k, v) for k, v in tags])
                 grew = grew or len(index) != before
         return bool(self._add_fields(fields)) or grew
+
+    def forget(self, measurement: str) -> bool:
+        """Remove a dropped measurement's series and fields from the front; whether it knew any."""
+        index = self.front.index
+        dropped = index.drop_measurement(measurement)
+        if dropped:
+            index.flush()
+        with self._lock:
+            current = self.front.fields
+            if measurement not in current:
+                return dropped > 0
+            updated = dict(current)
+            del updated[measurement]
+            self.front.fields = updated  # copy-on-write, as in _add_fields
+        return True
 
     def _add_fields(self, new_fields: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
         """Add the fields the front does not know yet; those it added."""
