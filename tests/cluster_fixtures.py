@@ -39,7 +39,9 @@ from typing import Any
 from servers import PACKAGE_ROOT, RustsServer, free_port
 
 
-def cluster_toml(node_id: str, ports: list[int], mode: str, replication_factor: int, strategy: str = "BySeries") -> str:
+def cluster_toml(
+    node_id: str, ports: list[int], mode: str, replication_factor: int, strategy: str = "BySeries", extra: str = ""
+) -> str:
     """Three nodes, three shards: node i owns shard i and keeps replicas of the next replication_factor - 1
     shards before it (rf 2: shard i - 1; rf 3: every other shard)."""
     nodes = []
@@ -52,7 +54,7 @@ def cluster_toml(node_id: str, ports: list[int], mode: str, replication_factor: 
     return (
         f'node_id = "{node_id}"\ncluster_name = "test"\nreplication_mode = "{mode}"\n'
         f"replication_factor = {replication_factor}\nshard_count = {len(ports)}\n"
-        f'sharding_strategy = "{strategy}"\n{window}' + "".join(nodes)
+        f'sharding_strategy = "{strategy}"\n{window}{extra}' + "".join(nodes)
     )
 
 
@@ -122,13 +124,13 @@ class ClusterNodeProcess(RustsServer):
 
 def start_cluster(
     directory: Path, mode: str, replication_factor: int, strategy: str = "BySeries", timeout: float = 2.0,
-    auth: str = "{enabled: false}",
+    auth: str = "{enabled: false}", extra: str = "",
 ) -> list[ClusterNodeProcess]:
-    """Three nodes started together (each waits for none of the others)."""
+    """Three nodes started together (each waits for none of the others); `extra`: more top-level cluster.toml lines."""
     ports = [free_port() for _ in range(3)]
     nodes = [
         ClusterNodeProcess(
-            directory / f"n{i}", f"n{i}", cluster_toml(f"n{i}", ports, mode, replication_factor, strategy), port, timeout,
+            directory / f"n{i}", f"n{i}", cluster_toml(f"n{i}", ports, mode, replication_factor, strategy, extra), port, timeout,
             auth=auth,
         )
         for i, port in enumerate(ports)

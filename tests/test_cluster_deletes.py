@@ -3,6 +3,7 @@ node holding the same data, on every node (schema included), and a node killed b
 by hinted handoff, writes and deletes applied in the coordinator's order, replicas equal by fingerprint."""
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -149,5 +150,38 @@ def test_a_node_killed_before_deletes_catches_up_in_order(tmp_path: Path, mode: 
         for text in ("SHOW TAG KEYS FROM mem", "SHOW FIELD KEYS FROM mem", "SHOW MEASUREMENTS"):
             assert sql_answer(victim, text) == sql_answer(single, text), text
     finally:
+        stop_cluster(nodes)
+        single.stop()
+
+
+def test_kill_minus_nine_during_a_stream_of_writes_and_deletes(tmp_path: Path) -> None:
+    (tmp_path / "single").mkdir()
+    single = RustsServer(tmp_path / "single")
+    nodes = start_cluster(tmp_path, "Quorum", 3, timeout=3.0)
+    coordinator, other, victim = nodes
+    killer = threading.Timer(0.05, victim.kill)
+    try:
+        for round_ in range(16):
+            if round_ == 5:
+                killer.start()  # lands during one of the next requests, whichever
+            body = "\n".join(f"flow,series=d{i % 5} v={round_ * 20 + i}i {BASE + (round_ * 20 + i) * SECOND}" for i in range(20))
+            single.write(body)
+            code, answer = coordinator.request("POST", "/write", body.encode())
+            assert code == 204, answer  # Quorum of 3: two live holders are enough
+            start, end = BASE + (round_ * 20 - 10) * SECOND, BASE + (round_ * 20 + 5) * SECOND
+            both(single, coordinator, f"DELETE FROM flow WHERE series = 'd{round_ % 5}' AND time >= {start} AND time < {end}")
+        killer.join()
+        assert victim.process.poll() is not None and coordinator.pending_hints() > 0
+        victim.start()
+        wait_for("hints delivered to the restarted node", lambda: coordinator.pending_hints() == 0)
+        for text in ("SELECT series, count(*), sum(v) FROM flow GROUP BY series ORDER BY series",
+                     "SELECT time, series, v FROM flow ORDER BY time"):
+            expected = sql_answer(single, text)
+            for node in nodes:
+                assert sql_answer(node, text) == expected, (node.node_id, text)
+        prints = assert_replicas_equal(nodes)
+        assert sum(p["points"].get("flow", 0) for p in prints.values()) == sql_answer(single, "SELECT count(*) FROM flow")[1]["rows"][0][0]
+    finally:
+        killer.cancel()
         stop_cluster(nodes)
         single.stop()

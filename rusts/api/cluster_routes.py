@@ -13,6 +13,8 @@
                                                NodeSchema); 204
     GET  /internal/fingerprint?shard=N         {"points": {measurement: rows}, "digest": hex} of this copy
     GET  /cluster/status                       nodes, health, shards, pending hints (rusts.cluster.status)
+    POST /cluster/resync-done?node=ID          an operator says node ID's copies were brought up to date:
+                                               this node drops its resync mark for it; 204, 404 when none
 
 Internal routes never forward again: a coordinator already chose the holders.
 They need the cluster's token when authentication is on (the node's clients
@@ -144,5 +146,14 @@ async def status(state: State) -> Response[Any]:
     return Response(node.status(), media_type="application/json")
 
 
-HANDLERS = [internal_write, internal_delete, internal_query, internal_schema, announce_schema, internal_fingerprint, status]
+@post("/cluster/resync-done", status_code=200)
+async def resync_done(state: State, node: str) -> Response[Any]:
+    """Forget this node's resync mark for a peer (after the operator resynchronised its shards)."""
+    cluster: ClusterNode = state.cluster
+    if not cluster.hints.clear_resync(node):
+        return Response({"error": f"this node has no resync mark for {node!r}"}, status_code=404)
+    return Response(None, status_code=204)
+
+
+HANDLERS = [internal_write, internal_delete, internal_query, internal_schema, announce_schema, internal_fingerprint, status, resync_done]
 

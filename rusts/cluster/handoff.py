@@ -69,8 +69,9 @@ MAX_BODY = 1 << 31
 class HintStoreFullError(RustsError):
     """A node's hints would pass the store's bound: nothing was stored, the node is marked for resync."""
 
-    def __init__(self, node_id: str, pending: int, adding: int, limit: int) -> None:
+    def __init__(self, node_id: str, pending: int, adding: int, limit: int, first: bool) -> None:
         self.node_id = node_id
+        self.first = first  # the node was not marked before: the start of a new overflow
         super().__init__(
             f"hints for {node_id} would pass the bound: {pending} bytes pending + {adding} > {limit}; "
             "not hinted, the node is marked as needing a resync"
@@ -249,8 +250,9 @@ class HintStore:
             if self.max_bytes_per_node is not None:
                 pending = log.size
                 if pending + adding > self.max_bytes_per_node:
+                    first = log.resync is None
                     log.mark_resync(self.directory, {shard for shard, _, _ in hints}, len(hints))
-                    raise HintStoreFullError(node_id, pending, adding, self.max_bytes_per_node)
+                    raise HintStoreFullError(node_id, pending, adding, self.max_bytes_per_node, first)
             return log.append(self.directory, [(shard, multiplier, body) for shard, body, multiplier in hints])
 
     def append_delete(self, node_id: str, shard: int, body: bytes) -> int:

@@ -199,7 +199,9 @@ class Replicator:
         try:
             self.hints.append_many(node_id, hints)
         except HintStoreFullError as error:
-            _log.error("%s (shards %s)", error, sorted({shard for shard, _, _ in hints}))
+            # Once per overflow (the resync mark counts the rest): a node that stays down would flood the log.
+            if error.first:
+                _log.error("%s (shards %s); /cluster/status shows resync_needed", error, sorted({s for s, _, _ in hints}))
 
     def _hint_instead(self, node_id: str) -> str:
         """Why a write to `node_id` is hinted without a send ("" when it is sent): the node is seen
