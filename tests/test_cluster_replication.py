@@ -284,3 +284,18 @@ def test_writes_to_a_node_with_pending_hints_queue_behind_them(peers: list[Peer]
     third = split_lines(b"cpu,host=a v=3 5\n", rep.sharding, 1, 0)
     assert rep.replicate(third, 1).ok and [b for _, b in peers[2].stored][-1] == b"cpu,host=a v=3 5\n"  # caught up: sent
     rep.close()
+
+
+def test_a_delete_goes_to_every_holder_of_every_shard_and_is_hinted_behind_writes(peers: list[Peer], tmp_path: Path) -> None:
+    local: list[tuple[int, bytes]] = []
+    rep = replicator("Quorum", peers, tmp_path, local)
+    assert rep.replicate_delete(b"delete-op").ok
+    assert sorted(local) == [(s, b"delete-op") for s in range(3)]
+    assert sorted(p for p, _ in peers[1].stored) == [f"/internal/delete?shard={s}" for s in range(3)]
+    peers[2].stop()
+    assert rep.replicate(split_lines(BODY, rep.sharding, 1, 0), 1).ok  # Quorum: two of three holders
+    decision = rep.replicate_delete(b"second")
+    assert decision.ok and sorted(shard for node, shard in decision.hinted if node == "n2") == [0, 1, 2]
+    kinds = [(h.is_delete, h.body == b"second") for h in rep.hints.pending("n2")]
+    assert kinds[-3:] == [(True, True)] * 3 and not any(is_delete for is_delete, _ in kinds[:-3])
+    rep.close()
