@@ -70,6 +70,33 @@ def test_last_write_wins_per_field(writes: list) -> None:
     assert table.first_sequence == 1 and table.last_sequence == len(writes)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(write_rows, min_size=1, max_size=6),
+    st.integers(0, 21),
+    st.integers(0, 21),
+    st.sets(st.sampled_from(sorted(KINDS)), min_size=1),
+)
+def test_a_read_of_some_fields_is_the_full_read_projected(writes: list, low: int, high: int, names: set[str]) -> None:
+    """Reads that join only the fields asked for (and only the chunks in range) give the rows a
+    full read gives, each field resolved alike; rows stay where none of those fields is present."""
+    start, end = min(low, high), max(low, high) + 1
+    full, part = MemTable(), MemTable()
+    for sequence, rows in enumerate(writes, start=1):
+        full.write([chunk(rows)], sequence)
+        part.write([chunk(rows)], sequence)
+    wanted = sorted(names)
+    got = part.read(7, start, end, wanted)
+    expected = full.read(7, start, end)
+    if expected is None:
+        assert got is None
+        return
+    assert got is not None
+    assert got.timestamps.tolist() == expected.timestamps.tolist()
+    assert set(got.columns) <= set(wanted)
+    assert as_rows(got) == {ts: {n: v for n, v in fields.items() if n in names} for ts, fields in as_rows(expected).items()}
+
+
 def test_read_is_a_half_open_range() -> None:
     table = MemTable()
     table.write([chunk([(t, {"a": float(t)}) for t in range(10)])], 1)

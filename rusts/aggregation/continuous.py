@@ -321,8 +321,7 @@ class ContinuousAggregates:
         if options.wal_durability != "none" and os.path.isdir(options.wal_dir):
             for sequence, payload in wal_log.read_records(options.wal_dir, oldest + 1):
                 first_seen = sequence if first_seen is None else first_seen
-                body, multiplier, default_time = wal_log.decode_lp_payload(payload)
-                batches, _ = self.engine.parser(body, multiplier, default_time)
+                batches, _ = self.engine.record_batches(payload)
                 written = [(batch.measurement, batch.timestamps) for batch in batches]
                 with self._lock:
                     self._mark_all(written, after=sequence)

@@ -140,6 +140,7 @@ def wal_tail(argv: list[str]) -> int:
     from rusts.api.line_protocol import parse_body
     from rusts.api.lp_format import format_point
     from rusts.storage.wal import PAYLOAD_LINE_PROTOCOL, decode_lp_payload, read_records
+    from rusts.storage.wal_batches import PAYLOAD_COLUMNAR, decode_columnar_payload, format_lines
 
     parser = build_wal_parser(_program_name())
     try:
@@ -155,11 +156,16 @@ def wal_tail(argv: list[str]) -> int:
         print(f"error: no write-ahead log at {wal_dir!r}", file=sys.stderr)
         return EXIT_FAILURE
     for sequence, payload in read_records(wal_dir, args.from_seq):
-        if not payload or payload[0] != PAYLOAD_LINE_PROTOCOL:
+        kind = payload[0] if payload else -1
+        if kind not in (PAYLOAD_LINE_PROTOCOL, PAYLOAD_COLUMNAR):
+            print(f"warning: WAL record {sequence} has payload kind {kind}, unknown to this build; skipped", file=sys.stderr)
             continue
-        body, multiplier, default_time = decode_lp_payload(payload)
         if args.with_seq:
             sys.stdout.write(f"# seq={sequence}\n")
+        if kind == PAYLOAD_COLUMNAR:
+            sys.stdout.write(format_lines(decode_columnar_payload(payload)))
+            continue
+        body, multiplier, default_time = decode_lp_payload(payload)
         for point in parse_body(body, multiplier, default_time).points():
             sys.stdout.write(format_point(point) + "\n")
     sys.stdout.flush()

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rusts.core.hashing import series_key
+
 # Re-exported: the storage modules take the kinds from here.
 from rusts.core.kinds import KIND_BOOLEAN as KIND_BOOLEAN
 from rusts.core.kinds import KIND_FLOAT as KIND_FLOAT
@@ -79,3 +81,37 @@ class SeriesData:
             self.timestamps[start:stop],
             {name: column.slice(start, stop) for name, column in self.columns.items()},
         )
+
+    def project(self, names: list[str] | None) -> "SeriesData":
+        """The same rows with only the fields in `names` (all of them when None); rows stay even
+        where none of those fields is present."""
+        if names is None:
+            return self
+        return SeriesData(self.series_id, self.timestamps, {n: c for n, c in self.columns.items() if n in names})
+
+
+class WriteBatch:
+    """Rows of one series for StorageEngine.write_batches, given as columns (no line protocol).
+
+    It carries what the line-protocol parser's batches carry, so one path checks and stores
+    both: measurement, tags (sorted here by key), the canonical series key, timestamps in
+    nanoseconds (any order; duplicates resolve as in a line-protocol write, the last row wins
+    per field) and the fields as Columns aligned with them. `lines` numbers the rows for error
+    messages (1-based, across one write_batches call; the engine fills it in). The engine keeps
+    references to the arrays: a caller must not change them afterwards.
+    """
+
+    __slots__ = ("measurement", "tags", "key", "timestamps", "lines", "columns")
+
+    def __init__(
+        self, measurement: str, tags: list[tuple[str, str]], timestamps: NDArray[np.int64], columns: dict[str, Column]
+    ) -> None:
+        self.measurement = measurement
+        self.tags = sorted(tags)
+        self.key = series_key(measurement, self.tags)
+        self.timestamps = timestamps
+        self.lines: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.timestamps)

@@ -138,18 +138,20 @@ class SeriesBuffer:
         self.bounds = [(self.min_time, self.max_time)]
         return merged
 
-    def overlapping(self, start: int, end: int) -> SeriesData | None:
+    def overlapping(self, start: int, end: int, columns: list[str] | None = None) -> SeriesData | None:
         """Rows in [start, end) resolved from only the chunks whose times reach into it (later chunks
-        still win); None when none does. A read of the newest minutes of a long-lived series (a
-        continuous aggregate's refresh) then joins the few chunks it needs, not the whole series."""
+        still win), with only the fields in `columns` (all when None); None when no chunk reaches in.
+        A read of the newest minutes of a long-lived series (a continuous aggregate's refresh) then
+        joins the few chunks it needs, and only the fields it reads, not the whole series."""
         if len(self.chunks) > MAX_CHUNKS_KEPT:
-            return self.snapshot()  # many small writes: join them once, so this loop stays short
+            return self.snapshot().project(columns)  # many small writes: join them once, so this loop stays short
         parts = [chunk for chunk, (low, high) in zip(self.chunks, self.bounds) if high >= start and low < end]
         if not parts:
             return None
         if len(parts) == len(self.chunks):
-            return self.snapshot()
-        return resolve(concat(parts))
+            return self.snapshot().project(columns)
+        # Projecting before the join gives the same rows: duplicates resolve per field, by time alone.
+        return resolve(concat([part.project(columns) for part in parts]))
 
 
 class MemTable:
@@ -185,13 +187,14 @@ class MemTable:
                     self.first_sequence = sequence
                 self.last_sequence = max(self.last_sequence, sequence)
 
-    def read(self, series_id: int, start: int, end: int) -> SeriesData | None:
-        """The series' rows in [start, end), resolved; None when it has none."""
+    def read(self, series_id: int, start: int, end: int, columns: list[str] | None = None) -> SeriesData | None:
+        """The series' rows in [start, end), resolved, with only the fields in `columns` (all when
+        None); None when it has none."""
         with self._lock:
             buffer = self.series.get(series_id)
             if buffer is None or buffer.max_time < start or buffer.min_time >= end:
                 return None
-            data = buffer.overlapping(start, end)
+            data = buffer.overlapping(start, end, columns)
             if data is None:
                 return None
         lo = int(np.searchsorted(data.timestamps, start, side="left"))

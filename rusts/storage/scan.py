@@ -52,12 +52,6 @@ Piece = SeriesData | BlockStats
 Keep = Callable[[SeriesData], NDArray[np.bool_]]
 
 
-def _project(data: SeriesData, columns: list[str] | None) -> SeriesData:
-    if columns is None:
-        return data
-    return SeriesData(data.series_id, data.timestamps, {n: c for n, c in data.columns.items() if n in columns})
-
-
 def _window(data: SeriesData | None, start: int, end: int) -> SeriesData | None:
     if data is None:
         return None
@@ -148,9 +142,7 @@ class ScanSnapshot:
 
     def window_rows(self, series_id: int, columns: list[str] | None, partition: Partition | None, lo: int, hi: int) -> SeriesData | None:
         """The series' rows in [lo, hi) (inside one window), all layers merged, newest wins."""
-        recent = _merge([part for part in (table.read(series_id, lo, hi) for table in self.tables) if part is not None])
-        if recent is not None:
-            recent = _project(recent, columns)
+        recent = _merge([part for part in (table.read(series_id, lo, hi, columns) for table in self.tables) if part is not None])
         stored = None
         if partition is not None and partition.might_contain(series_id):
             stored = partition.read(series_id, columns, lo, hi)
@@ -158,9 +150,8 @@ class ScanSnapshot:
 
     def memtable_rows(self, series_id: int, columns: list[str] | None) -> SeriesData | None:
         """The series' memtable rows in range, resolved (flushing tables older than the live one)."""
-        parts = [table.read(series_id, self.start, self.end) for table in self.tables]
-        merged = _merge([part for part in parts if part is not None])
-        return None if merged is None else _project(merged, columns)
+        parts = [table.read(series_id, self.start, self.end, columns) for table in self.tables]
+        return _merge([part for part in parts if part is not None])
 
     def pieces(
         self,

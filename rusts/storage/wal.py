@@ -60,7 +60,12 @@ Payload kind 1, line protocol (PAYLOAD_LINE_PROTOCOL):
     17      ...   body: the request's line protocol, UTF-8, as received
 
 Replay re-parses the body with the recorded multiplier and default time; CDC
-prints it. Other kinds (2 = columnar batch, ...) may be added later.
+prints it.
+
+Payload kind 2, columnar batches (rows a writer already held as columns,
+StorageEngine.write_batches): laid out in rusts.storage.wal_batches. Replay
+decodes them; CDC prints them as line protocol. A reader meeting a payload
+kind it does not know refuses it (replay) or skips it with a warning (CDC).
 
 Durability (storage.wal_durability)
 -----------------------------------
@@ -960,14 +965,21 @@ def tail_lines(wal_dir: str, from_seq: int, out: TextIO, with_seq: bool = False)
     `with_seq`, each record is preceded by a `# seq=N` comment line, which
     line protocol ignores. Returns the number of records printed.
     """
+    from rusts.storage.wal_batches import PAYLOAD_COLUMNAR, decode_columnar_payload, format_lines
+
     printed = 0
     for seq, payload in read_records(wal_dir, from_seq):
-        if not payload or payload[0] != PAYLOAD_LINE_PROTOCOL:
-            _log.warning("WAL record %d: payload kind %d is not line protocol; skipped", seq, payload[0] if payload else -1)
+        kind = payload[0] if payload else -1
+        if kind == PAYLOAD_LINE_PROTOCOL:
+            body, multiplier, default_time = decode_lp_payload(payload)
+            text = replayable_lines(body, multiplier, default_time)
+        elif kind == PAYLOAD_COLUMNAR:
+            text = format_lines(decode_columnar_payload(payload))
+        else:
+            _log.warning("WAL record %d: payload kind %d is unknown to this build; skipped", seq, kind)
             continue
-        body, multiplier, default_time = decode_lp_payload(payload)
         if with_seq:
             out.write(f"# seq={seq}\n")
-        out.write(replayable_lines(body, multiplier, default_time))
+        out.write(text)
         printed += 1
     return printed
