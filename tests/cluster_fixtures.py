@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,9 @@ class ClusterNodeProcess(RustsServer):
 
     def __init__(
         self, directory: Path, node_id: str, toml_text: str, port: int, timeout: float, durability: str = "os_default",
-        auth: str = "{enabled: false}",
+        auth: str = "{enabled: false}", in_yml: bool = False,
     ) -> None:
+        """`in_yml`: the cluster as a `cluster:` section of rusts.yml (the same keys as cluster.toml), no --cluster."""
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.node_id = node_id
@@ -76,12 +78,14 @@ class ClusterNodeProcess(RustsServer):
         self.config = directory / "rusts.yml"
         self.cluster = directory / "cluster.toml"
         self.cluster.write_text(toml_text)
+        self.in_yml = in_yml
+        section = f"cluster: {json.dumps(tomllib.loads(toml_text))}\n" if in_yml else ""
         self.config.write_text(
             f"server: {{host: 127.0.0.1, port: {port}}}\n"
             f"storage: {{data_dir: '{self.data_dir}', wal_durability: {durability}}}\n"
             f"postgres: {{host: 127.0.0.1, port: {self.pg_port}}}\n"
             f"auth: {auth}\n"
-            "logging: {level: warn}\n"
+            "logging: {level: warn}\n" + section
         )
         self.log = directory / "output.log"
         self.start(wait=False)
@@ -90,8 +94,8 @@ class ClusterNodeProcess(RustsServer):
         env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "rusts.server.cli", "--config", str(self.config), "--cluster", str(self.cluster),
-                 "--cluster-timeout", f"{self.timeout:g}"],
+                [sys.executable, "-m", "rusts.server.cli", "--config", str(self.config),
+                 *([] if self.in_yml else ["--cluster", str(self.cluster)]), "--cluster-timeout", f"{self.timeout:g}"],
                 cwd=self.directory, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         if wait:
@@ -124,14 +128,14 @@ class ClusterNodeProcess(RustsServer):
 
 def start_cluster(
     directory: Path, mode: str, replication_factor: int, strategy: str = "BySeries", timeout: float = 2.0,
-    auth: str = "{enabled: false}", extra: str = "",
+    auth: str = "{enabled: false}", extra: str = "", in_yml: tuple[bool, bool, bool] = (False, False, False),
 ) -> list[ClusterNodeProcess]:
     """Three nodes started together (each waits for none of the others); `extra`: more top-level cluster.toml lines."""
     ports = [free_port() for _ in range(3)]
     nodes = [
         ClusterNodeProcess(
             directory / f"n{i}", f"n{i}", cluster_toml(f"n{i}", ports, mode, replication_factor, strategy, extra), port, timeout,
-            auth=auth,
+            auth=auth, in_yml=in_yml[i],
         )
         for i, port in enumerate(ports)
     ]

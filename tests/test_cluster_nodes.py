@@ -280,6 +280,20 @@ def test_a_shard_without_a_live_holder_is_named_not_left_out(tmp_path: Path) -> 
         stop_cluster(nodes)
 
 
+def test_nodes_configured_by_a_cluster_section_in_rusts_yml(tmp_path: Path) -> None:
+    # n0 and n2 read the cluster from rusts.yml, n1 from cluster.toml: one cluster (same layout, no 409).
+    nodes = start_cluster(tmp_path, "Sync", 2, in_yml=(True, False, True))
+    try:
+        assert "--cluster" not in nodes[0].process.args and "--cluster" in nodes[1].process.args
+        code, answer = nodes[0].request("POST", "/write", dataset().encode())
+        assert code == 204, answer  # Sync: every holder of every shard stored its part
+        for node in nodes:
+            assert node.sql("SELECT count(*) FROM cpu")["rows"] == [[1500]], node.node_id
+            assert node.status()["node_id"] == node.node_id
+    finally:
+        stop_cluster(nodes)
+
+
 def test_nodes_sign_their_requests_when_authentication_is_on(tmp_path: Path) -> None:
     from rusts.api.auth import issue_token
 

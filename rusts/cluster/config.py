@@ -31,6 +31,10 @@ ConfigError line: `cluster.toml:LINE: key: what is wrong`, the line found in
 the TOML text (the line of the key, or of the [[nodes]] entry when the key is
 absent).
 
+The same keys may instead be a `cluster:` mapping in rusts.yml
+(`cluster_config_from_mapping`, called by rusts.server.config), checked the
+same way; its errors name `cluster.<key>` (YAML keeps no line numbers here).
+
 This module stays interpreted (msgspec Structs lose their class options when compiled).
 """
 
@@ -122,6 +126,24 @@ def parse_cluster_config(text: str, path: str) -> ClusterConfig:
         problem = check(config)
         if problem is not None:
             raise locate.error(*problem)
+    return config
+
+
+def cluster_config_from_mapping(raw: Any, path: str, section: str = "cluster") -> ClusterConfig:
+    """The cluster.toml keys given as a mapping (the `cluster:` section of rusts.yml), decoded and checked
+    as cluster.toml is; ConfigError naming `<section>.<key>` in `path`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(path, section, f"expected a mapping of the cluster.toml keys (node_id, nodes, ...), got {_render(raw)}")
+    try:
+        config = msgspec.convert(raw, type=ClusterConfig)
+    except msgspec.ValidationError as exc:
+        key, message = _explain(str(exc), raw)
+        raise ConfigError(path, f"{section}.{key}" if key else section, message) from None
+    for check in _CHECKS:
+        problem = check(config)
+        if problem is not None:
+            key, message = problem
+            raise ConfigError(path, f"{section}.{key}" if key else section, message)
     return config
 
 

@@ -88,13 +88,13 @@ def build_parser(prog: str = "rusts") -> argparse.ArgumentParser:
         "--cluster",
         metavar="PATH",
         help="run as a node of the cluster described in PATH (cluster.toml: node_id, nodes, shards, "
-        "replication; see docs/cluster.md); with --check-config, check it too",
+        "replication; see docs/cluster.md; or a cluster: section of rusts.yml); with --check-config, check it too",
     )
     parser.add_argument(
         "--cluster-timeout",
         type=float,
         metavar="SECS",
-        help="with --cluster: seconds to wait for a peer (a forwarded write, a shard's query answer) "
+        help="with --cluster (or rusts.yml's cluster:): seconds to wait for a peer (a forwarded write, a shard's query answer) "
         "before counting it missed and failing over (default: 10)",
     )
     parser.add_argument(
@@ -235,11 +235,20 @@ def main(argv: list[str] | None = None) -> int:
     if loaded is None:
         return EXIT_BAD_CONFIG
     config, source = loaded
-    cluster = _cluster_options(args)
+    if args.cluster_timeout is not None and args.cluster is None and config.cluster is None:
+        print(f"{parser.prog}: error: --cluster-timeout only goes with --cluster or a cluster: section in rusts.yml",
+              file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    try:
+        cluster = _cluster_options(args, config, source)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     if args.check_config:
         if cluster is not None:
             try:
-                load_cluster_config(cluster.path)
+                if cluster.config is None:
+                    load_cluster_config(cluster.path)
             except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_BAD_CONFIG
@@ -254,19 +263,24 @@ def _program_name() -> str:
     return name if name.startswith("rusts") else "rusts"
 
 
-def _cluster_options(args: argparse.Namespace) -> "ClusterOptions | None":
+def _cluster_options(args: argparse.Namespace, config: Config, source: str | None) -> "ClusterOptions | None":
+    """The cluster this process is a node of: --cluster's file or rusts.yml's `cluster:` section (not both)."""
     from rusts.server.cluster_node import DEFAULT_TIMEOUT_SECS, ClusterOptions
 
+    timeout = DEFAULT_TIMEOUT_SECS if args.cluster_timeout is None else args.cluster_timeout
+    if config.cluster is not None:
+        where = source or DEFAULT_CONFIG_PATH
+        if args.cluster is not None:
+            raise ConfigError(where, "cluster", f"given here and by --cluster {args.cluster}: keep one of them")
+        return ClusterOptions(f"{where} (cluster:)", timeout, config.cluster)
     if args.cluster is None:
         return None
-    return ClusterOptions(args.cluster, DEFAULT_TIMEOUT_SECS if args.cluster_timeout is None else args.cluster_timeout)
+    return ClusterOptions(args.cluster, timeout)
 
 
 def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.force and args.generate_config is None:
         parser.error("--force only goes with --generate-config")
-    if args.cluster_timeout is not None and args.cluster is None:
-        parser.error("--cluster-timeout only goes with --cluster")
     if args.cluster_timeout is not None and not args.cluster_timeout > 0:
         parser.error(f"--cluster-timeout must be more than 0 seconds, got {args.cluster_timeout:g}")
     if args.cluster is not None and args.generate_config is not None:

@@ -1,6 +1,7 @@
 """Cluster mode's assembly: cluster.toml + rusts.yml -> a ClusterNode, and the service that closes it.
 
-`rusts --cluster cluster.toml [--cluster-timeout SECS]`: the node's engines
+`rusts --cluster cluster.toml [--cluster-timeout SECS]`, or a `cluster:`
+section in rusts.yml with the same keys (rusts.server.config): the node's engines
 live under storage.data_dir (shards/<n>/, schema/, hints/; see
 rusts.cluster.node), each shard engine with the storage settings of rusts.yml
 (its WAL under storage.wal_dir/shards/<n>/ when wal_dir is set apart, the
@@ -19,7 +20,7 @@ from typing import NamedTuple
 from rusts.api.auth import issue_token
 from rusts.api.line_protocol import engine_parser
 from rusts.api.router import EngineHolder, Service
-from rusts.cluster.config import load_cluster_config
+from rusts.cluster.config import ClusterConfig, load_cluster_config
 from rusts.cluster.node import ClusterNode
 from rusts.core.errors import ConfigError
 from rusts.server.config import Config
@@ -31,15 +32,17 @@ MIN_MEMTABLE_BYTES = 4 * 1024 * 1024
 
 
 class ClusterOptions(NamedTuple):
-    """What the command line says about the cluster."""
+    """What the command line (and rusts.yml) say about the cluster: `path` names where it was described;
+    `config` is the description already read (rusts.yml's cluster: section), None to read cluster.toml at `path`."""
 
     path: str
     timeout: float = DEFAULT_TIMEOUT_SECS
+    config: ClusterConfig | None = None
 
 
 def cluster_node(config: Config, options: ClusterOptions, base: EngineOptions) -> ClusterNode:
     """The node of cluster.toml; ConfigError when the file is unusable."""
-    cluster = load_cluster_config(options.path)
+    cluster = options.config if options.config is not None else load_cluster_config(options.path)
     log = logging.getLogger("rusts.cluster")
     me = cluster.this_node
     if me.port != config.server.port:

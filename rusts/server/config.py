@@ -24,6 +24,7 @@ import msgspec
 import msgspec.inspect as mi
 import yaml
 
+from rusts.cluster.config import ClusterConfig, cluster_config_from_mapping
 from rusts.core.errors import ConfigError, RustsError
 from rusts.core.textfile import read_config_text
 
@@ -178,6 +179,8 @@ class Config(Section, frozen=True):
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     postgres: PostgresConfig = msgspec.field(default_factory=PostgresConfig)
+    # The keys of cluster.toml (rusts.cluster.config), decoded and checked there: its own error messages.
+    cluster: ClusterConfig | None = None
 
     @property
     def effective_wal_dir(self) -> str:
@@ -306,6 +309,20 @@ postgres:
   # TLS for clients that ask for it: {cert_file: server.crt, key_file: server.key}
   # (PEM). null = no TLS (an SSLRequest is answered 'N').
   tls: null
+
+# Run as a node of a static cluster: the keys of cluster.toml (docs/cluster.md), e.g.
+#   cluster:
+#     node_id: node1
+#     cluster_name: rusts-prod
+#     replication_mode: Quorum        # Sync | Quorum | Async
+#     replication_factor: 2
+#     shard_count: 16
+#     sharding_strategy: BySeries     # BySeries | ByMeasurement | ByTime
+#     nodes:
+#       - {id: node1, address: "10.0.1.1:8086", shards: [0, 1], replica_shards: [2, 3]}
+#       - {id: node2, address: "10.0.1.2:8086", shards: [2, 3], replica_shards: [0, 1]}
+# null = a single node (or `rusts --cluster cluster.toml`; not both).
+cluster: null
 """
 
 
@@ -337,6 +354,10 @@ def parse_config(text: str, path: str) -> Config:
     raw = _load_yaml(text, path)
     if raw is None:
         return Config()
+    cluster = None
+    if isinstance(raw, dict) and raw.get("cluster") is not None:
+        raw = dict(raw)
+        cluster = raw.pop("cluster")  # decoded by rusts.cluster.config, whose messages know its keys
     try:
         config = msgspec.convert(
             raw, type=Config, builtin_types=(datetime.datetime, datetime.date)
@@ -345,6 +366,8 @@ def parse_config(text: str, path: str) -> Config:
         key, message = _explain(str(exc), raw)
         raise ConfigError(path, key, message) from None
     _check_together(config, path)
+    if cluster is not None:
+        config = msgspec.structs.replace(config, cluster=cluster_config_from_mapping(cluster, path))
     return config
 
 
