@@ -17,7 +17,7 @@ How it stays equal to its defining query:
   measurement, and the state file records it before the delete returns.
 - `refresh` recomputes exactly the pending and stale buckets: the defining query bounded to
   each run of buckets, compared with the rows already materialized there; changed rows are
-  written (line protocol, through the WAL like any write), rows that disappeared or lost a
+  written (columnar batches, rusts.aggregation.materialize, through the WAL like any write), rows that disappeared or lost a
   field are deleted. Then `watermark` = the last WAL sequence whose buckets are done.
 - At start, WAL records after the watermark are read again for the buckets they touched (a
   crash between a write and the refresh, or during a refresh). When the WAL no longer reaches
@@ -47,17 +47,16 @@ import weakref
 from typing import Any, Final
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from sqlglot import exp
 
+from rusts.aggregation import materialize
 from rusts.aggregation.definition import AggregateDefinition, check_definition
 from rusts.aggregation.policy import DownsamplingPolicy
 from rusts.core.errors import CorruptDataError, RustsError
 from rusts.core.hashing import series_key
 from rusts.query.executor import execute
 from rusts.sql.errors import SqlError
-from rusts.query.model import Column, QueryResult
+from rusts.query.model import QueryResult
 from rusts.retention.manager import manager_of
 from rusts.sql.translator import parse_statement, translate_select
 from rusts.storage import wal as wal_log
@@ -422,12 +421,8 @@ class ContinuousAggregates:
         """Make the materialized rows in [start, end) equal to the defining query's there."""
         definition = aggregate.definition
         bounded = definition.sql if (start, end) == (I64_MIN, I64_MAX) else definition.bounded_select(start, end)
-        answer = _select(self.engine, bounded)
-        names = [c.name for c in answer.columns]
-        time_at = names.index(definition.time_column)
-        tag_at = [names.index(t) for t in definition.tag_columns]
-        field_at = [(c, names.index(c.name)) for c in definition.field_columns]
-        rows = answer.rows
+        found = materialize.answer(self.engine, definition, bounded)
+        newest = found.newest()
         known_end = aggregate.materialized_end
         # Nothing is materialized from known_end on: only the part before it is read back.
         compared_end = end if known_end is None else min(end, known_end)
@@ -435,24 +430,20 @@ class ContinuousAggregates:
         gone: list[tuple[Any, ...]] = []
         if existing:
             # Rows from compared_end on are new; only those before it are compared with what is there.
-            fresh = [row for row in rows if row[time_at] >= compared_end]
-            rows = [row for row in rows if row[time_at] < compared_end]
-            keys = [(row[time_at], *(row[i] for i in tag_at)) for row in rows]
-            wanted = {key: {c.name: row[i] for c, i in field_at} for key, row in zip(keys, rows)}
+            wanted = found.rows_before(compared_end)
             gone = [key for key, fields in existing.items() if _loses_a_field(fields, wanted.get(key))]
             for key in gone:
                 self._delete_point(definition, key)
             dropped = set(gone)
-            rows = [row for key, row in zip(keys, rows) if key in dropped or existing.get(key) != wanted[key]] + fresh
-        body, written = _lines(definition, time_at, tag_at, field_at, rows)
-        if written:
-            result = self.engine.write_line_protocol(body)
+            found.keep_before(compared_end, {key for key, fields in wanted.items() if key in dropped or existing.get(key) != fields})
+        batches = found.batches()
+        if batches:
+            result = self.engine.write_batches(batches)
             if result.errors:
                 raise AssertionError(f"BUG: materialized rows of {definition.name!r} refused: {result.errors[0]}")
-        aggregate.rows_written += written
+        aggregate.rows_written += sum(len(batch) for batch in batches)
         aggregate.rows_deleted += len(gone)
         if (start, end) == (I64_MIN, I64_MAX):
-            newest = max((row[time_at] for row in answer.rows), default=None)
             aggregate.materialized_end = I64_MIN if newest is None else newest + definition.interval
         elif known_end is not None:
             aggregate.materialized_end = max(known_end, end)
@@ -528,105 +519,6 @@ def _loses_a_field(existing: dict[str, Any], wanted: dict[str, Any] | None) -> b
 
 def _absent(value: Any) -> bool:
     return value is None or (isinstance(value, float) and not math.isfinite(value))
-
-
-_TAG_SPECIALS: Final = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
-_MEASUREMENT_SPECIALS: Final = str.maketrans({",": "\\,", " ": "\\ "})
-
-
-def _lines(
-    definition: AggregateDefinition, time_at: int, tag_at: list[int], field_at: list[tuple[Column, int]], rows: list[list[Any]]
-) -> tuple[bytes, int]:
-    """The line protocol body of materialized rows and its number of lines (rows without a field
-    value are left out), built column by column with Arrow; row by row (`_line`) when a column
-    does not convert (a value of another type than its column's)."""
-    if not rows:
-        return b"", 0
-    columns = list(zip(*rows))
-    try:
-        series = pc.binary_join_element_wise(
-            pa.scalar(definition.name.translate(_MEASUREMENT_SPECIALS)),
-            *(_tag_piece(tag, columns[i]) for tag, i in zip(definition.tag_columns, tag_at)),
-            "", null_handling="replace", null_replacement="",
-        )
-        fields = pc.binary_join_element_wise(
-            *(_field_piece(column, columns[i]) for column, i in field_at), "", null_handling="replace", null_replacement=""
-        )
-        times = pc.cast(pa.array(columns[time_at], pa.int64()), pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
-        lines = [
-            line for row in rows
-            for line in [_line(definition, (row[time_at], *(row[i] for i in tag_at)), {c.name: row[i] for c, i in field_at})]
-            if line is not None
-        ]
-        return "\n".join(lines).encode(), len(lines)
-    keep = pc.not_equal(fields, "")
-    # Every field piece starts with ",": the first one's comma goes. Each line ends in "\n", so the
-    # body is the array's character buffer as it is (no Python string per line).
-    lines = pc.binary_join_element_wise(series, pc.utf8_slice_codeunits(fields, 1), times, " ").filter(keep)
-    ended = pc.binary_join_element_wise(lines, "", "\n")
-    if len(ended) == 0:
-        return b"", 0
-    offsets = np.frombuffer(ended.buffers()[1], dtype=np.int32)
-    first, last = int(offsets[ended.offset]), int(offsets[ended.offset + len(ended)])
-    return ended.buffers()[2].to_pybytes()[first:last], len(ended)
-
-
-def _tag_piece(tag: str, values: tuple[Any, ...]) -> Any:
-    """",tag=value" per row, null where the tag is missing or empty (left out of the line)."""
-    array = pa.array(values, pa.string())
-    array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
-    escaped = pc.replace_substring_regex(array, pattern="([,= ])", replacement="\\\\\\1")
-    return pc.binary_join_element_wise(f",{tag.translate(_TAG_SPECIALS)}=", escaped, "")
-
-
-def _field_piece(column: Column, values: tuple[Any, ...]) -> Any:
-    """",name=value" per row in line protocol, null where the value is absent (NULL, NaN, infinite)."""
-    kind = column.type
-    if kind == "float":
-        numbers = pa.array(values, pa.float64())
-        text = pc.cast(pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64())), pa.string())
-        suffix = ""
-    elif kind in ("integer", "unsigned"):
-        text = pc.cast(pa.array(values, pa.int64() if kind == "integer" else pa.uint64()), pa.string())
-        suffix = "i" if kind == "integer" else "u"
-    elif kind == "boolean":
-        text = pc.if_else(pa.array(values, pa.bool_()), "true", "false")
-        suffix = ""
-    else:
-        strings = pc.replace_substring(pc.replace_substring(pa.array(values, pa.string()), "\\", "\\\\"), '"', '\\"')
-        text = pc.binary_join_element_wise('"', strings, '"', "")
-        suffix = ""
-    return pc.binary_join_element_wise(f",{column.name.translate(_TAG_SPECIALS)}=", text, suffix, "")
-
-
-def _line(definition: AggregateDefinition, key: tuple[Any, ...], fields: dict[str, Any]) -> str | None:
-    """One line protocol line for a materialized row; None when it has no field value to write."""
-    parts = [definition.name.translate(_MEASUREMENT_SPECIALS)]
-    for tag, value in zip(definition.tag_columns, key[1:]):
-        if value is not None and value != "":
-            parts.append(f"{tag.translate(_TAG_SPECIALS)}={str(value).translate(_TAG_SPECIALS)}")
-    values = []
-    for column in definition.field_columns:
-        value = fields.get(column.name)
-        if _absent(value):
-            continue
-        values.append(f"{column.name.translate(_TAG_SPECIALS)}={_field_value(column.type, value)}")
-    if not values:
-        return None
-    return f"{','.join(parts)} {','.join(values)} {key[0]}"
-
-
-def _field_value(kind: str, value: Any) -> str:
-    if kind == "integer":
-        return f"{int(value)}i"
-    if kind == "unsigned":
-        return f"{int(value)}u"
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "string":
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(float(value))
 
 
 def _select(engine: StorageEngine, sql: str | exp.Select) -> QueryResult:

@@ -37,7 +37,7 @@ partitions, and a query past it raises QueryTimeoutError.
 
 import time
 from collections.abc import Iterator
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -798,6 +798,66 @@ def _aggregate_result(plan: Plan, groups: dict[tuple[str | None, ...], _Group]) 
         group_rows = [[t, *key, *row] for t, row in zip(times, zip(*outputs))] if specs else [[t, *key] for t in times]
         rows.extend(reversed(group_rows) if plan.descending else group_rows)
     return QueryResult(columns, _paged(plan, rows))
+
+
+class GroupColumns:
+    """One group of an aggregate answer as columns: its group-by tag values (None where a series
+    lacks the tag), its bucket times in ascending order, and per aggregation a column of values
+    (a numpy array, or a list for strings) with its presence (None: every bucket has a value)."""
+
+    __slots__ = ("key", "times", "columns")
+
+    def __init__(self, key: tuple[str | None, ...], times: NDArray[np.int64], columns: list[tuple[Any, NDArray[np.bool_] | None]]) -> None:
+        self.key = key
+        self.times = times
+        self.columns = columns
+
+
+def execute_group_columns(
+    engine: StorageEngine, query: Query, timeout: float | None = None
+) -> tuple[list[ResultColumn], list[GroupColumns]] | None:
+    """An aggregate answer over time buckets, group by group as columns (the rows execute gives,
+    in no particular group order), for a consumer that wants columns (a continuous aggregate's
+    refresh writes them as they are). None where execute's answer is not just that: no time
+    buckets, gap filling, paging, a cluster's router; the caller then uses execute."""
+    if _router(engine) is not None:
+        return None
+    plan = plan_query(engine, query)
+    if plan.strategy != "aggregate" or plan.interval is None or plan.fill != "none" or plan.limit is not None or plan.offset:
+        return None
+    groups, _ = aggregate_groups(plan, ScanSnapshot(engine, plan.start, plan.end), Deadline(timeout))
+    answer: list[GroupColumns] = []
+    for key, group in groups.items():
+        assert group.rows is not None, "BUG: a group without rows"
+        buckets = group.rows["bucket"]
+        columns = [_spec_column(spec, buckets, state) for spec, state in zip(plan.aggregations, group.states)]
+        answer.append(GroupColumns(key, buckets * plan.interval + plan.offset_ns, columns))
+    return _aggregate_columns(plan), answer
+
+
+_RESULT_DTYPES: Final[dict[str, Any]] = {
+    "float": np.float64, "integer": np.int64, "unsigned": np.uint64, "boolean": np.bool_, "timestamp": np.int64,
+}
+
+
+def _spec_column(spec: agg.AggregateSpec, buckets: NDArray[np.int64], state: agg.State | None) -> tuple[Any, NDArray[np.bool_] | None]:
+    """One aggregation's values at a group's buckets (those execute's rows give), with presence."""
+    zero = 0 if spec.function in ("count", "count_distinct") else None
+    values: list[Any] = [zero] * len(buckets)
+    if state is not None:
+        found, results = agg.finish(spec, state)
+        if len(found) == len(buckets):
+            values = results
+        else:
+            for at, value in zip(np.searchsorted(buckets, found).tolist(), results):
+                values[at] = value
+    present = None
+    if None in values:
+        present = np.array([value is not None for value in values], dtype=np.bool_)
+        blank: Any = "" if spec.result_type == "string" else 0
+        values = [blank if value is None else value for value in values]
+    dtype = _RESULT_DTYPES.get(spec.result_type)
+    return (values if dtype is None else np.array(values, dtype=dtype)), present
 
 
 def _aggregate_columns(plan: Plan) -> list[ResultColumn]:

@@ -32,6 +32,7 @@ import time
 from operator import itemgetter
 from typing import Any, Final, Literal
 
+import numpy as np
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
@@ -170,6 +171,21 @@ class Translation:
             # v - v is 0.0 for a finite float, NaN for infinity and NaN; None is skipped
             if any(value - value != 0.0 for value in map(itemgetter(index), rows) if value is not None):
                 raise OutOfRangeError("value out of range: overflow")
+
+    def check_overflow_column(self, index: int, values: Any, present: Any) -> None:
+        """_check_overflow for one executor column given as a float array (rows where `present`,
+        every row when None)."""
+        if index in self.float_aggregates:
+            finite = np.isfinite(values)
+            if not bool((finite if present is None else finite | ~present).all()):
+                raise OutOfRangeError("value out of range: overflow")
+
+    def refs(self) -> list[int] | None:
+        """The executor column of each answer column when the SELECT list only names columns and
+        each executor row is one answer row as it is (streamable); None otherwise."""
+        if not self.streamable() or not all(isinstance(expr, Ref) for expr in self.outputs):
+            return None
+        return [expr.index for expr in self.outputs if isinstance(expr, Ref)]
 
     def column_picks(self) -> list[int] | None:
         """The executor columns the answer's columns are, in order, when the SELECT list only names
