@@ -178,3 +178,32 @@ def _restart_with_config(directory: Path) -> Server:
         except OSError:
             time.sleep(0.1)
     raise AssertionError("the server did not become ready")
+
+
+def test_kill_9_after_a_refresh_keeps_the_materialized_rows_logged(tmp_path: Path) -> None:
+    """Refreshes write their rows as columnar WAL records: after a kill -9 (nothing flushed)
+    `rusts wal tail` prints them as line protocol, and the restarted server has them."""
+    server = Server(tmp_path)
+    server.write(points(T0, 600))
+    expected = wait_until_equal(server, "cpu_1h", HOURLY)
+    assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    tail = subprocess.run(
+        [sys.executable, "-m", "rusts.server.cli", "wal", "tail", "--config", str(tmp_path / "rusts.yml")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
+    ).stdout.splitlines()
+    logged = {}
+    for line in tail:
+        if line.startswith("cpu_1h,"):
+            series, fields, stamp = line.split(" ")
+            values = dict(item.split("=") for item in fields.split(","))
+            logged[(int(stamp), series.split("host=")[1])] = [float(values["s"]), int(values["n"].rstrip("i"))]
+    assert logged == expected
+    config = (tmp_path / "rusts.yml").read_text().replace("refresh_interval_ms: 100", "refresh_interval_ms: 600000")
+    (tmp_path / "rusts.yml").write_text(config)
+    server = _restart_with_config(tmp_path)
+    try:
+        assert server.request("GET", "/stats")[1]["replayed_records"] >= 2
+        assert rows_of(server.sql("SELECT time, host, s, n FROM cpu_1h")) == expected
+    finally:
+        server.stop()
