@@ -119,28 +119,29 @@ def test_a_node_killed_before_deletes_catches_up_in_order(tmp_path: Path, mode: 
         single.write(dataset())
         coordinator.write(dataset())
         victim.kill()
-        # While it is down, through one coordinator (whose hints keep their order): writes the victim misses,
-        # deletes covering some of them, writes again into deleted ranges, a drop and new writes to it.
+        # While it is down, through both live nodes in turn: writes the victim misses, deletes covering some of
+        # them, writes again into deleted ranges, a drop and new writes to it. Every coordinator's hints go to
+        # the victim's keeper (n0, the first other node), so they reach it in one order.
         late = "\n".join(f"cpu,host=late{i % 4},region=r0 usage={i}.0,procs={i}i {BASE + i * 3 * SECOND}" for i in range(40))
         single.write(late)
         code, answer = coordinator.request("POST", "/write", late.encode())
         assert code == (204 if mode == "Quorum" else 503), answer
         if mode == "Quorum":
-            deletes_and_drop(single, [coordinator] * 3)
-            both(single, coordinator, "DELETE FROM cpu WHERE host = 'late2'")
+            deletes_and_drop(single, [other, coordinator, other])
+            both(single, other, "DELETE FROM cpu WHERE host = 'late2'")
         else:
             # Sync cannot keep its promise without the victim: 503 (pgwire 57P03) naming the shards it holds,
             # the delete applied on the live holders and hinted for the victim. Resending is safe.
             for text in ("DELETE FROM cpu WHERE host = 'h1'", "DELETE FROM cpu WHERE host = 'late2'", "DROP MEASUREMENT mem"):
                 sql_answer(single, text)
-                code, answer = sql_answer(coordinator, text)
+                code, answer = sql_answer(other, text)
                 assert code == 503 and "Sync replication of the" in answer["error"], answer
                 assert "not achieved for shard(s) 1, 2" in answer["error"], answer
             with pytest.raises(psycopg.Error) as caught:
                 pg_rows(coordinator.pg_port, "DELETE FROM cpu WHERE host = 'late1'")
             assert caught.value.sqlstate == "57P03" and "shard(s) 1, 2" in str(caught.value), caught.value
             sql_answer(single, "DELETE FROM cpu WHERE host = 'late1'")
-        assert coordinator.pending_hints() > 0 and other.pending_hints() == 0
+        assert coordinator.pending_hints() > 0 and other.pending_hints() == 0  # n1 handed its hints to n0
         victim.start()
         wait_for("hints delivered to the restarted node", lambda: coordinator.pending_hints() == 0)
         assert_every_node_answers_as(single, nodes)
@@ -166,7 +167,7 @@ def test_kill_minus_nine_during_a_stream_of_writes_and_deletes(tmp_path: Path) -
                 killer.start()  # lands during one of the next requests, whichever
             body = "\n".join(f"flow,series=d{i % 5} v={round_ * 20 + i}i {BASE + (round_ * 20 + i) * SECOND}" for i in range(20))
             single.write(body)
-            code, answer = coordinator.request("POST", "/write", body.encode())
+            code, answer = other.request("POST", "/write", body.encode())  # writes through n1, deletes through n0
             assert code == 204, answer  # Quorum of 3: two live holders are enough
             start, end = BASE + (round_ * 20 - 10) * SECOND, BASE + (round_ * 20 + 5) * SECOND
             both(single, coordinator, f"DELETE FROM flow WHERE series = 'd{round_ % 5}' AND time >= {start} AND time < {end}")

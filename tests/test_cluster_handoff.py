@@ -4,9 +4,11 @@ hands out one whose acknowledgement was recorded."""
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import pytest
@@ -94,25 +96,33 @@ def test_torn_tail_is_cut_and_corruption_is_named(tmp_path: Path) -> None:
 
 def test_deletes_queue_in_order_with_writes_and_version_1_logs_are_read(tmp_path: Path) -> None:
     store = HintStore(str(tmp_path))
-    store.append("n1", 0, b"a 1\n", 1)
-    assert store.append_delete("n1", 2, b"\x81\xa4drop\xc3") == 2
-    store.append("n1", 0, b"a 2\n", 1000)
+    store.append("n1", 0, b"a 1\n", 1, accepted=50)
+    assert store.append_delete("n1", 2, b"\x81\xa4drop\xc3", accepted=60) == 2
+    store.append("n1", 0, b"a 2\n", 1000, accepted=70)
+    assert store.heads() == {"n1": 50}
     store.close()
     assert (tmp_path / "n1.hints").read_bytes()[:4] == b"RHH\x02"
     again = HintStore(str(tmp_path))
-    assert [(h.sequence, h.shard, h.is_delete) for h in again.pending("n1")] == [(1, 0, False), (2, 2, True), (3, 0, False)]
+    assert [(h.sequence, h.shard, h.is_delete, h.accepted) for h in again.pending("n1")] == [
+        (1, 0, False, 50), (2, 2, True, 60), (3, 0, False, 70)]
     assert again.pending("n1")[1].multiplier == DELETE_KIND
+    again.ack("n1", 2)
+    assert again.heads() == {"n1": 70}
     again.close()
-    # A log a version 1 release wrote (writes only) reads the same; the first append marks it version 2.
+    # A log a version 1 release wrote (writes only, no accepted time) is rewritten as version 2 on open.
     (tmp_path / "old").mkdir()
     old = tmp_path / "old" / "n2.hints"
-    old.write_bytes(b"RHH\x01" + (tmp_path / "n1.hints").read_bytes()[4:])
+    records = b""
+    for sequence, shard, line in ((1, 0, b"x 1\n"), (2, 1, b"y 2\n")):
+        fixed = struct.pack("<QII", sequence, shard, 1)
+        records += struct.pack("<II", len(line), zlib.crc32(line, zlib.crc32(fixed))) + fixed + line
+    old.write_bytes(b"RHH\x01" + records)
     legacy = HintStore(str(tmp_path / "old"))
-    assert [h.sequence for h in legacy.pending("n2")] == [1, 2, 3]
+    assert old.read_bytes()[:4] == b"RHH\x02"
+    assert [(h.sequence, h.shard, h.body, h.accepted) for h in legacy.pending("n2")] == [(1, 0, b"x 1\n", 0), (2, 1, b"y 2\n", 0)]
     legacy.append("n2", 1, b"b 3\n")
     legacy.close()
-    assert old.read_bytes()[:4] == b"RHH\x02"
-    assert [h.sequence for h in HintStore(str(tmp_path / "old")).pending("n2")] == [1, 2, 3, 4]
+    assert [h.sequence for h in HintStore(str(tmp_path / "old")).pending("n2")] == [1, 2, 3]
 
 
 def test_the_bound_refuses_whole_batches_and_marks_the_node_for_resync(tmp_path: Path) -> None:

@@ -236,26 +236,29 @@ def test_a_stopped_node_does_not_stall_the_cluster(tmp_path: Path) -> None:
 def test_a_full_hint_store_marks_the_peer_for_resync_and_reads_avoid_it(tmp_path: Path) -> None:
     bound = 3000
     nodes = start_cluster(tmp_path, "Async", 2, timeout=2.0, extra=f"max_hint_bytes_per_peer = {bound}\n")
-    holder, coordinator, victim = nodes  # n1 holds neither copy of shard 2 (n2 owns it, n0 keeps a replica)
+    # n1 coordinates; n0 keeps the hints for n2 (the first other node in cluster.toml) and holds the replica of
+    # shard 2 (n2 owns it, n1 holds neither copy).
+    keeper, coordinator, victim = nodes
     try:
         victim.kill()
         acked, refused = ack_stream(coordinator, batches=10, kill_after=-1, victim=victim)
         assert not refused and len(acked) == 400  # Async: the live holder of every shard kept every write
-        seen = {n["id"]: n for n in coordinator.status()["nodes"]}["n2"]
+        assert coordinator.pending_hints() == 0  # n1 sent its hints for n2 to n2's keeper
+        seen = {n["id"]: n for n in keeper.status()["nodes"]}["n2"]
         assert 0 < seen["pending_hint_bytes"] <= bound, seen
         assert seen["resync_needed"] == [1, 2], seen  # n2 holds shards 2 and 1; both missed unhinted writes
-        assert coordinator.output().count("would pass the bound") == 1  # logged once, not once per write
+        assert keeper.output().count("would pass the bound") == 1  # logged once, not once per write
         victim.start()
-        wait_for("the hints that fit delivered", lambda: coordinator.pending_hints() == 0)
-        # n2 lacks what could not be hinted, so its copy of shard 2 differs from n0's; n1 asks n0 for shard 2
-        # although n2 owns it (n2 is healthy again but marked), and answers every acknowledged point.
-        assert holder.fingerprint(2) != victim.fingerprint(2)
+        wait_for("the hints that fit delivered", lambda: keeper.pending_hints() == 0)
+        # n2 lacks what could not be hinted, so its copy of shard 2 differs from n0's; n1 learnt the mark from
+        # the keeper and asks n0 for shard 2 although n2 owns it and is healthy: every acknowledged point.
+        assert keeper.fingerprint(2) != victim.fingerprint(2)
         assert stored_points(coordinator) == acked
-        assert {n["id"]: n for n in coordinator.status()["nodes"]}["n2"]["resync_needed"] == [1, 2]
+        assert {n["id"]: n for n in keeper.status()["nodes"]}["n2"]["resync_needed"] == [1, 2]
         # The operator brought n2 up to date (here: not; the call only clears the mark) and says so.
-        assert coordinator.request("POST", "/cluster/resync-done?node=n2")[0] == 204
-        assert coordinator.request("POST", "/cluster/resync-done?node=n2")[0] == 404
-        assert {n["id"]: n for n in coordinator.status()["nodes"]}["n2"]["resync_needed"] == []
+        assert keeper.request("POST", "/cluster/resync-done?node=n2")[0] == 204
+        assert keeper.request("POST", "/cluster/resync-done?node=n2")[0] == 404
+        assert {n["id"]: n for n in keeper.status()["nodes"]}["n2"]["resync_needed"] == []
     finally:
         stop_cluster(nodes)
 

@@ -7,6 +7,11 @@
     POST /internal/delete?shard=N              a delete or drop for shard N (msgpack ShardDelete,
                                                rusts.cluster.deletes), from a coordinator or a hint:
                                                204 applied; 400 unreadable; 404 shard not held here
+    POST /internal/hints?node=ID               another coordinator's hints for node ID, to keep here (this node
+                                               is ID's hint keeper; msgpack KeptHints): 204 kept on disk; 400
+                                               not a peer or unreadable; 507 the hint store is at its bound
+    GET  /internal/hints                       {"pending": [node...], "resync": [node...]}: the nodes this node
+                                               holds hints for and those it marked as needing a resync
     POST /internal/query?shard=N[&timeout=T]   a JSON Query -> msgpack PartialAnswer; 400 bad query
     GET  /internal/schema[?version=V]          msgpack NodeSchema of this node's shards; 204 when V is current
     POST /internal/schema                      new series and fields a coordinator announces (msgpack
@@ -34,11 +39,12 @@ from litestar.response import Response
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.api.router import STATUS_BAD_REQUEST, STATUS_UNAVAILABLE, EngineHolder, run_blocking
 from rusts.cluster.deletes import DeleteBodyError
-from rusts.cluster.node import LAYOUT_HEADER, ClusterNode
+from rusts.cluster.handoff import HintStoreFullError
+from rusts.cluster.node import LAYOUT_HEADER, STATUS_INSUFFICIENT_STORAGE, ClusterNode, HintsRequestError
 from rusts.query.model import parse_query
 
 INTERNAL_PATHS = frozenset(
-    {"/internal/write", "/internal/delete", "/internal/query", "/internal/schema", "/internal/fingerprint"}
+    {"/internal/write", "/internal/delete", "/internal/hints", "/internal/query", "/internal/schema", "/internal/fingerprint"}
 )
 
 
@@ -89,6 +95,32 @@ async def internal_delete(request: Request[Any, Any, State], shard: int) -> Resp
     except DeleteBodyError as error:
         return Response({"error": str(error)}, status_code=STATUS_BAD_REQUEST)
     return Response(None, status_code=204)
+
+
+@post("/internal/hints", status_code=200)
+async def keep_hints(request: Request[Any, Any, State], node: str) -> Response[Any]:
+    """Keep hints another coordinator has for `node` (this node is its keeper), durably before answering."""
+    cluster = _node(request.app.state, request)
+    if cluster is None:
+        return _not_ready()
+    body = await request.body()
+    timeout: float = request.app.state.request_timeout
+    try:
+        await run_blocking(timeout, "keeping the hints", "they may still be kept", cluster.internal_keep, node, body)
+    except HintsRequestError as error:
+        return Response({"error": str(error)}, status_code=STATUS_BAD_REQUEST)
+    except HintStoreFullError as error:
+        return Response({"error": str(error)}, status_code=STATUS_INSUFFICIENT_STORAGE)
+    return Response(None, status_code=204)
+
+
+@get("/internal/hints")
+async def hint_holdings(request: Request[Any, Any, State]) -> Response[Any]:
+    """The nodes this node holds hints for, and those it marked for resync."""
+    cluster = _node(request.app.state, request)
+    if cluster is None:
+        return _not_ready()
+    return Response(cluster.internal_hints(), media_type="application/json")
 
 
 @post("/internal/query", status_code=200)
@@ -155,5 +187,5 @@ async def resync_done(state: State, node: str) -> Response[Any]:
     return Response(None, status_code=204)
 
 
-HANDLERS = [internal_write, internal_delete, internal_query, internal_schema, announce_schema, internal_fingerprint, status, resync_done]
+HANDLERS = [internal_write, internal_delete, keep_hints, hint_holdings, internal_query, internal_schema, announce_schema, internal_fingerprint, status, resync_done]
 

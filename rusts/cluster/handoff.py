@@ -10,11 +10,13 @@ is written "~" + its UTF-8 in hex):
     <node id>.hints  header: b"RHH" + version byte (2)
                      records, each:
                        u32 LE  payload length (of the body)
-                       u32 LE  CRC-32 of the 16 bytes below and the body
+                       u32 LE  CRC-32 of the 24 bytes below and the body
                        u64 LE  sequence (1, 2, 3 ... per node, never reused)
                        u32 LE  shard
                        u32 LE  kind: 0 (DELETE_KIND) for a delete, else a write's precision
                                multiplier (ns per unit of the body's timestamps)
+                       u64 LE  accepted: the coordinator's clock (Unix ns) when it accepted the
+                               write or delete (orders hints of several coordinators, see below)
                        body    a write: line protocol, every record carrying its timestamp;
                                a delete: msgpack rusts.cluster.deletes.ShardDelete
     <node id>.acked  u64 LE highest acknowledged sequence, u32 LE CRC-32 of those 8 bytes;
@@ -23,9 +25,15 @@ is written "~" + its UTF-8 in hex):
                      the node missed writes or deletes that could not be hinted (the bound below),
                      so hints alone cannot make its copies of those shards equal again
 
-Version 2 added the delete kind; version 1 logs hold writes only and read the same way (the
-first append turns their header byte into 2). A release that reads only version 1 refuses a
-version 2 log rather than replaying a delete as a write.
+Version 2 added the delete kind and the accepted time. A version 1 log (writes only, records
+without the accepted field) is rewritten as version 2 when opened, its hints accepted at 0
+(before any other): a temporary file, fsync, rename over the log, fsync the directory. A
+release that reads only version 1 refuses a version 2 log rather than replaying a delete as a
+write.
+
+Hints are delivered in sequence order, which is the order they were appended; the accepted
+time does not reorder them. It is kept for /cluster/status (`heads`: how old the oldest pending
+hint of each node is) and for a future last-writer-wins rule (docs/cluster.md).
 
 Bound: with `max_bytes_per_node`, a node's pending hint bodies never exceed that many bytes.
 `append_many` that would pass it stores nothing, records the shards in the node's resync mark
@@ -61,7 +69,8 @@ VERSION = 2
 READABLE_VERSIONS = (1, 2)
 HEADER = MAGIC + bytes([VERSION])
 DELETE_KIND = 0  # in the multiplier field: the record is a delete, not a write
-_RECORD = struct.Struct("<IIQII")  # length, crc, sequence, shard, multiplier
+_RECORD = struct.Struct("<IIQIIQ")  # length, crc, sequence, shard, kind or multiplier, accepted
+_RECORD_V1 = struct.Struct("<IIQII")  # length, crc, sequence, shard, multiplier
 _WATERMARK = struct.Struct("<QI")
 MAX_BODY = 1 << 31
 
@@ -69,25 +78,24 @@ MAX_BODY = 1 << 31
 class HintStoreFullError(RustsError):
     """A node's hints would pass the store's bound: nothing was stored, the node is marked for resync."""
 
-    def __init__(self, node_id: str, pending: int, adding: int, limit: int, first: bool) -> None:
+    def __init__(self, node_id: str, message: str, first: bool) -> None:
         self.node_id = node_id
         self.first = first  # the node was not marked before: the start of a new overflow
-        super().__init__(
-            f"hints for {node_id} would pass the bound: {pending} bytes pending + {adding} > {limit}; "
-            "not hinted, the node is marked as needing a resync"
-        )
+        super().__init__(message)
 
 
 class Hint:
-    """One missed write or delete: which shard, the write's precision (DELETE_KIND for a delete), the body."""
+    """One missed write or delete: which shard, the write's precision (DELETE_KIND for a delete), the body,
+    and when its coordinator accepted it (Unix ns; 0 when a version 1 log did not say)."""
 
-    __slots__ = ("sequence", "shard", "multiplier", "body")
+    __slots__ = ("sequence", "shard", "multiplier", "body", "accepted")
 
-    def __init__(self, sequence: int, shard: int, multiplier: int, body: bytes) -> None:
+    def __init__(self, sequence: int, shard: int, multiplier: int, body: bytes, accepted: int = 0) -> None:
         self.sequence = sequence
         self.shard = shard
         self.multiplier = multiplier
         self.body = body
+        self.accepted = accepted
 
     @property
     def is_delete(self) -> bool:
@@ -115,32 +123,31 @@ class _NodeLog:
         self.resync_path = stem + ".resync"
         self.resync = _read_resync(self.resync_path)
         self.acked = _read_watermark(self.acked_path)
-        self.hints = _read_log(self.path)
+        self.hints, version = _read_log(self.path)
         self.last = max([self.acked] + [hint.sequence for hint in self.hints])
         self.hints = [hint for hint in self.hints if hint.sequence > self.acked]
         self.size = sum(len(hint.body) for hint in self.hints)  # pending body bytes
         self.file: int | None = None
         if not self.hints and os.path.exists(self.path):
             os.remove(self.path)  # every hint acknowledged; a crash came before the log was removed
+        elif version != VERSION:
+            _rewrite(self.path, directory, self.hints)
 
-    def append(self, directory: str, records: list[tuple[int, int, bytes]]) -> list[int]:
-        """Append (shard, multiplier, body) records with one write and one fsync; their sequences."""
+    def append(self, directory: str, records: list[tuple[int, int, bytes]], accepted: int) -> list[int]:
+        """Append (shard, multiplier, body) records accepted at `accepted` with one write and one fsync;
+        their sequences."""
         created = False
         if self.file is None:
             created = not os.path.exists(self.path)
             self.file = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             if os.fstat(self.file).st_size == 0:
                 os.write(self.file, HEADER)
-            else:
-                _upgrade_header(self.path)
         encoded = bytearray()
         added: list[Hint] = []
         for shard, multiplier, body in records:
-            sequence = self.last + 1 + len(added)
-            fixed = struct.pack("<QII", sequence, shard, multiplier)
-            crc = zlib.crc32(body, zlib.crc32(fixed))
-            encoded += struct.pack("<II", len(body), crc) + fixed + body
-            added.append(Hint(sequence, shard, multiplier, body))
+            hint = Hint(self.last + 1 + len(added), shard, multiplier, body, accepted)
+            encoded += encode_record(hint)
+            added.append(hint)
         size = os.fstat(self.file).st_size
         try:
             view = memoryview(encoded)
@@ -231,14 +238,15 @@ class HintStore:
             log = self._logs[node_id] = _NodeLog(self.directory, node_id)
         return log
 
-    def append(self, node_id: str, shard: int, body: bytes, multiplier: int = 1) -> int:
+    def append(self, node_id: str, shard: int, body: bytes, multiplier: int = 1, accepted: int | None = None) -> int:
         """Keep a write `node_id` missed; its sequence once it is on disk."""
-        return self.append_many(node_id, [(shard, body, multiplier)])[0]
+        return self.append_many(node_id, [(shard, body, multiplier)], accepted)[0]
 
-    def append_many(self, node_id: str, hints: list[tuple[int, bytes, int]]) -> list[int]:
+    def append_many(self, node_id: str, hints: list[tuple[int, bytes, int]], accepted: int | None = None) -> list[int]:
         """Keep several writes or deletes `node_id` missed, (shard, body, multiplier or DELETE_KIND) each,
-        with one fsync; their sequences once all are on disk (a crash before that keeps a prefix of them at
-        most). HintStoreFullError, with nothing stored, when they would pass the bound."""
+        accepted by the coordinator at `accepted` (Unix ns; None: now), with one fsync; their sequences once
+        all are on disk (a crash before that keeps a prefix of them at most). HintStoreFullError, with
+        nothing stored, when they would pass the bound."""
         for shard, body, multiplier in hints:
             if not 0 <= shard < 1 << 32 or not 0 <= multiplier < 1 << 32 or len(body) >= MAX_BODY:
                 raise ValueError(f"hint out of range: shard {shard}, multiplier {multiplier}, {len(body)} bytes")
@@ -252,12 +260,23 @@ class HintStore:
                 if pending + adding > self.max_bytes_per_node:
                     first = log.resync is None
                     log.mark_resync(self.directory, {shard for shard, _, _ in hints}, len(hints))
-                    raise HintStoreFullError(node_id, pending, adding, self.max_bytes_per_node, first)
-            return log.append(self.directory, [(shard, multiplier, body) for shard, body, multiplier in hints])
+                    raise HintStoreFullError(
+                        node_id,
+                        f"hints for {node_id} would pass the bound: {pending} bytes pending + {adding} > "
+                        f"{self.max_bytes_per_node}; not hinted, the node is marked as needing a resync",
+                        first,
+                    )
+            records = [(shard, multiplier, body) for shard, body, multiplier in hints]
+            return log.append(self.directory, records, time.time_ns() if accepted is None else accepted)
 
-    def append_delete(self, node_id: str, shard: int, body: bytes) -> int:
+    def append_delete(self, node_id: str, shard: int, body: bytes, accepted: int | None = None) -> int:
         """Keep a delete `node_id` missed (body: msgpack ShardDelete); its sequence once on disk."""
-        return self.append_many(node_id, [(shard, body, DELETE_KIND)])[0]
+        return self.append_many(node_id, [(shard, body, DELETE_KIND)], accepted)[0]
+
+    def heads(self) -> dict[str, int]:
+        """Per node with hints pending: when its oldest pending hint was accepted (Unix ns)."""
+        with self._lock:
+            return {node_id: log.hints[0].accepted for node_id, log in sorted(self._logs.items()) if log.hints}
 
     def resync_needed(self) -> dict[str, ResyncMark]:
         """Nodes marked as having missed what could not be hinted."""
@@ -367,16 +386,21 @@ def _read_watermark(path: str) -> int:
     return int(sequence)
 
 
-def _upgrade_header(path: str) -> None:
-    """A version 1 log (writes only) reads the same as version 2: say 2 before a delete may follow.
-    Not through the O_APPEND descriptor: Linux appends a pwrite on one."""
-    descriptor = os.open(path, os.O_RDWR)
-    try:
-        if os.pread(descriptor, 1, 3) != bytes([VERSION]):
-            os.pwrite(descriptor, bytes([VERSION]), 3)
-            os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+def encode_record(hint: Hint) -> bytes:
+    fixed = struct.pack("<QIIQ", hint.sequence, hint.shard, hint.multiplier, hint.accepted)
+    crc = zlib.crc32(hint.body, zlib.crc32(fixed))
+    return struct.pack("<II", len(hint.body), crc) + fixed + hint.body
+
+
+def _rewrite(path: str, directory: str, hints: list[Hint]) -> None:
+    """Replace a log by a version 2 log of `hints`, atomically."""
+    temporary = path + ".tmp"
+    with open(temporary, "wb") as file:
+        file.write(HEADER + b"".join(encode_record(hint) for hint in hints))
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+    _fsync_directory(directory)
 
 
 def _read_resync(path: str) -> ResyncMark | None:
@@ -394,36 +418,40 @@ def _read_resync(path: str) -> ResyncMark | None:
         raise CorruptDataError(path, f"unreadable resync mark: {error}") from None
 
 
-def _read_log(path: str) -> list[Hint]:
-    """Every whole record of a log; a torn last record is cut off the file."""
+def _read_log(path: str) -> tuple[list[Hint], int]:
+    """Every whole record of a log and the log's version; a torn last record is cut off the file."""
     try:
         with open(path, "rb") as file:
             data = file.read()
     except FileNotFoundError:
-        return []
+        return [], VERSION
     if len(data) < len(HEADER):
         _truncate(path, 0)  # created, header not yet written: nothing was appended
-        return []
+        return [], VERSION
     if data[:3] != MAGIC:
         raise CorruptDataError(path, "not a hint log (bad magic)", 0)
-    if data[3] not in READABLE_VERSIONS:
-        raise CorruptDataError(path, f"hint log version {data[3]} is newer than this release reads ({VERSION})", 3)
+    version = data[3]
+    if version not in READABLE_VERSIONS:
+        raise CorruptDataError(path, f"hint log version {version} is newer than this release reads ({VERSION})", 3)
+    layout = _RECORD if version == VERSION else _RECORD_V1
     hints: list[Hint] = []
     offset = len(HEADER)
     while offset < len(data):
-        end = offset + _RECORD.size
+        end = offset + layout.size
         if end <= len(data):
-            length, crc, sequence, shard, multiplier = _RECORD.unpack_from(data, offset)
+            fields = layout.unpack_from(data, offset)
+            length, crc, sequence, shard, multiplier = fields[:5]
             end += length
-            if end <= len(data) and zlib.crc32(data[offset + _RECORD.size : end], zlib.crc32(data[offset + 8 : offset + _RECORD.size])) == crc:
-                hints.append(Hint(sequence, shard, multiplier, data[offset + _RECORD.size : end]))
+            body = data[offset + layout.size : end]
+            if end <= len(data) and zlib.crc32(body, zlib.crc32(data[offset + 8 : offset + layout.size])) == crc:
+                hints.append(Hint(sequence, shard, multiplier, body, fields[5] if len(fields) > 5 else 0))
                 offset = end
                 continue
         if end < len(data) and data[end:].strip(b"\x00"):
             raise CorruptDataError(path, "hint record fails its checksum and is followed by more data", offset)
         _truncate(path, offset)
         break
-    return hints
+    return hints, version
 
 
 def _truncate(path: str, size: int) -> None:

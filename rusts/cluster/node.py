@@ -33,8 +33,18 @@ shard, replicated and judged like a write (ReplicationShortError when the mode's
 promise was not kept), hinted for the holders that missed it in the same log as
 write hints. A drop also removes the measurement from every node's front schema.
 
+Hint keepers: every coordinator's hints for a node go to one node, its keeper
+(`keeper_of`: the first other node in cluster.toml order), through
+POST /internal/hints, so a node that was down receives every write and delete
+it missed in one order, the order they reached its keeper, whichever node
+coordinated them. A keeper that is down too: the coordinator keeps the hints
+itself (ordered among its own only). Every node learns from each peer which
+nodes it holds hints for (GET /internal/hints, each round) and sends such a
+node nothing directly until those are delivered (new writes are hinted behind).
+
 Background loop (a thread, every `interval` seconds): probe each peer's
-/health, deliver pending hints to peers that answer, refresh the schema.
+/health, learn which nodes the peers hold hints for, deliver pending hints to
+peers that answer, refresh the schema.
 
 Timeouts: one `timeout` (rusts --cluster-timeout) bounds every request to a
 peer (a forwarded write, a partial query, a schema fetch) and the whole
@@ -46,6 +56,7 @@ import logging
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -56,7 +67,7 @@ from rusts.cluster.checksum import ShardFingerprint, fingerprint
 from rusts.cluster.client import ClientPool, NodeClient, Outcome, Peer
 from rusts.cluster.config import DEFAULT_MAX_HINT_BYTES, ClusterConfig
 from rusts.cluster.deletes import ShardDelete, apply_delete, decode_delete, delete_of_keys, drop_of, encode_delete
-from rusts.cluster.handoff import DELETE_KIND, Hint, HintStore
+from rusts.cluster.handoff import DELETE_KIND, Hint, HintStore, HintStoreFullError
 from rusts.cluster.membership import HealthTracker, StaticMembership
 from rusts.cluster.precheck import scan_kinds
 from rusts.cluster.merge import PartialAnswer, encode_partial, merge_partials, partial_answer
@@ -103,6 +114,10 @@ class SchemaError(RustsError):
     """A schema announcement that cannot be read (HTTP 400)."""
 
 
+class HintsRequestError(RustsError):
+    """Hints sent to a node that is not their keeper, or unreadable (HTTP 400, said by the route)."""
+
+
 class ShardsUnavailableError(RustsError):
     """A query that needs shards none of whose holders answered (HTTP 503): no answer rather than a short one."""
 
@@ -144,12 +159,15 @@ class ClusterNode:
         }
         self.health = HealthTracker([node.id for node in peers])
         self.hints = HintStore(os.path.join(data_dir, "hints"), config.max_hint_bytes_per_peer)
+        # peer -> (nodes it holds hints for, nodes it marked for resync), as its last answer said
+        self._remote_hints: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._remote_lock = threading.Lock()
         self.shards: dict[int, StorageEngine] = {}
         self.front: StorageEngine | None = None
         self.mirror: SchemaMirror | None = None
         self.replicator = Replicator(
             self.node_id, config.replication_mode, self.sharding, self.clients, self.local_write, self.hints,
-            workers=16, health=self.health, deadline=timeout,
+            workers=16, health=self.health, deadline=timeout, hinted_elsewhere=self.hinted_elsewhere, keep=self.keep_hints,
         )
         self.queries = ClusterQueries(self)
         self._announcer = ThreadPoolExecutor(max_workers=max(1, len(peers)), thread_name_prefix="rusts-announce")
@@ -195,6 +213,7 @@ class ClusterNode:
         while not self._stop.wait(self.interval):
             try:
                 self.health.probe(self._probes)
+                self._poll_hint_keepers()
                 for node_id in self.clients:
                     if self._stop.is_set():
                         return
@@ -225,6 +244,76 @@ class ClusterNode:
             return outcome.stored
 
         return send
+
+    # ---- hint keepers ----
+
+    def keeper_of(self, node_id: str) -> str:
+        """The node that keeps every coordinator's hints for `node_id`: the first other node in cluster.toml."""
+        return next(node.id for node in self.config.nodes if node.id != node_id)
+
+    def keep_hints(self, target: str, hints: list[tuple[int, bytes, int]], accepted: int) -> None:
+        """The Replicator's `keep`: the hints go to `target`'s keeper (this node's store when it is the keeper,
+        or when the keeper cannot take them now); HintStoreFullError when the keeper's bound refuses them."""
+        keeper = self.keeper_of(target)
+        if keeper != self.node_id and self.health.healthy(keeper):
+            body = msgspec.msgpack.encode(KeptHints(accepted, hints))
+            outcome = self.clients[keeper].post(f"/internal/hints?{urllib.parse.urlencode({'node': target})}", body, "application/msgpack")
+            if outcome.stored:
+                with self._remote_lock:
+                    held, marked = self._remote_hints.get(keeper, (frozenset(), frozenset()))
+                    self._remote_hints[keeper] = (held | {target}, marked)  # until its next answer says otherwise
+                return
+            if outcome.status == STATUS_INSUFFICIENT_STORAGE:
+                raise HintStoreFullError(target, f"{keeper}: {outcome.error}", False)  # the keeper logged it
+            _log.warning("hint keeper %s for %s did not take %d hint(s) (%s); kept here", keeper, target, len(hints), outcome.error)
+        self.hints.append_many(target, hints, accepted)
+
+    def internal_keep(self, target: str, body: bytes) -> None:
+        """POST /internal/hints: keep another coordinator's hints for `target` (this node is its keeper)."""
+        if target == self.node_id or target not in self.clients:
+            raise HintsRequestError(f"node {self.node_id} keeps no hints for {target!r}: not one of its peers")
+        try:
+            kept = msgspec.msgpack.decode(body, type=KeptHints)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise HintsRequestError(f"unreadable hints: {error}") from None
+        try:
+            self.hints.append_many(target, kept.hints, kept.accepted)
+        except HintStoreFullError as error:
+            if error.first:
+                _log.error("%s; /cluster/status shows resync_needed", error)
+            raise
+
+    def internal_hints(self) -> bytes:
+        """GET /internal/hints: the nodes this node holds hints for, and those it marked for resync (JSON)."""
+        return msgspec.json.encode(
+            HintHolding(sorted(self.hints.pending_counts()), sorted(self.hints.resync_needed()))
+        )
+
+    def _poll_hint_keepers(self) -> None:
+        for node_id, client in self.clients.items():
+            if not self.health.healthy(node_id):
+                with self._remote_lock:
+                    self._remote_hints.pop(node_id, None)  # its hints wait for it; the others need not
+                continue
+            outcome = client.get("/internal/hints")
+            if not outcome.stored:
+                continue
+            try:
+                holding = msgspec.json.decode(outcome.body, type=HintHolding)
+            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                _log.warning("hint holdings from %s unreadable: %s", node_id, error)
+                continue
+            with self._remote_lock:
+                self._remote_hints[node_id] = (frozenset(holding.pending), frozenset(holding.resync))
+
+    def hinted_elsewhere(self, node_id: str) -> bool:
+        """Whether a live peer holds hints for `node_id` (as its last answer said)."""
+        with self._remote_lock:
+            return any(node_id in held for peer, (held, _) in self._remote_hints.items() if peer != node_id)
+
+    def _marked_elsewhere(self, node_id: str) -> bool:
+        with self._remote_lock:
+            return any(node_id in marked for peer, (_, marked) in self._remote_hints.items() if peer != node_id)
 
     # ---- writes ----
 
@@ -418,6 +507,8 @@ class ClusterNode:
             self.health.healthy(node_id)
             and hints.last_sequence(node_id) <= hints.acknowledged(node_id)
             and node_id not in hints.resync_needed()
+            and not self.hinted_elsewhere(node_id)
+            and not self._marked_elsewhere(node_id)
         )
 
     def _front(self) -> tuple[StorageEngine, SchemaMirror]:
@@ -455,6 +546,23 @@ class ClusterQueries:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+
+STATUS_INSUFFICIENT_STORAGE = 507  # a keeper's hint store is at its bound
+
+
+class KeptHints(msgspec.Struct, array_like=True):
+    """The body of POST /internal/hints (msgpack): hints for one node, accepted at one time."""
+
+    accepted: int
+    hints: list[tuple[int, bytes, int]]  # shard, body, multiplier or DELETE_KIND
+
+
+class HintHolding(msgspec.Struct):
+    """The body of GET /internal/hints (JSON)."""
+
+    pending: list[str]  # nodes this node holds hints for
+    resync: list[str]  # nodes it marked as needing a resync
 
 
 class Refusal(msgspec.Struct):

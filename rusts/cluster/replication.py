@@ -45,6 +45,9 @@ from rusts.core.errors import RustsError
 # (shard, body, multiplier) -> outcome on this node; multiplier DELETE_KIND: the body is a delete
 LocalWrite = Callable[[int, bytes, int], Outcome]
 
+# (node id, [(shard, body, multiplier or DELETE_KIND)], accepted ns) -> stored durably somewhere, or raises
+KeepHints = Callable[[str, list[tuple[int, bytes, int]], int], object]
+
 _log = logging.getLogger("rusts.cluster")
 
 
@@ -147,11 +150,18 @@ class Replicator:
         workers: int = 8,
         health: HealthTracker | None = None,
         deadline: float | None = None,
+        hinted_elsewhere: Callable[[str], bool] | None = None,
+        keep: KeepHints | None = None,
     ) -> None:
         """`health`: skip holders seen down (they get a hint at once) and record what each send saw;
         `deadline`: seconds a whole write may wait for holders (default: the longest client timeout);
-        sends queued behind a slow peer are then counted as missed, and hinted."""
+        sends queued behind a slow peer are then counted as missed, and hinted; `hinted_elsewhere(node)`:
+        whether another coordinator is known to hold hints for that node (then writes to it are hinted
+        here too, behind them); `keep(node, hints, accepted)`: where hints go (default: this node's store;
+        rusts.cluster.node sends them to the node's hint keeper), HintStoreFullError when they cannot."""
         self.health = health
+        self.hinted_elsewhere = hinted_elsewhere
+        self.keep = keep if keep is not None else hints.append_many
         timeouts = [client.timeout for client in clients.values()]
         self.deadline = deadline if deadline is not None else (max(timeouts) if timeouts else 30.0)
         self.node_id = node_id
@@ -177,27 +187,29 @@ class Replicator:
             self.health.record(node_id, outcome.status is not None, outcome.error)
         return outcome
 
-    def _settle(self, outcome: Outcome, shard: int, body: bytes, multiplier: int, hinted: list[tuple[str, int]] | None) -> None:
+    def _settle(
+        self, outcome: Outcome, shard: int, body: bytes, multiplier: int, hinted: list[tuple[str, int]] | None, accepted: int
+    ) -> None:
         """Keep a hint for a holder that missed the write for a reason that may pass: into `hinted`
         (stored by _store_hints, one fsync per node) during a write, at once when None (late Async sends)."""
         if outcome.stored or not outcome.retriable or outcome.node_id == self.node_id:
             return
         if hinted is None:
-            self._keep(outcome.node_id, [(shard, body, multiplier)])
+            self._keep(outcome.node_id, [(shard, body, multiplier)], accepted)
             return
         with self._hinted_lock:
             hinted.append((outcome.node_id, shard))
 
-    def _store_hints(self, hinted: list[tuple[str, int]], bodies: dict[int, bytes], multiplier: int) -> None:
+    def _store_hints(self, hinted: list[tuple[str, int]], bodies: dict[int, bytes], multiplier: int, accepted: int) -> None:
         by_node: dict[str, list[tuple[int, bytes, int]]] = {}
         for node_id, shard in hinted:
             by_node.setdefault(node_id, []).append((shard, bodies[shard], multiplier))
         for node_id, hints in by_node.items():
-            self._keep(node_id, hints)
+            self._keep(node_id, hints, accepted)
 
-    def _keep(self, node_id: str, hints: list[tuple[int, bytes, int]]) -> None:
+    def _keep(self, node_id: str, hints: list[tuple[int, bytes, int]], accepted: int) -> None:
         try:
-            self.hints.append_many(node_id, hints)
+            self.keep(node_id, hints, accepted)
         except HintStoreFullError as error:
             # Once per overflow (the resync mark counts the rest): a node that stays down would flood the log.
             if error.first:
@@ -214,6 +226,8 @@ class Replicator:
             return "node is down (health checks); hinted"
         if self.hints.last_sequence(node_id) > self.hints.acknowledged(node_id):
             return "node is catching up on hinted writes; hinted behind them"
+        if self.hinted_elsewhere is not None and self.hinted_elsewhere(node_id):
+            return "node is catching up on another coordinator's hints; hinted behind them"
         return ""
 
     def replicate(self, split: SplitBatch, multiplier: int) -> WriteDecision:
@@ -229,6 +243,7 @@ class Replicator:
         return self._replicate({shard: body for shard in range(self.sharding.shard_count)}, DELETE_KIND)
 
     def _replicate(self, bodies: dict[int, bytes], multiplier: int) -> WriteDecision:
+        accepted = time.time_ns()  # the hints' accepted time: orders them against other coordinators' hints
         hinted: list[tuple[str, int]] = []
         futures: dict[Future[Outcome], tuple[int, bytes, str]] = {}
         holders: dict[int, int] = {}
@@ -242,7 +257,7 @@ class Replicator:
                 if why:
                     skipped = Outcome(node_id, False, True, None, why)
                     outcomes[shard].append(skipped)
-                    self._settle(skipped, shard, body, multiplier, hinted)
+                    self._settle(skipped, shard, body, multiplier, hinted, accepted)
                     continue
                 futures[self._pool.submit(self._send, node_id, shard, body, multiplier)] = (shard, body, node_id)
         waiting = set(futures)
@@ -256,25 +271,25 @@ class Replicator:
                 shard, body, _ = futures[future]
                 outcome = future.result()
                 outcomes[shard].append(outcome)
-                self._settle(outcome, shard, body, multiplier, hinted)
+                self._settle(outcome, shard, body, multiplier, hinted, accepted)
             if self.mode == "Async" and all(any(o.stored for o in outcomes[s]) for s in holders):
                 break
         for future in waiting:
             shard, body, node_id = futures[future]
             if self.mode == "Async" and all(any(o.stored for o in outcomes[s]) for s in holders):
-                future.add_done_callback(self._later(shard, body, multiplier))
+                future.add_done_callback(self._later(shard, body, multiplier, accepted))
                 continue
             late = Outcome(node_id, False, True, None, f"no answer within {self.deadline:g}s")
             outcomes[shard].append(late)
-            self._settle(late, shard, body, multiplier, hinted)
-        self._store_hints(hinted, bodies, multiplier)
+            self._settle(late, shard, body, multiplier, hinted, accepted)
+        self._store_hints(hinted, bodies, multiplier, accepted)
         return WriteDecision(decide(self.mode, outcomes, holders), hinted, outcomes)
 
-    def _later(self, shard: int, body: bytes, multiplier: int) -> Callable[[Future[Outcome]], None]:
+    def _later(self, shard: int, body: bytes, multiplier: int, accepted: int) -> Callable[[Future[Outcome]], None]:
         """What to do with an Async holder's outcome that arrives after the write was answered."""
 
         def settle(future: Future[Outcome]) -> None:
-            self._settle(future.result(), shard, body, multiplier, None)
+            self._settle(future.result(), shard, body, multiplier, None, accepted)
 
         return settle
 

@@ -8,11 +8,14 @@ Example (JSON):
      "nodes": [{"id": "node2", "address": "10.0.1.2:8086", "health": "down", "failures": 3,
                 "last_seen": 1764000000.5, "last_error": "timed out after 5s",
                 "shards": [8, 9], "replica_shards": [0, 1], "pending_hints": 12,
-                "pending_hint_bytes": 40960, "resync_needed": [8]}, ...],
+                "pending_hint_bytes": 40960, "oldest_hint_accepted": 1763999000.25,
+                "resync_needed": [8]}, ...],
      "shards_without_a_healthy_holder": [8]}
 
 This node reports itself "up". Pending hints are those this node holds for
-each peer (a write or delete that peer missed while this node coordinated it);
+each peer (a write or delete that peer missed, coordinated here or handed here
+by the coordinator because this node is the peer's hint keeper), and when the
+oldest of them was accepted (Unix seconds);
 `resync_needed` the shards of that peer that missed something this node could
 not hint (its hint store was at its bound, rusts.cluster.handoff): hints alone
 will not make those copies equal again.
@@ -36,6 +39,7 @@ class NodeStatus(msgspec.Struct):
     replica_shards: list[int]
     pending_hints: int
     pending_hint_bytes: int
+    oldest_hint_accepted: float | None = None
     resync_needed: list[int] = []
 
 
@@ -56,6 +60,7 @@ def cluster_status(config: ClusterConfig, membership: Membership, health: Health
     seen = health.snapshot()
     pending = hints.pending_counts()
     stale = hints.resync_needed()
+    heads = hints.heads()
     nodes: list[NodeStatus] = []
     for node in membership.nodes():
         state = seen.get(node.id)
@@ -73,6 +78,7 @@ def cluster_status(config: ClusterConfig, membership: Membership, health: Health
                 replica_shards=sorted(node.replica_shards),
                 pending_hints=hint_count,
                 pending_hint_bytes=hint_bytes,
+                oldest_hint_accepted=heads[node.id] / 1e9 if heads.get(node.id) else None,
                 resync_needed=sorted(stale[node.id].shards) if node.id in stale else [],
             )
         )
