@@ -142,16 +142,24 @@ class SeriesBuffer:
         """Rows in [start, end) resolved from only the chunks whose times reach into it (later chunks
         still win), with only the fields in `columns` (all when None); None when no chunk reaches in.
         A read of the newest minutes of a long-lived series (a continuous aggregate's refresh) then
-        joins the few chunks it needs, and only the fields it reads, not the whole series."""
+        joins the rows it needs of the chunks it needs, and only the fields it reads."""
         if len(self.chunks) > MAX_CHUNKS_KEPT:
             return self.snapshot().project(columns)  # many small writes: join them once, so this loop stays short
         parts = [chunk for chunk, (low, high) in zip(self.chunks, self.bounds) if high >= start and low < end]
         if not parts:
             return None
-        if len(parts) == len(self.chunks):
+        if len(parts) == len(self.chunks) and (columns is None or len(parts) == 1):
+            # A read of everything joins the chunks for good: the flush needs that join anyway.
             return self.snapshot().project(columns)
-        # Projecting before the join gives the same rows: duplicates resolve per field, by time alone.
-        return resolve(concat([part.project(columns) for part in parts]))
+        # Rows outside the range, and other fields, never meet the ones read: duplicates resolve
+        # per field and by time alone.
+        return resolve(concat([_within(part.project(columns), start, end) for part in parts]))
+
+
+def _within(data: SeriesData, start: int, end: int) -> SeriesData:
+    """The rows of a chunk (in write order, not necessarily sorted) with times in [start, end)."""
+    inside = (data.timestamps >= start) & (data.timestamps < end)
+    return data if bool(inside.all()) else data.take(np.flatnonzero(inside))
 
 
 class MemTable:
