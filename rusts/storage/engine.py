@@ -63,18 +63,20 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from rusts.core import workers
 from rusts.core.errors import CorruptDataError, LineProtocolError, RustsError
 from rusts.index.series import SeriesIndex
 from rusts.storage import wal as wal_log
 from rusts.storage import wal_batches
 from rusts.storage.columns import KIND_FLOAT, KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, SeriesData, WriteBatch
 from rusts.storage.memtable import MemTable, concat, resolve
-from rusts.storage.partition import Partition, Tombstone, fsync_directory
+from rusts.storage.partition import OFFLOAD_MIN_ROWS, Partition, Tombstone, fsync_directory
 
 _log = logging.getLogger("rusts.storage.engine")
 STATE_VERSION = 1
@@ -585,19 +587,26 @@ class StorageEngine:
     def _flush_one(self) -> None:
         with self._write_lock:
             table = self.memtable
-            if table.is_empty():
-                return
-            self.memtable = MemTable()
-            with self._flush_done:
-                self.flushing.append(table)
+            if not table.is_empty():
+                self.memtable = MemTable()
+                with self._flush_done:
+                    self.flushing.append(table)
+            # Oldest first. Flushes run one at a time, so any table listed before this one was left
+            # by a flush that failed (disk full): it is written again first, and the checkpoint never
+            # passes its WAL records while it is not in segments. Segments a failed attempt finished
+            # hold the same rows again, which reads resolve as one.
+            pending = list(self.flushing)
+        if not pending:
+            return
         # Series ids must be durable before any segment refers to them.
         self.index.flush()
-        self._write_segments(table)
-        with self._flush_done:
-            self.flushing.remove(table)
-            if table.last_sequence > self.checkpoint:
-                self.checkpoint = table.last_sequence
-            self._flush_done.notify_all()
+        for table in pending:
+            self._write_segments(table)
+            with self._flush_done:
+                self.flushing.remove(table)
+                if table.last_sequence > self.checkpoint:
+                    self.checkpoint = table.last_sequence
+                self._flush_done.notify_all()
         if self._wal is not None:
             # The log must be durable up to a checkpoint before the checkpoint is recorded.
             self._wal.sync()
@@ -610,7 +619,9 @@ class StorageEngine:
         self.stats["flushes"] += 1
 
     def _write_segments(self, table: MemTable) -> None:
-        """Each series' rows, split by partition window, into one new segment per partition."""
+        """Each series' rows, split by partition window, into one new segment per partition; the
+        partitions' segments are encoded at once by as many worker processes as there are (each
+        partition is written by one thread, which waits for its worker), else one after another."""
         duration = self.options.partition_duration_ns
         by_partition: dict[int, list[SeriesData]] = {}
         for series_id in sorted(table.series):
@@ -619,8 +630,18 @@ class StorageEngine:
             bounds = np.flatnonzero(np.diff(starts)) + 1
             for lo, hi in zip(np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [len(starts)])).tolist()):
                 by_partition.setdefault(int(starts[lo]), []).append(data.slice(lo, hi))
-        for start, series in sorted(by_partition.items()):
-            self._partition(start).add_segment(series, self.options.hot_compression, self.options.zstd_level)
+        jobs = [(self._partition(start), series) for start, series in sorted(by_partition.items())]
+        codec, level = self.options.hot_compression, self.options.zstd_level
+        offloaded = sum(1 for _, series in jobs if sum(len(data) for data in series) >= OFFLOAD_MIN_ROWS)
+        pool = workers.shared_pool() if offloaded > 1 else None
+        if pool is None or pool.size < 2:
+            for partition, series in jobs:
+                partition.add_segment(series, codec, level)
+            return
+        with ThreadPoolExecutor(max_workers=min(pool.size, len(jobs)), thread_name_prefix="rusts-flush") as executor:
+            done = [executor.submit(partition.add_segment, series, codec, level) for partition, series in jobs]
+        for future in done:
+            future.result()  # the first failure, once every partition's attempt has ended
 
     def _codec_for(self, partition: Partition) -> tuple[str, int]:
         """The codec and zstd level of the partition's tier; without a recorded tier, the warm
