@@ -568,7 +568,7 @@ class StorageEngine:
             if self._stop.is_set():
                 return
             try:
-                if self._memtable_full():
+                if self._memtable_full() or self.flushing:  # a table a failed flush left is retried
                     self.flush(wait=True)
                 self.compact(self.options.compact_min_segments)
             except Exception:
