@@ -42,6 +42,10 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
     lines += [f"big,host={host} f={value} {BASE + k * MINUTE}" for k, (host, value) in enumerate(huge)]
     # sp: a tag some series lack (NULL in PostgreSQL)
     lines += [f"sp,host=a,dc=x v=1 {BASE}", f"sp,host=b v=2 {BASE}", f"sp,host=c,dc=y v=3 {BASE}"]
+    # st: strings for MIN/MAX (lowercase ASCII and '': the same order in every collation)
+    words = [("a", "b"), ("a", "ab"), ("a", ""), ("b", "ba"), ("b", "a")]
+    lines += [f'st,host={host} s="{word}",n={k}i {BASE + k * MINUTE}' for k, (host, word) in enumerate(words)]
+    lines += [f"st,host=c n=9i {BASE + 9 * MINUTE}"]
     assert engine.write_line_protocol("\n".join(lines).encode()).errors == []
     engine.flush()
     yield engine
@@ -124,6 +128,17 @@ ANSWERS = [
     ("SELECT j FROM m WHERE f IS NULL ORDER BY time", [[-7], [None]]),
     ("SELECT f FROM m WHERE f > j ORDER BY time", []),
     ("SELECT host FROM m WHERE NOT b OR j = 0 ORDER BY time", [["b"]]),
+    # a comparison with the NULL literal is NULL, and so is its negation: no row either way
+    ("SELECT COUNT(*) FROM m WHERE host = NULL", [[0]]),
+    ("SELECT j FROM m WHERE NOT (host <> NULL)", []),
+    ("SELECT COUNT(*) FROM m WHERE j > NULL", [[0]]),
+    ("SELECT COUNT(*) FROM m WHERE host NOT IN ('a', NULL)", [[0]]),
+    ("SELECT host FROM m WHERE host IN ('a', NULL) ORDER BY time", [["a"], ["a"]]),
+    ("SELECT v FROM sp WHERE dc = NULL OR host = 'b' ORDER BY v", [[2.0]]),
+    # MIN and MAX of a text column, NULL where a group has no value
+    ("SELECT host, MIN(s), MAX(s) FROM st GROUP BY host ORDER BY host", [["a", "", "b"], ["b", "a", "ba"], ["c", None, None]]),
+    ("SELECT MIN(s), MAX(s), COUNT(s) FROM st", [["", "ba", 5]]),
+    ("SELECT MAX(s) FROM st WHERE host = 'c'", [[None]]),
     # the same column twice may be ordered by its name
     ("SELECT j, j FROM m WHERE j >= -100 ORDER BY j", [[-7, -7], [0, 0], [2, 2], [3, 3]]),
 ]
@@ -168,6 +183,8 @@ ERRORS = [
     ("SELECT STDDEV(f) FROM big WHERE host = 'a'", "22003", "overflow"),
     ("SELECT SUM(f) FROM big WHERE host = 'b'", "22003", "overflow"),
     ("SELECT host, COUNT(*) FROM big GROUP BY host HAVING SUM(f) > 0", "22003", "overflow"),
+    # PostgreSQL has no MIN or MAX of booleans (it has bool_and and bool_or)
+    ("SELECT MIN(b) FROM m", "42883", "numeric or string"),
 ]
 
 

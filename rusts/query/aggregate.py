@@ -35,7 +35,9 @@ Combine = Callable[[State, NDArray[np.intp], int], State]
 # Functions a block header can answer (with count, min, max and sum).
 PUSHABLE = frozenset({"count", "sum", "mean", "min", "max", "spread"})
 GROUP_KEY = "group"
-NUMERIC_ONLY = frozenset({"sum", "mean", "min", "max", "stddev", "median", "percentile", "spread"})
+NUMERIC_ONLY = frozenset({"sum", "mean", "stddev", "median", "percentile", "spread"})
+# Functions of an ordered type: numbers, and strings (in code point order: PostgreSQL's "C" collation).
+ORDERED_ONLY = frozenset({"min", "max"})
 
 
 class AggregateSpec:
@@ -124,7 +126,7 @@ def lift(
     if function == "mean":
         return {"bucket": buckets, "n": np.ones(n, dtype=np.int64), "s": values.astype(np.float64)}
     if function in ("min", "max"):
-        return {"bucket": buckets, "v": values}
+        return {"bucket": buckets, "v": np.array(values, dtype=object) if spec.kind == KIND_STRING else values}
     if function == "spread":
         return {"bucket": buckets, "lo": values, "hi": values}
     if function == "stddev":
@@ -223,7 +225,7 @@ def split_groups(state: State) -> dict[int, State]:
 
 def totals_pushable(spec: AggregateSpec, totals: ColumnTotals | None, at: NDArray[np.intp]) -> NDArray[np.bool_]:
     """Per series (directory positions `at`): True when the header totals answer this aggregate exactly."""
-    if spec.function not in PUSHABLE:
+    if spec.function not in PUSHABLE or (spec.kind == KIND_STRING and spec.function in ORDERED_ONLY):
         return np.zeros(len(at), dtype=np.bool_)
     if spec.field == "*" or totals is None or spec.function in ("count", "min", "max", "spread"):
         return np.ones(len(at), dtype=np.bool_)
@@ -235,6 +237,8 @@ def block_pushable(spec: AggregateSpec, columns: dict[str, ColumnBlockMeta]) -> 
     """True when the block header answers this aggregate exactly."""
     if spec.function not in PUSHABLE:
         return False
+    if spec.kind == KIND_STRING and spec.function in ORDERED_ONLY:
+        return False  # headers keep no minimum or maximum of strings
     if spec.field == "*":
         return True
     entry = columns.get(spec.field)

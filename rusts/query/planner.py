@@ -15,7 +15,7 @@ predicates, names and types the output columns, and chooses the strategy:
 from typing import Final
 
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_STRING, KIND_UNSIGNED
-from rusts.query.aggregate import NUMERIC_ONLY, PUSHABLE, AggregateSpec
+from rusts.query.aggregate import NUMERIC_ONLY, ORDERED_ONLY, PUSHABLE, AggregateSpec
 from rusts.query.errors import FieldTypeError, InvalidQueryError, UnknownFieldError, UnknownMeasurementError
 from rusts.query.filters import FieldCondition, TagResolver
 from rusts.query.model import Fill, Query
@@ -166,6 +166,8 @@ def _spec(plan: Plan, function: str, field: str, alias: str | None, p: float | N
     kind = _kind(plan, field, where)
     if function in NUMERIC_ONLY and kind not in NUMERIC_KINDS:
         raise FieldTypeError(field, KIND_NAMES[kind], f"{where}: {function} needs a numeric field")
+    if function in ORDERED_ONLY and kind not in NUMERIC_KINDS and kind != KIND_STRING:
+        raise FieldTypeError(field, KIND_NAMES[kind], f"{where}: {function} needs a numeric or string field")
     percentile = 0.0
     if function == "percentile":
         if p is None or not 0.0 <= p <= 100.0:

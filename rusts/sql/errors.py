@@ -83,6 +83,13 @@ class OutOfRangeError(SqlError):
     sqlstate = NUMERIC_VALUE_OUT_OF_RANGE
 
 
+class AggregateArgumentError(FieldTypeError):
+    """An aggregate function over a field of a type it does not take, as min(boolean) or sum(text)
+    (PostgreSQL: function does not exist)."""
+
+    sqlstate = UNDEFINED_FUNCTION
+
+
 class OperatorTypeError(SqlError):
     """An operator applied to types it does not take (PostgreSQL: operator does not exist)."""
 

@@ -37,12 +37,12 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
-from rusts.query.aggregate import NUMERIC_ONLY
-from rusts.query.errors import FieldTypeError, UnknownFieldError, UnknownMeasurementError
+from rusts.query.aggregate import NUMERIC_ONLY, ORDERED_ONLY
+from rusts.query.errors import UnknownFieldError, UnknownMeasurementError
 from rusts.query.executor import execute
 from rusts.query.model import Aggregation, AggregateFunction, Column, GroupBy, Query, QueryResult, TimeGroup, TimeRange
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
-from rusts.sql.errors import AmbiguousColumnError, DatatypeMismatchError, InvalidRegexError, OutOfRangeError, SqlSyntaxError, UnsupportedSqlError
+from rusts.sql.errors import AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, InvalidRegexError, OutOfRangeError, SqlSyntaxError, UnsupportedSqlError
 from rusts.sql.expressions import (
     Arithmetic,
     CastNumber,
@@ -351,7 +351,9 @@ def aggregate_type(scope: Scope, aggregation: Aggregation) -> str:
     if kind is None:
         raise UnknownFieldError(scope.measurement, field, where)
     if function in NUMERIC_ONLY and kind not in NUMERIC:
-        raise FieldTypeError(field, kind, f"{where}: {function} needs a numeric field")
+        raise AggregateArgumentError(field, kind, f"{where}: {function} needs a numeric field")
+    if function in ORDERED_ONLY and kind not in NUMERIC and kind != "string":
+        raise AggregateArgumentError(field, kind, f"{where}: {function} needs a numeric or string field")
     if function in ("count", "count_distinct"):
         return "integer"
     if function in _NUMERIC_ONLY_NAMES:

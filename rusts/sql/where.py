@@ -79,6 +79,9 @@ def translate_where(scope: Scope, condition: exp.Expression | None, rows: bool =
 
 
 def _model_term(scope: Scope, where: Where, term: exp.Expression) -> None:
+    if _never_true(term):
+        where.narrow(0, 0)  # an empty time range: the answer has no rows (an empty aggregate's row)
+        return
     role = _role_of(scope, term)
     if role == "time":
         _time_term(scope, where, term)
@@ -86,6 +89,23 @@ def _model_term(scope: Scope, where: Where, term: exp.Expression) -> None:
         where.fields.append(_field_term(scope, term))
     else:
         where.tags.append(_tag(scope, term))
+
+
+def _is_null(node: exp.Expression) -> bool:
+    return isinstance(unparen(node), exp.Null)
+
+
+def _never_true(term: exp.Expression) -> bool:
+    """Whether a comparison is NULL whatever the row holds: one side (or a BETWEEN bound) is the
+    NULL literal, so neither it nor its negation is ever TRUE (`host = NULL` matches no row)."""
+    node = unparen(term)
+    if isinstance(node, exp.Not):
+        return _never_true(node.this)
+    if type(node) in _COMPARISONS:
+        return _is_null(node.this) or _is_null(node.expression)
+    if isinstance(node, exp.Between):
+        return _is_null(node.this) or _is_null(node.args["low"]) or _is_null(node.args["high"])
+    return False
 
 
 def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
@@ -213,6 +233,10 @@ def _tag(scope: Scope, node: exp.Expression, negated: bool = False) -> TagPredic
     if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
         key = _tag_key(scope, node, node.this)
         return TagEq(key, "") if negated == bool(node.args.get("negate")) else TagNeq(key, "")
+    if _never_true(node):
+        found = _comparison(scope, node) if type(node) in _COMPARISONS else None
+        subject = exp.column(found[0]) if found is not None else node.this
+        return _nothing(_tag_key(scope, node, subject))
     if isinstance(node, (exp.EQ, exp.NEQ)):
         found = _comparison(scope, node)
         assert found is not None, "BUG: = or <> that is not a comparison"
@@ -225,9 +249,12 @@ def _tag(scope: Scope, node: exp.Expression, negated: bool = False) -> TagPredic
         if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
             raise unsupported("IN with a subquery", node)
         key = _tag_key(scope, node, node.this)
-        values = [_tag_string(node, v) for v in node.expressions]
+        # A NULL in the list matches nothing; it makes NOT IN NULL (never TRUE) where no value matched.
+        values = [_tag_string(node, v) for v in node.expressions if not _is_null(v)]
         if not negated:
             return TagIn(key, [v for v in values if v != ""])
+        if len(values) < len(node.expressions):
+            return _nothing(key)
         return _present(scope, key, TagNot(TagIn(key, values)))
     if isinstance(node, (exp.RegexpLike, exp.RegexpILike, exp.Like, exp.ILike)):
         key = _tag_key(scope, node, node.this)
