@@ -10,8 +10,16 @@
     POST /internal/hints?node=ID               another coordinator's hints for node ID, to keep here (this node
                                                is ID's hint keeper; msgpack KeptHints): 204 kept on disk; 400
                                                not a peer or unreadable; 507 the hint store is at its bound
-    GET  /internal/hints                       {"pending": [node...], "resync": [node...]}: the nodes this node
-                                               holds hints for and those it marked as needing a resync
+    GET  /internal/state                       {"pending_hints": [node...], "resync": [node...],
+                                               "aggregate_sources": [measurement...]}: the nodes this node
+                                               holds hints for, those it marked as needing a resync, the
+                                               measurements its continuous aggregates read
+    POST /internal/written                     {measurement: [ns...]} (msgpack) another coordinator wrote: to
+                                               this node's continuous aggregates; 204
+    POST /internal/deleted                     a ShardDelete another coordinator did: to this node's
+                                               continuous aggregates; 204
+    POST /internal/changed                     {measurement: [[start, end]...]} (msgpack) written recently by
+                                               the sender: this node's aggregates recompute them; 204
     POST /internal/query?shard=N[&timeout=T]   a JSON Query -> msgpack PartialAnswer; 400 bad query
     GET  /internal/schema[?version=V]          msgpack NodeSchema of this node's shards; 204 when V is current
     POST /internal/schema                      new series and fields a coordinator announces (msgpack
@@ -44,7 +52,10 @@ from rusts.cluster.node import LAYOUT_HEADER, STATUS_INSUFFICIENT_STORAGE, Clust
 from rusts.query.model import parse_query
 
 INTERNAL_PATHS = frozenset(
-    {"/internal/write", "/internal/delete", "/internal/hints", "/internal/query", "/internal/schema", "/internal/fingerprint"}
+    {
+        "/internal/write", "/internal/delete", "/internal/hints", "/internal/state", "/internal/written",
+        "/internal/deleted", "/internal/changed", "/internal/query", "/internal/schema", "/internal/fingerprint",
+    }
 )
 
 
@@ -114,13 +125,60 @@ async def keep_hints(request: Request[Any, Any, State], node: str) -> Response[A
     return Response(None, status_code=204)
 
 
-@get("/internal/hints")
-async def hint_holdings(request: Request[Any, Any, State]) -> Response[Any]:
-    """The nodes this node holds hints for, and those it marked for resync."""
+@get("/internal/state")
+async def node_state(request: Request[Any, Any, State]) -> Response[Any]:
+    """The nodes this node holds hints for, those it marked for resync, what its aggregates read."""
     cluster = _node(request.app.state, request)
     if cluster is None:
         return _not_ready()
-    return Response(cluster.internal_hints(), media_type="application/json")
+    timeout: float = request.app.state.request_timeout
+    answer = await run_blocking(timeout, "the node state", "try again", cluster.internal_state)
+    return Response(answer, media_type="application/json")
+
+
+@post("/internal/written", status_code=200)
+async def written(request: Request[Any, Any, State]) -> Response[Any]:
+    """Timestamps another coordinator wrote, for this node's continuous aggregates."""
+    cluster = _node(request.app.state, request)
+    if cluster is None:
+        return _not_ready()
+    body = await request.body()
+    timeout: float = request.app.state.request_timeout
+    try:
+        await run_blocking(timeout, "telling the aggregates", "they may still hear it", cluster.internal_written, body)
+    except HintsRequestError as error:
+        return Response({"error": str(error)}, status_code=STATUS_BAD_REQUEST)
+    return Response(None, status_code=204)
+
+
+@post("/internal/changed", status_code=200)
+async def changed(request: Request[Any, Any, State]) -> Response[Any]:
+    """Time ranges another node wrote before it knew this node's aggregates read them."""
+    cluster = _node(request.app.state, request)
+    if cluster is None:
+        return _not_ready()
+    body = await request.body()
+    timeout: float = request.app.state.request_timeout
+    try:
+        await run_blocking(timeout, "telling the aggregates", "they may still hear it", cluster.internal_changed, body)
+    except HintsRequestError as error:
+        return Response({"error": str(error)}, status_code=STATUS_BAD_REQUEST)
+    return Response(None, status_code=204)
+
+
+@post("/internal/deleted", status_code=200)
+async def deleted(request: Request[Any, Any, State]) -> Response[Any]:
+    """A delete another coordinator did, for this node's continuous aggregates."""
+    cluster = _node(request.app.state, request)
+    if cluster is None:
+        return _not_ready()
+    body = await request.body()
+    timeout: float = request.app.state.request_timeout
+    try:
+        await run_blocking(timeout, "telling the aggregates", "they may still hear it", cluster.internal_deleted, body)
+    except DeleteBodyError as error:
+        return Response({"error": str(error)}, status_code=STATUS_BAD_REQUEST)
+    return Response(None, status_code=204)
 
 
 @post("/internal/query", status_code=200)
@@ -187,5 +245,5 @@ async def resync_done(state: State, node: str) -> Response[Any]:
     return Response(None, status_code=204)
 
 
-HANDLERS = [internal_write, internal_delete, keep_hints, hint_holdings, internal_query, internal_schema, announce_schema, internal_fingerprint, status, resync_done]
+HANDLERS = [internal_write, internal_delete, keep_hints, node_state, written, deleted, changed, internal_query, internal_schema, announce_schema, internal_fingerprint, status, resync_done]
 

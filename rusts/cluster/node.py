@@ -42,9 +42,24 @@ itself (ordered among its own only). Every node learns from each peer which
 nodes it holds hints for (GET /internal/hints, each round) and sends such a
 node nothing directly until those are delivered (new writes are hinted behind).
 
+Continuous aggregates: each node's front keeps its own (rusts.aggregation),
+refreshed through the cluster. A write or delete is told to the aggregates
+that read its measurement, on every node that has one: this node's front
+listeners directly, each peer whose aggregates read it (as its last
+GET /internal/state said) through POST /internal/written and
+POST /internal/deleted, before the write is acknowledged. A node learns a
+peer's aggregate sources once a round, so writes in between (after an
+aggregate is created, or while the peer was unreachable) would go untold:
+every node remembers the time ranges it wrote per measurement over the last
+RECENT_SECS, and when it learns that a peer reads a measurement it did not know
+the peer read, it sends those ranges (POST /internal/changed), which the peer's
+aggregates recompute. A peer out of reach for longer is told to recompute
+everything it reads.
+
 Background loop (a thread, every `interval` seconds): probe each peer's
-/health, learn which nodes the peers hold hints for, deliver pending hints to
-peers that answer, refresh the schema.
+/health, learn which nodes the peers hold hints for and which measurements
+their aggregates read, deliver pending hints to peers that answer, refresh
+the schema.
 
 Timeouts: one `timeout` (rusts --cluster-timeout) bounds every request to a
 peer (a forwarded write, a partial query, a schema fetch) and the whole
@@ -62,7 +77,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
+import numpy as np
 
+from rusts.aggregation.continuous import registry_if_any
 from rusts.cluster.checksum import ShardFingerprint, fingerprint
 from rusts.cluster.client import ClientPool, NodeClient, Outcome, Peer
 from rusts.cluster.config import DEFAULT_MAX_HINT_BYTES, ClusterConfig
@@ -77,6 +94,7 @@ from rusts.cluster.schema import FrontEngine, NodeSchema, SchemaMirror, decode_s
 from rusts.cluster.sharding import SplitBatch, record_lines, split_lines
 from rusts.cluster.status import cluster_status, encode_status
 from rusts.core.errors import LineProtocolError, RustsError
+from rusts.core.types import I64_MAX, I64_MIN
 from rusts.query.model import Column, Query, QueryResult
 from rusts.storage.engine import StorageEngine, WriteResult
 
@@ -84,6 +102,7 @@ from rusts.storage.engine import StorageEngine, WriteResult
 OpenEngine = Callable[[str, type[StorageEngine]], StorageEngine]
 
 PROBE_TIMEOUT_SECS = 1.0
+RECENT_SECS = 600  # how far back a node remembers the time ranges it wrote, for aggregates it learns of late
 CLIENTS_PER_PEER = 8
 LAYOUT_HEADER = "X-Rusts-Cluster"  # "<cluster_name>/<layout digest>" on every request to a peer
 
@@ -161,6 +180,12 @@ class ClusterNode:
         self.hints = HintStore(os.path.join(data_dir, "hints"), config.max_hint_bytes_per_peer)
         # peer -> (nodes it holds hints for, nodes it marked for resync), as its last answer said
         self._remote_hints: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._remote_sources: dict[str, frozenset[str]] = {}  # peer -> measurements its aggregates read
+        self._lost_at: dict[str, float] = {}  # peer -> when its state was last dropped (monotonic)
+        self._opened_at = time.monotonic()
+        # measurement -> second (monotonic) -> [lowest, highest] timestamp this node wrote in it then
+        self._recent: dict[str, dict[int, list[int]]] = {}
+        self._recent_lock = threading.Lock()
         self._remote_lock = threading.Lock()
         self.shards: dict[int, StorageEngine] = {}
         self.front: StorageEngine | None = None
@@ -190,6 +215,7 @@ class ClusterNode:
         if isinstance(front, FrontEngine):
             front.delete_router = self.delete
             front.drop_router = self.drop
+            front.routed_sequence = time.time_ns()
         self.front = front
         self._loop = threading.Thread(target=self._background, name="rusts-cluster", daemon=True)
         self._loop.start()
@@ -214,6 +240,7 @@ class ClusterNode:
             try:
                 self.health.probe(self._probes)
                 self._poll_hint_keepers()
+                self._forget_old_ranges()
                 for node_id in self.clients:
                     if self._stop.is_set():
                         return
@@ -283,10 +310,11 @@ class ClusterNode:
                 _log.error("%s; /cluster/status shows resync_needed", error)
             raise
 
-    def internal_hints(self) -> bytes:
-        """GET /internal/hints: the nodes this node holds hints for, and those it marked for resync (JSON)."""
+    def internal_state(self) -> bytes:
+        """GET /internal/state: the nodes this node holds hints for, those it marked for resync, and the
+        measurements its continuous aggregates read (JSON)."""
         return msgspec.json.encode(
-            HintHolding(sorted(self.hints.pending_counts()), sorted(self.hints.resync_needed()))
+            NodeState(sorted(self.hints.pending_counts()), sorted(self.hints.resync_needed()), sorted(self.aggregate_sources()))
         )
 
     def _poll_hint_keepers(self) -> None:
@@ -294,17 +322,24 @@ class ClusterNode:
             if not self.health.healthy(node_id):
                 with self._remote_lock:
                     self._remote_hints.pop(node_id, None)  # its hints wait for it; the others need not
+                    if self._remote_sources.pop(node_id, None) is not None:
+                        self._lost_at[node_id] = time.monotonic()
                 continue
-            outcome = client.get("/internal/hints")
+            outcome = client.get("/internal/state")
             if not outcome.stored:
                 continue
             try:
-                holding = msgspec.json.decode(outcome.body, type=HintHolding)
+                state = msgspec.json.decode(outcome.body, type=NodeState)
             except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                _log.warning("hint holdings from %s unreadable: %s", node_id, error)
+                _log.warning("the state of %s is unreadable: %s", node_id, error)
                 continue
             with self._remote_lock:
-                self._remote_hints[node_id] = (frozenset(holding.pending), frozenset(holding.resync))
+                self._remote_hints[node_id] = (frozenset(state.pending_hints), frozenset(state.resync))
+                known = self._remote_sources.get(node_id)
+                self._remote_sources[node_id] = frozenset(state.aggregate_sources)
+            new = set(state.aggregate_sources) - (known or set())
+            if new:
+                self._catch_up_aggregates(node_id, new, known is None)
 
     def hinted_elsewhere(self, node_id: str) -> bool:
         """Whether a live peer holds hints for `node_id` (as its last answer said)."""
@@ -328,8 +363,12 @@ class ClusterNode:
             admitted = mirror.admit(batches, errors)
         if not admitted.lines:
             return WriteResult(0, 0, admitted.errors, 0)
-        split = split_lines(body, self.sharding, multiplier, stamp, admitted.lines)
+        split = split_lines(body, self.sharding, multiplier, stamp, admitted.lines, track_times=True)
         decision = self.replicator.replicate(split, multiplier)
+        if split.touched:
+            self._remember(split.touched)
+            if self._sources_anywhere() & set(split.touched):
+                self._tell_written(split.touched)
         later = [*split.errors, *_holder_refusals(split, decision)]
         news = mirror.register(admitted, {e.line for e in later})
         if news is not None:
@@ -357,17 +396,155 @@ class ClusterNode:
         """POST /internal/write: store a shard's part here (never forwarded again)."""
         return self.shard_engine(shard).write_line_protocol(body, multiplier, None)
 
+    # ---- continuous aggregates ----
+
+    def aggregate_sources(self) -> set[str]:
+        """The measurements this node's continuous aggregates read."""
+        front, _ = self._front()
+        registry = registry_if_any(front, quiet=True)
+        if registry is None:
+            return set()
+        return {aggregate.definition.source for aggregate in list(registry.aggregates.values())}
+
+    def _remember(self, touched: dict[str, list[int]]) -> None:
+        second = int(time.monotonic())
+        with self._recent_lock:
+            for measurement, stamps in touched.items():
+                low, high = min(stamps), max(stamps)
+                seconds = self._recent.setdefault(measurement, {})
+                seen = seconds.get(second)
+                if seen is None:
+                    seconds[second] = [low, high]
+                else:
+                    seen[0], seen[1] = min(seen[0], low), max(seen[1], high)
+
+    def _forget_old_ranges(self) -> None:
+        oldest = int(time.monotonic()) - RECENT_SECS
+        with self._recent_lock:
+            for measurement in list(self._recent):
+                seconds = {second: span for second, span in self._recent[measurement].items() if second >= oldest}
+                if seconds:
+                    self._recent[measurement] = seconds
+                else:
+                    del self._recent[measurement]
+
+    def recent_ranges(self, measurement: str) -> list[list[int]]:
+        """The time ranges [start, end) this node wrote in `measurement` over the last RECENT_SECS, merged."""
+        with self._recent_lock:
+            spans = sorted(self._recent.get(measurement, {}).values())
+        merged: list[list[int]] = []
+        for low, high in spans:
+            if merged and low <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], high + 1)
+            else:
+                merged.append([low, high + 1])
+        return merged
+
+    def _catch_up_aggregates(self, node_id: str, sources: set[str], unknown_before: bool) -> None:
+        """A peer reads measurements it did not (as far as this node knew): tell it what this node wrote in
+        them recently, or everything when this node may have written untold for longer than it remembers."""
+        lost = self._lost_at.get(node_id, self._opened_at)
+        everything = unknown_before and time.monotonic() - lost > RECENT_SECS
+        changed = {m: [[I64_MIN, I64_MAX]] if everything else self.recent_ranges(m) for m in sorted(sources)}
+        changed = {m: ranges for m, ranges in changed.items() if ranges}
+        if not changed:
+            return
+        outcome = self.clients[node_id].post("/internal/changed", msgspec.msgpack.encode(changed), "application/msgpack")
+        if not outcome.stored:
+            _log.warning("%s: recent writes not told to its continuous aggregates: %s", node_id, outcome.error)
+            with self._remote_lock:
+                self._remote_sources.pop(node_id, None)  # try again next round
+                self._lost_at.setdefault(node_id, lost)
+
+    def internal_changed(self, body: bytes) -> None:
+        """POST /internal/changed: time ranges per measurement that changed, for the aggregates here (they
+        recompute them, as after a delete of those ranges)."""
+        try:
+            changed = msgspec.msgpack.decode(body, type=dict[str, list[tuple[int, int]]])
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise HintsRequestError(f"unreadable changed ranges: {error}") from None
+        front, _ = self._front()
+        for measurement, ranges in changed.items():
+            some = front.series_ids(measurement)[:1]  # the listeners take series ids and look up their measurement
+            for start, end in ranges:
+                if some:
+                    for listener in list(front.delete_listeners):
+                        listener(some, start, end)
+
+    def _sources_anywhere(self) -> set[str]:
+        with self._remote_lock:
+            remote = set().union(*self._remote_sources.values()) if self._remote_sources else set()
+        return remote | self.aggregate_sources()
+
+    def _tell_written(self, touched: dict[str, list[int]]) -> None:
+        """Tell the aggregates here and on the peers whose aggregates read these measurements."""
+        times = {measurement: sorted(set(stamps)) for measurement, stamps in touched.items()}
+        self._hear_written(times)
+        self._tell_peers("/internal/written", set(times), msgspec.msgpack.encode(times))
+
+    def _tell_peers(self, path: str, measurements: set[str], body: bytes) -> None:
+        with self._remote_lock:
+            peers = [node_id for node_id, sources in self._remote_sources.items() if sources & measurements]
+        sends = [
+            (node_id, self._announcer.submit(self.clients[node_id].post, path, body, "application/msgpack"))
+            for node_id in peers if self.health.healthy(node_id)
+        ]
+        for node_id, send in sends:
+            outcome = send.result()
+            if not outcome.stored:
+                # It recomputes its aggregates whole at its next start; until then they may miss this change.
+                _log.warning("%s: %s not told to its continuous aggregates: %s", node_id, path, outcome.error)
+
+    def _hear_written(self, times: dict[str, list[int]]) -> None:
+        front, _ = self._front()
+        if not isinstance(front, FrontEngine) or not front.write_listeners:
+            return
+        written = [(measurement, np.asarray(stamps, dtype=np.int64)) for measurement, stamps in times.items()]
+        sequence = front.next_sequence()
+        for listener in list(front.write_listeners):
+            listener(sequence, written)
+
+    def internal_written(self, body: bytes) -> None:
+        """POST /internal/written: timestamps per measurement another coordinator wrote, for the aggregates here."""
+        try:
+            times = msgspec.msgpack.decode(body, type=dict[str, list[int]])
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise HintsRequestError(f"unreadable written times: {error}") from None
+        self._hear_written(times)
+
+    def internal_deleted(self, body: bytes) -> None:
+        """POST /internal/deleted: a delete another coordinator did, for the aggregates here."""
+        operation = decode_delete(body)
+        front, _ = self._front()
+        ids = [found for found in (front.index.id_of(key) for key in operation.keys) if found is not None]
+        if ids:
+            for listener in list(front.delete_listeners):
+                listener(ids, operation.start, operation.end)
+
+    def _tell_deleted(self, keys: list[str], start: int, end: int) -> None:
+        front, _ = self._front()
+        ids = [found for found in (front.index.id_of(key) for key in keys) if found is not None]
+        measurements = {entry.measurement for entry in (front.index.lookup(i) for i in ids) if entry is not None}
+        if measurements:
+            self._tell_peers("/internal/deleted", measurements, encode_delete(delete_of_keys(keys, start, end)))
+
     # ---- deletes ----
 
     def delete(self, keys: list[str], start: int, end: int) -> None:
         """The front engine's delete_router: the rows of these series in [start, end) on every holder."""
-        self._replicate_delete(delete_of_keys(keys, start, end))
+        try:
+            self._replicate_delete(delete_of_keys(keys, start, end))
+        finally:
+            self._tell_deleted(keys, start, end)  # applied where it could: the aggregates recompute those buckets
 
     def drop(self, measurement: str) -> None:
         """The front engine's drop_router: the measurement off every holder and every node's front schema."""
+        front, _ = self._front()
+        keys = [found.key for found in (front.index.lookup(i) for i in front.series_ids(measurement)) if found is not None]
         try:
             self._replicate_delete(drop_of(measurement))
         finally:
+            self._tell_deleted(keys, I64_MIN, I64_MAX)
             # Forgotten even when some holder missed it: the live ones dropped it, the others have a hint.
             self._forget(measurement)
             self._announce(NodeSchema(0, [], [measurement]))
@@ -558,11 +735,12 @@ class KeptHints(msgspec.Struct, array_like=True):
     hints: list[tuple[int, bytes, int]]  # shard, body, multiplier or DELETE_KIND
 
 
-class HintHolding(msgspec.Struct):
-    """The body of GET /internal/hints (JSON)."""
+class NodeState(msgspec.Struct):
+    """The body of GET /internal/state (JSON)."""
 
-    pending: list[str]  # nodes this node holds hints for
+    pending_hints: list[str]  # nodes this node holds hints for
     resync: list[str]  # nodes it marked as needing a resync
+    aggregate_sources: list[str]  # measurements its continuous aggregates read
 
 
 class Refusal(msgspec.Struct):

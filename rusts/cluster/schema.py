@@ -40,6 +40,7 @@ written again after the drop comes back from the shards that hold it.
 """
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,20 @@ class FrontEngine(StorageEngine):
 
     delete_router: DeleteRouter | None = None
     drop_router: DropRouter | None = None
+    # The front logs no writes (they are routed), so its "WAL sequence" for the write listeners (continuous
+    # aggregates) is a counter of the writes it heard of, from the clock at open: it only grows, also across
+    # restarts, and an aggregate's saved watermark is always behind it after one (it then recomputes whole,
+    # since no WAL says what changed).
+    routed_sequence = 0
+    _sequence_lock = threading.Lock()
+
+    def last_sequence(self) -> int:
+        return self.routed_sequence
+
+    def next_sequence(self) -> int:
+        with self._sequence_lock:
+            self.routed_sequence = max(self.routed_sequence + 1, time.time_ns())
+            return self.routed_sequence
 
     def delete(self, series_ids: list[int], start: int = I64_MIN, end: int = I64_MAX, notify: bool = True) -> None:
         if not series_ids or start >= end:

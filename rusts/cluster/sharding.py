@@ -121,20 +121,25 @@ class ShardBatch:
 
 
 class SplitBatch:
-    """A write batch cut by shard, plus the records that could not be routed."""
+    """A write batch cut by shard, plus the records that could not be routed, and (when asked for) each
+    measurement's timestamps (ns) of the routed records: what continuous aggregates need to hear."""
 
-    __slots__ = ("shards", "errors")
+    __slots__ = ("shards", "errors", "touched")
 
     def __init__(self) -> None:
         self.shards: dict[int, ShardBatch] = {}
         self.errors: list[LineProtocolError] = []
+        self.touched: dict[str, list[int]] = {}
 
 
-def split_lines(body: bytes, sharding: Sharding, multiplier: int, now_ns: int, keep: set[int] | None = None) -> SplitBatch:
+def split_lines(
+    body: bytes, sharding: Sharding, multiplier: int, now_ns: int, keep: set[int] | None = None, track_times: bool = False
+) -> SplitBatch:
     """Cut a line-protocol body by shard. `multiplier`: nanoseconds per unit of the request's
     precision; `now_ns`: the coordinator's time, appended (in that precision) to records without one;
     `keep`: when given, only records whose first line is in it are routed (the others are left out
-    silently: the coordinator's parser already rejected them and said why)."""
+    silently: the coordinator's parser already rejected them and said why); `track_times`: fill
+    `touched` with every routed record's measurement and timestamp."""
     text = body.decode("utf-8", errors="surrogateescape")
     split = SplitBatch()
     stamp = str(now_ns // multiplier)
@@ -172,6 +177,11 @@ def split_lines(body: bytes, sharding: Sharding, multiplier: int, now_ns: int, k
             continue
         if shard < 0:
             shard = sharding.shard_of(measurement, key, timestamp_ns)
+        if track_times:
+            times = split.touched.get(measurement)
+            if times is None:
+                times = split.touched[measurement] = []
+            times.append(timestamp_ns)
         batch = split.shards.get(shard)
         if batch is None:
             batch = split.shards[shard] = ShardBatch()

@@ -1,0 +1,68 @@
+"""Continuous aggregates in cluster mode, with three real `rusts --cluster` processes: an aggregate defined on one
+node hears the writes and deletes every node coordinates, and its materialized rows equal its defining query and
+one node's aggregate over the same data; after a kill -9 of its node it is recomputed whole."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cluster_fixtures import ClusterNodeProcess, start_cluster, stop_cluster, wait_for
+from servers import RustsServer
+from test_cluster_nodes import BASE, SECOND, dataset, same
+
+DEFINITION = "SELECT time_bucket('1m', time) AS time, host, avg(usage) AS m, max(procs) AS hi, count(*) AS n FROM cpu GROUP BY 1, 2"
+DEFINED = "SELECT time, host, m, hi, n FROM cpu_1m ORDER BY time, host"
+DIRECT = DEFINITION + " ORDER BY 1, 2"
+
+
+def rows(node: RustsServer, text: str) -> Any:
+    code, answer = node.request("POST", "/sql?epoch=ns", json.dumps({"query": text}).encode())
+    assert code == 200, (text, answer)
+    return answer["rows"]
+
+
+def up_to_date(single: RustsServer, nodes: list[ClusterNodeProcess]) -> None:
+    """The single node's aggregate equals its defining query; then every cluster node's aggregate equals it."""
+    expected = rows(single, DIRECT)
+    wait_for("the single node's aggregate refreshed", lambda: rows(single, DEFINED) == expected)
+    for node in nodes:
+        assert same(rows(node, DIRECT), expected), node.node_id
+        wait_for(f"the aggregate as read through {node.node_id}", lambda: same(rows(node, DEFINED), expected))
+
+
+def test_an_aggregate_on_one_node_hears_every_coordinator(tmp_path: Path) -> None:
+    (tmp_path / "single").mkdir()
+    single = RustsServer(tmp_path / "single")
+    nodes = start_cluster(tmp_path, "Quorum", 2)
+    owner = nodes[1]
+    try:
+        single.write(dataset())
+        nodes[0].write(dataset())
+        definition = json.dumps({"name": "cpu_1m", "query": DEFINITION}).encode()
+        assert single.request("POST", "/aggregates", definition)[0] == 201
+        assert owner.request("POST", "/aggregates", definition)[0] == 201
+        up_to_date(single, nodes)
+        # Writes into existing buckets and new ones, coordinated by the two nodes without the aggregate.
+        for i, node in enumerate((nodes[0], nodes[2], nodes[0])):
+            late = "\n".join(
+                f"cpu,host=h{(i + j) % 13},region=r{j % 4} usage={j}.5,procs={100 + j}i {BASE + (i * 900 + j * 31) * SECOND}"
+                for j in range(40)
+            )
+            single.write(late)
+            node.write(late)
+        up_to_date(single, nodes)
+        # Deletes through another node: the buckets they touch are recomputed (rows gone, or shrunk).
+        window = f"time >= {BASE + 1200 * SECOND} AND time < {BASE + 2400 * SECOND}"
+        for text in ("DELETE FROM cpu WHERE host = 'h4'", f"DELETE FROM cpu WHERE region = 'r1' AND {window}"):
+            assert rows(single, text) == rows(nodes[2], text)
+        up_to_date(single, nodes)
+        # kill -9 of the aggregate's node: it recomputes whole at its start, then hears writes again.
+        owner.kill()
+        owner.start()
+        more = "\n".join(f"cpu,host=h{j % 13},region=r0 usage={j}.25,procs={j}i {BASE + (j * 53) * SECOND}" for j in range(30))
+        single.write(more)
+        nodes[2].write(more)
+        up_to_date(single, nodes)
+    finally:
+        stop_cluster(nodes)
+        single.stop()
