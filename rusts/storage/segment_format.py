@@ -69,7 +69,7 @@ import numpy as np
 import zstandard
 from numpy.typing import NDArray
 
-from rusts.compression import block, codec, numeric, relative
+from rusts.compression import block, codec, gorilla, numeric, relative, timestamp, varint
 from rusts.core.errors import CorruptDataError
 from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_UNSIGNED, NUMPY_DTYPES
 
@@ -84,6 +84,8 @@ OUTER_MASK: Final = 0x03
 FOOTER_ZSTD: Final = 0x04
 # Integer values at most this far from their rows' times are tried relative to them.
 NEAR_TIME: Final = float(2**52)
+# Chunks of at most this many values take the cheap codecs only (_small_chunk).
+SMALL_CHUNK: Final = 32
 
 FOOTER_HEAD: Final = struct.Struct("<I")
 DIRECTORY_ENTRY: Final = struct.Struct("<QQqqII")
@@ -232,6 +234,8 @@ def encode_chunk(
     dtype = _CHUNK_DTYPES.get(kind_name)
     if dtype is not None:
         values = np.ascontiguousarray(values, dtype=dtype)
+    if len(values) <= SMALL_CHUNK:
+        return _small_chunk(kind_name, values)
     bare = codec.CHOOSERS[kind_name](values)
     if times is not None and kind_name == "integer" and len(values) > 0 and _near(values, times):
         offsets = codec.encode_factored(values, times, relative.common_factor(values))
@@ -241,6 +245,22 @@ def encode_chunk(
         return bare
     wrapped = block.wrap_lz4(bare) if outer == 1 else block.wrap_zstd(bare, zstd_level)
     return wrapped if len(wrapped) < len(bare) else bare
+
+
+def _small_chunk(kind_name: str, values: Any) -> bytes:
+    """The block of a few values (many series with a few rows each: a flush of a high-cardinality
+    write): the bit-serial and varint codecs only, unwrapped. Trying the Zstd codecs and the
+    wrappers costs far more than the bytes they might save here (a frame and its header outweigh
+    a few values); compaction re-encodes merged blocks with every codec."""
+    if kind_name in ("integer", "unsigned"):
+        encode = varint.encode_signed if kind_name == "integer" else varint.encode_unsigned
+        delta, raw = encode(values, varint.MODE_DELTA), encode(values, varint.MODE_RAW)
+        return delta if len(delta) <= len(raw) else raw
+    if kind_name == "float":
+        return gorilla.encode(values)
+    if kind_name == "timestamp":
+        return timestamp.encode(values)
+    return codec.CHOOSERS[kind_name](values)  # strings (dictionary), booleans (bit-packed)
 
 
 def _near(values: NDArray[np.int64], times: NDArray[np.int64]) -> bool:
