@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from rusts.api.line_protocol import parse_lines, parse_lines_ok
 from rusts.core.hashing import series_id, series_key
 from rusts.core.types import FieldType
+from rusts.core.kinds import KIND_NAMES
 
 
 def rows_of(body: bytes | str, fast: bool = True, precision: str = "ns", default_time: int = 0) -> tuple[list, list]:
@@ -23,11 +24,11 @@ def rows_of(body: bytes | str, fast: bool = True, precision: str = "ns", default
             fields = {}
             for name, column in batch.columns.items():
                 assert len(column.values) == len(batch.timestamps)
-                if column.kind_name == "string":  # absent rows hold "", never None
+                if KIND_NAMES[column.kind] == "string":  # absent rows hold "", never None
                     assert all(isinstance(v, str) for v in column.values)
                 if column.present is None or bool(column.present[row]):
                     value = column.values[row]
-                    fields[name] = (column.kind_name, value.item() if hasattr(value, "item") else value)
+                    fields[name] = (KIND_NAMES[column.kind], value.item() if hasattr(value, "item") else value)
             rows.append((line, batch.key, int(batch.timestamps[row]), fields))
     rows.sort(key=lambda r: r[0])
     errors = [(e.line, e.message) for e in result.errors]

@@ -42,8 +42,8 @@ from numpy.typing import NDArray
 from rusts.api import parse_pool
 from rusts.core.errors import LineProtocolError
 from rusts.core.hashing import series_id_of_key, series_key
-
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_STRING, KIND_UNSIGNED
+from rusts.storage.columns import Column
 
 PRECISION_MULTIPLIERS: dict[str, int] = {
     "ns": 1,
@@ -62,26 +62,9 @@ _TRUE_WORDS: frozenset[str] = frozenset(("t", "T", "true", "True", "TRUE"))
 _FALSE_WORDS: frozenset[str] = frozenset(("f", "F", "false", "False", "FALSE"))
 
 
-class FieldColumn:
-    """One field of one series in a batch.
-
-    `values` is a numpy array (float64, int64, uint64 or bool) or, for
-    strings, a list of str; `present` marks the rows that carry the field,
-    or is None when every row does.
-    """
-
-    kind: int
-    values: Any
-    present: NDArray[np.bool_] | None
-
-    def __init__(self, kind: int, values: Any, present: NDArray[np.bool_] | None) -> None:
-        self.kind = kind
-        self.values = values
-        self.present = present
-
-    @property
-    def kind_name(self) -> str:
-        return KIND_NAMES[self.kind]
+# One field of one series in a batch: the storage engine's Column (values a numpy array, or a list
+# of str; `present` None when every row carries the field), so the engine keeps it as it is.
+FieldColumn = Column
 
 
 class SeriesBatch:

@@ -191,6 +191,10 @@ def type_conflicts(batch: Any, known: dict[str, int], errors: list[LineProtocolE
     return rejected
 
 
+def _first_line(batch: Any) -> int:
+    return int(batch.lines[0])
+
+
 def check_write_batches(batches: list[WriteBatch]) -> tuple[list[WriteBatch], list[LineProtocolError]]:
     """write_batches' batches ready to store, and an error per row refused: rows are numbered
     (1-based across the batches, in order), values become arrays of their kinds' dtypes, rows
@@ -478,8 +482,12 @@ class StorageEngine:
                 # Under the write lock, so listeners see writes in sequence order.
                 for listener in self.write_listeners:
                     listener(sequence, [(m, data.timestamps) for m, data in zip(measurements, accepted)])
-        points = sum(len(data) for data in accepted)
-        values = sum(column.present_count() for data in accepted for column in data.columns.values())
+        points = values = 0
+        for data in accepted:
+            rows = len(data.timestamps)
+            points += rows
+            for column in data.columns.values():
+                values += rows if column.present is None else int(column.present.sum())
         self.stats["writes"] += 1
         self.stats["points_written"] += points
         self.stats["rejected_lines"] += len(errors)
@@ -514,26 +522,34 @@ class StorageEngine:
         accepted: list[SeriesData] = []
         measurements: list[str] = []
         new_fields: dict[str, dict[str, int]] = {}
-        for batch in sorted(batches, key=lambda b: int(b.lines[0])):
-            added = new_fields.setdefault(batch.measurement, {})
-            known = {**self.fields.get(batch.measurement, {}), **added}
-            rejected = type_conflicts(batch, known, errors)
-            keep = np.flatnonzero(~rejected)
-            if len(keep) == 0:
-                continue
-            series_id = self.index.get_or_create(batch.measurement, batch.tags, batch.key)
-            data = SeriesData(
-                series_id,
-                batch.timestamps,
-                {name: Column(c.kind, c.values, c.present) for name, c in batch.columns.items()},
-            )
-            if len(keep) < len(rejected):
+        known_of: dict[str, dict[str, int]] = {}  # per measurement: stored kinds and those this write adds
+        ordered = batches if len(batches) < 2 else sorted(batches, key=_first_line)
+        for batch in ordered:
+            measurement = batch.measurement
+            known = known_of.get(measurement)
+            if known is None:
+                known = known_of[measurement] = dict(self.fields.get(measurement, {}))
+            columns = batch.columns
+            # Most batches agree with every known kind: then no row needs checking.
+            if all(known.get(name, column.kind) == column.kind for name, column in columns.items()):
+                keep = None
+            else:
+                rejected = type_conflicts(batch, known, errors)
+                keep = np.flatnonzero(~rejected)
+                if len(keep) == 0:
+                    continue
+                if len(keep) == len(rejected):
+                    keep = None
+            series_id = self.index.get_or_create(measurement, batch.tags, batch.key)
+            data = SeriesData(series_id, batch.timestamps, columns)  # the parser's columns, kept as they are
+            if keep is not None:
                 data = data.take(keep)
             for name, column in data.columns.items():
-                if column.present_count() and name not in known:
-                    added[name] = column.kind
+                if name not in known and column.present_count():
+                    known[name] = column.kind
+                    new_fields.setdefault(measurement, {})[name] = column.kind
             accepted.append(data)
-            measurements.append(batch.measurement)
+            measurements.append(measurement)
         errors.sort(key=lambda e: e.line)
         return accepted, errors, new_fields, measurements
 

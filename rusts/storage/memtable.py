@@ -124,7 +124,12 @@ class SeriesBuffer:
         self.max_time = -(2**63)
 
     def append(self, data: SeriesData) -> None:
-        low, high = int(data.timestamps.min()), int(data.timestamps.max())
+        stamps = data.timestamps
+        if len(stamps) <= 8:  # a few rows (many series per write): Python's min/max beat two numpy calls
+            listed = stamps.tolist()
+            low, high = min(listed), max(listed)
+        else:
+            low, high = int(stamps.min()), int(stamps.max())
         self.chunks.append(data)
         self.bounds.append((low, high))
         self.rows += len(data)
