@@ -21,7 +21,10 @@ Figures (after a warm-up of 2 batches that creates every series and starts the p
 
 This machine has 2 cores shared by every process, so a cluster cannot be faster than one node here:
 the figures say what the cluster costs, not how it scales.
-Run: python benchmarks/cluster.py [--rows N] [--systems single,rf1,rf2,rf2-async]
+`--coordinator` prints instead what the coordinator spends per 5,000-line batch before forwarding, in this
+process (no servers): the engine's parse, the cluster-wide type check and schema registration, the split by
+shard (with the timestamps continuous aggregates hear).
+Run: python benchmarks/cluster.py [--rows N] [--systems single,rf1,rf2,rf2-async] [--coordinator]
 """
 
 import argparse
@@ -208,15 +211,55 @@ def same(left: Any, right: Any) -> bool:
     return bool(left == right)
 
 
+def coordinator_costs(repeats: int) -> None:
+    """Median ms per 5,000-line trips batch of each step the coordinator does before forwarding."""
+    from rusts.api.line_protocol import engine_parser, parse_in_process
+    from rusts.cluster.config import parse_cluster_config
+    from rusts.cluster.schema import SchemaMirror
+    from rusts.cluster.sharding import Sharding, split_lines
+    from rusts.storage.engine import EngineOptions, StorageEngine
+
+    body = ("\n".join(trips_lines(BATCH, 42)) + "\n").encode()
+    ports = [9000, 9001, 9002]
+    sharding = Sharding(parse_cluster_config(cluster_toml("n0", ports, "Quorum", 2), "cluster.toml"))
+    directory = tempfile.mkdtemp(prefix="rusts-coordinator-bench-")
+    front = StorageEngine.open(EngineOptions(data_dir=directory), engine_parser)
+    try:
+        mirror = SchemaMirror(front)
+
+        def timed(step: Any) -> float:
+            runs = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                step()
+                runs.append(time.perf_counter() - started)
+            return statistics.median(runs) * 1000
+
+        batches, errors = parse_in_process(body, 1, 0)
+        mirror.register(mirror.admit(batches, errors))  # the series exist, as after the first batch
+        print(f"coordinator, per {BATCH}-line batch ({len(body)} bytes), median of {repeats}:")
+        print(f"  parse (engine parser, in process)   {timed(lambda: parse_in_process(body, 1, 0)):8.1f} ms")
+        print(f"  type check + schema registration    {timed(lambda: mirror.register(mirror.admit(batches, errors))):8.1f} ms")
+        print(f"  split by shard                      {timed(lambda: split_lines(body, sharding, 1, 0)):8.1f} ms")
+        print(f"  split by shard, with timestamps     {timed(lambda: split_lines(body, sharding, 1, 0, track_times=True)):8.1f} ms")
+    finally:
+        front.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--systems", default="single,rf1,rf2,rf2-async")
+    parser.add_argument("--coordinator", action="store_true", help="only the coordinator's per-batch costs, in process")
     args = parser.parse_args()
     systems = args.systems.split(",")
     print(f"rusts {rusts.__version__}, compiled={rusts.COMPILED}, python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    if args.coordinator:
+        coordinator_costs(max(args.repeats, 7))
+        return
     lines = trips_lines(args.rows, 42)
     batches = ["\n".join(lines[i : i + BATCH]).encode() for i in range(0, len(lines), BATCH)]
     half = len(batches) // 2

@@ -13,10 +13,9 @@ The front engine is what the rest of the server sees as "the engine": its
 `write_router` is `ClusterNode.write` and its `query_router` a ClusterQueries,
 so /write, /query, /sql, pgwire and SQL INSERT all go through the cluster.
 
-Writes (`write`): the coordinator reads the field kinds of a body in the
-simple form from its text (rusts.cluster.precheck) and parses any other body
-with the engine's parser (bad lines are refused with the parser's own
-messages); field types are checked cluster-wide. It splits the accepted records by shard (stamping records
+Writes (`write`): the coordinator parses the body with the engine's parser
+(bad lines are refused with the parser's own messages) and checks field
+types cluster-wide. It splits the accepted records by shard (stamping records
 without a time), and replicates each shard's part to its holders; a shard whose
 mode's promise was not kept raises ReplicationShortError (HTTP 503 naming the
 shards). Lines a holder refused (a type conflict only that shard knew) come
@@ -86,7 +85,6 @@ from rusts.cluster.config import DEFAULT_MAX_HINT_BYTES, ClusterConfig
 from rusts.cluster.deletes import ShardDelete, apply_delete, decode_delete, delete_of_keys, drop_of, encode_delete
 from rusts.cluster.handoff import DELETE_KIND, Hint, HintStore, HintStoreFullError
 from rusts.cluster.membership import HealthTracker, StaticMembership
-from rusts.cluster.precheck import scan_kinds
 from rusts.cluster.merge import PartialAnswer, encode_partial, merge_partials, partial_answer
 from rusts.cluster.replication import ReplicationShortError, Replicator, WriteDecision, delete_path
 from rusts.cluster.router import gather, http_fetcher
@@ -356,11 +354,8 @@ class ClusterNode:
         """The front engine's write_router: parse, check, split by shard, replicate; see the module docstring."""
         front, mirror = self._front()
         stamp = time.time_ns() if default_time is None else default_time
-        scanned = scan_kinds(body)
-        admitted = None if scanned is None else mirror.admit_scanned(scanned)
-        if admitted is None:
-            batches, errors = front.parser(body, multiplier, stamp)
-            admitted = mirror.admit(batches, errors)
+        batches, errors = front.parser(body, multiplier, stamp)
+        admitted = mirror.admit(batches, errors)
         if not admitted.lines:
             return WriteResult(0, 0, admitted.errors, 0)
         split = split_lines(body, self.sharding, multiplier, stamp, admitted.lines, track_times=True)
@@ -370,7 +365,7 @@ class ClusterNode:
             if self._sources_anywhere() & set(split.touched):
                 self._tell_written(split.touched)
         later = [*split.errors, *_holder_refusals(split, decision)]
-        news = mirror.register(admitted, {e.line for e in later})
+        news = mirror.register(admitted)
         if news is not None:
             self._announce(news)
         refused = _by_line([*admitted.errors, *later])

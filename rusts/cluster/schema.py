@@ -46,7 +46,6 @@ from typing import Any
 
 import msgspec
 
-from rusts.cluster.precheck import ScannedRecord
 from rusts.core.errors import LineProtocolError, RustsError
 from rusts.core.types import I64_MAX, I64_MIN
 from rusts.storage.engine import StorageEngine, type_conflicts
@@ -154,11 +153,10 @@ def decode_schema(data: bytes) -> NodeSchema:
 
 
 class Admitted:
-    """What the coordinator forwards of one write: the lines, the points, and the lines it refused.
-    From a parse (`admit`) or from the body's text (`admit_scanned`, which keeps `records`: the
-    series and fields of a line register only if no holder refused it)."""
+    """What the coordinator forwards of one write (from `SchemaMirror.admit`): the lines, the points,
+    the lines it refused, the fields new to the cluster and the series written."""
 
-    __slots__ = ("lines", "points", "values", "errors", "new_fields", "series", "records")
+    __slots__ = ("lines", "points", "values", "errors", "new_fields", "series")
 
     def __init__(self) -> None:
         self.lines: set[int] = set()
@@ -167,7 +165,6 @@ class Admitted:
         self.errors: list[LineProtocolError] = []
         self.new_fields: dict[str, dict[str, int]] = {}
         self.series: list[tuple[str, list[tuple[str, str]], str]] = []  # measurement, sorted tags, key
-        self.records: list[ScannedRecord] | None = None
 
 
 class SchemaMirror:
@@ -203,40 +200,9 @@ class SchemaMirror:
         admitted.errors = refused
         return admitted
 
-    def admit_scanned(self, records: list[ScannedRecord]) -> Admitted | None:
-        """The records of a simple body (rusts.cluster.precheck) when none of their kinds differs from
-        the known type or from the kind the field has earlier in the body; else None (the caller parses
-        the body: whether and which line is refused then depends on what the parser accepts)."""
-        known_fields = self.front.fields
-        added: dict[str, dict[str, int]] = {}
-        admitted = Admitted()
-        for record in records:
-            known = known_fields.get(record.measurement, {})
-            mine = added.setdefault(record.measurement, {})
-            for name, kind in record.fields:
-                seen = known.get(name)
-                if seen is None:
-                    seen = mine.setdefault(name, kind)
-                if seen != kind:
-                    return None
-            admitted.lines.add(record.line)
-            admitted.values += len(record.fields)
-        admitted.points = len(records)
-        admitted.records = records
-        return admitted
-
-    def register(self, admitted: Admitted, refused: set[int] | None = None) -> NodeSchema | None:
-        """Record the series and new fields of a forwarded write (without the `refused` lines of scanned
-        records); what was new to this node (for its peers), or None."""
-        if admitted.records is not None:
-            skip = refused or set()
-            kept = [r for r in admitted.records if r.line not in skip]
-            admitted.series = list({r.key: (r.measurement, r.tags, r.key) for r in kept}.values())
-            admitted.new_fields = {}
-            for record in kept:
-                named = admitted.new_fields.setdefault(record.measurement, {})
-                for name, kind in record.fields:
-                    named.setdefault(name, kind)
+    def register(self, admitted: Admitted) -> NodeSchema | None:
+        """Record the series and new fields of a forwarded write; what was new to this node (for its
+        peers), or None."""
         index = self.front.index
         new_series: dict[str, list[list[tuple[str, str]]]] = {}
         for measurement, tags, key in admitted.series:
