@@ -59,6 +59,7 @@ def test_an_aggregate_on_one_node_hears_every_coordinator(tmp_path: Path) -> Non
         # kill -9 of the aggregate's node: it recomputes whole at its start, then hears writes again.
         owner.kill()
         owner.start()
+        wait_for("n1 seen up again by n2", lambda: {n["id"]: n["health"] for n in nodes[2].status()["nodes"]}["n1"] == "up")
         more = "\n".join(f"cpu,host=h{j % 13},region=r0 usage={j}.25,procs={j}i {BASE + (j * 53) * SECOND}" for j in range(30))
         single.write(more)
         nodes[2].write(more)
