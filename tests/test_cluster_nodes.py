@@ -6,6 +6,7 @@ shards answered with 503 rather than a short total."""
 import json
 import math
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,33 @@ def test_a_full_hint_store_marks_the_peer_for_resync_and_reads_avoid_it(tmp_path
         assert keeper.request("POST", "/cluster/resync-done?node=n2")[0] == 204
         assert keeper.request("POST", "/cluster/resync-done?node=n2")[0] == 404
         assert {n["id"]: n for n in keeper.status()["nodes"]}["n2"]["resync_needed"] == []
+    finally:
+        stop_cluster(nodes)
+
+
+def test_sync_writes_through_a_node_that_is_not_the_keeper_recover_after_the_outage(tmp_path: Path) -> None:
+    # n2's hints are kept by n0; n1 coordinates a continuous stream. While n2 is down every write is 503
+    # and hinted (through n0); once n2 is back and the hints are delivered, n1's writes reach every holder
+    # again (it must not keep hinting because n0 holds hints that its own writes keep adding).
+    nodes = start_cluster(tmp_path, "Sync", 2, timeout=2.0)
+    keeper, coordinator, victim = nodes
+    try:
+        victim.kill()
+        _, refused = ack_stream(coordinator, batches=4, kill_after=-1, victim=victim)
+        assert len(refused) == 4 and coordinator.pending_hints() == 0 and keeper.pending_hints() > 0
+        victim.start()
+        streak = [0]
+
+        def stored_everywhere() -> bool:
+            batch = int(time.monotonic() * 1000)
+            body = "\n".join(f"stream,series=s{i} v={i}i {BASE + batch * SECOND + i}" for i in range(20))
+            code, _ = coordinator.request("POST", "/write", body.encode())
+            streak[0] = streak[0] + 1 if code == 204 else 0
+            return streak[0] >= 10
+
+        wait_for("ten Sync writes in a row stored on every holder", stored_everywhere)
+        wait_for("the keeper's hints delivered", lambda: keeper.pending_hints() == 0)
+        assert_replicas_equal(nodes)
     finally:
         stop_cluster(nodes)
 

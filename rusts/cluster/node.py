@@ -194,6 +194,12 @@ class ClusterNode:
         )
         self.queries = ClusterQueries(self)
         self._announcer = ThreadPoolExecutor(max_workers=max(1, len(peers)), thread_name_prefix="rusts-announce")
+        # One delivery at a time per peer (a hint handed out twice could replay an old delete after newer
+        # writes); deliveries started by hints arriving for a live peer run on their own thread.
+        self._delivery_locks = {node_id: threading.Lock() for node_id in self.clients}
+        self._deliverer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rusts-deliver")
+        self._delivery_queued: set[str] = set()
+        self._queued_lock = threading.Lock()
         self._schema_versions: dict[str, int] = {}
         self._schema_lock = threading.Lock()
         self._stop = threading.Event()
@@ -227,6 +233,7 @@ class ClusterNode:
         self.replicator.close()
         self.queries.close()
         self._announcer.shutdown(wait=True)
+        self._deliverer.shutdown(wait=True)
         for peer in [*self.clients.values(), *self._probes.values()]:
             peer.close()
         for engine in self.shards.values():
@@ -243,12 +250,40 @@ class ClusterNode:
                     if self._stop.is_set():
                         return
                     if self.health.healthy(node_id) and self.hints.pending(node_id, 1):
-                        delivered = self.hints.deliver(node_id, self._hand_over(node_id))
-                        if delivered:
-                            _log.info("delivered %d hint(s) to %s", delivered, node_id)
+                        self._deliver_to(node_id)
                 self.refresh_schema()
             except Exception:
                 _log.exception("cluster background round failed; the next one retries")
+
+    def _deliver_to(self, node_id: str) -> None:
+        with self._delivery_locks[node_id]:
+            delivered = self.hints.deliver(node_id, self._hand_over(node_id))
+        if delivered:
+            _log.info("delivered %d hint(s) to %s", delivered, node_id)
+
+    def _deliver_soon(self, node_id: str) -> None:
+        """Hints just arrived for a peer that answers (it missed one write, or is catching up): deliver them
+        now rather than at the next round, so that the others, which send it nothing directly while this
+        node holds hints for it, soon see it caught up."""
+        if self._stop.is_set() or not self.health.healthy(node_id):
+            return
+        with self._queued_lock:
+            if node_id in self._delivery_queued:
+                return
+            self._delivery_queued.add(node_id)
+
+        def run() -> None:
+            with self._queued_lock:
+                self._delivery_queued.discard(node_id)
+            try:
+                self._deliver_to(node_id)
+            except Exception:
+                _log.exception("delivery of hints to %s failed; the next round retries", node_id)
+
+        try:
+            self._deliverer.submit(run)
+        except RuntimeError:
+            pass  # shutting down: the hints stay for the next start
 
     def _hand_over(self, node_id: str) -> Callable[[Hint], bool]:
         client = self.clients[node_id]
@@ -292,6 +327,7 @@ class ClusterNode:
                 raise HintStoreFullError(target, f"{keeper}: {outcome.error}", False)  # the keeper logged it
             _log.warning("hint keeper %s for %s did not take %d hint(s) (%s); kept here", keeper, target, len(hints), outcome.error)
         self.hints.append_many(target, hints, accepted)
+        self._deliver_soon(target)
 
     def internal_keep(self, target: str, body: bytes) -> None:
         """POST /internal/hints: keep another coordinator's hints for `target` (this node is its keeper)."""
@@ -307,6 +343,7 @@ class ClusterNode:
             if error.first:
                 _log.error("%s; /cluster/status shows resync_needed", error)
             raise
+        self._deliver_soon(target)
 
     def internal_state(self) -> bytes:
         """GET /internal/state: the nodes this node holds hints for, those it marked for resync, and the
