@@ -21,8 +21,11 @@ Figures, per system:
 - queries: median latency of six queries after a warm-up (see QUERIES and the
   per-system translations below, which say where a peer can only approximate).
 
+With --workload devops the data is TSBS cpu-only-like instead (--hosts series of ten integer
+fields, one point per host every 10 s, hosts interleaved): ingest and disk only.
+
 Run: python benchmarks/peers.py [--rows N] [--only ingest,disk,queries]
-                                [--systems rusts,influxdb,victoriametrics]
+                                [--systems rusts,influxdb,victoriametrics] [--workload devops --hosts H]
 """
 
 from __future__ import annotations
@@ -88,6 +91,42 @@ def build_workload(rows: int, seed: int) -> Workload:
             if str(batch.schema.field(name).type) != "string":
                 numeric += present
     return Workload(bodies, rows, values, numeric)
+
+
+DEVOPS_FIELDS: Final = ("usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait", "usage_irq",
+                         "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice")
+
+
+def build_devops_workload(rows: int, seed: int, hosts: int) -> Workload:
+    """Monitoring data shaped like TSBS's cpu-only use case: `hosts` series of measurement cpu with
+    ten tags and ten integer fields (random walks within 0..100), one point per host every 10 s,
+    hosts interleaved (each body holds one point of many series): the many-series write path."""
+    import random
+
+    rng = random.Random(seed)
+    tags = [
+        f"hostname=host_{h},region=region_{h % 9},datacenter=dc_{h % 27},rack={h % 100},os=Ubuntu16.04LTS,"
+        f"arch=x{'64' if h % 2 else '86'},team=team_{h % 6},service={h % 20},service_version={h % 2},"
+        f"service_environment={('production', 'staging', 'test')[h % 3]}"
+        for h in range(hosts)
+    ]
+    state = [[rng.randrange(101) for _ in DEVOPS_FIELDS] for _ in range(hosts)]
+    lines: list[str] = []
+    bodies: list[bytes] = []
+    for row in range(rows):
+        host, step = row % hosts, row // hosts
+        values = state[host]
+        for i in range(len(values)):
+            values[i] = min(100, max(0, values[i] + rng.randrange(-3, 4)))
+        fields = ",".join(f"{name}={value}i" for name, value in zip(DEVOPS_FIELDS, values))
+        lines.append(f"cpu,{tags[host]} {fields} {MONTH_START_NS + step * 10 * NS}")
+        if len(lines) == BATCH_LINES:
+            bodies.append("\n".join(lines).encode())
+            lines = []
+    if lines:
+        bodies.append("\n".join(lines).encode())
+    values_count = rows * len(DEVOPS_FIELDS)
+    return Workload(bodies, rows, values_count, values_count)
 
 
 def free_port() -> int:
@@ -723,6 +762,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
+    parser.add_argument("--workload", choices=("trips", "devops"), default="trips",
+                        help="devops: TSBS cpu-only-like data (many series, ingest and disk only)")
+    parser.add_argument("--hosts", type=int, default=4000, help="series of the devops workload (default 4000)")
     args = parser.parse_args(argv)
     args.parts = {p.strip() for p in args.only.split(",") if p.strip()}
     args.system_list = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -730,15 +772,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not args.parts <= set(PARTS) or not set(args.system_list) <= set(SYSTEMS) or min(args.clients) < 1:
         parser.error(f"--only takes {', '.join(PARTS)}; --systems takes {', '.join(SYSTEMS)}; --clients >= 1")
     args.warmup = max(args.warmup, 1)
+    if args.workload == "devops":
+        args.parts -= {"queries"}  # the six queries are the trips data's
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     began = time.perf_counter()
-    workload = build_workload(args.rows, args.seed)
+    if args.workload == "devops":
+        workload = build_devops_workload(args.rows, args.seed, args.hosts)
+    else:
+        workload = build_workload(args.rows, args.seed)
     size = sum(len(b) for b in workload.bodies)
-    print(f"trips: {workload.rows:,} rows, {workload.field_values:,} field values "
+    print(f"{args.workload}: {workload.rows:,} rows, {workload.field_values:,} field values "
           f"({workload.numeric_field_values:,} numeric), {len(workload.bodies)} batches of {BATCH_LINES:,} lines, "
           f"{size / 1e6:.0f} MB of line protocol, built in {time.perf_counter() - began:.1f} s; "
           f"{os.cpu_count()} CPUs", flush=True)

@@ -240,7 +240,7 @@ def test_a_bad_value_names_file_and_key(text: str, key: str, words: str) -> None
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("- server\n", "a mapping of server, storage, auth, logging, postgres, got a list"),
+        ("- server\n", "a mapping of server, storage, auth, logging, postgres, cluster, got a list"),
         ("just words", 'got the string "just words"'),
         ("server: {port: [\n", "invalid YAML at line 2, column 1"),
         ("server:\n\tport: 1\n", "invalid YAML at line 2"),

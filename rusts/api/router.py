@@ -87,7 +87,12 @@ REJECTED_LINES_SHOWN = 100
 # Cluster traffic (/internal/*) was limited at the coordinator that took the client's request.
 OPEN_PATHS = frozenset({"/health", "/ready"})
 UNLIMITED_PATHS = frozenset(
-    {"/health", "/ready", "/metrics", "/internal/write", "/internal/query", "/internal/schema", "/internal/fingerprint"}
+    {
+        "/health", "/ready", "/metrics",
+        # cluster peers (rusts/api/cluster_routes.INTERNAL_PATHS): a limited hint or delete would be refused
+        "/internal/write", "/internal/delete", "/internal/hints", "/internal/state", "/internal/written",
+        "/internal/deleted", "/internal/changed", "/internal/query", "/internal/schema", "/internal/fingerprint",
+    }
 )
 UNMATCHED_ROUTE = "(unmatched)"
 
