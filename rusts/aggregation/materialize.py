@@ -21,8 +21,8 @@ from numpy.typing import NDArray
 from sqlglot import exp
 
 from rusts.aggregation.definition import AggregateDefinition
-from rusts.core.kinds import KIND_FLOAT, KIND_NAMES, KIND_STRING, NUMPY_DTYPES
-from rusts.query.executor import execute, execute_group_columns
+from rusts.core.kinds import KIND_FLOAT, KIND_NAMES
+from rusts.query.executor import execute, execute_group_columns, values_column
 from rusts.query.model import QueryResult
 from rusts.sql.translator import Translation, parse_statement, translate_select
 from rusts.storage.columns import Column, WriteBatch
@@ -167,12 +167,9 @@ def _from_rows(definition: AggregateDefinition, result: QueryResult) -> Answer:
         times = np.array([row[time_at] for row in rows], dtype=np.int64)
         fields = {}
         for name, at in field_at:
-            values = [row[at] for row in rows]
-            present = np.array([value is not None for value in values], dtype=np.bool_)
             kind = _kind(definition, name)
-            blank: Any = "" if kind == KIND_STRING else 0
-            filled = [blank if value is None else value for value in values]
-            fields[name] = _column(kind, filled if kind == KIND_STRING else np.array(filled, dtype=NUMPY_DTYPES[kind]), present)
+            values, present = values_column([row[at] for row in rows], KIND_NAMES[kind])
+            fields[name] = _column(kind, values, present)
         series.append(_Series(tag_values, times, fields))
     return Answer(definition, series)
 

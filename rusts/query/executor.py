@@ -851,12 +851,18 @@ def _spec_column(spec: agg.AggregateSpec, buckets: NDArray[np.int64], state: agg
         else:
             for at, value in zip(np.searchsorted(buckets, found).tolist(), results):
                 values[at] = value
+    return values_column(values, spec.result_type)
+
+
+def values_column(values: list[Any], result_type: str) -> tuple[Any, NDArray[np.bool_] | None]:
+    """Answer values (None where absent) as a column of their result type: a numpy array, or the
+    list for strings, and the presence (None: every value is there)."""
     present = None
     if None in values:
         present = np.array([value is not None for value in values], dtype=np.bool_)
-        blank: Any = "" if spec.result_type == "string" else 0
+        blank: Any = "" if result_type == "string" else 0
         values = [blank if value is None else value for value in values]
-    dtype = _RESULT_DTYPES.get(spec.result_type)
+    dtype = _RESULT_DTYPES.get(result_type)
     return (values if dtype is None else np.array(values, dtype=dtype)), present
 
 
