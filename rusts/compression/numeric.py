@@ -132,14 +132,18 @@ def _header(*fields: int) -> BytesWriter:
     return out
 
 
-def encode_integers(values: npt.NDArray[np.int64] | npt.NDArray[np.uint64]) -> bytes:
-    """An integer block (id 0x22) for int64 or uint64 values (timestamps included)."""
+def encode_integers(values: npt.NDArray[np.int64] | npt.NDArray[np.uint64], order: int = -1) -> bytes:
+    """An integer block (id 0x22) for int64 or uint64 values (timestamps included), at the
+    transform `order` when one is given (0..2), else at the best one on a sample."""
     unsigned = values.dtype == np.uint64
     if unsigned:
         patterns = np.ascontiguousarray(values).view(np.int64)
     else:
         patterns = np.ascontiguousarray(values, dtype=np.int64)
-    order, frame = _best_order(patterns)
+    if order < 0:
+        order, frame = _best_order(patterns)
+    else:
+        frame = _compress(_transform(patterns, _check_order(order, "numeric-integer")))
     out = _header(INTEGER_ID, DTYPE_UINT64 if unsigned else DTYPE_INT64, order, len(patterns))
     out.write(frame)
     return out.getvalue()
@@ -210,18 +214,31 @@ def _decimal_ints(values: npt.NDArray[np.float64], scale: int) -> tuple[Int64Arr
     return ints, np.not_equal(decoded.view(np.int64), values.view(np.int64))
 
 
-def encode_decimal_floats(values: npt.NDArray[np.float64]) -> bytes | None:
-    """A decimal float block (id 0x20), or None when the values are not short decimals."""
+def encode_decimal_floats(values: npt.NDArray[np.float64], scale: int = -1, order: int = -1) -> bytes | None:
+    """A decimal float block (id 0x20), or None when the values are not short decimals.
+
+    With `scale` (0..MAX_DECIMAL_SCALE) and `order` given, only that scale and transform are
+    tried: None when too many values are exceptions at that scale."""
     floats = np.ascontiguousarray(values, dtype=np.float64)
-    scale, ints, exceptions = decimal_scale(floats)
     if scale < 0:
-        return None
+        scale, ints, exceptions = decimal_scale(floats)
+        if scale < 0:
+            return None
+    else:
+        if scale > MAX_DECIMAL_SCALE:
+            raise ValueError(f"decimal scale {scale} beyond {MAX_DECIMAL_SCALE}")
+        ints, exceptions = _decimal_ints(floats, scale)
+        if np.count_nonzero(exceptions) > len(floats) // 64:
+            return None
     positions = np.flatnonzero(exceptions).astype(np.int64)
     if len(positions) > 0:
         # Repeat the previous integer in an exception's slot, so its deltas stay zero.
         source = np.where(exceptions, np.int64(0), np.arange(len(ints), dtype=np.int64))
         ints = ints[np.maximum.accumulate(source)]
-    order, frame = _best_order(ints)
+    if order < 0:
+        order, frame = _best_order(ints)
+    else:
+        frame = _compress(_transform(ints, _check_order(order, "numeric-decimal")))
     out = _header(DECIMAL_FLOAT_ID, scale, order, len(floats))
     write_uvarint(out, len(positions))
     for gap in np.diff(positions, prepend=np.int64(-1)) - 1:

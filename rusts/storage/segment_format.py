@@ -70,6 +70,7 @@ import zstandard
 from numpy.typing import NDArray
 
 from rusts.compression import block, codec, gorilla, numeric, relative, timestamp, varint
+from rusts.compression.plans import ChunkPlans
 from rusts.core.errors import CorruptDataError
 from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_UNSIGNED, NUMPY_DTYPES
 
@@ -224,18 +225,36 @@ class DirectoryEntry:
 
 
 def encode_chunk(
-    kind_name: str, values: Any, outer: int, zstd_level: int, times: NDArray[np.int64] | None = None
+    kind_name: str,
+    values: Any,
+    outer: int,
+    zstd_level: int,
+    times: NDArray[np.int64] | None = None,
+    plans: ChunkPlans | None = None,
+    key: str = "",
 ) -> bytes:
     """The smallest codec block for `values`, inside the outer wrapper when that is smaller.
 
     `times`: for an integer column, the timestamps of its values' rows; values near them are
     also tried as factored offsets from them (codec 0x23, mode 1).
+    `plans`: the segment's codec plans; the chunk of column `key` reuses the codec of that
+    column's last trial while it holds up (compression/plans.py), else is tried and recorded.
     """
     dtype = _CHUNK_DTYPES.get(kind_name)
     if dtype is not None:
         values = np.ascontiguousarray(values, dtype=dtype)
     if len(values) <= SMALL_CHUNK:
         return _small_chunk(kind_name, values)
+    if plans is None:
+        return _tried_chunk(kind_name, values, outer, zstd_level, times)
+    chunk = plans.replay(key, kind_name, values, times, zstd_level)
+    if chunk is None:
+        chunk = _tried_chunk(kind_name, values, outer, zstd_level, times)
+        plans.learn(key, kind_name, chunk, len(values))
+    return chunk
+
+
+def _tried_chunk(kind_name: str, values: Any, outer: int, zstd_level: int, times: NDArray[np.int64] | None) -> bytes:
     bare = codec.CHOOSERS[kind_name](values)
     if times is not None and kind_name == "integer" and len(values) > 0 and _near(values, times):
         offsets = codec.encode_factored(values, times, relative.common_factor(values))

@@ -13,6 +13,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from rusts.compression.plans import ChunkPlans
 from rusts.storage.columns import KIND_INTEGER, KIND_NAMES, KIND_STRING, NUMPY_DTYPES, SeriesData
 from rusts.storage.segment_format import (
     FORMAT_VERSION,
@@ -42,6 +43,8 @@ from rusts.storage.segment_format import (
 DEFAULT_BLOCK_ROWS: Final = 8192
 MAX_BLOCK_ROWS: Final = 1 << 20
 WRITE_BUFFER: Final = 1 << 20
+# The codec plan key of the timestamp chunks (field names are never empty nor hold NUL).
+TIME_KEY: Final = "\x00time"
 
 
 class SegmentInfo:
@@ -140,6 +143,7 @@ def _write_body(
     offset = HEADER.size
     metas: dict[int, SeriesMeta] = {}
     field_values = 0
+    plans = ChunkPlans()
     for data in series:
         if len(data) == 0:
             continue
@@ -148,7 +152,7 @@ def _write_body(
         blocks: list[BlockMeta] = []
         for start in range(0, len(timestamps), block_rows):
             stop = min(start + block_rows, len(timestamps))
-            chunks, meta = _encode_block(data, timestamps, names, start, stop, offset, outer, zstd_level)
+            chunks, meta = _encode_block(data, timestamps, names, start, stop, offset, outer, zstd_level, plans)
             for chunk in chunks:
                 out.write(chunk)
             offset += meta.length
@@ -185,12 +189,13 @@ def _encode_block(
     offset: int,
     outer: int,
     zstd_level: int,
+    plans: ChunkPlans,
 ) -> tuple[list[bytes], BlockMeta]:
     """The chunks of rows [start, stop) in file order, and their block metadata at `offset`."""
     rows = stop - start
     block_times = timestamps[start:stop]
     exponent = time_exponent(block_times)
-    chunks = [encode_chunk("timestamp", scale_times(block_times, exponent), outer, zstd_level)]
+    chunks = [encode_chunk("timestamp", scale_times(block_times, exponent), outer, zstd_level, None, plans, TIME_KEY)]
     refs = [ChunkRef(offset, len(chunks[0]), zlib.crc32(chunks[0]))]
     entries: dict[str, ColumnBlockMeta] = {}
     for name in names:
@@ -210,7 +215,7 @@ def _encode_block(
             chunk_refs[0] = _next_ref(refs, chunks[-1])
             values = _compress(column.kind, values, mask)
             times = None if times is None else times[mask]
-        chunks.append(encode_chunk(KIND_NAMES[column.kind], values, outer, zstd_level, times))
+        chunks.append(encode_chunk(KIND_NAMES[column.kind], values, outer, zstd_level, times, plans, name))
         chunk_refs[1] = _next_ref(refs, chunks[-1])
         entry = ColumnBlockMeta(present, chunk_refs[0], chunk_refs[1])
         if column.kind in STATS:
