@@ -139,3 +139,27 @@ def test_columns_changing_character_between_blocks_read_back_exactly(tmp_path: P
                 have = np.asarray(got_column.values)[got_mask]
                 np.testing.assert_array_equal(have.view(np.int64) if name == "f" else have,
                                               want.view(np.int64) if name == "f" else want)
+
+
+def test_a_column_name_of_another_kind_in_another_series_reads_back(tmp_path: Path) -> None:
+    # The same field name is a float in one series, an integer in the next, unsigned in the
+    # third (different measurements, or an aggregate tier's columns): a plan is kept per kind.
+    rng = np.random.default_rng(5)
+    rows = 600
+    times = (np.arange(rows, dtype=np.int64) * 10**9 + 1_700_000_000 * 10**9).astype(np.int64)
+    makers = [
+        lambda: Column(KIND_FLOAT, rng.normal(0, 1, rows)),
+        lambda: Column(KIND_INTEGER, rng.integers(-(2**40), 2**40, rows).astype(np.int64)),
+        lambda: Column(KIND_UNSIGNED, rng.integers(0, 2**63, rows, dtype=np.uint64)),
+    ]
+    series = [SeriesData(series_id, times, {"v": makers[series_id % 3]()}) for series_id in range(9)]
+    path = str(tmp_path / "seg")
+    write_segment(path, series, outer="zstd", block_rows=200)
+    with SegmentReader.open(path) as reader:
+        for expected in series:
+            got = reader.read(expected.series_id)
+            assert got is not None
+            want = np.asarray(expected.columns["v"].values)
+            have = np.asarray(got.columns["v"].values)
+            assert have.dtype == want.dtype
+            np.testing.assert_array_equal(have.view(np.int64), want.view(np.int64))

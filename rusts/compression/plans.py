@@ -44,9 +44,10 @@ class Recipe:
 
 
 class _Plan:
-    __slots__ = ("recipe", "uses", "bytes_per_value")
+    __slots__ = ("kind_name", "recipe", "uses", "bytes_per_value")
 
-    def __init__(self, recipe: Recipe, bytes_per_value: float) -> None:
+    def __init__(self, kind_name: str, recipe: Recipe, bytes_per_value: float) -> None:
+        self.kind_name = kind_name  # a column name can carry another kind in another series
         self.recipe = recipe
         self.uses = 0
         self.bytes_per_value = bytes_per_value
@@ -63,7 +64,7 @@ class ChunkPlans:
         plan = self._plans.get(key)
         if plan is None or kind_name not in PLANNED_KINDS:
             return None
-        if plan.uses >= RETRIAL:
+        if plan.uses >= RETRIAL or plan.kind_name != kind_name:
             del self._plans[key]
             return None
         chunk = _wrapped(plan.recipe, values, times, zstd_level)
@@ -78,7 +79,7 @@ class ChunkPlans:
         if kind_name in PLANNED_KINDS and count > 0:
             recipe = recipe_of(chunk)
             if recipe is not None:
-                self._plans[key] = _Plan(recipe, len(chunk) / count)
+                self._plans[key] = _Plan(kind_name, recipe, len(chunk) / count)
 
 
 def recipe_of(chunk: bytes) -> Recipe | None:
