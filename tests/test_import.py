@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rusts.api.line_protocol import engine_parser
+from rusts.importer.source import prefetched
 from rusts.query.executor import execute
 from rusts.query.model import Query
 from rusts.storage.engine import EngineOptions, StorageEngine
@@ -373,3 +375,35 @@ def test_console_scripts_name_the_importer_and_exporter() -> None:
     scripts = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["rusts-import"] == "rusts.importer.cli:main"
     assert scripts["rusts-export"] == "rusts.exporter.cli:main"
+
+
+def test_prefetched_batches_keep_order_raise_in_place_and_stop_when_closed() -> None:
+    def items(fail_at: int | None) -> Any:
+        for i in range(50):
+            if i == fail_at:
+                raise ValueError(f"bad batch {i}")
+            yield i
+
+    assert list(prefetched(items(None))) == list(range(50))
+    seen: list[int] = []
+    with pytest.raises(ValueError, match="bad batch 7"):
+        for item in prefetched(items(7)):
+            seen.append(item)
+    assert seen == list(range(7))  # everything before the failure arrived, in order
+
+    produced: list[int] = []
+
+    def endless() -> Any:
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    stream = prefetched(endless(), depth=2)
+    assert next(stream) == 0
+    stream.close()  # the consumer stopped: the reader stops within its put timeout
+    time.sleep(0.5)
+    count = len(produced)
+    time.sleep(0.3)
+    assert len(produced) == count <= 5

@@ -25,7 +25,7 @@ from rusts.importer.columns import TIMESTAMP_UNITS, ColumnPlan, ImportSpec, Inpu
 from rusts.importer.convert import Converter, Dedup, Skipped
 from rusts.importer.progress import Progress, summary
 from rusts.importer.sinks import DirectSink, RestSink, SinkError, WriteOutcome, engine_options
-from rusts.importer.source import Source, open_source, parse_types
+from rusts.importer.source import Source, open_source, parse_types, prefetched
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -227,7 +227,7 @@ def _import(spec: ImportSpec, plans: list[tuple[Source, ColumnPlan]], sink: Dire
                 converters.append(converter)
                 columns = list(dict.fromkeys([plan.time_column, *plan.tags, *(n for n, _ in plan.fields),
                                               *([spec.dedup_column] if spec.dedup_column else [])]))
-                for batch in source.batches(columns, args.batch_size):
+                for batch in prefetched(source.batches(columns, args.batch_size)):
                     state.rows += batch.num_rows
                     state.add(sink.write(converter.convert(batch)), err)
                     progress.update(state.rows, state.written, bytes_before + source.bytes_read)

@@ -13,7 +13,7 @@ such a run gets k nanoseconds added, so every row is kept; runs are followed
 across batches when each series arrives in time order.
 """
 
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +25,10 @@ from rusts.core.kinds import KIND_FLOAT, KIND_STRING
 from rusts.importer.columns import ColumnPlan, InputError, ImportSpec
 
 I64_MAX = 2**63 - 1
+
+# Tag combinations are numbered with a table of flags instead of a sort when there are at most
+# this many possible per row of the batch (the table costs O(possible), the sort O(rows log rows)).
+DENSE_PER_ROW: Final = 4
 
 
 class Skipped:
@@ -44,7 +48,8 @@ class Skipped:
 
 class Chunk:
     """The kept rows of one batch: per row its time and series code; per series its key and tags;
-    per field an Arrow array (null where the row lacks the field) of the field's kind."""
+    per field an Arrow array (null where the row lacks the field) of the field's kind; `order`:
+    the rows grouped by series, by time within a series, rows of one time in input order."""
 
     def __init__(
         self,
@@ -54,9 +59,11 @@ class Chunk:
         tags: list[list[tuple[str, str]]],
         fields: list[tuple[str, int, Any]],
         measurement: str,
+        order: NDArray[np.intp] | None = None,
     ) -> None:
         self.measurement = measurement
         self.times = times
+        self.order = np.lexsort((times, codes)) if order is None else order
         self.codes = codes
         self.keys = keys
         self.tags = tags
@@ -105,9 +112,12 @@ class Converter:
     def convert(self, batch: Any) -> Chunk:
         times, has_time = self._times(batch.column(self.plan.time_column))
         fields = [(name, kind, _field_array(batch.column(name), kind)) for name, kind in self.plan.fields]
-        has_field = np.zeros(batch.num_rows, dtype=np.bool_)
-        for _, _, array in fields:
-            has_field |= array.is_valid().to_numpy(zero_copy_only=False)
+        if any(array.null_count == 0 for _, _, array in fields):
+            has_field = np.ones(batch.num_rows, dtype=np.bool_)
+        else:
+            has_field = np.zeros(batch.num_rows, dtype=np.bool_)
+            for _, _, array in fields:
+                has_field |= array.is_valid().to_numpy(zero_copy_only=False)
         keep = has_time & has_field
         self.skipped.no_time += int((~has_time).sum())
         self.skipped.no_fields += int((has_time & ~has_field).sum())
@@ -126,10 +136,10 @@ class Converter:
             if dedup_values is not None:
                 dedup_values = dedup_values.take(indices)
         codes, keys, tags = self._series(batch)
-        times = self._same_time(times, codes, keys)
+        times, order = self._same_time(times, codes, keys)
         if self.dedup is not None and dedup_values is not None:
             self.dedup.remember(dedup_values)
-        return Chunk(times, codes, keys, tags, fields, self.spec.measurement)
+        return Chunk(times, codes, keys, tags, fields, self.spec.measurement, order)
 
     def _dedup_values(self, batch: Any, fields: list[tuple[str, int, Any]]) -> Any:
         assert self.dedup is not None, "BUG: dedup values without dedup"
@@ -177,6 +187,14 @@ class Converter:
         if capacity >= 2**62:
             combos, codes = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
             combo_rows = combos.tolist()
+        elif capacity <= DENSE_PER_ROW * rows + 4096:
+            # Few possible combinations: mark the ones present and number them in order, no sort.
+            seen = np.zeros(capacity, dtype=np.bool_)
+            seen[combined] = True
+            uniques = np.flatnonzero(seen)
+            number = np.cumsum(seen, dtype=np.int64) - 1
+            codes = number[combined]
+            combo_rows = _digits(uniques, radix)
         else:
             uniques, codes = np.unique(combined, return_inverse=True)
             combo_rows = _digits(uniques, radix)
@@ -188,11 +206,14 @@ class Converter:
             tags.append(pairs)
         return codes.reshape(-1).astype(np.int64), keys, tags
 
-    def _same_time(self, times: NDArray[np.int64], codes: NDArray[np.int64], keys: list[str]) -> NDArray[np.int64]:
-        """Count (and with unique_time, spread) rows that share series and time with an earlier row."""
+    def _same_time(
+        self, times: NDArray[np.int64], codes: NDArray[np.int64], keys: list[str]
+    ) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
+        """Count (and with unique_time, spread) rows that share series and time with an earlier row.
+        (the times, spread or not; the rows by series, time and input order)"""
         if len(times) == 0:
-            return times
-        order = np.lexsort((np.arange(len(times)), times, codes))
+            return times, np.zeros(0, dtype=np.intp)
+        order = np.lexsort((times, codes))  # stable: rows of one series and time stay in input order
         sorted_codes, sorted_times = codes[order], times[order]
         starts = np.ones(len(order), dtype=np.bool_)
         starts[1:] = (sorted_codes[1:] != sorted_codes[:-1]) | (sorted_times[1:] != sorted_times[:-1])
@@ -216,10 +237,10 @@ class Converter:
             if previous is None or time_now >= previous[0]:
                 self._last[key] = (time_now, int(rank[i]) + 1)
         if not self.spec.unique_time:
-            return times
+            return times, order
         spread = times.copy()
         spread[order] = sorted_times + rank
-        return spread
+        return spread, order
 
 
 def _digits(numbers: NDArray[np.int64], radix: list[int]) -> list[list[int]]:

@@ -15,23 +15,26 @@ from rusts.importer.convert import Chunk
 _SUFFIX = {KIND_FLOAT: "", KIND_INTEGER: "i", KIND_UNSIGNED: "u"}
 
 
-def _values(kind: int, array: Any) -> tuple[Any, NDArray[np.bool_] | None]:
-    """An Arrow field array as numpy values (object dtype for strings) and its presence (None: all)."""
-    present = None if array.null_count == 0 else array.is_valid().to_numpy(zero_copy_only=False)
+def _values(kind: int, array: Any, order: NDArray[np.intp]) -> tuple[Any, NDArray[np.bool_] | None]:
+    """An Arrow field array's values in `order` as numpy (object dtype for strings) and their
+    presence (None: all). Strings are gathered as dictionary codes, so each row's string is
+    looked up once, already in order."""
+    present = None if array.null_count == 0 else array.is_valid().to_numpy(zero_copy_only=False)[order]
     if kind == KIND_STRING:
         encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
         words = np.array(encoded.dictionary.to_pylist() + [""], dtype=object)
         indices = encoded.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
-        return words[indices], present
+        return words[indices[order]], present
     fill = {KIND_FLOAT: 0.0, KIND_INTEGER: 0, KIND_UNSIGNED: 0, KIND_BOOLEAN: False}[kind]
-    return array.fill_null(fill).to_numpy(zero_copy_only=False), present
+    return array.fill_null(fill).to_numpy(zero_copy_only=False)[order], present
 
 
 def series_batches(chunk: Chunk, measurement: str) -> list[SeriesBatch]:
-    """The chunk's rows as one SeriesBatch per series, rows in input order (line numbers = row + 1)."""
+    """The chunk's rows as one SeriesBatch per series, rows by time, rows of one time in input
+    order (line numbers = row + 1), so the memtable keeps the last of them and sorts nothing."""
     if len(chunk) == 0:
         return []
-    order = np.argsort(chunk.codes, kind="stable")
+    order = chunk.order
     codes = chunk.codes[order]
     starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
     ends = np.append(starts[1:], len(order))
@@ -39,8 +42,8 @@ def series_batches(chunk: Chunk, measurement: str) -> list[SeriesBatch]:
     lines = order.astype(np.int64) + 1
     columns: list[tuple[str, int, Any, NDArray[np.bool_] | None]] = []
     for name, kind, array in chunk.fields:
-        values, present = _values(kind, array)
-        columns.append((name, kind, values[order], None if present is None else present[order]))
+        values, present = _values(kind, array, order)
+        columns.append((name, kind, values, present))
     batches: list[SeriesBatch] = []
     for lo, hi in zip(starts.tolist(), ends.tolist()):
         fields: dict[str, FieldColumn] = {}
