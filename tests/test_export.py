@@ -9,7 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rusts.api.line_protocol import engine_parser
 from rusts.query.model import Query
+from rusts.storage.engine import EngineOptions, StorageEngine
 from servers import PACKAGE_ROOT, RustsServer
 from test_import import EXPECTED_ROWS, T0, config, importer, sorted_rows, stored, typed_table
 
@@ -88,3 +90,37 @@ def test_export_refuses_a_directory_a_server_holds(tmp_path: Path) -> None:
         assert f"a running server holds {tmp_path / 'data'}" in result.stderr
     finally:
         server.stop()
+
+
+def test_many_series_over_several_windows_with_fields_missing_by_series_and_row(tmp_path: Path) -> None:
+    # Six series over three days (three partitions, some rows still in the WAL at export time):
+    # an integer only the even series carry, a bool only the odd ones, a string every third row.
+    day = 86_400 * 10**9
+    expected: list[tuple[int, str, float, int | None, bool | None, str | None]] = []
+    lines: list[str] = []
+    for row in range(240):
+        host = f"h{row % 6}"
+        at = T0 + (row // 6) * (3 * day // 40) + row % 6
+        value = row * 0.25
+        integer = row if row % 6 % 2 == 0 else None
+        flag = (row % 4 == 1) if row % 6 % 2 == 1 else None
+        text = f"s{row}" if row % 3 == 0 else None
+        fields = [f"f={value}"] + ([f"i={integer}i"] if integer is not None else []) \
+            + ([f"b={'true' if flag else 'false'}"] if flag is not None else []) + ([f's="{text}"'] if text else [])
+        lines.append(f"m,host={host} {','.join(fields)} {at}")
+        expected.append((at, host, value, integer, flag, text))
+    engine = StorageEngine.open(EngineOptions(str(tmp_path / "data"), wal_durability="every_write"), engine_parser)
+    try:
+        assert not engine.write_line_protocol("\n".join(lines[:180]).encode()).errors
+        engine.flush()
+        assert not engine.write_line_protocol("\n".join(lines[180:]).encode()).errors
+    finally:
+        engine.close()
+    cfg = config(tmp_path)
+    result = exporter("parquet", "out.parquet", "-m", "m", "--config", str(cfg), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = pq.read_table(tmp_path / "out.parquet")
+    got = list(zip(*(table.column(name).to_pylist() for name in ("time", "host", "f", "i", "b", "s"))))
+    times = table.column("time").cast(pa.int64()).to_pylist()
+    rows = [(times[k], *got[k][1:]) for k in range(len(got))]
+    assert rows == sorted(expected)  # time order, ties by series key

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rusts.api.line_protocol import engine_parser
-from rusts.importer.source import prefetched
+from rusts.core.prefetch import prefetched
 from rusts.query.executor import execute
 from rusts.query.model import Query
 from rusts.storage.engine import EngineOptions, StorageEngine

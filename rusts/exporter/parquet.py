@@ -14,6 +14,7 @@ Rows are in time order, ties in series-key order, as queries answer them.
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,11 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED
+from rusts.core.prefetch import prefetched
 from rusts.query.filters import row_mask
 from rusts.query.model import Query
 from rusts.query.planner import Plan, SeriesRef, plan_query
-from rusts.storage.columns import Column, SeriesData
+from rusts.storage.columns import NUMPY_DTYPES, Column, SeriesData
 from rusts.storage.engine import StorageEngine
 from rusts.storage.scan import ScanSnapshot
 
@@ -58,16 +60,26 @@ def _keep(plan: Plan, data: SeriesData) -> NDArray[np.bool_]:
 
 
 def _field_array(kind: int, parts: list[tuple[int, Column | None]]) -> Any:
-    """One field across the series of a window: Arrow chunks, null where a row lacks it."""
-    chunks: list[Any] = []
+    """One field across the series of a window, converted to Arrow at once: the series' values
+    joined first (zeros or "" where a series lacks the field), null where a row lacks it."""
     arrow_type = ARROW_TYPES[kind]
-    for length, column in parts:
-        if column is None:
-            chunks.append(pa.nulls(length, arrow_type))
-            continue
-        mask = None if column.present is None else ~column.present
-        chunks.append(pa.array(column.values, arrow_type, mask=mask))
-    return pa.chunked_array(chunks, arrow_type).combine_chunks()
+    if all(column is None for _, column in parts):
+        return pa.nulls(sum(length for length, _ in parts), arrow_type)
+    values: Any
+    if kind == KIND_STRING:
+        values = []
+        for length, column in parts:
+            values += [""] * length if column is None else column.values
+    else:
+        dtype = NUMPY_DTYPES[kind]
+        values = np.concatenate([np.zeros(length, dtype) if column is None else column.values for length, column in parts])
+    if all(column is not None and column.present is None for _, column in parts):
+        return pa.array(values, arrow_type)
+    present = np.concatenate([
+        np.zeros(length, np.bool_) if column is None else np.ones(length, np.bool_) if column.present is None else column.present
+        for length, column in parts
+    ])
+    return pa.array(values, arrow_type, mask=~present)
 
 
 def _window_table(plan: Plan, schema: Any, found: list[tuple[SeriesRef, SeriesData]]) -> Any:
@@ -102,20 +114,26 @@ def export_parquet(engine: StorageEngine, query: Query, path: str, compression: 
 
 
 def _write(engine: StorageEngine, plan: Plan, schema: Any, path: str, compression: str) -> int:
-    snapshot = ScanSnapshot(engine, plan.start, plan.end)
+    """The windows are read and made into tables on a helper thread while this one encodes and
+    compresses the previous table into the file (pyarrow does that without the GIL)."""
     rows = 0
     with pq.ParquetWriter(path, schema, compression=compression) as writer:
-        for partition, lo, hi in snapshot.windows():
-            found: list[tuple[SeriesRef, SeriesData]] = []
-            for ref in plan.series:
-                data = snapshot.window_rows(ref.series_id, plan.read_columns, partition, lo, hi)
-                if data is None or len(data) == 0:
-                    continue
-                keep = np.flatnonzero(_keep(plan, data))
-                if len(keep):
-                    found.append((ref, data.take(keep) if len(keep) < len(data) else data))
-            if found:
-                table = _window_table(plan, schema, found)
-                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-                rows += table.num_rows
+        for table in prefetched(_tables(ScanSnapshot(engine, plan.start, plan.end), plan, schema)):
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            rows += table.num_rows
     return rows
+
+
+def _tables(snapshot: ScanSnapshot, plan: Plan, schema: Any) -> Iterator[Any]:
+    """One table per time window holding rows, in time order."""
+    for partition, lo, hi in snapshot.windows():
+        found: list[tuple[SeriesRef, SeriesData]] = []
+        for ref in plan.series:
+            data = snapshot.window_rows(ref.series_id, plan.read_columns, partition, lo, hi)
+            if data is None or len(data) == 0:
+                continue
+            keep = np.flatnonzero(_keep(plan, data))
+            if len(keep):
+                found.append((ref, data.take(keep) if len(keep) < len(data) else data))
+        if found:
+            yield _window_table(plan, schema, found)

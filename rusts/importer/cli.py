@@ -21,11 +21,12 @@ from typing import Any, TextIO
 
 from rusts.core.errors import RustsError
 from rusts.core.kinds import KIND_NAMES
+from rusts.core.prefetch import prefetched
 from rusts.importer.columns import TIMESTAMP_UNITS, ColumnPlan, ImportSpec, InputError, plan_columns
 from rusts.importer.convert import Converter, Dedup, Skipped
 from rusts.importer.progress import Progress, summary
 from rusts.importer.sinks import DirectSink, RestSink, SinkError, WriteOutcome, engine_options
-from rusts.importer.source import Source, open_source, parse_types, prefetched
+from rusts.importer.source import Source, open_source, parse_types
 
 EXIT_OK = 0
 EXIT_FAILED = 1

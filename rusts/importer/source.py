@@ -7,8 +7,6 @@ times become timestamps) unless given with `--types col:kind,...`.
 """
 
 import os
-import queue
-import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Final
 
@@ -30,9 +28,6 @@ CSV_TYPES: Final[dict[str, Any]] = {
     "timestamp": pa.timestamp("ns", "UTC"),
 }
 CSV_BLOCK_BYTES: Final = 1 << 23
-# Batches decoded ahead of the converter (pyarrow decodes without the GIL, so reading the next
-# batch overlaps converting this one); bounds the memory read ahead.
-PREFETCH: Final = 2
 
 
 def parse_types(text: str | None) -> dict[str, Any]:
@@ -48,45 +43,6 @@ def parse_types(text: str | None) -> dict[str, Any]:
             raise InputError(f"--types: unknown kind {kind!r} for column {name!r}: expected {', '.join(CSV_TYPES)}")
         types[name] = CSV_TYPES[kind]
     return types
-
-
-def prefetched(batches: Iterator[Any], depth: int = PREFETCH) -> Iterator[Any]:
-    """The items of `batches`, produced up to `depth` ahead on a reader thread. An exception
-    of the reader is raised here at its place in the stream; closing this generator (the
-    consumer stopped: Ctrl-C, an error) stops the reader at its next item."""
-    ready: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(entry: tuple[int, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read() -> None:
-        try:
-            for item in batches:
-                if not offer((0, item)):
-                    return
-            offer((1, None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            offer((2, exc))
-
-    reader = threading.Thread(target=read, name="rusts-import-reader", daemon=True)
-    reader.start()
-    try:
-        while True:
-            state, item = ready.get()
-            if state == 1:
-                return
-            if state == 2:
-                raise item
-            yield item
-    finally:
-        stop.set()
 
 
 class Source:
