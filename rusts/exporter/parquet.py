@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from numpy.typing import NDArray
 
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED
 from rusts.core.prefetch import prefetched
-from rusts.query.filters import row_mask
+from rusts.query.filters import kept_rows
 from rusts.query.model import Query
 from rusts.query.planner import Plan, SeriesRef, plan_query
 from rusts.storage.columns import NUMPY_DTYPES, Column, SeriesData
@@ -48,15 +47,6 @@ def export_schema(plan: Plan) -> Any:
     columns += [pa.field(name, ARROW_TYPES[plan.kinds[name]]) for name in plan.projection]
     metadata = {"rusts.measurement": plan.measurement, "rusts.tags": json.dumps(plan.tag_keys)}
     return pa.schema(columns, metadata=metadata)
-
-
-def _keep(plan: Plan, data: SeriesData) -> NDArray[np.bool_]:
-    """Rows that pass the field predicates and carry at least one field."""
-    carried = np.zeros(len(data), dtype=np.bool_)
-    for column in data.columns.values():
-        carried |= True if column.present is None else column.present
-    mask = row_mask(plan.conditions, data)
-    return carried if mask is None else carried & mask
 
 
 def _field_array(kind: int, parts: list[tuple[int, Column | None]]) -> Any:
@@ -132,7 +122,7 @@ def _tables(snapshot: ScanSnapshot, plan: Plan, schema: Any) -> Iterator[Any]:
             data = snapshot.window_rows(ref.series_id, plan.read_columns, partition, lo, hi)
             if data is None or len(data) == 0:
                 continue
-            keep = np.flatnonzero(_keep(plan, data))
+            keep = np.flatnonzero(kept_rows(plan.conditions, plan.projection, data))
             if len(keep):
                 found.append((ref, data.take(keep) if len(keep) < len(data) else data))
         if found:

@@ -46,7 +46,7 @@ from rusts.query import aggregate as agg
 from rusts.query.batches import ColumnBatch
 from rusts.query.errors import InvalidQueryError, QueryTimeoutError
 from rusts.query.fill import fill_column
-from rusts.query.filters import row_mask
+from rusts.query.filters import kept_rows, row_mask
 from rusts.query.model import Column as ResultColumn
 from rusts.query.model import Query, QueryResult, parse_query
 from rusts.query.planner import TIME_MAX, TIME_MIN, Plan, SeriesRef, plan_query
@@ -111,17 +111,6 @@ def execute(engine: StorageEngine, query: Query, timeout: float | None = None) -
 # ---- raw rows ----
 
 
-def _keep(plan: Plan, data: SeriesData) -> NDArray[np.bool_]:
-    """Rows that pass the field predicates and carry at least one projected field."""
-    carried = np.zeros(len(data), dtype=np.bool_)
-    for name in plan.projection:
-        column = data.columns.get(name)
-        if column is not None:
-            carried |= True if column.present is None else column.present
-    mask = row_mask(plan.conditions, data)
-    return carried if mask is None else carried & mask
-
-
 def _raw(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryResult:
     found: list[tuple[SeriesRef, SeriesData]] = []
     wanted = None if plan.limit is None else plan.limit + plan.offset
@@ -133,7 +122,7 @@ def _raw(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryResult:
             deadline.check()
             for piece in pieces:
                 assert isinstance(piece, SeriesData), "BUG: block stats in a raw scan"
-                rows = np.flatnonzero(_keep(plan, piece))
+                rows = np.flatnonzero(kept_rows(plan.conditions, plan.projection, piece))
                 if len(rows):
                     found.append((ref, piece.take(rows) if len(rows) < len(piece) else piece))
     return _raw_result(plan, found)
@@ -163,7 +152,7 @@ def _top_k(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, wanted: int) 
                 if int(reach[i]) > threshold:
                     break
         ref = plan.series[i]
-        data = snapshot.limited(ref.series_id, plan.read_columns, wanted, plan.descending, lambda d: _keep(plan, d))
+        data = snapshot.limited(ref.series_id, plan.read_columns, wanted, plan.descending, lambda d: kept_rows(plan.conditions, plan.projection, d))
         if data is not None:
             found.append((ref, data))
             times.append(data.timestamps)
@@ -361,7 +350,7 @@ def _raw_windows(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> Iter
             data = snapshot.window_rows(ref.series_id, plan.read_columns, partition, lo, hi)
             if data is None:
                 continue
-            rows = np.flatnonzero(_keep(plan, data))
+            rows = np.flatnonzero(kept_rows(plan.conditions, plan.projection, data))
             if len(rows):
                 found.append((ref, data.take(rows) if len(rows) < len(data) else data))
         if not found:

@@ -130,6 +130,17 @@ class FieldCondition:
         return result if column.present is None else result & column.present
 
 
+def kept_rows(conditions: list[FieldCondition], projection: list[str], data: SeriesData) -> NDArray[np.bool_]:
+    """Rows that pass the field predicates and carry at least one of the `projection` fields."""
+    carried = np.zeros(len(data), dtype=np.bool_)
+    for name in projection:
+        column = data.columns.get(name)
+        if column is not None:
+            carried |= True if column.present is None else column.present
+    mask = row_mask(conditions, data)
+    return carried if mask is None else carried & mask
+
+
 def row_mask(conditions: list[FieldCondition], data: SeriesData) -> NDArray[np.bool_] | None:
     """Rows matching every condition; None when there are no conditions (every row)."""
     mask: NDArray[np.bool_] | None = None

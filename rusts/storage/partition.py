@@ -33,7 +33,7 @@ from rusts.core.errors import CorruptDataError
 from rusts.index.bloom import BloomFilter
 from rusts.storage.columns import SeriesData
 from rusts.storage.memtable import concat, resolve
-from rusts.storage.segment import SegmentReader, write_segment
+from rusts.storage.segment import TIME_MAX, TIME_MIN, SegmentReader, write_segment
 
 MANIFEST = "MANIFEST"
 MANIFEST_VERSION = 1
@@ -209,31 +209,7 @@ class Partition:
 
     def read(self, series_id: int, columns: list[str] | None, start: int, end: int) -> SeriesData | None:
         """The series' rows in [start, end) across segments, later generations winning, tombstones applied."""
-        parts: list[SeriesData] = []
-        for generation, reader in self.segments():
-            if not reader.has_series(series_id):
-                continue
-            data = reader.read(series_id, columns, start, end)
-            if data is not None and len(data):
-                data = self._without_deleted(data, generation)
-            if data is not None and len(data):
-                parts.append(data)
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else resolve(concat(parts))
-
-    def _without_deleted(self, data: SeriesData, generation: int) -> SeriesData | None:
-        """`data` from segment `generation` minus the rows a later delete covers."""
-        keep: np.ndarray | None = None
-        for tombstone in self.tombstones:
-            if generation >= tombstone.watermark or data.series_id not in tombstone.series_ids:
-                continue
-            covered = (data.timestamps >= tombstone.start) & (data.timestamps < tombstone.end)
-            keep = ~covered if keep is None else keep & ~covered
-        if keep is None:
-            return data
-        rows = np.flatnonzero(keep)
-        return data.take(rows) if len(rows) else None
+        return read_series(self.segments(), self.tombstones, series_id, columns, start, end)
 
     def series_ids(self) -> set[int]:
         ids: set[int] = set()
@@ -258,7 +234,7 @@ class Partition:
         if len(inputs) < min_segments:
             return False
         series = sorted(set().union(*(set(int(i) for i in r.series_ids()) for _, r in inputs)))
-        merged = (self._merged(series_id, inputs) for series_id in series)
+        merged = (read_series(inputs, self.tombstones, series_id, None, TIME_MIN, TIME_MAX) for series_id in series)
         with self._lock:
             generation = self.next_generation
             self.next_generation += 1
@@ -281,24 +257,50 @@ class Partition:
         fsync_directory(self.directory)
         return True
 
-    def _merged(self, series_id: int, inputs: list[tuple[int, SegmentReader]]) -> SeriesData | None:
-        present: list[SeriesData] = []
-        for generation, reader in inputs:
-            data = reader.read(series_id) if reader.has_series(series_id) else None
-            if data is not None:
-                data = self._without_deleted(data, generation)
-            if data is not None and len(data):
-                present.append(data)
-        if not present:
-            return None
-        return present[0] if len(present) == 1 else resolve(concat(present))
-
     def close(self) -> None:
         with self._lock:
             for reader in [*self.readers.values(), *self._retired]:
                 reader.close()
             self.readers.clear()
             self._retired.clear()
+
+
+def read_series(
+    segments: list[tuple[int, SegmentReader]],
+    tombstones: list[Tombstone],
+    series_id: int,
+    columns: list[str] | None,
+    start: int,
+    end: int,
+) -> SeriesData | None:
+    """A series' rows in [start, end) across a partition's segments (by generation, oldest
+    first), later generations winning, tombstones applied."""
+    parts: list[SeriesData] = []
+    for generation, reader in segments:
+        if not reader.has_series(series_id):
+            continue
+        data = reader.read(series_id, columns, start, end)
+        if data is not None and len(data):
+            data = _without_deleted(tombstones, data, generation)
+        if data is not None and len(data):
+            parts.append(data)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else resolve(concat(parts))
+
+
+def _without_deleted(tombstones: list[Tombstone], data: SeriesData, generation: int) -> SeriesData | None:
+    """`data` from segment `generation` minus the rows a later delete covers."""
+    keep: np.ndarray | None = None
+    for tombstone in tombstones:
+        if generation >= tombstone.watermark or data.series_id not in tombstone.series_ids:
+            continue
+        covered = (data.timestamps >= tombstone.start) & (data.timestamps < tombstone.end)
+        keep = ~covered if keep is None else keep & ~covered
+    if keep is None:
+        return data
+    rows = np.flatnonzero(keep)
+    return data.take(rows) if len(rows) else None
 
 
 def _write_flushed(path: str, series: list[SeriesData], outer: str, zstd_level: int) -> None:
