@@ -1,6 +1,7 @@
 """Worker processes (rusts.core.workers) and parsing in them (rusts.api.parse_pool): same answers
 as in process, failures fall back to in-process parsing, and no worker outlives a killed server."""
 
+import pickle
 import random
 import signal
 import subprocess
@@ -343,3 +344,24 @@ def test_kill_9_during_pooled_writes_loses_nothing_acknowledged(tmp_path: Path) 
         assert all(count == 1500 for count in counts.values())  # a body is stored whole or not at all
     finally:
         server.stop()
+
+
+def test_packed_batches_of_many_series_come_back_the_same() -> None:
+    # One point of each of 3,000 series: the packed form holds one array per field, and each
+    # series' columns come back as its own slices, masks and strings included.
+    lines = []
+    for i in range(3000):
+        fields = [f"a={i}i", f"b={i * 0.5}"]
+        if i % 3 == 0:
+            fields.append(f's="text {i}"')
+        if i % 5 == 0:
+            fields.append("ok=true")
+        lines.append(f"cpu,host=h{i} {','.join(fields)} {1_700_000_000_000_000_000 + i}")
+        if i % 7 == 0:  # a second row of the series with fewer fields: a presence mask
+            lines.append(f"cpu,host=h{i} a={-i}i {1_700_000_000_000_000_001 + i}")
+    body = "\n".join(lines).encode()
+    parsed = parse_in_process(body, 1, 0)
+    packed = pickle.loads(pickle.dumps(parse_pool.pack(*parsed), protocol=5))
+    assert _normal(parse_pool.unpack(packed)) == _normal(parsed)
+    shifted, _ = parse_pool.unpack(packed, 10)
+    assert [b.lines.tolist() for b in shifted] == [(b.lines + 10).tolist() for b in parsed[0]]

@@ -16,41 +16,76 @@ conflict inside a series, is then judged over the whole body exactly as in proce
 
 from typing import Any
 
+import numpy as np
+
 from rusts.core import workers
 from rusts.core.errors import LineProtocolError
+from rusts.core.kinds import KIND_STRING
 
 MIN_POOLED_BYTES = 64 * 1024
 SPLIT_MIN_BYTES = 512 * 1024
 _TASK = "rusts.api.parse_pool:parse_packed"
 
-Packed = tuple[list[tuple[Any, ...]], list[tuple[int, int, str]]]
+# A body's batches as a few long arrays, whatever the number of series: (per batch its key,
+# measurement, tags, row count and columns as (column number, has a presence mask); the
+# timestamps and line numbers of every batch's rows, batch after batch; per column its name,
+# kind, values of the batches that carry it (a list for strings) and their presence), and the
+# errors. One array per column pickles in microseconds where one per series and field (a body
+# of 5,000 series of ten fields: 110,000 arrays) took half a second each way.
+Head = tuple[str, str, list[tuple[str, str]], int, list[tuple[int, bool]]]
+PackedColumn = tuple[str, int, Any, Any]
+Packed = tuple[list[Head], Any, Any, list[PackedColumn], list[tuple[int, int, str]]]
 
 
 def pack(batches: list[Any], errors: list[LineProtocolError]) -> Packed:
-    """Parser output as plain tuples, arrays and strings (what pickles fast and without the classes)."""
-    packed = [
-        (
-            batch.key,
-            batch.measurement,
-            batch.tags,
-            batch.timestamps,
-            batch.lines,
-            [(name, column.kind, column.values, column.present) for name, column in batch.columns.items()],
-        )
-        for batch in batches
-    ]
-    return packed, [(error.line, error.column, error.message) for error in errors]
+    """Parser output as a few long arrays and plain tuples (see Packed)."""
+    heads: list[Head] = []
+    numbers: dict[tuple[str, int], int] = {}
+    parts: list[tuple[str, int, list[Any], list[Any]]] = []
+    for batch in batches:
+        refs: list[tuple[int, bool]] = []
+        rows = len(batch.timestamps)
+        for name, column in batch.columns.items():
+            number = numbers.setdefault((name, column.kind), len(parts))
+            if number == len(parts):
+                parts.append((name, column.kind, [], []))
+            parts[number][2].append(column.values)
+            parts[number][3].append(column.present if column.present is not None else rows)
+            refs.append((number, column.present is not None))
+        heads.append((batch.key, batch.measurement, batch.tags, rows, refs))
+    columns: list[PackedColumn] = []
+    for name, kind, values, presence in parts:
+        joined: Any = [v for chunk in values for v in chunk] if kind == KIND_STRING else np.concatenate(values)
+        masks = [mask for mask in presence if not isinstance(mask, int)]
+        present = None
+        if masks:
+            present = np.concatenate([np.ones(mask, dtype=np.bool_) if isinstance(mask, int) else mask for mask in presence])
+        columns.append((name, kind, joined, present))
+    times = np.concatenate([batch.timestamps for batch in batches]) if batches else np.zeros(0, dtype=np.int64)
+    lines = np.concatenate([batch.lines for batch in batches]) if batches else np.zeros(0, dtype=np.int64)
+    return heads, times, lines, columns, [(error.line, error.column, error.message) for error in errors]
 
 
-def unpack(packed: Packed) -> tuple[list[Any], list[LineProtocolError]]:
-    """The parser's own objects again."""
+def unpack(packed: Packed, line_shift: int = 0) -> tuple[list[Any], list[LineProtocolError]]:
+    """The parser's own objects again (views into the packed arrays); line numbers moved on by
+    `line_shift` (a part of a body that starts past its first line)."""
     from rusts.api.line_protocol import FieldColumn, SeriesBatch
 
-    batch_tuples, error_tuples = packed
-    batches = [
-        SeriesBatch(key, measurement, tags, timestamps, lines, {name: FieldColumn(kind, values, present) for name, kind, values, present in columns})
-        for key, measurement, tags, timestamps, lines, columns in batch_tuples
-    ]
+    heads, times, lines, columns, error_tuples = packed
+    if line_shift:
+        lines = lines + line_shift
+    cursors = [0] * len(columns)
+    at = 0
+    batches = []
+    for key, measurement, tags, rows, refs in heads:
+        fields: dict[str, FieldColumn] = {}
+        for number, masked in refs:
+            name, kind, values, present = columns[number]
+            lo = cursors[number]
+            cursors[number] = lo + rows
+            fields[name] = FieldColumn(kind, values[lo : lo + rows], present[lo : lo + rows] if masked else None)
+        batches.append(SeriesBatch(key, measurement, tags, times[at : at + rows], lines[at : at + rows], fields))
+        at += rows
     return batches, [LineProtocolError(line, column, message) for line, column, message in error_tuples]
 
 
@@ -95,11 +130,9 @@ def _parse_split(
         return None
     bounds = list(zip(starts, [*starts[1:], len(body)]))
     answers = pool.call_many(_TASK, [(body[lo:hi], multiplier, default_time) for lo, hi in bounds])
-    if answers is None or any(errors for _, errors in answers):
+    if answers is None or any(packed[4] for packed in answers):
         return None
-    merged: list[tuple[Any, ...]] = []
-    for (lo, _), (batch_tuples, _) in zip(bounds, answers):
-        shift = body.count(b"\n", 0, lo)
-        for key, measurement, tags, timestamps, lines, columns in batch_tuples:
-            merged.append((key, measurement, tags, timestamps, lines + shift if shift else lines, columns))
-    return unpack((merged, []))
+    merged: list[Any] = []
+    for (lo, _), packed in zip(bounds, answers):
+        merged.extend(unpack(packed, body.count(b"\n", 0, lo))[0])
+    return merged, []

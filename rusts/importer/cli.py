@@ -19,6 +19,7 @@ import time
 from types import FrameType
 from typing import Any, TextIO
 
+from rusts.core.collector import tune_for_service
 from rusts.core.errors import RustsError
 from rusts.core.kinds import KIND_NAMES
 from rusts.core.prefetch import prefetched
@@ -285,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse exits for --help and usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    tune_for_service()
     try:
         return run(args, sys.stdout, sys.stderr)
     except InputError as exc:

@@ -12,6 +12,7 @@ import uvicorn
 import rusts
 from rusts.api.line_protocol import engine_parser
 from rusts.api.router import ApiSettings, EngineHolder, Service, create_app
+from rusts.core.collector import tune_for_service
 from rusts.core.errors import ConfigError, RustsError
 from rusts.pgwire.connection import PgSettings
 from rusts.pgwire.server import pgwire_service, tls_context
@@ -239,6 +240,7 @@ def run_server(config: Config, source: str = "rusts.yml", cluster: ClusterOption
         app = create_app(lambda: StorageEngine.open(options, engine_parser), settings, services)
     else:
         app = create_app(node.open, settings, [cluster_service(node), *services], node)
+    tune_for_service()
     uvicorn.run(
         app,
         host=config.server.host,
