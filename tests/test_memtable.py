@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_STRING, Column, SeriesData
-from rusts.storage.memtable import MemTable, concat, resolve
+from rusts.storage.memtable import JOIN_CHUNKS, SMALL_CHUNK_ROWS, MemTable, concat, resolve
 
 # One write: (timestamp, {field: value}) rows; fields a/b float, n integer, s string.
 write_rows = st.lists(
@@ -54,7 +54,7 @@ def as_rows(data: SeriesData) -> dict[int, dict[str, object]]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(write_rows, min_size=1, max_size=5))
+@given(st.lists(write_rows, min_size=1, max_size=40))  # past JOIN_CHUNKS writes: small chunks are joined
 def test_last_write_wins_per_field(writes: list) -> None:
     expected: dict[int, dict[str, object]] = {}
     for rows in writes:
@@ -72,7 +72,7 @@ def test_last_write_wins_per_field(writes: list) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(write_rows, min_size=1, max_size=6),
+    st.lists(write_rows, min_size=1, max_size=40),
     st.integers(0, 21),
     st.integers(0, 21),
     st.sets(st.sampled_from(sorted(KINDS)), min_size=1),
@@ -122,3 +122,23 @@ def test_flush_triggers() -> None:
     assert not table.should_flush(10**9, 10, 100.0, now=0.0)
     assert table.should_flush(10**9, 10, 1.0, now=2.0)
     assert table.should_flush(10, 10, 100.0, now=0.0)
+
+
+def test_a_series_written_a_row_at_a_time_keeps_few_chunks_and_every_last_value() -> None:
+    table = MemTable()
+    expected: dict[int, dict[str, object]] = {}
+    for sequence in range(1, 2001):
+        ts = sequence % 700  # every timestamp written about three times: the last write wins
+        fields: dict[str, object] = {"a": float(sequence), "n": sequence} if sequence % 2 else {"s": f"v{sequence}"}
+        expected.setdefault(ts, {}).update(fields)
+        table.write([chunk([(ts, fields)])], sequence)
+    buffer = table.series[7]
+    assert len(buffer.chunks) <= JOIN_CHUNKS + 2000 // SMALL_CHUNK_ROWS
+    got = table.read(7, 0, 10_000)
+    assert got is not None
+    assert as_rows(got) == expected
+    big = MemTable()  # bulk chunks are kept as written, never copied into one another
+    for sequence in range(1, 2 * JOIN_CHUNKS):
+        rows = [(sequence * 1000 + i, {"a": float(i)}) for i in range(SMALL_CHUNK_ROWS)]
+        big.write([chunk(rows)], sequence)
+    assert len(big.series[7].chunks) == 2 * JOIN_CHUNKS - 1

@@ -119,6 +119,14 @@ def _last_per_group(column: Column, order: NDArray[np.int64], group: NDArray[np.
 
 # Chunks a series keeps before a read joins them all (SeriesBuffer.overlapping).
 MAX_CHUNKS_KEPT = 64
+# A write of many series adds a chunk of a row or two to each, and a chunk's objects (its
+# SeriesData, dict, one Column and one array view per field) weigh some 2 KB against its 100
+# bytes of values. So once a series holds JOIN_CHUNKS chunks, its newest chunks of fewer than
+# SMALL_CHUNK_ROWS rows are joined into one, in write order (nothing is resolved: later rows
+# still win at a read or the flush): a row is copied a few times at most, and large chunks
+# (bulk writes) are never copied.
+JOIN_CHUNKS = 16
+SMALL_CHUNK_ROWS = 64
 
 
 class SeriesBuffer:
@@ -146,6 +154,18 @@ class SeriesBuffer:
         self.rows += len(data)
         self.min_time = min(self.min_time, low)
         self.max_time = max(self.max_time, high)
+        if len(self.chunks) >= JOIN_CHUNKS:
+            self._join_small_tail()
+
+    def _join_small_tail(self) -> None:
+        first = len(self.chunks)
+        while first > 0 and len(self.chunks[first - 1]) < SMALL_CHUNK_ROWS:
+            first -= 1
+        if len(self.chunks) - first < 2:
+            return
+        tail = self.bounds[first:]
+        self.chunks[first:] = [concat(self.chunks[first:])]
+        self.bounds[first:] = [(min(low for low, _ in tail), max(high for _, high in tail))]
 
     def snapshot(self) -> SeriesData:
         """All rows, sorted by time and deduplicated; compacts the chunks into one."""
