@@ -60,6 +60,15 @@ def concat(parts: list[SeriesData]) -> SeriesData:
             names.setdefault(name, column.kind)
     columns: dict[str, Column] = {}
     for name, kind in names.items():
+        pieces = [part.columns.get(name) for part in parts]
+        if all(piece is not None and piece.present is None for piece in pieces):
+            # Every chunk carries the field on every row (the usual case): one join, no mask.
+            if kind == KIND_STRING:
+                joined: Any = [value for piece in pieces if piece is not None for value in piece.values]
+            else:
+                joined = np.concatenate([piece.values for piece in pieces if piece is not None])
+            columns[name] = Column(kind, joined)
+            continue
         present = np.zeros(total, dtype=np.bool_)
         values: Any = [""] * total if kind == KIND_STRING else np.zeros(total, dtype=NUMPY_DTYPES[kind])
         offset = 0
