@@ -13,7 +13,8 @@ import pytest
 
 from rusts.api import parse_pool
 from rusts.core import workers
-from rusts.api.line_protocol import engine_parser, parse_in_process
+from rusts.api.line_protocol import engine_parser, parse_in_process, scan_body
+from rusts.api.lp_columns import decode, packed_table
 from servers import RustsServer
 
 
@@ -365,3 +366,30 @@ def test_packed_batches_of_many_series_come_back_the_same() -> None:
     assert _normal(parse_pool.unpack(packed)) == _normal(parsed)
     shifted, _ = parse_pool.unpack(packed, 10)
     assert [b.lines.tolist() for b in shifted] == [(b.lines + 10).tolist() for b in parsed[0]]
+
+
+def test_a_body_packed_from_its_table_is_the_body_parsed_in_process() -> None:
+    # Every line takes the fast path (no backslash, no error) but the layouts differ: fields
+    # missing on some lines of a series (presence masks), strings, booleans, unsigned, several
+    # measurements, a series written again later in the body.
+    rng = random.Random(11)
+    lines = []
+    for i in range(4000):
+        fields = [f"a={rng.randint(-100, 100)}i"]
+        if rng.random() < 0.5:
+            fields.append(f"b={rng.uniform(-1, 1)!r}")
+        if rng.random() < 0.2:
+            fields.append(f's="w{rng.randint(0, 9)}"')
+        if rng.random() < 0.2:
+            fields.append(f"ok={rng.choice(['true', 'f'])}")
+        if rng.random() < 0.1:
+            fields.append(f"u={rng.randint(0, 2**64 - 1)}u")
+        measurement = rng.choice(["cpu", "mem"])
+        lines.append(f"{measurement},host=h{rng.randint(0, 300)} {','.join(fields)} {1_700_000_000_000_000_000 + i}")
+    body = "\n".join(lines).encode()
+    encoded, rows, series, errors = scan_body(body, 1, 0)
+    assert packed_table(decode(encoded, rows, series, 1, errors), series) is not None and not errors  # the direct path
+    packed = parse_pool.parse_packed(body, 1, 0)
+    assert _normal(parse_pool.unpack(packed)) == _normal(parse_in_process(body, 1, 0))
+    bad = body + b"\ncpu,host=h1 a=1i,a=2.5 1\ncpu,host=h2 a=1.5"  # errors and a type change: the split path
+    assert _normal(parse_pool.unpack(parse_pool.parse_packed(bad, 1, 0))) == _normal(parse_in_process(bad, 1, 0))

@@ -793,14 +793,23 @@ def parse_body(body: bytes | str, multiplier: int, default_time: int, fast: bool
     """parse_lines_ok with the precision given as nanoseconds per unit."""
     from rusts.api.lp_columns import finalize
 
+    encoded, rows, series, errors = scan_body(body, multiplier, default_time, fast)
+    batches = finalize(encoded, rows, series, multiplier, errors)
+    errors.sort(key=_error_line)
+    return ParseResult(batches, errors)
+
+
+def scan_body(
+    body: bytes | str, multiplier: int, default_time: int, fast: bool = True
+) -> tuple[bytes, FastRows, list[SeriesRows], list[LineProtocolError]]:
+    """The first half of parse_body: the body's UTF-8 bytes, its fast rows (values not yet
+    decoded), its series, and the errors so far (unsorted)."""
     errors: list[LineProtocolError] = []
     lines, encoded = _decode_body(body, errors)
     scanner = _Scanner(multiplier, default_time, fast)
     scanner.scan(lines)
     errors.extend(scanner.errors)
-    batches = finalize(encoded, scanner.rows, scanner.series, multiplier, errors)
-    errors.sort(key=_error_line)
-    return ParseResult(batches, errors)
+    return encoded, scanner.rows, scanner.series, errors
 
 
 def engine_parser(body: bytes, multiplier: int, default_time: int) -> tuple[list[Any], list[LineProtocolError]]:

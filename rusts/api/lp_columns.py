@@ -98,14 +98,76 @@ def finalize(
     body: bytes, fast: FastRows, series: list[SeriesRows], multiplier: int, errors: list[LineProtocolError]
 ) -> list[SeriesBatch]:
     """Every series of a body as a SeriesBatch, rows in line order; bad rows become errors."""
-    table: _Table | None = None
-    if len(fast.times):
-        context = _FastContext(body, fast)
-        tables: list[_Table] = []
-        for layout in fast.layouts.values():
-            if len(layout.rows):
-                tables.extend(_decode_layout(context, layout, series, multiplier, errors))
-        table = _concat(tables) if tables else None
+    return split(decode(body, fast, series, multiplier, errors), fast, series, multiplier, errors)
+
+
+def decode(
+    body: bytes, fast: FastRows, series: list[SeriesRows], multiplier: int, errors: list[LineProtocolError]
+) -> "_Table | None":
+    """The fast rows decoded as one table (None when there are none); rows the decoding gives
+    back join their series' general rows, bad ones become errors."""
+    if not len(fast.times):
+        return None
+    context = _FastContext(body, fast)
+    tables: list[_Table] = []
+    for layout in fast.layouts.values():
+        if len(layout.rows):
+            tables.extend(_decode_layout(context, layout, series, multiplier, errors))
+    return _concat(tables) if tables else None
+
+
+def packed_table(table: "_Table | None", series: list[SeriesRows]) -> Any:
+    """The batches `split` would make, in rusts.api.parse_pool's packed form, made straight from
+    the table without one object per series and field; None when some series needs `split`
+    (general rows, or a field name in two kinds). Read only: `split` can still follow."""
+    if table is None or any(rows.general for rows in series):
+        return None
+    order = np.lexsort((table.lines, table.series))
+    sorted_series = table.series[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_series[1:] != sorted_series[:-1])))
+    lengths = np.diff(np.append(starts, len(order)))
+    names = [name for name, _ in table.columns]
+    if len(set(names)) < len(names):
+        return None  # a field in two kinds: only split can tell whether one series has both
+    columns: list[tuple[str, int, Any, Any]] = []
+    carried_by: list[Any] = []  # per column: rows carried per series, or None (every row)
+    for (name, kind), (values, present) in table.columns.items():
+        values = values[order]
+        if present is None:
+            carried_by.append(None)
+        else:
+            present = present[order]
+            counts = np.add.reduceat(present.astype(np.int64), starts)
+            carried_by.append(counts)
+            keep = np.repeat(counts > 0, lengths)
+            if not bool(keep.all()):
+                values, present = values[keep], present[keep]
+        columns.append((name, kind, values.tolist() if kind == KIND_STRING else values, present))
+    everywhere = [(number, False) for number in range(len(columns))]
+    heads: list[Any] = []
+    size_list = lengths.tolist()
+    owners = sorted_series[starts].tolist()
+    per_series: list[list[tuple[int, bool]]] | None = None
+    if any(counts is not None for counts in carried_by):
+        per_series = [[] for _ in owners]
+        for number, counts in enumerate(carried_by):
+            if counts is None:
+                for refs in per_series:
+                    refs.append((number, False))
+                continue
+            for index, (carried, rows) in enumerate(zip(counts.tolist(), size_list)):
+                if carried:
+                    per_series[index].append((number, carried < rows))
+    for index, (owner, rows) in enumerate(zip(owners, size_list)):
+        info = series[owner]
+        heads.append((info.key, info.measurement, info.tags, rows, everywhere if per_series is None else per_series[index]))
+    return heads, table.times[order], table.lines[order], columns
+
+
+def split(
+    table: "_Table | None", fast: FastRows, series: list[SeriesRows], multiplier: int, errors: list[LineProtocolError]
+) -> list[SeriesBatch]:
+    """Every series as a SeriesBatch: its fast rows of `table` and its general rows, in line order."""
     batches: list[SeriesBatch] = []
     fast_parts = _split_by_series(table, series) if table is not None else {}
     for rows in series:

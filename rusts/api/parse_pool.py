@@ -90,10 +90,22 @@ def unpack(packed: Packed, line_shift: int = 0) -> tuple[list[Any], list[LinePro
 
 
 def parse_packed(body: bytes, multiplier: int, default_time: int) -> Packed:
-    """The worker's task: the in-process parser, packed."""
-    from rusts.api.line_protocol import parse_in_process
+    """The worker's task: the in-process parser, packed. A body whose every line took the fast
+    path is packed straight from its decoded table (lp_columns.packed_table), without the
+    per-series objects; any other goes through them (the same answer either way)."""
+    from rusts.api.line_protocol import scan_body
+    from rusts.api.lp_columns import decode, packed_table, split
 
-    return pack(*parse_in_process(body, multiplier, default_time))
+    encoded, rows, series, errors = scan_body(body, multiplier, default_time)
+    table = decode(encoded, rows, series, multiplier, errors)
+    if not errors:
+        direct = packed_table(table, series)
+        if direct is not None:
+            heads, times, lines, columns = direct
+            return heads, times, lines, columns, []
+    batches = split(table, rows, series, multiplier, errors)
+    errors.sort(key=lambda error: error.line)
+    return pack(batches, errors)
 
 
 def parse(body: bytes, multiplier: int, default_time: int, pool: workers.WorkerPool | None = None) -> tuple[list[Any], list[LineProtocolError]] | None:
