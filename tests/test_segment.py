@@ -21,7 +21,7 @@ from rusts.storage.columns import (
     SeriesData,
 )
 from rusts.storage.segment import SegmentReader, write_segment
-from rusts.storage.segment_format import FORMAT_VERSION
+from rusts.storage.segment_format import FORMAT_VERSION, SMALL_STATS, numeric_stats
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -491,3 +491,16 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="BUG"):
         write_segment(str(tmp_path / "x"), [unsorted])
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind, dtype, lo, hi", [(KIND_INTEGER, np.int64, -(2**63), 2**63 - 1), (KIND_UNSIGNED, np.uint64, 0, 2**64 - 1)])
+def test_block_stats_of_few_and_many_values_are_exact(kind: int, dtype: Any, lo: int, hi: int) -> None:
+    # Small blocks take a Python path, large ones numpy's: both exact at the type's extremes,
+    # and both say when the sum no longer fits the type.
+    rng = np.random.default_rng(9)
+    for count in (1, 2, SMALL_STATS, SMALL_STATS + 1, 1000):
+        for values in (np.full(count, hi, dtype=dtype), np.full(count, lo, dtype=dtype),
+                       rng.integers(lo, hi, count, dtype=dtype, endpoint=True)):
+            listed = [int(v) for v in values.tolist()]
+            total = sum(listed)
+            assert numeric_stats(kind, values) == (min(listed), max(listed), total, lo <= total <= hi)

@@ -315,6 +315,9 @@ def unscale_times(stored: NDArray[np.int64], exponent: int, min_time: int) -> ND
     return stored * np.int64(unit) + np.int64(min_time)
 
 
+SMALL_STATS: Final = 64
+
+
 def exact_integer_sum(values: NDArray[Any]) -> int:
     """The exact sum of int64 or uint64 values, summed as 32-bit halves so numpy cannot wrap."""
     if len(values) == 0:
@@ -332,8 +335,14 @@ def numeric_stats(kind: int, values: NDArray[Any]) -> tuple[Number, Number, Numb
     """(min, max, sum, sum exact) of a non-empty numeric array, as the block header keeps them."""
     if kind == KIND_FLOAT:
         return float(np.fmin.reduce(values)), float(np.fmax.reduce(values)), float(np.sum(values)), True
-    total = exact_integer_sum(values)
     low, high = (0, UINT64_MAX) if kind == KIND_UNSIGNED else (INT64_MIN, INT64_MAX)
+    if len(values) <= SMALL_STATS:
+        # A block of a few values (a flush of many small series): Python ints are exact and,
+        # at this size, several times faster than the four numpy reductions below.
+        listed = values.tolist()
+        total = sum(listed)
+        return min(listed), max(listed), total, low <= total <= high
+    total = exact_integer_sum(values)
     return int(values.min()), int(values.max()), total, low <= total <= high
 
 
