@@ -56,9 +56,8 @@ def pack(batches: list[Any], errors: list[LineProtocolError]) -> Packed:
     columns: list[PackedColumn] = []
     for name, kind, values, presence in parts:
         joined: Any = [v for chunk in values for v in chunk] if kind == KIND_STRING else np.concatenate(values)
-        masks = [mask for mask in presence if not isinstance(mask, int)]
         present = None
-        if masks:
+        if not all(isinstance(mask, int) for mask in presence):
             present = np.concatenate([np.ones(mask, dtype=np.bool_) if isinstance(mask, int) else mask for mask in presence])
         columns.append((name, kind, joined, present))
     times = np.concatenate([batch.timestamps for batch in batches]) if batches else np.zeros(0, dtype=np.int64)

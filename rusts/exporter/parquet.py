@@ -7,8 +7,9 @@ The file's schema metadata names the measurement and which columns are tags
 (`rusts.measurement`, `rusts.tags` as a JSON list), so `rusts-import` takes
 the tags from it and import(export(x)) stores x again.
 
-Memory: one time window (one partition's part of the range, all series) is
-held at a time, as Arrow columns; each window is one or more row groups.
+Memory: a few time windows (one partition's part of the range, all series)
+are held at a time, as Arrow columns: the one being written and up to two
+read ahead (rusts.core.prefetch); each window is one or more row groups.
 Rows are in time order, ties in series-key order, as queries answer them.
 """
 
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED
 from rusts.core.prefetch import prefetched
-from rusts.query.filters import kept_rows
+from rusts.query.executor import Deadline, window_found
 from rusts.query.model import Query
 from rusts.query.planner import Plan, SeriesRef, plan_query
 from rusts.storage.columns import NUMPY_DTYPES, Column, SeriesData
@@ -116,14 +117,8 @@ def _write(engine: StorageEngine, plan: Plan, schema: Any, path: str, compressio
 
 def _tables(snapshot: ScanSnapshot, plan: Plan, schema: Any) -> Iterator[Any]:
     """One table per time window holding rows, in time order."""
+    no_deadline = Deadline(None)
     for partition, lo, hi in snapshot.windows():
-        found: list[tuple[SeriesRef, SeriesData]] = []
-        for ref in plan.series:
-            data = snapshot.window_rows(ref.series_id, plan.read_columns, partition, lo, hi)
-            if data is None or len(data) == 0:
-                continue
-            keep = np.flatnonzero(kept_rows(plan.conditions, plan.projection, data))
-            if len(keep):
-                found.append((ref, data.take(keep) if len(keep) < len(data) else data))
+        found = window_found(plan, snapshot, partition, lo, hi, no_deadline)
         if found:
             yield _window_table(plan, schema, found)

@@ -59,11 +59,11 @@ class Chunk:
         tags: list[list[tuple[str, str]]],
         fields: list[tuple[str, int, Any]],
         measurement: str,
-        order: NDArray[np.intp] | None = None,
+        order: NDArray[np.intp],
     ) -> None:
         self.measurement = measurement
         self.times = times
-        self.order = np.lexsort((times, codes)) if order is None else order
+        self.order = order
         self.codes = codes
         self.keys = keys
         self.tags = tags

@@ -336,6 +336,23 @@ def _column_batches(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, batc
             start = take
 
 
+def window_found(
+    plan: Plan, snapshot: ScanSnapshot, partition: Partition | None, lo: int, hi: int, deadline: Deadline
+) -> list[tuple[SeriesRef, SeriesData]]:
+    """The rows of one window (ScanSnapshot.windows) that the plan keeps, per series in plan order;
+    series with none are left out."""
+    found: list[tuple[SeriesRef, SeriesData]] = []
+    for ref in plan.series:
+        deadline.check()
+        data = snapshot.window_rows(ref.series_id, plan.read_columns, partition, lo, hi)
+        if data is None:
+            continue
+        rows = np.flatnonzero(kept_rows(plan.conditions, plan.projection, data))
+        if len(rows):
+            found.append((ref, data.take(rows) if len(rows) < len(data) else data))
+    return found
+
+
 def _raw_windows(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> Iterator[tuple["_Rows", int, int]]:
     """Each window's rows with the answer's range of them (OFFSET and LIMIT applied across windows)."""
     skip = plan.offset
@@ -344,15 +361,7 @@ def _raw_windows(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> Iter
     for partition, lo, hi in reversed(windows) if plan.descending else windows:
         if left == 0:
             break
-        found: list[tuple[SeriesRef, SeriesData]] = []
-        for ref in plan.series:
-            deadline.check()
-            data = snapshot.window_rows(ref.series_id, plan.read_columns, partition, lo, hi)
-            if data is None:
-                continue
-            rows = np.flatnonzero(kept_rows(plan.conditions, plan.projection, data))
-            if len(rows):
-                found.append((ref, data.take(rows) if len(rows) < len(data) else data))
+        found = window_found(plan, snapshot, partition, lo, hi, deadline)
         if not found:
             continue
         window = _Rows(plan, found)

@@ -72,8 +72,7 @@ def concat(parts: list[SeriesData]) -> SeriesData:
         present = np.zeros(total, dtype=np.bool_)
         values: Any = [""] * total if kind == KIND_STRING else np.zeros(total, dtype=NUMPY_DTYPES[kind])
         offset = 0
-        for part, size in zip(parts, sizes):
-            piece = part.columns.get(name)
+        for piece, size in zip(pieces, sizes):
             if piece is not None:
                 values[offset : offset + size] = piece.values
                 present[offset : offset + size] = True if piece.present is None else piece.present
