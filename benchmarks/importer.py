@@ -4,7 +4,8 @@ Runs, each as its own process on its own temporary directory:
 
 - `rusts-import ... --direct` into a fresh data directory (wal_durability periodic);
 - `rusts-export parquet` of the directly imported measurement;
-- `rusts-import ...` in REST mode to a fresh `rusts` server (127.0.0.1, free port);
+- `rusts-import ...` in REST mode to a fresh `rusts` server (127.0.0.1, free port), once with Arrow
+  bodies to /write/arrow (the default) and once with line protocol to /write (--line-protocol);
 - the importer's conversion alone, in this process (Arrow batches -> series batches, and -> line
   protocol text): how fast the importer itself is, without the storage engine or a server.
 
@@ -95,7 +96,16 @@ def conversion_alone(path: str) -> tuple[float, float]:
     return direct, rest
 
 
-def rest_import(path: str, rows: int, work: str) -> None:
+def peak_rss_mib(pid: int) -> int:
+    """VmHWM of a running process, in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def rest_import(path: str, rows: int, work: str, label: str, extra: list[str]) -> None:
     port = free_port()
     config = write_config(work, port)
     env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
@@ -113,8 +123,9 @@ def rest_import(path: str, rows: int, work: str) -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("server did not become ready; see " + os.path.join(work, "server.log")) from None
                 time.sleep(0.2)
-        elapsed, rss, _ = child("rusts.importer.cli", ["parquet", path, *IMPORT_ARGS, "--url", f"http://127.0.0.1:{port}"], work)
-        print(f"import REST          {rows / elapsed:>12,.0f} rows/s   {elapsed:6.2f} s   importer peak RSS {rss:,} MiB")
+        elapsed, rss, _ = child("rusts.importer.cli", ["parquet", path, *IMPORT_ARGS, "--url", f"http://127.0.0.1:{port}", *extra], work)
+        print(f"{label:<20} {rows / elapsed:>12,.0f} rows/s   {elapsed:6.2f} s   importer peak RSS {rss:,} MiB, "
+              f"server {peak_rss_mib(server.pid):,} MiB")
     finally:
         server.terminate()
         server.wait(timeout=120)
@@ -145,9 +156,10 @@ def main() -> None:
         print(f"export               {rows / elapsed:>12,.0f} rows/s   {elapsed:6.2f} s   peak RSS {rss:,} MiB   "
               f"{os.path.getsize(out) / 1e6:.1f} MB")
         if not args.skip_rest:
-            rest = os.path.join(work, "rest")
-            os.mkdir(rest)
-            rest_import(path, rows, rest)
+            for label, extra in (("import REST (Arrow)", []), ("import REST (LP)", ["--line-protocol"])):
+                rest = os.path.join(work, extra[0][2:] if extra else "arrow")
+                os.mkdir(rest)
+                rest_import(path, rows, rest, label, extra)
         # Last: a child's peak RSS starts from this process's at fork time, and this holds the whole file.
         direct_rate, rest_rate = conversion_alone(path)
         print(f"convert alone        {direct_rate:>12,.0f} rows/s to series batches, {rest_rate:,.0f} rows/s to line protocol")

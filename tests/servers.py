@@ -17,6 +17,21 @@ import rusts
 PACKAGE_ROOT = str(Path(rusts.__file__).parent.parent)
 
 
+ARROW_STREAM = {"Content-Type": "application/vnd.apache.arrow.stream"}
+
+
+def arrow_stream(*batches: Any, compression: str | None = None) -> bytes:
+    """The record batches as the bytes of an Arrow IPC stream (a POST /write/arrow body)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batches[0].schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as writer:
+        for batch in batches:
+            writer.write(batch)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

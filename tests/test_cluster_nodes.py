@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 import pytest
 
 from cluster_fixtures import ClusterNodeProcess, start_cluster, stop_cluster, wait_for
-from servers import RustsServer
+from servers import ARROW_STREAM, RustsServer, arrow_stream
 
 BASE = 1_764_000_000 * 1_000_000_000
 SECOND = 1_000_000_000
@@ -136,6 +137,18 @@ def test_every_node_answers_as_one_node_holding_the_data(tmp_path: Path, single:
         code, stats = nodes[0].request("GET", "/stats")
         assert code == 200 and set(stats["shards"]) == {"0", "2"} and stats["points_written"] == 0, stats
         assert sum(s["points_written"] for node in nodes for s in node.request("GET", "/stats")[1]["shards"].values()) == 2 * (1500 + 300 + 2)  # the dataset, the INSERT and the good line, each twice
+        # An Arrow body is routed as line protocol is: every node answers as the one node does.
+        arrow = arrow_stream(pa.record_batch({
+            "time": pa.array([BASE + i * SECOND for i in range(60)], pa.timestamp("ns")),
+            "host": [f"h{i % 9}" for i in range(60)], "free": [i * 0.5 for i in range(60)],
+        }))
+        for target in (single, nodes[1]):
+            code, answer = target.request("POST", "/write/arrow?measurement=disk&tags=host", arrow, ARROW_STREAM)
+            assert code == 200 and answer["written"] == 60, answer
+        expected = single.sql("SELECT * FROM disk ORDER BY time, host")
+        assert len(expected["rows"]) == 60
+        for node in nodes:
+            assert same(node.sql("SELECT * FROM disk ORDER BY time, host"), expected), node.node_id
     finally:
         stop_cluster(nodes)
 

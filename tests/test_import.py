@@ -334,7 +334,7 @@ def test_a_bad_value_in_a_later_csv_block_stops_with_a_summary(tmp_path: Path) -
     assert len(stored(tmp_path, Query("m"))[1]) == written
 
 
-def test_a_tag_value_with_a_backslash_goes_only_the_direct_way(tmp_path: Path) -> None:
+def test_a_tag_value_with_a_backslash_goes_every_way_but_line_protocol(tmp_path: Path) -> None:
     table = pa.table({"time": pa.array([T0, T0 + 1], pa.timestamp("ns")), "host": ["ok", "bad\\"], "v": [1.0, 2.0]})
     pq.write_table(table, tmp_path / "in.parquet")
     direct = importer("parquet", "in.parquet", "-m", "m", "--tags", "host", "--direct", "--config", str(config(tmp_path)), cwd=tmp_path)
@@ -344,12 +344,15 @@ def test_a_tag_value_with_a_backslash_goes_only_the_direct_way(tmp_path: Path) -
     rest_dir.mkdir()
     server = RustsServer(rest_dir)
     try:
-        rest = importer("parquet", str(tmp_path / "in.parquet"), "-m", "m", "--tags", "host",
-                        "--url", f"http://127.0.0.1:{server.port}", cwd=tmp_path)
-        assert rest.returncode == 1
-        assert "2 rows read, 1 written, 1 skipped" in rest.stderr
-        assert "holds a backslash, which this line protocol cannot always carry (--direct can store it)" in rest.stderr
+        args = ["parquet", str(tmp_path / "in.parquet"), "-m", "m", "--tags", "host", "--url", f"http://127.0.0.1:{server.port}"]
+        lp = importer(*args, "--line-protocol", cwd=tmp_path)
+        assert lp.returncode == 1
+        assert "2 rows read, 1 written, 1 skipped" in lp.stderr
+        assert "holds a backslash, which this line protocol cannot always carry (--direct can store it)" in lp.stderr
         assert server.sql("SELECT * FROM m")["rows"] == [[T0, "ok", 1.0]]
+        arrow = importer(*args, cwd=tmp_path)
+        assert arrow.returncode == 0, arrow.stderr
+        assert server.sql("SELECT * FROM m ORDER BY time")["rows"] == [[T0, "ok", 1.0], [T0 + 1, "bad\\", 2.0]]
     finally:
         server.stop()
 
@@ -407,3 +410,44 @@ def test_prefetched_batches_keep_order_raise_in_place_and_stop_when_closed() -> 
     count = len(produced)
     time.sleep(0.3)
     assert len(produced) == count <= 5
+
+
+def test_a_server_without_the_arrow_endpoint_gets_line_protocol(tmp_path: Path) -> None:
+    """An older server (here a stand-in that only knows POST /write) answers 404 to the first Arrow
+    body; the importer sends that batch and the rest as line protocol, and no row is lost or doubled."""
+    import http.server
+    import threading
+
+    received: list[str] = []
+    paths: list[str] = []
+
+    class OldServer(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            paths.append(self.path.split("?")[0])
+            if self.path.startswith("/write?"):
+                received.extend(body.decode().splitlines())
+                self.send_response(204)
+            else:
+                self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OldServer)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        rows = 2_500
+        table = pa.table({"time": pa.array([T0 + i for i in range(rows)], pa.timestamp("ns")),
+                          "host": [f"h{i % 3}" for i in range(rows)], "v": [float(i) for i in range(rows)]})
+        pq.write_table(table, tmp_path / "in.parquet")
+        result = importer("parquet", "in.parquet", "-m", "m", "--tags", "host", "--batch-size", "1000",
+                          "--url", f"http://127.0.0.1:{httpd.server_address[1]}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert paths[0] == "/write/arrow" and set(paths[1:]) == {"/write"}
+        assert sorted(received) == sorted(f"m,host=h{i % 3} v={i} {T0 + i}" for i in range(rows))  # Arrow writes 2.0 as 2, a float in line protocol
+    finally:
+        httpd.shutdown()

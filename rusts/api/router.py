@@ -2,7 +2,8 @@
 
 Routes: the probes (`/health`, `/ready`), writes in InfluxDB line
 protocol (`/write`, and `/api/v2/write` for InfluxDB 2.x clients and
-Telegraf's influxdb_v2 output), queries (`/query`, `/sql`), continuous
+Telegraf's influxdb_v2 output) and as Arrow IPC streams (`/write/arrow`,
+rusts/api/arrow_write.py), queries (`/query`, `/sql`), continuous
 aggregates (`/aggregates`), `/stats` and `/metrics` (Prometheus); in cluster
 mode also rusts/api/cluster_routes.py (`/internal/*`, `/cluster/status`).
 
@@ -47,6 +48,7 @@ from rusts.aggregation.continuous import AggregateExistsError, UnknownAggregateE
 from rusts.cluster.node import ClusterNode, LayoutMismatchError, NotHolderError, SchemaError, ShardsUnavailableError
 from rusts.cluster.replication import ReplicationShortError
 from rusts.cluster.schema import ClusterUnsupportedError
+from rusts.api import arrow_write
 from rusts.api.auth import token_from_request, verify_token
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.aggregation.downsampling import execute_model
@@ -121,6 +123,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     LayoutMismatchError: STATUS_CONFLICT,
     ClusterUnsupportedError: STATUS_NOT_IMPLEMENTED,
     LineProtocolError: STATUS_BAD_REQUEST,
+    arrow_write.ArrowBodyError: STATUS_BAD_REQUEST,
     FieldTypeConflictError: STATUS_BAD_REQUEST,
     UnknownAggregateError: STATUS_NOT_FOUND,
     AggregateExistsError: STATUS_CONFLICT,
@@ -231,6 +234,42 @@ async def _write(request: Request[Any, Any, State], precision: str) -> Response[
     multiplier = PRECISION_MULTIPLIERS.get(precision)
     if multiplier is None:
         return _error(STATUS_BAD_REQUEST, f"unknown precision {precision!r}: expected ns, us, ms or s")
+    body = await _write_body(request)
+    if isinstance(body, Response):
+        return body
+    timeout: float = request.app.state.request_timeout
+    try:
+        result = await run_blocking(
+            timeout, "the write", "the write may still complete and its points be stored",
+            engine.write_line_protocol, body, multiplier, None,
+        )
+    except RequestTimeoutError:
+        raise
+    except RustsError as exc:
+        return _write_failure(exc)
+    if not result.errors:
+        return Response(None, status_code=204)
+    first = result.errors[0]
+    return _error(
+        STATUS_BAD_REQUEST,
+        f"partial write: {len(result.errors)} line(s) rejected, first: {first}",
+        written=result.points,
+        rejected=[{"line": e.line, "error": e.message} for e in result.errors[:REJECTED_LINES_SHOWN]],
+    )
+
+
+def _write_failure(exc: RustsError) -> Response[Any]:
+    """The answer to a write that stored nothing, or (in a cluster) not on every replica it should."""
+    if isinstance(exc, ReplicationShortError):
+        return _error(
+            STATUS_UNAVAILABLE, f"write not fully replicated (resending it is safe): {exc}",
+            short_shards=exc.short_shards, written=exc.points,
+        )
+    return _error(status_of(exc), f"write failed, nothing from this request was stored: {exc}")
+
+
+async def _write_body(request: Request[Any, Any, State]) -> bytes | Response[Any]:
+    """A write's body, inflated when gzip-encoded, or the error answer when it is too large or its encoding unknown."""
     limit: int = request.app.state.max_body_size
     body = await request.body()
     encoding = request.headers.get("content-encoding", "").strip().lower()
@@ -244,30 +283,7 @@ async def _write(request: Request[Any, Any, State], precision: str) -> Response[
         return _error(STATUS_UNSUPPORTED_MEDIA, f"unsupported Content-Encoding {encoding!r}: send gzip or nothing")
     if len(body) > limit:
         return _error(STATUS_TOO_LARGE, f"request body is larger than max_body_size ({limit} bytes)")
-    timeout: float = request.app.state.request_timeout
-    try:
-        result = await run_blocking(
-            timeout, "the write", "the write may still complete and its points be stored",
-            engine.write_line_protocol, body, multiplier, None,
-        )
-    except RequestTimeoutError:
-        raise
-    except ReplicationShortError as exc:
-        return _error(
-            STATUS_UNAVAILABLE, f"write not fully replicated (resending it is safe): {exc}",
-            short_shards=exc.short_shards, written=exc.points,
-        )
-    except RustsError as exc:
-        return _error(status_of(exc), f"write failed, nothing from this request was stored: {exc}")
-    if not result.errors:
-        return Response(None, status_code=204)
-    first = result.errors[0]
-    return _error(
-        STATUS_BAD_REQUEST,
-        f"partial write: {len(result.errors)} line(s) rejected, first: {first}",
-        written=result.points,
-        rejected=[{"line": e.line, "error": e.message} for e in result.errors[:REJECTED_LINES_SHOWN]],
-    )
+    return body
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -294,6 +310,37 @@ async def write_v1(request: Request[Any, Any, State], precision: str = "ns", db:
 async def write_v2(request: Request[Any, Any, State], precision: str = "ns", bucket: str = "", org: str = "") -> Response[Any]:
     """InfluxDB 2.x write: `bucket` and `org` are accepted and ignored (one database)."""
     return await _write(request, precision)
+
+
+@post("/write/arrow", status_code=200)
+async def write_arrow(request: Request[Any, Any, State]) -> Response[Any]:
+    """Rows as an Arrow IPC stream, columns named by the query parameters (rusts/api/arrow_write.py)."""
+    holder: EngineHolder = request.app.state.engines
+    engine = holder.engine
+    if engine is None:
+        return _error(STATUS_UNAVAILABLE, "the storage engine is not ready (recovering)")
+    body = await _write_body(request)
+    if isinstance(body, Response):
+        return body
+    params = dict(parse_qsl(request.url.query or "", keep_blank_values=True))
+    timeout: float = request.app.state.request_timeout
+    try:
+        written = await run_blocking(
+            timeout, "the write", "the write may still complete and its rows be stored", arrow_write.write, engine, body, params
+        )
+    except RequestTimeoutError:
+        raise
+    except RustsError as exc:
+        return _write_failure(exc)
+    errors = written.result.errors
+    if not errors:
+        return Response(written.answer())
+    rejected = [{"row": written.body_row(e.line), "error": e.message} for e in errors[:REJECTED_LINES_SHOWN]]
+    return _error(
+        STATUS_BAD_REQUEST,
+        f"partial write: {len(errors)} row(s) rejected, first: row {rejected[0]['row']}: {errors[0].message}",
+        **written.answer(), rejected=rejected,
+    )
 
 
 EPOCH_DIVISORS: dict[str, int] = {"ns": 1, "n": 1, "us": 1_000, "u": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -569,7 +616,7 @@ def create_app(
     app = Litestar(
         logging_config=None,  # the server configures logging (rusts.yml logging); Litestar must not replace it
         route_handlers=[
-            health, ready, stats, metrics, write_v1, write_v2, query, sql, list_aggregates, create_aggregate, drop_aggregate,
+            health, ready, stats, metrics, write_v1, write_v2, write_arrow, query, sql, list_aggregates, create_aggregate, drop_aggregate,
             *(CLUSTER_HANDLERS if cluster is not None else []),
         ],
         lifespan=[lifespan],

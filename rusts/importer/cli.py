@@ -26,7 +26,7 @@ from rusts.core.prefetch import prefetched
 from rusts.importer.columns import TIMESTAMP_UNITS, ColumnPlan, ImportSpec, InputError, plan_columns
 from rusts.importer.convert import Converter, Dedup, Skipped
 from rusts.importer.progress import Progress, summary
-from rusts.importer.sinks import DirectSink, RestSink, SinkError, WriteOutcome, engine_options
+from rusts.importer.sinks import DEFAULT_LINES_PER_REQUEST, DirectSink, RestSink, SinkError, WriteOutcome, engine_options
 from rusts.importer.source import Source, open_source, parse_types
 
 EXIT_OK = 0
@@ -34,13 +34,12 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 DEFAULT_BATCH_ROWS = 65_536
-DEFAULT_LINES_PER_REQUEST = 10_000
 
 DESCRIPTION = """\
 Import data files into RusTs, each row as one point.
 
 Two modes: by default rows are streamed to a running server over its HTTP
-API (--url, --token); with --direct they are written straight into the
+API (--url, --token; as Arrow to POST /write/arrow); with --direct they are written straight into the
 storage engine of the data_dir in rusts.yml (faster; refused while a server
 holds that directory; no WAL: rows are on disk once each memtable flushes
 and at the end, so after a crash re-run with --dedup-column).
@@ -105,8 +104,12 @@ def _add_options(sub: argparse.ArgumentParser, csv: bool) -> None:
     sub.add_argument("--gzip", action="store_true", help="compress request bodies (REST mode)")
     sub.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_ROWS, metavar="N",
                      help="rows read and converted at a time (default: %(default)s)")
-    sub.add_argument("--lines-per-request", type=int, default=DEFAULT_LINES_PER_REQUEST, metavar="N",
-                     help="lines per POST /write in REST mode (default: %(default)s)")
+    sub.add_argument("--lines-per-request", type=int, metavar="N",
+                     help="rows per request in REST mode (default: as many as fit 8 MiB of Arrow, "
+                     f"or {DEFAULT_LINES_PER_REQUEST:,} lines of line protocol)")
+    sub.add_argument("--line-protocol", action="store_true",
+                     help="REST mode: send line protocol to /write instead of Arrow to /write/arrow "
+                     "(chosen by itself when the server has no /write/arrow)")
     sub.add_argument("--progress-interval", type=float, default=10.0, metavar="SECS",
                      help="seconds between progress lines when stderr is not a terminal (default: %(default)s)")
     if csv:
@@ -186,7 +189,7 @@ def _check_kinds(plans: list[tuple[Source, ColumnPlan]], stored: dict[str, int])
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     spec = ImportSpec(args.measurement, _columns(args.tags), args.timestamp_column, args.timestamp_unit,
                       _columns(args.fields) if args.fields else None, args.unique_time, args.dedup_column)
-    if args.batch_size < 1 or args.lines_per_request < 1:
+    if args.batch_size < 1 or (args.lines_per_request is not None and args.lines_per_request < 1):
         raise InputError("--batch-size and --lines-per-request must be at least 1")
     types = parse_types(getattr(args, "types", None))
     sources = [open_source(args.format, path, types) for path in args.files]
@@ -197,7 +200,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.direct:
         sink = DirectSink(engine_options(args.config), spec.measurement)
     else:
-        sink = RestSink(args.url, args.token, args.lines_per_request, args.gzip)
+        sink = RestSink(args.url, args.token, args.lines_per_request, args.gzip, arrow=not args.line_protocol)
     try:
         _check_kinds(plans, sink.engine.fields.get(spec.measurement, {}) if isinstance(sink, DirectSink) else {})
         dedup = None

@@ -130,7 +130,7 @@ def plan_columns(spec: ImportSpec, schema: Any, source: str) -> ColumnPlan:
     asked = [time_column, *spec.tags, *(spec.fields or []), *([spec.dedup_column] if spec.dedup_column else [])]
     for name in asked:
         if name not in names:
-            raise InputError(f"{source}: no column {name!r} (the file has: {', '.join(names)})")
+            raise InputError(f"{source}: no column {name!r} (its columns: {', '.join(names)})")
     if time_column in spec.tags:
         raise InputError(f"{source}: column {time_column!r} cannot be both the timestamp and a tag")
     multiplier = _time_multiplier(spec, time_column, schema.field(time_column).type, source)

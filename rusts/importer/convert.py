@@ -49,7 +49,8 @@ class Skipped:
 class Chunk:
     """The kept rows of one batch: per row its time and series code; per series its key and tags;
     per field an Arrow array (null where the row lacks the field) of the field's kind; `order`:
-    the rows grouped by series, by time within a series, rows of one time in input order."""
+    the rows grouped by series, by time within a series, rows of one time in input order;
+    `source_rows`: the batch row of each kept row (None: all rows were kept)."""
 
     def __init__(
         self,
@@ -60,8 +61,11 @@ class Chunk:
         fields: list[tuple[str, int, Any]],
         measurement: str,
         order: NDArray[np.intp],
+        source_rows: NDArray[np.int64] | None = None,
     ) -> None:
         self.measurement = measurement
+        # The batch row of each chunk row, None when every row of the batch was kept.
+        self.source_rows = source_rows
         self.times = times
         self.order = order
         self.codes = codes
@@ -128,7 +132,9 @@ class Converter:
             self.skipped.duplicate += int((keep & ~fresh).sum())
             keep &= fresh
         rows = np.flatnonzero(keep)
+        source_rows = None
         if len(rows) < batch.num_rows:
+            source_rows = rows.astype(np.int64)
             indices = pa.array(rows)
             fields = [(name, kind, array.take(indices)) for name, kind, array in fields]
             times = times[rows]
@@ -139,7 +145,7 @@ class Converter:
         times, order = self._same_time(times, codes, keys)
         if self.dedup is not None and dedup_values is not None:
             self.dedup.remember(dedup_values)
-        return Chunk(times, codes, keys, tags, fields, self.spec.measurement, order)
+        return Chunk(times, codes, keys, tags, fields, self.spec.measurement, order, source_rows)
 
     def _dedup_values(self, batch: Any, fields: list[tuple[str, int, Any]]) -> Any:
         assert self.dedup is not None, "BUG: dedup values without dedup"

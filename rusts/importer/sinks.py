@@ -7,9 +7,12 @@ loses the rows since the last flush, and a re-run with --dedup-column
 resumes without duplicates. Before writing, the engine is opened once with
 the configured WAL so that records a crashed server left are replayed first.
 
-REST mode POSTs line protocol to /write?precision=ns over one keep-alive
-connection from a sender thread, so the next batch is converted while the
-server parses the last one.
+REST mode POSTs each chunk as an Arrow IPC stream to /write/arrow (up to
+ARROW_REQUEST_BYTES a request) over one keep-alive connection from a sender
+thread, so the next batch is read and converted while the server stores the
+last one; the server converts and stores the columns as direct mode does,
+logged in its WAL. A server without that endpoint (404 to the first request)
+gets line protocol at /write?precision=ns instead.
 """
 
 import gzip
@@ -22,15 +25,24 @@ import urllib.parse
 from typing import Any
 
 import msgspec
+import pyarrow as pa
 import yaml
 
 from rusts.api.line_protocol import SeriesBatch, engine_parser
 from rusts.core.errors import LineProtocolError, RustsError
 from rusts.importer.convert import Chunk
-from rusts.importer.points import line_protocol, series_batches
+from rusts.importer.points import arrow_table, line_protocol, series_batches
 from rusts.query.executor import execute_batches
 from rusts.query.model import Aggregation, GroupBy, Query, parse_query
 from rusts.storage.engine import DataDirectoryInUse, EngineOptions, StorageEngine
+
+
+# The largest Arrow body sent (server.max_body_size is 25 MiB by default); --lines-per-request caps rows too.
+ARROW_REQUEST_BYTES = 8 * 1024 * 1024
+ARROW_CONTENT_TYPE = "application/vnd.apache.arrow.stream"
+
+
+DEFAULT_LINES_PER_REQUEST = 10_000
 
 
 class SinkError(RustsError):
@@ -146,29 +158,35 @@ class DirectSink:
 
 
 class RestSink:
-    """POSTs chunks as line protocol to a server, `lines_per_request` at a time, from a sender thread.
+    """POSTs chunks to a server from a sender thread: as Arrow IPC streams to /write/arrow, or as
+    line protocol to /write when the server has no Arrow endpoint (`lines_per_request` lines a
+    request; None: 10,000 lines, or for Arrow as many rows as fit ARROW_REQUEST_BYTES).
 
     `write` queues the chunk's bodies and returns the outcome of writes finished so far; `flush`
     waits for every queued body. A failure stops the sender and is raised by the next call.
     """
 
-    def __init__(self, url: str, token: str | None, lines_per_request: int, use_gzip: bool, timeout: float = 300.0) -> None:
+    def __init__(self, url: str, token: str | None, lines_per_request: int | None, use_gzip: bool,
+                 timeout: float = 300.0, arrow: bool = True) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise SinkError(f"--url {url!r} is not an http:// or https:// address")
         self.where = url
         self.lines_per_request = lines_per_request
         self.use_gzip = use_gzip
+        # None until the first Arrow request says whether the server takes them.
+        self.arrow: bool | None = None if arrow else False
         self._headers = {"Content-Type": "text/plain; charset=utf-8"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         if use_gzip:
             self._headers["Content-Encoding"] = "gzip"
+        self._arrow_headers = {**self._headers, "Content-Type": ARROW_CONTENT_TYPE}
         port = parsed.port
         connection_class = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
         self._connection = connection_class(parsed.hostname, port, timeout=timeout)
         self._base = parsed.path.rstrip("/")
-        self._queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[tuple[bytes, int, str] | None] = queue.Queue(maxsize=2)
         self._lock = threading.Lock()
         self._done = WriteOutcome(0, 0)
         self._failure: BaseException | None = None
@@ -193,18 +211,22 @@ class RestSink:
                 raise SinkError(f"cannot reach {self.where}: {exc.strerror or exc}") from None
         raise AssertionError("BUG: unreachable")
 
-    def _post_write(self, body: bytes, lines: int) -> WriteOutcome:
+    def _post_write(self, body: bytes, lines: int, path: str) -> WriteOutcome:
+        """POST one body (`path`: /write/arrow?... for Arrow, else line protocol); what it stored."""
         payload = gzip.compress(body, 1) if self.use_gzip else body
-        status, answer = self.request("POST", "/write?precision=ns", payload, self._headers)
-        if status == 204:
+        arrow = path.startswith("/write/arrow")
+        status, answer = self.request("POST", path, payload, self._arrow_headers if arrow else self._headers)
+        if status == 204 or (arrow and status == 200):
             return WriteOutcome(lines, 0)
         message = _message(answer)
         if status == 400 and "partial write" in message:
             written = int(json.loads(answer).get("written", 0))
             return WriteOutcome(written, lines - written, message)
+        if status == 404 and arrow:
+            raise _NoArrowEndpoint()
         if status in (401, 403):
             raise SinkError(f"{self.where} refused the write ({status}): {message}; pass a valid --token")
-        raise SinkError(f"{self.where} answered {status} to a write of {lines} lines: {message}")
+        raise SinkError(f"{self.where} answered {status} to a write of {lines} {'rows' if arrow else 'lines'}: {message}")
 
     # -- the sender thread
 
@@ -219,12 +241,15 @@ class RestSink:
             finally:
                 self._queue.task_done()
 
-    def _send(self, body: bytes, lines: int) -> None:
+    def _send(self, body: bytes, lines: int, path: str) -> None:
         try:
-            outcome = self._post_write(body, lines)
+            outcome = self._post_write(body, lines, path)
         except BaseException as exc:  # handed to the main thread, which reports it
             self._failure = exc
             return
+        self._count(outcome)
+
+    def _count(self, outcome: WriteOutcome) -> None:
         with self._lock:
             self._done.written += outcome.written
             self._done.rejected += outcome.rejected
@@ -235,8 +260,13 @@ class RestSink:
         if self._thread is None:
             self._thread = threading.Thread(target=self._send_loop, name="rusts-import-sender", daemon=True)
             self._thread.start()
-        for start in range(0, len(chunk), self.lines_per_request):
-            stop = min(len(chunk), start + self.lines_per_request)
+        if self.arrow is not False and len(chunk):
+            self._write_arrow(chunk)
+            if self.arrow:
+                return self.take_outcome()
+        lines_per_request = self.lines_per_request or DEFAULT_LINES_PER_REQUEST
+        for start in range(0, len(chunk), lines_per_request):
+            stop = min(len(chunk), start + lines_per_request)
             self._raise_failure()
             body, left_out = line_protocol(chunk, start, stop)
             if left_out:
@@ -247,8 +277,33 @@ class RestSink:
                         "cannot always carry (--direct can store it)"
                     )
             if body:
-                self._queue.put((body, stop - start - left_out))
+                self._queue.put((body, stop - start - left_out, "/write?precision=ns"))
         return self.take_outcome()
+
+    def _write_arrow(self, chunk: Chunk) -> None:
+        """Queue the chunk as Arrow bodies. The first one is sent from here, so that a server
+        answering 404 (no /write/arrow) turns this sink to line protocol before anything is queued."""
+        table, time_name = arrow_table(chunk)
+        per_row = max(1, table.nbytes // max(1, table.num_rows))
+        rows_per_request = max(1, ARROW_REQUEST_BYTES // per_row)
+        if self.lines_per_request is not None:
+            rows_per_request = min(rows_per_request, self.lines_per_request)
+        tags = sorted({key for pairs in chunk.tags for key, _ in pairs})
+        query = urllib.parse.urlencode({"measurement": chunk.measurement, "tags": ",".join(tags), "timestamp_column": time_name})
+        path = "/write/arrow?" + query
+        for start in range(0, table.num_rows, rows_per_request):
+            self._raise_failure()
+            part = table.slice(start, rows_per_request)
+            body = _ipc_stream(part)
+            if self.arrow is None:
+                try:
+                    self._count(self._post_write(body, part.num_rows, path))
+                except _NoArrowEndpoint:
+                    self.arrow = False
+                    return
+                self.arrow = True
+            else:
+                self._queue.put((body, part.num_rows, path))
 
     def take_outcome(self) -> WriteOutcome:
         self._raise_failure()
@@ -296,6 +351,19 @@ class RestSink:
     def _auth(self) -> dict[str, str]:
         token = self._headers.get("Authorization")
         return {"Authorization": token} if token else {}
+
+
+class _NoArrowEndpoint(Exception):
+    """The server answered 404 to POST /write/arrow: it predates the endpoint."""
+
+
+def _ipc_stream(table: Any) -> bytes:
+    """The table as the bytes of an Arrow IPC stream (uncompressed buffers: the server refuses others)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def _message(answer: bytes) -> str:
