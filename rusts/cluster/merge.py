@@ -48,6 +48,7 @@ from rusts.query.errors import UnknownFieldError, UnknownMeasurementError
 from rusts.query.executor import execute
 from rusts.query.model import Column, Query, QueryResult
 from rusts.query.planner import Plan, plan_query
+from rusts.query.window_rows import Deadline
 from rusts.storage.engine import StorageEngine
 from rusts.storage.scan import ScanSnapshot
 
@@ -178,7 +179,7 @@ def _executor_groups(
 ) -> tuple[dict[tuple[str | None, ...], executor._Group], dict[str, int]]:
     """The executor's per-group partial states before it finishes them (block-header pushdown, the
     partition pass and all)."""
-    return executor.aggregate_groups(plan, ScanSnapshot(engine, plan.start, plan.end), executor.Deadline(timeout))
+    return executor.aggregate_groups(plan, ScanSnapshot(engine, plan.start, plan.end), Deadline(timeout))
 
 
 # ---- router side ----

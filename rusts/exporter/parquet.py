@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED
 from rusts.core.prefetch import prefetched
-from rusts.query.executor import Deadline, window_found
+from rusts.query.window_rows import Deadline, WindowPiece, memtable_spans, window_pieces
 from rusts.query.model import Query
 from rusts.query.planner import Plan, SeriesRef, plan_query
 from rusts.storage.columns import NUMPY_DTYPES, Column, SeriesData
@@ -51,8 +51,8 @@ def export_schema(plan: Plan) -> Any:
 
 
 def _field_array(kind: int, parts: list[tuple[int, Column | None]]) -> Any:
-    """One field across the series of a window, converted to Arrow at once: the series' values
-    joined first (zeros or "" where a series lacks the field), null where a row lacks it."""
+    """One field across the pieces of a window, converted to Arrow at once: the pieces' values
+    joined first (zeros or "" where a piece lacks the field), null where a row lacks it."""
     arrow_type = ARROW_TYPES[kind]
     if all(column is None for _, column in parts):
         return pa.nulls(sum(length for length, _ in parts), arrow_type)
@@ -73,18 +73,19 @@ def _field_array(kind: int, parts: list[tuple[int, Column | None]]) -> Any:
     return pa.array(values, arrow_type, mask=~present)
 
 
-def _window_table(plan: Plan, schema: Any, found: list[tuple[SeriesRef, SeriesData]]) -> Any:
-    lengths = [len(data) for _, data in found]
-    times = np.concatenate([data.timestamps for _, data in found])
-    ranks = np.repeat(np.array([ref.rank for ref, _ in found], dtype=np.int64), lengths)
-    arrays: list[Any] = [pa.array(times, pa.int64()).cast(TIME_TYPE)]
-    for key in plan.tag_keys:
-        values = pa.array([ref.tags.get(key) for ref, _ in found], pa.string())
-        arrays.append(values.take(pa.array(np.repeat(np.arange(len(found)), lengths))))
-    for name in plan.projection:
-        arrays.append(_field_array(plan.kinds[name], [(n, data.columns.get(name)) for n, (_, data) in zip(lengths, found)]))
-    table = pa.Table.from_arrays(arrays, schema=schema)
+def _window_table(plan: Plan, schema: Any, pieces: list[WindowPiece]) -> Any:
+    lengths = [len(piece) for piece in pieces]
+    times = np.concatenate([piece.timestamps for piece in pieces])
+    series = np.concatenate([piece.series for piece in pieces])
+    ranks = np.array([ref.rank for ref in plan.series], dtype=np.int64)[series]
     order = np.lexsort((ranks, times))
+    arrays: list[Any] = [pa.array(times, pa.int64()).cast(TIME_TYPE)]
+    rows_series = pa.array(series)
+    for key in plan.tag_keys:
+        arrays.append(pa.array([ref.tags.get(key) for ref in plan.series], pa.string()).take(rows_series))
+    for name in plan.projection:
+        arrays.append(_field_array(plan.kinds[name], [(n, piece.columns.get(name)) for n, piece in zip(lengths, pieces)]))
+    table = pa.Table.from_arrays(arrays, schema=schema)
     return table.take(pa.array(order))
 
 
@@ -118,7 +119,8 @@ def _write(engine: StorageEngine, plan: Plan, schema: Any, path: str, compressio
 def _tables(snapshot: ScanSnapshot, plan: Plan, schema: Any) -> Iterator[Any]:
     """One table per time window holding rows, in time order."""
     no_deadline = Deadline(None)
+    spans = memtable_spans(plan, snapshot)
     for partition, lo, hi in snapshot.windows():
-        found = window_found(plan, snapshot, partition, lo, hi, no_deadline)
-        if found:
-            yield _window_table(plan, schema, found)
+        pieces = window_pieces(plan, snapshot, partition, lo, hi, no_deadline, spans)
+        if pieces:
+            yield _window_table(plan, schema, pieces)

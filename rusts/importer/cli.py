@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from rusts.core.collector import tune_for_service
 from rusts.core.errors import RustsError
+from rusts.core.pandas_probe import skip_pandas_probe
 from rusts.core.kinds import KIND_NAMES
 from rusts.core.prefetch import prefetched
 from rusts.importer.columns import TIMESTAMP_UNITS, ColumnPlan, ImportSpec, InputError, plan_columns
@@ -290,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits for --help and usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     tune_for_service()
+    skip_pandas_probe()
     try:
         return run(args, sys.stdout, sys.stderr)
     except InputError as exc:

@@ -50,10 +50,11 @@ from rusts.query.filters import kept_rows, row_mask
 from rusts.query.model import Column as ResultColumn
 from rusts.query.model import Query, QueryResult, parse_query
 from rusts.query.planner import TIME_MAX, TIME_MIN, Plan, SeriesRef, plan_query
+from rusts.query.window_rows import Deadline, WindowPiece, found_pieces, memtable_spans, window_pieces
 from rusts.storage.columns import KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, SeriesData
 from rusts.storage.engine import StorageEngine
 from rusts.storage.partition import Partition
-from rusts.storage.scan import BlockStats, ScanSnapshot, deleted_series, segment_holders
+from rusts.storage.scan import BlockStats, ScanSnapshot, segment_holders, settled_series
 from rusts.storage.segment import SegmentReader
 from rusts.storage.segment_format import BlockMeta, ColumnBlockMeta
 
@@ -61,17 +62,6 @@ __all__ = ["QueryRouter", "execute", "execute_batches", "execute_column_batches"
 
 MAX_FILLED_BUCKETS = 1_000_000
 MERGE_EVERY = 256
-
-
-class Deadline:
-    def __init__(self, timeout: float | None) -> None:
-        self.timeout = timeout
-        self.at = None if timeout is None else time.monotonic() + timeout
-
-    def check(self) -> None:
-        if self.at is not None and time.monotonic() > self.at:
-            assert self.timeout is not None
-            raise QueryTimeoutError(self.timeout)
 
 
 @runtime_checkable
@@ -112,20 +102,14 @@ def execute(engine: StorageEngine, query: Query, timeout: float | None = None) -
 
 
 def _raw(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryResult:
-    found: list[tuple[SeriesRef, SeriesData]] = []
     wanted = None if plan.limit is None else plan.limit + plan.offset
     if wanted is not None:
-        return _raw_result(plan, _top_k(plan, snapshot, deadline, wanted))
-    for ref in plan.series:
-        deadline.check()
-        for pieces in snapshot.pieces(ref.series_id, plan.read_columns):
-            deadline.check()
-            for piece in pieces:
-                assert isinstance(piece, SeriesData), "BUG: block stats in a raw scan"
-                rows = np.flatnonzero(kept_rows(plan.conditions, plan.projection, piece))
-                if len(rows):
-                    found.append((ref, piece.take(rows) if len(rows) < len(piece) else piece))
-    return _raw_result(plan, found)
+        return _raw_result(plan, found_pieces(plan, _top_k(plan, snapshot, deadline, wanted)))
+    spans = memtable_spans(plan, snapshot)
+    pieces: list[WindowPiece] = []
+    for partition, lo, hi in snapshot.windows():
+        pieces.extend(window_pieces(plan, snapshot, partition, lo, hi, deadline, spans))
+    return _raw_result(plan, pieces)
 
 
 def _top_k(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, wanted: int) -> list[tuple[SeriesRef, SeriesData]]:
@@ -189,19 +173,18 @@ class _Rows:
     """Rows of several series side by side (one window or a whole result), in answer order, ready to
     turn into output rows a slice at a time."""
 
-    def __init__(self, plan: Plan, found: list[tuple[SeriesRef, SeriesData]]) -> None:
+    def __init__(self, plan: Plan, pieces: list[WindowPiece]) -> None:
         self.plan = plan
-        self.refs = [ref for ref, _ in found]
-        lengths = np.array([len(data) for _, data in found], dtype=np.int64)
-        self.ends = np.cumsum(lengths)
-        self.times = np.concatenate([data.timestamps for _, data in found]) if found else np.empty(0, dtype=np.int64)
-        ranks = np.repeat(np.array([ref.rank for ref in self.refs], dtype=np.int64), lengths)
+        lengths = np.array([len(piece) for piece in pieces], dtype=np.int64)
+        self.series = np.concatenate([piece.series for piece in pieces]) if pieces else np.empty(0, dtype=np.intp)
+        self.times = np.concatenate([piece.timestamps for piece in pieces]) if pieces else np.empty(0, dtype=np.int64)
+        ranks = np.array([ref.rank for ref in plan.series], dtype=np.int64)[self.series]
         order = np.lexsort((ranks, self.times))
         self.order = order[::-1] if plan.descending else order
         self.values: list[Any] = []
         self.present: list[NDArray[np.bool_] | None] = []
         for name in plan.projection:
-            values, present = _joined(plan.kinds[name], [data.columns.get(name) for _, data in found], lengths)
+            values, present = _joined(plan.kinds[name], [piece.columns.get(name) for piece in pieces], lengths)
             self.values.append(values)
             self.present.append(present)
 
@@ -211,11 +194,11 @@ class _Rows:
     def columns(self, start: int, stop: int) -> ColumnBatch:
         """Output rows start..stop of the answer order, as columns."""
         picked = self.order[start:stop]
-        which = np.searchsorted(self.ends, picked, side="right")
+        which = self.series[picked]
         values: list[Any] = [self.times[picked]]
         present: list[NDArray[np.bool_] | None] = [None]
         for key in self.plan.tag_keys:
-            tags = np.array([ref.tags.get(key) for ref in self.refs], dtype=object)
+            tags = np.array([ref.tags.get(key) for ref in self.plan.series], dtype=object)
             values.append(tags[which])
             present.append(None)
         index = picked.tolist()
@@ -250,11 +233,11 @@ def _joined(kind: int, columns: list[Column | None], lengths: NDArray[np.int64])
     return joined, (np.concatenate(masks) if partial and masks else None)
 
 
-def _raw_result(plan: Plan, found: list[tuple[SeriesRef, SeriesData]]) -> QueryResult:
+def _raw_result(plan: Plan, pieces: list[WindowPiece]) -> QueryResult:
     columns = _raw_columns(plan)
-    if not found:
+    if not pieces:
         return QueryResult(columns, [])
-    rows = _Rows(plan, found)
+    rows = _Rows(plan, pieces)
     stop = len(rows) if plan.limit is None else plan.offset + plan.limit
     return QueryResult(columns, rows.rows(plan.offset, stop))
 
@@ -336,35 +319,19 @@ def _column_batches(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline, batc
             start = take
 
 
-def window_found(
-    plan: Plan, snapshot: ScanSnapshot, partition: Partition | None, lo: int, hi: int, deadline: Deadline
-) -> list[tuple[SeriesRef, SeriesData]]:
-    """The rows of one window (ScanSnapshot.windows) that the plan keeps, per series in plan order;
-    series with none are left out."""
-    found: list[tuple[SeriesRef, SeriesData]] = []
-    for ref in plan.series:
-        deadline.check()
-        data = snapshot.window_rows(ref.series_id, plan.read_columns, partition, lo, hi)
-        if data is None:
-            continue
-        rows = np.flatnonzero(kept_rows(plan.conditions, plan.projection, data))
-        if len(rows):
-            found.append((ref, data.take(rows) if len(rows) < len(data) else data))
-    return found
-
-
 def _raw_windows(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> Iterator[tuple["_Rows", int, int]]:
     """Each window's rows with the answer's range of them (OFFSET and LIMIT applied across windows)."""
     skip = plan.offset
     left = plan.limit
     windows = snapshot.windows()
+    spans = memtable_spans(plan, snapshot)
     for partition, lo, hi in reversed(windows) if plan.descending else windows:
         if left == 0:
             break
-        found = window_found(plan, snapshot, partition, lo, hi, deadline)
-        if not found:
+        pieces = window_pieces(plan, snapshot, partition, lo, hi, deadline, spans)
+        if not pieces:
             continue
-        window = _Rows(plan, found)
+        window = _Rows(plan, pieces)
         start = min(skip, len(window))
         skip -= start
         stop = len(window) if left is None else min(len(window), start + left)
@@ -535,14 +502,7 @@ def _partition_pass(
     exact, the rest from the segment's decoded columns when they are worth decoding whole.
     Returns which series are settled (their partition is skipped by the per-series scan)."""
     lo, hi = snapshot.window(partition)
-    blocked = deleted_series(partition, series_ids)
-    at, lows, highs = spans
-    if len(at):
-        blocked[at[(lows < hi) & (highs >= lo)]] = True
-    holders, counts = segment_holders(partition, series_ids)
-    done = ~blocked
-    if len(holders) > 1 and bool((counts > 1).any()):
-        done &= _disjoint(holders, len(series_ids))
+    done, holders = settled_series(partition, series_ids, spans, lo, hi)
     # Decide before folding: a series one segment cannot settle is scanned whole (every segment of
     # the partition) by the per-series pass, so no segment may fold its rows unless all its holders can.
     for reader, hit, positions in holders:
@@ -558,23 +518,6 @@ def _partition_pass(
         if len(mine):
             _from_table(run, reader, mine, positions[mine], lo, hi)
     return done
-
-
-def _disjoint(holders: list[tuple[SegmentReader, NDArray[np.bool_], NDArray[np.intp]]], count: int) -> NDArray[np.bool_]:
-    """Per series: True when the segments holding it cover disjoint time ranges of it, so no row of
-    one can overwrite a row of another and each segment's rows count on their own."""
-    lows = np.full((len(holders), count), TIME_MAX, dtype=np.int64)
-    highs = np.full((len(holders), count), TIME_MIN, dtype=np.int64)
-    for layer, (reader, hit, positions) in enumerate(holders):
-        _, _, min_times, max_times = reader.directory_arrays()
-        lows[layer] = np.where(hit, min_times[positions], TIME_MAX)
-        highs[layer] = np.where(hit, max_times[positions], TIME_MIN)
-    order = np.argsort(lows, axis=0)
-    lows = np.take_along_axis(lows, order, axis=0)
-    highs = np.take_along_axis(highs, order, axis=0)
-    apart = (lows[1:] > highs[:-1]) | (lows[1:] == TIME_MAX)
-    result: NDArray[np.bool_] = apart.all(axis=0)
-    return result
 
 
 def _from_totals(

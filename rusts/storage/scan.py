@@ -92,6 +92,51 @@ def deleted_series(partition: Partition, series_ids: NDArray[np.uint64]) -> NDAr
     return np.isin(series_ids, np.array(sorted(named), dtype=np.uint64))
 
 
+_TIME_MIN = -(2**63)
+_TIME_MAX = 2**63 - 1
+
+Holders = list[tuple[SegmentReader, NDArray[np.bool_], NDArray[np.intp]]]
+
+
+def settled_series(
+    partition: Partition,
+    series_ids: NDArray[np.uint64],
+    spans: tuple[NDArray[np.intp], NDArray[np.int64], NDArray[np.int64]],
+    lo: int,
+    hi: int,
+) -> tuple[NDArray[np.bool_], Holders]:
+    """Per series: True when the partition's segments alone settle its rows in [lo, hi), each
+    segment's rows standing on their own: no tombstone names it, no memtable row of it may fall in
+    the window (`spans`: ScanSnapshot.memtable_spans of `series_ids`), and the segments holding it
+    cover disjoint times of it, so no row of one overwrites a row of another. Also the holders
+    (segment_holders)."""
+    blocked = deleted_series(partition, series_ids)
+    at, lows, highs = spans
+    if len(at):
+        blocked[at[(lows < hi) & (highs >= lo)]] = True
+    holders, counts = segment_holders(partition, series_ids)
+    done = ~blocked
+    if len(holders) > 1 and bool((counts > 1).any()):
+        done &= _disjoint(holders, len(series_ids))
+    return done, holders
+
+
+def _disjoint(holders: Holders, count: int) -> NDArray[np.bool_]:
+    """Per series: True when the segments holding it cover disjoint time ranges of it."""
+    lows = np.full((len(holders), count), _TIME_MAX, dtype=np.int64)
+    highs = np.full((len(holders), count), _TIME_MIN, dtype=np.int64)
+    for layer, (reader, hit, positions) in enumerate(holders):
+        _, _, min_times, max_times = reader.directory_arrays()
+        lows[layer] = np.where(hit, min_times[positions], _TIME_MAX)
+        highs[layer] = np.where(hit, max_times[positions], _TIME_MIN)
+    order = np.argsort(lows, axis=0)
+    lows = np.take_along_axis(lows, order, axis=0)
+    highs = np.take_along_axis(highs, order, axis=0)
+    apart = (lows[1:] > highs[:-1]) | (lows[1:] == _TIME_MAX)
+    result: NDArray[np.bool_] = apart.all(axis=0)
+    return result
+
+
 class ScanSnapshot:
     """The layers one query reads: partitions meeting [start, end) and the memtables."""
 

@@ -352,9 +352,11 @@ class SegmentReader:
             raise CorruptDataError(self.path, f"column {name!r} has two kinds in one segment", self._data_end)
         return indexes[0]
 
-    def column_table(self, names: list[str]) -> ColumnTable:
+    def column_table(self, names: list[str], keep: bool = True) -> ColumnTable:
         """Every series' rows with these columns (those a series lacks are absent in its rows),
-        decoded once and kept in a shared cache bounded in bytes. Names no series holds are left out."""
+        decoded once and kept in a shared cache bounded in bytes (not kept when `keep` is False:
+        a reader passing once, like an export, would only push out what queries reuse). Names no
+        series holds are left out."""
         names = [name for name in dict.fromkeys(names) if self._kind_of(name) is not None]
         timestamps = _TABLES.get(self._owner, TIMESTAMPS_KEY)
         columns: dict[str, Column] = {}
@@ -367,9 +369,11 @@ class SegmentReader:
                 columns[name] = column
         if timestamps is None or missing:
             timestamps, decoded = self._decode_all(missing)
-            _TABLES.put(self._owner, TIMESTAMPS_KEY, timestamps, len(timestamps) * 8)
+            if keep:
+                _TABLES.put(self._owner, TIMESTAMPS_KEY, timestamps, len(timestamps) * 8)
             for name, column in decoded.items():
-                _TABLES.put(self._owner, name, column, _column_bytes(column))
+                if keep:
+                    _TABLES.put(self._owner, name, column, _column_bytes(column))
                 columns[name] = column
         _, rows, _, _ = self.directory_arrays()
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
