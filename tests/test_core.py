@@ -3,8 +3,28 @@
 import msgspec
 import pytest
 
-from rusts.core.hashing import series_id, series_id_of_key, series_key
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rusts.core.hashing import series_id, series_id_of_key, series_key, tags_of_key
 from rusts.core.types import Field, FieldType, FieldValue, Point, Series, Tag, TimeRange
+
+
+_KEY_TEXT = st.text(alphabet=st.sampled_from(list("ab=, \\xé\t")), min_size=1, max_size=6)
+
+
+@settings(max_examples=500)
+@given(_KEY_TEXT, st.dictionaries(_KEY_TEXT, _KEY_TEXT, max_size=4))
+def test_a_series_key_gives_back_its_measurement_and_tags(measurement: str, tags: dict[str, str]) -> None:
+    pairs = sorted(tags.items())
+    assert tags_of_key(series_key(measurement, pairs)) == (measurement, pairs)
+
+
+def test_a_text_that_is_not_a_series_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a canonical series key"):
+        tags_of_key("cpu,host")
+    with pytest.raises(ValueError, match="not a canonical series key"):
+        tags_of_key("cpu\\ x,host")
 
 
 def test_series_key_is_canonical_and_escaped() -> None:

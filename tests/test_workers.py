@@ -44,7 +44,7 @@ def _normal(parsed: tuple[list[Any], list[Any]]) -> tuple[list[Any], list[Any]]:
     return (
         [
             (
-                b.key, b.series_id, b.measurement, b.tags, b.timestamps.tolist(), b.lines.tolist(),
+                b.key, b.series_id, b.measurement, b.sorted_tags(), b.timestamps.tolist(), b.lines.tolist(),
                 {n: (c.kind, list(c.values), None if c.present is None else c.present.tolist()) for n, c in b.columns.items()},
             )
             for b in batches

@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 
 from rusts.api import parse_pool
 from rusts.core.errors import LineProtocolError
-from rusts.core.hashing import series_id_of_key, series_key
+from rusts.core.hashing import series_id_of_key, series_key, tags_of_key
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_STRING, KIND_UNSIGNED
 from rusts.storage.columns import Column
 
@@ -72,12 +72,16 @@ class SeriesBatch:
 
     `lines` holds the 1-based line number of each row, so a later stage can
     reject a row (for example a type conflict with stored data) by line.
+    `tags` is None for a batch a parse worker sent: workers send series keys
+    only (tags are 3 of every 4 objects of a many-series body's heads, and the
+    engine needs them only for a series it does not know yet); sorted_tags()
+    reads them back from the key then.
     """
 
     key: str
     series_id: int
     measurement: str
-    tags: list[tuple[str, str]]
+    tags: list[tuple[str, str]] | None
     timestamps: NDArray[np.int64]
     lines: NDArray[np.int64]
     columns: dict[str, FieldColumn]
@@ -86,7 +90,7 @@ class SeriesBatch:
         self,
         key: str,
         measurement: str,
-        tags: list[tuple[str, str]],
+        tags: list[tuple[str, str]] | None,
         timestamps: NDArray[np.int64],
         lines: NDArray[np.int64],
         columns: dict[str, FieldColumn],
@@ -98,6 +102,13 @@ class SeriesBatch:
         self.timestamps = timestamps
         self.lines = lines
         self.columns = columns
+
+    def sorted_tags(self) -> list[tuple[str, str]]:
+        """The series' tags, sorted by key (read from the key when the batch came without them)."""
+        tags = self.tags
+        if tags is None:
+            tags = self.tags = tags_of_key(self.key)[1]
+        return tags
 
     def __len__(self) -> int:
         return len(self.timestamps)

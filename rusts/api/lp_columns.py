@@ -158,9 +158,13 @@ def packed_table(table: "_Table | None", series: list[SeriesRows]) -> Any:
             for index, (carried, rows) in enumerate(zip(counts.tolist(), size_list)):
                 if carried:
                     per_series[index].append((number, carried < rows))
+    # Keys only, no tags (SeriesBatch.sorted_tags reads them back), and one object per measurement
+    # name, so the pickle refers back to it instead of repeating it per series.
+    measurements: dict[str, str] = {}
     for index, (owner, rows) in enumerate(zip(owners, size_list)):
         info = series[owner]
-        heads.append((info.key, info.measurement, info.tags, rows, everywhere if per_series is None else per_series[index]))
+        measurement = measurements.setdefault(info.measurement, info.measurement)
+        heads.append((info.key, measurement, None, rows, everywhere if per_series is None else per_series[index]))
     return heads, table.times[order], table.lines[order], columns
 
 
@@ -570,7 +574,7 @@ def _merge(fast: SeriesBatch, general: SeriesBatch) -> SeriesBatch:
 
 def batch_points(batch: SeriesBatch) -> list[Point]:
     """The rows of a batch as Points (slow; for tests and small batches)."""
-    tags = tuple(Tag(key, value) for key, value in batch.tags)
+    tags = tuple(Tag(key, value) for key, value in batch.sorted_tags())
     kinds = list(FieldType)
     fields_by_row: list[list[Field]] = [[] for _ in range(len(batch.timestamps))]
     for name, column in batch.columns.items():

@@ -27,12 +27,12 @@ SPLIT_MIN_BYTES = 512 * 1024
 _TASK = "rusts.api.parse_pool:parse_packed"
 
 # A body's batches as a few long arrays, whatever the number of series: (per batch its key,
-# measurement, tags, row count and columns as (column number, has a presence mask); the
+# measurement, tags (None: read them from the key), row count and columns as (column number, has a presence mask); the
 # timestamps and line numbers of every batch's rows, batch after batch; per column its name,
 # kind, values of the batches that carry it (a list for strings) and their presence), and the
 # errors. One array per column pickles in microseconds where one per series and field (a body
 # of 5,000 series of ten fields: 110,000 arrays) took half a second each way.
-Head = tuple[str, str, list[tuple[str, str]], int, list[tuple[int, bool]]]
+Head = tuple[str, str, list[tuple[str, str]] | None, int, list[tuple[int, bool]]]
 PackedColumn = tuple[str, int, Any, Any]
 Packed = tuple[list[Head], Any, Any, list[PackedColumn], list[tuple[int, int, str]]]
 
@@ -52,7 +52,7 @@ def pack(batches: list[Any], errors: list[LineProtocolError]) -> Packed:
             parts[number][2].append(column.values)
             parts[number][3].append(column.present if column.present is not None else rows)
             refs.append((number, column.present is not None))
-        heads.append((batch.key, batch.measurement, batch.tags, rows, refs))
+        heads.append((batch.key, batch.measurement, None, rows, refs))
     columns: list[PackedColumn] = []
     for name, kind, values, presence in parts:
         joined: Any = [v for chunk in values for v in chunk] if kind == KIND_STRING else np.concatenate(values)

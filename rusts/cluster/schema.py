@@ -195,7 +195,7 @@ class SchemaMirror:
                 admitted.values += present
                 if present and name not in known:
                     added[name] = column.kind
-            admitted.series.append((batch.measurement, list(batch.tags), batch.key))
+            admitted.series.append((batch.measurement, list(batch.sorted_tags()), batch.key))
         refused.sort(key=lambda e: e.line)
         admitted.errors = refused
         return admitted

@@ -115,3 +115,7 @@ class WriteBatch:
 
     def __len__(self) -> int:
         return len(self.timestamps)
+
+    def sorted_tags(self) -> list[tuple[str, str]]:
+        """The tags, sorted by key (as a parser's SeriesBatch answers)."""
+        return self.tags

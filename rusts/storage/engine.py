@@ -540,7 +540,9 @@ class StorageEngine:
                     continue
                 if len(keep) == len(rejected):
                     keep = None
-            series_id = self.index.get_or_create(measurement, batch.tags, batch.key)
+            series_id = self.index.id_of(batch.key)
+            if series_id is None:
+                series_id = self.index.get_or_create(measurement, batch.sorted_tags(), batch.key)
             data = SeriesData(series_id, batch.timestamps, columns)  # the parser's columns, kept as they are
             if keep is not None:
                 data = data.take(keep)
