@@ -178,9 +178,9 @@ class Converter:
         dictionaries: list[list[str]] = []
         columns: list[NDArray[np.int64]] = []
         for name in self.plan.tags:
-            encoded = pc.dictionary_encode(_tag_strings(batch.column(name)))
-            dictionaries.append(encoded.dictionary.to_pylist())
-            columns.append(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) + 1)
+            words, codes = _tag_codes(batch.column(name))
+            dictionaries.append(words)
+            columns.append(codes)
         if rows == 0:
             return np.zeros(0, dtype=np.int64), [], []
         # One integer per row from the tag codes (mixed radix); rows of equal integers share a series.
@@ -291,6 +291,25 @@ def _field_array(column: Any, kind: int) -> Any:
     if kind == KIND_STRING and pa.types.is_large_string(data_type):
         return column.cast(pa.string())
     return column.cast({0: pa.float64(), 1: pa.int64(), 2: pa.uint64(), 3: pa.string(), 4: pa.bool_()}[kind])
+
+
+def _tag_codes(column: Any) -> tuple[list[str], NDArray[np.int64]]:
+    """A tag column's distinct values, and per row 1 + the index of its value (0: no tag)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type):
+        # Codes of the dictionary's entries made unique (a batch's dictionary may repeat a value);
+        # the empty string and a null entry are a missing tag, as _tag_strings makes them.
+        unique = pc.dictionary_encode(column.dictionary)
+        words: list[str] = unique.dictionary.to_pylist()
+        entry_code = unique.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        if "" in words:
+            entry_code[entry_code == words.index("") + 1] = 0
+        entry_code = np.append(entry_code, 0)  # a null row
+        indices = column.indices.fill_null(len(entry_code) - 1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return words, entry_code[indices]
+    encoded = pc.dictionary_encode(_tag_strings(column))
+    return encoded.dictionary.to_pylist(), encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
 
 
 def _tag_strings(column: Any) -> Any:

@@ -60,9 +60,15 @@ class Source:
 
 
 class ParquetSource(Source):
+    """A Parquet file. String columns are read as dictionaries (Parquet stores them so): the
+    values are decoded once per dictionary page instead of once per row, and tags and string
+    fields are grouped by their codes without hashing every row again."""
+
     def __init__(self, path: str) -> None:
         try:
-            self._file = pq.ParquetFile(path)
+            schema = pq.read_schema(path)
+            strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            self._file = pq.ParquetFile(path, read_dictionary=strings)
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
         except IsADirectoryError:
