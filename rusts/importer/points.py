@@ -28,6 +28,8 @@ def _values(kind: int, array: Any, order: NDArray[np.intp]) -> tuple[Any, NDArra
         words = np.array(encoded.dictionary.to_pylist() + [""], dtype=object)
         indices = encoded.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
         return words[indices[order]], present
+    if present is None:
+        return array.to_numpy(zero_copy_only=False)[order], None  # no copy before the gather
     fill = {KIND_FLOAT: 0.0, KIND_INTEGER: 0, KIND_UNSIGNED: 0, KIND_BOOLEAN: False}[kind]
     return array.fill_null(fill).to_numpy(zero_copy_only=False)[order], present
 
