@@ -451,3 +451,22 @@ def test_a_server_without_the_arrow_endpoint_gets_line_protocol(tmp_path: Path) 
         assert sorted(received) == sorted(f"m,host=h{i % 3} v={i} {T0 + i}" for i in range(rows))  # Arrow writes 2.0 as 2, a float in line protocol
     finally:
         httpd.shutdown()
+
+
+def test_rest_bodies_shrink_to_a_servers_smaller_max_body_size(tmp_path: Path) -> None:
+    rows = 30_000
+    table = pa.table({"time": pa.array([T0 + i for i in range(rows)], pa.timestamp("ns")),
+                      "host": [f"h{i % 5}" for i in range(rows)], "v": [float(i) for i in range(rows)],
+                      "note": [f"n{i % 97}" for i in range(rows)]})
+    pq.write_table(table, tmp_path / "in.parquet")
+    server_dir = tmp_path / "server"
+    server_dir.mkdir()
+    server = RustsServer(server_dir, server_extra=", max_body_size: 100000")
+    try:
+        result = importer("parquet", str(tmp_path / "in.parquet"), "-m", "m", "--tags", "host",
+                          "--url", f"http://127.0.0.1:{server.port}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"{rows:,} written" in result.stderr
+        assert server.sql("SELECT count(v), sum(v) FROM m")["rows"] == [[rows, float(sum(range(rows)))]]
+    finally:
+        server.stop()

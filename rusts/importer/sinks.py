@@ -176,6 +176,7 @@ class RestSink:
         self.use_gzip = use_gzip
         # None until the first Arrow request says whether the server takes them.
         self.arrow: bool | None = None if arrow else False
+        self._arrow_budget = ARROW_REQUEST_BYTES
         self._headers = {"Content-Type": "text/plain; charset=utf-8"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
@@ -224,6 +225,8 @@ class RestSink:
             return WriteOutcome(written, lines - written, message)
         if status == 404 and arrow:
             raise _NoArrowEndpoint()
+        if status == 413 and arrow and self.arrow is None:
+            raise _BodyTooLarge()
         if status in (401, 403):
             raise SinkError(f"{self.where} refused the write ({status}): {message}; pass a valid --token")
         raise SinkError(f"{self.where} answered {status} to a write of {lines} {'rows' if arrow else 'lines'}: {message}")
@@ -282,28 +285,39 @@ class RestSink:
 
     def _write_arrow(self, chunk: Chunk) -> None:
         """Queue the chunk as Arrow bodies. The first one is sent from here, so that a server
-        answering 404 (no /write/arrow) turns this sink to line protocol before anything is queued."""
+        answering 404 (no /write/arrow) turns this sink to line protocol before anything is
+        queued, and one answering 413 (a max_body_size below ARROW_REQUEST_BYTES) gets halved
+        bodies until one fits, that size then kept."""
         table, time_name = arrow_table(chunk)
         per_row = max(1, table.nbytes // max(1, table.num_rows))
-        rows_per_request = max(1, ARROW_REQUEST_BYTES // per_row)
+        rows_per_request = max(1, self._arrow_budget // per_row)
         if self.lines_per_request is not None:
             rows_per_request = min(rows_per_request, self.lines_per_request)
         tags = sorted({key for pairs in chunk.tags for key, _ in pairs})
         query = urllib.parse.urlencode({"measurement": chunk.measurement, "tags": ",".join(tags), "timestamp_column": time_name})
         path = "/write/arrow?" + query
-        for start in range(0, table.num_rows, rows_per_request):
+        start = 0
+        while start < table.num_rows:
             self._raise_failure()
             part = table.slice(start, rows_per_request)
             body = _ipc_stream(part)
             if self.arrow is None:
                 try:
-                    self._count(self._post_write(body, part.num_rows, path))
+                    outcome = self._post_write(body, part.num_rows, path)
                 except _NoArrowEndpoint:
                     self.arrow = False
                     return
+                except _BodyTooLarge:
+                    if rows_per_request == 1:
+                        raise SinkError(f"{self.where} refuses even a one-row body as too large (server.max_body_size)") from None
+                    rows_per_request = max(1, rows_per_request // 2)
+                    self._arrow_budget = max(1, self._arrow_budget // 2)
+                    continue
+                self._count(outcome)
                 self.arrow = True
             else:
                 self._queue.put((body, part.num_rows, path))
+            start += part.num_rows
 
     def take_outcome(self) -> WriteOutcome:
         self._raise_failure()
@@ -355,6 +369,10 @@ class RestSink:
 
 class _NoArrowEndpoint(Exception):
     """The server answered 404 to POST /write/arrow: it predates the endpoint."""
+
+
+class _BodyTooLarge(Exception):
+    """The server answered 413 to the first Arrow body: its max_body_size is smaller."""
 
 
 def _ipc_stream(table: Any) -> bytes:
