@@ -144,3 +144,31 @@ def test_acknowledged_arrow_rows_survive_kill_9(tmp_path: Path) -> None:
         assert server.sql("SELECT count(DISTINCT host) FROM durable")["rows"] == [[7]]
     finally:
         server.stop()
+
+
+def test_mangled_bodies_are_refused_and_the_server_keeps_serving(server: RustsServer) -> None:
+    """Random byte changes and truncations of a valid stream: each answer is 200 or a 400 naming the
+    problem, never a 500 or a dead server; what was stored before is still there."""
+    import random
+
+    assert post(server, ipc(pa.record_batch({"time": pa.array([T0], pa.timestamp("ns")), "v": [4.0]})), measurement="kept")[0] == 200
+    batch = pa.record_batch({
+        "time": pa.array([T0, T0 + 1, T0 + 2], pa.timestamp("ns")), "host": pa.array(["a", "b", "a"]).dictionary_encode(),
+        "s": ["x", "yy", "zzz"], "v": [1.0, 2.0, 3.0], "n": pa.array([1, None, 3], pa.int32()),
+    })
+    good = ipc(batch)
+    rng = random.Random(11)
+    answers: dict[int, int] = {}
+    for _ in range(300):
+        body = bytearray(good)
+        for _ in range(rng.randint(1, 8)):
+            body[rng.randrange(len(body))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            body = body[: rng.randrange(len(body))]
+        status, answer = post(server, bytes(body), measurement="mangled", tags="host")
+        assert status in (200, 400), (status, answer)
+        if status == 400:
+            assert answer["error"], answer
+        answers[status] = answers.get(status, 0) + 1
+    assert answers.get(400, 0) > 100
+    assert server.sql("SELECT v FROM kept")["rows"] == [[4.0]]

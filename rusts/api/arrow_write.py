@@ -122,7 +122,8 @@ def decode(body: bytes, spec: ImportSpec) -> tuple[list[WriteBatch], NDArray[np.
     try:
         reader = pa.ipc.open_stream(buffer)
         schema = reader.schema
-    except (pa.ArrowInvalid, OSError) as exc:
+        list(schema.names)  # the names are decoded from UTF-8 here
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise ArrowBodyError(f"the body is not an Arrow IPC stream: {exc}") from None
     try:
         plan = plan_columns(spec, schema, SOURCE)
@@ -138,12 +139,14 @@ def decode(body: bytes, spec: ImportSpec) -> tuple[list[WriteBatch], NDArray[np.
             batch.validate(full=True)
         except StopIteration:
             break
-        except (pa.ArrowInvalid, OSError) as exc:
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
             raise ArrowBodyError(f"record batch {len(rows) + 1} of the body is malformed: {exc}") from None
         try:
             chunk = converter.convert(batch)
         except InputError as exc:
             raise ArrowBodyError(str(exc)) from None
+        except (pa.ArrowException, UnicodeDecodeError) as exc:
+            raise ArrowBodyError(f"record batch {len(rows) + 1} of the body cannot be converted: {exc}") from None
         part, chunk_rows = write_batches(chunk)
         kept = chunk.source_rows
         rows.append(received + (chunk_rows if kept is None else kept[chunk_rows]))
@@ -171,7 +174,7 @@ def _refuse_compressed(buffer: Any) -> None:
                     "the Arrow stream's buffers are compressed (IPC LZ4/ZSTD), which is not accepted; send "
                     "uncompressed buffers, and Content-Encoding: gzip to compress the request"
                 )
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise ArrowBodyError(f"the body is not an Arrow IPC stream: {exc}") from None
 
 
