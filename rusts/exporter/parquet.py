@@ -121,6 +121,6 @@ def _tables(snapshot: ScanSnapshot, plan: Plan, schema: Any) -> Iterator[Any]:
     no_deadline = Deadline(None)
     spans = memtable_spans(plan, snapshot)
     for partition, lo, hi in snapshot.windows():
-        pieces = window_pieces(plan, snapshot, partition, lo, hi, no_deadline, spans)
+        pieces = window_pieces(plan, snapshot, partition, lo, hi, no_deadline, spans, cache=False)
         if pieces:
             yield _window_table(plan, schema, pieces)

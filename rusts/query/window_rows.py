@@ -74,10 +74,12 @@ def memtable_spans(plan: Plan, snapshot: ScanSnapshot) -> Spans:
 
 
 def window_pieces(
-    plan: Plan, snapshot: ScanSnapshot, partition: Partition | None, lo: int, hi: int, deadline: Deadline, spans: Spans
+    plan: Plan, snapshot: ScanSnapshot, partition: Partition | None, lo: int, hi: int, deadline: Deadline, spans: Spans,
+    cache: bool = True,
 ) -> list[WindowPiece]:
     """The rows of one window [lo, hi) that the plan keeps, as pieces (empty ones left out);
-    `spans` from memtable_spans."""
+    `spans` from memtable_spans. `cache`: keep decoded segment columns in the shared table cache
+    (queries repeat; an export passes once and says False)."""
     count = len(plan.series)
     done = np.zeros(count, dtype=np.bool_)
     pieces: list[WindowPiece] = []
@@ -94,7 +96,7 @@ def window_pieces(
             deadline.check()
             mine = np.flatnonzero(done & hit)
             if len(mine):
-                piece = _segment_piece(plan, reader, mine, positions[mine], lo, hi)
+                piece = _segment_piece(plan, reader, mine, positions[mine], lo, hi, cache)
                 if len(piece):
                     pieces.append(piece)
     for i in np.flatnonzero(~done).tolist():
@@ -114,12 +116,12 @@ def _worth_whole(plan: Plan, reader: SegmentReader, at: NDArray[np.intp]) -> boo
 
 
 def _segment_piece(
-    plan: Plan, reader: SegmentReader, mine: NDArray[np.intp], at: NDArray[np.intp], lo: int, hi: int
+    plan: Plan, reader: SegmentReader, mine: NDArray[np.intp], at: NDArray[np.intp], lo: int, hi: int, cache: bool
 ) -> WindowPiece:
     """The kept rows in [lo, hi) of the series at plan positions `mine` (directory positions `at`),
-    from the segment's decoded columns (not kept in the table cache: a scan passes once)."""
+    from the segment's decoded columns."""
     _, rows, _, _ = reader.directory_arrays()
-    table = reader.column_table(plan.read_columns, keep=False)
+    table = reader.column_table(plan.read_columns, keep=cache)
     plan_position = np.full(len(rows), -1, dtype=np.intp)
     plan_position[at] = mine
     series = np.repeat(plan_position, rows)
