@@ -79,7 +79,6 @@ class SeriesBatch:
     """
 
     key: str
-    series_id: int
     measurement: str
     tags: list[tuple[str, str]] | None
     timestamps: NDArray[np.int64]
@@ -96,12 +95,16 @@ class SeriesBatch:
         columns: dict[str, FieldColumn],
     ) -> None:
         self.key = key
-        self.series_id = series_id_of_key(key)
         self.measurement = measurement
         self.tags = tags
         self.timestamps = timestamps
         self.lines = lines
         self.columns = columns
+
+    @property
+    def series_id(self) -> int:
+        """The SeriesId of the key (hashed when asked: the engine takes ids from its index)."""
+        return series_id_of_key(self.key)
 
     def sorted_tags(self) -> list[tuple[str, str]]:
         """The series' tags, sorted by key (read from the key when the batch came without them)."""
