@@ -68,6 +68,7 @@ __all__ = [
     "ColumnTotals",
     "SegmentInfo",
     "SegmentReader",
+    "clear_table_cache",
     "set_table_cache_budget",
     "write_segment",
 ]
@@ -160,6 +161,13 @@ def set_table_cache_budget(budget_bytes: int) -> None:
     with _TABLES.lock:
         _TABLES.budget = budget_bytes
     _TABLES.put(0, "", None, 0)  # evicts down to the new budget
+
+
+def clear_table_cache() -> None:
+    """Drop every decoded segment column kept (for tests and benchmarks that count decodes)."""
+    with _TABLES.lock:
+        _TABLES.entries.clear()
+        _TABLES.used = 0
 
 
 def _column_bytes(column: Column) -> int:
