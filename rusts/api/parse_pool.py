@@ -21,6 +21,7 @@ import numpy as np
 from rusts.core import workers
 from rusts.core.errors import LineProtocolError
 from rusts.core.kinds import KIND_STRING
+from rusts.storage.columns import RowsTable
 
 MIN_POOLED_BYTES = 64 * 1024
 SPLIT_MIN_BYTES = 512 * 1024
@@ -119,6 +120,88 @@ def parse(body: bytes, multiplier: int, default_time: int, pool: workers.WorkerP
             return split
     packed = pool.call(_TASK, body, multiplier, default_time)
     return None if packed is None else unpack(packed)
+
+
+def parse_for_write(
+    body: bytes, multiplier: int, default_time: int, pool: workers.WorkerPool | None = None
+) -> RowsTable | tuple[list[Any], list[LineProtocolError]]:
+    """The engine's rows parser (StorageEngine.rows_parser): a body a worker parsed on its fast
+    path, one measurement and every series carrying every field, comes back as one RowsTable
+    (no per-series object is made); anything else as engine_parser answers it."""
+    from rusts.api.line_protocol import parse_in_process
+
+    pool = pool if pool is not None else workers.shared_pool()
+    if pool is None or len(body) < MIN_POOLED_BYTES:
+        return parse_in_process(body, multiplier, default_time)
+    free = pool.idle()
+    answers: list[Packed] | None = None
+    shifts = [0]
+    if len(body) >= SPLIT_MIN_BYTES and free >= 2:
+        starts = cut_points(body, min(free, len(body) // (SPLIT_MIN_BYTES // 2)))
+        if len(starts) >= 2:
+            bounds = list(zip(starts, [*starts[1:], len(body)]))
+            answers = pool.call_many(_TASK, [(body[lo:hi], multiplier, default_time) for lo, hi in bounds])
+            if answers is not None and any(packed[4] for packed in answers):
+                answers = None  # an error in a part: the whole body goes to one worker
+            shifts = [body.count(b"\n", 0, lo) for lo, _ in bounds]
+    if answers is None:
+        packed = pool.call(_TASK, body, multiplier, default_time)
+        if packed is None:
+            return parse_in_process(body, multiplier, default_time)
+        answers, shifts = [packed], [0]
+    table = rows_table(answers, shifts)
+    if table is not None:
+        return table
+    return _unpacked(answers, shifts)
+
+
+def _unpacked(answers: list[Packed], shifts: list[int]) -> tuple[list[Any], list[LineProtocolError]]:
+    if len(answers) == 1:
+        return unpack(answers[0], shifts[0])
+    merged: list[Any] = []
+    for packed, shift in zip(answers, shifts):
+        merged.extend(unpack(packed, shift)[0])
+    return merged, []
+
+
+def rows_table(answers: list[Packed], shifts: list[int]) -> RowsTable | None:
+    """The packed parts of one body as a RowsTable, when they hold no error, one measurement, the
+    same fields (unique names) and every series carries every field on every row; else None."""
+    first = answers[0]
+    layout = [(name, kind) for name, kind, _, _ in first[3]]
+    if not first[0] or len({name for name, _ in layout}) != len(layout):
+        return None
+    measurement = first[0][0][1]
+    everywhere = [(number, False) for number in range(len(layout))]
+    keys: list[str] = []
+    rows: list[int] = []
+    checked: object = None  # heads share one refs list when every series carries every field
+    for heads, _, _, columns, errors in answers:
+        if errors or [(name, kind) for name, kind, _, _ in columns] != layout:
+            return None
+        for key, head_measurement, _, count, refs in heads:
+            if head_measurement != measurement:
+                return None
+            if refs is not checked:
+                if refs != everywhere:
+                    return None
+                checked = refs
+            keys.append(key)
+            rows.append(count)
+    times = np.concatenate([packed[1] for packed in answers])
+    lines = np.concatenate([packed[2] + shift if shift else packed[2] for packed, shift in zip(answers, shifts)])
+    fields: dict[str, tuple[int, Any]] = {}
+    for number, (name, kind) in enumerate(layout):
+        parts = [packed[3][number][2] for packed in answers]
+        if kind == KIND_STRING:
+            values: Any = parts[0] if len(parts) == 1 else [v for part in parts for v in part]
+        else:
+            values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(values) != len(times):
+            return None
+        fields[name] = (kind, values)
+    return RowsTable(measurement, keys, np.array(rows, dtype=np.int64), times, lines, fields,
+                     lambda: _unpacked(answers, shifts))
 
 
 def cut_points(body: bytes, parts: int) -> list[int]:

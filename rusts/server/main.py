@@ -11,6 +11,7 @@ import uvicorn
 
 import rusts
 from rusts.api.line_protocol import engine_parser
+from rusts.api.parse_pool import parse_for_write
 from rusts.api.router import ApiSettings, EngineHolder, Service, create_app
 from rusts.core.collector import tune_for_service
 from rusts.core.errors import ConfigError, RustsError
@@ -209,6 +210,14 @@ def pg_settings(config: Config, source: str) -> PgSettings:
     )
 
 
+def _open_engine(options: EngineOptions) -> StorageEngine:
+    """The server's engine: WAL replay with the per-series parser, then writes through the rows
+    parser, which stores a many-series body as one table (rusts.api.parse_pool.parse_for_write)."""
+    engine = StorageEngine.open(options, engine_parser)
+    engine.rows_parser = parse_for_write
+    return engine
+
+
 def _stopped(signum: int, frame: object) -> None:
     logging.getLogger("rusts.server").info("stopped by signal %d after a clean shutdown", signum)
 
@@ -237,7 +246,7 @@ def run_server(config: Config, source: str = "rusts.yml", cluster: ClusterOption
     if config.postgres.enabled:
         services.append(pgwire_service(pg_settings(config, source)))
     if node is None:
-        app = create_app(lambda: StorageEngine.open(options, engine_parser), settings, services)
+        app = create_app(lambda: _open_engine(options), settings, services)
     else:
         app = create_app(node.open, settings, [cluster_service(node), *services], node)
     tune_for_service()

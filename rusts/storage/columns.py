@@ -6,6 +6,7 @@ uint64, bool) or, for strings, list[str]; `present` marks the rows that carry
 the field, None meaning all of them. Rows are aligned with `timestamps`.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -119,3 +120,36 @@ class WriteBatch:
     def sorted_tags(self) -> list[tuple[str, str]]:
         """The tags, sorted by key (as a parser's SeriesBatch answers)."""
         return self.tags
+
+
+class RowsTable:
+    """A write of many series as one table, the way a parse worker's fast path lays it out: per
+    series its key and row count (`keys`, `rows`; a series' rows are contiguous, series in the
+    order their first line came), per row its time and line number, and per field one column over
+    every row (`fields`: name -> (kind, values), values a numpy array or a list of str). Every row
+    carries every field and the write holds one measurement, so the engine can check and store it
+    without a per-series object (StorageEngine.write_line_protocol). `batches()` gives the same
+    write as the parser's per-series batches, for every path that needs them."""
+
+    __slots__ = ("measurement", "keys", "rows", "times", "lines", "fields", "batches")
+
+    def __init__(
+        self,
+        measurement: str,
+        keys: list[str],
+        rows: NDArray[np.int64],
+        times: NDArray[np.int64],
+        lines: NDArray[np.int64],
+        fields: dict[str, tuple[int, Any]],
+        batches: Callable[[], tuple[list[Any], list[Any]]],
+    ) -> None:
+        self.measurement = measurement
+        self.keys = keys
+        self.rows = rows
+        self.times = times
+        self.lines = lines
+        self.fields = fields
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.times)

@@ -72,9 +72,10 @@ from numpy.typing import NDArray
 from rusts.core import workers
 from rusts.core.errors import CorruptDataError, LineProtocolError, RustsError
 from rusts.index.series import SeriesIndex
+from rusts.core.hashing import tags_of_key
 from rusts.storage import wal as wal_log
 from rusts.storage import wal_batches
-from rusts.storage.columns import KIND_FLOAT, KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, SeriesData, WriteBatch
+from rusts.storage.columns import KIND_FLOAT, KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, RowsTable, SeriesData, WriteBatch
 from rusts.storage.memtable import MemTable, concat, resolve
 from rusts.storage.partition import OFFLOAD_MIN_ROWS, Partition, Tombstone, fsync_directory
 
@@ -86,6 +87,8 @@ I64_MAX = 2**63 - 1
 # Parses a body: (body, precision multiplier, default time) -> (series batches, errors).
 # The engine takes it as a parameter so that storage does not import the API layer.
 Parser = Callable[[bytes, int, int], tuple[list[Any], list[LineProtocolError]]]
+# A parser that may answer a many-series write as one RowsTable (rusts.api.parse_pool.parse_for_write).
+RowsParser = Callable[[bytes, int, int], "RowsTable | tuple[list[Any], list[LineProtocolError]]"]
 
 
 class DataDirectoryInUse(RustsError):
@@ -271,6 +274,9 @@ class StorageEngine:
         # query to `query_router` (an object with execute/execute_batches, see executor.QueryRouter).
         # Both stay None on a single node and on the per-shard engines a cluster node holds.
         self.write_router: Callable[[bytes, int, int | None], WriteResult] | None = None
+        # When set, writes are parsed with it (WAL replay keeps `parser`): a many-series body may
+        # come back as one RowsTable, stored without a per-series object (_store_rows).
+        self.rows_parser: RowsParser | None = None
         self.query_router: object | None = None
         self.fields: dict[str, dict[str, int]] = {}
         self.memtable = MemTable()
@@ -451,8 +457,18 @@ class StorageEngine:
         if self.write_router is not None:
             return self.write_router(body, multiplier, default_time)
         stamp = time.time_ns() if default_time is None else default_time
-        batches, errors = self.parser(body, multiplier, stamp)
-        return self._store(batches, errors, wal_log.encode_lp_payload(body, multiplier, stamp))
+        payload = wal_log.encode_lp_payload(body, multiplier, stamp)
+        if self.rows_parser is not None:
+            parsed = self.rows_parser(body, multiplier, stamp)
+            if isinstance(parsed, RowsTable):
+                stored = self._store_rows(parsed, payload)
+                if stored is not None:
+                    return stored
+                parsed = parsed.batches()
+            batches, errors = parsed
+        else:
+            batches, errors = self.parser(body, multiplier, stamp)
+        return self._store(batches, errors, payload)
 
     def write_batches(self, batches: list[WriteBatch]) -> WriteResult:
         """Store rows given as columns, one WriteBatch per series, logged as one columnar WAL record
@@ -494,6 +510,40 @@ class StorageEngine:
         if self._memtable_full():
             self._wake.set()
         return WriteResult(points, values, errors, sequence)
+
+    def _store_rows(self, table: RowsTable, payload: bytes) -> WriteResult | None:
+        """Check, log and keep a many-series write given as one table, as _store would keep its
+        batches; None (nothing done) when a field's kind differs from the stored one, which the
+        per-series path answers row by row."""
+        measurement = table.measurement
+        self._wait_for_room()
+        with self._write_lock:
+            known = self.fields.get(measurement, {})
+            if any(known.get(name, kind) != kind for name, (kind, _) in table.fields.items()):
+                return None
+            ids = np.empty(len(table.keys), dtype=np.uint64)
+            index = self.index
+            for at, key in enumerate(table.keys):
+                series_id = index.id_of(key)
+                if series_id is None:
+                    found, tags = tags_of_key(key)
+                    if found != measurement:
+                        raise AssertionError(f"BUG: series {key!r} in a write of measurement {measurement!r}")
+                    series_id = index.get_or_create(measurement, tags, key)
+                ids[at] = series_id
+            sequence = self._wal.append(payload) if self._wal is not None else 0
+            new_fields = {name: kind for name, (kind, _) in table.fields.items() if name not in known}
+            if new_fields:
+                self._add_fields({measurement: new_fields})
+            self.memtable.write_rows(np.repeat(ids, table.rows), table.times, table.fields, sequence)
+            for listener in self.write_listeners:
+                listener(sequence, [(measurement, table.times)])
+        points = len(table)
+        self.stats["writes"] += 1
+        self.stats["points_written"] += points
+        if self._memtable_full():
+            self._wake.set()
+        return WriteResult(points, points * len(table.fields), [], sequence)
 
     def record_batches(self, payload: bytes) -> tuple[list[Any], list[LineProtocolError]]:
         """The batches (and the parser's errors) of one WAL record's payload, as the write that
@@ -642,8 +692,9 @@ class StorageEngine:
         partition is written by one thread, which waits for its worker), else one after another."""
         duration = self.options.partition_duration_ns
         by_partition: dict[int, list[SeriesData]] = {}
-        for series_id in sorted(table.series):
-            data = table.series[series_id].snapshot()
+        buffers = table.series  # folds the table's pending many-series writes once
+        for series_id in sorted(buffers):
+            data = buffers[series_id].snapshot()
             starts = (data.timestamps // duration) * duration
             bounds = np.flatnonzero(np.diff(starts)) + 1
             for lo, hi in zip(np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [len(starts)])).tolist()):

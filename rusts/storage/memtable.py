@@ -6,6 +6,11 @@ flushing it, concatenates its chunks, orders rows by time and resolves
 duplicate timestamps: the last write wins per field, so a later point that
 carries only some fields overwrites just those (InfluxDB's rule).
 
+A write of many series with a row or two each (write_rows, from a parse
+worker's table) is kept whole until FOLD_ROWS rows of such writes are pending,
+then folded into the series buffers at once; every read, and every other
+write, folds first, so nothing sees the buffers without the writes before it.
+
 The engine keeps one mutable MemTable and hands full ones to the flusher as
 immutable; the flush triggers are size, point count and age.
 """
@@ -206,17 +211,48 @@ def _within(data: SeriesData, start: int, end: int) -> SeriesData:
     return data if bool(inside.all()) else data.take(np.flatnonzero(inside))
 
 
+# Rows of many-series writes (MemTable.write_rows) kept as whole tables until this many are
+# pending, then sorted into the series buffers at once (MemTable._fold).
+FOLD_ROWS = 65_536
+
+
+class _Staged:
+    """A many-series write waiting to be folded: per row its series id and time, per field one column."""
+
+    __slots__ = ("series", "times", "fields")
+
+    def __init__(self, series: NDArray[np.uint64], times: NDArray[np.int64], fields: dict[str, tuple[int, Any]]) -> None:
+        self.series = series
+        self.times = times
+        self.fields = fields
+
+
 class MemTable:
-    """Series buffers plus the counters the flush triggers read. Thread-safe."""
+    """Series buffers plus the counters the flush triggers read. Thread-safe.
+
+    Writes of many series with a row or two each (write_rows) are not split per series when they
+    arrive: they wait as whole tables, up to FOLD_ROWS rows, and are folded into the buffers in one
+    pass (one stable sort by series, one gather per field, one chunk per series), before anything
+    reads the buffers and before any other write, so every reader sees every write in order.
+    """
 
     def __init__(self, now: float | None = None) -> None:
-        self.series: dict[int, SeriesBuffer] = {}
+        self._series: dict[int, SeriesBuffer] = {}
+        self._staged: list[_Staged] = []
+        self._staged_rows = 0
         self.points = 0
         self.bytes = 0
         self.created = time.monotonic() if now is None else now
         self.first_sequence = 0
         self.last_sequence = 0
         self._lock = threading.Lock()
+
+    @property
+    def series(self) -> dict[int, SeriesBuffer]:
+        """The series buffers (pending many-series writes folded in first)."""
+        with self._lock:
+            self._fold()
+            return self._series
 
     def write(self, batches: list[SeriesData], sequence: int) -> None:
         """Append a write's chunks; `sequence` is its WAL sequence number (0 when there is no WAL)."""
@@ -226,24 +262,82 @@ class MemTable:
             added_points += len(data)
             added_bytes += data_bytes(data)
         with self._lock:
+            self._fold()
             for data in batches:
-                buffer = self.series.get(data.series_id)
+                buffer = self._series.get(data.series_id)
                 if buffer is None:
                     buffer = SeriesBuffer(data.series_id)
-                    self.series[data.series_id] = buffer
+                    self._series[data.series_id] = buffer
                 buffer.append(data)
-            self.points += added_points
-            self.bytes += added_bytes
-            if sequence:
-                if not self.first_sequence:
-                    self.first_sequence = sequence
-                self.last_sequence = max(self.last_sequence, sequence)
+            self._count(added_points, added_bytes, sequence)
+
+    def write_rows(self, series: NDArray[np.uint64], times: NDArray[np.int64], fields: dict[str, tuple[int, Any]], sequence: int) -> None:
+        """Append a write given as one table: per row its series id and time, per field (name ->
+        (kind, values)) one column that every row carries; rows of one series in write order."""
+        added_bytes = len(times) * _ROW_OVERHEAD_BYTES
+        for kind, values in fields.values():
+            if kind == KIND_STRING:
+                added_bytes += _string_bytes(values) + _STRING_OVERHEAD_BYTES * len(values)
+            else:
+                added_bytes += values.nbytes
+        with self._lock:
+            self._staged.append(_Staged(series, times, fields))
+            self._staged_rows += len(times)
+            if self._staged_rows >= FOLD_ROWS:
+                self._fold()
+            self._count(len(times), added_bytes, sequence)
+
+    def _count(self, points: int, size: int, sequence: int) -> None:
+        self.points += points
+        self.bytes += size
+        if sequence:
+            if not self.first_sequence:
+                self.first_sequence = sequence
+            self.last_sequence = max(self.last_sequence, sequence)
+
+    def _fold(self) -> None:
+        """Sort the pending table writes into the series buffers (the caller holds the lock)."""
+        staged, self._staged, self._staged_rows = self._staged, [], 0
+        if not staged:
+            return
+        series = np.concatenate([table.series for table in staged])
+        order = np.argsort(series, kind="stable")  # stable: a series' rows stay in write order
+        series = series[order]
+        times = np.concatenate([table.times for table in staged])[order]
+        columns: dict[str, tuple[int, Any, NDArray[np.bool_] | None]] = {}
+        for name, kind in _field_kinds(staged).items():
+            values, present = _joined_field(staged, name, kind)
+            if kind == KIND_STRING:
+                values = [values[i] for i in order.tolist()]
+            else:
+                values = values[order]
+            columns[name] = (kind, values, None if present is None else present[order])
+        starts = np.flatnonzero(np.concatenate(([True], series[1:] != series[:-1])))
+        ends = np.append(starts[1:], len(series))
+        carried: dict[str, NDArray[np.int64]] = {
+            name: np.add.reduceat(present.astype(np.int64), starts) for name, (_, _, present) in columns.items() if present is not None
+        }
+        ids = series[starts].tolist()
+        for at, (series_id, lo, hi) in enumerate(zip(ids, starts.tolist(), ends.tolist())):
+            chunk: dict[str, Column] = {}
+            for name, (kind, values, present) in columns.items():
+                if present is None:
+                    chunk[name] = Column(kind, values[lo:hi])
+                    continue
+                count = int(carried[name][at])
+                if count:
+                    chunk[name] = Column(kind, values[lo:hi], None if count == hi - lo else present[lo:hi])
+            buffer = self._series.get(series_id)
+            if buffer is None:
+                buffer = self._series[series_id] = SeriesBuffer(series_id)
+            buffer.append(SeriesData(series_id, times[lo:hi], chunk))
 
     def read(self, series_id: int, start: int, end: int, columns: list[str] | None = None) -> SeriesData | None:
         """The series' rows in [start, end), resolved, with only the fields in `columns` (all when
         None); None when it has none."""
         with self._lock:
-            buffer = self.series.get(series_id)
+            self._fold()
+            buffer = self._series.get(series_id)
             if buffer is None or buffer.max_time < start or buffer.min_time >= end:
                 return None
             data = buffer.overlapping(start, end, columns)
@@ -255,7 +349,8 @@ class MemTable:
 
     def series_ids(self) -> list[int]:
         with self._lock:
-            return list(self.series)
+            self._fold()
+            return list(self._series)
 
     def is_empty(self) -> bool:
         return self.points == 0
@@ -265,3 +360,34 @@ class MemTable:
             return False
         age = (time.monotonic() if now is None else now) - self.created
         return self.bytes > max_bytes or self.points > max_points or age > max_age_secs
+
+
+def _field_kinds(staged: list[_Staged]) -> dict[str, int]:
+    """Every field name of the pending tables with its kind (a name with two kinds is the caller's bug)."""
+    kinds: dict[str, int] = {}
+    for table in staged:
+        for name, (kind, _) in table.fields.items():
+            if kinds.setdefault(name, kind) != kind:
+                raise AssertionError(f"BUG: field {name!r} staged as two kinds")
+    return kinds
+
+
+def _joined_field(staged: list[_Staged], name: str, kind: int) -> tuple[Any, NDArray[np.bool_] | None]:
+    """One field's values over every pending row (zeros or "" where a table lacks it) and its
+    presence (None when every table has it)."""
+    if all(name in table.fields for table in staged):
+        if kind == KIND_STRING:
+            return [value for table in staged for value in table.fields[name][1]], None
+        return np.concatenate([table.fields[name][1] for table in staged]), None
+    values: list[Any] = []
+    present: list[NDArray[np.bool_]] = []
+    for table in staged:
+        rows = len(table.times)
+        field = table.fields.get(name)
+        if kind == KIND_STRING:
+            values.append([""] * rows if field is None else field[1])
+        else:
+            values.append(np.zeros(rows, dtype=NUMPY_DTYPES[kind]) if field is None else field[1])
+        present.append(np.full(rows, field is not None, dtype=np.bool_))
+    joined: Any = [v for part in values for v in part] if kind == KIND_STRING else np.concatenate(values)
+    return joined, np.concatenate(present)

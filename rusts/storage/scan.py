@@ -156,9 +156,10 @@ class ScanSnapshot:
         highs: list[int] = []
         position = {series_id: i for i, series_id in enumerate(series_ids)}
         for table in self.tables:
-            for series_id in table.series_ids():
+            buffers = table.series
+            for series_id in list(buffers):
                 i = position.get(series_id)
-                buffer = table.series.get(series_id)
+                buffer = buffers.get(series_id)
                 if i is None or buffer is None:
                     continue
                 at.append(i)
