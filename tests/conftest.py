@@ -1,11 +1,16 @@
 """Shared fixtures. `psql_path` finds psql, installing Debian's postgresql-client when the tests run
-as root on a machine without it (CI starts from a bare machine)."""
+as root on a machine without it (CI starts from a bare machine); `pool` is a started pool of two
+worker processes (rusts.core.workers), closed after the test."""
 
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Iterator
 
 import pytest
+
+from rusts.core import workers
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +30,14 @@ def psql_path() -> str:
             return found
         raise AssertionError(f"could not install postgresql-client: {installed.stderr[-2000:]}")
     pytest.skip("psql is not installed and cannot be installed here (needs root and apt-get)")
+
+
+@pytest.fixture()
+def pool() -> Iterator[workers.WorkerPool]:
+    started = workers.WorkerPool(2)
+    deadline = time.monotonic() + 60
+    while started._idle.qsize() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started._idle.qsize() == 2, "workers did not start"
+    yield started
+    started.close()

@@ -4,12 +4,9 @@ MemTable.write_rows): the same answers as the per-series path, whatever is inter
 
 import functools
 import signal
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from rusts.api.line_protocol import engine_parser
 from rusts.api.parse_pool import MIN_POOLED_BYTES, SPLIT_MIN_BYTES, parse_for_write
@@ -23,17 +20,6 @@ from servers import RustsServer
 BASE = 1_764_000_000 * 1_000_000_000
 SECOND = 1_000_000_000
 FIELDS = ("usage_user", "usage_system", "usage_idle")
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[workers.WorkerPool]:
-    started = workers.WorkerPool(2)
-    deadline = time.monotonic() + 60
-    while started._idle.qsize() < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert started._idle.qsize() == 2, "workers did not start"
-    yield started
-    started.close()
 
 
 def _engine(path: Path, pool: workers.WorkerPool | None) -> StorageEngine:

@@ -53,17 +53,6 @@ def _normal(parsed: tuple[list[Any], list[Any]]) -> tuple[list[Any], list[Any]]:
     )
 
 
-@pytest.fixture()
-def pool() -> Any:
-    started = workers.WorkerPool(2)
-    deadline = time.monotonic() + 60
-    while started._idle.qsize() < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert started._idle.qsize() == 2, "workers did not start"
-    yield started
-    started.close()
-
-
 def test_pooled_parse_equals_in_process(pool: workers.WorkerPool) -> None:
     for seed in range(6):
         body = _body(seed)
