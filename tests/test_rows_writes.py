@@ -7,7 +7,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-
 from rusts.api.line_protocol import engine_parser
 from rusts.api.parse_pool import MIN_POOLED_BYTES, SPLIT_MIN_BYTES, parse_for_write
 from rusts.core import workers
