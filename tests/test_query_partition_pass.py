@@ -83,25 +83,37 @@ def _check(engine: StorageEngine) -> None:
                             assert math.isclose(answered[key], value, rel_tol=1e-9, abs_tol=1e-7), (function, key, answered[key], value)
 
 
-@pytest.mark.parametrize("layout", ["compacted", "disjoint flushes", "overlapping flushes", "memtable", "deleted"])
+LAYOUTS = ["compacted", "disjoint flushes", "overlapping flushes", "memtable", "deleted"]
+
+
+def _disjoint_flushes(engine: StorageEngine, rng: np.random.Generator, rows: int) -> None:
+    """Three flushes, each a later stretch of the same two days: segments disjoint in time per series."""
+    for part in range(3):
+        _write(engine, rng, BASE + part * DAY // 3, BASE + (part + 1) * DAY // 3, rows)
+        _write(engine, rng, BASE + DAY + part * DAY // 3, BASE + DAY + (part + 1) * DAY // 3, rows)
+        engine.flush()
+
+
+def _lay_out(engine: StorageEngine, rng: np.random.Generator, layout: str) -> None:
+    """Turn disjoint flushes into `layout`: one segment per partition, overlapping segments, memtable rows or a delete."""
+    if layout == "compacted":
+        engine.compact(1)
+    elif layout == "overlapping flushes":
+        _write(engine, rng, BASE, BASE + 2 * DAY, 300)  # overwrites and rows inside the others' ranges
+        engine.flush()
+    elif layout == "memtable":
+        _write(engine, rng, BASE + HOUR, BASE + 2 * DAY, 200)
+    elif layout == "deleted":
+        engine.delete([engine.series_ids("m")[0]], BASE + 3 * HOUR, BASE + 30 * HOUR)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_partition_pass_matches_brute_force(tmp_path: Path, layout: str) -> None:
     engine = open_engine(tmp_path)
     rng = np.random.default_rng(17)
     try:
-        # Three flushes, each a later stretch of the same three days: segments disjoint in time per series.
-        for part in range(3):
-            _write(engine, rng, BASE + part * DAY // 3, BASE + (part + 1) * DAY // 3, 600)
-            _write(engine, rng, BASE + DAY + part * DAY // 3, BASE + DAY + (part + 1) * DAY // 3, 600)
-            engine.flush()
-        if layout == "compacted":
-            engine.compact(1)
-        elif layout == "overlapping flushes":
-            _write(engine, rng, BASE, BASE + 2 * DAY, 300)  # overwrites and rows inside the others' ranges
-            engine.flush()
-        elif layout == "memtable":
-            _write(engine, rng, BASE + HOUR, BASE + 2 * DAY, 200)
-        elif layout == "deleted":
-            engine.delete([engine.series_ids("m")[0]], BASE + 3 * HOUR, BASE + 30 * HOUR)
+        _disjoint_flushes(engine, rng, 600)
+        _lay_out(engine, rng, layout)
         _check(engine)
     finally:
         engine.close()
@@ -158,7 +170,7 @@ def _raw_reference(engine: StorageEngine, start: int, end: int, host: str | None
     return [row for _, _, row in sorted(rows, key=lambda item: (item[0], item[1]))]
 
 
-@pytest.mark.parametrize("layout", ["compacted", "disjoint flushes", "overlapping flushes", "memtable", "deleted"])
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_raw_scans_and_exports_of_whole_segments_match_brute_force(tmp_path: Path, layout: str) -> None:
     """Raw rows read from segments' decoded columns (series a partition settles alone) or series by
     series (overwrites, memtable rows, deletes), through execute, execute_batches and the exporter."""
@@ -170,23 +182,12 @@ def test_raw_scans_and_exports_of_whole_segments_match_brute_force(tmp_path: Pat
     engine = open_engine(tmp_path)
     rng = np.random.default_rng(31)
     try:
-        for part in range(3):
-            _write(engine, rng, BASE + part * DAY // 3, BASE + (part + 1) * DAY // 3, 500)
-            _write(engine, rng, BASE + DAY + part * DAY // 3, BASE + DAY + (part + 1) * DAY // 3, 500)
-            engine.flush()
+        _disjoint_flushes(engine, rng, 500)
         # A string field on some rows only, at odd nanoseconds (never the time of another row).
         lines = [f'm,host={HOSTS[i % 4]},zone=z{i % 4 % 2} s="w{i % 5}" {BASE + i * 3 * HOUR // 2 + 1}' for i in range(30)]
         assert engine.write_line_protocol("\n".join(lines).encode()).errors == []
         engine.flush()
-        if layout == "compacted":
-            engine.compact(1)
-        elif layout == "overlapping flushes":
-            _write(engine, rng, BASE, BASE + 2 * DAY, 300)
-            engine.flush()
-        elif layout == "memtable":
-            _write(engine, rng, BASE + HOUR, BASE + 2 * DAY, 200)
-        elif layout == "deleted":
-            engine.delete([engine.series_ids("m")[0]], BASE + 3 * HOUR, BASE + 30 * HOUR)
+        _lay_out(engine, rng, layout)
         cases: list[tuple[dict[str, Any], int, int, str | None, float | None]] = [
             ({}, -(2**63), 2**63 - 1, None, None),
             ({"time_range": {"start": BASE + 5 * HOUR, "end": BASE + DAY + 7 * HOUR}}, BASE + 5 * HOUR, BASE + DAY + 7 * HOUR, None, None),

@@ -71,9 +71,8 @@ class ArrowBodyError(RustsError):
 class ArrowWrite:
     """What one POST /write/arrow stored, skipped and refused."""
 
-    def __init__(self, result: WriteResult, received: int, skipped: Skipped, rows: NDArray[np.int64]) -> None:
+    def __init__(self, result: WriteResult, skipped: Skipped, rows: NDArray[np.int64]) -> None:
         self.result = result
-        self.received = received
         self.skipped = skipped
         # Per row write_batches numbered (from 1), its row in the body (from 0).
         self._rows = rows
@@ -115,8 +114,8 @@ def spec_of(params: dict[str, str]) -> ImportSpec:
         raise ArrowBodyError(str(exc)) from None
 
 
-def decode(body: bytes, spec: ImportSpec) -> tuple[list[WriteBatch], NDArray[np.int64], Skipped, int]:
-    """The body's rows as write_batches takes them; the body row of each; what was skipped; rows received."""
+def decode(body: bytes, spec: ImportSpec) -> tuple[list[WriteBatch], NDArray[np.int64], Skipped]:
+    """The body's rows as write_batches takes them; the body row of each; what was skipped."""
     buffer = pa.py_buffer(body)
     _refuse_compressed(buffer)
     try:
@@ -153,14 +152,13 @@ def decode(body: bytes, spec: ImportSpec) -> tuple[list[WriteBatch], NDArray[np.
         batches.extend(part)
         received += batch.num_rows
     body_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-    return batches, body_rows, converter.skipped, received
+    return batches, body_rows, converter.skipped
 
 
-def write(engine: StorageEngine, body: bytes, params: dict[str, str]) -> ArrowWrite:
+def write(body: bytes, engine: StorageEngine, params: dict[str, str]) -> ArrowWrite:
     """Store the rows of one POST /write/arrow body; ArrowBodyError when nothing could be."""
-    batches, rows, skipped, received = decode(body, spec_of(params))
-    result = engine.write_batches(batches)
-    return ArrowWrite(result, received, skipped, rows)
+    batches, rows, skipped = decode(body, spec_of(params))
+    return ArrowWrite(engine.write_batches(batches), skipped, rows)
 
 
 def _refuse_compressed(buffer: Any) -> None:

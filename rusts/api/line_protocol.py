@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 
 from rusts.api import parse_pool
 from rusts.core.errors import LineProtocolError
-from rusts.core.hashing import series_id_of_key, series_key, tags_of_key
+from rusts.core.hashing import scan_token, series_id_of_key, series_key, tags_of_key, unescape
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_STRING, KIND_UNSIGNED
 from rusts.storage.columns import Column
 
@@ -197,39 +197,6 @@ def _is_space(c: str) -> bool:
     return c == " " or c == "\t"
 
 
-def _scan_token(line: str, start: int, stops: str) -> int:
-    """Index of the first unescaped character of `stops` at or after `start`."""
-    i = start
-    n = len(line)
-    while i < n:
-        c = line[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c in stops:
-            return i
-        i += 1
-    return n
-
-
-def _unescape(raw: str, specials: str) -> str:
-    """Resolve `\\X` for X in `specials`; any other backslash stays as written."""
-    if "\\" not in raw:
-        return raw
-    out: list[str] = []
-    i = 0
-    n = len(raw)
-    while i < n:
-        c = raw[i]
-        if c == "\\" and i + 1 < n and raw[i + 1] in specials:
-            out.append(raw[i + 1])
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
 def _check_trailing_backslash(line: str, start: int, end: int, lineno: int, what: str) -> None:
     """A backslash that escapes the end of a token, or of the line, is a bad escape."""
     backslashes = 0
@@ -243,9 +210,9 @@ def _check_trailing_backslash(line: str, start: int, end: int, lineno: int, what
 
 def parse_series_part(line: str, lineno: int) -> tuple[str, list[tuple[str, str]], int]:
     """Parse `measurement[,k=v...]`; returns name, sorted tags, and the index after it."""
-    end_measurement = _scan_token(line, 0, ", ")
+    end_measurement = scan_token(line, 0, ", ")
     _check_trailing_backslash(line, 0, end_measurement, lineno, "measurement")
-    measurement = _unescape(line[:end_measurement], ", ")
+    measurement = unescape(line[:end_measurement], ", ")
     if not measurement:
         raise LineProtocolError(lineno, 1, "missing measurement name")
     tags: list[tuple[str, str]] = []
@@ -253,22 +220,22 @@ def parse_series_part(line: str, lineno: int) -> tuple[str, list[tuple[str, str]
     n = len(line)
     while i < n and line[i] == ",":
         key_start = i + 1
-        key_end = _scan_token(line, key_start, ",= ")
+        key_end = scan_token(line, key_start, ",= ")
         if key_end >= n or line[key_end] != "=":
             raise LineProtocolError(lineno, key_start + 1, "missing tag value: expected key=value after ','")
         if key_end == key_start:
             raise LineProtocolError(lineno, key_start + 1, "empty tag key")
         value_start = key_end + 1
-        value_end = _scan_token(line, value_start, ",= ")
+        value_end = scan_token(line, value_start, ",= ")
         _check_trailing_backslash(line, value_start, value_end, lineno, "tag value")
         if value_end == value_start:
             raise LineProtocolError(lineno, value_start + 1, "missing tag value")
         if value_end < n and line[value_end] == "=":
             raise LineProtocolError(lineno, value_end + 1, "unescaped '=' in tag value")
-        key = _unescape(line[key_start:key_end], ",= ")
+        key = unescape(line[key_start:key_end], ",= ")
         if key == "time":
             raise LineProtocolError(lineno, key_start + 1, "tag key 'time' is reserved")
-        tags.append((key, _unescape(line[value_start:value_end], ",= ")))
+        tags.append((key, unescape(line[value_start:value_end], ",= ")))
         i = value_end
     if len(tags) > 1:
         tags.sort()
@@ -371,14 +338,14 @@ def parse_field_set(line: str, start: int, lineno: int) -> tuple[dict[str, tuple
     i = start
     n = len(line)
     while True:
-        key_end = _scan_token(line, i, ",= ")
+        key_end = scan_token(line, i, ",= ")
         if key_end >= n or line[key_end] != "=":
             if key_end == i:
                 raise LineProtocolError(lineno, i + 1, "missing field key")
             raise LineProtocolError(lineno, i + 1, "missing '=' after field key")
         if key_end == i:
             raise LineProtocolError(lineno, i + 1, "empty field key")
-        key = _unescape(line[i:key_end], ",= ")
+        key = unescape(line[i:key_end], ",= ")
         if key == "time":
             raise LineProtocolError(lineno, i + 1, "field key 'time' is reserved")
         value_start = key_end + 1

@@ -111,15 +111,8 @@ def parse_packed(body: bytes, multiplier: int, default_time: int) -> Packed:
 def parse(body: bytes, multiplier: int, default_time: int, pool: workers.WorkerPool | None = None) -> tuple[list[Any], list[LineProtocolError]] | None:
     """`body` parsed by a worker (of `pool`, else the shared pool), or None when none could."""
     pool = pool if pool is not None else workers.shared_pool()
-    if pool is None:
-        return None
-    free = pool.idle()
-    if len(body) >= SPLIT_MIN_BYTES and free >= 2:
-        split = _parse_split(pool, body, multiplier, default_time, min(free, len(body) // (SPLIT_MIN_BYTES // 2)))
-        if split is not None:
-            return split
-    packed = pool.call(_TASK, body, multiplier, default_time)
-    return None if packed is None else unpack(packed)
+    parts = None if pool is None else _parts(pool, body, multiplier, default_time)
+    return None if parts is None else _unpacked(*parts)
 
 
 def parse_for_write(
@@ -131,28 +124,26 @@ def parse_for_write(
     from rusts.api.line_protocol import parse_in_process
 
     pool = pool if pool is not None else workers.shared_pool()
-    if pool is None or len(body) < MIN_POOLED_BYTES:
+    parts = None if pool is None or len(body) < MIN_POOLED_BYTES else _parts(pool, body, multiplier, default_time)
+    if parts is None:
         return parse_in_process(body, multiplier, default_time)
+    return rows_table(*parts) or _unpacked(*parts)
+
+
+def _parts(pool: workers.WorkerPool, body: bytes, multiplier: int, default_time: int) -> tuple[list[Packed], list[int]] | None:
+    """The body's packed parts and the line count before each: cut at newlines and parsed by
+    every free worker at once when it is large, else (or when any part holds an error, which is
+    then judged over the whole body) parsed whole by one worker; None when no worker could."""
     free = pool.idle()
-    answers: list[Packed] | None = None
-    shifts = [0]
     if len(body) >= SPLIT_MIN_BYTES and free >= 2:
         starts = cut_points(body, min(free, len(body) // (SPLIT_MIN_BYTES // 2)))
         if len(starts) >= 2:
             bounds = list(zip(starts, [*starts[1:], len(body)]))
             answers = pool.call_many(_TASK, [(body[lo:hi], multiplier, default_time) for lo, hi in bounds])
-            if answers is not None and any(packed[4] for packed in answers):
-                answers = None  # an error in a part: the whole body goes to one worker
-            shifts = [body.count(b"\n", 0, lo) for lo, _ in bounds]
-    if answers is None:
-        packed = pool.call(_TASK, body, multiplier, default_time)
-        if packed is None:
-            return parse_in_process(body, multiplier, default_time)
-        answers, shifts = [packed], [0]
-    table = rows_table(answers, shifts)
-    if table is not None:
-        return table
-    return _unpacked(answers, shifts)
+            if answers is not None and not any(packed[4] for packed in answers):
+                return answers, [body.count(b"\n", 0, lo) for lo, _ in bounds]
+    packed = pool.call(_TASK, body, multiplier, default_time)
+    return None if packed is None else ([packed], [0])
 
 
 def _unpacked(answers: list[Packed], shifts: list[int]) -> tuple[list[Any], list[LineProtocolError]]:
@@ -189,7 +180,6 @@ def rows_table(answers: list[Packed], shifts: list[int]) -> RowsTable | None:
             keys.append(key)
             rows.append(count)
     times = np.concatenate([packed[1] for packed in answers])
-    lines = np.concatenate([packed[2] + shift if shift else packed[2] for packed, shift in zip(answers, shifts)])
     fields: dict[str, tuple[int, Any]] = {}
     for number, (name, kind) in enumerate(layout):
         parts = [packed[3][number][2] for packed in answers]
@@ -200,8 +190,7 @@ def rows_table(answers: list[Packed], shifts: list[int]) -> RowsTable | None:
         if len(values) != len(times):
             return None
         fields[name] = (kind, values)
-    return RowsTable(measurement, keys, np.array(rows, dtype=np.int64), times, lines, fields,
-                     lambda: _unpacked(answers, shifts))
+    return RowsTable(measurement, keys, np.array(rows, dtype=np.int64), times, fields, lambda: _unpacked(answers, shifts))
 
 
 def cut_points(body: bytes, parts: int) -> list[int]:
@@ -214,19 +203,3 @@ def cut_points(body: bytes, parts: int) -> list[int]:
             break
         starts.append(newline + 1)
     return starts
-
-
-def _parse_split(
-    pool: workers.WorkerPool, body: bytes, multiplier: int, default_time: int, parts: int
-) -> tuple[list[Any], list[LineProtocolError]] | None:
-    starts = cut_points(body, parts)
-    if len(starts) < 2:
-        return None
-    bounds = list(zip(starts, [*starts[1:], len(body)]))
-    answers = pool.call_many(_TASK, [(body[lo:hi], multiplier, default_time) for lo, hi in bounds])
-    if answers is None or any(packed[4] for packed in answers):
-        return None
-    merged: list[Any] = []
-    for (lo, _), packed in zip(bounds, answers):
-        merged.extend(unpack(packed, body.count(b"\n", 0, lo))[0])
-    return merged, []

@@ -234,19 +234,9 @@ async def _write(request: Request[Any, Any, State], precision: str) -> Response[
     multiplier = PRECISION_MULTIPLIERS.get(precision)
     if multiplier is None:
         return _error(STATUS_BAD_REQUEST, f"unknown precision {precision!r}: expected ns, us, ms or s")
-    body = await _write_body(request)
-    if isinstance(body, Response):
-        return body
-    timeout: float = request.app.state.request_timeout
-    try:
-        result = await run_blocking(
-            timeout, "the write", "the write may still complete and its points be stored",
-            engine.write_line_protocol, body, multiplier, None,
-        )
-    except RequestTimeoutError:
-        raise
-    except RustsError as exc:
-        return _write_failure(exc)
+    result = await _stored(request, "its points", engine.write_line_protocol, multiplier, None)
+    if isinstance(result, Response):
+        return result
     if not result.errors:
         return Response(None, status_code=204)
     first = result.errors[0]
@@ -256,6 +246,21 @@ async def _write(request: Request[Any, Any, State], precision: str) -> Response[
         written=result.points,
         rejected=[{"line": e.line, "error": e.message} for e in result.errors[:REJECTED_LINES_SHOWN]],
     )
+
+
+async def _stored(request: Request[Any, Any, State], what: str, store: Callable[..., T], *args: Any) -> T | Response[Any]:
+    """A write's body (_write_body) stored by `store(body, *args)` in a thread under
+    server.request_timeout; a refused body or a failed write as its error answer."""
+    body = await _write_body(request)
+    if isinstance(body, Response):
+        return body
+    timeout: float = request.app.state.request_timeout
+    try:
+        return await run_blocking(timeout, "the write", f"the write may still complete and {what} be stored", store, body, *args)
+    except RequestTimeoutError:
+        raise
+    except RustsError as exc:
+        return _write_failure(exc)
 
 
 def _write_failure(exc: RustsError) -> Response[Any]:
@@ -319,19 +324,10 @@ async def write_arrow(request: Request[Any, Any, State]) -> Response[Any]:
     engine = holder.engine
     if engine is None:
         return _error(STATUS_UNAVAILABLE, "the storage engine is not ready (recovering)")
-    body = await _write_body(request)
-    if isinstance(body, Response):
-        return body
     params = dict(parse_qsl(request.url.query or "", keep_blank_values=True))
-    timeout: float = request.app.state.request_timeout
-    try:
-        written = await run_blocking(
-            timeout, "the write", "the write may still complete and its rows be stored", arrow_write.write, engine, body, params
-        )
-    except RequestTimeoutError:
-        raise
-    except RustsError as exc:
-        return _write_failure(exc)
+    written = await _stored(request, "its rows", arrow_write.write, engine, params)
+    if isinstance(written, Response):
+        return written
     errors = written.result.errors
     if not errors:
         return Response(written.answer())

@@ -39,71 +39,57 @@ def series_key(measurement: str, sorted_tags: list[tuple[str, str]]) -> str:
     return ",".join(parts)
 
 
-def tags_of_key(key: str) -> tuple[str, list[tuple[str, str]]]:
-    """The measurement and sorted tags a canonical series key was made from (series_key's inverse)."""
-    if "\\" not in key:
-        parts = key.split(",")
-        return parts[0], [_pair(part, key) for part in parts[1:]]
-    pieces = _unescaped_split(key, ",")
-    return pieces[0][0], [_escaped_pair(piece, key) for piece in pieces[1:]]
+# Every character the canonical key escapes (a backslash escapes the next character).
+_KEY_SPECIALS = "\\, ="
 
 
-def _pair(part: str, key: str) -> tuple[str, str]:
-    name, equals, value = part.partition("=")
-    if not equals:
-        raise ValueError(f"{key!r} is not a canonical series key: tag {part!r} has no '='")
-    return name, value
-
-
-def _escaped_pair(piece: tuple[str, list[int]], key: str) -> tuple[str, str]:
-    """A `key=value` piece of an escaped series key: split at its first unescaped '='."""
-    text, equals = piece
-    if not equals:
-        raise ValueError(f"{key!r} is not a canonical series key: a tag has no '='")
-    at = equals[0]
-    return _unescape(text[:at]), _unescape(text[at + 1 :])
-
-
-def _unescaped_split(key: str, separator: str) -> list[tuple[str, list[int]]]:
-    """The parts of `key` between unescaped separators (still escaped), each with the positions
-    of its unescaped '=' signs."""
-    parts: list[tuple[str, list[int]]] = []
-    start = 0
-    equals: list[int] = []
-    i = 0
-    n = len(key)
-    while i < n:
-        c = key[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == separator:
-            parts.append((key[start:i], equals))
-            start = i + 1
-            equals = []
-        elif c == "=":
-            equals.append(i - start)
-        i += 1
-    parts.append((key[start:], equals))
-    return [(_unescape(text), marks) if index == 0 else (text, marks) for index, (text, marks) in enumerate(parts)]
-
-
-def _unescape(text: str) -> str:
-    """Text with each backslash escape replaced by the character it escapes."""
-    if "\\" not in text:
-        return text
-    out: list[str] = []
-    i = 0
+def scan_token(text: str, start: int, stops: str) -> int:
+    """Index of the first unescaped character of `stops` at or after `start` (line protocol's
+    backslash escapes, which series keys share), or len(text)."""
+    i = start
     n = len(text)
     while i < n:
         c = text[i]
-        if c == "\\" and i + 1 < n:
-            out.append(text[i + 1])
+        if c == "\\":
+            i += 2
+            continue
+        if c in stops:
+            return i
+        i += 1
+    return n
+
+
+def unescape(raw: str, specials: str) -> str:
+    """Resolve `\\X` for X in `specials`; any other backslash stays as written."""
+    if "\\" not in raw:
+        return raw
+    out: list[str] = []
+    i = 0
+    n = len(raw)
+    while i < n:
+        c = raw[i]
+        if c == "\\" and i + 1 < n and raw[i + 1] in specials:
+            out.append(raw[i + 1])
             i += 2
             continue
         out.append(c)
         i += 1
     return "".join(out)
+
+
+def tags_of_key(key: str) -> tuple[str, list[tuple[str, str]]]:
+    """The measurement and sorted tags a canonical series key was made from (series_key's inverse)."""
+    end = scan_token(key, 0, ",")
+    measurement = unescape(key[:end], _KEY_SPECIALS)
+    tags: list[tuple[str, str]] = []
+    while end < len(key):
+        start = end + 1
+        equals = scan_token(key, start, ",=")
+        end = scan_token(key, equals, ",")
+        if equals == end:
+            raise ValueError(f"{key!r} is not a canonical series key: tag {key[start:end]!r} has no '='")
+        tags.append((unescape(key[start:equals], _KEY_SPECIALS), unescape(key[equals + 1 : end], _KEY_SPECIALS)))
+    return measurement, tags
 
 
 def series_id_of_key(key: str) -> int:

@@ -24,10 +24,10 @@ import pyarrow.parquet as pq
 
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED
 from rusts.core.prefetch import prefetched
-from rusts.query.window_rows import Deadline, WindowPiece, memtable_spans, window_pieces
+from rusts.query.window_rows import Deadline, WindowPiece, WindowScan, answer_order, window_pieces
 from rusts.query.model import Query
-from rusts.query.planner import Plan, SeriesRef, plan_query
-from rusts.storage.columns import NUMPY_DTYPES, Column, SeriesData
+from rusts.query.planner import Plan, plan_query
+from rusts.storage.columns import NUMPY_DTYPES, Column
 from rusts.storage.engine import StorageEngine
 from rusts.storage.scan import ScanSnapshot
 
@@ -75,10 +75,7 @@ def _field_array(kind: int, parts: list[tuple[int, Column | None]]) -> Any:
 
 def _window_table(plan: Plan, schema: Any, pieces: list[WindowPiece]) -> Any:
     lengths = [len(piece) for piece in pieces]
-    times = np.concatenate([piece.timestamps for piece in pieces])
-    series = np.concatenate([piece.series for piece in pieces])
-    ranks = np.array([ref.rank for ref in plan.series], dtype=np.int64)[series]
-    order = np.lexsort((ranks, times))
+    series, times, order = answer_order(plan, pieces)
     arrays: list[Any] = [pa.array(times, pa.int64()).cast(TIME_TYPE)]
     rows_series = pa.array(series)
     for key in plan.tag_keys:
@@ -119,8 +116,8 @@ def _write(engine: StorageEngine, plan: Plan, schema: Any, path: str, compressio
 def _tables(snapshot: ScanSnapshot, plan: Plan, schema: Any) -> Iterator[Any]:
     """One table per time window holding rows, in time order."""
     no_deadline = Deadline(None)
-    spans = memtable_spans(plan, snapshot)
+    scan = WindowScan(plan, snapshot)
     for partition, lo, hi in snapshot.windows():
-        pieces = window_pieces(plan, snapshot, partition, lo, hi, no_deadline, spans, cache=False)
+        pieces = window_pieces(plan, snapshot, scan, partition, lo, hi, no_deadline, cache=False)
         if pieces:
             yield _window_table(plan, schema, pieces)

@@ -34,23 +34,9 @@ def _values(kind: int, array: Any, order: NDArray[np.intp]) -> tuple[Any, NDArra
     return array.fill_null(fill).to_numpy(zero_copy_only=False)[order], present
 
 
-class SeriesRun:
-    """The rows of one series of a chunk, ready to store: tags, times, row numbers, field columns."""
-
-    __slots__ = ("key", "tags", "times", "lines", "fields")
-
-    def __init__(self, key: str, tags: list[tuple[str, str]], times: NDArray[np.int64], lines: NDArray[np.int64],
-                 fields: dict[str, FieldColumn]) -> None:
-        self.key = key
-        self.tags = tags
-        self.times = times
-        self.lines = lines
-        self.fields = fields
-
-
-def series_runs(chunk: Chunk) -> list[SeriesRun]:
-    """The chunk's rows by series, rows by time, rows of one time in input order (line numbers =
-    row + 1), so the memtable keeps the last of them and sorts nothing."""
+def series_batches(chunk: Chunk, measurement: str) -> list[SeriesBatch]:
+    """The chunk's rows as one SeriesBatch per series, rows by time, rows of one time in input
+    order (line numbers = row + 1), so the memtable keeps the last of them and sorts nothing."""
     if len(chunk) == 0:
         return []
     order = chunk.order
@@ -63,7 +49,7 @@ def series_runs(chunk: Chunk) -> list[SeriesRun]:
     for name, kind, array in chunk.fields:
         values, present = _values(kind, array, order)
         columns.append((name, kind, values, present))
-    runs: list[SeriesRun] = []
+    batches: list[SeriesBatch] = []
     for lo, hi in zip(starts.tolist(), ends.tolist()):
         fields: dict[str, FieldColumn] = {}
         for name, kind, values, present in columns:
@@ -75,31 +61,23 @@ def series_runs(chunk: Chunk) -> list[SeriesRun]:
             part = values[lo:hi]
             fields[name] = FieldColumn(kind, part.tolist() if kind == KIND_STRING else part, mask)
         code = int(codes[lo])
-        runs.append(SeriesRun(chunk.keys[code], chunk.tags[code], times[lo:hi], lines[lo:hi], fields))
-    return runs
-
-
-def series_batches(chunk: Chunk, measurement: str) -> list[SeriesBatch]:
-    """The chunk as the line-protocol parser's batches (direct mode hands them to the engine)."""
-    return [SeriesBatch(r.key, measurement, r.tags, r.times, r.lines, r.fields) for r in series_runs(chunk)]
+        batches.append(SeriesBatch(chunk.keys[code], measurement, chunk.tags[code], times[lo:hi], lines[lo:hi], fields))
+    return batches
 
 
 def write_batches(chunk: Chunk) -> tuple[list[WriteBatch], NDArray[np.int64]]:
     """The chunk as StorageEngine.write_batches takes it, and the chunk row (0-based) of each row
     in the order write_batches numbers them (its errors name rows 1.. in that order)."""
-    runs = series_runs(chunk)
-    batches = [WriteBatch(chunk.measurement, r.tags, r.times, r.fields) for r in runs]
-    rows = np.concatenate([r.lines for r in runs]) - 1 if runs else np.zeros(0, dtype=np.int64)
+    parsed = series_batches(chunk, chunk.measurement)
+    batches = [WriteBatch(b.measurement, b.sorted_tags(), b.timestamps, b.columns) for b in parsed]
+    rows = np.concatenate([b.lines for b in parsed]) - 1 if parsed else np.zeros(0, dtype=np.int64)
     return batches, rows
 
 
-def arrow_table(chunk: Chunk, start: int = 0, stop: int | None = None) -> tuple[Any, str]:
-    """Rows [start, stop) of the chunk as an Arrow table for POST /write/arrow: the time as
-    timestamp[ns, UTC], each tag as a dictionary of strings (null where a row lacks it), the fields
-    as they are; and the name the time column got ("time", or another name when a field or tag
-    already has it)."""
-    stop = len(chunk) if stop is None else stop
-    codes = chunk.codes[start:stop]
+def arrow_table(chunk: Chunk) -> tuple[Any, str]:
+    """The chunk as an Arrow table for POST /write/arrow: the time as timestamp[ns, UTC], each tag
+    as a dictionary of strings (null where a row lacks it), the fields as they are; and the name
+    the time column got ("time", or another name when a field or tag already has it)."""
     names = sorted({key for pairs in chunk.tags for key, _ in pairs})
     columns: dict[str, Any] = {}
     for name in names:
@@ -107,14 +85,14 @@ def arrow_table(chunk: Chunk, start: int = 0, stop: int | None = None) -> tuple[
         words = sorted({w for w in per_code if w is not None})
         at = {w: i for i, w in enumerate(words)}
         index_of_code = np.array([-1 if w is None else at[w] for w in per_code], dtype=np.int32)
-        indices = index_of_code[codes]
+        indices = index_of_code[chunk.codes]
         columns[name] = pa.DictionaryArray.from_arrays(pa.array(indices, mask=indices < 0), pa.array(words, pa.string()))
     for name, _, array in chunk.fields:
-        columns[name] = array.slice(start, stop - start)
+        columns[name] = array
     time_name = "time"
     while time_name in columns:
         time_name += "_"
-    table = pa.table({time_name: pa.array(chunk.times[start:stop], pa.timestamp("ns", "UTC")), **columns})
+    table = pa.table({time_name: pa.array(chunk.times, pa.timestamp("ns", "UTC")), **columns})
     return table, time_name
 
 

@@ -28,6 +28,7 @@ import msgspec
 import pyarrow as pa
 import yaml
 
+from rusts.api import arrow_write
 from rusts.api.line_protocol import SeriesBatch, engine_parser
 from rusts.core.errors import LineProtocolError, RustsError
 from rusts.importer.convert import Chunk
@@ -39,9 +40,6 @@ from rusts.storage.engine import DataDirectoryInUse, EngineOptions, StorageEngin
 
 # The largest Arrow body sent (server.max_body_size is 25 MiB by default); --lines-per-request caps rows too.
 ARROW_REQUEST_BYTES = 8 * 1024 * 1024
-ARROW_CONTENT_TYPE = "application/vnd.apache.arrow.stream"
-
-
 DEFAULT_LINES_PER_REQUEST = 10_000
 
 
@@ -182,7 +180,7 @@ class RestSink:
             self._headers["Authorization"] = f"Bearer {token}"
         if use_gzip:
             self._headers["Content-Encoding"] = "gzip"
-        self._arrow_headers = {**self._headers, "Content-Type": ARROW_CONTENT_TYPE}
+        self._arrow_headers = {**self._headers, "Content-Type": arrow_write.CONTENT_TYPE}
         port = parsed.port
         connection_class = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
         self._connection = connection_class(parsed.hostname, port, timeout=timeout)
@@ -290,15 +288,15 @@ class RestSink:
         bodies until one fits, that size then kept."""
         table, time_name = arrow_table(chunk)
         per_row = max(1, table.nbytes // max(1, table.num_rows))
-        rows_per_request = max(1, self._arrow_budget // per_row)
-        if self.lines_per_request is not None:
-            rows_per_request = min(rows_per_request, self.lines_per_request)
         tags = sorted({key for pairs in chunk.tags for key, _ in pairs})
         query = urllib.parse.urlencode({"measurement": chunk.measurement, "tags": ",".join(tags), "timestamp_column": time_name})
         path = "/write/arrow?" + query
         start = 0
         while start < table.num_rows:
             self._raise_failure()
+            rows_per_request = max(1, self._arrow_budget // per_row)
+            if self.lines_per_request is not None:
+                rows_per_request = min(rows_per_request, self.lines_per_request)
             part = table.slice(start, rows_per_request)
             body = _ipc_stream(part)
             if self.arrow is None:
@@ -308,10 +306,9 @@ class RestSink:
                     self.arrow = False
                     return
                 except _BodyTooLarge:
-                    if rows_per_request == 1:
+                    if part.num_rows == 1:
                         raise SinkError(f"{self.where} refuses even a one-row body as too large (server.max_body_size)") from None
-                    rows_per_request = max(1, rows_per_request // 2)
-                    self._arrow_budget = max(1, self._arrow_budget // 2)
+                    self._arrow_budget = per_row * (part.num_rows // 2)
                     continue
                 self._count(outcome)
                 self.arrow = True

@@ -35,7 +35,6 @@ execute_batches are not. The deadline is checked between series and
 partitions, and a query past it raises QueryTimeoutError.
 """
 
-import time
 from collections.abc import Iterator
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -44,13 +43,13 @@ from numpy.typing import NDArray
 
 from rusts.query import aggregate as agg
 from rusts.query.batches import ColumnBatch
-from rusts.query.errors import InvalidQueryError, QueryTimeoutError
+from rusts.query.errors import InvalidQueryError
 from rusts.query.fill import fill_column
 from rusts.query.filters import kept_rows, row_mask
 from rusts.query.model import Column as ResultColumn
 from rusts.query.model import Query, QueryResult, parse_query
 from rusts.query.planner import TIME_MAX, TIME_MIN, Plan, SeriesRef, plan_query
-from rusts.query.window_rows import Deadline, WindowPiece, found_pieces, memtable_spans, window_pieces
+from rusts.query.window_rows import Deadline, WindowPiece, WindowScan, answer_order, found_pieces, window_pieces
 from rusts.storage.columns import KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, SeriesData
 from rusts.storage.engine import StorageEngine
 from rusts.storage.partition import Partition
@@ -105,10 +104,10 @@ def _raw(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> QueryResult:
     wanted = None if plan.limit is None else plan.limit + plan.offset
     if wanted is not None:
         return _raw_result(plan, found_pieces(plan, _top_k(plan, snapshot, deadline, wanted)))
-    spans = memtable_spans(plan, snapshot)
+    scan = WindowScan(plan, snapshot)
     pieces: list[WindowPiece] = []
     for partition, lo, hi in snapshot.windows():
-        pieces.extend(window_pieces(plan, snapshot, partition, lo, hi, deadline, spans))
+        pieces.extend(window_pieces(plan, snapshot, scan, partition, lo, hi, deadline))
     return _raw_result(plan, pieces)
 
 
@@ -176,11 +175,10 @@ class _Rows:
     def __init__(self, plan: Plan, pieces: list[WindowPiece]) -> None:
         self.plan = plan
         lengths = np.array([len(piece) for piece in pieces], dtype=np.int64)
-        self.series = np.concatenate([piece.series for piece in pieces]) if pieces else np.empty(0, dtype=np.intp)
-        self.times = np.concatenate([piece.timestamps for piece in pieces]) if pieces else np.empty(0, dtype=np.int64)
-        ranks = np.array([ref.rank for ref in plan.series], dtype=np.int64)[self.series]
-        order = np.lexsort((ranks, self.times))
+        self.series, self.times, order = answer_order(plan, pieces)
         self.order = order[::-1] if plan.descending else order
+        # Each tag key's value per series (plan position), for every slice of rows taken.
+        self.tags = [np.array([ref.tags.get(key) for ref in plan.series], dtype=object) for key in plan.tag_keys]
         self.values: list[Any] = []
         self.present: list[NDArray[np.bool_] | None] = []
         for name in plan.projection:
@@ -197,8 +195,7 @@ class _Rows:
         which = self.series[picked]
         values: list[Any] = [self.times[picked]]
         present: list[NDArray[np.bool_] | None] = [None]
-        for key in self.plan.tag_keys:
-            tags = np.array([ref.tags.get(key) for ref in self.plan.series], dtype=object)
+        for tags in self.tags:
             values.append(tags[which])
             present.append(None)
         index = picked.tolist()
@@ -324,11 +321,11 @@ def _raw_windows(plan: Plan, snapshot: ScanSnapshot, deadline: Deadline) -> Iter
     skip = plan.offset
     left = plan.limit
     windows = snapshot.windows()
-    spans = memtable_spans(plan, snapshot)
+    scan = WindowScan(plan, snapshot)
     for partition, lo, hi in reversed(windows) if plan.descending else windows:
         if left == 0:
             break
-        pieces = window_pieces(plan, snapshot, partition, lo, hi, deadline, spans)
+        pieces = window_pieces(plan, snapshot, scan, partition, lo, hi, deadline)
         if not pieces:
             continue
         window = _Rows(plan, pieces)

@@ -68,24 +68,40 @@ def found_pieces(plan: Plan, found: list[tuple[SeriesRef, SeriesData]]) -> list[
     return [series_piece(position[ref.series_id], data) for ref, data in found]
 
 
-def memtable_spans(plan: Plan, snapshot: ScanSnapshot) -> Spans:
-    """Where the plan's series have memtable rows (ScanSnapshot.memtable_spans), once per query."""
-    return snapshot.memtable_spans([ref.series_id for ref in plan.series])
+class WindowScan:
+    """What every window of one raw scan shares, found once per query: the plan's series ids and
+    where those series have memtable rows (ScanSnapshot.memtable_spans)."""
+
+    __slots__ = ("series_ids", "spans")
+
+    def __init__(self, plan: Plan, snapshot: ScanSnapshot) -> None:
+        ids = [ref.series_id for ref in plan.series]
+        self.series_ids = np.array(ids, dtype=np.uint64)
+        self.spans: Spans = snapshot.memtable_spans(ids)
+
+
+def answer_order(plan: Plan, pieces: list[WindowPiece]) -> tuple[NDArray[np.intp], NDArray[np.int64], NDArray[np.intp]]:
+    """Every row of the pieces, joined: its series (plan position), its time, and the rows in
+    answer order (by time, ties by series rank, rows of one piece kept in their order)."""
+    series = np.concatenate([piece.series for piece in pieces]) if pieces else np.empty(0, dtype=np.intp)
+    times = np.concatenate([piece.timestamps for piece in pieces]) if pieces else np.empty(0, dtype=np.int64)
+    ranks = np.array([ref.rank for ref in plan.series], dtype=np.int64)[series]
+    order: NDArray[np.intp] = np.lexsort((ranks, times))
+    return series, times, order
 
 
 def window_pieces(
-    plan: Plan, snapshot: ScanSnapshot, partition: Partition | None, lo: int, hi: int, deadline: Deadline, spans: Spans,
-    cache: bool = True,
+    plan: Plan, snapshot: ScanSnapshot, scan: WindowScan, partition: Partition | None, lo: int, hi: int,
+    deadline: Deadline, cache: bool = True,
 ) -> list[WindowPiece]:
-    """The rows of one window [lo, hi) that the plan keeps, as pieces (empty ones left out);
-    `spans` from memtable_spans. `cache`: keep decoded segment columns in the shared table cache
-    (queries repeat; an export passes once and says False)."""
+    """The rows of one window [lo, hi) that the plan keeps, as pieces (empty ones left out).
+    `cache`: keep decoded segment columns in the shared table cache (queries repeat; an export
+    passes once and says False)."""
     count = len(plan.series)
     done = np.zeros(count, dtype=np.bool_)
     pieces: list[WindowPiece] = []
     if partition is not None and count:
-        series_ids = np.array([ref.series_id for ref in plan.series], dtype=np.uint64)
-        done, holders = settled_series(partition, series_ids, spans, lo, hi)
+        done, holders = settled_series(partition, scan.series_ids, scan.spans, lo, hi)
         # Decide before reading: a series one of its segments cannot take is read on its own,
         # whole, so no segment may give its rows unless all of its holders do.
         for reader, hit, positions in holders:

@@ -125,13 +125,13 @@ class WriteBatch:
 class RowsTable:
     """A write of many series as one table, the way a parse worker's fast path lays it out: per
     series its key and row count (`keys`, `rows`; a series' rows are contiguous, series in the
-    order their first line came), per row its time and line number, and per field one column over
-    every row (`fields`: name -> (kind, values), values a numpy array or a list of str). Every row
-    carries every field and the write holds one measurement, so the engine can check and store it
-    without a per-series object (StorageEngine.write_line_protocol). `batches()` gives the same
-    write as the parser's per-series batches, for every path that needs them."""
+    order their first line came), per row its time, and per field one column over every row
+    (`fields`: name -> (kind, values), values a numpy array or a list of str). Every row carries
+    every field and the write holds one measurement, so the engine can check and store it without
+    a per-series object (StorageEngine.write_line_protocol). `batches()` gives the same write as
+    the parser's per-series batches, for a write the table path does not take."""
 
-    __slots__ = ("measurement", "keys", "rows", "times", "lines", "fields", "batches")
+    __slots__ = ("measurement", "keys", "rows", "times", "fields", "batches")
 
     def __init__(
         self,
@@ -139,7 +139,6 @@ class RowsTable:
         keys: list[str],
         rows: NDArray[np.int64],
         times: NDArray[np.int64],
-        lines: NDArray[np.int64],
         fields: dict[str, tuple[int, Any]],
         batches: Callable[[], tuple[list[Any], list[Any]]],
     ) -> None:
@@ -147,7 +146,6 @@ class RowsTable:
         self.keys = keys
         self.rows = rows
         self.times = times
-        self.lines = lines
         self.fields = fields
         self.batches = batches
 

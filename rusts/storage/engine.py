@@ -505,12 +505,16 @@ class StorageEngine:
             points += rows
             for column in data.columns.values():
                 values += rows if column.present is None else int(column.present.sum())
+        return self._written(WriteResult(points, values, errors, sequence))
+
+    def _written(self, result: WriteResult) -> WriteResult:
+        """Count a stored write, and wake the flusher when the memtable is full."""
         self.stats["writes"] += 1
-        self.stats["points_written"] += points
-        self.stats["rejected_lines"] += len(errors)
+        self.stats["points_written"] += result.points
+        self.stats["rejected_lines"] += len(result.errors)
         if self._memtable_full():
             self._wake.set()
-        return WriteResult(points, values, errors, sequence)
+        return result
 
     def _store_rows(self, table: RowsTable, payload: bytes) -> WriteResult | None:
         """Check, log and keep a many-series write given as one table, as _store would keep its
@@ -539,12 +543,7 @@ class StorageEngine:
             self.memtable.write_rows(np.repeat(ids, table.rows), table.times, table.fields, sequence)
             for listener in self.write_listeners:
                 listener(sequence, [(measurement, table.times)])
-        points = len(table)
-        self.stats["writes"] += 1
-        self.stats["points_written"] += points
-        if self._memtable_full():
-            self._wake.set()
-        return WriteResult(points, points * len(table.fields), [], sequence)
+        return self._written(WriteResult(len(table), len(table) * len(table.fields), [], sequence))
 
     def record_batches(self, payload: bytes) -> tuple[list[Any], list[LineProtocolError]]:
         """The batches (and the parser's errors) of one WAL record's payload, as the write that

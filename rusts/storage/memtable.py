@@ -34,13 +34,17 @@ def data_bytes(data: SeriesData) -> int:
     """An estimate of the memory a chunk holds."""
     total = len(data.timestamps) * _ROW_OVERHEAD_BYTES
     for column in data.columns.values():
-        if column.kind == KIND_STRING:
-            total += _string_bytes(column.values) + _STRING_OVERHEAD_BYTES * len(column.values)
-        else:
-            total += column.values.nbytes
+        total += _values_bytes(column.kind, column.values)
         if column.present is not None:
             total += column.present.nbytes
     return total
+
+
+def _values_bytes(kind: int, values: Any) -> int:
+    if kind == KIND_STRING:
+        return _string_bytes(values) + _STRING_OVERHEAD_BYTES * len(values)
+    size: int = values.nbytes
+    return size
 
 
 def _string_bytes(values: list[str]) -> int:
@@ -274,12 +278,7 @@ class MemTable:
     def write_rows(self, series: NDArray[np.uint64], times: NDArray[np.int64], fields: dict[str, tuple[int, Any]], sequence: int) -> None:
         """Append a write given as one table: per row its series id and time, per field (name ->
         (kind, values)) one column that every row carries; rows of one series in write order."""
-        added_bytes = len(times) * _ROW_OVERHEAD_BYTES
-        for kind, values in fields.values():
-            if kind == KIND_STRING:
-                added_bytes += _string_bytes(values) + _STRING_OVERHEAD_BYTES * len(values)
-            else:
-                added_bytes += values.nbytes
+        added_bytes = len(times) * _ROW_OVERHEAD_BYTES + sum(_values_bytes(kind, values) for kind, values in fields.values())
         with self._lock:
             self._staged.append(_Staged(series, times, fields))
             self._staged_rows += len(times)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numpy.typing import NDArray
 
+from rusts.core.types import I64_MAX, I64_MIN
 from rusts.storage.columns import SeriesData
 from rusts.storage.engine import StorageEngine
 from rusts.storage.memtable import MemTable, concat, resolve
@@ -92,9 +93,6 @@ def deleted_series(partition: Partition, series_ids: NDArray[np.uint64]) -> NDAr
     return np.isin(series_ids, np.array(sorted(named), dtype=np.uint64))
 
 
-_TIME_MIN = -(2**63)
-_TIME_MAX = 2**63 - 1
-
 Holders = list[tuple[SegmentReader, NDArray[np.bool_], NDArray[np.intp]]]
 
 
@@ -123,16 +121,16 @@ def settled_series(
 
 def _disjoint(holders: Holders, count: int) -> NDArray[np.bool_]:
     """Per series: True when the segments holding it cover disjoint time ranges of it."""
-    lows = np.full((len(holders), count), _TIME_MAX, dtype=np.int64)
-    highs = np.full((len(holders), count), _TIME_MIN, dtype=np.int64)
+    lows = np.full((len(holders), count), I64_MAX, dtype=np.int64)
+    highs = np.full((len(holders), count), I64_MIN, dtype=np.int64)
     for layer, (reader, hit, positions) in enumerate(holders):
         _, _, min_times, max_times = reader.directory_arrays()
-        lows[layer] = np.where(hit, min_times[positions], _TIME_MAX)
-        highs[layer] = np.where(hit, max_times[positions], _TIME_MIN)
+        lows[layer] = np.where(hit, min_times[positions], I64_MAX)
+        highs[layer] = np.where(hit, max_times[positions], I64_MIN)
     order = np.argsort(lows, axis=0)
     lows = np.take_along_axis(lows, order, axis=0)
     highs = np.take_along_axis(highs, order, axis=0)
-    apart = (lows[1:] > highs[:-1]) | (lows[1:] == _TIME_MAX)
+    apart = (lows[1:] > highs[:-1]) | (lows[1:] == I64_MAX)
     result: NDArray[np.bool_] = apart.all(axis=0)
     return result
 

@@ -107,6 +107,7 @@ from typing import BinaryIO, Final, TextIO
 import zlib
 
 from rusts.core.errors import CodecError, CorruptDataError, WalError
+from rusts.core.hashing import scan_token
 
 _log = logging.getLogger("rusts.storage.wal")
 
@@ -857,21 +858,6 @@ def _segment_records(
     return reader.expected_seq - 1
 
 
-def _scan_token(line: str, start: int, stops: str) -> int:
-    """Index of the first unescaped character of `stops` at or after `start` (line protocol escapes)."""
-    i = start
-    n = len(line)
-    while i < n:
-        c = line[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c in stops:
-            return i
-        i += 1
-    return n
-
-
 _UNTERMINATED: Final = -1
 _MALFORMED: Final = -2
 
@@ -879,13 +865,13 @@ _MALFORMED: Final = -2
 def _fields_end(line: str) -> int:
     """Index just after a line's field set; _UNTERMINATED if a string runs past the end, _MALFORMED."""
     n = len(line)
-    i = _scan_token(line, 0, " ")
+    i = scan_token(line, 0, " ")
     while i < n and (line[i] == " " or line[i] == "\t"):
         i += 1
     if i >= n:
         return _MALFORMED
     while True:
-        key_end = _scan_token(line, i, ",= ")
+        key_end = scan_token(line, i, ",= ")
         if key_end >= n or line[key_end] != "=":
             return _MALFORMED
         j = key_end + 1
