@@ -20,8 +20,7 @@ import numpy as np
 
 from rusts.core import workers
 from rusts.core.errors import LineProtocolError
-from rusts.core.kinds import KIND_STRING
-from rusts.storage.columns import RowsTable
+from rusts.storage.columns import RowsTable, joined_values
 
 MIN_POOLED_BYTES = 64 * 1024
 SPLIT_MIN_BYTES = 512 * 1024
@@ -56,7 +55,7 @@ def pack(batches: list[Any], errors: list[LineProtocolError]) -> Packed:
         heads.append((batch.key, batch.measurement, None, rows, refs))
     columns: list[PackedColumn] = []
     for name, kind, values, presence in parts:
-        joined: Any = [v for chunk in values for v in chunk] if kind == KIND_STRING else np.concatenate(values)
+        joined: Any = joined_values(kind, values)
         present = None
         if not all(isinstance(mask, int) for mask in presence):
             present = np.concatenate([np.ones(mask, dtype=np.bool_) if isinstance(mask, int) else mask for mask in presence])
@@ -183,10 +182,7 @@ def rows_table(answers: list[Packed], shifts: list[int]) -> RowsTable | None:
     fields: dict[str, tuple[int, Any]] = {}
     for number, (name, kind) in enumerate(layout):
         parts = [packed[3][number][2] for packed in answers]
-        if kind == KIND_STRING:
-            values: Any = parts[0] if len(parts) == 1 else [v for part in parts for v in part]
-        else:
-            values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        values: Any = parts[0] if len(parts) == 1 else joined_values(kind, parts)
         if len(values) != len(times):
             return None
         fields[name] = (kind, values)

@@ -50,7 +50,7 @@ from rusts.query.model import Column as ResultColumn
 from rusts.query.model import Query, QueryResult, parse_query
 from rusts.query.planner import TIME_MAX, TIME_MIN, Plan, SeriesRef, plan_query
 from rusts.query.window_rows import Deadline, WindowPiece, WindowScan, answer_order, found_pieces, window_pieces
-from rusts.storage.columns import KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, SeriesData
+from rusts.storage.columns import KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, SeriesData, joined_values
 from rusts.storage.engine import StorageEngine
 from rusts.storage.partition import Partition
 from rusts.storage.scan import BlockStats, ScanSnapshot, segment_holders, settled_series
@@ -223,10 +223,9 @@ def _joined(kind: int, columns: list[Column | None], lengths: NDArray[np.int64])
         values.append(column.values)
         masks.append(np.ones(length, dtype=np.bool_) if column.present is None else column.present)
         partial = partial or column.present is not None
-    if kind == KIND_STRING:
-        joined: Any = [v for part in values for v in part]
-    else:
-        joined = np.concatenate(values) if values else np.zeros(0, dtype=NUMPY_DTYPES[kind])
+    joined: Any = joined_values(kind, values) if values else []
+    if not values and kind != KIND_STRING:
+        joined = np.zeros(0, dtype=NUMPY_DTYPES[kind])
     return joined, (np.concatenate(masks) if partial and masks else None)
 
 

@@ -24,6 +24,18 @@ from rusts.core.kinds import KIND_UNSIGNED as KIND_UNSIGNED
 from rusts.core.kinds import NUMPY_DTYPES as NUMPY_DTYPES
 
 
+def joined_values(kind: int, parts: list[Any]) -> Any:
+    """Pieces of one column's values end to end: one list for strings (joined with list.extend, a
+    C loop ten times faster than a comprehension over an import's hundreds of thousands of
+    strings), else one array."""
+    if kind != KIND_STRING:
+        return np.concatenate(parts)
+    joined: list[Any] = []
+    for part in parts:
+        joined.extend(part)
+    return joined
+
+
 class Column:
     """One field of one series: kind, values and presence, aligned with the series' timestamps."""
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rusts.storage.columns import KIND_STRING, NUMPY_DTYPES, Column, SeriesData
+from rusts.storage.columns import KIND_STRING, NUMPY_DTYPES, Column, SeriesData, joined_values
 
 # Per-row bookkeeping on top of the values themselves (timestamp + chunk overhead).
 _ROW_OVERHEAD_BYTES = 16
@@ -72,11 +72,7 @@ def concat(parts: list[SeriesData]) -> SeriesData:
         pieces = [part.columns.get(name) for part in parts]
         if all(piece is not None and piece.present is None for piece in pieces):
             # Every chunk carries the field on every row (the usual case): one join, no mask.
-            if kind == KIND_STRING:
-                joined: Any = [value for piece in pieces if piece is not None for value in piece.values]
-            else:
-                joined = np.concatenate([piece.values for piece in pieces if piece is not None])
-            columns[name] = Column(kind, joined)
+            columns[name] = Column(kind, joined_values(kind, [piece.values for piece in pieces if piece is not None]))
             continue
         present = np.zeros(total, dtype=np.bool_)
         values: Any = [""] * total if kind == KIND_STRING else np.zeros(total, dtype=NUMPY_DTYPES[kind])
@@ -375,9 +371,7 @@ def _joined_field(staged: list[_Staged], name: str, kind: int) -> tuple[Any, NDA
     """One field's values over every pending row (zeros or "" where a table lacks it) and its
     presence (None when every table has it)."""
     if all(name in table.fields for table in staged):
-        if kind == KIND_STRING:
-            return [value for table in staged for value in table.fields[name][1]], None
-        return np.concatenate([table.fields[name][1] for table in staged]), None
+        return joined_values(kind, [table.fields[name][1] for table in staged]), None
     values: list[Any] = []
     present: list[NDArray[np.bool_]] = []
     for table in staged:
@@ -388,5 +382,4 @@ def _joined_field(staged: list[_Staged], name: str, kind: int) -> tuple[Any, NDA
         else:
             values.append(np.zeros(rows, dtype=NUMPY_DTYPES[kind]) if field is None else field[1])
         present.append(np.full(rows, field is not None, dtype=np.bool_))
-    joined: Any = [v for part in values for v in part] if kind == KIND_STRING else np.concatenate(values)
-    return joined, np.concatenate(present)
+    return joined_values(kind, values), np.concatenate(present)

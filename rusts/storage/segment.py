@@ -30,7 +30,7 @@ import numpy as np
 
 from rusts.compression import codec, numeric
 from rusts.core.errors import CodecError, CorruptDataError
-from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED, NUMPY_DTYPES, Column, SeriesData
+from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED, NUMPY_DTYPES, Column, SeriesData, joined_values
 from rusts.storage.segment_format import (
     HEADER,
     OUTER_IDS,
@@ -783,10 +783,7 @@ def _concat(meta: SeriesMeta, names: list[str], parts: list[SeriesData]) -> Seri
     for name in names:
         pieces = [part.columns[name] for part in parts]
         kind = meta.columns[name]
-        if kind == KIND_STRING:
-            values: Any = [value for piece in pieces for value in piece.values]
-        else:
-            values = np.concatenate([piece.values for piece in pieces])
+        values = joined_values(kind, [piece.values for piece in pieces])
         present = None
         if any(piece.present is not None for piece in pieces):
             present = np.concatenate(
