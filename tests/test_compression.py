@@ -179,6 +179,23 @@ def test_dictionary_round_trip(values: list[str]) -> None:
     assert dictionary.decode(dictionary.encode(values)) == values
 
 
+@given(st.lists(st.sampled_from(["", "a", "b", "\ud800", "é", "x" * 30, "z"]), max_size=300), st.sampled_from(["bare", "lz4", "zstd"]))
+def test_dictionary_codes_give_the_strings(values: list[str], outer: str) -> None:
+    encoded = dictionary.encode(values)
+    data = {"bare": encoded, "lz4": block.wrap_lz4(encoded), "zstd": block.wrap_zstd(encoded)}[outer]
+    words, codes = codec.decode_string_codes(data)
+    assert codes.dtype == np.int64 and [words[c] for c in codes.tolist()] == values
+
+
+def test_dictionary_codes_refuse_an_index_past_the_entries() -> None:
+    block_bytes = bytearray(dictionary.encode(["a", "b", "c", "c"]))  # 3 entries, 2-bit indices 00 01 10 10
+    block_bytes[-1] = 0b11101010  # the first index becomes 3
+    with pytest.raises(CodecError, match="beyond 3 entries"):
+        codec.decode_string_codes(bytes(block_bytes))
+    with pytest.raises(CodecError):
+        codec.decode_string_codes(bytes(block_bytes[:-1]))
+
+
 @given(st.lists(st.booleans(), max_size=200))
 def test_boolean_round_trip(values: list[bool]) -> None:
     array = np.array(values, dtype=np.bool_)

@@ -99,6 +99,30 @@ def many_series() -> list[SeriesData]:
 
 
 @pytest.mark.parametrize("outer", OUTERS)
+def test_string_columns_as_codes_hold_the_same_strings(tmp_path: Path, many_series: list[SeriesData], outer: str) -> None:
+    """column_table(string_codes=True), as an export reads: the same rows and presence as the lists."""
+    from rusts.storage.columns import StringCodes
+    from rusts.storage.segment import clear_table_cache
+
+    path = str(tmp_path / "seg")
+    write_segment(path, many_series, outer=outer, block_rows=100)
+    clear_table_cache()
+    with SegmentReader.open(path) as reader:
+        coded = reader.column_table(["string", "float"], keep=False, string_codes=True)
+        listed = reader.column_table(["string", "float"], keep=False)
+    column = coded.columns["string"]
+    assert isinstance(column.values, StringCodes) and isinstance(listed.columns["string"].values, list)
+    np.testing.assert_array_equal(present_mask(column), present_mask(listed.columns["string"]))
+    strings = [column.values.words[code] for code in column.values.codes.tolist()]
+    mask = present_mask(column).tolist()
+    assert [v for v, keep in zip(strings, mask) if keep] == present_values(listed.columns["string"])
+    rows = np.flatnonzero(present_mask(column))[::7]
+    taken = column.take(rows)
+    assert isinstance(taken.values, StringCodes)
+    assert [taken.values.words[c] for c in taken.values.codes.tolist()] == [strings[r] for r in rows.tolist()]
+
+
+@pytest.mark.parametrize("outer", OUTERS)
 def test_round_trip_every_kind(tmp_path: Path, many_series: list[SeriesData], outer: str) -> None:
     path = str(tmp_path / "seg")
     info = write_segment(path, many_series, outer=outer, block_rows=100)

@@ -250,6 +250,27 @@ def decode_column(data: bytes) -> ColumnValues:
     return decoder[1](data)
 
 
+def decode_string_codes(data: bytes) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """A string block as (its distinct strings, each value's position among them), without a str
+    object per value: what an export hands to Arrow as indices into the strings."""
+    if len(data) > 0 and data[0] in WRAPPERS:
+        data = WRAPPERS[data[0]][2](data)
+    if len(data) == 0 or data[0] != dictionary.CODEC_ID:
+        values = decode_column(data)
+        if not isinstance(values, list):
+            raise CodecError("column", f"codec 0x{data[0]:02x} does not hold strings", 0)
+        return values, np.arange(len(values), dtype=np.int64)
+    entries, count, width, pos = dictionary.read_block(data)
+    if width == 0:
+        return entries, np.zeros(count, dtype=np.int64)
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8, offset=pos))[: count * width]
+    weights = np.left_shift(np.int64(1), np.arange(width - 1, -1, -1, dtype=np.int64))
+    codes: npt.NDArray[np.int64] = bits.reshape(count, width).astype(np.int64) @ weights
+    if count and int(codes.max()) >= len(entries):
+        raise CodecError(dictionary.CODEC, f"index {int(codes.max())} beyond {len(entries)} entries", pos)
+    return entries, codes
+
+
 def codec_name(data: bytes) -> str:
     """The codec a block was made with, e.g. "zstd(dictionary)"; for logs and benchmarks."""
     if len(data) == 0:

@@ -67,8 +67,9 @@ def index_width(entries: i64) -> i64:
     return 64 - leading_zeros(entries - 1)
 
 
-def decode(data: bytes) -> list[str]:
-    """The strings of a dictionary block (id 0x05)."""
+def read_block(data: bytes) -> tuple[list[str], i64, i64, i64]:
+    """A dictionary block's (entries, value count, index width, position of the index stream),
+    its header and stream length checked."""
     check_header(data, CODEC_ID, CODEC)
     count, pos = read_count(data, 1, CODEC)
     entry_count, pos = read_count(data, pos, CODEC)
@@ -79,6 +80,13 @@ def decode(data: bytes) -> list[str]:
     stream_bits: i64 = (len(data) - pos) * 8
     if stream_bits < count * width or stream_bits - count * width >= 8:
         raise CodecError(CODEC, f"index stream of {stream_bits} bits for {count} values", pos)
+    return entries, count, width, pos
+
+
+def decode(data: bytes) -> list[str]:
+    """The strings of a dictionary block (id 0x05)."""
+    entries, count, width, pos = read_block(data)
+    entry_count: i64 = len(entries)
     padded = pad_for_reading(data, pos)
     values: list[str] = []
     bit_pos: i64 = 0

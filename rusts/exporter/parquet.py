@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import NDArray
 import pyarrow.parquet as pq
 
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED
@@ -27,7 +28,7 @@ from rusts.core.prefetch import prefetched
 from rusts.query.window_rows import Deadline, WindowPiece, WindowScan, answer_order, window_pieces
 from rusts.query.model import Query
 from rusts.query.planner import Plan, plan_query
-from rusts.storage.columns import NUMPY_DTYPES, Column
+from rusts.storage.columns import NUMPY_DTYPES, Column, StringCodes
 from rusts.storage.engine import StorageEngine
 from rusts.storage.scan import ScanSnapshot
 
@@ -50,40 +51,57 @@ def export_schema(plan: Plan) -> Any:
     return pa.schema(columns, metadata=metadata)
 
 
-def _field_array(kind: int, parts: list[tuple[int, Column | None]]) -> Any:
-    """One field across the pieces of a window, converted to Arrow at once: the pieces' values
-    joined first (zeros or "" where a piece lacks the field), null where a row lacks it."""
+def _field_array(kind: int, parts: list[tuple[int, Column | None]], order: NDArray[np.intp]) -> Any:
+    """One field across the pieces of a window, in answer `order`, converted to Arrow at once: the
+    pieces' values joined first (zeros where a piece lacks the field), null where a row lacks it.
+    Strings are joined as positions into the pieces' strings and gathered by Arrow, so no Python
+    str is made per row for a segment's dictionary blocks."""
     arrow_type = ARROW_TYPES[kind]
     if all(column is None for _, column in parts):
         return pa.nulls(sum(length for length, _ in parts), arrow_type)
-    values: Any
+    absent = None
+    if not all(column is not None and column.present is None for _, column in parts):
+        present = np.concatenate([
+            np.zeros(length, np.bool_) if column is None else np.ones(length, np.bool_) if column.present is None else column.present
+            for length, column in parts
+        ])
+        absent = ~present[order]
     if kind == KIND_STRING:
-        values = []
-        for length, column in parts:
-            values += [""] * length if column is None else column.values
-    else:
-        dtype = NUMPY_DTYPES[kind]
-        values = np.concatenate([np.zeros(length, dtype) if column is None else column.values for length, column in parts])
-    if all(column is not None and column.present is None for _, column in parts):
-        return pa.array(values, arrow_type)
-    present = np.concatenate([
-        np.zeros(length, np.bool_) if column is None else np.ones(length, np.bool_) if column.present is None else column.present
-        for length, column in parts
-    ])
-    return pa.array(values, arrow_type, mask=~present)
+        words, codes = _string_codes(parts)
+        return pa.array(words, pa.string()).take(pa.array(codes[order], pa.int64(), mask=absent))
+    dtype = NUMPY_DTYPES[kind]
+    values = np.concatenate([np.zeros(length, dtype) if column is None else column.values for length, column in parts])
+    return pa.array(values[order], arrow_type, mask=absent)
+
+
+def _string_codes(parts: list[tuple[int, Column | None]]) -> tuple[list[str], NDArray[np.int64]]:
+    """The strings of the pieces' columns and each row's position among them ("" first, for rows
+    of pieces without the column)."""
+    words = [""]
+    codes: list[NDArray[np.int64]] = []
+    for length, column in parts:
+        if column is None:
+            codes.append(np.zeros(length, dtype=np.int64))
+        elif isinstance(column.values, StringCodes):
+            codes.append(column.values.codes + len(words))
+            words += column.values.words
+        else:
+            codes.append(np.arange(len(words), len(words) + length, dtype=np.int64))
+            words += column.values
+    return words, np.concatenate(codes)
 
 
 def _window_table(plan: Plan, schema: Any, pieces: list[WindowPiece]) -> Any:
     lengths = [len(piece) for piece in pieces]
     series, times, order = answer_order(plan, pieces)
-    arrays: list[Any] = [pa.array(times, pa.int64()).cast(TIME_TYPE)]
-    rows_series = pa.array(series)
+    arrays: list[Any] = [pa.array(times[order], pa.int64()).cast(TIME_TYPE)]
+    rows_series = pa.array(series[order])
     for key in plan.tag_keys:
         arrays.append(pa.array([ref.tags.get(key) for ref in plan.series], pa.string()).take(rows_series))
     for name in plan.projection:
-        arrays.append(_field_array(plan.kinds[name], [(n, piece.columns.get(name)) for n, piece in zip(lengths, pieces)]))
-    table = pa.Table.from_arrays(arrays, schema=schema)
-    return table.take(pa.array(order))
+        parts = [(n, piece.columns.get(name)) for n, piece in zip(lengths, pieces)]
+        arrays.append(_field_array(plan.kinds[name], parts, order))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def export_parquet(engine: StorageEngine, query: Query, path: str, compression: str = "zstd") -> int:
@@ -118,6 +136,6 @@ def _tables(snapshot: ScanSnapshot, plan: Plan, schema: Any) -> Iterator[Any]:
     no_deadline = Deadline(None)
     scan = WindowScan(plan, snapshot)
     for partition, lo, hi in snapshot.windows():
-        pieces = window_pieces(plan, snapshot, scan, partition, lo, hi, no_deadline, cache=False)
+        pieces = window_pieces(plan, snapshot, scan, partition, lo, hi, no_deadline, cache=False, string_codes=True)
         if pieces:
             yield _window_table(plan, schema, pieces)

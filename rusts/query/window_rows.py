@@ -92,11 +92,13 @@ def answer_order(plan: Plan, pieces: list[WindowPiece]) -> tuple[NDArray[np.intp
 
 def window_pieces(
     plan: Plan, snapshot: ScanSnapshot, scan: WindowScan, partition: Partition | None, lo: int, hi: int,
-    deadline: Deadline, cache: bool = True,
+    deadline: Deadline, cache: bool = True, string_codes: bool = False,
 ) -> list[WindowPiece]:
     """The rows of one window [lo, hi) that the plan keeps, as pieces (empty ones left out).
     `cache`: keep decoded segment columns in the shared table cache (queries repeat; an export
-    passes once and says False)."""
+    passes once and says False). `string_codes` (with `cache` False, for a reader that hands
+    strings to Arrow): string columns read from whole segments may come as StringCodes, unless
+    the plan filters on fields."""
     count = len(plan.series)
     done = np.zeros(count, dtype=np.bool_)
     pieces: list[WindowPiece] = []
@@ -112,7 +114,7 @@ def window_pieces(
             deadline.check()
             mine = np.flatnonzero(done & hit)
             if len(mine):
-                piece = _segment_piece(plan, reader, mine, positions[mine], lo, hi, cache)
+                piece = _segment_piece(plan, reader, mine, positions[mine], lo, hi, cache, string_codes)
                 if len(piece):
                     pieces.append(piece)
     for i in np.flatnonzero(~done).tolist():
@@ -132,12 +134,13 @@ def _worth_whole(plan: Plan, reader: SegmentReader, at: NDArray[np.intp]) -> boo
 
 
 def _segment_piece(
-    plan: Plan, reader: SegmentReader, mine: NDArray[np.intp], at: NDArray[np.intp], lo: int, hi: int, cache: bool
+    plan: Plan, reader: SegmentReader, mine: NDArray[np.intp], at: NDArray[np.intp], lo: int, hi: int,
+    cache: bool, string_codes: bool,
 ) -> WindowPiece:
     """The kept rows in [lo, hi) of the series at plan positions `mine` (directory positions `at`),
     from the segment's decoded columns."""
     _, rows, _, _ = reader.directory_arrays()
-    table = reader.column_table(plan.read_columns, keep=cache)
+    table = reader.column_table(plan.read_columns, keep=cache, string_codes=string_codes and not plan.conditions)
     plan_position = np.full(len(rows), -1, dtype=np.intp)
     plan_position[at] = mine
     series = np.repeat(plan_position, rows)

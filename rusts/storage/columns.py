@@ -24,6 +24,25 @@ from rusts.core.kinds import KIND_UNSIGNED as KIND_UNSIGNED
 from rusts.core.kinds import NUMPY_DTYPES as NUMPY_DTYPES
 
 
+class StringCodes:
+    """A string column as its distinct strings and each row's position among them: how a segment's
+    dictionary blocks decode for a reader that hands strings to Arrow (an export), without a
+    Python str per row. Slices and takes like a list of the strings."""
+
+    __slots__ = ("words", "codes")
+
+    def __init__(self, words: list[str], codes: NDArray[np.int64]) -> None:
+        self.words = words
+        self.codes = codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, index: Any) -> "StringCodes":
+        """The rows a slice or an index array selects (a single row is not asked for)."""
+        return StringCodes(self.words, self.codes[index])
+
+
 def joined_values(kind: int, parts: list[Any]) -> Any:
     """Pieces of one column's values end to end: one list for strings (joined with list.extend, a
     C loop ten times faster than a comprehension over an import's hundreds of thousands of
@@ -51,8 +70,10 @@ class Column:
 
     def take(self, index: NDArray[np.int64]) -> "Column":
         """The rows at `index`, in that order."""
-        if self.kind == KIND_STRING:
-            values: Any = [self.values[i] for i in index.tolist()]
+        if isinstance(self.values, StringCodes):
+            values: Any = self.values[index]
+        elif self.kind == KIND_STRING:
+            values = [self.values[i] for i in index.tolist()]
         else:
             values = self.values[index]
         present = None if self.present is None else self.present[index]

@@ -30,7 +30,17 @@ import numpy as np
 
 from rusts.compression import codec, numeric
 from rusts.core.errors import CodecError, CorruptDataError
-from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED, NUMPY_DTYPES, Column, SeriesData, joined_values
+from rusts.storage.columns import (
+    KIND_FLOAT,
+    KIND_INTEGER,
+    KIND_STRING,
+    KIND_UNSIGNED,
+    NUMPY_DTYPES,
+    Column,
+    SeriesData,
+    StringCodes,
+    joined_values,
+)
 from rusts.storage.segment_format import (
     HEADER,
     OUTER_IDS,
@@ -360,11 +370,12 @@ class SegmentReader:
             raise CorruptDataError(self.path, f"column {name!r} has two kinds in one segment", self._data_end)
         return indexes[0]
 
-    def column_table(self, names: list[str], keep: bool = True) -> ColumnTable:
+    def column_table(self, names: list[str], keep: bool = True, string_codes: bool = False) -> ColumnTable:
         """Every series' rows with these columns (those a series lacks are absent in its rows),
         decoded once and kept in a shared cache bounded in bytes (not kept when `keep` is False:
         a reader passing once, like an export, would only push out what queries reuse). Names no
-        series holds are left out."""
+        series holds are left out. `string_codes` (with keep False): string columns not cached
+        come as StringCodes, not lists."""
         names = [name for name in dict.fromkeys(names) if self._kind_of(name) is not None]
         timestamps = _TABLES.get(self._owner, TIMESTAMPS_KEY)
         columns: dict[str, Column] = {}
@@ -376,7 +387,7 @@ class SegmentReader:
             else:
                 columns[name] = column
         if timestamps is None or missing:
-            timestamps, decoded = self._decode_all(missing)
+            timestamps, decoded = self._decode_all(missing, string_codes and not keep)
             if keep:
                 _TABLES.put(self._owner, TIMESTAMPS_KEY, timestamps, len(timestamps) * 8)
             for name, column in decoded.items():
@@ -394,7 +405,7 @@ class SegmentReader:
             return False
         return all(_TABLES.get(self._owner, name) is not None for name in names if self._kind_of(name) is not None)
 
-    def _decode_all(self, names: list[str]) -> tuple[Any, dict[str, Column]]:
+    def _decode_all(self, names: list[str], string_codes: bool = False) -> tuple[Any, dict[str, Column]]:
         """Timestamps and the `names` columns of every block, concatenated in directory order;
         the chunks read with one pread and decoded straight into the whole-segment arrays."""
         tables = self._whole()
@@ -409,7 +420,10 @@ class SegmentReader:
         high = int(a["block_end"].max())
         data = self._pread(low, high - low)
         timestamps = self._decode_times(tables, data, low, starts)
-        columns = {name: self._decode_whole_column(tables, c, data, low, starts, timestamps) for name, c in zip(names, indexes)}
+        columns = {
+            name: self._decode_whole_column(tables, c, data, low, starts, timestamps, string_codes)
+            for name, c in zip(names, indexes)
+        }
         self.blocks_decoded += len(rows)
         return timestamps, columns
 
@@ -441,14 +455,16 @@ class SegmentReader:
         return out
 
     def _decode_whole_column(
-        self, tables: FooterTables, c: int, data: bytes, low: int, starts: Any, timestamps: Any
+        self, tables: FooterTables, c: int, data: bytes, low: int, starts: Any, timestamps: Any, string_codes: bool
     ) -> Column:
         a = tables.arrays
         kind = tables.kinds[c]
         dtype = NUMPY_DTYPES.get(kind)
         total = int(starts[-1])
         present = a["present"][c]
-        values: Any = [""] * total if kind == KIND_STRING else np.zeros(total, dtype=dtype)
+        words: list[str] = []
+        codes = np.zeros(total if string_codes and kind == KIND_STRING else 0, dtype=np.int64)
+        values: Any = codes if len(codes) else [""] * total if kind == KIND_STRING else np.zeros(total, dtype=dtype)
         sparse = bool(np.any(present.astype(np.int64) < a["rows"]))
         mask = np.zeros(total, dtype=np.bool_) if sparse else None
         blocks = np.flatnonzero(a["flags"][c] & HAS_VALUES)
@@ -474,6 +490,16 @@ class SegmentReader:
             if kind == KIND_INTEGER:
                 times = timestamps[start:stop] if block_mask is None else timestamps[start:stop][block_mask]
             chunk = data[v_offset - low : v_offset - low + v_length]
+            if len(codes):
+                block_words, block_codes = self._decode_codes(chunk, v_offset, v_crc, count)
+                if block_mask is None:
+                    codes[start:stop] = block_codes + len(words)
+                else:
+                    codes[start:stop][block_mask] = block_codes + len(words)
+                words += block_words
+                if mask is not None:
+                    mask[start:stop] = True if block_mask is None else block_mask
+                continue
             decoded = self._decode_bytes(chunk, v_offset, v_crc, dtype, count, times)
             if block_mask is None:
                 values[start:stop] = decoded
@@ -486,7 +512,22 @@ class SegmentReader:
                 values[start:stop][block_mask] = decoded
             if block_mask is not None and mask is not None:
                 mask[start:stop] = block_mask
+        if len(codes):
+            return Column(kind, StringCodes(words or [""], codes), mask)  # absent rows: code 0
         return Column(kind, values, mask)
+
+    def _decode_codes(self, chunk: bytes, offset: int, crc: int, count: int) -> tuple[list[str], Any]:
+        """A string chunk as codec.decode_string_codes gives it, checked like _decode_bytes."""
+        if zlib.crc32(chunk) != crc:
+            raise CorruptDataError(self.path, "chunk CRC mismatch", offset)
+        try:
+            words, codes = codec.decode_string_codes(chunk)
+        except (CodecError, ValueError, IndexError, OverflowError) as error:
+            raise CorruptDataError(self.path, f"chunk does not decode: {error}", offset) from None
+        self.chunks_decoded += 1
+        if len(codes) != count:
+            raise CorruptDataError(self.path, f"chunk holds {len(codes)} values, the footer says {count}", offset)
+        return words, codes
 
     def _decode_batch(self, data: bytes, low: int, offsets: Any, lengths: Any, crcs: Any, counts: Any) -> Any:
         """The values of these chunks decoded at once (numeric.decode_concatenated), each CRC
