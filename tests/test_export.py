@@ -40,6 +40,11 @@ def test_export_then_import_stores_the_same_rows(tmp_path: Path) -> None:
     assert table.schema.field("time").type == pa.timestamp("ns", "UTC")
     assert table.schema.field("big").type == pa.uint64() and table.schema.field("ok").type == pa.bool_()
     assert table.num_rows == 4
+    metadata = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    encodings = {metadata.schema.column(i).name: metadata.row_group(0).column(i).encodings for i in range(metadata.num_columns)}
+    # Integers and time delta-packed; the rest dictionary-encoded (RLE_DICTIONARY or its fallback).
+    assert "DELTA_BINARY_PACKED" in encodings["time"] and "DELTA_BINARY_PACKED" in encodings["big"]
+    assert "RLE_DICTIONARY" in encodings["station"]
     frame = pd.read_parquet(tmp_path / "out.parquet")
     assert str(frame["time"].dtype) == "datetime64[ns, UTC]"
     assert frame["station"].tolist()[:3] == ["a", "b", "a"] and frame["station"].isna().tolist()[3]
