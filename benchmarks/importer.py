@@ -18,6 +18,7 @@ Run: python benchmarks/importer.py [--rows N] [--parquet trips.parquet] [--skip-
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import socket
@@ -145,6 +146,9 @@ def main() -> None:
             subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "trips.py"), "--rows", str(args.rows),
                             "--parquet", path], check=True, stdout=subprocess.DEVNULL)
         rows = pq.ParquetFile(path).metadata.num_rows
+        # Byte-compile the package first, as pip does when it installs one: a machine with
+        # PYTHONDONTWRITEBYTECODE set would otherwise compile every module in every child.
+        compileall.compile_dir(os.path.join(PACKAGE_ROOT, "rusts"), quiet=1)
         print(f"rusts {rusts.__version__}, compiled={rusts.COMPILED}, {rows:,} trips-like rows from {path}")
         direct = os.path.join(work, "direct")
         os.mkdir(direct)
