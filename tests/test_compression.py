@@ -187,6 +187,19 @@ def test_dictionary_codes_give_the_strings(values: list[str], outer: str) -> Non
     assert codes.dtype == np.int64 and [words[c] for c in codes.tolist()] == values
 
 
+@given(
+    st.lists(st.sampled_from(["", "a", "b", "\ud800", "é", "x" * 30]), min_size=1, max_size=12),
+    st.data(),
+)
+def test_strings_encoded_from_codes_make_the_same_block(words: list[str], data: st.DataObject) -> None:
+    """Equal words under several codes (dictionaries of several chunks joined) are one entry."""
+    codes = data.draw(st.lists(st.integers(0, len(words) - 1), max_size=300))
+    array = np.array(codes, dtype=np.int64)
+    strings = [words[c] for c in codes]
+    assert codec.encode_string_codes(words, array) == dictionary.encode(strings)
+    assert codec.CHOOSERS["string"](codec.StringCodes(words, array)) == codec.CHOOSERS["string"](strings)
+
+
 def test_dictionary_codes_refuse_an_index_past_the_entries() -> None:
     block_bytes = bytearray(dictionary.encode(["a", "b", "c", "c"]))  # 3 entries, 2-bit indices 00 01 10 10
     block_bytes[-1] = 0b11101010  # the first index becomes 3

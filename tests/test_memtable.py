@@ -142,3 +142,48 @@ def test_a_series_written_a_row_at_a_time_keeps_few_chunks_and_every_last_value(
         rows = [(sequence * 1000 + i, {"a": float(i)}) for i in range(SMALL_CHUNK_ROWS)]
         big.write([chunk(rows)], sequence)
     assert len(big.series[7].chunks) == 2 * JOIN_CHUNKS - 1
+
+
+def test_string_codes_chunks_read_as_lists_and_flush_as_codes() -> None:
+    """Chunks whose strings are StringCodes (a direct import's) answer reads as the same writes
+    with lists do, overwrites and absent values included; a snapshot of codes-only chunks keeps
+    codes, and one with a list chunk, or with more words than rows, is a list."""
+    from rusts.storage.columns import StringCodes
+
+    def write(coded: bool, rows: list[tuple[int, str | None]], words: list[str]) -> SeriesData:
+        present = np.array([value is not None for _, value in rows])
+        codes = np.array([words.index(value) if value is not None else 0 for _, value in rows], dtype=np.int64)
+        values: object = StringCodes(words, codes) if coded else [words[c] for c in codes.tolist()]
+        column = Column(KIND_STRING, values, None if present.all() else present)
+        return SeriesData(7, np.array([t for t, _ in rows], dtype=np.int64), {"s": column})
+
+    first_words, second_words = ["", "N", "Y"], ["Y", "N", "", "M"]
+    writes = [
+        ([(t, "N" if t % 3 else "Y") for t in range(0, 40, 2)], first_words),
+        ([(t, None if t % 5 == 0 else "M") for t in range(1, 30, 3)], second_words),
+        ([(t, "Y") for t in range(0, 12, 4)], second_words),  # overwrites: the later value wins
+    ]
+    tables = {}
+    for coded in (False, True):
+        table = MemTable()
+        for sequence, (rows, words) in enumerate(writes, 1):
+            table.write([write(coded, rows, words)], sequence)
+        tables[coded] = table
+    listed, coded_read = tables[False].read(7, 0, 100), tables[True].read(7, 0, 100)
+    assert coded_read is not None and listed is not None
+    assert isinstance(coded_read.columns["s"].values, list)
+    assert as_rows(coded_read) == as_rows(listed)
+    snapshot = tables[True].series[7].snapshot()
+    assert isinstance(snapshot.columns["s"].values, list)  # overwrites resolved: the strings picked per row
+
+    table = MemTable()
+    table.write([write(True, [(t, "N") for t in range(10)], first_words)], 1)
+    table.write([write(True, [(t, "Y") for t in range(10, 20)], second_words)], 2)
+    joined = table.series[7].snapshot().columns["s"].values
+    assert isinstance(joined, StringCodes) and joined.strings() == ["N"] * 10 + ["Y"] * 10
+    table.write([write(False, [(20, "M")], second_words)], 3)
+    assert table.series[7].snapshot().columns["s"].values[-1] == "M"  # a list chunk: lists throughout
+    many = MemTable()
+    many.write([write(True, [(0, "a")], [f"w{i}" for i in range(50)] + ["a"])], 1)
+    many.write([write(True, [(1, "b")], ["b"])], 2)
+    assert many.series[7].snapshot().columns["s"].values == ["a", "b"]  # 52 words for 2 rows: a list

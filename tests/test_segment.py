@@ -99,6 +99,26 @@ def many_series() -> list[SeriesData]:
 
 
 @pytest.mark.parametrize("outer", OUTERS)
+def test_a_segment_written_from_string_codes_is_the_one_written_from_lists(
+    tmp_path: Path, many_series: list[SeriesData], outer: str
+) -> None:
+    """A direct import's string columns reach the writer as StringCodes: same bytes as lists."""
+    from rusts.storage.columns import StringCodes
+
+    words = ["", "Y", "N", "é ünïcode", "x" * 40, "Y"]  # "Y" twice: joined dictionaries repeat words
+    coded: list[SeriesData] = []
+    for series in many_series:
+        strings = series.columns["string"]
+        codes = np.array([words.index(v) if v != "Y" or i % 2 else 5 for i, v in enumerate(strings.values)], dtype=np.int64)
+        columns = dict(series.columns)
+        columns["string"] = Column(KIND_STRING, StringCodes(words, codes), strings.present)
+        coded.append(SeriesData(series.series_id, series.timestamps, columns))
+    write_segment(str(tmp_path / "lists"), many_series, outer=outer, block_rows=100)
+    write_segment(str(tmp_path / "codes"), coded, outer=outer, block_rows=100)
+    assert (tmp_path / "codes").read_bytes() == (tmp_path / "lists").read_bytes()
+
+
+@pytest.mark.parametrize("outer", OUTERS)
 def test_string_columns_as_codes_hold_the_same_strings(tmp_path: Path, many_series: list[SeriesData], outer: str) -> None:
     """column_table(string_codes=True), as an export reads: the same rows and presence as the lists."""
     from rusts.storage.columns import StringCodes

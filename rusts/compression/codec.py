@@ -21,7 +21,8 @@ relative to the timestamps (decode_with_reference takes them). Ids 0x00, 0x07-0x
 0x12-0x1F, 0x24-0xFF are unassigned and refused; a wrapper holds exactly one unwrapped block.
 
 Column kinds and their decoded values: timestamp and integer -> int64 array, unsigned ->
-uint64 array, float -> float64 array, boolean -> bool array, string -> list[str].
+uint64 array, float -> float64 array, boolean -> bool array, string -> list[str] (or, for the
+readers and writers that ask, StringCodes: the distinct strings and each value's position).
 """
 
 from collections.abc import Callable
@@ -38,6 +39,32 @@ ColumnValues: TypeAlias = (
     npt.NDArray[np.int64] | npt.NDArray[np.uint64] | npt.NDArray[np.float64] | npt.NDArray[np.bool_] | list[str]
 )
 Encoder: TypeAlias = Callable[[Any], bytes | None]
+
+
+class StringCodes:
+    """A string column as its distinct strings and each row's position among them, without a
+    Python str per row: how a segment's dictionary blocks decode for an export (which hands them
+    to Arrow), and how a direct import's dictionary columns (Parquet's) go through the memtable to
+    the segment writer (which encodes the codes). Slices and takes like a list of the strings;
+    strings() makes that list. The memtable gives readers lists (MemTable.read)."""
+
+    __slots__ = ("words", "codes")
+
+    def __init__(self, words: list[str], codes: npt.NDArray[np.int64]) -> None:
+        self.words = words
+        self.codes = codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, index: Any) -> "StringCodes":
+        """The rows a slice or an index array selects (a single row is not asked for)."""
+        return StringCodes(self.words, self.codes[index])
+
+    def strings(self) -> list[str]:
+        if len(self.codes) == 0:
+            return []
+        return np.array(self.words, dtype=object)[self.codes].tolist()  # type: ignore[no-any-return]
 
 
 def _signed_raw(values: npt.NDArray[np.int64]) -> bytes:
@@ -162,12 +189,18 @@ def _gorilla_sample_may_win(values: npt.NDArray[np.float64], best_size: int) -> 
     return len(gorilla.encode(part)) * len(values) / len(part) <= best_size * GORILLA_SAMPLE_MARGIN
 
 
+def _choose_string(values: "list[str] | StringCodes") -> bytes:
+    if isinstance(values, StringCodes):
+        return encode_string_codes(values.words, values.codes)
+    return dictionary.encode(values)
+
+
 CHOOSERS: Final[dict[str, Callable[[Any], bytes]]] = {
     "timestamp": _choose_timestamp,
     "float": _choose_float,
     "integer": _choose_integer,
     "unsigned": _choose_integer,
-    "string": dictionary.encode,
+    "string": _choose_string,
     "boolean": boolean.encode,
 }
 
@@ -269,6 +302,33 @@ def decode_string_codes(data: bytes) -> tuple[list[str], npt.NDArray[np.int64]]:
     if count and int(codes.max()) >= len(entries):
         raise CodecError(dictionary.CODEC, f"index {int(codes.max())} beyond {len(entries)} entries", pos)
     return entries, codes
+
+
+def encode_string_codes(words: list[str], codes: npt.NDArray[np.int64]) -> bytes:
+    """dictionary.encode of the strings [words[c] for c in codes], made from the codes (no str per
+    row is looked up): the same block byte for byte, entries in order of first appearance, one
+    entry for equal strings under different codes (words joined from several dictionaries)."""
+    count = len(codes)
+    if count == 0:
+        return dictionary.encode([])
+    used, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    entry_of = np.empty(len(used), dtype=np.int64)
+    entries: list[str] = []
+    seen: dict[str, int] = {}
+    for position in np.argsort(first, kind="stable").tolist():
+        word = words[int(used[position])]
+        entry = seen.get(word)
+        if entry is None:
+            entry = seen[word] = len(entries)
+            entries.append(word)
+        entry_of[position] = entry
+    head = dictionary.header(count, entries)
+    width = dictionary.index_width(len(entries))
+    if width == 0:
+        return head
+    indices = entry_of[inverse.reshape(-1)]
+    bits = (indices[:, None] >> np.arange(width - 1, -1, -1, dtype=np.int64)) & 1
+    return head + np.packbits(bits.astype(np.uint8).reshape(-1)).tobytes()
 
 
 def codec_name(data: bytes) -> str:

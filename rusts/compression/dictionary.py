@@ -44,20 +44,30 @@ def encode(values: list[str]) -> bytes:
             positions[value] = index
             entries.append(value)
         indices.append(index)
-    out = BytesWriter()
-    out.append(u8(CODEC_ID))
-    write_uvarint(out, len(values))
-    write_uvarint(out, len(entries))
-    for entry in entries:
-        raw = entry.encode("utf-8", "surrogatepass")
-        write_uvarint(out, len(raw))
-        out.write(raw)
+    out = _header(len(values), entries)
     width = index_width(len(entries))
     bits = BitWriter(out)
     for index in indices:
         bits.write_short(index, width)
     bits.flush()
     return out.getvalue()
+
+
+def header(count: i64, entries: list[str]) -> bytes:
+    """A block's bytes before its index stream: for an encoder that packs the indices itself."""
+    return _header(count, entries).getvalue()
+
+
+def _header(count: i64, entries: list[str]) -> BytesWriter:
+    out = BytesWriter()
+    out.append(u8(CODEC_ID))
+    write_uvarint(out, count)
+    write_uvarint(out, len(entries))
+    for entry in entries:
+        raw = entry.encode("utf-8", "surrogatepass")
+        write_uvarint(out, len(raw))
+        out.write(raw)
+    return out
 
 
 def index_width(entries: i64) -> i64:

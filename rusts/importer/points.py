@@ -13,30 +13,38 @@ from numpy.typing import NDArray
 from rusts.api.line_protocol import FieldColumn, SeriesBatch
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED
 from rusts.importer.convert import Chunk
-from rusts.storage.columns import WriteBatch
+from rusts.storage.columns import StringCodes, WriteBatch
 
 _SUFFIX = {KIND_FLOAT: "", KIND_INTEGER: "i", KIND_UNSIGNED: "u"}
+# A string field goes to direct mode's engine as codes when its dictionary holds at most one
+# string per CODED_SHARE rows of the chunk (flags, categories); above, as a list.
+CODED_SHARE = 16
 
 
-def _values(kind: int, array: Any, order: NDArray[np.intp]) -> tuple[Any, NDArray[np.bool_] | None]:
+def _values(kind: int, array: Any, order: NDArray[np.intp], string_codes: bool = False) -> tuple[Any, NDArray[np.bool_] | None]:
     """An Arrow field array's values in `order` as numpy (object dtype for strings) and their
     presence (None: all). Strings are gathered as dictionary codes, so each row's string is
-    looked up once, already in order."""
+    looked up once, already in order; with `string_codes`, strings of a dictionary of at most
+    1/CODED_SHARE of the rows stay codes (StringCodes)."""
     present = None if array.null_count == 0 else array.is_valid().to_numpy(zero_copy_only=False)[order]
     if kind == KIND_STRING:
         encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
-        words = np.array(encoded.dictionary.to_pylist() + [""], dtype=object)
-        indices = encoded.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
-        return words[indices[order]], present
+        listed = encoded.dictionary.to_pylist() + [""]
+        indices = encoded.indices.fill_null(len(listed) - 1).to_numpy(zero_copy_only=False)
+        if string_codes and len(listed) * CODED_SHARE <= len(order):
+            return StringCodes(listed, indices.astype(np.int64)[order]), present
+        return np.array(listed, dtype=object)[indices[order]], present
     if present is None:
         return array.to_numpy(zero_copy_only=False)[order], None  # no copy before the gather
     fill = {KIND_FLOAT: 0.0, KIND_INTEGER: 0, KIND_UNSIGNED: 0, KIND_BOOLEAN: False}[kind]
     return array.fill_null(fill).to_numpy(zero_copy_only=False)[order], present
 
 
-def series_batches(chunk: Chunk, measurement: str) -> list[SeriesBatch]:
+def series_batches(chunk: Chunk, measurement: str, string_codes: bool = False) -> list[SeriesBatch]:
     """The chunk's rows as one SeriesBatch per series, rows by time, rows of one time in input
-    order (line numbers = row + 1), so the memtable keeps the last of them and sorts nothing."""
+    order (line numbers = row + 1), so the memtable keeps the last of them and sorts nothing.
+    `string_codes`: string fields of few distinct values come as StringCodes (for the storage
+    engine in direct mode, whose memtable keeps them so up to the segment writer), else lists."""
     if len(chunk) == 0:
         return []
     order = chunk.order
@@ -47,7 +55,7 @@ def series_batches(chunk: Chunk, measurement: str) -> list[SeriesBatch]:
     lines = order.astype(np.int64) + 1
     columns: list[tuple[str, int, Any, NDArray[np.bool_] | None]] = []
     for name, kind, array in chunk.fields:
-        values, present = _values(kind, array, order)
+        values, present = _values(kind, array, order, string_codes)
         columns.append((name, kind, values, present))
     batches: list[SeriesBatch] = []
     for lo, hi in zip(starts.tolist(), ends.tolist()):
@@ -59,7 +67,7 @@ def series_batches(chunk: Chunk, measurement: str) -> list[SeriesBatch]:
             elif mask is not None and not mask.any():
                 continue
             part = values[lo:hi]
-            fields[name] = FieldColumn(kind, part.tolist() if kind == KIND_STRING else part, mask)
+            fields[name] = FieldColumn(kind, part.tolist() if isinstance(part, np.ndarray) and kind == KIND_STRING else part, mask)
         code = int(codes[lo])
         batches.append(SeriesBatch(chunk.keys[code], measurement, chunk.tags[code], times[lo:hi], lines[lo:hi], fields))
     return batches

@@ -124,7 +124,7 @@ class DirectSink:
             ) from None
 
     def write(self, chunk: Chunk) -> WriteOutcome:
-        self._parser.pending = series_batches(chunk, self.measurement)
+        self._parser.pending = series_batches(chunk, self.measurement, string_codes=True)
         result = self.engine.write_line_protocol(b"", 1, 0)
         reason = str(result.errors[0]) if result.errors else ""
         rejected = len({e.line for e in result.errors})

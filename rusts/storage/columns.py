@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rusts.compression.codec import StringCodes as StringCodes
 from rusts.core.hashing import series_key
 
 # Re-exported: the storage modules take the kinds from here.
@@ -24,23 +25,9 @@ from rusts.core.kinds import KIND_UNSIGNED as KIND_UNSIGNED
 from rusts.core.kinds import NUMPY_DTYPES as NUMPY_DTYPES
 
 
-class StringCodes:
-    """A string column as its distinct strings and each row's position among them: how a segment's
-    dictionary blocks decode for a reader that hands strings to Arrow (an export), without a
-    Python str per row. Slices and takes like a list of the strings."""
-
-    __slots__ = ("words", "codes")
-
-    def __init__(self, words: list[str], codes: NDArray[np.int64]) -> None:
-        self.words = words
-        self.codes = codes
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    def __getitem__(self, index: Any) -> "StringCodes":
-        """The rows a slice or an index array selects (a single row is not asked for)."""
-        return StringCodes(self.words, self.codes[index])
+def string_list(values: Any) -> Any:
+    """A string column's values as a list (StringCodes made into their strings); other values as they are."""
+    return values.strings() if isinstance(values, StringCodes) else values
 
 
 def joined_values(kind: int, parts: list[Any]) -> Any:
@@ -49,10 +36,33 @@ def joined_values(kind: int, parts: list[Any]) -> Any:
     strings), else one array."""
     if kind != KIND_STRING:
         return np.concatenate(parts)
+    if any(isinstance(part, StringCodes) for part in parts):
+        coded = _joined_codes(parts)
+        if coded is not None:
+            return coded
+        parts = [string_list(part) for part in parts]
     joined: list[Any] = []
     for part in parts:
         joined.extend(part)
     return joined
+
+
+def _joined_codes(parts: list[Any]) -> StringCodes | None:
+    """StringCodes parts as one, each distinct words list joined once; None when a part is a list
+    or the words would outnumber the rows (strings of high cardinality are cheaper as a list)."""
+    if not all(isinstance(part, StringCodes) for part in parts):
+        return None
+    words: list[str] = []
+    offsets: dict[int, int] = {}  # id of a part's words list -> where it starts in `words`
+    codes: list[NDArray[np.int64]] = []
+    for part in parts:
+        start = offsets.get(id(part.words))
+        if start is None:
+            start = offsets[id(part.words)] = len(words)
+            words += part.words
+        codes.append(part.codes + start)
+    rows = sum(len(part) for part in parts)
+    return StringCodes(words, np.concatenate(codes)) if len(words) <= rows else None
 
 
 class Column:

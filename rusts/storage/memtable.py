@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rusts.storage.columns import KIND_STRING, NUMPY_DTYPES, Column, SeriesData, joined_values
+from rusts.storage.columns import KIND_STRING, NUMPY_DTYPES, Column, SeriesData, StringCodes, joined_values, string_list
 
 # Per-row bookkeeping on top of the values themselves (timestamp + chunk overhead).
 _ROW_OVERHEAD_BYTES = 16
@@ -41,6 +41,10 @@ def data_bytes(data: SeriesData) -> int:
 
 
 def _values_bytes(kind: int, values: Any) -> int:
+    if isinstance(values, StringCodes):
+        # The codes, and the words at most once per row (one chunk's words list is shared by its series).
+        words = values.words[: len(values)]
+        return int(values.codes.nbytes) + _string_bytes(words) + _STRING_OVERHEAD_BYTES * len(words)
     if kind == KIND_STRING:
         return _string_bytes(values) + _STRING_OVERHEAD_BYTES * len(values)
     size: int = values.nbytes
@@ -79,7 +83,7 @@ def concat(parts: list[SeriesData]) -> SeriesData:
         offset = 0
         for piece, size in zip(pieces, sizes):
             if piece is not None:
-                values[offset : offset + size] = piece.values
+                values[offset : offset + size] = string_list(piece.values)
                 present[offset : offset + size] = True if piece.present is None else piece.present
             offset += size
         columns[name] = Column(kind, values, None if bool(present.all()) else present)
@@ -121,8 +125,9 @@ def _last_per_group(column: Column, order: NDArray[np.int64], group: NDArray[np.
     carried[found_groups] = True
     if column.kind == KIND_STRING:
         strings = [""] * groups
+        listed = string_list(column.values)
         for target, row in zip(found_groups.tolist(), source.tolist()):
-            strings[target] = column.values[row]
+            strings[target] = listed[row]
         values: Any = strings
     else:
         values = np.zeros(groups, dtype=column.values.dtype)
@@ -203,6 +208,15 @@ class SeriesBuffer:
         # Rows outside the range, and other fields, never meet the ones read: duplicates resolve
         # per field and by time alone.
         return resolve(concat([_within(part.project(columns), start, end) for part in parts]))
+
+
+def _listed(data: SeriesData) -> SeriesData:
+    """The rows with string columns as lists, as readers of the memtable get them (StringCodes
+    stay inside, for the flush)."""
+    if not any(isinstance(column.values, StringCodes) for column in data.columns.values()):
+        return data
+    columns = {name: Column(c.kind, string_list(c.values), c.present) for name, c in data.columns.items()}
+    return SeriesData(data.series_id, data.timestamps, columns)
 
 
 def _within(data: SeriesData, start: int, end: int) -> SeriesData:
@@ -340,7 +354,7 @@ class MemTable:
                 return None
         lo = int(np.searchsorted(data.timestamps, start, side="left"))
         hi = int(np.searchsorted(data.timestamps, end, side="left"))
-        return data.slice(lo, hi) if hi > lo else None
+        return _listed(data.slice(lo, hi)) if hi > lo else None
 
     def series_ids(self) -> list[int]:
         with self._lock:

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rusts.compression.plans import ChunkPlans
-from rusts.storage.columns import KIND_INTEGER, KIND_NAMES, KIND_STRING, NUMPY_DTYPES, SeriesData
+from rusts.storage.columns import KIND_INTEGER, KIND_NAMES, KIND_STRING, NUMPY_DTYPES, SeriesData, StringCodes
 from rusts.storage.segment_format import (
     FORMAT_VERSION,
     HEADER,
@@ -236,6 +236,8 @@ def _next_ref(refs: list[ChunkRef], chunk: bytes) -> ChunkRef:
 
 def _compress(kind: int, values: Any, mask: NDArray[np.bool_]) -> Any:
     """The values of the rows `mask` marks."""
+    if isinstance(values, StringCodes):
+        return values[mask]
     if kind == KIND_STRING:
         return [value for value, keep in zip(values, mask.tolist()) if keep]
     return np.asarray(values)[mask]
