@@ -197,7 +197,6 @@ def test_strings_encoded_from_codes_make_the_same_block(words: list[str], data: 
     array = np.array(codes, dtype=np.int64)
     strings = [words[c] for c in codes]
     assert codec.encode_string_codes(words, array) == dictionary.encode(strings)
-    assert codec.CHOOSERS["string"](codec.StringCodes(words, array)) == codec.CHOOSERS["string"](strings)
 
 
 def test_dictionary_codes_refuse_an_index_past_the_entries() -> None:

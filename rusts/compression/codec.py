@@ -21,8 +21,8 @@ relative to the timestamps (decode_with_reference takes them). Ids 0x00, 0x07-0x
 0x12-0x1F, 0x24-0xFF are unassigned and refused; a wrapper holds exactly one unwrapped block.
 
 Column kinds and their decoded values: timestamp and integer -> int64 array, unsigned ->
-uint64 array, float -> float64 array, boolean -> bool array, string -> list[str] (or, for the
-readers and writers that ask, StringCodes: the distinct strings and each value's position).
+uint64 array, float -> float64 array, boolean -> bool array, string -> list[str] (or, with
+decode_string_codes and encode_string_codes, the distinct strings and each value's position).
 """
 
 from collections.abc import Callable
@@ -39,32 +39,6 @@ ColumnValues: TypeAlias = (
     npt.NDArray[np.int64] | npt.NDArray[np.uint64] | npt.NDArray[np.float64] | npt.NDArray[np.bool_] | list[str]
 )
 Encoder: TypeAlias = Callable[[Any], bytes | None]
-
-
-class StringCodes:
-    """A string column as its distinct strings and each row's position among them, without a
-    Python str per row: how a segment's dictionary blocks decode for an export (which hands them
-    to Arrow), and how a direct import's dictionary columns (Parquet's) go through the memtable to
-    the segment writer (which encodes the codes). Slices and takes like a list of the strings;
-    strings() makes that list. The memtable gives readers lists (MemTable.read)."""
-
-    __slots__ = ("words", "codes")
-
-    def __init__(self, words: list[str], codes: npt.NDArray[np.int64]) -> None:
-        self.words = words
-        self.codes = codes
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    def __getitem__(self, index: Any) -> "StringCodes":
-        """The rows a slice or an index array selects (a single row is not asked for)."""
-        return StringCodes(self.words, self.codes[index])
-
-    def strings(self) -> list[str]:
-        if len(self.codes) == 0:
-            return []
-        return np.array(self.words, dtype=object)[self.codes].tolist()  # type: ignore[no-any-return]
 
 
 def _signed_raw(values: npt.NDArray[np.int64]) -> bytes:
@@ -189,18 +163,12 @@ def _gorilla_sample_may_win(values: npt.NDArray[np.float64], best_size: int) -> 
     return len(gorilla.encode(part)) * len(values) / len(part) <= best_size * GORILLA_SAMPLE_MARGIN
 
 
-def _choose_string(values: "list[str] | StringCodes") -> bytes:
-    if isinstance(values, StringCodes):
-        return encode_string_codes(values.words, values.codes)
-    return dictionary.encode(values)
-
-
 CHOOSERS: Final[dict[str, Callable[[Any], bytes]]] = {
     "timestamp": _choose_timestamp,
     "float": _choose_float,
     "integer": _choose_integer,
     "unsigned": _choose_integer,
-    "string": _choose_string,
+    "string": dictionary.encode,
     "boolean": boolean.encode,
 }
 

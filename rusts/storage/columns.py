@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rusts.compression.codec import StringCodes as StringCodes
 from rusts.core.hashing import series_key
 
 # Re-exported: the storage modules take the kinds from here.
@@ -23,6 +22,32 @@ from rusts.core.kinds import KIND_NAMES as KIND_NAMES
 from rusts.core.kinds import KIND_STRING as KIND_STRING
 from rusts.core.kinds import KIND_UNSIGNED as KIND_UNSIGNED
 from rusts.core.kinds import NUMPY_DTYPES as NUMPY_DTYPES
+
+
+class StringCodes:
+    """A string column as its distinct strings and each row's position among them, without a
+    Python str per row: how a segment's dictionary blocks decode for an export (which hands them
+    to Arrow), and how a direct import's dictionary columns (Parquet's) go through the memtable to
+    the segment writer (which encodes the codes). Slices and takes like a list of the strings;
+    strings() makes that list. The memtable gives readers lists (MemTable.read)."""
+
+    __slots__ = ("words", "codes")
+
+    def __init__(self, words: list[str], codes: NDArray[np.int64]) -> None:
+        self.words = words
+        self.codes = codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, index: Any) -> "StringCodes":
+        """The rows a slice or an index array selects (a single row is not asked for)."""
+        return StringCodes(self.words, self.codes[index])
+
+    def strings(self) -> list[str]:
+        if len(self.codes) == 0:
+            return []
+        return np.array(self.words, dtype=object)[self.codes].tolist()  # type: ignore[no-any-return]
 
 
 def string_list(values: Any) -> Any:

@@ -72,7 +72,7 @@ from numpy.typing import NDArray
 from rusts.compression import block, codec, gorilla, numeric, relative, timestamp, varint
 from rusts.compression.plans import ChunkPlans
 from rusts.core.errors import CorruptDataError
-from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_UNSIGNED, NUMPY_DTYPES
+from rusts.storage.columns import KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_UNSIGNED, NUMPY_DTYPES, StringCodes
 
 Number: TypeAlias = int | float
 
@@ -254,8 +254,16 @@ def encode_chunk(
     return chunk
 
 
+def _bare_chunk(kind_name: str, values: Any) -> bytes:
+    """The chosen codec's block; strings given as StringCodes are encoded from their codes (the
+    same block as from the strings)."""
+    if isinstance(values, StringCodes):
+        return codec.encode_string_codes(values.words, values.codes)
+    return codec.CHOOSERS[kind_name](values)
+
+
 def _tried_chunk(kind_name: str, values: Any, outer: int, zstd_level: int, times: NDArray[np.int64] | None) -> bytes:
-    bare = codec.CHOOSERS[kind_name](values)
+    bare = _bare_chunk(kind_name, values)
     if times is not None and kind_name == "integer" and len(values) > 0 and _near(values, times):
         offsets = codec.encode_factored(values, times, relative.common_factor(values))
         if offsets is not None and len(offsets) < len(bare):
@@ -279,7 +287,7 @@ def _small_chunk(kind_name: str, values: Any) -> bytes:
         return gorilla.encode(values)
     if kind_name == "timestamp":
         return timestamp.encode(values)
-    return codec.CHOOSERS[kind_name](values)  # strings (dictionary), booleans (bit-packed)
+    return _bare_chunk(kind_name, values)  # strings (dictionary), booleans (bit-packed)
 
 
 def _near(values: NDArray[np.int64], times: NDArray[np.int64]) -> bool:
