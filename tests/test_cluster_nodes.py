@@ -277,6 +277,46 @@ def test_a_full_hint_store_marks_the_peer_for_resync_and_reads_avoid_it(tmp_path
         stop_cluster(nodes)
 
 
+def test_a_repair_makes_the_copies_of_a_node_marked_for_resync_equal_again(tmp_path: Path) -> None:
+    # As above, n2 misses writes its keeper n0 could not hint (shards 1 and 2). It also holds a measurement
+    # the other copy of shard 1 lacks (as after a drop it missed). The operator asks n1 to repair n2: n1
+    # pushes its own copy of shard 1 and asks n0, the other holder of shard 2, to push that one.
+    nodes = start_cluster(tmp_path, "Async", 2, timeout=2.0, extra="max_hint_bytes_per_peer = 3000\n")
+    keeper, coordinator, victim = nodes
+    try:
+        victim.kill()
+        acked, refused = ack_stream(coordinator, batches=10, kill_after=-1, victim=victim)
+        assert not refused
+        victim.start()
+        wait_for("the hints that fit delivered", lambda: keeper.pending_hints() == 0)
+        assert victim.request("POST", "/internal/write?shard=1&precision=ns", b"ghost,k=v x=1i 1700000000000000000")[0] == 204
+        assert keeper.fingerprint(2) != victim.fingerprint(2) and coordinator.fingerprint(1) != victim.fingerprint(1)
+        assert {n["id"]: n for n in keeper.status()["nodes"]}["n2"]["resync_needed"] == [1, 2]
+
+        code, report = coordinator.request("POST", "/cluster/repair?node=n2")
+        assert code == 200, report
+        shards = {entry["shard"]: entry for entry in report["shards"]}
+        assert report["in_sync"] and sorted(shards) == [1, 2], report
+        assert (shards[1]["source"], shards[2]["source"]) == ("n1", "n0"), report
+        assert shards[1]["dropped"] == ["ghost"] and shards[2]["dropped"] == [], report
+        assert all(entry["in_sync"] and not entry["equal_before"] and entry["rows_copied"] > 0 for entry in shards.values())
+        assert keeper.fingerprint(2) == victim.fingerprint(2) and coordinator.fingerprint(1) == victim.fingerprint(1)
+        assert "ghost" not in victim.fingerprint(1)["points"]
+        assert {n["id"]: n for n in keeper.status()["nodes"]}["n2"]["resync_needed"] == []  # the keeper's mark too
+        assert_replicas_equal(nodes)
+        # Reads that n2 serves alone now have every acknowledged point.
+        keeper.kill()
+        assert stored_points(victim) == acked
+
+        again_code, again = victim.request("POST", "/cluster/repair?node=n1")  # n0 is down: no other copy of shard 0
+        assert again_code == 409 and not again["in_sync"], again
+        by_shard = {entry["shard"]: entry for entry in again["shards"]}
+        assert by_shard[1]["equal_before"] and "n0" in by_shard[0]["error"], again
+        assert coordinator.request("POST", "/cluster/repair?node=n9")[0] == 400
+    finally:
+        stop_cluster(nodes)
+
+
 def test_sync_writes_through_a_node_that_is_not_the_keeper_recover_after_the_outage(tmp_path: Path) -> None:
     # n2's hints are kept by n0; n1 coordinates a continuous stream. While n2 is down every write is 503
     # and hinted (through n0); once n2 is back and the hints are delivered, n1's writes reach every holder

@@ -28,6 +28,13 @@
     GET  /cluster/status                       nodes, health, shards, pending hints (rusts.cluster.status)
     POST /cluster/resync-done?node=ID          an operator says node ID's copies were brought up to date:
                                                this node drops its resync mark for it; 204, 404 when none
+    POST /cluster/repair?node=ID               make every copy node ID holds equal to a live copy elsewhere
+                                               (rusts.cluster.repair); 200 + RepairReport when all agree
+                                               after (the resync marks for ID are then dropped everywhere),
+                                               409 + the report when some do not, 400 not a peer
+    POST /internal/repair?node=ID&shard=N      push this node's copy of shard N to node ID (what a
+                                               /cluster/repair asks of a holder): 200 + ShardRepair;
+                                               404 shard not held here; 502 the push failed
 
 Internal routes never forward again: a coordinator already chose the holders.
 They need the cluster's token when authentication is on (the node's clients
@@ -46,15 +53,19 @@ from litestar.response import Response
 
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.api.router import STATUS_BAD_REQUEST, STATUS_UNAVAILABLE, EngineHolder, run_blocking
+
+STATUS_BAD_GATEWAY = 502
 from rusts.cluster.deletes import DeleteBodyError
 from rusts.cluster.handoff import HintStoreFullError
-from rusts.cluster.node import LAYOUT_HEADER, STATUS_INSUFFICIENT_STORAGE, ClusterNode, HintsRequestError
+from rusts.cluster.node import LAYOUT_HEADER, REPAIR_TIMEOUT_SECS, STATUS_INSUFFICIENT_STORAGE, ClusterNode, HintsRequestError
+from rusts.cluster.repair import RepairError
 from rusts.query.model import parse_query
 
 INTERNAL_PATHS = frozenset(
     {
         "/internal/write", "/internal/delete", "/internal/hints", "/internal/state", "/internal/written",
         "/internal/deleted", "/internal/changed", "/internal/query", "/internal/schema", "/internal/fingerprint",
+        "/internal/repair",
     }
 )
 
@@ -245,5 +256,34 @@ async def resync_done(state: State, node: str) -> Response[Any]:
     return Response(None, status_code=204)
 
 
-HANDLERS = [internal_write, internal_delete, keep_hints, node_state, written, deleted, changed, internal_query, internal_schema, announce_schema, internal_fingerprint, status, resync_done]
+@post("/cluster/repair", status_code=200)
+async def repair(state: State, node: str) -> Response[Any]:
+    """Bring node `node`'s copies back to the data of live copies elsewhere (an operator's call)."""
+    cluster = _node(state)
+    if cluster is None:
+        return _not_ready()
+    try:
+        report = await run_blocking(REPAIR_TIMEOUT_SECS, "the repair", "it may still complete", cluster.repair, node)
+    except RepairError as error:
+        return Response({"error": str(error)}, status_code=STATUS_BAD_REQUEST)
+    return Response(msgspec.to_builtins(report), status_code=200 if report.in_sync else 409)
+
+
+@post("/internal/repair", status_code=200)
+async def internal_repair(request: Request[Any, Any, State], node: str, shard: int) -> Response[Any]:
+    """Push this node's copy of a shard to node `node` (asked by a /cluster/repair elsewhere)."""
+    cluster = _node(request.app.state, request)
+    if cluster is None:
+        return _not_ready()
+    try:
+        report = await run_blocking(REPAIR_TIMEOUT_SECS, "the shard repair", "it may still complete", cluster.internal_repair, node, shard)
+    except RepairError as error:
+        return Response({"error": str(error)}, status_code=STATUS_BAD_GATEWAY)
+    return Response(msgspec.to_builtins(report))
+
+
+HANDLERS = [
+    internal_write, internal_delete, keep_hints, node_state, written, deleted, changed, internal_query, internal_schema,
+    announce_schema, internal_fingerprint, status, resync_done, repair, internal_repair,
+]
 

@@ -86,6 +86,7 @@ from rusts.cluster.deletes import ShardDelete, apply_delete, decode_delete, dele
 from rusts.cluster.handoff import DELETE_KIND, Hint, HintStore, HintStoreFullError
 from rusts.cluster.membership import HealthTracker, StaticMembership
 from rusts.cluster.merge import PartialAnswer, encode_partial, merge_partials, partial_answer
+from rusts.cluster.repair import RepairError, RepairReport, ShardRepair, push_shard
 from rusts.cluster.replication import ReplicationShortError, Replicator, WriteDecision, delete_path
 from rusts.cluster.router import gather, http_fetcher
 from rusts.cluster.schema import FrontEngine, NodeSchema, SchemaMirror, decode_schema, encode_schema, export_schema, schema_version
@@ -102,6 +103,7 @@ OpenEngine = Callable[[str, type[StorageEngine]], StorageEngine]
 PROBE_TIMEOUT_SECS = 1.0
 RECENT_SECS = 600  # how far back a node remembers the time ranges it wrote, for aggregates it learns of late
 CLIENTS_PER_PEER = 8
+REPAIR_TIMEOUT_SECS = 3600.0  # a repair pushes a whole shard: its requests may take long
 LAYOUT_HEADER = "X-Rusts-Cluster"  # "<cluster_name>/<layout digest>" on every request to a peer
 
 
@@ -167,6 +169,9 @@ class ClusterNode:
         self.node_id = config.node_id
         peers = [node for node in config.nodes if node.id != self.node_id]
         self.layout = layout_of(config)
+        self._headers = dict(headers or {})
+        self._repairers: dict[str, Peer] = {}
+        self._repair_lock = threading.Lock()
         headers = {**(headers or {}), LAYOUT_HEADER: self.layout}
         self.clients: dict[str, Peer] = {
             node.id: ClientPool(node.id, node.address, timeout, headers, CLIENTS_PER_PEER) for node in peers
@@ -648,6 +653,60 @@ class ClusterNode:
     def internal_fingerprint(self, shard: int, timeout: float | None) -> ShardFingerprint:
         """GET /internal/fingerprint: points per measurement and a digest of this node's copy of `shard`."""
         return fingerprint(self.shard_engine(shard), timeout)
+
+    def repair(self, target: str) -> RepairReport:
+        """POST /cluster/repair: make every copy `target` holds equal to a live copy elsewhere
+        (rusts.cluster.repair), the shards this node holds pushed from here and each other shard
+        by a live holder asked over /internal/repair. When all agree afterwards, the resync marks
+        for `target` are dropped here and on the peers. RepairError for a node that is not a peer."""
+        if target not in self.clients:
+            raise RepairError(f"{target!r} is not a peer of node {self.node_id}")
+        reports: list[ShardRepair] = []
+        for shard in self.sharding.shards_of_node(target):
+            try:
+                reports.append(self._repair_shard(target, shard))
+            except RepairError as error:
+                reports.append(ShardRepair(shard, "", error=str(error)))
+        in_sync = all(report.in_sync for report in reports)
+        if in_sync:
+            self.hints.clear_resync(target)
+            for peer_id, client in self._repair_clients().items():
+                if peer_id != target:
+                    client.post(f"/cluster/resync-done?node={target}", b"", "application/json")  # 404: no mark there
+        return RepairReport(target, reports, in_sync)
+
+    def _repair_shard(self, target: str, shard: int) -> ShardRepair:
+        clients = self._repair_clients()
+        engine = self.shards.get(shard)
+        if engine is not None:
+            return push_shard(engine, shard, self.node_id, clients[target])
+        sources = [n for n in self.sharding.owners(shard) if n not in (target, self.node_id) and self.health.healthy(n)]
+        if not sources:
+            raise RepairError(f"no live node but {target} holds shard {shard}")
+        outcome = clients[sources[0]].post(f"/internal/repair?node={target}&shard={shard}", b"", "application/json")
+        if not outcome.stored:
+            raise RepairError(f"{sources[0]} could not repair shard {shard} of {target}: {outcome.error}")
+        try:
+            return msgspec.json.decode(outcome.body, type=ShardRepair)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise RepairError(f"{sources[0]} answered an unreadable repair report: {error}") from None
+
+    def internal_repair(self, target: str, shard: int) -> ShardRepair:
+        """POST /internal/repair: push this node's copy of `shard` to `target`."""
+        if target not in self.clients:
+            raise RepairError(f"{target!r} is not a peer of node {self.node_id}")
+        return push_shard(self.shard_engine(shard), shard, self.node_id, self._repair_clients()[target])
+
+    def _repair_clients(self) -> dict[str, Peer]:
+        """Clients for repairs: a shard's copy can take far longer than the cluster's request timeout."""
+        with self._repair_lock:
+            if not self._repairers:
+                headers = {**self._headers, LAYOUT_HEADER: self.layout}
+                self._repairers = {
+                    node.id: NodeClient(node.id, node.address, REPAIR_TIMEOUT_SECS, headers)
+                    for node in self.config.nodes if node.id != self.node_id
+                }
+            return dict(self._repairers)
 
     def internal_schema(self, known_version: int | None) -> bytes | None:
         """GET /internal/schema: this node's shards' schema (msgpack), or None when `known_version` is current."""
