@@ -302,6 +302,8 @@ def test_a_repair_makes_the_copies_of_a_node_marked_for_resync_equal_again(tmp_p
         assert all(entry["in_sync"] and not entry["equal_before"] and entry["rows_copied"] > 0 for entry in shards.values())
         assert keeper.fingerprint(2) == victim.fingerprint(2) and coordinator.fingerprint(1) == victim.fingerprint(1)
         assert "ghost" not in victim.fingerprint(1)["points"]
+        assert victim.request("GET", "/internal/fingerprint?shard=1&timeout=600") == (200, victim.fingerprint(1))
+        assert victim.request("GET", "/internal/fingerprint?shard=1&timeout=soon")[0] == 400
         assert {n["id"]: n for n in keeper.status()["nodes"]}["n2"]["resync_needed"] == []  # the keeper's mark too
         assert_replicas_equal(nodes)
         # Reads that n2 serves alone now have every acknowledged point.

@@ -24,7 +24,9 @@
     GET  /internal/schema[?version=V]          msgpack NodeSchema of this node's shards; 204 when V is current
     POST /internal/schema                      new series and fields a coordinator announces (msgpack
                                                NodeSchema); 204
-    GET  /internal/fingerprint?shard=N         {"points": {measurement: rows}, "digest": hex} of this copy
+    GET  /internal/fingerprint?shard=N[&timeout=T]  {"points": {measurement: rows}, "digest": hex} of this
+                                               copy; T seconds at most (default server.request_timeout, up
+                                               to an hour: a repair reads whole shards)
     GET  /cluster/status                       nodes, health, shards, pending hints (rusts.cluster.status)
     POST /cluster/resync-done?node=ID          an operator says node ID's copies were brought up to date:
                                                this node drops its resync mark for it; 204, 404 when none
@@ -230,13 +232,14 @@ async def announce_schema(request: Request[Any, Any, State]) -> Response[Any]:
 
 
 @get("/internal/fingerprint")
-async def internal_fingerprint(state: State, shard: int) -> Response[Any]:
-    """Points per measurement and a digest of this node's copy of a shard."""
+async def internal_fingerprint(state: State, shard: int, timeout: float | None = None) -> Response[Any]:
+    """Points per measurement and a digest of this node's copy of a shard. `timeout` (seconds, at most
+    REPAIR_TIMEOUT_SECS; default server.request_timeout): a repair reads whole shards."""
     node = _node(state)
     if node is None:
         return _not_ready()
-    timeout: float = state.request_timeout
-    found = await run_blocking(timeout, "the fingerprint", "it was cancelled", node.internal_fingerprint, shard, timeout)
+    budget: float = state.request_timeout if timeout is None else min(max(timeout, 0.001), REPAIR_TIMEOUT_SECS)
+    found = await run_blocking(budget, "the fingerprint", "it was cancelled", node.internal_fingerprint, shard, budget)
     return Response(msgspec.to_builtins(found))
 
 

@@ -92,7 +92,8 @@ def push_shard(engine: StorageEngine, shard: int, source: str, target: Peer) -> 
 
 
 def remote_fingerprint(peer: Peer, shard: int) -> ShardFingerprint:
-    outcome = peer.get(f"/internal/fingerprint?shard={shard}")
+    """The peer's fingerprint of its copy, given as long as the peer's client waits (a whole shard is read)."""
+    outcome = peer.get(f"/internal/fingerprint?shard={shard}&timeout={peer.timeout:g}")
     if not outcome.stored:
         raise RepairError(f"the fingerprint of shard {shard} on {peer.node_id} failed: {outcome.error}")
     try:
