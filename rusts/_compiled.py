@@ -8,7 +8,7 @@ import importlib.machinery
 import importlib.util
 
 # Sorted. Everything not listed stays interpreted on purpose:
-# - rusts.core.types, rusts.server.config: msgspec Structs lose their class
+# - rusts.core.types, rusts.config.file: msgspec Structs lose their class
 #   options (frozen, array_like, forbid_unknown_fields) when compiled.
 # - rusts.api.router and other Litestar/uvicorn code: compiled handlers
 #   cannot be introspected, which Litestar needs to build the app.

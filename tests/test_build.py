@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"compression", "index"},
     {"storage"},
     {"query"},
-    {"sql", "aggregation", "retention", "cluster"},
+    {"sql", "aggregation", "retention", "cluster", "config"},
     {"api", "pgwire", "importer", "exporter"},
     {"server"},
 ]

@@ -61,7 +61,7 @@ def test_a_cluster_section_in_rusts_yml_is_checked_like_cluster_toml(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rusts.cluster.config import parse_cluster_config
-    from rusts.server.config import load_config
+    from rusts.config.file import load_config
 
     monkeypatch.chdir(tmp_path)
     good = tmp_path / "n0.yml"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from rusts.core.errors import ConfigError
-from rusts.server.config import (
+from rusts.config.file import (
     AuthConfig,
     CompressionConfig,
     Config,

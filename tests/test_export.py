@@ -86,6 +86,22 @@ def test_bad_requests_exit_2_and_leave_no_file(tmp_path: Path) -> None:
         assert not (tmp_path / "x.parquet").exists() and not (tmp_path / "x.parquet.tmp").exists()
 
 
+def test_both_tools_check_rusts_yml_as_the_server_does(tmp_path: Path) -> None:
+    """A misspelt key is the server's clear one-line error and exit status 2, and nothing is written."""
+    pq.write_table(typed_table(), tmp_path / "in.parquet")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(f"storage: {{data_dir: '{tmp_path / 'data'}', wal_durabilty: none}}\n")
+    runs = [
+        importer("parquet", "in.parquet", "-m", "m", "--timestamp-column", "when", "--direct", "--config", str(bad), cwd=tmp_path),
+        exporter("parquet", "out.parquet", "-m", "m", "--config", str(bad), cwd=tmp_path),
+    ]
+    for result in runs:
+        assert result.returncode == 2, result.stderr
+        assert "storage.wal_durabilty: unknown key; did you mean wal_durability?" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out.parquet").exists()
+
+
 def test_export_refuses_a_directory_a_server_holds(tmp_path: Path) -> None:
     server = RustsServer(tmp_path)
     try:

@@ -16,7 +16,7 @@ import pytest
 
 from rusts.api.line_protocol import engine_parser
 from rusts.core.errors import ConfigError
-from rusts.server.config import parse_config
+from rusts.config.file import parse_config
 from rusts.storage.engine import EngineOptions, StorageEngine
 from servers import PACKAGE_ROOT, free_port
 

@@ -32,7 +32,7 @@ the TOML text (the line of the key, or of the [[nodes]] entry when the key is
 absent).
 
 The same keys may instead be a `cluster:` mapping in rusts.yml
-(`cluster_config_from_mapping`, called by rusts.server.config), checked the
+(`cluster_config_from_mapping`, called by rusts.config.file), checked the
 same way; its errors name `cluster.<key>` (YAML keeps no line numbers here).
 
 This module stays interpreted (msgspec Structs lose their class options when compiled).
@@ -45,7 +45,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from rusts.core.errors import ConfigError
-from rusts.core.textfile import read_config_text
+from rusts.core.textfile import describe_value, read_config_text
 
 ReplicationMode = Literal["Sync", "Quorum", "Async"]
 ShardingStrategy = Literal["BySeries", "ByMeasurement", "ByTime"]
@@ -247,17 +247,7 @@ def _value_at(raw: Any, key: str) -> Any:
 
 
 def _render(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return "the string " + msgspec.json.encode(value).decode()
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
+    return describe_value(value, "a table")
 
 
 # --- Rules that involve more than one key ---

@@ -12,10 +12,10 @@ import sys
 import time
 
 from rusts.api.line_protocol import engine_parser
-from rusts.core.errors import QueryError, RustsError
+from rusts.core.errors import ConfigError, QueryError, RustsError
 from rusts.core.pandas_probe import skip_pandas_probe
 from rusts.exporter.parquet import export_parquet
-from rusts.importer.sinks import SinkError, engine_options
+from rusts.config.engine import config_file_options
 from rusts.query.model import Query, TimeRange
 from rusts.storage.engine import DataDirectoryInUse, StorageEngine
 
@@ -30,6 +30,10 @@ examples:
   rusts-export parquet hv3.parquet -m trips --where "hvfhs_license_num = 'HV0003' AND tips > 0"
   duckdb -c "SELECT hvfhs_license_num, avg(tips) FROM 'hv3.parquet' GROUP BY 1"
 """
+
+
+class ExportError(RustsError):
+    """The export cannot run on this data directory: says why."""
 
 
 class UsageError(RustsError):
@@ -95,11 +99,11 @@ def _query(engine: StorageEngine, args: argparse.Namespace) -> Query:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = engine_options(args.config)
+    options = config_file_options(args.config)
     try:
         engine = StorageEngine.open(options, engine_parser)
     except DataDirectoryInUse:
-        raise SinkError(f"a running server holds {options.data_dir}; stop it to export from its data directory") from None
+        raise ExportError(f"a running server holds {options.data_dir}; stop it to export from its data directory") from None
     started = time.monotonic()
     try:
         rows = export_parquet(engine, _query(engine, args), args.output, args.compression)
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     skip_pandas_probe()
     try:
         return run(args)
-    except (UsageError, QueryError) as exc:
+    except (UsageError, QueryError, ConfigError) as exc:
         sys.stderr.write(f"rusts-export: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:

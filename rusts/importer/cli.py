@@ -20,14 +20,15 @@ from types import FrameType
 from typing import Any, TextIO
 
 from rusts.core.collector import tune_for_service
-from rusts.core.errors import RustsError
+from rusts.core.errors import ConfigError, RustsError
 from rusts.core.pandas_probe import skip_pandas_probe
 from rusts.core.kinds import KIND_NAMES
 from rusts.core.prefetch import prefetched
 from rusts.importer.columns import TIMESTAMP_UNITS, ColumnPlan, ImportSpec, InputError, plan_columns
 from rusts.importer.convert import Converter, Dedup, Skipped
 from rusts.importer.progress import Progress, summary
-from rusts.importer.sinks import DEFAULT_LINES_PER_REQUEST, DirectSink, RestSink, SinkError, WriteOutcome, engine_options
+from rusts.importer.sinks import DEFAULT_LINES_PER_REQUEST, DirectSink, RestSink, SinkError, WriteOutcome
+from rusts.config.engine import config_file_options
 from rusts.importer.source import Source, open_source, parse_types
 
 EXIT_OK = 0
@@ -199,7 +200,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     plans = [(source, plan_columns(spec, source.schema, source.path)) for source in sources]
     sink: DirectSink | RestSink
     if args.direct:
-        sink = DirectSink(engine_options(args.config), spec.measurement)
+        sink = DirectSink(config_file_options(args.config), spec.measurement)
     else:
         sink = RestSink(args.url, args.token, args.lines_per_request, args.gzip, arrow=not args.line_protocol)
     try:
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     skip_pandas_probe()
     try:
         return run(args, sys.stdout, sys.stderr)
-    except InputError as exc:
+    except (InputError, ConfigError) as exc:
         sys.stderr.write(f"rusts-import: {exc}\n")
         return EXIT_USAGE
     except SinkError as exc:

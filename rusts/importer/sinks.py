@@ -26,7 +26,6 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
-import yaml
 
 from rusts.api import arrow_write
 from rusts.api.line_protocol import SeriesBatch, engine_parser
@@ -57,41 +56,6 @@ class WriteOutcome:
 
 
 # ---- direct --------------------------------------------------------------
-
-
-def engine_options(config_path: str | None) -> EngineOptions:
-    """The storage options of rusts.yml (`config_path`, else ./rusts.yml if present, else defaults).
-
-    Only the storage section is read here; the server validates the whole file.
-    """
-    path = config_path if config_path is not None else ("rusts.yml" if os.path.exists("rusts.yml") else None)
-    storage: dict[str, Any] = {}
-    if path is not None:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                loaded = yaml.safe_load(handle) or {}
-        except OSError as exc:
-            raise SinkError(f"cannot read config {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise SinkError(f"config {path} is not valid YAML: {exc}") from None
-        section = loaded.get("storage", {}) if isinstance(loaded, dict) else None
-        if not isinstance(section, dict):
-            raise SinkError(f"config {path}: storage must be a mapping")
-        storage = section
-    memtable = storage.get("memtable") or {}
-    compression = storage.get("compression") or {}
-    return EngineOptions(
-        str(storage.get("data_dir") or "./data"),
-        wal_dir=storage.get("wal_dir"),
-        wal_durability=str(storage.get("wal_durability", "periodic")),
-        memtable_max_bytes=int(memtable.get("max_size_bytes", 64 * 1024 * 1024)),
-        memtable_max_points=int(memtable.get("max_points", 1_000_000)),
-        memtable_max_age_secs=float(memtable.get("max_age_secs", 60.0)),
-        partition_duration_ns=int(storage.get("partition_duration_secs", 86400)) * 1_000_000_000,
-        hot_compression=str(compression.get("hot", "lz4")),
-        cold_compression=str(compression.get("cold", "zstd")),
-        zstd_level=int(compression.get("zstd_level", 3)),
-    )
 
 
 class _PreparedParser:

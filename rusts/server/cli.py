@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import rusts
 from rusts.core.errors import ConfigError
 from rusts.cluster.config import load_cluster_config
-from rusts.server.config import DEFAULT_CONFIG_PATH, Config, default_config_text, load_config
+from rusts.config.file import DEFAULT_CONFIG_PATH, Config, default_config_text, load_config
 
 if TYPE_CHECKING:
     from rusts.server.cluster_node import ClusterOptions

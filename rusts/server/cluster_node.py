@@ -1,7 +1,7 @@
 """Cluster mode's assembly: cluster.toml + rusts.yml -> a ClusterNode, and the service that closes it.
 
 `rusts --cluster cluster.toml [--cluster-timeout SECS]`, or a `cluster:`
-section in rusts.yml with the same keys (rusts.server.config): the node's engines
+section in rusts.yml with the same keys (rusts.config.file): the node's engines
 live under storage.data_dir (shards/<n>/, schema/, hints/; see
 rusts.cluster.node), each shard engine with the storage settings of rusts.yml
 (its WAL under storage.wal_dir/shards/<n>/ when wal_dir is set apart, the
@@ -23,7 +23,7 @@ from rusts.api.router import EngineHolder, Service
 from rusts.cluster.config import ClusterConfig, load_cluster_config
 from rusts.cluster.node import ClusterNode
 from rusts.core.errors import ConfigError
-from rusts.server.config import Config
+from rusts.config.file import Config
 from rusts.storage.engine import EngineOptions, StorageEngine
 
 DEFAULT_TIMEOUT_SECS = 10.0

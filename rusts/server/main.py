@@ -21,10 +21,11 @@ from rusts.aggregation.continuous import aggregates_of
 from rusts.aggregation.downsampling import ensure_configured
 from rusts.aggregation.policy import DownsamplingPolicy
 from rusts.cluster.node import ClusterNode
+from rusts.config.engine import duration_ns, engine_options
+from rusts.config.file import Config, downsampling_policies
 from rusts.retention.manager import RetentionManager, attach
 from rusts.retention.policy import RetentionPolicy
 from rusts.server.cluster_node import ClusterOptions, cluster_node, cluster_service
-from rusts.server.config import Config, downsampling_policies, duration_secs
 from rusts.storage.engine import EngineOptions, StorageEngine
 
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -42,41 +43,14 @@ def configure_logging(config: Config) -> None:
     logging.basicConfig(level=_LEVELS[config.logging.level], format=" ".join(parts) + ": %(message)s")
 
 
-def engine_options(config: Config) -> EngineOptions:
-    """The storage engine's options from rusts.yml."""
-    storage = config.storage
-    return EngineOptions(
-        storage.data_dir,
-        wal_dir=storage.effective_wal_dir,
-        wal_durability=storage.wal_durability,
-        wal_sync_interval_ms=storage.wal_sync_interval_ms,
-        wal_retention_secs=storage.wal_retention_secs,
-        memtable_max_bytes=storage.memtable.max_size_bytes,
-        memtable_max_points=storage.memtable.max_points,
-        memtable_max_age_secs=storage.memtable.max_age_secs,
-        partition_duration_ns=storage.partition_duration_secs * 1_000_000_000,
-        hot_compression=storage.compression.hot,
-        cold_compression=storage.compression.cold,
-        zstd_level=storage.compression.zstd_level,
-        # The engine's own age rule compacts into the warm codec from the same age the passes use.
-        cold_after_ns=_ns(config.storage.retention.warm_after) or 2**62,
-        cold_zstd_level=config.storage.retention.cold_zstd_level,
-        cold_dir=config.storage.retention.cold_dir,
-    )
-
-
-def _ns(duration: str | None) -> int | None:
-    return None if duration is None else duration_secs(duration) * 1_000_000_000
-
-
 def retention_policy(config: Config) -> RetentionPolicy:
     """The retention and tiering policy from rusts.yml."""
     retention = config.storage.retention
     return RetentionPolicy(
-        default_ns=_ns(retention.default),
-        measurements={m: _ns(period) for m, period in retention.measurements.items()},
-        warm_after_ns=_ns(retention.warm_after),
-        cold_after_ns=_ns(retention.cold_after),
+        default_ns=duration_ns(retention.default),
+        measurements={m: duration_ns(period) for m, period in retention.measurements.items()},
+        warm_after_ns=duration_ns(retention.warm_after),
+        cold_after_ns=duration_ns(retention.cold_after),
         check_interval_secs=float(retention.check_interval_secs),
     )
 

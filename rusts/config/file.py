@@ -26,7 +26,7 @@ import yaml
 
 from rusts.cluster.config import ClusterConfig, cluster_config_from_mapping
 from rusts.core.errors import ConfigError, RustsError
-from rusts.core.textfile import read_config_text
+from rusts.core.textfile import describe_value, read_config_text
 
 DEFAULT_CONFIG_PATH = "rusts.yml"
 
@@ -578,22 +578,7 @@ _DESCRIBERS: dict[type[mi.Type], Callable[[mi.Type], str]] = {
 
 
 def _render(value: Any) -> str:
-    """A YAML value as a person would name it in a message."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return "the string " + msgspec.json.encode(value).decode()
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return f"the date {value.isoformat()}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+    return describe_value(value, "a mapping")
 
 
 # --- Rules that involve more than one key ---
