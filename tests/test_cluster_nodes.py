@@ -277,6 +277,33 @@ def test_a_full_hint_store_marks_the_peer_for_resync_and_reads_avoid_it(tmp_path
         stop_cluster(nodes)
 
 
+def test_the_coordinators_own_shards_store_its_parse_and_number_refusals_as_the_client_sent(tmp_path: Path) -> None:
+    # n1 stores its parts of shards 1 and 0 from its own parse of the body (no second parse); a row its
+    # copy of shard 1 refuses (the field is stored there as an integer, behind the cluster's back) is named
+    # by the client's line number, and the other lines are stored on every holder.
+    from rusts.cluster.sharding import shard_of_series_key
+    from rusts.core.hashing import series_key
+
+    def host_on(shard: int) -> str:
+        return next(f"h{i}" for i in range(1000) if shard_of_series_key(series_key("own", [("h", f"h{i}")]), 3) == shard)
+
+    nodes = start_cluster(tmp_path, "Quorum", 2, timeout=5.0)
+    _, coordinator, _ = nodes
+    local, remote = host_on(1), host_on(2)
+    try:
+        stored = coordinator.request("POST", "/internal/write?shard=1&precision=ns", f"own,h={local} x=7i {BASE}".encode())
+        assert stored[0] == 204, stored
+        lines = [f"own,h={remote} x=1.5 {BASE + SECOND}", f"own,h={local} x=2.5 {BASE + 2 * SECOND}",
+                 f"own,h={local} y=1i {BASE + 3 * SECOND}", f"own,h={remote} y=2i {BASE + 4 * SECOND}"]
+        code, answer = coordinator.request("POST", "/write", "\n".join(lines).encode())
+        assert code == 400 and "line 2" in json.dumps(answer) and "line 1:" not in json.dumps(answer), answer
+        assert coordinator.fingerprint(1)["points"] == {"own": 2}  # the row stored behind its back, and line 3
+        wait_for("both copies of shard 2 written", lambda: nodes[0].fingerprint(2) == nodes[2].fingerprint(2))
+        assert nodes[0].fingerprint(2)["points"] == {"own": 2}  # lines 1 and 4
+    finally:
+        stop_cluster(nodes)
+
+
 def test_a_repair_makes_the_copies_of_a_node_marked_for_resync_equal_again(tmp_path: Path) -> None:
     # As above, n2 misses writes its keeper n0 could not hint (shards 1 and 2). It also holds a measurement
     # the other copy of shard 1 lacks (as after a drop it missed). The operator asks n1 to repair n2: n1

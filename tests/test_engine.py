@@ -97,6 +97,42 @@ def test_field_type_conflict_rejects_the_line_not_the_batch(tmp_path: Path) -> N
     engine.close()
 
 
+def test_a_write_parsed_by_the_caller_stores_and_replays_as_the_body_would(tmp_path: Path) -> None:
+    """write_parsed (a cluster coordinator storing its own shards' parts) keeps what
+    write_line_protocol of the same body keeps, refuses by the batches' line numbers, and the WAL
+    replays the body after a kill -9."""
+    first = b"m,h=a w=1i 5"
+    body = b"m,h=a v=1i,s=\"x\" 10\nm,h=a w=2.5 20\nm,h=b v=2i 20\nm,h=a v=3i 30\nm,h=a v=5i 30"
+    direct = open_engine(tmp_path / "direct")
+    direct.write_line_protocol(first)
+    expected = direct.write_line_protocol(body)
+    script = textwrap.dedent(f"""
+        import os, signal
+        from rusts.api.line_protocol import engine_parser
+        from rusts.storage.engine import EngineOptions, StorageEngine
+        engine = StorageEngine.open(EngineOptions({str(tmp_path / "parsed")!r}, wal_durability="every_write"), engine_parser)
+        engine.write_line_protocol({first!r})
+        body = {body!r}
+        batches, errors = engine_parser(body, 1, 0)
+        assert not errors
+        result = engine.write_parsed(body, 1, batches)
+        print(result.points, [(e.line, e.message) for e in result.errors], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    child = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert child.stdout.strip() == f"{expected.points} {[(e.line, e.message) for e in expected.errors]!r}"
+    assert [e.line for e in expected.errors] == [2]  # w is stored as an integer: the float line is refused
+    replayed = open_engine(tmp_path / "parsed")  # nothing flushed: every row comes back from the WAL
+    for tags in ([("h", "a")], [("h", "b")]):
+        for field in ("v", "s", "w") if tags == [("h", "a")] else ("v",):
+            assert values(replayed, "m", tags, field) == values(direct, "m", tags, field)
+    assert values(replayed, "m", [("h", "a")], "v") == {10: 1, 30: 5}
+    replayed.close()
+    direct.close()
+
+
 def test_late_data_for_an_old_partition_is_accepted(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
     engine.write_line_protocol(f"m v=1 {100 * HOUR}".encode())

@@ -147,6 +147,27 @@ class ShardsUnavailableError(RustsError):
         super().__init__(f"the answer would miss shard(s) {', '.join(map(str, missing))}: {message}")
 
 
+class OwnPart:
+    """A part of a write this node stores itself, as the coordinator parsed it: the client's line
+    numbers of its records (in the part's order) and the parser's batches of its rows."""
+
+    __slots__ = ("lines", "batches")
+
+    def __init__(self, lines: Any, batches: list[Any]) -> None:
+        self.lines = lines
+        self.batches = batches
+
+
+def _rows_of(batch: Any, rows: Any) -> Any:
+    """A parser batch with only the rows at `rows` (fields left without a value there are dropped)."""
+    columns = {}
+    for name, column in batch.columns.items():
+        taken = column.take(rows)
+        if taken.present is None or bool(taken.present.any()):
+            columns[name] = taken
+    return type(batch)(batch.key, batch.measurement, batch.tags, batch.timestamps[rows], batch.lines[rows], columns)
+
+
 class ClusterNode:
     """This node's part of the cluster. `open` (once) opens the shard engines and returns the front engine."""
 
@@ -396,12 +417,14 @@ class ClusterNode:
         """The front engine's write_router: parse, check, split by shard, replicate; see the module docstring."""
         front, mirror = self._front()
         stamp = time.time_ns() if default_time is None else default_time
-        batches, errors = front.parser(body, multiplier, stamp)
+        # Lines without a time get the coordinator's clock in whole units of the precision, as the
+        # holders read it from the forwarded parts (split_lines appends it so).
+        batches, errors = front.parser(body, multiplier, stamp // multiplier * multiplier)
         admitted = mirror.admit(batches, errors)
         if not admitted.lines:
             return WriteResult(0, 0, admitted.errors, 0)
         split = split_lines(body, self.sharding, multiplier, stamp, admitted.lines, track_times=True)
-        decision = self.replicator.replicate(split, multiplier)
+        decision = self.replicator.replicate(split, multiplier, self._own_parts(batches, split))
         if split.touched:
             self._remember(split.touched)
             if self._sources_anywhere() & set(split.touched):
@@ -416,12 +439,42 @@ class ClusterNode:
             raise ReplicationShortError(self.config.replication_mode, decision, points)
         return WriteResult(points, admitted.values, refused, 0)
 
-    def local_write(self, shard: int, body: bytes, multiplier: int) -> Outcome:
-        """The Replicator's write (or delete, multiplier DELETE_KIND) into this node's engine of `shard`."""
+    def _own_parts(self, batches: list[Any], split: SplitBatch) -> dict[int, OwnPart]:
+        """The parsed rows of each part of `split` this node stores itself, so that its engines store
+        them without parsing the part again. Only where a series' rows all go to one shard (not
+        ByTime); a part whose rows do not add up to the split's is left to be parsed."""
+        if self.sharding.strategy == "ByTime":
+            return {}
+        lines = {shard: np.array(part.lines, dtype=np.int64) for shard, part in split.shards.items() if shard in self.shards}
+        if not lines:
+            return {}
+        found: dict[int, list[Any]] = {}
+        for batch in batches:
+            shard = self.sharding.shard_of(batch.measurement, batch.key, 0)
+            routed = lines.get(shard)
+            if routed is None:
+                continue
+            keep = np.isin(batch.lines, routed)
+            if keep.all():
+                found.setdefault(shard, []).append(batch)
+            elif keep.any():
+                found.setdefault(shard, []).append(_rows_of(batch, np.flatnonzero(keep)))
+        return {
+            shard: OwnPart(lines[shard], parts)
+            for shard, parts in found.items()
+            if sum(len(part.timestamps) for part in parts) == split.shards[shard].points
+        }
+
+    def local_write(self, shard: int, body: bytes, multiplier: int, parsed: Any = None) -> Outcome:
+        """The Replicator's write (or delete, multiplier DELETE_KIND) into this node's engine of `shard`;
+        `parsed` (an OwnPart): the coordinator's parse of the part, stored without parsing it again."""
         if multiplier == DELETE_KIND:
             return self._local_delete(shard, body)
         try:
-            result = self.internal_write(shard, body, multiplier)
+            if isinstance(parsed, OwnPart):
+                result = self._store_own_part(shard, body, multiplier, parsed)
+            else:
+                result = self.internal_write(shard, body, multiplier)
         except NotHolderError as exc:
             return Outcome(self.node_id, False, False, None, str(exc))
         except Exception as exc:
@@ -432,6 +485,16 @@ class ClusterNode:
     def internal_write(self, shard: int, body: bytes, multiplier: int) -> WriteResult:
         """POST /internal/write: store a shard's part here (never forwarded again)."""
         return self.shard_engine(shard).write_line_protocol(body, multiplier, None)
+
+    def _store_own_part(self, shard: int, body: bytes, multiplier: int, part: OwnPart) -> WriteResult:
+        """Store the coordinator's parsed rows of a part; refusals renumbered as the part's own lines,
+        as a holder that parsed the part would number them (the Replicator maps those back)."""
+        result = self.shard_engine(shard).write_parsed(body, multiplier, part.batches)
+        if not result.errors:
+            return result
+        own = dict(zip(part.lines.tolist(), record_lines(body)))
+        renumbered = [LineProtocolError(own.get(e.line, 0), e.column, e.message) for e in result.errors]
+        return WriteResult(result.points, result.field_values, renumbered, result.sequence)
 
     # ---- continuous aggregates ----
 

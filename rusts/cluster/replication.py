@@ -34,6 +34,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Protocol
 
 from rusts.cluster.client import Outcome, Peer
 from rusts.cluster.config import ReplicationMode
@@ -43,7 +44,10 @@ from rusts.cluster.sharding import Sharding, SplitBatch
 from rusts.core.errors import RustsError
 
 # (shard, body, multiplier) -> outcome on this node; multiplier DELETE_KIND: the body is a delete
-LocalWrite = Callable[[int, bytes, int], Outcome]
+class LocalWrite(Protocol):
+    """This node's own write of a shard's part; `parsed`: the coordinator's parse of it, when it has one."""
+
+    def __call__(self, shard: int, body: bytes, multiplier: int, parsed: Any = None) -> Outcome: ...
 
 # (node id, [(shard, body, multiplier or DELETE_KIND)], accepted ns) -> stored durably somewhere, or raises
 KeepHints = Callable[[str, list[tuple[int, bytes, int]], int], object]
@@ -173,9 +177,11 @@ class Replicator:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rusts-replicate")
         self._hinted_lock = threading.Lock()
 
-    def _send(self, node_id: str, shard: int, body: bytes, multiplier: int) -> Outcome:
+    def _send(self, node_id: str, shard: int, body: bytes, multiplier: int, parsed: Any = None) -> Outcome:
         if node_id == self.node_id:
-            return self.local_write(shard, body, multiplier)
+            if parsed is None:
+                return self.local_write(shard, body, multiplier)
+            return self.local_write(shard, body, multiplier, parsed)
         client = self.clients.get(node_id)
         if client is None:
             return Outcome(node_id, False, False, None, "no client for this node")
@@ -230,19 +236,20 @@ class Replicator:
             return "node is catching up on another coordinator's hints; hinted behind them"
         return ""
 
-    def replicate(self, split: SplitBatch, multiplier: int) -> WriteDecision:
+    def replicate(self, split: SplitBatch, multiplier: int, parsed: dict[int, Any] | None = None) -> WriteDecision:
         """Send every shard's part to all its holders in parallel and judge by the mode. Sync and Quorum
         wait for every holder, up to the deadline; Async returns once each shard has one holder that
         stored it (or all failed), the rest finish in the background and hint on failure. A holder that
         has not answered by the deadline counts as not stored and gets a hint (writes are idempotent,
-        so a late success only makes the hint redundant)."""
-        return self._replicate({shard: bytes(batch.body) for shard, batch in split.shards.items()}, multiplier)
+        so a late success only makes the hint redundant). `parsed`: per shard, what this node's own
+        write of that part may store instead of parsing it (ClusterNode.local_write)."""
+        return self._replicate({shard: bytes(batch.body) for shard, batch in split.shards.items()}, multiplier, parsed)
 
     def replicate_delete(self, body: bytes) -> WriteDecision:
         """Send a delete (msgpack ShardDelete) to every holder of every shard, judged like a write."""
         return self._replicate({shard: body for shard in range(self.sharding.shard_count)}, DELETE_KIND)
 
-    def _replicate(self, bodies: dict[int, bytes], multiplier: int) -> WriteDecision:
+    def _replicate(self, bodies: dict[int, bytes], multiplier: int, parsed: dict[int, Any] | None = None) -> WriteDecision:
         accepted = time.time_ns()  # the hints' accepted time: orders them against other coordinators' hints
         hinted: list[tuple[str, int]] = []
         futures: dict[Future[Outcome], tuple[int, bytes, str]] = {}
@@ -259,7 +266,8 @@ class Replicator:
                     outcomes[shard].append(skipped)
                     self._settle(skipped, shard, body, multiplier, hinted, accepted)
                     continue
-                futures[self._pool.submit(self._send, node_id, shard, body, multiplier)] = (shard, body, node_id)
+                mine = parsed.get(shard) if parsed is not None and node_id == self.node_id else None
+                futures[self._pool.submit(self._send, node_id, shard, body, multiplier, mine)] = (shard, body, node_id)
         waiting = set(futures)
         ends = time.monotonic() + self.deadline
         while waiting:

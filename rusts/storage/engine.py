@@ -471,6 +471,16 @@ class StorageEngine:
             batches, errors = self.parser(body, multiplier, stamp)
         return self._store(batches, errors, payload)
 
+    def write_parsed(self, body: bytes, multiplier: int, batches: list[Any]) -> WriteResult:
+        """Store `batches`, which are the line-protocol parser's batches of `body` (every record of
+        it carrying its timestamp), logging `body` in the WAL as write_line_protocol does: for a
+        caller that parsed the body already (a cluster coordinator storing its own shards' parts of
+        a write it checked), so it is not parsed twice. The same checks apply; errors number rows by
+        the batches' `lines`."""
+        if self.write_router is not None:
+            raise AssertionError("BUG: write_parsed on an engine that routes its writes")
+        return self._store(batches, [], wal_log.encode_lp_payload(body, multiplier, time.time_ns()))
+
     def write_batches(self, batches: list[WriteBatch]) -> WriteResult:
         """Store rows given as columns, one WriteBatch per series, logged as one columnar WAL record
         (no line protocol is formatted or parsed). The same checks as a line-protocol write apply:
