@@ -86,7 +86,7 @@ from rusts.cluster.deletes import ShardDelete, apply_delete, decode_delete, dele
 from rusts.cluster.handoff import DELETE_KIND, Hint, HintStore, HintStoreFullError
 from rusts.cluster.membership import HealthTracker, StaticMembership
 from rusts.cluster.merge import PartialAnswer, encode_partial, merge_partials, partial_answer
-from rusts.cluster.repair import RepairError, RepairReport, ShardRepair, push_shard
+from rusts.cluster.repair import RepairError, RepairReport, ShardRepair, peer_answer, push_shard
 from rusts.cluster.replication import ReplicationShortError, Replicator, WriteDecision, delete_path
 from rusts.cluster.router import gather, http_fetcher
 from rusts.cluster.schema import FrontEngine, NodeSchema, SchemaMirror, decode_schema, encode_schema, export_schema, schema_version
@@ -153,9 +153,17 @@ class OwnPart:
 
     __slots__ = ("lines", "batches")
 
-    def __init__(self, lines: Any, batches: list[Any]) -> None:
+    def __init__(self, lines: list[int], batches: list[Any]) -> None:
         self.lines = lines
         self.batches = batches
+
+
+def _rows_in(batch: Any, lines: list[int]) -> Any:
+    """The parser batch with only its rows of `lines`, or None when it has none there."""
+    keep = np.isin(batch.lines, lines)
+    if keep.all():
+        return batch
+    return _rows_of(batch, np.flatnonzero(keep)) if keep.any() else None
 
 
 def _rows_of(batch: Any, rows: Any) -> Any:
@@ -442,28 +450,24 @@ class ClusterNode:
     def _own_parts(self, batches: list[Any], split: SplitBatch) -> dict[int, OwnPart]:
         """The parsed rows of each part of `split` this node stores itself, so that its engines store
         them without parsing the part again. Only where a series' rows all go to one shard (not
-        ByTime); a part whose rows do not add up to the split's is left to be parsed."""
+        ByTime). A part's batches are taken whole when their rows add up to the split's (no line of
+        it was refused), else cut to the split's lines; a part that still does not add up is left to
+        be parsed."""
         if self.sharding.strategy == "ByTime":
             return {}
-        lines = {shard: np.array(part.lines, dtype=np.int64) for shard, part in split.shards.items() if shard in self.shards}
-        if not lines:
-            return {}
-        found: dict[int, list[Any]] = {}
+        by_shard: dict[int, list[Any]] = {}
         for batch in batches:
             shard = self.sharding.shard_of(batch.measurement, batch.key, 0)
-            routed = lines.get(shard)
-            if routed is None:
-                continue
-            keep = np.isin(batch.lines, routed)
-            if keep.all():
-                found.setdefault(shard, []).append(batch)
-            elif keep.any():
-                found.setdefault(shard, []).append(_rows_of(batch, np.flatnonzero(keep)))
-        return {
-            shard: OwnPart(lines[shard], parts)
-            for shard, parts in found.items()
-            if sum(len(part.timestamps) for part in parts) == split.shards[shard].points
-        }
+            if shard in self.shards and shard in split.shards:
+                by_shard.setdefault(shard, []).append(batch)
+        own: dict[int, OwnPart] = {}
+        for shard, found in by_shard.items():
+            part = split.shards[shard]
+            if sum(len(batch.timestamps) for batch in found) != part.points:
+                found = [cut for cut in (_rows_in(batch, part.lines) for batch in found) if cut is not None]
+            if sum(len(batch.timestamps) for batch in found) == part.points:
+                own[shard] = OwnPart(part.lines, found)
+        return own
 
     def local_write(self, shard: int, body: bytes, multiplier: int, parsed: Any = None) -> Outcome:
         """The Replicator's write (or delete, multiplier DELETE_KIND) into this node's engine of `shard`;
@@ -492,7 +496,7 @@ class ClusterNode:
         result = self.shard_engine(shard).write_parsed(body, multiplier, part.batches)
         if not result.errors:
             return result
-        own = dict(zip(part.lines.tolist(), record_lines(body)))
+        own = dict(zip(part.lines, record_lines(body)))
         renumbered = [LineProtocolError(own.get(e.line, 0), e.column, e.message) for e in result.errors]
         return WriteResult(result.points, result.field_values, renumbered, result.sequence)
 
@@ -747,12 +751,7 @@ class ClusterNode:
         if not sources:
             raise RepairError(f"no live node but {target} holds shard {shard}")
         outcome = clients[sources[0]].post(f"/internal/repair?node={target}&shard={shard}", b"", "application/json")
-        if not outcome.stored:
-            raise RepairError(f"{sources[0]} could not repair shard {shard} of {target}: {outcome.error}")
-        try:
-            return msgspec.json.decode(outcome.body, type=ShardRepair)
-        except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            raise RepairError(f"{sources[0]} answered an unreadable repair report: {error}") from None
+        return peer_answer(outcome, ShardRepair, f"the repair of shard {shard} of {target}")
 
     def internal_repair(self, target: str, shard: int) -> ShardRepair:
         """POST /internal/repair: push this node's copy of `shard` to `target`."""

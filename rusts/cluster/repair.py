@@ -23,13 +23,13 @@ target during step 3 may miss rows not yet copied (as they would miss them befor
 """
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 import numpy as np
 
 from rusts.cluster.checksum import ShardFingerprint, fingerprint
-from rusts.cluster.client import Peer
+from rusts.cluster.client import Outcome, Peer
 from rusts.cluster.deletes import drop_of, encode_delete
 from rusts.core.errors import RustsError
 from rusts.query.executor import execute_batches
@@ -42,6 +42,8 @@ from rusts.storage.wal_batches import format_lines
 # Line protocol sent to the target in one request at most (the server's max_body_size is 25 MiB).
 BODY_BYTES: Final = 4 * 1024 * 1024
 ROWS_PER_READ: Final = 50_000
+
+Answer = TypeVar("Answer")
 
 
 class RepairError(RustsError):
@@ -94,12 +96,17 @@ def push_shard(engine: StorageEngine, shard: int, source: str, target: Peer) -> 
 def remote_fingerprint(peer: Peer, shard: int) -> ShardFingerprint:
     """The peer's fingerprint of its copy, given as long as the peer's client waits (a whole shard is read)."""
     outcome = peer.get(f"/internal/fingerprint?shard={shard}&timeout={peer.timeout:g}")
+    return peer_answer(outcome, ShardFingerprint, f"the fingerprint of shard {shard}")
+
+
+def peer_answer(outcome: Outcome, kind: type[Answer], what: str) -> Answer:
+    """A peer's JSON answer as `kind`; RepairError naming the peer and `what` when it failed or is unreadable."""
     if not outcome.stored:
-        raise RepairError(f"the fingerprint of shard {shard} on {peer.node_id} failed: {outcome.error}")
+        raise RepairError(f"{what} on {outcome.node_id} failed: {outcome.error}")
     try:
-        return msgspec.json.decode(outcome.body, type=ShardFingerprint)
+        return msgspec.json.decode(outcome.body, type=kind)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        raise RepairError(f"{peer.node_id} answered an unreadable fingerprint of shard {shard}: {error}") from None
+        raise RepairError(f"{outcome.node_id} answered {what} unreadably: {error}") from None
 
 
 def _bodies(engine: StorageEngine, measurement: str) -> Iterator[tuple[bytes, int]]:

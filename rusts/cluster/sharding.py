@@ -34,7 +34,7 @@ from hashlib import blake2b
 
 from rusts.cluster.config import ClusterConfig
 from rusts.core.errors import LineProtocolError
-from rusts.core.hashing import series_id_of_key, series_key
+from rusts.core.hashing import scan_token, series_id_of_key, series_key, unescape
 
 NANOS_PER_SECOND = 1_000_000_000
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -236,8 +236,8 @@ def _records(text: str) -> list[tuple[int, str]]:
 
 def _open_quote(record: str) -> bool:
     """True when the record ends inside a quoted field value (only the field section has quotes)."""
-    space = _unescaped(record, " ")
-    if space < 0:
+    space = scan_token(record, 0, " ")
+    if space >= len(record):
         return False
     inside = False
     i = space + 1
@@ -250,35 +250,6 @@ def _open_quote(record: str) -> bool:
             inside = not inside
         i += 1
     return inside
-
-
-def _unescaped(text: str, wanted: str, start: int = 0) -> int:
-    """Index of the first `wanted` character not preceded by a backslash escape, or -1."""
-    i = start
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 2
-            continue
-        if char in wanted:
-            return i
-        i += 1
-    return -1
-
-
-def _unescape(text: str, specials: str) -> str:
-    if "\\" not in text:
-        return text
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in specials:
-            out.append(text[i + 1])
-            i += 2
-            continue
-        out.append(text[i])
-        i += 1
-    return "".join(out)
 
 
 def series_of(section: str, line: int) -> tuple[str, list[tuple[str, str]], str] | None:
@@ -299,8 +270,8 @@ def _series(record: str, line: int) -> tuple[str, str, str]:
 def _series_parts(record: str, line: int) -> tuple[str, list[tuple[str, str]], str, str]:
     """(measurement, sorted tags, canonical series key, text after the series section)."""
     body = record.lstrip(" \t")
-    end = _unescaped(body, " \t")
-    if end < 0:
+    end = scan_token(body, 0, " \t")
+    if end >= len(body):
         raise LineProtocolError(line, 0, "missing fields: expected a space after the measurement and tags")
     section, rest = body[:end], body[end:].lstrip(" \t")
     if section.endswith("\\"):
@@ -308,20 +279,20 @@ def _series_parts(record: str, line: int) -> tuple[str, list[tuple[str, str]], s
     parts: list[str] = []
     at = 0
     while True:
-        comma = _unescaped(section, ",", at)
-        parts.append(section[at:] if comma < 0 else section[at:comma])
-        if comma < 0:
+        comma = scan_token(section, at, ",")
+        parts.append(section[at:comma])
+        if comma >= len(section):
             break
         at = comma + 1
-    measurement = _unescape(parts[0], ", ")
+    measurement = unescape(parts[0], ", ")
     if not measurement:
         raise LineProtocolError(line, 1, "missing measurement")
     tags: list[tuple[str, str]] = []
     for part in parts[1:]:
-        equals = _unescaped(part, "=")
-        if equals <= 0 or equals == len(part) - 1:
+        equals = scan_token(part, 0, "=")
+        if equals <= 0 or equals >= len(part) - 1:
             raise LineProtocolError(line, 0, f"tag {part!r} is not key=value")
-        tags.append((_unescape(part[:equals], ",= "), _unescape(part[equals + 1 :], ",= ")))
+        tags.append((unescape(part[:equals], ",= "), unescape(part[equals + 1 :], ",= ")))
     tags.sort()
     return measurement, tags, series_key(measurement, tags), rest
 

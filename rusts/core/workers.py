@@ -125,21 +125,15 @@ def serve(tasks: IO[bytes], answers: IO[bytes], parent: int) -> None:
     if os.getppid() != parent:
         return
     while True:
+        answer: tuple[bool, Any]
         try:
             task = _read_frame(tasks)
-        except Exception as exc:  # a task that does not unpickle here: answered, not fatal
-            task, failure = None, f"{type(exc).__name__}: {exc}"
-        if task is _EOF:
-            return
-        answer: tuple[bool, Any]
-        if task is None:
-            answer = (False, failure)
-        else:
-            try:
-                name, args = task
-                answer = (True, resolve(name)(*args))
-            except Exception as exc:
-                answer = (False, f"{type(exc).__name__}: {exc}")
+            if task is _EOF:
+                return
+            name, args = task
+            answer = (True, resolve(name)(*args))
+        except Exception as exc:  # a task that does not unpickle here, or that raised: answered, not fatal
+            answer = (False, f"{type(exc).__name__}: {exc}")
         try:
             _write_frame(answers, answer)
         except OSError:

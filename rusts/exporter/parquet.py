@@ -28,7 +28,7 @@ from rusts.core.prefetch import prefetched
 from rusts.query.window_rows import Deadline, WindowPiece, WindowScan, answer_order, window_pieces
 from rusts.query.model import Query
 from rusts.query.planner import Plan, plan_query
-from rusts.storage.columns import NUMPY_DTYPES, Column, StringCodes
+from rusts.storage.columns import NUMPY_DTYPES, Column, StringCodes, joined_codes
 from rusts.storage.engine import StorageEngine
 from rusts.storage.scan import ScanSnapshot
 
@@ -67,28 +67,16 @@ def _field_array(kind: int, parts: list[tuple[int, Column | None]], order: NDArr
         ])
         absent = ~present[order]
     if kind == KIND_STRING:
-        words, codes = _string_codes(parts)
-        return pa.array(words, pa.string()).take(pa.array(codes[order], pa.int64(), mask=absent))
+        coded = joined_codes(
+            [StringCodes(_NO_STRING, np.zeros(length, np.int64)) if column is None else column.values for length, column in parts]
+        )
+        return pa.array(coded.words, pa.string()).take(pa.array(coded.codes[order], pa.int64(), mask=absent))
     dtype = NUMPY_DTYPES[kind]
     values = np.concatenate([np.zeros(length, dtype) if column is None else column.values for length, column in parts])
     return pa.array(values[order], arrow_type, mask=absent)
 
 
-def _string_codes(parts: list[tuple[int, Column | None]]) -> tuple[list[str], NDArray[np.int64]]:
-    """The strings of the pieces' columns and each row's position among them ("" first, for rows
-    of pieces without the column)."""
-    words = [""]
-    codes: list[NDArray[np.int64]] = []
-    for length, column in parts:
-        if column is None:
-            codes.append(np.zeros(length, dtype=np.int64))
-        elif isinstance(column.values, StringCodes):
-            codes.append(column.values.codes + len(words))
-            words += column.values.words
-        else:
-            codes.append(np.arange(len(words), len(words) + length, dtype=np.int64))
-            words += column.values
-    return words, np.concatenate(codes)
+_NO_STRING = [""]  # the words of pieces without the column: shared, so joined once
 
 
 def _window_table(plan: Plan, schema: Any, pieces: list[WindowPiece]) -> Any:

@@ -56,38 +56,36 @@ def string_list(values: Any) -> Any:
 
 
 def joined_values(kind: int, parts: list[Any]) -> Any:
-    """Pieces of one column's values end to end: one list for strings (joined with list.extend, a
-    C loop ten times faster than a comprehension over an import's hundreds of thousands of
-    strings), else one array."""
+    """Pieces of one column's values end to end: one array; for strings one StringCodes when every
+    piece is one (and their words do not outnumber the rows), else one list (joined with
+    list.extend, a C loop ten times faster than a comprehension over an import's strings)."""
     if kind != KIND_STRING:
         return np.concatenate(parts)
-    if any(isinstance(part, StringCodes) for part in parts):
-        coded = _joined_codes(parts)
-        if coded is not None:
+    if parts and all(isinstance(part, StringCodes) for part in parts):
+        coded = joined_codes(parts)
+        if len(coded.words) <= len(coded):  # else strings of high cardinality: cheaper as a list
             return coded
-        parts = [string_list(part) for part in parts]
     joined: list[Any] = []
     for part in parts:
-        joined.extend(part)
+        joined.extend(string_list(part))
     return joined
 
 
-def _joined_codes(parts: list[Any]) -> StringCodes | None:
-    """StringCodes parts as one, each distinct words list joined once; None when a part is a list
-    or the words would outnumber the rows (strings of high cardinality are cheaper as a list)."""
-    if not all(isinstance(part, StringCodes) for part in parts):
-        return None
+def joined_codes(parts: list[Any]) -> StringCodes:
+    """Pieces of a string column (StringCodes, or lists: a list is its own words) as one
+    StringCodes, each distinct words list joined once."""
     words: list[str] = []
-    offsets: dict[int, int] = {}  # id of a part's words list -> where it starts in `words`
+    offsets: dict[int, int] = {}  # id of a piece's words list -> where it starts in `words`
     codes: list[NDArray[np.int64]] = []
     for part in parts:
+        if not isinstance(part, StringCodes):
+            part = StringCodes(part, np.arange(len(part), dtype=np.int64))
         start = offsets.get(id(part.words))
         if start is None:
             start = offsets[id(part.words)] = len(words)
             words += part.words
         codes.append(part.codes + start)
-    rows = sum(len(part) for part in parts)
-    return StringCodes(words, np.concatenate(codes)) if len(words) <= rows else None
+    return StringCodes(words, np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64))
 
 
 class Column:

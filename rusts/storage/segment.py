@@ -490,22 +490,17 @@ class SegmentReader:
             if kind == KIND_INTEGER:
                 times = timestamps[start:stop] if block_mask is None else timestamps[start:stop][block_mask]
             chunk = data[v_offset - low : v_offset - low + v_length]
-            if len(codes):
-                block_words, block_codes = self._decode_codes(chunk, v_offset, v_crc, count)
-                if block_mask is None:
-                    codes[start:stop] = block_codes + len(words)
-                else:
-                    codes[start:stop][block_mask] = block_codes + len(words)
+            if len(codes):  # values is `codes`: the block's positions, past the words of earlier blocks
+                block_words, decoded = self._decode_codes(chunk, v_offset, v_crc, count)
+                decoded = decoded + len(words)
                 words += block_words
-                if mask is not None:
-                    mask[start:stop] = True if block_mask is None else block_mask
-                continue
-            decoded = self._decode_bytes(chunk, v_offset, v_crc, dtype, count, times)
+            else:
+                decoded = self._decode_bytes(chunk, v_offset, v_crc, dtype, count, times)
             if block_mask is None:
                 values[start:stop] = decoded
                 if mask is not None:
                     mask[start:stop] = True
-            elif kind == KIND_STRING:
+            elif isinstance(values, list):
                 source = iter(decoded)
                 values[start:stop] = [next(source) if keep else "" for keep in block_mask.tolist()]
             else:
