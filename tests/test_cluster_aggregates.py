@@ -3,6 +3,7 @@ node hears the writes and deletes every node coordinates, and its materialized r
 one node's aggregate over the same data; after a kill -9 of its node it is recomputed whole."""
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,62 @@ def test_an_aggregate_on_one_node_hears_every_coordinator(tmp_path: Path) -> Non
         single.write(more)
         nodes[2].write(more)
         up_to_date(single, nodes)
+    finally:
+        stop_cluster(nodes)
+        single.stop()
+
+
+def listed(node: ClusterNodeProcess) -> dict[str, Any]:
+    code, answer = node.request("GET", "/aggregates")
+    assert code == 200, answer
+    return {row["name"]: row for row in answer["aggregates"]}["cpu_1m"]
+
+
+def test_an_aggregate_defined_on_two_nodes_is_refreshed_by_the_first_until_it_stops_answering(tmp_path: Path) -> None:
+    (tmp_path / "single").mkdir()
+    single = RustsServer(tmp_path / "single")
+    nodes = start_cluster(tmp_path, "Quorum", 3)
+    first, second = nodes[1], nodes[2]
+    try:
+        single.write(dataset())
+        nodes[0].write(dataset())
+        definition = json.dumps({"name": "cpu_1m", "query": DEFINITION}).encode()
+        for node in (single, first):
+            assert node.request("POST", "/aggregates", definition)[0] == 201
+        # cpu_1m's rows exist now: n2 may define it too once it knows that n1 defines it alike (its
+        # state, polled once a round); until then the name is taken (409).
+        wait_for("n2 defines cpu_1m too", lambda: second.request("POST", "/aggregates", definition)[0] == 201)
+        assert second.request("POST", "/aggregates", json.dumps({"name": "cpu_1m", "query": DIRECT}).encode())[0] == 409
+        wait_for("n2 leaves cpu_1m to n1", lambda: listed(second)["refreshed_by"] == "n1")
+        assert listed(first)["refreshed_by"] == "n1"
+        late = "\n".join(f"cpu,host=h{j % 13},region=r1 usage={j}.75,procs={j}i {BASE + (j * 47) * SECOND}" for j in range(60))
+        single.write(late)
+        nodes[0].write(late)
+        up_to_date(single, nodes)
+        # n1 materialized every change; n2 heard of them too (pending buckets, or ranges told as changed)
+        # but never refreshed: its background refresh, once a second, leaves cpu_1m to n1.
+        time.sleep(2.5)
+        kept = listed(second)
+        assert kept["refreshes"] == 0 and kept["pending_buckets"] + kept["stale_ranges"] > 0, kept
+        assert listed(first)["refreshes"] > 0
+        # n1 stops answering: n2 takes over, recomputing what it kept pending and what comes next.
+        first.kill()
+        wait_for("n2 refreshes cpu_1m itself", lambda: listed(second)["refreshed_by"] == "n2")
+        more = "\n".join(f"cpu,host=h{j % 13},region=r2 usage={j}.125,procs={j}i {BASE + (j * 61) * SECOND}" for j in range(50))
+        single.write(more)
+        nodes[0].write(more)
+        up_to_date(single, [nodes[0], second])
+        wait_for("n2's pending buckets recomputed", lambda: listed(second)["pending_buckets"] == 0)
+        # n1 back: it refreshes again. Dropped on n2, the aggregate's rows stay (n1 still keeps them).
+        first.start()
+        wait_for("n2 leaves cpu_1m to n1 again", lambda: listed(second)["refreshed_by"] == "n1")
+        assert second.request("DELETE", "/aggregates/cpu_1m")[0] == 204
+        last = "\n".join(f"cpu,host=h{j % 13},region=r3 usage={j}.5,procs={j}i {BASE + (j * 67) * SECOND}" for j in range(40))
+        single.write(last)
+        nodes[0].write(last)
+        up_to_date(single, nodes)
+        code, answer = second.request("GET", "/aggregates")
+        assert code == 200 and answer["aggregates"] == []
     finally:
         stop_cluster(nodes)
         single.stop()

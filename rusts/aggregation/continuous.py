@@ -60,7 +60,7 @@ from rusts.query.model import QueryResult
 from rusts.retention.manager import manager_of
 from rusts.sql.translator import parse_statement, translate_select
 from rusts.storage import wal as wal_log
-from rusts.storage.engine import I64_MAX, I64_MIN, StorageEngine
+from rusts.storage.engine import I64_MAX, I64_MIN, AggregateHolders, StorageEngine
 from rusts.storage.partition import fsync_directory
 
 STATE_FILE: Final = "AGGREGATES"
@@ -70,6 +70,7 @@ STATE_VERSION: Final = 1
 _GAP_BUCKETS: Final = 64
 # The state file's watermark is written at most this often when nothing else changed (two fsyncs).
 _SAVE_INTERVAL_SECS: Final = 1.0
+_ALONE: Final = AggregateHolders("", True, False)
 _log = logging.getLogger("rusts.aggregation")
 
 
@@ -151,20 +152,27 @@ class ContinuousAggregates:
     # --- definitions -----------------------------------------------------------
 
     def create(self, name: str, sql: str, realtime: bool = False) -> AggregateDefinition:
-        """Define an aggregate and materialize it whole; AggregateExistsError when the name is taken."""
+        """Define an aggregate and materialize it whole; AggregateExistsError when the name is taken.
+
+        In a cluster, a measurement of that name is taken over when a live peer defines the aggregate
+        alike (the same rusts.yml on every node): its rows are that aggregate's. Unless this node is the
+        one that refreshes it, nothing is recomputed now; it is recomputed whole when this node becomes
+        the refresher."""
         definition = check_definition(self.engine, name, sql)
         with self._refresh_lock:
             if name in self.aggregates:
                 raise AggregateExistsError(f"continuous aggregate {name!r} already exists")
-            if self.engine.field_types(name):
+            holders = self.holders(definition)
+            if self.engine.field_types(name) and not holders.elsewhere:
                 raise AggregateExistsError(f"measurement {name!r} already exists; a continuous aggregate needs a new name")
             with self._lock:
                 aggregate = _Aggregate(definition, self._last_sequence(), [], False, realtime)
                 self.aggregates[name] = aggregate
             self.seal_tiers()
             self._save()
-            # Whole, sealed or not: at creation every raw row still there counts.
-            self._refresh_one(aggregate, sealed=False)
+            if holders.here:
+                # Whole, sealed or not: at creation every raw row still there counts.
+                self._refresh_one(aggregate, sealed=False)
         return definition
 
     def set_policy(self, policy: DownsamplingPolicy | None, measurement: str = "") -> None:
@@ -264,26 +272,31 @@ class ContinuousAggregates:
         return True
 
     def drop(self, name: str, if_exists: bool = False) -> bool:
-        """Forget an aggregate and drop its measurement; False when there was none (with if_exists)."""
+        """Forget an aggregate and drop its measurement; False when there was none (with if_exists). In a
+        cluster, the measurement stays while a live peer still defines the aggregate alike (it refreshes it
+        on): drop it on each node that defines it."""
         with self._refresh_lock:
             if name not in self.aggregates:
                 if if_exists:
                     return False
                 raise UnknownAggregateError(f"continuous aggregate {name!r} does not exist")
             with self._lock:
-                del self.aggregates[name]
+                dropped = self.aggregates.pop(name)
             self._save()
-        if self.engine.field_types(name):
+        if self.engine.field_types(name) and not self.holders(dropped.definition).elsewhere:
             self.engine.drop_measurement(name)
         return True
 
     def rows(self) -> list[list[Any]]:
-        """[name, source, bucket ns, definition, watermark, pending buckets, stale ranges, realtime] per aggregate."""
+        """[name, source, bucket ns, definition, watermark, pending buckets, stale ranges, realtime, refreshes,
+        refreshed by] per aggregate (refreshes: background and explicit ones since this node opened it;
+        refreshed by: the cluster node whose background refresh recomputes it, "" on a single node)."""
+        refreshers = {name: self.holders(a.definition).refresher for name, a in list(self.aggregates.items())}
         with self._lock:
             return [
                 [a.definition.name, a.definition.source, a.definition.interval, a.definition.sql, a.watermark,
-                 len(a.pending), len(a.stale) + (0 if a.complete else 1), a.realtime]
-                for _, a in sorted(self.aggregates.items())
+                 len(a.pending), len(a.stale) + (0 if a.complete else 1), a.realtime, a.refreshes, refreshers.get(name, "")]
+                for name, a in sorted(self.aggregates.items())
             ]
 
     # --- change tracking ---------------------------------------------------------
@@ -358,12 +371,23 @@ class ContinuousAggregates:
     # --- refresh -------------------------------------------------------------------
 
     def refresh(self, name: str | None = None) -> int:
-        """Bring one aggregate (or all) up to date; the number of bucket ranges recomputed."""
+        """Bring one aggregate (or all) up to date; the number of bucket ranges recomputed. All of them
+        (the background refresh) leaves out those another cluster node refreshes (`refreshed_by`): their
+        changes stay pending here, and are recomputed once this node is the one that refreshes them."""
         with self._refresh_lock:
             if name is not None and name not in self.aggregates:
                 raise UnknownAggregateError(f"continuous aggregate {name!r} does not exist")
-            targets = [self.aggregates[name]] if name is not None else list(self.aggregates.values())
+            if name is not None:
+                targets = [self.aggregates[name]]
+            else:
+                targets = [aggregate for aggregate in self.aggregates.values() if self.holders(aggregate.definition).here]
             return sum(self._refresh_one(aggregate) for aggregate in targets)
+
+    def holders(self, definition: AggregateDefinition) -> AggregateHolders:
+        """Which cluster node refreshes this aggregate, and whether other nodes define it alike (a single
+        node: this one, alone)."""
+        seam = self.engine.aggregate_holders
+        return _ALONE if seam is None else seam(definition.name, definition.sql)
 
     def _refresh_one(self, aggregate: _Aggregate, sealed: bool = True) -> int:
         definition = aggregate.definition

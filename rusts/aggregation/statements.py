@@ -57,6 +57,8 @@ SHOW_COLUMNS: Final = [
     Column("pending_buckets", "integer"),
     Column("stale_ranges", "integer"),
     Column("realtime", "boolean"),
+    Column("refreshes", "integer"),
+    Column("refreshed_by", "string"),
 ]
 
 

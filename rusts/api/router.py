@@ -436,7 +436,7 @@ async def query(request: Request[Any, Any, State], epoch: str | None = None) -> 
     return await _answer(request, epoch, sql_only=False)
 
 
-_AGGREGATE_COLUMNS = ("name", "source", "bucket_ns", "query", "watermark", "pending_buckets", "stale_ranges", "realtime")
+_AGGREGATE_COLUMNS = ("name", "source", "bucket_ns", "query", "watermark", "pending_buckets", "stale_ranges", "realtime", "refreshes", "refreshed_by")
 
 
 @get("/aggregates")

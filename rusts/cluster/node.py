@@ -53,7 +53,9 @@ every node remembers the time ranges it wrote per measurement over the last
 RECENT_SECS, and when it learns that a peer reads a measurement it did not know
 the peer read, it sends those ranges (POST /internal/changed), which the peer's
 aggregates recompute. A peer out of reach for longer is told to recompute
-everything it reads.
+everything it reads. An aggregate several nodes define alike is refreshed by
+one of them (`aggregate_holders`: the first in cluster.toml order that answers);
+the others keep its changes pending until it stops answering.
 
 Background loop (a thread, every `interval` seconds): probe each peer's
 /health, learn which nodes the peers hold hints for and which measurements
@@ -95,7 +97,7 @@ from rusts.cluster.status import cluster_status, encode_status
 from rusts.core.errors import LineProtocolError, RustsError
 from rusts.core.types import I64_MAX, I64_MIN
 from rusts.query.model import Column, Query, QueryResult
-from rusts.storage.engine import StorageEngine, WriteResult
+from rusts.storage.engine import AggregateHolders, StorageEngine, WriteResult
 
 # (a directory relative to data_dir such as "shards/3", the engine class) -> the opened engine
 OpenEngine = Callable[[str, type[StorageEngine]], StorageEngine]
@@ -115,6 +117,11 @@ def layout_of(config: ClusterConfig) -> str:
     return f"{config.cluster_name}/{hashlib.blake2b(msgspec.json.encode(shape), digest_size=8).hexdigest()}"
 
 _log = logging.getLogger("rusts.cluster")
+
+
+def aggregate_key(name: str, sql: str) -> str:
+    """`<name>/<digest of its SQL>`: equal on two nodes exactly when they define the aggregate alike."""
+    return f"{name}/{hashlib.blake2b(sql.encode('utf-8'), digest_size=8).hexdigest()}"
 
 
 class NotHolderError(RustsError):
@@ -213,6 +220,7 @@ class ClusterNode:
         # peer -> (nodes it holds hints for, nodes it marked for resync), as its last answer said
         self._remote_hints: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._remote_sources: dict[str, frozenset[str]] = {}  # peer -> measurements its aggregates read
+        self._remote_aggregates: dict[str, frozenset[str]] = {}  # peer -> its aggregates' aggregate_key
         self._lost_at: dict[str, float] = {}  # peer -> when its state was last dropped (monotonic)
         self._opened_at = time.monotonic()
         # measurement -> second (monotonic) -> [lowest, highest] timestamp this node wrote in it then
@@ -253,6 +261,7 @@ class ClusterNode:
         if isinstance(front, FrontEngine):
             front.delete_router = self.delete
             front.drop_router = self.drop
+            front.aggregate_holders = self.aggregate_holders
             front.routed_sequence = time.time_ns()
         self.front = front
         self._loop = threading.Thread(target=self._background, name="rusts-cluster", daemon=True)
@@ -383,7 +392,10 @@ class ClusterNode:
         """GET /internal/state: the nodes this node holds hints for, those it marked for resync, and the
         measurements its continuous aggregates read (JSON)."""
         return msgspec.json.encode(
-            NodeState(sorted(self.hints.pending_counts()), sorted(self.hints.resync_needed()), sorted(self.aggregate_sources()))
+            NodeState(
+                sorted(self.hints.pending_counts()), sorted(self.hints.resync_needed()), sorted(self.aggregate_sources()),
+                sorted(self.aggregate_keys()),
+            )
         )
 
     def _poll_hint_keepers(self) -> None:
@@ -391,6 +403,7 @@ class ClusterNode:
             if not self.health.healthy(node_id):
                 with self._remote_lock:
                     self._remote_hints.pop(node_id, None)  # its hints wait for it; the others need not
+                    self._remote_aggregates.pop(node_id, None)
                     if self._remote_sources.pop(node_id, None) is not None:
                         self._lost_at[node_id] = time.monotonic()
                 continue
@@ -406,6 +419,7 @@ class ClusterNode:
                 self._remote_hints[node_id] = (frozenset(state.pending_hints), frozenset(state.resync))
                 known = self._remote_sources.get(node_id)
                 self._remote_sources[node_id] = frozenset(state.aggregate_sources)
+                self._remote_aggregates[node_id] = frozenset(state.aggregates)
             new = set(state.aggregate_sources) - (known or set())
             if new:
                 self._catch_up_aggregates(node_id, new, known is None)
@@ -509,6 +523,31 @@ class ClusterNode:
         if registry is None:
             return set()
         return {aggregate.definition.source for aggregate in list(registry.aggregates.values())}
+
+    def aggregate_keys(self) -> set[str]:
+        """This node's continuous aggregates as aggregate_key values."""
+        front, _ = self._front()
+        registry = registry_if_any(front, quiet=True)
+        if registry is None:
+            return set()
+        return {aggregate_key(a.definition.name, a.definition.sql) for a in list(registry.aggregates.values())}
+
+    def aggregate_holders(self, name: str, sql: str) -> AggregateHolders:
+        """Who keeps the continuous aggregate `name` defined by `sql` (the front engine's aggregate_holders).
+        Its refresher is the first node in cluster.toml order among this one and the peers that answer
+        and define it alike (same name, same SQL): one node does the work that every node defining it
+        would otherwise repeat. The others keep its changes pending; when the refresher stops answering
+        (the health probes' down_after rounds), the next in order recomputes them."""
+        key = aggregate_key(name, sql)
+        with self._remote_lock:
+            alike = {peer for peer, keys in self._remote_aggregates.items() if key in keys}
+        alike = {peer for peer in alike if self.health.healthy(peer)}
+        for node in self.config.nodes:
+            if node.id == self.node_id:
+                break
+            if node.id in alike:
+                return AggregateHolders(node.id, False, True)
+        return AggregateHolders(self.node_id, True, bool(alike))
 
     def _remember(self, touched: dict[str, list[int]]) -> None:
         second = int(time.monotonic())
@@ -894,6 +933,8 @@ class NodeState(msgspec.Struct):
     pending_hints: list[str]  # nodes this node holds hints for
     resync: list[str]  # nodes it marked as needing a resync
     aggregate_sources: list[str]  # measurements its continuous aggregates read
+    # its continuous aggregates as "<name>/<digest of the defining SQL>" (aggregate_key); absent from older nodes
+    aggregates: list[str] = []
 
 
 class Refusal(msgspec.Struct):

@@ -64,7 +64,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -161,6 +161,14 @@ class PartitionInfo:
         self.segments = segments
         self.directory = directory
         self.codecs = codecs
+
+
+class AggregateHolders(NamedTuple):
+    """Cluster mode: who keeps one continuous aggregate (see StorageEngine.aggregate_holders)."""
+
+    refresher: str  # the node whose background refresh recomputes it
+    here: bool  # whether that node is this one
+    elsewhere: bool  # whether a live peer defines it alike (its rows are then another node's too)
 
 
 class WriteResult:
@@ -279,6 +287,10 @@ class StorageEngine:
         # come back as one RowsTable, stored without a per-series object (_store_rows).
         self.rows_parser: RowsParser | None = None
         self.query_router: object | None = None
+        # Cluster mode, on the front engine: (continuous aggregate name, defining SQL) -> its AggregateHolders.
+        # Several nodes may define one aggregate alike; the background refresh leaves it to the refresher.
+        # None: a single node, which refreshes all of its own.
+        self.aggregate_holders: Callable[[str, str], AggregateHolders] | None = None
         self.fields: dict[str, dict[str, int]] = {}
         self.memtable = MemTable()
         self.flushing: list[MemTable] = []
