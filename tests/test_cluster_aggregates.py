@@ -3,6 +3,7 @@ node hears the writes and deletes every node coordinates, and its materialized r
 one node's aggregate over the same data; after a kill -9 of its node it is recomputed whole."""
 
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,36 @@ def test_an_aggregate_defined_on_two_nodes_is_refreshed_by_the_first_until_it_st
         up_to_date(single, nodes)
         code, answer = second.request("GET", "/aggregates")
         assert code == 200 and answer["aggregates"] == []
+    finally:
+        stop_cluster(nodes)
+        single.stop()
+
+
+def test_a_change_a_peer_missed_while_briefly_unreachable_reaches_its_aggregate(tmp_path: Path) -> None:
+    """n1 stopped (SIGSTOP) during one write and continued right after: n0 could not tell n1's aggregate of
+    it (the request timed out, or n1 looked down after the write's own forwards failed) and makes it up
+    at the next round that reaches n1, though no round saw n1 down. (A 0.3 s peer timeout makes the write's
+    forwards to n1 fail fast, before a background round finds n1 down; the aggregate's own queries are small.)"""
+    (tmp_path / "single").mkdir()
+    single = RustsServer(tmp_path / "single")
+    nodes = start_cluster(tmp_path, "Quorum", 3, timeout=0.3)
+    owner = nodes[1]
+    try:
+        single.write(dataset())
+        nodes[0].write(dataset())
+        definition = json.dumps({"name": "cpu_1m", "query": DEFINITION}).encode()
+        for node in (single, owner):
+            assert node.request("POST", "/aggregates", definition)[0] == 201
+        up_to_date(single, nodes)
+        time.sleep(2.5)  # a few background rounds: n0 knows that n1's aggregate reads cpu
+        late = "\n".join(f"cpu,host=h{j % 13},region=r1 usage={j}.75,procs={j}i {BASE + (j * 47) * SECOND}" for j in range(60))
+        single.write(late)
+        owner.process.send_signal(signal.SIGSTOP)
+        try:
+            nodes[0].write(late)
+        finally:
+            owner.process.send_signal(signal.SIGCONT)
+        up_to_date(single, nodes)
     finally:
         stop_cluster(nodes)
         single.stop()

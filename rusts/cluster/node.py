@@ -48,9 +48,9 @@ listeners directly, each peer whose aggregates read it (as its last
 GET /internal/state said) through POST /internal/written and
 POST /internal/deleted, before the write is acknowledged. A node learns a
 peer's aggregate sources once a round, so writes in between (after an
-aggregate is created, or while the peer was unreachable) would go untold:
-every node remembers the time ranges it wrote per measurement over the last
-RECENT_SECS, and when it learns that a peer reads a measurement it did not know
+aggregate is created, while the peer was unreachable, or when telling it failed:
+the peer is then forgotten as a reader) would go untold: every node remembers
+the time ranges it wrote or deleted per measurement over the last RECENT_SECS, and when it learns that a peer reads a measurement it did not know
 the peer read, it sends those ranges (POST /internal/changed), which the peer's
 aggregates recompute. A peer out of reach for longer is told to recompute
 everything it reads. An aggregate several nodes define alike is refreshed by
@@ -404,8 +404,7 @@ class ClusterNode:
                 with self._remote_lock:
                     self._remote_hints.pop(node_id, None)  # its hints wait for it; the others need not
                     self._remote_aggregates.pop(node_id, None)
-                    if self._remote_sources.pop(node_id, None) is not None:
-                        self._lost_at[node_id] = time.monotonic()
+                self._lose_sources(node_id)
                 continue
             outcome = client.get("/internal/state")
             if not outcome.stored:
@@ -626,17 +625,28 @@ class ClusterNode:
         self._tell_peers("/internal/written", set(times), msgspec.msgpack.encode(times))
 
     def _tell_peers(self, path: str, measurements: set[str], body: bytes) -> None:
+        """Tell each peer whose aggregates read one of `measurements`. A peer this node cannot tell (it looks
+        down, or the request fails) is forgotten as a reader: the next round that reaches it learns its
+        sources anew and sends it the ranges this node changed in them recently (_catch_up_aggregates),
+        this change included, as for a peer that was away."""
         with self._remote_lock:
             peers = [node_id for node_id, sources in self._remote_sources.items() if sources & measurements]
-        sends = [
-            (node_id, self._announcer.submit(self.clients[node_id].post, path, body, "application/msgpack"))
-            for node_id in peers if self.health.healthy(node_id)
-        ]
+        sends = []
+        for node_id in peers:
+            if self.health.healthy(node_id):
+                sends.append((node_id, self._announcer.submit(self.clients[node_id].post, path, body, "application/msgpack")))
+            else:
+                self._lose_sources(node_id)
         for node_id, send in sends:
             outcome = send.result()
             if not outcome.stored:
-                # It recomputes its aggregates whole at its next start; until then they may miss this change.
-                _log.warning("%s: %s not told to its continuous aggregates: %s", node_id, path, outcome.error)
+                _log.warning("%s: %s not told to its continuous aggregates (told at its return): %s", node_id, path, outcome.error)
+                self._lose_sources(node_id)
+
+    def _lose_sources(self, node_id: str) -> None:
+        with self._remote_lock:
+            if self._remote_sources.pop(node_id, None) is not None:
+                self._lost_at[node_id] = time.monotonic()
 
     def _hear_written(self, times: dict[str, list[int]]) -> None:
         front, _ = self._front()
@@ -669,6 +679,7 @@ class ClusterNode:
         ids = [found for found in (front.index.id_of(key) for key in keys) if found is not None]
         measurements = {entry.measurement for entry in (front.index.lookup(i) for i in ids) if entry is not None}
         if measurements:
+            self._remember({measurement: [start, end - 1] for measurement in measurements})  # for a catch-up
             self._tell_peers("/internal/deleted", measurements, encode_delete(delete_of_keys(keys, start, end)))
 
     # ---- deletes ----
