@@ -93,6 +93,56 @@ def test_backslash_before_an_ordinary_character_is_literal() -> None:
     assert batch.tags == [("ho\\st", "a\\b")]
 
 
+def test_a_doubled_backslash_is_one_backslash_even_before_a_delimiter() -> None:
+    # The line protocol reference: two contiguous backslashes read as one, the first escaping the second.
+    line = r"c\\pu,t=a\\,u=b\\\,c,v=x\\y f\\=1,g\\\\h=2 1"
+    for fast in (True, False):
+        (batch,) = parse_lines_ok(line, fast=fast).series
+        assert batch.measurement == "c\\pu"
+        assert batch.tags == [("t", "a\\"), ("u", "b\\,c"), ("v", "x\\y")]
+        assert sorted(batch.columns) == ["f\\", "g\\\\h"]
+    # \\\ is \\ followed by a lone backslash before an ordinary character: two backslashes
+    (batch,) = parse_lines_ok(r"m,t=a\\\b f=1 1").series
+    assert batch.tags == [("t", "a\\\\b")]
+
+
+def test_the_time_range_is_line_protocols() -> None:
+    # -9223372036854775806 .. 9223372036854775806; the i64 ends would be unreachable by any query.
+    for ts in (2**63 - 2, -(2**63) + 2):
+        assert one(f"cpu v=1 {ts}")["ts"] == ts
+    for ts in (2**63 - 1, -(2**63) + 1, -(2**63)):
+        assert "out of range" in error_of(f"cpu v=1 {ts}")
+    assert "out of range" in rows_of("cpu v=1 9223372037", precision="s")[1][0][1]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("_cpu v=1 1", "measurement name '_cpu' starts with '_'"), ("cpu,_host=a v=1 1", "tag key '_host' starts with '_'"),
+     ("cpu _v=1 1", "field key '_v' starts with '_'"), ("cpu v=1,_w=2 1", "field key '_w' starts with '_'")],
+)
+def test_names_starting_with_an_underscore_are_reserved(line: str, message: str) -> None:
+    assert message in error_of(line)
+    assert one("cpu,host=_a v_=1 1")["key"] == "cpu,host=_a", "only a leading underscore of a name is reserved"
+
+
+def test_a_string_field_holds_at_most_64_kb() -> None:
+    for fast in (True, False):
+        assert one(f'cpu s="{"x" * 65536}" 1', fast=fast)["fields"]["s"] == ("string", "x" * 65536)
+        assert "longer than the limit of 65536 bytes" in rows_of(f'cpu s="{"x" * 65537}" 1', fast=fast)[1][0][1]
+        # the limit is in UTF-8 bytes: 16385 four-byte characters are over it
+        assert "longer than the limit" in rows_of(f'cpu s="{"😀" * 16385}" 1', fast=fast)[1][0][1]
+        assert one(f'cpu s="{"😀" * 16384}" 1', fast=fast)["fields"]["s"][1] == "😀" * 16384
+
+
+def test_errors_name_the_column_where_they_are_found() -> None:
+    cases = [("cpu,a=1,b=2,a=3 v=1", 13, "duplicate tag key 'a'"), ("cpu,host=a", 11, "missing fields"),
+             ('cpu v=1,s="open', 11, "unterminated string"), ("cpu\tv=1 1", 0, "a tab in the measurement or tags is part of the name")]
+    for line, column, message in cases:
+        for fast in (True, False):
+            (error,) = parse_lines_ok(line, fast=fast).errors
+            assert message in error.message and (column == 0 or error.column == column), (line, error)
+
+
 def test_field_types_are_numpy_columns() -> None:
     body = "\n".join(f"m,h=a f={i}.5,i={i}i,u={i}u,b=t,s=\"x{i}\" {i}" for i in range(100))
     (batch,) = parse_lines_ok(body).series
@@ -231,19 +281,17 @@ def test_parse_lines_raises_the_first_error_and_builds_points() -> None:
 
 # --- property tests ----------------------------------------------------------
 
-# Names hold no backslash here: InfluxDB's escaping cannot express a name with
-# a backslash before an escaped character; literal backslashes have their own test.
-names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\\"), min_size=1, max_size=8)
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8)
 tag_values = names
 string_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"), max_size=10)
 
 
 def escape_name(text: str) -> str:
-    return text.replace(",", "\\,").replace(" ", "\\ ")
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
 
 
 def escape_key(text: str) -> str:
-    return text.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
 field_value = st.one_of(
@@ -256,16 +304,15 @@ field_value = st.one_of(
 
 
 def valid_key(text: str) -> bool:
-    # Keys ending in a backslash would escape the separator; 'time' is reserved;
-    # a leading '#' on the measurement makes a comment.
-    return not text.endswith("\\") and text != "time" and not text.startswith("#") and "\n" not in text
+    # 'time' and names starting with '_' are reserved; a leading '#' on the measurement makes a comment.
+    return text != "time" and not text.startswith(("#", "_")) and "\n" not in text
 
 
 points = st.tuples(
     names.filter(valid_key),
     st.dictionaries(names.filter(valid_key), tag_values.filter(valid_key), max_size=3),
     st.dictionaries(names.filter(valid_key), field_value, min_size=1, max_size=4),
-    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(2**63) + 2, 2**63 - 2),
 )
 
 
@@ -329,10 +376,10 @@ def test_a_long_unterminated_string_is_one_error_found_in_linear_time() -> None:
     # 200k lines inside an unclosed quote: re-parsing after every line took minutes.
     body = ('m,host=a s="' + "a\n" * 200_000).encode() + b"tail"
     batches, errors = parse_in_process(body, 1, 0)
-    assert batches == [] and [(e.line, e.message) for e in errors] == [(1, "unterminated string field value")]
-    closed = ('m,host=a s="' + "a\n" * 50_000 + 'b\\"c\nd" 5\nm,host=b x=1i 6').encode()
+    assert batches == [] and [(e.line, e.message) for e in errors] == [(1, "unterminated string field value: no closing quote")]
+    closed = ('m,host=a s="' + "a\n" * 30_000 + 'b\\"c\nd" 5\nm,host=b x=1i 6').encode()
     batches, errors = parse_in_process(closed, 1, 0)
     assert errors == []
     values = {b.key: b.columns for b in batches}
-    assert values["m,host=a"]["s"].values == ["a\n" * 50_000 + 'b"c\nd']
+    assert values["m,host=a"]["s"].values == ["a\n" * 30_000 + 'b"c\nd']
     assert values["m,host=b"]["x"].values.tolist() == [1]

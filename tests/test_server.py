@@ -111,6 +111,20 @@ def test_wal_tail_prints_the_stored_points(tmp_path: Path) -> None:
     assert out.splitlines() == ['cpu,host=a v=1.5,s="x \\"q\\"" 10', "m\\ x,t=a\\,b u=5u,i=-3i 20"]
 
 
+def test_the_extreme_times_line_protocol_allows_are_stored_and_queried(server: RustsServer) -> None:
+    last, first = 2**63 - 2, -(2**63) + 2  # 2262-04-11T23:47:16.854775806Z, 1677-09-21T00:12:43.145224194Z
+    # `?precision=` left empty means nanoseconds, as when it is absent
+    assert server.request("POST", "/write?precision=", f"edge v=1 {last}\nedge v=2 {first}\nedge v=3 5".encode())[0] == 204
+    status, body = server.request("POST", "/write", f"edge v=4 {2**63 - 1}\nedge v=5 {-(2**63)}\nedge v=6 6".encode())
+    assert status == 400 and body["written"] == 1 and [r["line"] for r in body["rejected"]] == [1, 2]
+    assert "out of range" in body["rejected"][0]["error"]
+    status, result = server.request("POST", "/sql", json.dumps({"query": "SELECT time, v FROM edge ORDER BY time"}).encode())
+    assert status == 200 and result["rows"] == [
+        ["1677-09-21T00:12:43.145224194Z", 2.0], ["1970-01-01T00:00:00.000000005Z", 3.0],
+        ["1970-01-01T00:00:00.000000006Z", 6.0], ["2262-04-11T23:47:16.854775806Z", 1.0],
+    ], result
+
+
 def test_query_over_http(server: RustsServer) -> None:
     body = "\n".join(
         f"trips,lic={'A' if i % 3 else 'B'} miles={i}.5,n={i}i {1_761_955_200_000_000_000 + i * 60_000_000_000}"

@@ -554,7 +554,8 @@ def test_tail_lines_replays_to_the_same_points(tmp_path: Path) -> None:
     replayed = parse_lines_ok(second.encode(), "ns", 0)
     assert replayed.points() == original.points()
     assert len(original.points()) == 7
-    assert [e.message for e in replayed.errors] == [e.message for e in original.errors] == ["missing fields"]
+    assert [e.message for e in replayed.errors] == [e.message for e in original.errors] == [
+        "missing fields: expected a space after the measurement and tags"]
     assert parse_lines_ok(("third" + third).encode(), "ns", 0).points() == parse_lines_ok(b"third v=3", "s", 42).points()
     with_seq = io.StringIO()
     assert tail_lines(str(tmp_path), 0, with_seq, with_seq=True) == 3

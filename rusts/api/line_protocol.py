@@ -4,18 +4,24 @@ Grammar (one point per line; the InfluxDB line protocol reference):
 
     measurement[,tag_key=tag_value...] field_key=field_value[,...] [timestamp]
 
-- Measurement: ends at an unescaped comma or space; `\\,` and `\\ ` escape.
+- Measurement: ends at an unescaped comma or space; `\\,`, `\\ ` and `\\\\`
+  escape (two backslashes are one, even before a comma or space).
 - Tag keys, tag values, field keys: end at an unescaped comma, equals sign or
-  space; `\\,`, `\\=` and `\\ ` escape. A backslash before any other
-  character is kept literally together with that character.
+  space; `\\,`, `\\=`, `\\ ` and `\\\\` escape. A backslash before any other
+  character is kept literally together with that character. A tab is part
+  of a name, not a separator (as InfluxDB reads it).
+- Names starting with `_` (measurement, tag keys, field keys) are reserved,
+  as InfluxDB reserves them; `time` is refused as a tag or field key.
 - Field values: `1.5`, `-1e3` (float), `7i` (integer), `7u` (unsigned),
   `t T true True TRUE f F false False FALSE` (boolean), `"text"` (string;
   inside quotes `\\"` and `\\\\` escape, other backslashes are literal, and
-  a newline inside the quotes is part of the value). NaN and infinity are
-  not numbers in line protocol.
+  a newline inside the quotes is part of the value; at most 64 KB of UTF-8).
+  NaN and infinity are not numbers in line protocol.
 - Timestamp: optional signed integer in the request's precision (ns, us, ms,
-  s); without one the server's clock stamps the point.
-- Sections are separated by spaces (runs of spaces and tabs are accepted);
+  s); without one the server's clock stamps the point. In nanoseconds it
+  must lie in -9223372036854775806..9223372036854775806 (the i64 ends mean
+  "no bound" to queries).
+- Sections are separated by a space, after which more spaces and tabs are skipped;
   blank lines and lines starting with `#` are skipped; CRLF is accepted.
 - Rejected per line, never per batch: missing measurement, fields or values,
   empty keys, duplicate tag keys, the reserved key `time`, numbers out of
@@ -41,8 +47,17 @@ from numpy.typing import NDArray
 
 from rusts.api import parse_pool
 from rusts.core.errors import LineProtocolError
-from rusts.core.hashing import scan_token, series_id_of_key, series_key, tags_of_key, unescape
-from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_NAMES, KIND_STRING, KIND_UNSIGNED
+from rusts.core.hashing import KEY_SPECIALS, NAME_SPECIALS, scan_token, series_id_of_key, series_key, tags_of_key, unescape
+from rusts.core.kinds import (
+    KIND_BOOLEAN,
+    KIND_FLOAT,
+    KIND_INTEGER,
+    KIND_NAMES,
+    KIND_STRING,
+    KIND_UNSIGNED,
+    POINT_TIME_MAX,
+    POINT_TIME_MIN,
+)
 from rusts.storage.columns import Column
 
 PRECISION_MULTIPLIERS: dict[str, int] = {
@@ -54,6 +69,8 @@ PRECISION_MULTIPLIERS: dict[str, int] = {
     "s": 1_000_000_000,
 }
 
+# The longest string field value, in UTF-8 bytes: line protocol's documented limit of 64 KB.
+MAX_STRING_BYTES = 65536
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
 U64_MAX = 2**64 - 1
@@ -186,7 +203,14 @@ class ParsedLine:
 
 
 class _Unterminated(Exception):
-    """A string field value still open at the end of the line: the next line continues it."""
+    """A string field value still open at the end of the line: the next line continues it.
+
+    `column` is the 1-based column of its opening quote.
+    """
+
+    def __init__(self, column: int) -> None:
+        super().__init__(column)
+        self.column = column
 
 
 # ---------------------------------------------------------------------------
@@ -212,9 +236,11 @@ def parse_series_part(line: str, lineno: int) -> tuple[str, list[tuple[str, str]
     """Parse `measurement[,k=v...]`; returns name, sorted tags, and the index after it."""
     end_measurement = scan_token(line, 0, ", ")
     _check_trailing_backslash(line, 0, end_measurement, lineno, "measurement")
-    measurement = unescape(line[:end_measurement], ", ")
+    measurement = unescape(line[:end_measurement], NAME_SPECIALS)
     if not measurement:
         raise LineProtocolError(lineno, 1, "missing measurement name")
+    if measurement[0] == "_":
+        raise LineProtocolError(lineno, 1, f"measurement name {measurement!r} starts with '_', which is reserved")
     tags: list[tuple[str, str]] = []
     i = end_measurement
     n = len(line)
@@ -232,17 +258,34 @@ def parse_series_part(line: str, lineno: int) -> tuple[str, list[tuple[str, str]
             raise LineProtocolError(lineno, value_start + 1, "missing tag value")
         if value_end < n and line[value_end] == "=":
             raise LineProtocolError(lineno, value_end + 1, "unescaped '=' in tag value")
-        key = unescape(line[key_start:key_end], ",= ")
+        key = unescape(line[key_start:key_end], KEY_SPECIALS)
         if key == "time":
             raise LineProtocolError(lineno, key_start + 1, "tag key 'time' is reserved")
-        tags.append((key, unescape(line[value_start:value_end], ",= ")))
+        if key[0] == "_":
+            raise LineProtocolError(lineno, key_start + 1, f"tag key {key!r} starts with '_', which is reserved")
+        tags.append((key, unescape(line[value_start:value_end], KEY_SPECIALS)))
         i = value_end
     if len(tags) > 1:
         tags.sort()
         for t in range(1, len(tags)):
             if tags[t][0] == tags[t - 1][0]:
-                raise LineProtocolError(lineno, 0, f"duplicate tag key {tags[t][0]!r}")
+                raise LineProtocolError(lineno, _repeated_key_column(line, end_measurement, tags[t][0]),
+                                        f"duplicate tag key {tags[t][0]!r}")
     return measurement, tags, i
+
+
+def _repeated_key_column(line: str, start: int, repeated: str) -> int:
+    """The 1-based column of the second tag key `repeated` in the tag set starting at `start`."""
+    seen = False
+    i = start
+    while i < len(line) and line[i] == ",":
+        key_end = scan_token(line, i + 1, ",= ")
+        if unescape(line[i + 1 : key_end], KEY_SPECIALS) == repeated:
+            if seen:
+                return i + 2
+            seen = True
+        i = scan_token(line, key_end + 1, ",= ")
+    return 0
 
 
 def _is_digits(text: str, start: int, end: int) -> bool:
@@ -329,7 +372,7 @@ def _scan_string(line: str, start: int, lineno: int) -> tuple[str, int]:
             out.append(line[plain_from:i])
             return "".join(out), i + 1
         i += 1
-    raise _Unterminated()
+    raise _Unterminated(start + 1)
 
 
 def parse_field_set(line: str, start: int, lineno: int) -> tuple[dict[str, tuple[int, object]], int]:
@@ -345,12 +388,17 @@ def parse_field_set(line: str, start: int, lineno: int) -> tuple[dict[str, tuple
             raise LineProtocolError(lineno, i + 1, "missing '=' after field key")
         if key_end == i:
             raise LineProtocolError(lineno, i + 1, "empty field key")
-        key = unescape(line[i:key_end], ",= ")
+        key = unescape(line[i:key_end], KEY_SPECIALS)
         if key == "time":
             raise LineProtocolError(lineno, i + 1, "field key 'time' is reserved")
+        if key[0] == "_":
+            raise LineProtocolError(lineno, i + 1, f"field key {key!r} starts with '_', which is reserved")
         value_start = key_end + 1
         if value_start < n and line[value_start] == '"':
             text, i = _scan_string(line, value_start, lineno)
+            if len(text) > MAX_STRING_BYTES // 4 and len(text.encode("utf-8")) > MAX_STRING_BYTES:
+                raise LineProtocolError(lineno, value_start + 1, f"string value of field {key!r} is longer than "
+                                        f"the limit of {MAX_STRING_BYTES} bytes (64 KB)")
             fields[key] = (KIND_STRING, text)
         else:
             value_end = value_start
@@ -369,9 +417,16 @@ def parse_timestamp(raw: str, multiplier: int, lineno: int, column: int) -> int:
     if not _is_digits(raw, start, len(raw)):
         raise LineProtocolError(lineno, column, f"invalid timestamp {raw!r}")
     value = int(raw) * multiplier
-    if value < I64_MIN or value > I64_MAX:
-        raise LineProtocolError(lineno, column, f"timestamp {raw!r} is out of range for nanoseconds since the epoch")
+    if value < POINT_TIME_MIN or value > POINT_TIME_MAX:
+        raise LineProtocolError(
+            lineno, column, f"timestamp {raw!r} is out of range: a point's time is -9223372036854775806 to "
+            "9223372036854775806 nanoseconds since the epoch (1677-09-21 to 2262-04-11)")
     return value
+
+
+def _tab_hint(line: str, series_end: int) -> str:
+    """What to add to an error when a tab in the series section may have been meant as a separator."""
+    return " (a tab in the measurement or tags is part of the name: sections are separated by spaces)" if "\t" in line[:series_end] else ""
 
 
 def parse_line(line: str, lineno: int, multiplier: int) -> ParsedLine:
@@ -382,12 +437,19 @@ def parse_line(line: str, lineno: int, multiplier: int) -> ParsedLine:
     measurement, tags, i = parse_series_part(line, lineno)
     n = len(line)
     if i >= n:
-        raise LineProtocolError(lineno, 0, "missing fields")
+        raise LineProtocolError(lineno, i + 1, f"missing fields: expected a space after the measurement and tags{_tab_hint(line, i)}")
+    series_end = i
     while i < n and _is_space(line[i]):
         i += 1
     if i >= n:
-        raise LineProtocolError(lineno, 0, "missing fields")
-    fields, i = parse_field_set(line, i, lineno)
+        raise LineProtocolError(lineno, i + 1, "missing fields: expected key=value after the space")
+    try:
+        fields, i = parse_field_set(line, i, lineno)
+    except LineProtocolError as exc:
+        hint = _tab_hint(line, series_end)
+        if not hint:
+            raise
+        raise LineProtocolError(lineno, exc.column, exc.message + hint) from None
     if i < n and not _is_space(line[i]):
         raise LineProtocolError(lineno, i + 1, f"unexpected {line[i]!r} after field value")
     while i < n and _is_space(line[i]):
@@ -535,7 +597,7 @@ def field_keys(fields: str) -> list[str] | None:
         if equals <= pos:
             return None
         key = fields[pos:equals]
-        if " " in key or '"' in key or "," in key or key == "time":
+        if " " in key or '"' in key or "," in key or key == "time" or key[0] == "_":
             return None
         keys.append(key)
         value = equals + 1
@@ -627,7 +689,7 @@ class _Scanner:
             digits = raw_ts[1:] if raw_ts.startswith("-") else raw_ts
             if digits.isdigit():
                 timestamp = int(raw_ts) * self.multiplier
-                if timestamp < I64_MIN or timestamp > I64_MAX:
+                if timestamp < POINT_TIME_MIN or timestamp > POINT_TIME_MAX:
                     return False
                 fields_end = last_space
             elif quote < 0:
@@ -702,7 +764,7 @@ class _Scanner:
                 except LineProtocolError as exc:
                     self.errors.append(exc)
                     break
-                except _Unterminated:
+                except _Unterminated as open_string:
                     # A newline inside a quoted string belongs to the value. Only a line holding a
                     # quote can close the string: the lines before the next one are taken at once
                     # (re-parsing after every line was quadratic in a long unterminated string).
@@ -711,7 +773,7 @@ class _Scanner:
                     while closing < count and '"' not in lines[closing]:
                         closing += 1
                     if closing >= count:
-                        self.errors.append(LineProtocolError(lineno, 0, "unterminated string field value"))
+                        self.errors.append(LineProtocolError(lineno, open_string.column, "unterminated string field value: no closing quote"))
                         index = count
                         break
                     while index <= closing:

@@ -22,6 +22,7 @@ from mypy_extensions import i64
 from numpy.typing import NDArray
 
 from rusts.api.line_protocol import (
+    MAX_STRING_BYTES,
     FastRows,
     FieldColumn,
     Layout,
@@ -488,6 +489,8 @@ def _decode_column(buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: N
     if lead == _QUOTE:
         if not (bool((first == _QUOTE).all()) and bool((last == _QUOTE).all()) and bool((lengths >= 2).all())):
             return None
+        if bool((lengths > MAX_STRING_BYTES + 2).any()):
+            return None  # the general scanner names the line
         return (KIND_STRING, _string_array(buf, starts + 1, lengths - 2).to_numpy(zero_copy_only=False))
     if tail == _LOWER_I or tail == _LOWER_U:
         if not bool((last == tail).all()):

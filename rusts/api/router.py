@@ -231,7 +231,7 @@ async def _write(request: Request[Any, Any, State], precision: str) -> Response[
     engine = holder.engine
     if engine is None:
         return _error(STATUS_UNAVAILABLE, "the storage engine is not ready (recovering)")
-    multiplier = PRECISION_MULTIPLIERS.get(precision)
+    multiplier = PRECISION_MULTIPLIERS.get(precision or "ns")  # `?precision=` left empty: the default
     if multiplier is None:
         return _error(STATUS_BAD_REQUEST, f"unknown precision {precision!r}: expected ns, us, ms or s")
     result = await _stored(request, "its points", engine.write_line_protocol, multiplier, None)

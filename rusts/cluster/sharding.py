@@ -34,7 +34,7 @@ from hashlib import blake2b
 
 from rusts.cluster.config import ClusterConfig
 from rusts.core.errors import LineProtocolError
-from rusts.core.hashing import scan_token, series_id_of_key, series_key, unescape
+from rusts.core.hashing import KEY_SPECIALS, NAME_SPECIALS, scan_token, series_id_of_key, series_key, unescape
 
 NANOS_PER_SECOND = 1_000_000_000
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -274,8 +274,6 @@ def _series_parts(record: str, line: int) -> tuple[str, list[tuple[str, str]], s
     if end >= len(body):
         raise LineProtocolError(line, 0, "missing fields: expected a space after the measurement and tags")
     section, rest = body[:end], body[end:].lstrip(" \t")
-    if section.endswith("\\"):
-        raise LineProtocolError(line, 0, "trailing backslash in the series section")
     parts: list[str] = []
     at = 0
     while True:
@@ -284,7 +282,7 @@ def _series_parts(record: str, line: int) -> tuple[str, list[tuple[str, str]], s
         if comma >= len(section):
             break
         at = comma + 1
-    measurement = unescape(parts[0], ", ")
+    measurement = unescape(parts[0], NAME_SPECIALS)
     if not measurement:
         raise LineProtocolError(line, 1, "missing measurement")
     tags: list[tuple[str, str]] = []
@@ -292,7 +290,7 @@ def _series_parts(record: str, line: int) -> tuple[str, list[tuple[str, str]], s
         equals = scan_token(part, 0, "=")
         if equals <= 0 or equals >= len(part) - 1:
             raise LineProtocolError(line, 0, f"tag {part!r} is not key=value")
-        tags.append((unescape(part[:equals], ",= "), unescape(part[equals + 1 :], ",= ")))
+        tags.append((unescape(part[:equals], KEY_SPECIALS), unescape(part[equals + 1 :], KEY_SPECIALS)))
     tags.sort()
     return measurement, tags, series_key(measurement, tags), rest
 

@@ -39,8 +39,11 @@ def series_key(measurement: str, sorted_tags: list[tuple[str, str]]) -> str:
     return ",".join(parts)
 
 
-# Every character the canonical key escapes (a backslash escapes the next character).
-_KEY_SPECIALS = "\\, ="
+# What a backslash escapes in line protocol, and so in the canonical key: in a measurement name a
+# comma, a space or a backslash; in a tag key, tag value or field key also an equals sign. A
+# backslash before anything else is a literal backslash.
+NAME_SPECIALS = "\\, "
+KEY_SPECIALS = "\\, ="
 
 
 def scan_token(text: str, start: int, stops: str) -> int:
@@ -80,7 +83,7 @@ def unescape(raw: str, specials: str) -> str:
 def tags_of_key(key: str) -> tuple[str, list[tuple[str, str]]]:
     """The measurement and sorted tags a canonical series key was made from (series_key's inverse)."""
     end = scan_token(key, 0, ",")
-    measurement = unescape(key[:end], _KEY_SPECIALS)
+    measurement = unescape(key[:end], KEY_SPECIALS)
     tags: list[tuple[str, str]] = []
     while end < len(key):
         start = end + 1
@@ -88,7 +91,7 @@ def tags_of_key(key: str) -> tuple[str, list[tuple[str, str]]]:
         end = scan_token(key, equals, ",")
         if equals == end:
             raise ValueError(f"{key!r} is not a canonical series key: tag {key[start:end]!r} has no '='")
-        tags.append((unescape(key[start:equals], _KEY_SPECIALS), unescape(key[equals + 1 : end], _KEY_SPECIALS)))
+        tags.append((unescape(key[start:equals], KEY_SPECIALS), unescape(key[equals + 1 : end], KEY_SPECIALS)))
     return measurement, tags
 
 

@@ -20,3 +20,9 @@ NUMPY_DTYPES: Final[dict[int, Any]] = {
     KIND_UNSIGNED: np.uint64,
     KIND_BOOLEAN: np.bool_,
 }
+
+# The range of a point's time in nanoseconds since the epoch, as line protocol documents it
+# (-9223372036854775806 .. 9223372036854775806). The ends of i64 stay free to mean "no bound" in
+# time ranges: a point stored at either could never be selected.
+POINT_TIME_MIN: Final = -(2**63) + 2
+POINT_TIME_MAX: Final = 2**63 - 2

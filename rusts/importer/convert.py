@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from rusts.core.hashing import series_key
-from rusts.core.kinds import KIND_FLOAT, KIND_STRING
+from rusts.core.kinds import KIND_FLOAT, KIND_STRING, POINT_TIME_MAX, POINT_TIME_MIN
 from rusts.importer.columns import ColumnPlan, InputError, ImportSpec
 
 I64_MAX = 2**63 - 1
@@ -165,10 +165,15 @@ class Converter:
                 if np.any(np.abs(raw) > limit):
                     raise InputError(f"{self.source}: timestamp column {self.plan.time_column!r} holds values beyond "
                                      f"the nanosecond range (1677..2262) in unit {self.spec.timestamp_unit}")
-                return raw * self.plan.time_multiplier, valid
-            return _nanoseconds(column).fill_null(0).to_numpy(), valid
+                times = raw * self.plan.time_multiplier
+            else:
+                times = _nanoseconds(column).fill_null(0).to_numpy()
         except (pa.ArrowInvalid, OverflowError) as exc:
             raise InputError(f"{self.source}: timestamp column {self.plan.time_column!r}: {exc}") from None
+        if len(times) and (int(times.min()) < POINT_TIME_MIN or int(times.max()) > POINT_TIME_MAX):
+            raise InputError(f"{self.source}: timestamp column {self.plan.time_column!r} holds a time outside "
+                             f"{POINT_TIME_MIN}..{POINT_TIME_MAX} ns, the range of a point's time")
+        return times, valid
 
     def _series(self, batch: Any) -> tuple[NDArray[np.int64], list[str], list[list[tuple[str, str]]]]:
         """Per row a series code; per code the series key and its sorted tags."""

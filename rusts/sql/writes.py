@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from sqlglot import exp
 
+from rusts.core.kinds import POINT_TIME_MAX, POINT_TIME_MIN
 from rusts.query.errors import UnknownMeasurementError
 from rusts.query.executor import execute
 from rusts.query.model import Aggregation, Query
@@ -173,18 +174,8 @@ def _kind_of(name: str, values: list[Any]) -> str:
 
 
 def _escape(text: str, specials: str) -> str:
-    """`text` as line protocol writes a name: each special character after a backslash.
-
-    The parser keeps a backslash that is not before a special character (and a
-    doubled one) literally, so backslashes are written as they are; a backslash
-    right before a special character or at the end cannot be written unambiguously.
-    """
-    for i, char in enumerate(text):
-        if char == "\\" and (i + 1 == len(text) or text[i + 1] in specials):
-            raise DatatypeMismatchError(
-                f"{text!r} has a backslash before {'its end' if i + 1 == len(text) else repr(text[i + 1])}, "
-                "which line protocol cannot carry in a name, tag or key"
-            )
+    """`text` as line protocol writes a name: a backslash before each backslash and special character."""
+    text = text.replace("\\", "\\\\")
     for char in specials:
         text = text.replace(char, "\\" + char)
     return text
@@ -279,7 +270,8 @@ def _line(measurement: str, roles: dict[str, str], values: dict[str, list[Any]],
         field_parts.append(_field(name, role, value, row))
     if not field_parts:
         raise NotNullViolationError(f"INSERT row {row} has no field value (a point needs at least one field)")
-    if not I64_MIN <= stamp <= I64_MAX:
-        raise OutOfRangeError(f"INSERT row {row}: time {stamp} is out of range")
+    if not POINT_TIME_MIN <= stamp <= POINT_TIME_MAX:
+        raise OutOfRangeError(f"INSERT row {row}: time {stamp} is out of range (a point's time is "
+                              f"{POINT_TIME_MIN} to {POINT_TIME_MAX} nanoseconds since the epoch)")
     series = [_escape(measurement, ", ")] + [f"{_escape_key(k)}={_escape_key(v)}" for k, v in sorted(tag_pairs)]
     return f"{','.join(series)} {','.join(field_parts)} {stamp}"
