@@ -214,6 +214,11 @@ def test_asyncpg_binary_extended_protocol(server: RustsServer) -> None:
             assert await conn.fetchval("SELECT COUNT(*) FROM trips WHERE trip_miles > $1", 30.0) == sum(
                 1 for i in range(ROWS) if 1.5 + i * 0.25 > 30.0
             )
+            # parameters cast as SQLAlchemy's asyncpg dialect writes them
+            casted = await conn.fetch(
+                "SELECT trip_time FROM trips WHERE hvfhs_license_num = $1::VARCHAR AND trip_time > $2::BIGINT "
+                "AND trip_miles > $3::FLOAT AND wav = $4::BOOLEAN ORDER BY time LIMIT $5::INTEGER", "HV0003", 300, 1.0, True, 2)
+            assert [row[0] for row in casted] == [303, 309]
             row = await conn.fetchrow("SELECT trip_time, wav, shared_request_flag FROM trips ORDER BY time LIMIT 1")
             assert tuple(row) == (300, False, "Y")
             with pytest.raises(asyncpg.exceptions.UndefinedColumnError):
@@ -273,6 +278,31 @@ def test_sqlalchemy_inspector_and_bound_parameters(server: RustsServer, driver: 
                 sqlalchemy.text("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = :license"), {"license": "HV0003"}
             ).scalar()
             assert count == counts_by_license()["HV0003"]
+            # SQL built by the dialect: psycopg's casts every bound parameter (LIMIT %(param_1)s::INTEGER)
+            trips = sqlalchemy.Table("trips", sqlalchemy.MetaData(), autoload_with=conn)
+            query = (sqlalchemy.select(trips.c.trip_time).where(trips.c.hvfhs_license_num == "HV0003")
+                     .where(trips.c.trip_time > 300).order_by(trips.c.time).limit(2))
+            assert [row[0] for row in conn.execute(query)] == [303, 306]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_pandas_to_sql_creates_and_appends_to_a_measurement(server: RustsServer, driver: str) -> None:
+    engine = sqlalchemy.create_engine(f"postgresql+{driver}://rusts@127.0.0.1:{server.pg_port}/rusts")
+    name = f"frame_{driver}"
+    try:
+        times = pandas.to_datetime([START_NS + k * 1_000_000_000 for k in range(4)], utc=True)
+        frame = pandas.DataFrame({"time": times, "host": ["a", "b", "a", "b"], "v": [1.0, 2.0, 3.0, 4.5],
+                                  "k": [1, 2, 3, 4], "flag": [True, False, True, False]})
+        # to_sql sends CREATE TABLE, then its INSERTs; the second call appends
+        assert frame.iloc[:2].to_sql(name, engine, if_exists="append", index=False) in (2, -1, None)
+        assert frame.iloc[2:].to_sql(name, engine, if_exists="append", index=False) in (2, -1, None)
+        back = pandas.read_sql(f"SELECT time, host, v, k, flag FROM {name} ORDER BY time", engine)
+        assert list(back["v"]) == [1.0, 2.0, 3.0, 4.5] and list(back["k"]) == [1, 2, 3, 4]
+        assert list(back["host"]) == ["a", "b", "a", "b"] and list(back["flag"]) == [True, False, True, False]
+        columns = {c["name"]: c["type"] for c in sqlalchemy.inspect(engine).get_columns(name)}
+        assert isinstance(columns["v"], sqlalchemy.Float) and isinstance(columns["k"], sqlalchemy.BigInteger)
     finally:
         engine.dispose()
 

@@ -214,7 +214,7 @@ UNSUPPORTED: list[tuple[str, str]] = [
     ("SELECT * FROM cpu WHERE host IN (SELECT host FROM cpu)", "subquery"),
     ("SELECT AVG(usage) OVER () FROM cpu", "window function"),
     ("SELECT SUM(usage + 1) FROM cpu", "aggregate of an expression"),
-    ("SELECT DISTINCT host FROM cpu", "SELECT DISTINCT"),
+    ("SELECT DISTINCT ON (host) host, usage FROM cpu", "SELECT DISTINCT"),
     ("SELECT upper(host) FROM cpu", "function UPPER"),
     ("SELECT variance(usage) FROM cpu", "function VAR"),
     ("SELECT 1 FROM cpu; SELECT 2 FROM cpu", "multiple statements"),

@@ -135,6 +135,19 @@ ANSWERS = [
     ("SELECT COUNT(*) FROM m WHERE host NOT IN ('a', NULL)", [[0]]),
     ("SELECT host FROM m WHERE host IN ('a', NULL) ORDER BY time", [["a"], ["a"]]),
     ("SELECT v FROM sp WHERE dc = NULL OR host = 'b' ORDER BY v", [[2.0]]),
+    # a literal cast to a float type is a float: division by an integer keeps its fraction
+    ("SELECT 7::double precision / 2, CAST(7 AS real) / 2, '7'::float8 / 2 FROM m LIMIT 1", [[3.5, 3.5, 3.5]]),
+    ("SELECT j / 2::double precision FROM m WHERE j = 3", [[1.5]]),
+    ("SELECT j FROM m WHERE j / 2::double precision = 1.5", [[3]]),
+    # casts of literals compare and limit as the literal (SQLAlchemy casts every bound parameter)
+    ("SELECT COUNT(*) FROM m WHERE j > 1::BIGINT AND host = 'a'::VARCHAR AND f > 1.4::FLOAT", [[1]]),
+    ("SELECT j FROM m WHERE j > 0 ORDER BY time LIMIT 1::INTEGER", [[3]]),
+    ("SELECT COUNT(*) FROM m WHERE b = TRUE::BOOLEAN", [[1]]),
+    ("SELECT 2.5::bigint, (-2.5)::bigint, 1.4::int FROM m LIMIT 1", [[3, -3, 1]]),
+    # SELECT DISTINCT of tags (Grafana's template variables)
+    ("SELECT DISTINCT host FROM m ORDER BY host", [["a"], ["b"], ["c"]]),
+    ("SELECT DISTINCT dc, host AS h FROM m WHERE host IN ('a', 'b') ORDER BY dc, h", [["x", "a"], ["x", "b"], ["y", "b"]]),
+    ("SELECT DISTINCT dc FROM sp ORDER BY dc", [["x"], ["y"], [None]]),
     # MIN and MAX of a text column, NULL where a group has no value
     ("SELECT host, MIN(s), MAX(s) FROM st GROUP BY host ORDER BY host", [["a", "", "b"], ["b", "a", "ba"], ["c", None, None]]),
     ("SELECT MIN(s), MAX(s), COUNT(s) FROM st", [["", "ba", 5]]),

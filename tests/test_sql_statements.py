@@ -261,6 +261,34 @@ def test_insert_goes_through_the_wal_with_escaping(tmp_path: Path) -> None:
         engine.close()
 
 
+def test_create_table_declares_the_roles_insert_follows(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    try:
+        create = "CREATE TABLE readings (time TIMESTAMPTZ, site TEXT, v FLOAT(53), n BIGINT, ok BOOLEAN)"
+        assert execute_sql(engine, create).tag == "CREATE TABLE"
+        assert parameter_types(engine, "INSERT INTO readings (time, site, v, n, ok) VALUES ($1, $2, $3, $4, $5)") == [
+            "timestamp", "string", "float", "integer", "boolean"]
+        # v is declared double precision: an integer value is stored as a float, not an integer field
+        execute_sql(engine, "INSERT INTO readings (time, site, v, n, ok) VALUES (5, 'a', 1, 2, true)")
+        assert engine.field_types("readings") == {"v": "float", "n": "integer", "ok": "boolean"}
+        assert engine.tag_keys("readings") == ["site"]
+        assert execute_sql(engine, "SELECT time, site, v FROM readings").rows == [[5, "a", 1.0]]
+        for text, state in [(create, "42P07"), ("CREATE TABLE t2 (time TIMESTAMPTZ, at TIMESTAMPTZ)", "42804"),
+                            ("CREATE TABLE t3 (time TIMESTAMPTZ, j JSONB)", "42804"),
+                            ("CREATE TABLE t4 AS SELECT * FROM readings", "0A000"),
+                            ("CREATE INDEX i ON readings (site)", "0A000")]:
+            with pytest.raises(QueryError) as caught:
+                execute_sql(engine, text)
+            assert sqlstate_of(caught.value) == state, (text, caught.value)
+        assert execute_sql(engine, create.replace("TABLE", "TABLE IF NOT EXISTS")).tag == "CREATE TABLE"
+        # a declared measurement not written yet can be dropped; then it is unknown again
+        execute_sql(engine, "CREATE TABLE later (time TIMESTAMPTZ, x BIGINT)")
+        assert execute_sql(engine, "DROP TABLE later").tag == "DROP TABLE"
+        assert sqlstate_of(error_of(engine, "DROP TABLE later")) == "42P01"
+    finally:
+        engine.close()
+
+
 def test_delete_by_tag_and_time(engine: StorageEngine) -> None:
     before = json(engine, {"measurement": "cpu", "fields": ["usage"]}).rows
     cut = BASE + 20 * MINUTE

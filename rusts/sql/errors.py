@@ -126,6 +126,12 @@ class NotNullViolationError(SqlError):
     sqlstate = NOT_NULL_VIOLATION
 
 
+class DuplicateTableError(SqlError):
+    """CREATE TABLE of a measurement that exists."""
+
+    sqlstate = "42P07"
+
+
 class WrongObjectTypeError(SqlError):
     """A statement for one kind of object naming another (DROP TABLE of a continuous aggregate)."""
 

@@ -2,17 +2,20 @@
 
 - A cast of a literal to a number, text or boolean type is that literal of that type
   (`'3.0'::double precision`, `7::int8`: pgjdbc's simple query mode writes parameters this way).
+- `SELECT DISTINCT a, b` without aggregates is `SELECT a, b ... GROUP BY a, b`.
 - `x = ANY(ARRAY[a, b])` and `x = ANY('{a,b}')` are `x IN (a, b)`; `x <> ALL(...)` is
   `x NOT IN (...)` (node-postgres sends a JavaScript array parameter as '{a,b}').
 
 Anything these rules do not match is left as it was, for the translator to answer or refuse.
 """
 
+import decimal
+import math
 from typing import Final
 
 from sqlglot import exp
 
-from rusts.sql.errors import InvalidTextError
+from rusts.sql.errors import InvalidTextError, OutOfRangeError
 from rusts.sql.nodes import unparen
 
 _FLOAT_TYPES: Final = frozenset({exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT, exp.DataType.Type.DECIMAL})
@@ -27,6 +30,8 @@ def normalize(tree: exp.Expression) -> exp.Expression:
 
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Select) and isinstance(node.args.get("distinct"), exp.Distinct):
+        return _distinct_as_group_by(node)
     if isinstance(node, exp.Cast):
         return _literal_cast(node) or node
     if isinstance(node, exp.EQ) and isinstance(node.expression, exp.Any):
@@ -41,31 +46,58 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
 
 def _literal_cast(node: exp.Cast) -> exp.Expression | None:
     value = unparen(node.this)
+    sign = ""
+    if isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal) and not value.this.is_string:
+        value, sign = value.this, "-"
+    if isinstance(value, exp.Boolean) and node.to.this == exp.DataType.Type.BOOLEAN:
+        return value
     if not isinstance(value, exp.Literal):
         return None
     target = node.to.this
-    text = str(value.this).strip()
+    text = sign + str(value.this).strip()
     if target in _FLOAT_TYPES:
         try:
-            float(text)
+            number = float(text)
         except ValueError:
             raise InvalidTextError(f'invalid input syntax for type double precision: "{value.this}"') from None
-        return exp.Literal.number(text)
+        # repr keeps a float a float: `7::double precision / 2` is 3.5, not integer division
+        return exp.Literal.number(repr(number)) if math.isfinite(number) else None
     if target in _INTEGER_TYPES:
         if value.is_string:
             try:
-                return exp.Literal.number(str(int(text)))
+                integer = int(text)
             except ValueError:
                 raise InvalidTextError(f'invalid input syntax for type bigint: "{value.this}"') from None
-        return None  # a numeric literal cast to an integer rounds: the translator's cast does that
+        else:
+            try:  # a numeric literal rounds half away from zero, as PostgreSQL's numeric does
+                integer = int(decimal.Decimal(text).to_integral_value(decimal.ROUND_HALF_UP))
+            except (decimal.InvalidOperation, ValueError, OverflowError):
+                return None
+        if not -(2**63) <= integer < 2**63:
+            raise OutOfRangeError(f"{value.this} is out of the bigint range")
+        return exp.Literal.number(str(integer))
     if target in _TEXT_TYPES:
-        return exp.Literal.string(str(value.this))
+        return exp.Literal.string(sign + str(value.this))
     if target == exp.DataType.Type.BOOLEAN and value.is_string:
         word = text.lower()
         if word in _TRUE or word in _FALSE:
             return exp.Boolean(this=word in _TRUE)
         raise InvalidTextError(f'invalid input syntax for type boolean: "{value.this}"')
     return None
+
+
+def _distinct_as_group_by(select: exp.Select) -> exp.Select:
+    """`SELECT DISTINCT a, b ... ` is `SELECT a, b ... GROUP BY a, b` when it has no aggregate, GROUP BY
+    or DISTINCT ON (Grafana's template variables: `SELECT DISTINCT host FROM cpu`)."""
+    distinct = select.args["distinct"]
+    if distinct.args.get("on") is not None or select.args.get("group") is not None:
+        return select
+    items = [item.this if isinstance(item, exp.Alias) else item for item in select.expressions]
+    if any(isinstance(item, exp.Star) or item.find(exp.AggFunc) is not None for item in items):
+        return select
+    grouped = select.copy()
+    grouped.set("distinct", None)
+    return grouped.group_by(*[item.copy() for item in items], copy=False)
 
 
 def _array_items(node: exp.Expression) -> list[exp.Expression] | None:

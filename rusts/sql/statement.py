@@ -35,6 +35,7 @@ from rusts.retention.show import retention_statement
 from rusts.sql.catalog import answer_catalog, looks_like_catalog
 from rusts.sql.errors import UnsupportedSqlError, WrongObjectTypeError
 from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, literal, unparen, unsupported
+from rusts.sql.normalize import normalize
 from rusts.sql.translator import (
     FLOAT_CASTS,
     INTEGER_CASTS,
@@ -47,7 +48,7 @@ from rusts.sql.translator import (
     table_scope,
     translate_select,
 )
-from rusts.sql.writes import delete, drop, insert, match_drop
+from rusts.sql.writes import create_table, delete, drop, insert, match_drop
 from rusts.storage.engine import StorageEngine
 
 __all__ = ["SqlAnswer", "SqlStream", "describe_sql", "execute_sql", "parameter_types", "stream_sql"]
@@ -95,6 +96,8 @@ def execute_sql(engine: StorageEngine, text: str, timeout: float | None = None, 
         return SqlAnswer([], [], f"INSERT 0 {insert(engine, statement, at)}")
     if isinstance(statement, exp.Delete):
         return SqlAnswer([], [], f"DELETE {delete(engine, statement, at, timeout)}")
+    if isinstance(statement, exp.Create):
+        return SqlAnswer([], [], create_table(engine, statement))
     raise _refused(statement)
 
 
@@ -201,7 +204,8 @@ def _refused(statement: exp.Expression) -> UnsupportedSqlError:
     if isinstance(statement, exp.Drop):
         return unsupported("DROP other than DROP TABLE | MEASUREMENT [IF EXISTS] name", statement)
     return unsupported(
-        f"{statement.key.upper()} statement (only SELECT, INSERT, DELETE, DROP TABLE, SHOW and DESCRIBE)", statement
+        f"{statement.key.upper()} statement (only SELECT, INSERT, DELETE, CREATE TABLE, DROP TABLE, SHOW and DESCRIBE)",
+        statement
     )
 
 
@@ -221,13 +225,13 @@ def describe_sql(engine: StorageEngine, text: str, now: int | None = None) -> li
     if match_drop(stripped) is not None:
         return []
     statement = parse_statement(text)
-    if isinstance(statement, (exp.Insert, exp.Delete)):
+    if isinstance(statement, (exp.Insert, exp.Delete, exp.Create)):
         return []
     if not isinstance(statement, exp.Select):
         raise _refused(statement)
     types = _parameter_types(engine, statement)
     if types:
-        statement = statement.transform(lambda node: _sample(node, types))
+        statement = normalize(statement.transform(lambda node: _sample(node, types)))  # `$1::int` is a literal now
         assert isinstance(statement, exp.Select), "BUG: a transform changed the statement's kind"
     return translate_select(engine, statement, at, probe=False).columns()
 
@@ -297,7 +301,9 @@ class _Context:
         elif isinstance(statement, exp.Insert) and isinstance(statement.this, exp.Schema):
             name = statement.this.this.name if isinstance(statement.this.this, exp.Table) else ""
             self.insert_columns = [c.name for c in statement.this.expressions]
-            self.insert_types = {"time": "timestamp", **dict.fromkeys(engine.tag_keys(name), "string")}
+            declared = engine.declared.get(name, {})
+            self.insert_types = {column: "string" if role == "tag" else role for column, role in declared.items()}
+            self.insert_types.update({"time": "timestamp", **dict.fromkeys(engine.tag_keys(name), "string")})
             self.insert_types.update(engine.field_types(name))
 
     def type_of_placeholder(self, node: exp.Expression) -> str:

@@ -34,6 +34,7 @@ from rusts.query.planner import plan_query
 from rusts.sql.errors import (
     DatatypeMismatchError,
     DuplicateColumnError,
+    DuplicateTableError,
     NotNullViolationError,
     OutOfRangeError,
     UnsupportedSqlError,
@@ -68,9 +69,10 @@ def match_drop(stripped: str) -> tuple[str, str, bool] | None:
 
 
 def drop(engine: StorageEngine, kind: str, measurement: str, if_exists: bool) -> str:
-    """Drop a measurement; the command tag."""
+    """Drop a measurement (or one declared by CREATE TABLE and not written yet); the command tag."""
+    declared = engine.declared.pop(measurement, None)
     if not engine.field_types(measurement):
-        if not if_exists:
+        if not if_exists and declared is None:
             raise UnknownMeasurementError(measurement)
         return f"DROP {kind}"
     engine.drop_measurement(measurement)
@@ -112,6 +114,63 @@ def _existing(engine: StorageEngine, table: exp.Expression, now: int) -> Scope:
     if not fields:
         raise UnknownMeasurementError(table.name)
     return Scope(table.name, table.alias, engine.tag_keys(table.name), fields, now)
+
+
+# ---- CREATE TABLE ----
+
+_DECLARED_ROLES: Final = {
+    exp.DataType.Type.TEXT: "tag", exp.DataType.Type.VARCHAR: "tag", exp.DataType.Type.CHAR: "tag",
+    exp.DataType.Type.DOUBLE: "float", exp.DataType.Type.FLOAT: "float", exp.DataType.Type.DECIMAL: "float",
+    exp.DataType.Type.BIGINT: "integer", exp.DataType.Type.INT: "integer", exp.DataType.Type.SMALLINT: "integer",
+    exp.DataType.Type.BOOLEAN: "boolean",
+}
+_TIME_TYPES: Final = frozenset({exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMP})
+
+
+def create_table(engine: StorageEngine, statement: exp.Create) -> str:
+    """CREATE TABLE [IF NOT EXISTS] m (time timestamptz, tag text, field float8 | bigint | boolean, ...).
+
+    A measurement exists from its first point, so this only records the columns' roles for INSERT:
+    text columns are tags, numbers and booleans fields, and `time` the point's time (what pandas'
+    to_sql and other tools send before their INSERTs).
+    """
+    schema = statement.this
+    kind = str(statement.args.get("kind") or "").upper()
+    if kind != "TABLE" or not isinstance(schema, exp.Schema) or statement.expression is not None:
+        raise unsupported("CREATE other than CREATE TABLE name (column type, ...)", statement)
+    table = schema.this
+    if not isinstance(table, exp.Table) or not table.name:
+        raise unsupported("CREATE TABLE of something other than a measurement", statement)
+    if table.args.get("catalog") or (table.db and table.db != "public"):
+        raise unsupported("a schema-qualified measurement (only public)", table)
+    name = table.name
+    _check_name("the measurement name", name)
+    if engine.field_types(name):
+        if statement.args.get("exists"):
+            return "CREATE TABLE"
+        raise DuplicateTableError(f'relation "{name}" already exists')
+    roles: dict[str, str] = {}
+    for column in schema.expressions:
+        if not isinstance(column, exp.ColumnDef) or not isinstance(column.args.get("kind"), exp.DataType):
+            raise unsupported("a table constraint in CREATE TABLE (columns only)", column)
+        column_type = column.args["kind"].this
+        if column.name in roles or column.name == "time" and "time" in roles:
+            raise DuplicateColumnError(f"column {column.name!r} specified more than once")
+        if column_type in _TIME_TYPES:
+            if column.name != "time":
+                raise DatatypeMismatchError(f"column {column.name!r} is a timestamp: a measurement has one, named time")
+            roles["time"] = "time"
+            continue
+        role = _DECLARED_ROLES.get(column_type)
+        if role is None or column.name == "time":
+            raise DatatypeMismatchError(
+                f"column {column.name!r} has type {column.args['kind'].sql('postgres')}: a measurement takes time "
+                "timestamptz, text tags and double precision, bigint or boolean fields")
+        _check_name("a column name", column.name)
+        roles[column.name] = role
+    roles.pop("time", None)
+    engine.declared[name] = roles
+    return "CREATE TABLE"
 
 
 # ---- INSERT ----
@@ -227,6 +286,7 @@ def insert(engine: StorageEngine, statement: exp.Insert, now: int) -> int:
     rows = _rows(statement, len(columns))
     tags = set(engine.tag_keys(measurement))
     fields = engine.field_types(measurement)
+    declared = engine.declared.get(measurement, {})
     roles: dict[str, str] = {}
     values: dict[str, list[Any]] = {}
     for position, name in enumerate(columns):
@@ -235,7 +295,7 @@ def insert(engine: StorageEngine, statement: exp.Insert, now: int) -> int:
         _check_name("a column name", name)
         cells = [_value(row[position]) for row in rows]
         values[name] = cells
-        roles[name] = "tag" if name in tags else fields.get(name) or _kind_of(name, cells)
+        roles[name] = "tag" if name in tags else fields.get(name) or declared.get(name) or _kind_of(name, cells)
     times = [now] * len(rows)
     if "time" in columns:
         position = columns.index("time")

@@ -292,6 +292,10 @@ class StorageEngine:
         # None: a single node, which refreshes all of its own.
         self.aggregate_holders: Callable[[str, str], AggregateHolders] | None = None
         self.fields: dict[str, dict[str, int]] = {}
+        # Measurements declared by SQL CREATE TABLE and not written yet: column -> role ("tag" or a
+        # field kind name), which INSERT follows for a column the data does not know. Memory only: a
+        # measurement exists from its first point.
+        self.declared: dict[str, dict[str, str]] = {}
         self.memtable = MemTable()
         self.flushing: list[MemTable] = []
         self.checkpoint = 0
