@@ -4,6 +4,7 @@ The answers are compared with POST /sql on the same server, so pgwire and HTTP a
 
 import asyncio
 import datetime
+import io
 import subprocess
 import time
 from collections.abc import Iterator
@@ -116,6 +117,45 @@ def test_psql_reports_errors_and_carries_on(server: RustsServer, psql_path: str)
     result = psql(server, psql_path, "-v", "ON_ERROR_STOP=0", "-c", "SELECT * FROM no_such_measurement", "-c", "SELECT COUNT(*) FROM trips")
     assert "no_such_measurement" in result.stderr
     assert result.stdout.strip() == str(ROWS)
+
+
+def test_copy_to_stdout_through_psql_psycopg_and_asyncpg(server: RustsServer, psql_path: str) -> None:
+    query = "SELECT time, hvfhs_license_num, trip_miles, wav FROM trips ORDER BY time LIMIT 3"
+    stamps = [ts(START_NS + k * 1_000_000_000).strftime("%Y-%m-%d %H:%M:%S+00") for k in range(3)]
+    text_lines = [f"{stamps[k]}\t{LICENSES[k]}\t{1.5 + k * 0.25:g}\t{'tf'[k % 2 == 0]}" for k in range(3)]
+    csv_lines = ["time,hvfhs_license_num,trip_miles,wav"] + [line.replace("\t", ",") for line in text_lines]
+    result = psql(server, psql_path, "-c", f"\\copy ({query}) TO stdout")
+    assert result.returncode == 0 and result.stdout.splitlines() == text_lines, result.stderr
+    result = psql(server, psql_path, "-c", f"\\copy ({query}) TO stdout WITH CSV HEADER")
+    assert result.stdout.splitlines() == csv_lines, result.stderr
+    result = psql(server, psql_path, "-c", "\\copy cpu (host, cpu) TO stdout (FORMAT csv)")
+    assert sorted(result.stdout.splitlines()) == [f"h{i},{10.0 * (i + 1):g}" for i in range(5)], result.stderr
+    with psycopg.connect(dsn(server)) as conn:
+        with conn.cursor() as cursor:
+            with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+                got = b"".join(bytes(block) for block in copy).decode()
+            assert got.splitlines() == csv_lines
+            assert cursor.rowcount == 3
+            with pytest.raises(psycopg.errors.FeatureNotSupported, match="COPY FROM"):
+                cursor.execute("COPY cpu FROM STDIN")
+            conn.rollback()
+            cursor.execute("SELECT COUNT(*) FROM cpu")
+            assert cursor.fetchone() == (5,)
+    with psycopg2.connect(dsn(server)) as conn2, conn2.cursor() as cursor2:
+        buffer = io.StringIO()
+        cursor2.copy_expert(f"COPY ({query}) TO STDOUT WITH CSV HEADER", buffer)
+        assert buffer.getvalue().splitlines() == csv_lines
+
+    async def scenario() -> None:
+        conn = await asyncpg.connect(host="127.0.0.1", port=server.pg_port, user="rusts", database="rusts")
+        try:
+            sink = io.BytesIO()
+            status = await conn.copy_from_query(query, output=sink, format="csv")
+            assert status == "COPY 3" and sink.getvalue().decode().splitlines() == csv_lines[1:]
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario())
 
 
 # ---- psycopg 3 --------------------------------------------------------------------------------

@@ -205,3 +205,32 @@ def test_transaction_status_follows_postgresql() -> None:
     with pytest.raises(PgError) as outside:
         state.apply("savepoint")
     assert outside.value.sqlstate == "25P01"
+
+
+def test_copy_plans_and_their_lines() -> None:
+    from rusts.pgwire import types as pgtypes
+    from rusts.pgwire.copy import copy_lines, copy_plan
+    from rusts.pgwire.errors import PgError
+
+    assert copy_plan("SELECT 1") is None
+    plan = copy_plan("copy (SELECT a FROM m WHERE s = ')') TO STDOUT")
+    assert plan is not None and (plan.select, plan.csv, plan.delimiter, plan.null) == ("SELECT a FROM m WHERE s = ')'", False, "\t", "\\N")
+    plan = copy_plan('COPY "My m" (a, b) TO STDOUT WITH (FORMAT \'csv\', HEADER true, NULL \'-\', DELIMITER \';\')')
+    assert plan is not None and plan.select == 'SELECT a, b FROM "My m"' and (plan.csv, plan.header, plan.null, plan.delimiter) == (True, True, "-", ";")
+    plan = copy_plan("COPY m TO STDOUT DELIMITER AS '|' CSV HEADER")
+    assert plan is not None and (plan.select, plan.csv, plan.header, plan.delimiter) == ('SELECT * FROM "m"', True, True, "|")
+    for bad, state in [("COPY m FROM STDIN", "0A000"), ("COPY m TO '/tmp/x'", "0A000"), ("COPY m TO STDOUT (FORMAT binary)", "0A000"),
+                       ("COPY m TO STDOUT (HEADER)", "0A000"), ("COPY m TO STDOUT (COLOUR red)", "42601"), ("COPY (SELECT 1 TO STDOUT", "42601")]:
+        with pytest.raises(PgError) as caught:
+            copy_plan(bad)
+        assert caught.value.sqlstate == state, bad
+    rows: list[list[object]] = [["a\tb\\c\nd", None, 1.5, True], ["x,y", "", 2.0, False], ['say "hi"', "\\.", -0.5, None]]
+    oids = [pgtypes.TEXT, pgtypes.TEXT, pgtypes.FLOAT8, pgtypes.BOOL]
+    text = copy_plan("COPY m TO STDOUT")
+    assert text is not None
+    assert list(copy_lines(text, ["s", "t", "f", "b"], oids, rows)) == [
+        b"a\\tb\\\\c\\nd\t\\N\t1.5\tt\n", b"x,y\t\t2\tf\n", b'say "hi"\t\\\\.\t-0.5\t\\N\n']
+    csv = copy_plan("COPY m TO STDOUT (FORMAT csv, HEADER)")
+    assert csv is not None
+    assert list(copy_lines(csv, ["s", "t", "f", "b"], oids, rows)) == [
+        b"s,t,f,b\n", b'"a\tb\\c\nd",,1.5,t\n', b'"x,y","",2,f\n', b'"say ""hi""","\\.",-0.5,\n']

@@ -19,11 +19,13 @@ import re
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeVar
 
 from rusts.pgwire import protocol as p
 from rusts.pgwire.auth import AuthFailed, ScramExchange, check_cleartext, check_md5, md5_salt
 from rusts.pgwire.catalog import Session
+from rusts.pgwire.copy import copy_lines, copy_plan
 from rusts.pgwire.errors import PgError
 from rusts.pgwire.execution import Outcome, describe, execute, parameter_oids, sqlstate_for
 from rusts.pgwire.portals import Portal, Statement, bind
@@ -292,6 +294,9 @@ class Connection:
         for sql in pieces or []:
             try:
                 outcome = await self.run(sql)
+                if outcome.copy is not None:
+                    self.send(p.command_complete(f"COPY {await self.copy_out(outcome, iter(outcome.rows))}"))
+                    continue
                 formats = [0] * len(outcome.columns)
                 if outcome.columns:
                     self.send(p.row_description(outcome.columns, formats))
@@ -343,7 +348,7 @@ class Connection:
         elif target == b"P":
             portal = self.portal(name)
             outcome = await self.start(portal)
-            if outcome is None or not outcome.columns:
+            if outcome is None or not outcome.columns or outcome.copy is not None:
                 self.send(p.NO_DATA)
             else:
                 self.send(p.row_description(outcome.columns, result_formats(portal.format_codes, len(outcome.columns))))
@@ -358,6 +363,10 @@ class Connection:
             self.send(p.EMPTY_QUERY if not portal.statement.text.strip() else p.command_complete("SELECT 0"))
             return
         assert portal.rows is not None, "BUG: a started portal has rows"
+        if outcome.copy is not None:
+            portal.done = True
+            self.send(p.command_complete(f"COPY {await self.copy_out(outcome, portal.rows)}"))
+            return
         sent = await self.stream(outcome, portal.rows, result_formats(portal.format_codes, len(outcome.columns)), limit)
         if limit > 0 and sent == limit and not portal.done and await self.in_thread(portal.peek):
             self.send(p.PORTAL_SUSPENDED)
@@ -400,6 +409,11 @@ class Connection:
                 self.send(p.notice_response(warning[0], warning[1], "WARNING"))
             return Outcome([], [], tag)
         self.transaction.check_usable()
+        plan = copy_plan(sql)
+        if plan is not None:
+            outcome = await self.run(plan.select)
+            outcome.copy = plan
+            return outcome
         target = deallocate_target(sql)
         if target is not None:
             return self.deallocate(target)
@@ -464,6 +478,31 @@ class Connection:
                 break
         return sent
 
+    async def copy_out(self, outcome: Outcome, rows: Iterator[list[object]]) -> int:
+        """Send a COPY ... TO STDOUT: CopyOutResponse, a CopyData per line, CopyDone; the rows sent."""
+        assert outcome.copy is not None, "BUG: copy_out of a statement that is not a COPY"
+        count = len(outcome.columns)
+        self.send(p.message(b"H", b"\0" + count.to_bytes(2, "big") + b"\0\0" * count))
+        names = [name for name, _ in outcome.columns]
+        lines = copy_lines(outcome.copy, names, [oid for _, oid in outcome.columns], rows)
+        sent = -1 if outcome.copy.header else 0
+        while True:
+            if self.cancelled.is_set():
+                raise PgError("57014", "canceling statement due to user request")
+            if outcome.materialized:
+                chunk = list(islice(lines, CHUNK_ROWS))
+            else:  # taking rows runs the query: in a worker thread
+                chunk = await self.in_thread(_take, lines, CHUNK_ROWS)
+            for line in chunk:
+                self.send(p.message(b"d", line))
+            sent += len(chunk)
+            if self.out_size > CHUNK_BYTES:
+                await self.flush()
+            if len(chunk) < CHUNK_ROWS:
+                break
+        self.send(p.message(b"c"))
+        return max(sent, 0)
+
     # ---- lookups ----------------------------------------------------------------------------
 
     def engine(self) -> StorageEngine:
@@ -511,6 +550,10 @@ def statement_timeout(value: str) -> float:
         return max(0.0, float(number) * _TIMEOUT_UNITS[unit])
     except (ValueError, KeyError):
         return 0.0
+
+
+def _take(lines: Iterator[bytes], count: int) -> list[bytes]:
+    return list(islice(lines, count))
 
 
 def _discard(future: "asyncio.Future[Any]") -> None:

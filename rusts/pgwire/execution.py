@@ -11,6 +11,7 @@ from typing import Final
 from rusts.core.errors import AuthError, RustsError
 from rusts.pgwire import types as t
 from rusts.pgwire.catalog import CatalogResult, Session, answer
+from rusts.pgwire.copy import CopyPlan
 from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, transaction_command
 from rusts.pgwire.values import COLUMN_OIDS
 from rusts.query.batches import ColumnarRows
@@ -38,6 +39,7 @@ class Outcome:
         self.tag = tag
         self.changed = changed or []
         self.materialized = materialized
+        self.copy: CopyPlan | None = None  # a COPY ... TO STDOUT: the rows go out as CopyData
 
     def tag_for(self, sent: int) -> str:
         """The tag, with the row count of a SELECT as sent."""
