@@ -217,6 +217,48 @@ def test_psycopg3_server_side_cursor_streams_in_batches(server: RustsServer) -> 
         assert total == ROWS
 
 
+def test_named_cursors_of_psycopg_psycopg2_sqlalchemy_and_asyncpg(server: RustsServer) -> None:
+    query = "SELECT trip_time FROM trips WHERE hvfhs_license_num = %s ORDER BY time"
+    expected = [300 + i for i in range(ROWS) if i % 3 == 0]
+    with psycopg.connect(dsn(server)) as conn:
+        with conn.cursor(name="srv") as cursor:  # DECLARE "srv" CURSOR FOR ..., Describe portal, FETCH FORWARD
+            cursor.execute(query, ("HV0003",))
+            assert [row[0] for row in cursor.fetchmany(3)] == expected[:3]
+            assert [row[0] for row in cursor.fetchall()] == expected[3:]
+        with conn.cursor(name="held", withhold=True) as cursor:
+            cursor.execute(query, ("HV0003",))
+            conn.commit()  # a cursor WITH HOLD outlives its transaction
+            assert [row[0] for row in cursor.fetchmany(2)] == expected[:2]
+        with pytest.raises(psycopg.errors.InvalidCursorName):
+            conn.execute('FETCH 1 FROM "srv"')  # closed with its cursor
+    with psycopg2.connect(dsn(server)) as conn2:
+        with conn2.cursor(name="srv2") as cursor2:
+            cursor2.itersize = 7  # FETCH FORWARD 7 FROM "srv2", again and again
+            cursor2.execute(query, ("HV0003",))
+            assert [row[0] for row in cursor2] == expected
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg2://rusts@127.0.0.1:{server.pg_port}/rusts")
+    try:
+        with engine.connect() as conn3:
+            result = conn3.execution_options(stream_results=True, yield_per=5).execute(
+                sqlalchemy.text("SELECT trip_time FROM trips ORDER BY time"))
+            assert [row[0] for row in result] == [300 + i for i in range(ROWS)]
+    finally:
+        engine.dispose()
+
+    async def scenario() -> None:
+        conn4 = await asyncpg.connect(host="127.0.0.1", port=server.pg_port, user="rusts", database="rusts")
+        try:
+            async with conn4.transaction():
+                cursor4 = await conn4.cursor("SELECT trip_time FROM trips ORDER BY time")
+                assert [row[0] for row in await cursor4.fetch(2)] == [300, 301]
+                assert await cursor4.forward(10) == 10  # MOVE FORWARD 10 on the protocol-level portal
+                assert (await cursor4.fetchrow())[0] == 312
+        finally:
+            await conn4.close()
+
+    asyncio.run(scenario())
+
+
 # ---- psycopg2 ---------------------------------------------------------------------------------
 
 

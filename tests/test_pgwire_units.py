@@ -234,3 +234,23 @@ def test_copy_plans_and_their_lines() -> None:
     assert csv is not None
     assert list(copy_lines(csv, ["s", "t", "f", "b"], oids, rows)) == [
         b"s,t,f,b\n", b'"a\tb\\c\nd",,1.5,t\n', b'"x,y","",2,f\n', b'"say ""hi""","\\.",-0.5,\n']
+
+
+def test_cursor_commands() -> None:
+    from rusts.pgwire.cursors import CursorCommand, cursor_command
+    from rusts.pgwire.errors import PgError
+
+    assert cursor_command("SELECT 1") is None
+    assert cursor_command('DECLARE "Big" NO SCROLL CURSOR WITH HOLD FOR SELECT * FROM m;') == CursorCommand(
+        "declare", "Big", query="SELECT * FROM m", hold=True)
+    assert cursor_command("declare c cursor without hold for select 1") == CursorCommand("declare", "c", query="select 1")
+    assert cursor_command('FETCH FORWARD 2000 FROM "c"') == CursorCommand("fetch", "c", 2000)
+    assert cursor_command("fetch all in C") == CursorCommand("fetch", "c", None)
+    assert cursor_command("FETCH c") == CursorCommand("fetch", "c", 1)
+    assert cursor_command("MOVE FORWARD ALL FROM c") == CursorCommand("move", "c", None)
+    assert cursor_command("CLOSE ALL") == CursorCommand("close", "")
+    for bad, state in [("DECLARE c SCROLL CURSOR FOR SELECT 1", "0A000"), ("DECLARE c BINARY CURSOR FOR SELECT 1", "0A000"),
+                       ("FETCH BACKWARD 1 FROM c", "55000"), ("FETCH PRIOR FROM c", "55000"), ("DECLARE c FOR x", "42601")]:
+        with pytest.raises(PgError) as caught:
+            cursor_command(bad)
+        assert caught.value.sqlstate == state, bad

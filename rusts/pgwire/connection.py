@@ -26,12 +26,13 @@ from rusts.pgwire import protocol as p
 from rusts.pgwire.auth import AuthFailed, ScramExchange, check_cleartext, check_md5, md5_salt
 from rusts.pgwire.catalog import Session
 from rusts.pgwire.copy import copy_lines, copy_plan
+from rusts.pgwire.cursors import CursorCommand, cursor_command
 from rusts.pgwire.errors import PgError
 from rusts.pgwire.execution import Outcome, describe, execute, parameter_oids, sqlstate_for
 from rusts.pgwire.portals import Portal, Statement, bind
 from rusts.pgwire.rows import encode_chunk
 from rusts.pgwire.statements import SqlScanError, deallocate_target, placeholders, split_statements, transaction_command
-from rusts.pgwire.transactions import TransactionState
+from rusts.pgwire.transactions import IDLE, TransactionState
 from rusts.pgwire.values import ValueError22, result_formats
 from rusts.storage.engine import StorageEngine
 
@@ -99,6 +100,7 @@ class Connection:
         self.transaction = TransactionState()
         self.statements: dict[str, Statement] = {}
         self.portals: dict[str, Portal] = {}
+        self.cursors: dict[str, bool] = {}  # SQL cursors (portals too): name -> declared WITH HOLD
         self.out: list[bytes] = []
         self.out_size = 0
         self.session: Session | None = None
@@ -379,7 +381,7 @@ class Connection:
         if target == b"S":
             self.statements.pop(name, None)
         elif target == b"P":
-            self.portals.pop(name, None)
+            self.close_cursor(name)
         else:
             raise p.ProtocolViolation(f"invalid Close target {target!r}")
         self.send(p.CLOSE_COMPLETE)
@@ -407,8 +409,14 @@ class Connection:
             tag, warning = self.transaction.apply(command)
             if warning is not None:
                 self.send(p.notice_response(warning[0], warning[1], "WARNING"))
+            if self.transaction.status == IDLE:  # the block ended: so do its cursors WITHOUT HOLD
+                for name in [name for name, hold in self.cursors.items() if not hold]:
+                    self.close_cursor(name)
             return Outcome([], [], tag)
         self.transaction.check_usable()
+        cursor = cursor_command(sql)
+        if cursor is not None:
+            return await self.run_cursor(cursor)
         plan = copy_plan(sql)
         if plan is not None:
             outcome = await self.run(plan.select)
@@ -426,6 +434,43 @@ class Connection:
             if name in reported:
                 self.send(p.parameter_status(name, reported[name]))
         return outcome
+
+    async def run_cursor(self, command: CursorCommand) -> Outcome:
+        if command.kind == "declare":
+            if command.name in self.portals:
+                raise PgError("42P03", f'cursor "{command.name}" already exists')
+            declared = Portal(Statement(command.query, []), command.query, [])
+            await self.start(declared)  # the query's errors are DECLARE's, as in PostgreSQL
+            self.portals[command.name] = declared
+            self.cursors[command.name] = command.hold
+            return Outcome([], [], "DECLARE CURSOR")
+        if command.kind == "close":
+            if not command.name:
+                for name in list(self.cursors):
+                    self.close_cursor(name)
+                return Outcome([], [], "CLOSE CURSOR ALL")
+            if command.name not in self.portals:
+                raise PgError("34000", f'cursor "{command.name}" does not exist')
+            self.close_cursor(command.name)
+            return Outcome([], [], "CLOSE CURSOR")
+        portal = self.portals.get(command.name)
+        if portal is None:
+            raise PgError("34000", f'cursor "{command.name}" does not exist')
+        outcome = await self.start(portal)
+        if outcome is None or portal.rows is None:
+            return Outcome([], [], f"{command.kind.upper()} 0")
+        rows = portal.rows
+        if outcome.materialized:
+            taken = _take_rows(rows, command.rows)
+        else:  # taking rows runs the query: in a worker thread
+            taken = await self.in_thread(_take_rows, rows, command.rows)
+        if command.kind == "move":
+            return Outcome([], [], f"MOVE {len(taken)}")
+        return Outcome(outcome.columns, taken, f"FETCH {len(taken)}")
+
+    def close_cursor(self, name: str) -> None:
+        self.portals.pop(name, None)
+        self.cursors.pop(name, None)
 
     def deallocate(self, target: str) -> Outcome:
         if not target:
@@ -550,6 +595,10 @@ def statement_timeout(value: str) -> float:
         return max(0.0, float(number) * _TIMEOUT_UNITS[unit])
     except (ValueError, KeyError):
         return 0.0
+
+
+def _take_rows(rows: Iterator[list[object]], count: int | None) -> list[list[object]]:
+    return list(rows if count is None else islice(rows, count))
 
 
 def _take(lines: Iterator[bytes], count: int) -> list[bytes]:
