@@ -389,6 +389,35 @@ def test_pandas_to_sql_creates_and_appends_to_a_measurement(server: RustsServer,
         engine.dispose()
 
 
+def test_sqlalchemy_asyncpg_reflects_and_binds_cast_parameters(server: RustsServer) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def scenario() -> None:
+        engine = create_async_engine(f"postgresql+asyncpg://rusts@127.0.0.1:{server.pg_port}/rusts")
+        try:
+            async with engine.connect() as conn:
+                # reflection binds ints to `$n::INTEGER` in catalog queries: they must be described as int4, not text
+                columns = await conn.run_sync(lambda sync: sqlalchemy.inspect(sync).get_columns("trips"))
+                types = {column["name"]: column["type"] for column in columns}
+                assert isinstance(types["trip_time"], sqlalchemy.BigInteger) and isinstance(types["time"], sqlalchemy.DateTime)
+                trips = sqlalchemy.Table("trips", sqlalchemy.MetaData(), *[sqlalchemy.Column(c["name"], c["type"]) for c in columns])
+                query = (sqlalchemy.select(trips.c.trip_time).where(trips.c.hvfhs_license_num == "HV0003")
+                         .where(trips.c.trip_time > 300).order_by(trips.c.time).limit(2))  # $1::VARCHAR, $2::BIGINT, $3::INTEGER
+                assert [row[0] for row in await conn.execute(query)] == [303, 306]
+        finally:
+            await engine.dispose()
+        raw = await asyncpg.connect(host="127.0.0.1", port=server.pg_port, user="rusts", database="rusts")
+        try:  # a cast names the parameter's type, as PostgreSQL describes it
+            prepared = await raw.prepare("SELECT relname FROM pg_catalog.pg_class WHERE relnatts > $1::smallint AND relname <> $2::name "
+                                         "AND oid <> CAST($3 AS integer)")
+            assert [parameter.name for parameter in prepared.get_parameters()] == ["int2", "name", "int4"]
+            assert "trips" in [row[0] for row in await prepared.fetch(0, "x", 0)]
+        finally:
+            await raw.close()
+
+    asyncio.run(scenario())
+
+
 def test_pandas_read_sql(server: RustsServer) -> None:
     engine = sqlalchemy.create_engine(f"postgresql+psycopg://rusts@127.0.0.1:{server.pg_port}/rusts")
     try:

@@ -82,13 +82,40 @@ def describe(engine: StorageEngine, session: Session, text: str) -> list[tuple[s
     return [(column.name, _TYPE_OIDS.get(column.type, t.TEXT)) for column in describe_sql(engine, text)]
 
 
+# `$n::type` and `CAST($n AS type)`: the type a placeholder is cast to (what PostgreSQL describes it as).
+_CAST_PLACEHOLDER: Final = re.compile(
+    r"\$(\d+)\s*::\s*([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)"
+    r"|\bcast\s*\(\s*\$(\d+)\s+as\s+([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)",
+    re.IGNORECASE,
+)
+_CAST_OIDS: Final = {
+    "smallint": t.INT2, "int2": t.INT2, "integer": t.INT4, "int": t.INT4, "int4": t.INT4, "bigint": t.INT8, "int8": t.INT8,
+    "real": t.FLOAT4, "float4": t.FLOAT4, "double precision": t.FLOAT8, "float8": t.FLOAT8, "float": t.FLOAT8,
+    "numeric": t.NUMERIC, "decimal": t.NUMERIC, "boolean": t.BOOL, "bool": t.BOOL, "text": t.TEXT, "varchar": t.VARCHAR,
+    "character varying": t.VARCHAR, "name": t.NAME, "oid": t.OID, "regclass": t.TEXT, "timestamptz": t.TIMESTAMPTZ,
+    "timestamp with time zone": t.TIMESTAMPTZ, "timestamp": t.TIMESTAMP, "timestamp without time zone": t.TIMESTAMP,
+}
+
+
+def _cast_oids(text: str) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for match in _CAST_PLACEHOLDER.finditer(text):
+        number, name = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+        oid = _CAST_OIDS.get(" ".join(name.lower().split()))
+        if oid is not None:
+            found.setdefault(int(number), oid)
+    return found
+
+
 def parameter_oids(engine: StorageEngine, text: str, declared: list[int]) -> list[int]:
-    """`declared` with each unspecified (0) type inferred from the statement; text when nothing says otherwise."""
+    """`declared` with each unspecified (0) type taken from a cast on it (`$1::int2`), else inferred from
+    the statement; text when nothing says otherwise."""
+    cast = _cast_oids(text) if "$" in text else {}
     try:
         inferred = [_TYPE_OIDS.get(kind, t.TEXT) for kind in parameter_types(engine, text)]
     except Exception:
         inferred = []  # a catalog query or something rusts/sql does not parse: its parameters are text
-    return [oid if oid else (inferred[i] if i < len(inferred) else t.TEXT) for i, oid in enumerate(declared)]
+    return [oid or cast.get(i + 1) or (inferred[i] if i < len(inferred) else t.TEXT) for i, oid in enumerate(declared)]
 
 
 def sqlstate_for(exc: BaseException) -> str:
