@@ -148,6 +148,9 @@ ANSWERS = [
     ("SELECT DISTINCT host FROM m ORDER BY host", [["a"], ["b"], ["c"]]),
     ("SELECT DISTINCT dc, host AS h FROM m WHERE host IN ('a', 'b') ORDER BY dc, h", [["x", "a"], ["x", "b"], ["y", "b"]]),
     ("SELECT DISTINCT dc FROM sp ORDER BY dc", [["x"], ["y"], [None]]),
+    # unquoted names fold to lower case (a name that exists as written is taken first)
+    ("SELECT COUNT(*) FROM M WHERE HOST = 'a'", [[2]]),
+    ("SELECT Host, J FROM m WHERE host = 'a' ORDER BY TIME", [["a", 3], ["a", -7]]),
     # MIN and MAX of a text column, NULL where a group has no value
     ("SELECT host, MIN(s), MAX(s) FROM st GROUP BY host ORDER BY host", [["a", "", "b"], ["b", "a", "ba"], ["c", None, None]]),
     ("SELECT MIN(s), MAX(s), COUNT(s) FROM st", [["", "ba", 5]]),
@@ -180,6 +183,9 @@ def test_sum_of_integers_is_still_a_bigint_column(engine: StorageEngine) -> None
 
 
 ERRORS = [
+    # a quoted name is taken as written: "M" is not m
+    ('SELECT COUNT(*) FROM "M"', "42P01", "M"),
+    ('SELECT "HOST" FROM m', "42703", "HOST"),
     # float8 underflow: a product or quotient of non-zero numbers that rounds to 0
     ("SELECT f * f FROM m WHERE host = 'c'", "22003", "underflow"),
     ("SELECT f / 1e300 FROM m WHERE host = 'c'", "22003", "underflow"),

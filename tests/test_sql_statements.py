@@ -285,6 +285,13 @@ def test_create_table_declares_the_roles_insert_follows(tmp_path: Path) -> None:
         execute_sql(engine, "CREATE TABLE later (time TIMESTAMPTZ, x BIGINT)")
         assert execute_sql(engine, "DROP TABLE later").tag == "DROP TABLE"
         assert sqlstate_of(error_of(engine, "DROP TABLE later")) == "42P01"
+        # an unquoted new name is stored in lower case, as PostgreSQL folds it; a quoted one as written
+        execute_sql(engine, 'INSERT INTO Mixed (time, v) VALUES (1, 1.5)')
+        execute_sql(engine, 'INSERT INTO "Mixed" (time, v) VALUES (2, 2.5)')
+        assert execute_sql(engine, "SELECT time, v FROM MIXED").rows == [[1, 1.5]]
+        assert execute_sql(engine, 'SELECT time, v FROM "Mixed"').rows == [[2, 2.5]]
+        execute_sql(engine, "DELETE FROM MIXED WHERE time = 1")
+        assert execute_sql(engine, 'SELECT COUNT(*) FROM "Mixed"').rows == [[1]]
     finally:
         engine.close()
 

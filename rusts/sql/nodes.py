@@ -1,8 +1,9 @@
 """Reading sqlglot nodes: where a node is, what a column names, and literal values, times and intervals."""
 
-from sqlglot import exp
-
 import re
+from collections.abc import Callable
+
+from sqlglot import exp
 
 from rusts.sql.errors import UNDEFINED_COLUMN, InvalidTextError, SqlError, UnsupportedSqlError
 from rusts.sql.times import parse_interval, parse_timestamp
@@ -62,9 +63,15 @@ class Scope:
         node = unparen(node)
         if not isinstance(node, exp.Column):
             return None
-        if node.table and node.table not in (self.measurement, self.alias):
+        if node.table and node.table not in (self.measurement, self.alias) and node.table.lower() not in (self.measurement, self.alias):
             raise unsupported(f"reference to table {node.table!r}, which is not in FROM", node)
-        return node.name
+        name = node.name
+        if not _quoted(node.this) and not self.knows(name) and self.knows(name.lower()):
+            return name.lower()  # PostgreSQL folds an unquoted name to lower case (an exact match comes first)
+        return name
+
+    def knows(self, name: str) -> bool:
+        return name == "time" or name in self.tags or name in self.fields
 
     def role(self, name: str, node: exp.Expression) -> str:
         """'time', 'tag' or 'field'; UnknownColumnError for anything else."""
@@ -75,6 +82,18 @@ class Scope:
         if name in self.fields:
             return "field"
         raise UnknownColumnError(name, self.measurement, node.sql(dialect="postgres"))
+
+
+def _quoted(identifier: object) -> bool:
+    return isinstance(identifier, exp.Identifier) and bool(identifier.args.get("quoted"))
+
+
+def folded_name(engine_has: Callable[[str], bool], table: exp.Table) -> str:
+    """The measurement an identifier names: as written, else (unquoted) its lower case when that exists."""
+    name = table.name
+    if not _quoted(table.this) and not engine_has(name) and engine_has(name.lower()):
+        return name.lower()
+    return name
 
 
 def literal(node: exp.Expression) -> Literal:

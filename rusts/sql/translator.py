@@ -64,7 +64,18 @@ from rusts.sql.expressions import (
     output_type,
 )
 from rusts.sql.normalize import normalize
-from rusts.sql.nodes import TIMESTAMP_TYPES, Scope, coerce_text, duration, instant, integer, literal, unparen, unsupported
+from rusts.sql.nodes import (
+    TIMESTAMP_TYPES,
+    Scope,
+    coerce_text,
+    duration,
+    folded_name,
+    instant,
+    integer,
+    literal,
+    unparen,
+    unsupported,
+)
 from rusts.sql.times import DAY, UNITS, parse_timestamp
 from rusts.sql.where import like_pattern, translate_where
 from rusts.storage.engine import StorageEngine
@@ -303,12 +314,13 @@ def table_scope(engine: StorageEngine, table: exp.Expression, where: exp.Express
         raise unsupported("FROM something other than a measurement", where)
     if table.args.get("catalog") or (table.db and table.db != "public"):
         raise unsupported("a schema-qualified measurement (only public)", table)
-    fields = engine.field_types(table.name)
+    name = folded_name(lambda candidate: bool(engine.field_types(candidate)), table)
+    fields = engine.field_types(name)
     if not fields:
         raise UnknownMeasurementError(table.name)
-    keys = engine.tag_keys(table.name)
-    sparse = frozenset(key for key in keys if engine.index.tags.without_key(table.name, key))
-    return Scope(table.name, table.alias, keys, fields, now, sparse)
+    keys = engine.tag_keys(name)
+    sparse = frozenset(key for key in keys if engine.index.tags.without_key(name, key))
+    return Scope(name, table.alias, keys, fields, now, sparse)
 
 
 # ---- building the SELECT ----

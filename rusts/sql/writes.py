@@ -40,7 +40,7 @@ from rusts.sql.errors import (
     UnsupportedSqlError,
     WriteRejectedError,
 )
-from rusts.sql.nodes import Scope, instant, literal, unparen, unsupported
+from rusts.sql.nodes import Scope, folded_name, instant, literal, unparen, unsupported
 from rusts.sql.where import translate_where
 from rusts.storage.engine import I64_MAX, I64_MIN, StorageEngine
 
@@ -110,10 +110,11 @@ def _existing(engine: StorageEngine, table: exp.Expression, now: int) -> Scope:
         raise unsupported("a target other than a measurement", table)
     if table.args.get("catalog") or (table.db and table.db != "public"):
         raise unsupported("a schema-qualified measurement (only public)", table)
-    fields = engine.field_types(table.name)
+    name = folded_name(lambda candidate: bool(engine.field_types(candidate)), table)
+    fields = engine.field_types(name)
     if not fields:
         raise UnknownMeasurementError(table.name)
-    return Scope(table.name, table.alias, engine.tag_keys(table.name), fields, now)
+    return Scope(name, table.alias, engine.tag_keys(name), fields, now)
 
 
 # ---- CREATE TABLE ----
@@ -143,7 +144,7 @@ def create_table(engine: StorageEngine, statement: exp.Create) -> str:
         raise unsupported("CREATE TABLE of something other than a measurement", statement)
     if table.args.get("catalog") or (table.db and table.db != "public"):
         raise unsupported("a schema-qualified measurement (only public)", table)
-    name = table.name
+    name = _stored_name(engine, table)
     _check_name("the measurement name", name)
     if engine.field_types(name):
         if statement.args.get("exists"):
@@ -176,7 +177,17 @@ def create_table(engine: StorageEngine, statement: exp.Create) -> str:
 # ---- INSERT ----
 
 
-def _target(statement: exp.Insert) -> tuple[str, list[str]]:
+def _stored_name(engine: StorageEngine, table: exp.Table) -> str:
+    """The measurement a CREATE or INSERT names: one that exists (or was declared) as written, else
+    an unquoted name in lower case, as PostgreSQL folds it."""
+    name = table.name
+    quoted = isinstance(table.this, exp.Identifier) and bool(table.this.args.get("quoted"))
+    if quoted or engine.field_types(name) or name in engine.declared:
+        return name
+    return name.lower()
+
+
+def _target(statement: exp.Insert, engine: StorageEngine) -> tuple[str, list[str]]:
     for name, value in statement.args.items():
         if value and name not in ("this", "expression"):
             raise unsupported(f"INSERT with {name.upper()}", statement)
@@ -194,7 +205,7 @@ def _target(statement: exp.Insert) -> tuple[str, list[str]]:
             raise DuplicateColumnError(f"column {name!r} specified more than once")
         if not name:
             raise unsupported("an empty column name", statement)
-    return table.name, columns
+    return _stored_name(engine, table), columns
 
 
 def _rows(statement: exp.Insert, width: int) -> list[list[exp.Expression]]:
@@ -279,7 +290,7 @@ def _check_name(what: str, text: str) -> None:
 
 def insert(engine: StorageEngine, statement: exp.Insert, now: int) -> int:
     """Write the statement's rows; how many were written."""
-    measurement, columns = _target(statement)
+    measurement, columns = _target(statement, engine)
     _check_name("the measurement name", measurement)
     if measurement.startswith("#"):
         raise DatatypeMismatchError(f"measurement name {measurement!r} starts with '#', which line protocol reads as a comment")
