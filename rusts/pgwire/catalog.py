@@ -183,6 +183,21 @@ def display(name: str, value: str) -> str:
     return f"{milliseconds}ms"
 
 
+# PostgreSQL 15's keywords other than its unreserved ones: quote_ident quotes them (`"time"`).
+_QUOTED_KEYWORDS: Final = frozenset("""
+all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create
+current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc
+distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral
+leading limit localtime localtimestamp not null offset on only or order placing primary references returning
+select session_user some symmetric table then to trailing true union unique user using variadic when where window
+with authorization binary collation concurrently cross current_schema freeze full ilike inner is isnull join left
+like natural notnull outer overlaps right similar tablesample verbose between bigint bit boolean char character
+coalesce dec decimal exists extract float greatest grouping inout int integer interval least national nchar none
+normalize numeric out overlay position precision real row setof smallint substring time timestamp treat trim values
+varchar xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize
+xmltable""".split())
+
+
 def answer(engine: StorageEngine, sql: str, session: Session) -> CatalogResult | None:
     """The answer to one statement if it is a session or catalog statement, else None (for rusts/sql)."""
     text = sql.strip().rstrip(";").strip()
@@ -492,7 +507,8 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
         if name is None:
             return None
         text = str(name)
-        return text if re.fullmatch(r"[a-z_][a-z0-9_$]*", text) else '"' + text.replace('"', '""') + '"'
+        plain = re.fullmatch(r"[a-z_][a-z0-9_$]*", text) is not None and text not in _QUOTED_KEYWORDS
+        return text if plain else '"' + text.replace('"', '""') + '"'
 
     def array_to_string(ev: Evaluator, args: list[object]) -> object:
         if not isinstance(args[0], list):
