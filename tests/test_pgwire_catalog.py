@@ -497,3 +497,33 @@ def test_joins_by_equal_keys_keep_postgresql_semantics(engine: StorageEngine, se
     # WHERE terms of a comma join apply as soon as their tables are joined (nine tables in getImportedKeys)
     imported = ask(engine, session, JDBC_GET_IMPORTED_KEYS)
     assert imported.rows == []
+
+
+# The schema filter of Grafana's current PostgreSQL data source (its table and column pickers): the
+# search_path split into names with generate_series, string_to_array and trim.
+GRAFANA_SEARCH_PATH = """quote_ident(table_schema) IN (SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+  FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1),
+                       array_upper(string_to_array(current_setting('search_path'),','),1)) as i,
+       string_to_array(current_setting('search_path'),',') s)"""
+
+
+def test_grafana_table_and_column_pickers(engine: StorageEngine, session: Session) -> None:
+    tables = ask(engine, session, f"""SELECT CASE WHEN {GRAFANA_SEARCH_PATH} THEN quote_ident(table_name)
+        ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS "table"
+        FROM information_schema.tables WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog')
+        ORDER BY CASE WHEN {GRAFANA_SEARCH_PATH} THEN 0 ELSE 1 END, 1""")
+    assert [row[0] for row in tables.rows] == ["cpu", "trips"]
+    expected = [('"time"', TRIPS_COLUMNS[0][1])] + TRIPS_COLUMNS[1:]
+    for name in ("trips", "public.trips"):
+        columns = ask(engine, session, f"""SELECT quote_ident(column_name) AS "column", data_type AS "type"
+            FROM information_schema.columns WHERE CASE WHEN array_length(parse_ident('{name}'),1) = 2
+              THEN quote_ident(table_schema) = (parse_ident('{name}'))[1] AND quote_ident(table_name) = (parse_ident('{name}'))[2]
+              ELSE quote_ident(table_name) = '{name}' AND {GRAFANA_SEARCH_PATH} END""")
+        assert [tuple(row) for row in columns.rows] == expected, name
+
+
+def test_like_escapes_and_not_like(engine: StorageEngine, session: Session) -> None:
+    # SQLAlchemy's get_schema_names; a backslash makes `_` literal
+    schemas = ask(engine, session, r"SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname NOT LIKE 'pg\_%' ORDER BY nspname")
+    assert [row[0] for row in schemas.rows] == ["information_schema", "public"]
+    assert ask(engine, session, r"SELECT 'pg_x' LIKE 'pg\_%', 'pgax' LIKE 'pg\_%', 'a' NOT ILIKE 'A'").rows == [[True, False, False]]

@@ -531,6 +531,23 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
     def array_length(ev: Evaluator, args: list[object]) -> object:
         return len(args[0]) if isinstance(args[0], list) and args[0] else None
 
+    def parse_ident(ev: Evaluator, args: list[object]) -> object:
+        if args[0] is None:
+            return None
+        parts = re.findall(r'\s*("(?:[^"]|"")*"|[^."]+)\s*(?:\.|$)', str(args[0]))
+        return [part[1:-1].replace('""', '"') if part.startswith('"') else part.strip().lower() for part in parts]
+
+    def array_lower(ev: Evaluator, args: list[object]) -> object:
+        return 1 if isinstance(args[0], list) and args[0] else None
+
+    def string_to_array(ev: Evaluator, args: list[object]) -> object:
+        text, delimiter = args[0], args[1] if len(args) > 1 else None
+        if text is None:
+            return None
+        if delimiter is None:
+            return list(str(text))
+        return [part for part in str(text).split(str(delimiter))] if delimiter != "" else [str(text)]
+
     def age(ev: Evaluator, args: list[object]) -> object:
         # age(xid): every catalog row has xmin 1 and txid_current() is 1 (age(timestamp) is an interval: refused)
         if args[0] is None:
@@ -611,9 +628,14 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
         "array_to_string": (array_to_string, t.TEXT),
         "array_length": (array_length, t.INT4),
         "array_upper": (array_length, t.INT4),
+        "array_lower": (array_lower, t.INT4),
+        "parse_ident": (parse_ident, t.TEXT_ARRAY),
+        "string_to_array": (string_to_array, t.TEXT_ARRAY),
         "coalesce": (coalesce, t.TEXT),
         "json_build_object": (json_object, t.JSON),
         "lower": (lower, t.TEXT),
+        "trim": (lambda ev, args: None if args[0] is None else str(args[0]).strip(" " if len(args) < 2 else str(args[1])), t.TEXT),
+        "btrim": (lambda ev, args: None if args[0] is None else str(args[0]).strip(" " if len(args) < 2 else str(args[1])), t.TEXT),
         "upper": (upper, t.TEXT),
         "length": (length, t.INT4),
         "txid_current": (const(1), t.INT8),

@@ -176,11 +176,11 @@ class Evaluator:
         """A set-returning function in FROM: one column named by the alias list, else the alias, else the function."""
         name = function_name(call)
         entry = self.functions.get(name)
-        if entry is None or name not in ("generate_series", "unnest"):
+        if entry is None:
             raise Unsupported(f"function {name}() in FROM")
         values = self._call(call, Env({}, parent), None)
-        if not isinstance(values, SetValue):
-            raise Unsupported(f"function {name}() in FROM")
+        if not isinstance(values, SetValue):  # a function of one value in FROM is a table of one row
+            values = SetValue([values])
         alias = node.args.get("alias")
         alias_name = alias.name.lower() if isinstance(alias, exp.TableAlias) and alias.name else name
         columns = alias.args.get("columns") if isinstance(alias, exp.TableAlias) else None
@@ -580,12 +580,25 @@ def _like(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> o
     pattern = ev.value(node.expression, env, group)
     if value is None or pattern is None:
         return None
-    return _like_regex(str(pattern), isinstance(node, exp.ILike)).fullmatch(str(value)) is not None
+    matched = _like_regex(str(pattern), isinstance(node, exp.ILike)).fullmatch(str(value)) is not None
+    return not matched if node.args.get("negate") else matched  # sqlglot reads NOT LIKE as Like(negate=True)
 
 
 @functools.lru_cache(maxsize=256)
 def _like_regex(pattern: str, ignore_case: bool) -> "re.Pattern[str]":
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    parts: list[str] = []
+    escaped = False
+    for c in pattern:  # a backslash makes the next character literal (LIKE's default escape)
+        if escaped:
+            parts.append(re.escape(c))
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        else:
+            parts.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+    if escaped:
+        parts.append(re.escape("\\"))
+    regex = "".join(parts)
     return re.compile(regex, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
@@ -629,6 +642,8 @@ def _bracket(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -
     index = ev.value(node.expressions[0], env, group)
     if not isinstance(array, list) or not isinstance(index, int):
         return None
+    if isinstance(node.expressions[0], exp.Literal):
+        index += 1  # sqlglot reads a literal subscript 0-based (`a[1]` as 0); PostgreSQL's are 1-based
     return array[index - 1] if 1 <= index <= len(array) else None
 
 
