@@ -84,8 +84,8 @@ def describe(engine: StorageEngine, session: Session, text: str) -> list[tuple[s
 
 # `$n::type` and `CAST($n AS type)`: the type a placeholder is cast to (what PostgreSQL describes it as).
 _CAST_PLACEHOLDER: Final = re.compile(
-    r"\$(\d+)\s*::\s*([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)"
-    r"|\bcast\s*\(\s*\$(\d+)\s+as\s+([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)",
+    r"\$(\d+)\s*::\s*([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)(?![\w\s]*\[)"
+    r"|\bcast\s*\(\s*\$(\d+)\s+as\s+([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)(?![\w\s]*\[)",
     re.IGNORECASE,
 )
 _CAST_OIDS: Final = {
