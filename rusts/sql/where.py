@@ -174,9 +174,13 @@ def _tag_key(scope: Scope, node: exp.Expression, subject: exp.Expression) -> str
         raise unsupported("a condition whose subject is not a column", node)
     role = scope.role(name, node)
     if role == "time":
-        raise unsupported("a time condition inside OR or NOT (time conditions go in the top-level AND)", node)
+        raise unsupported(
+            "a time condition inside OR or NOT, or other than a comparison with a time (an aggregating SELECT takes "
+            "time conditions as =, <, <=, >, >= or BETWEEN in the top-level AND)", node)
     if role == "field":
-        raise unsupported("a field condition inside OR or NOT (field conditions go in the top-level AND)", node)
+        raise unsupported(
+            "a field condition inside OR or NOT, or other than a comparison with a literal (an aggregating SELECT "
+            "takes field conditions as =, <>, <, <=, >, >= in the top-level AND)", node)
     return name
 
 
