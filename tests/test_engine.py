@@ -97,6 +97,33 @@ def test_field_type_conflict_rejects_the_line_not_the_batch(tmp_path: Path) -> N
     engine.close()
 
 
+def test_more_fields_or_tags_than_a_segment_holds_are_refused_by_line_and_flushes_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rusts.index.series
+    import rusts.storage.engine
+
+    # The limits (65535 fields per measurement, 65535 tags per series) scaled down: the same code, cheaper lines.
+    monkeypatch.setattr(rusts.storage.engine, "MAX_COLUMNS", 100)
+    monkeypatch.setattr(rusts.index.series, "MAX_TAGS", 50)
+    engine = open_engine(tmp_path)
+    try:
+        wide = ",".join(f"f{k}=1" for k in range(60))
+        wider = ",".join(f"g{k}=1" for k in range(60))
+        # the second line would take the measurement to 120 fields; the first and third are stored
+        result = engine.write_line_protocol(f"m {wide} 1\nm {wider} 2\nm f1=2 3".encode())
+        assert result.points == 2 and [e.line for e in result.errors] == [2]
+        assert "measurement 'm' would have 120 fields, at most 100 are allowed" in result.errors[0].message
+        assert len(engine.field_types("m")) == 60
+        tags = ",".join(f"t{k}=v" for k in range(70))
+        result = engine.write_line_protocol(f"n,{tags} v=1 1\nn v=2 2".encode())
+        assert result.points == 1 and [e.line for e in result.errors] == [1] and "at most 50" in result.errors[0].message
+        engine.flush()  # a refused line never reaches the memtable, so the flush cannot fail on it
+        assert engine.stats["flushes"] >= 1 and values(engine, "m", [], "f1") == {1: 1.0, 3: 2.0}
+    finally:
+        engine.close()
+
+
 def test_a_write_parsed_by_the_caller_stores_and_replays_as_the_body_would(tmp_path: Path) -> None:
     """write_parsed (a cluster coordinator storing its own shards' parts) keeps what
     write_line_protocol of the same body keeps, refuses by the batches' line numbers, and the WAL

@@ -283,7 +283,7 @@ def test_parse_lines_raises_the_first_error_and_builds_points() -> None:
 
 names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8)
 tag_values = names
-string_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"), max_size=10)
+string_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), max_size=10)
 
 
 def escape_name(text: str) -> str:
@@ -383,3 +383,13 @@ def test_a_long_unterminated_string_is_one_error_found_in_linear_time() -> None:
     values = {b.key: b.columns for b in batches}
     assert values["m,host=a"]["s"].values == ["a\n" * 30_000 + 'b"c\nd']
     assert values["m,host=b"]["x"].values.tolist() == [1]
+
+
+def test_nul_characters_and_oversized_keys_are_refused_by_line() -> None:
+    for fast in (True, False):
+        rows, errors = rows_of(b"c\x00pu v=1 1\ncpu v=2 2\ncpu s=\"a\x00b\" 3", fast=fast)
+        assert [r[0] for r in rows] == [2] and errors == [(1, "NUL character (0x00) in a line"), (3, "NUL character (0x00) in a line")]
+        for line in ("m" * 70_000 + " v=1 1", "m,t=" + "v" * 70_000 + " v=1 1"):
+            assert "longer than 65535 bytes, the limit of a series key" in rows_of(line, fast=fast)[1][0][1]
+        assert "field key is longer than 65535 bytes" in rows_of("m " + "f" * 70_000 + "=1 1", fast=fast)[1][0][1]
+    assert one("m" * 60_000 + " " + "f" * 60_000 + "=1 1")["ts"] == 1

@@ -71,6 +71,8 @@ PRECISION_MULTIPLIERS: dict[str, int] = {
 
 # The longest string field value, in UTF-8 bytes: line protocol's documented limit of 64 KB.
 MAX_STRING_BYTES = 65536
+# The longest series key (measurement and tags as written) and field key, in UTF-8 bytes (InfluxDB's limit).
+MAX_KEY_BYTES = 65535
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
 U64_MAX = 2**64 - 1
@@ -265,6 +267,8 @@ def parse_series_part(line: str, lineno: int) -> tuple[str, list[tuple[str, str]
             raise LineProtocolError(lineno, key_start + 1, f"tag key {key!r} starts with '_', which is reserved")
         tags.append((key, unescape(line[value_start:value_end], KEY_SPECIALS)))
         i = value_end
+    if i > MAX_KEY_BYTES // 4 and len(line[:i].encode("utf-8")) > MAX_KEY_BYTES:
+        raise LineProtocolError(lineno, 1, f"the measurement and tags are longer than {MAX_KEY_BYTES} bytes, the limit of a series key")
     if len(tags) > 1:
         tags.sort()
         for t in range(1, len(tags)):
@@ -389,6 +393,8 @@ def parse_field_set(line: str, start: int, lineno: int) -> tuple[dict[str, tuple
         if key_end == i:
             raise LineProtocolError(lineno, i + 1, "empty field key")
         key = unescape(line[i:key_end], KEY_SPECIALS)
+        if len(key) > MAX_KEY_BYTES // 4 and len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            raise LineProtocolError(lineno, i + 1, f"field key is longer than {MAX_KEY_BYTES} bytes")
         if key == "time":
             raise LineProtocolError(lineno, i + 1, "field key 'time' is reserved")
         if key[0] == "_":
@@ -597,7 +603,7 @@ def field_keys(fields: str) -> list[str] | None:
         if equals <= pos:
             return None
         key = fields[pos:equals]
-        if " " in key or '"' in key or "," in key or key == "time" or key[0] == "_":
+        if " " in key or '"' in key or "," in key or key == "time" or key[0] == "_" or len(key) > MAX_KEY_BYTES:
             return None
         keys.append(key)
         value = equals + 1
@@ -795,9 +801,9 @@ def _decode_body(body: bytes | str, errors: list[LineProtocolError]) -> tuple[li
     returned bytes are rebuilt to match).
     """
     if isinstance(body, str):
-        return body.split("\n"), body.encode("utf-8")
+        return _without_nul(body.split("\n"), body.encode("utf-8"), errors)
     try:
-        return body.decode("utf-8").split("\n"), body
+        return _without_nul(body.decode("utf-8").split("\n"), body, errors)
     except UnicodeDecodeError:
         pass
     lines: list[str] = []
@@ -809,6 +815,18 @@ def _decode_body(body: bytes | str, errors: list[LineProtocolError]) -> tuple[li
         except UnicodeDecodeError as exc:
             errors.append(LineProtocolError(lineno, exc.start + 1, "invalid UTF-8"))
             lines.append("")
+    return lines, "\n".join(lines).encode("utf-8")
+
+
+def _without_nul(lines: list[str], encoded: bytes, errors: list[LineProtocolError]) -> tuple[list[str], bytes]:
+    """Lines holding a NUL character become errors and empty lines (PostgreSQL text cannot carry NUL)."""
+    if b"\0" not in encoded:
+        return lines, encoded
+    for at, line in enumerate(lines):
+        column = line.find("\0")
+        if column >= 0:
+            errors.append(LineProtocolError(at + 1, column + 1, "NUL character (0x00) in a line"))
+            lines[at] = ""
     return lines, "\n".join(lines).encode("utf-8")
 
 

@@ -78,6 +78,7 @@ from rusts.storage import wal_batches
 from rusts.storage.columns import KIND_FLOAT, KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, RowsTable, SeriesData, WriteBatch
 from rusts.storage.memtable import MemTable, concat, resolve
 from rusts.storage.partition import OFFLOAD_MIN_ROWS, Partition, Tombstone, fsync_directory
+from rusts.storage.segment_format import MAX_COLUMNS
 
 _log = logging.getLogger("rusts.storage.engine")
 STATE_VERSION = 1
@@ -552,6 +553,8 @@ class StorageEngine:
             known = self.fields.get(measurement, {})
             if any(known.get(name, kind) != kind for name, (kind, _) in table.fields.items()):
                 return None
+            if len(known) + sum(1 for name in table.fields if name not in known) > MAX_COLUMNS:
+                return None  # the per-series path refuses the rows by line
             ids = np.empty(len(table.keys), dtype=np.uint64)
             index = self.index
             for at, key in enumerate(table.keys):
@@ -606,6 +609,7 @@ class StorageEngine:
             if known is None:
                 known = known_of[measurement] = dict(self.fields.get(measurement, {}))
             columns = batch.columns
+            over = _over_field_limit(measurement, batch, known, errors)  # rows that would add too many fields
             # Most batches agree with every known kind: then no row needs checking.
             if all(known.get(name, column.kind) == column.kind for name, column in columns.items()):
                 keep = None
@@ -616,12 +620,23 @@ class StorageEngine:
                     continue
                 if len(keep) == len(rejected):
                     keep = None
+            if over is not None:
+                kept = np.ones(len(batch.timestamps), dtype=np.bool_) if keep is None else np.isin(np.arange(len(batch.timestamps)), keep)
+                keep = np.flatnonzero(kept & ~over)
+                if len(keep) == 0:
+                    continue
             series_id = self.index.id_of(batch.key)
             if series_id is None:
-                series_id = self.index.get_or_create(measurement, batch.sorted_tags(), batch.key)
+                try:
+                    series_id = self.index.get_or_create(measurement, batch.sorted_tags(), batch.key)
+                except ValueError as exc:  # more tags than a series may have
+                    _refuse_rows(batch, errors, str(exc))
+                    continue
             data = SeriesData(series_id, batch.timestamps, columns)  # the parser's columns, kept as they are
             if keep is not None:
                 data = data.take(keep)
+                if over is not None:  # fields only refused rows carried are not kept
+                    data.columns = {name: column for name, column in data.columns.items() if column.present_count()}
             for name, column in data.columns.items():
                 if name not in known and column.present_count():
                     known[name] = column.kind
@@ -1070,3 +1085,30 @@ def _copy_durably(source: str, target: str) -> None:
     shutil.copyfile(source, target)
     with open(target, "rb+") as handle:
         os.fsync(handle.fileno())
+
+
+def _over_field_limit(measurement: str, batch: Any, known: dict[str, int], errors: list[LineProtocolError]) -> NDArray[np.bool_] | None:
+    """The rows refused because the fields they add would give the measurement more than MAX_COLUMNS
+    (a segment's limit per series), taken in line order; None when no row is."""
+    new = [name for name in batch.columns if name not in known]
+    if len(known) + len(new) <= MAX_COLUMNS:
+        return None
+    rows = len(batch.timestamps)
+    over = np.zeros(rows, dtype=np.bool_)
+    taken: set[str] = set()
+    present = {name: batch.columns[name].present for name in new}
+    for row in range(rows):
+        adds = [name for name in new if name not in taken and (present[name] is None or bool(present[name][row]))]
+        if len(known) + len(taken) + len(adds) > MAX_COLUMNS:
+            over[row] = True
+            errors.append(LineProtocolError(int(batch.lines[row]), 0, f"measurement {measurement!r} would have "
+                                            f"{len(known) + len(taken) + len(adds)} fields, at most {MAX_COLUMNS} are allowed"))
+        else:
+            taken.update(adds)
+    return over
+
+
+def _refuse_rows(batch: Any, errors: list[LineProtocolError], message: str) -> None:
+    """Refuse every line of a series batch with `message`."""
+    for line in sorted(set(int(n) for n in batch.lines.tolist())):
+        errors.append(LineProtocolError(line, 0, message))
