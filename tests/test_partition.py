@@ -87,3 +87,23 @@ def test_partition_start_floors_negative_times() -> None:
     assert partition_start(5, DAY) == 0
     assert partition_start(-1, DAY) == -DAY
     assert partition_start(DAY, DAY) == DAY
+
+
+def test_a_lost_manifest_is_refused_but_a_first_flush_cut_short_is_cleaned_up(tmp_path: Path) -> None:
+    from rusts.core.errors import CorruptDataError
+
+    part = filled(tmp_path / "lost")
+    part.close()
+    (tmp_path / "lost" / "MANIFEST").unlink()
+    with pytest.raises(CorruptDataError, match="MANIFEST.*missing, while the partition holds 3 segment"):
+        Partition.open(str(tmp_path / "lost"), 0, DAY)
+    assert len([p for p in (tmp_path / "lost").iterdir() if p.name.startswith("seg-")]) == 3, "no segment removed"
+    # a first flush that wrote its segment but not yet the first manifest: the WAL still holds its points
+    first = Partition.open(str(tmp_path / "first"), 0, DAY)
+    first.add_segment([series(1, [1], 1.0)], "lz4", 3)
+    first.close()
+    (tmp_path / "first" / "MANIFEST").unlink()
+    reopened = Partition.open(str(tmp_path / "first"), 0, DAY)
+    assert list(reopened.series_ids()) == []
+    assert not [p for p in (tmp_path / "first").iterdir() if p.name.startswith("seg-")]
+    reopened.close()

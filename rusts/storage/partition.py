@@ -153,6 +153,12 @@ class Partition:
     def _read_manifest(self) -> list[int]:
         path = os.path.join(self.directory, MANIFEST)
         if not os.path.exists(path):
+            # Only a first flush cut short leaves a segment before the partition's first manifest, and
+            # only its first generation: more is a lost manifest, and removing them would lose data.
+            found = sorted(name for name in os.listdir(self.directory) if name.startswith("seg-") and name.endswith(".rseg"))
+            if found and found != [os.path.basename(self.segment_path(1))]:
+                raise CorruptDataError(path, f"missing, while the partition holds {len(found)} segment(s) ({found[-1]} the "
+                                             "newest): restore the MANIFEST, or move the partition directory away")
             return []
         try:
             with open(path, "rb") as handle:
