@@ -254,3 +254,13 @@ def test_cursor_commands() -> None:
         with pytest.raises(PgError) as caught:
             cursor_command(bad)
         assert caught.value.sqlstate == state, bad
+
+
+def test_bind_refuses_a_negative_parameter_length_other_than_null() -> None:
+    from rusts.pgwire import protocol as p
+    from rusts.pgwire.portals import Statement, bind
+
+    statement = Statement("SELECT $1", [t.TEXT])
+    assert bind(p.Payload(struct.pack("!hhi", 0, 1, -1) + struct.pack("!h", 0), "Bind"), statement, "s").sql == "SELECT NULL"
+    with pytest.raises(p.ProtocolViolation, match="length -7"):
+        bind(p.Payload(struct.pack("!hhi", 0, 1, -7) + struct.pack("!h", 0), "Bind"), statement, "s")

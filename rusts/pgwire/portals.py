@@ -66,8 +66,10 @@ def bind(payload: p.Payload, statement: Statement, statement_name: str) -> Porta
         fmt = codes[0] if len(codes) == 1 else (codes[index] if codes else 0)
         oid = statement.oids[index]
         value: object
-        if size < 0:
+        if size == -1:
             value = None
+        elif size < 0:
+            raise p.ProtocolViolation(f"Bind: parameter ${index + 1} has length {size} (only -1, NULL, is negative)")
         elif fmt == 1:
             value = decode_binary_parameter(oid, payload.take(size), index + 1)
         else:
