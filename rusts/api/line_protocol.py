@@ -425,8 +425,8 @@ def parse_timestamp(raw: str, multiplier: int, lineno: int, column: int) -> int:
     value = int(raw) * multiplier
     if value < POINT_TIME_MIN or value > POINT_TIME_MAX:
         raise LineProtocolError(
-            lineno, column, f"timestamp {raw!r} is out of range: a point's time is -9223372036854775806 to "
-            "9223372036854775806 nanoseconds since the epoch (1677-09-21 to 2262-04-11)")
+            lineno, column, f"timestamp {raw!r} is out of range: a point's time is {POINT_TIME_MIN} to "
+            f"{POINT_TIME_MAX} nanoseconds since the epoch (1677-09-21 to 2262-04-11)")
     return value
 
 

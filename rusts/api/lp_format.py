@@ -4,12 +4,8 @@ Used by `rusts wal tail` (change data capture) so that its output holds the
 points a write stored, each on one line, never the lines it rejected.
 """
 
-from rusts.core.hashing import series_key
+from rusts.core.hashing import escape_key, series_key
 from rusts.core.types import FieldType, FieldValue, Point
-
-
-def _escape_field_key(key: str) -> str:
-    return key.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
 def format_value(value: FieldValue) -> str:
@@ -29,5 +25,5 @@ def format_value(value: FieldValue) -> str:
 def format_point(point: Point) -> str:
     """One point as one line of line protocol with a nanosecond timestamp (no newline)."""
     key = series_key(point.measurement, [(t.key, t.value) for t in point.tags])
-    fields = ",".join(f"{_escape_field_key(f.key)}={format_value(f.value)}" for f in point.fields)
+    fields = ",".join(f"{escape_key(f.key)}={format_value(f.value)}" for f in point.fields)
     return f"{key} {fields} {point.timestamp}"

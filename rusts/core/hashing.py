@@ -17,15 +17,16 @@ the key beside the id.
 from hashlib import blake2b
 
 
-def _escape_name(text: str) -> str:
-    """Escape a measurement name: commas and spaces."""
+def escape_name(text: str) -> str:
+    """A measurement name as line protocol writes it: backslashes, commas and spaces escaped."""
     if "," in text or " " in text or "\\" in text:
         return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
     return text
 
 
-def _escape_tag(text: str) -> str:
-    """Escape a tag key or value: commas, spaces and equals signs."""
+def escape_key(text: str) -> str:
+    """A tag key, tag value or field key as line protocol writes it: backslashes, commas, spaces and
+    equals signs escaped."""
     if "," in text or " " in text or "=" in text or "\\" in text:
         return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ").replace("=", "\\=")
     return text
@@ -33,9 +34,9 @@ def _escape_tag(text: str) -> str:
 
 def series_key(measurement: str, sorted_tags: list[tuple[str, str]]) -> str:
     """The canonical key of a series; `sorted_tags` must already be sorted."""
-    parts = [_escape_name(measurement)]
+    parts = [escape_name(measurement)]
     for key, value in sorted_tags:
-        parts.append(_escape_tag(key) + "=" + _escape_tag(value))
+        parts.append(escape_key(key) + "=" + escape_key(value))
     return ",".join(parts)
 
 

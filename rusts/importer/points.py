@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from rusts.api.line_protocol import FieldColumn, SeriesBatch
+from rusts.core.hashing import escape_key
 from rusts.core.kinds import KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_STRING, KIND_UNSIGNED
 from rusts.importer.convert import Chunk
 from rusts.storage.columns import StringCodes, WriteBatch
@@ -104,13 +105,9 @@ def arrow_table(chunk: Chunk) -> tuple[Any, str]:
     return table, time_name
 
 
-def _escape_key(name: str) -> str:
-    return name.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
 def _field_text(name: str, kind: int, array: Any) -> Any:
     """`name=value` per row in line protocol, null where the row lacks the field."""
-    prefix = _escape_key(name) + "="
+    prefix = escape_key(name) + "="
     if kind == KIND_STRING:
         if pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()

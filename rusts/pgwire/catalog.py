@@ -537,6 +537,9 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
         parts = re.findall(r'\s*("(?:[^"]|"")*"|[^."]+)\s*(?:\.|$)', str(args[0]))
         return [part[1:-1].replace('""', '"') if part.startswith('"') else part.strip().lower() for part in parts]
 
+    def trim(ev: Evaluator, args: list[object]) -> object:
+        return None if args[0] is None else str(args[0]).strip(" " if len(args) < 2 else str(args[1]))
+
     def array_lower(ev: Evaluator, args: list[object]) -> object:
         return 1 if isinstance(args[0], list) and args[0] else None
 
@@ -634,8 +637,8 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
         "coalesce": (coalesce, t.TEXT),
         "json_build_object": (json_object, t.JSON),
         "lower": (lower, t.TEXT),
-        "trim": (lambda ev, args: None if args[0] is None else str(args[0]).strip(" " if len(args) < 2 else str(args[1])), t.TEXT),
-        "btrim": (lambda ev, args: None if args[0] is None else str(args[0]).strip(" " if len(args) < 2 else str(args[1])), t.TEXT),
+        "trim": (trim, t.TEXT),
+        "btrim": (trim, t.TEXT),
         "upper": (upper, t.TEXT),
         "length": (length, t.INT4),
         "txid_current": (const(1), t.INT8),

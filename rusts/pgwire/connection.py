@@ -461,9 +461,9 @@ class Connection:
             return Outcome([], [], f"{command.kind.upper()} 0")
         rows = portal.rows
         if outcome.materialized:
-            taken = _take_rows(rows, command.rows)
+            taken = _take(rows, command.rows)
         else:  # taking rows runs the query: in a worker thread
-            taken = await self.in_thread(_take_rows, rows, command.rows)
+            taken = await self.in_thread(_take, rows, command.rows)
         if command.kind == "move":
             return Outcome([], [], f"MOVE {len(taken)}")
         return Outcome(outcome.columns, taken, f"FETCH {len(taken)}")
@@ -535,7 +535,7 @@ class Connection:
             if self.cancelled.is_set():
                 raise PgError("57014", "canceling statement due to user request")
             if outcome.materialized:
-                chunk = list(islice(lines, CHUNK_ROWS))
+                chunk = _take(lines, CHUNK_ROWS)
             else:  # taking rows runs the query: in a worker thread
                 chunk = await self.in_thread(_take, lines, CHUNK_ROWS)
             for line in chunk:
@@ -597,12 +597,9 @@ def statement_timeout(value: str) -> float:
         return 0.0
 
 
-def _take_rows(rows: Iterator[list[object]], count: int | None) -> list[list[object]]:
-    return list(rows if count is None else islice(rows, count))
-
-
-def _take(lines: Iterator[bytes], count: int) -> list[bytes]:
-    return list(islice(lines, count))
+def _take(items: Iterator[T], count: int | None) -> list[T]:
+    """The next `count` items (all that are left when None)."""
+    return list(items if count is None else islice(items, count))
 
 
 def _discard(future: "asyncio.Future[Any]") -> None:

@@ -15,10 +15,11 @@ from collections.abc import Iterable, Iterator
 from typing import Final, NamedTuple
 
 from rusts.pgwire.errors import PgError
+from rusts.pgwire.statements import SQL_NAME, sql_identifier
 from rusts.pgwire.values import encoders
 
 _COPY: Final = re.compile(r"\s*copy\b", re.IGNORECASE)
-_NAME: Final = re.compile(r'\s*("(?:[^"]|"")+"|[A-Za-z_][\w$]*)(?:\s*\.\s*("(?:[^"]|"")+"|[A-Za-z_][\w$]*))?')
+_NAME: Final = re.compile(rf"\s*({SQL_NAME})(?:\s*\.\s*({SQL_NAME}))?")
 _COLUMNS: Final = re.compile(r'\s*\(([^()]*)\)')
 _TO_STDOUT: Final = re.compile(r"\s*to\s+stdout\b", re.IGNORECASE)
 _OPTION: Final = re.compile(r"\s*([A-Za-z_]+)(?:\s+(?:as\s+)?('(?:[^']|'')*'|[A-Za-z0-9_]+))?\s*,?", re.IGNORECASE)
@@ -50,8 +51,8 @@ def copy_plan(sql: str) -> CopyPlan | None:
         name = _NAME.match(rest)
         if name is None:
             raise PgError("42601", "COPY needs a table name or a parenthesised query")
-        relation = _identifier(name.group(2) or name.group(1))
-        if name.group(2) and _identifier(name.group(1)) != "public":
+        relation = sql_identifier(name.group(2) or name.group(1))
+        if name.group(2) and sql_identifier(name.group(1)) != "public":
             raise PgError("0A000", "COPY of a schema-qualified table other than public is not supported by RusTs")
         after = rest[name.end() :]
         columns = _COLUMNS.match(after)
@@ -85,10 +86,6 @@ def _closing_parenthesis(text: str) -> int:
             if depth == 0:
                 return i
     raise PgError("42601", "COPY: the query's parenthesis is not closed")
-
-
-def _identifier(text: str) -> str:
-    return text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
 
 
 def _options(select: str, text: str) -> CopyPlan:

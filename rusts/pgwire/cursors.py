@@ -16,8 +16,9 @@ import re
 from typing import Final, NamedTuple
 
 from rusts.pgwire.errors import PgError
+from rusts.pgwire.statements import SQL_NAME, sql_identifier
 
-_NAME: Final = r'("(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
+_NAME: Final = rf"({SQL_NAME})"
 _DECLARE: Final = re.compile(
     rf"\s*declare\s+{_NAME}\s+(binary\s+)?(?:(?:asensitive|insensitive)\s+)?((?:no\s+)?scroll\s+)?cursor\s+"
     r"(?:(with|without)\s+hold\s+)?for\s+(?P<query>.+?)\s*;?\s*$",
@@ -57,12 +58,12 @@ def cursor_command(sql: str) -> CursorCommand | None:
         if declared.group(3) and not declared.group(3).lower().startswith("no"):
             raise PgError("0A000", "SCROLL cursors are not supported by RusTs: cursors scan forward only")
         hold = (declared.group(4) or "").lower() == "with"
-        return CursorCommand("declare", _identifier(declared.group(1)), query=declared.group("query"), hold=hold)
+        return CursorCommand("declare", sql_identifier(declared.group(1)), query=declared.group("query"), hold=hold)
     if kind == "close":
         closed = _CLOSE.match(sql)
         if closed is None:
             raise PgError("42601", "CLOSE: expected CLOSE name or CLOSE ALL")
-        return CursorCommand("close", "" if closed.group("all") else _identifier(closed.group(2)))
+        return CursorCommand("close", "" if closed.group("all") else sql_identifier(closed.group(2)))
     if _BACKWARDS.match(sql):
         raise PgError("55000", "cursor can only scan forward (RusTs cursors are NO SCROLL)")
     fetched = _FETCH.match(sql)
@@ -76,8 +77,4 @@ def cursor_command(sql: str) -> CursorCommand | None:
         count = int(how[-1])
     else:
         count = 1  # NEXT, FORWARD
-    return CursorCommand(kind, _identifier(fetched.group(3)), count)
-
-
-def _identifier(text: str) -> str:
-    return text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
+    return CursorCommand(kind, sql_identifier(fetched.group(3)), count)

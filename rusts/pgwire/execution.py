@@ -83,11 +83,8 @@ def describe(engine: StorageEngine, session: Session, text: str) -> list[tuple[s
 
 
 # `$n::type` and `CAST($n AS type)`: the type a placeholder is cast to (what PostgreSQL describes it as).
-_CAST_PLACEHOLDER: Final = re.compile(
-    r"\$(\d+)\s*::\s*([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)(?![\w\s]*\[)"
-    r"|\bcast\s*\(\s*\$(\d+)\s+as\s+([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)(?![\w\s]*\[)",
-    re.IGNORECASE,
-)
+_TYPE_NAME: Final = r"([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)(?![\w\s]*\[)"  # not an array
+_CAST_PLACEHOLDER: Final = re.compile(rf"\$(\d+)\s*::\s*{_TYPE_NAME}|\bcast\s*\(\s*\$(\d+)\s+as\s+{_TYPE_NAME}", re.IGNORECASE)
 _CAST_OIDS: Final = {
     "smallint": t.INT2, "int2": t.INT2, "integer": t.INT4, "int": t.INT4, "int4": t.INT4, "bigint": t.INT8, "int8": t.INT8,
     "real": t.FLOAT4, "float4": t.FLOAT4, "double precision": t.FLOAT8, "float8": t.FLOAT8, "float": t.FLOAT8,

@@ -14,7 +14,9 @@ _TRANSACTION: Final = re.compile(
     r"commit\s+prepared|rollback\s+prepared)\b(.*)$",
     re.IGNORECASE | re.DOTALL,
 )
-_DEALLOCATE: Final = re.compile(r"^\s*deallocate\s+(?:prepare\s+)?(all|\"(?:[^\"]|\"\")+\"|[A-Za-z_][\w$]*)\s*$", re.IGNORECASE)
+# An SQL name as written: a quoted identifier ("" for a quote inside) or a plain one.
+SQL_NAME: Final = r'"(?:[^"]|"")+"|[A-Za-z_][\w$]*'
+_DEALLOCATE: Final = re.compile(rf"^\s*deallocate\s+(?:prepare\s+)?(all|{SQL_NAME})\s*$", re.IGNORECASE)
 _DOLLAR_TAG: Final = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
 _SPACE: Final = re.compile(r"(\s|--[^\n]*(\n|$)|/\*.*?\*/)*", re.DOTALL)
 
@@ -175,8 +177,9 @@ def deallocate_target(text: str) -> str | None:
     if match is None:
         return None
     name = match.group(1)
-    if name.lower() == "all":
-        return ""
-    if name.startswith('"'):
-        return name[1:-1].replace('""', '"')
-    return name.lower()
+    return "" if name.lower() == "all" else sql_identifier(name)
+
+
+def sql_identifier(name: str) -> str:
+    """The identifier an SQL_NAME match names: a quoted one as written, a plain one in lower case."""
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()

@@ -66,7 +66,7 @@ class Scope:
         if node.table and node.table not in (self.measurement, self.alias) and node.table.lower() not in (self.measurement, self.alias):
             raise unsupported(f"reference to table {node.table!r}, which is not in FROM", node)
         name = node.name
-        if not _quoted(node.this) and not self.knows(name) and self.knows(name.lower()):
+        if not is_quoted(node.this) and not self.knows(name) and self.knows(name.lower()):
             return name.lower()  # PostgreSQL folds an unquoted name to lower case (an exact match comes first)
         return name
 
@@ -84,14 +84,24 @@ class Scope:
         raise UnknownColumnError(name, self.measurement, node.sql(dialect="postgres"))
 
 
-def _quoted(identifier: object) -> bool:
+def is_quoted(identifier: object) -> bool:
     return isinstance(identifier, exp.Identifier) and bool(identifier.args.get("quoted"))
+
+
+def measurement_table(node: object, what: str, where: exp.Expression) -> exp.Table:
+    """`node` as the measurement a FROM, INSERT INTO, DELETE FROM or CREATE TABLE names: a table name,
+    unqualified or in public; `what` names anything else in the refusal."""
+    if not isinstance(node, exp.Table) or not node.name:
+        raise unsupported(what, where)
+    if node.args.get("catalog") or (node.db and node.db != "public"):
+        raise unsupported("a schema-qualified measurement (only public)", node)
+    return node
 
 
 def folded_name(engine_has: Callable[[str], bool], table: exp.Table) -> str:
     """The measurement an identifier names: as written, else (unquoted) its lower case when that exists."""
     name = table.name
-    if not _quoted(table.this) and not engine_has(name) and engine_has(name.lower()):
+    if not is_quoted(table.this) and not engine_has(name) and engine_has(name.lower()):
         return name.lower()
     return name
 

@@ -73,6 +73,7 @@ from rusts.sql.nodes import (
     instant,
     integer,
     literal,
+    measurement_table,
     unparen,
     unsupported,
 )
@@ -308,12 +309,9 @@ def select_scope(engine: StorageEngine, select: exp.Select, now: int) -> Scope:
     return table_scope(engine, source.this, source, now)
 
 
-def table_scope(engine: StorageEngine, table: exp.Expression, where: exp.Expression, now: int) -> Scope:
-    """The Scope of an existing measurement named by `table`; UnknownMeasurementError when it has no data."""
-    if not isinstance(table, exp.Table) or not table.name:
-        raise unsupported("FROM something other than a measurement", where)
-    if table.args.get("catalog") or (table.db and table.db != "public"):
-        raise unsupported("a schema-qualified measurement (only public)", table)
+def table_scope(engine: StorageEngine, node: exp.Expression, where: exp.Expression, now: int) -> Scope:
+    """The Scope of an existing measurement named by `node`; UnknownMeasurementError when it has no data."""
+    table = measurement_table(node, "FROM something other than a measurement", where)
     name = folded_name(lambda candidate: bool(engine.field_types(candidate)), table)
     fields = engine.field_types(name)
     if not fields:

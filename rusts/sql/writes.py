@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from sqlglot import exp
 
+from rusts.core.hashing import escape_key, series_key
 from rusts.core.kinds import POINT_TIME_MAX, POINT_TIME_MIN
 from rusts.query.errors import UnknownMeasurementError
 from rusts.query.executor import execute
@@ -40,7 +41,7 @@ from rusts.sql.errors import (
     UnsupportedSqlError,
     WriteRejectedError,
 )
-from rusts.sql.nodes import Scope, folded_name, instant, literal, unparen, unsupported
+from rusts.sql.nodes import Scope, folded_name, instant, is_quoted, literal, measurement_table, unparen, unsupported
 from rusts.sql.where import translate_where
 from rusts.storage.engine import I64_MAX, I64_MIN, StorageEngine
 
@@ -105,11 +106,8 @@ def delete(engine: StorageEngine, statement: exp.Delete, now: int, timeout: floa
     return matched
 
 
-def _existing(engine: StorageEngine, table: exp.Expression, now: int) -> Scope:
-    if not isinstance(table, exp.Table) or not table.name:
-        raise unsupported("a target other than a measurement", table)
-    if table.args.get("catalog") or (table.db and table.db != "public"):
-        raise unsupported("a schema-qualified measurement (only public)", table)
+def _existing(engine: StorageEngine, node: exp.Expression, now: int) -> Scope:
+    table = measurement_table(node, "a target other than a measurement", node)
     name = folded_name(lambda candidate: bool(engine.field_types(candidate)), table)
     fields = engine.field_types(name)
     if not fields:
@@ -139,11 +137,7 @@ def create_table(engine: StorageEngine, statement: exp.Create) -> str:
     kind = str(statement.args.get("kind") or "").upper()
     if kind != "TABLE" or not isinstance(schema, exp.Schema) or statement.expression is not None:
         raise unsupported("CREATE other than CREATE TABLE name (column type, ...)", statement)
-    table = schema.this
-    if not isinstance(table, exp.Table) or not table.name:
-        raise unsupported("CREATE TABLE of something other than a measurement", statement)
-    if table.args.get("catalog") or (table.db and table.db != "public"):
-        raise unsupported("a schema-qualified measurement (only public)", table)
+    table = measurement_table(schema.this, "CREATE TABLE of something other than a measurement", statement)
     name = _stored_name(engine, table)
     _check_name("the measurement name", name)
     if engine.field_types(name):
@@ -155,7 +149,7 @@ def create_table(engine: StorageEngine, statement: exp.Create) -> str:
         if not isinstance(column, exp.ColumnDef) or not isinstance(column.args.get("kind"), exp.DataType):
             raise unsupported("a table constraint in CREATE TABLE (columns only)", column)
         column_type = column.args["kind"].this
-        if column.name in roles or column.name == "time" and "time" in roles:
+        if column.name in roles:
             raise DuplicateColumnError(f"column {column.name!r} specified more than once")
         if column_type in _TIME_TYPES:
             if column.name != "time":
@@ -181,8 +175,7 @@ def _stored_name(engine: StorageEngine, table: exp.Table) -> str:
     """The measurement a CREATE or INSERT names: one that exists (or was declared) as written, else
     an unquoted name in lower case, as PostgreSQL folds it."""
     name = table.name
-    quoted = isinstance(table.this, exp.Identifier) and bool(table.this.args.get("quoted"))
-    if quoted or engine.field_types(name) or name in engine.declared:
+    if is_quoted(table.this) or engine.field_types(name) or name in engine.declared:
         return name
     return name.lower()
 
@@ -194,11 +187,7 @@ def _target(statement: exp.Insert, engine: StorageEngine) -> tuple[str, list[str
     target = statement.this
     if not isinstance(target, exp.Schema) or not target.expressions:
         raise unsupported("INSERT without a column list (write INSERT INTO m (time, tag, field) VALUES ...)", statement)
-    table = target.this
-    if not isinstance(table, exp.Table) or not table.name:
-        raise unsupported("INSERT into something other than a measurement", target)
-    if table.args.get("catalog") or (table.db and table.db != "public"):
-        raise unsupported("a schema-qualified measurement (only public)", table)
+    table = measurement_table(target.this, "INSERT into something other than a measurement", target)
     columns = [c.name for c in target.expressions]
     for i, name in enumerate(columns):
         if name in columns[:i]:
@@ -243,18 +232,6 @@ def _kind_of(name: str, values: list[Any]) -> str:
     raise DatatypeMismatchError(f"new column {name!r} takes values of different kinds (strings, numbers, booleans)")
 
 
-def _escape(text: str, specials: str) -> str:
-    """`text` as line protocol writes a name: a backslash before each backslash and special character."""
-    text = text.replace("\\", "\\\\")
-    for char in specials:
-        text = text.replace(char, "\\" + char)
-    return text
-
-
-def _escape_key(text: str) -> str:
-    return _escape(text, ", =")
-
-
 def _field(name: str, kind: str, value: Any, row: int) -> str:
     """`key=value` in line protocol for a field of `kind`; DatatypeMismatchError when the value does not fit."""
     where = f"INSERT row {row}: field {name!r} is {kind}"
@@ -278,7 +255,7 @@ def _field(name: str, kind: str, value: Any, row: int) -> str:
         text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     else:
         raise DatatypeMismatchError(f"{where}, got {value!r}")
-    return f"{_escape_key(name)}={text}"
+    return f"{escape_key(name)}={text}"
 
 
 def _check_name(what: str, text: str) -> None:
@@ -344,5 +321,4 @@ def _line(measurement: str, roles: dict[str, str], values: dict[str, list[Any]],
     if not POINT_TIME_MIN <= stamp <= POINT_TIME_MAX:
         raise OutOfRangeError(f"INSERT row {row}: time {stamp} is out of range (a point's time is "
                               f"{POINT_TIME_MIN} to {POINT_TIME_MAX} nanoseconds since the epoch)")
-    series = [_escape(measurement, ", ")] + [f"{_escape_key(k)}={_escape_key(v)}" for k, v in sorted(tag_pairs)]
-    return f"{','.join(series)} {','.join(field_parts)} {stamp}"
+    return f"{series_key(measurement, sorted(tag_pairs))} {','.join(field_parts)} {stamp}"

@@ -621,8 +621,7 @@ class StorageEngine:
                 if len(keep) == len(rejected):
                     keep = None
             if over is not None:
-                kept = np.ones(len(batch.timestamps), dtype=np.bool_) if keep is None else np.isin(np.arange(len(batch.timestamps)), keep)
-                keep = np.flatnonzero(kept & ~over)
+                keep = np.flatnonzero(~over) if keep is None else keep[~over[keep]]
                 if len(keep) == 0:
                     continue
             series_id = self.index.id_of(batch.key)

@@ -44,7 +44,7 @@ import numpy as np
 import pyarrow as pa
 
 from rusts.core.errors import CodecError
-from rusts.core.hashing import series_key
+from rusts.core.hashing import escape_key, series_key
 from rusts.storage.columns import (
     KIND_BOOLEAN,
     KIND_FLOAT,
@@ -190,12 +190,6 @@ def _read_values(reader: _Reader, kind: int, rows: int) -> Any:
 # Text
 
 
-def _escape_field_key(key: str) -> str:
-    if "," in key or " " in key or "=" in key or "\\" in key:
-        return key.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-    return key
-
-
 def _field_text(kind: int, value: Any) -> str:
     if kind == KIND_FLOAT:
         return repr(float(value))
@@ -215,7 +209,7 @@ def format_lines(batches: list[WriteBatch]) -> str:
     for batch in batches:
         key = series_key(batch.measurement, batch.tags)
         columns = [
-            (_escape_field_key(name), column.kind, column.values, None if column.present is None else column.present.tolist())
+            (escape_key(name), column.kind, column.values, None if column.present is None else column.present.tolist())
             for name, column in batch.columns.items()
         ]
         for row, timestamp in enumerate(batch.timestamps.tolist()):
