@@ -225,6 +225,41 @@ def test_kill_9_loses_nothing_acknowledged_with_every_write(tmp_path: Path) -> N
     engine.close()
 
 
+CRASHED_WRITER = textwrap.dedent(
+    """
+    import os, sys
+    from rusts.api.line_protocol import engine_parser
+    from rusts.storage.engine import EngineOptions, StorageEngine
+    engine = StorageEngine.open(EngineOptions(sys.argv[1], wal_durability="every_write"), engine_parser)
+    for batch in range(6):
+        engine.write_line_protocol("\\n".join(f"wal,b={batch} v={i}i {i}" for i in range(50)).encode())
+    os._exit(0)  # no close: the memtable dies, the WAL holds all six writes
+    """
+)
+
+
+def test_a_damaged_wal_record_costs_only_its_own_points(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    subprocess.run([sys.executable, "-c", CRASHED_WRITER, str(tmp_path)], env=env, check=True, timeout=60)
+    (log,) = (tmp_path / "wal").glob("wal-*.log")
+    data = bytearray(log.read_bytes())
+    third = data.index(b"wal,b=2 ")
+    data[third + 100] ^= 0x20  # inside the third write's body
+    log.write_bytes(bytes(data))
+    engine = open_engine(tmp_path)
+    try:
+        assert engine.stats["replayed_records"] == 5
+        for batch in range(6):
+            key = series_key("wal", [("b", str(batch))])
+            if batch == 2:
+                assert engine.index.id_of(key) is None
+            else:
+                assert values(engine, "wal", [("b", str(batch))], "v") == {i: i for i in range(50)}
+    finally:
+        engine.close()
+    assert "sequence numbers 3..3 lost" in caplog.text
+
+
 def test_delete_by_series_and_time_range_survives_restart_and_compaction(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
     engine.write_line_protocol("\n".join(f"m,h=a v={i} {i * HOUR}\nm,h=b v={i} {i * HOUR}" for i in range(48)).encode())

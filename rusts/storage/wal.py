@@ -38,10 +38,29 @@ with no gap. Across files they strictly increase; a gap is allowed (files
 removed after a checkpoint, or a log reopened behind a newer checkpoint).
 
 A record is valid when its length fits in the file, its checksum matches and
-its sequence number is the next expected one. The first invalid record ends
-the file: a writer opening the log truncates the newest file there with a
-logged warning (a torn tail from a crash mid-write, or corruption); readers
-stop there with a logged warning. Nothing after it is ever replayed.
+its sequence number is the next expected one. At an invalid record the reader
+looks further on in the file for the next valid one (a record header whose
+sequence number is at or after the expected one, whose length fits and whose
+checksum matches; records are found by their checksums, the damaged length
+cannot be trusted):
+
+- none is found: the file ends there. In the newest file that is a torn tail
+  from a crash mid-write; a writer opening the log truncates it with a logged
+  warning, readers stop there. In an older file the records up to the next
+  file's first sequence number are lost, logged as an error, and reading goes
+  on with the next file.
+- one is found: the damaged bytes are skipped, logged as an error naming the
+  sequence numbers lost (harmless when they are at or before the checkpoint,
+  already in segments), and reading goes on from there. The file is left as
+  it is, so every reader skips the same bytes; a writer appends after its last
+  valid record.
+
+So damage in the middle of the log costs only the records it hit, never the
+acknowledged records after it. A file whose header is damaged is read the same
+way from its first record, with the first sequence number its name gives; a
+writer then starts a new file after it rather than appending to it, and
+refuses to open a newest file in which no record is valid (it cannot tell which
+sequence numbers the file used).
 
 New files are written as `<name>.tmp`, fsynced, renamed into place and the
 directory fsynced, so a crash during creation leaves at most a stray `.tmp`
@@ -105,6 +124,8 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from typing import BinaryIO, Final, TextIO
 import zlib
+
+import numpy as np
 
 from rusts.core.errors import CodecError, CorruptDataError, WalError
 from rusts.core.hashing import scan_token
@@ -230,11 +251,74 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def find_record(data: bytes, start: int, expected_seq: int) -> int:
+    """Offset of the first valid record in `data` at or after `start` whose sequence number is at
+    least `expected_seq`; -1 when there is none.
+
+    Candidates are the offsets whose sequence-number field holds a plausible value (no more
+    records can follow than 16-byte headers fit); each is then checked by its length and checksum.
+    """
+    size = len(data)
+    if size - start < RECORD_HEADER_SIZE:
+        return -1
+    limit = expected_seq + (size - start) // RECORD_HEADER_SIZE
+    view = np.frombuffer(data, dtype=np.uint8)
+    candidates: list[int] = []
+    for alignment in range(8):
+        first = start + alignment
+        count = (size - first - 4) // 8
+        if count <= 0:
+            continue
+        numbers = view[first + 4 : first + 4 + 8 * count].view("<u8")
+        hits = np.flatnonzero((numbers >= expected_seq) & (numbers <= limit))
+        candidates.extend((first + 8 * hits).tolist())
+    candidates.sort()
+    for offset in candidates:
+        if offset + RECORD_HEADER_SIZE > size:
+            break
+        length, _, crc = _RECORD_HEADER.unpack_from(data, offset)
+        end = offset + RECORD_HEADER_SIZE + length
+        if length > MAX_PAYLOAD or end > size:
+            continue
+        if zlib.crc32(data[offset : offset + 12], zlib.crc32(data[offset + RECORD_HEADER_SIZE : end])) == crc:
+            return offset
+    return -1
+
+
+class Skip:
+    """Damaged bytes a reader stepped over: [start, end) in the file, and the sequence numbers lost."""
+
+    start: int
+    end: int
+    first_lost: int
+    next_seq: int
+    problem: str
+
+    def __init__(self, start: int, end: int, first_lost: int, next_seq: int, problem: str) -> None:
+        self.start = start
+        self.end = end
+        self.first_lost = first_lost
+        self.next_seq = next_seq
+        self.problem = problem
+
+    def describe(self, path: str) -> str:
+        if self.next_seq > self.first_lost:
+            lost = f"sequence numbers {self.first_lost}..{self.next_seq - 1} lost"
+        else:
+            lost = "no sequence number lost"
+        return (
+            f"WAL {path}: {self.problem} at offset {self.start}; skipped {self.end - self.start} damaged bytes "
+            f"to the next valid record (sequence number {self.next_seq}), {lost}"
+        )
+
+
 class SegmentReader:
-    """Reads one segment's records in order until the end or the first invalid record.
+    """Reads one segment's records in order, stepping over damage in the middle, to the end.
 
     After `next_record` returns None, `problem` says why the file ended ("" for
-    a clean end) and `good_offset` is the end of the last valid record.
+    a clean end; otherwise nothing valid follows: a torn or damaged tail),
+    `good_offset` is the end of the last valid record and `skipped` lists the
+    damaged stretches stepped over before it.
     """
 
     path: str
@@ -244,6 +328,7 @@ class SegmentReader:
     expected_seq: int
     good_offset: int
     problem: str
+    skipped: list[Skip]
 
     def __init__(self, path: str, file: BinaryIO, first_seq: int, size: int) -> None:
         self.path = path
@@ -253,8 +338,15 @@ class SegmentReader:
         self.expected_seq = first_seq
         self.good_offset = FILE_HEADER_SIZE
         self.problem = ""
+        self.skipped = []
 
     def next_record(self) -> tuple[int, bytes] | None:
+        record = self._read()
+        if record is None and self.problem and self._resync():
+            record = self._read()
+        return record
+
+    def _read(self) -> tuple[int, bytes] | None:
         remaining = self.size - self.good_offset
         if remaining <= 0:
             return None
@@ -283,6 +375,23 @@ class SegmentReader:
         self.expected_seq = seq + 1
         return seq, payload
 
+    def _resync(self) -> bool:
+        """Move to the next valid record after the damage at good_offset; False when none follows."""
+        start = self.good_offset
+        self.file.seek(start)
+        rest = self.file.read(self.size - start)
+        found = find_record(rest, 0, self.expected_seq)
+        if found < 0:
+            self.file.seek(start)
+            return False
+        next_seq: int = _RECORD_HEADER.unpack_from(rest, found)[1]
+        self.skipped.append(Skip(start, start + found, self.expected_seq, next_seq, self.problem))
+        self.problem = ""
+        self.good_offset = start + found
+        self.expected_seq = next_seq
+        self.file.seek(self.good_offset)
+        return True
+
 
 class _SegmentScan:
     """What a full scan of one segment found."""
@@ -293,6 +402,7 @@ class _SegmentScan:
     size: int
     problem: str
     header_problem: str
+    skipped: list[Skip]
 
     def __init__(self, path: str, name_first_seq: int) -> None:
         with open(path, "rb") as file:
@@ -304,14 +414,25 @@ class _SegmentScan:
             self.last_seq = name_first_seq - 1
             self.good_offset = 0
             self.problem = ""
-            if self.header_problem:
+            self.skipped = []
+            if self.header_problem and self.size <= FILE_HEADER_SIZE:
                 return
-            reader = SegmentReader(path, file, first_seq, self.size)
+            # With a damaged header the records are still found by their checksums.
+            file.seek(FILE_HEADER_SIZE)
+            reader = SegmentReader(path, file, name_first_seq, self.size)
             while reader.next_record() is not None:
                 pass
             self.last_seq = reader.expected_seq - 1
             self.good_offset = reader.good_offset
             self.problem = reader.problem
+            self.skipped = reader.skipped
+
+
+def _log_skip(path: str, skip: Skip, checkpoint_seq: int) -> None:
+    if skip.next_seq > skip.first_lost and skip.next_seq - 1 > checkpoint_seq:
+        _log.error("%s (acknowledged writes after the checkpoint at %d)", skip.describe(path), checkpoint_seq)
+    else:
+        _log.warning("%s (already in segments: at or before the checkpoint at %d)", skip.describe(path), checkpoint_seq)
 
 
 def last_sequence_on_disk(wal_dir: str) -> int:
@@ -320,7 +441,7 @@ def last_sequence_on_disk(wal_dir: str) -> int:
     for index in range(len(segments) - 1, -1, -1):
         first_seq, path = segments[index]
         scan = _SegmentScan(path, first_seq)
-        if not scan.header_problem:
+        if not scan.header_problem or scan.last_seq >= first_seq:
             return max(scan.last_seq, 0)
         if scan.size > FILE_HEADER_SIZE:
             return max(first_seq - 1, 0)
@@ -448,12 +569,14 @@ class WalWriter:
         while segments:
             first_seq, path = segments[-1]
             scan = _SegmentScan(path, first_seq)
-            if scan.header_problem:
+            for skip in scan.skipped:
+                _log_skip(path, skip, checkpoint_seq)
+            if scan.header_problem and scan.last_seq < first_seq:
                 if scan.size > FILE_HEADER_SIZE:
                     raise CorruptDataError(
                         path,
-                        f"{scan.header_problem}; the file holds {scan.size - FILE_HEADER_SIZE} bytes of records "
-                        "that cannot be checked: move it out of the WAL directory to start",
+                        f"{scan.header_problem}, and none of the {scan.size - FILE_HEADER_SIZE} bytes after it is a valid "
+                        "record: move the file out of the WAL directory to start",
                         0,
                     )
                 _log.warning("WAL %s: %s; removing the file, it holds no records", path, scan.header_problem)
@@ -474,6 +597,14 @@ class WalWriter:
                 segments.pop()
                 floor = max(floor, first_seq - 1)
                 continue
+            if scan.header_problem:
+                _log.error(
+                    "WAL %s: %s; its records %d..%d were read by their checksums, new records go to a new file",
+                    path, scan.header_problem, first_seq, scan.last_seq,
+                )
+                last_seq = scan.last_seq
+                floor = max(floor, last_seq)
+                break
             last_seq = scan.last_seq
             if floor > last_seq:
                 break  # the next record cannot continue this file without a gap: a new file starts
@@ -790,11 +921,11 @@ class WalWriter:
 def read_records(wal_dir: str, from_seq: int = 0) -> Iterator[tuple[int, bytes]]:
     """(seq, payload) of every valid record with seq >= from_seq, in order, across segments.
 
-    Stops with a logged warning at the first torn or corrupt record: at the
-    tail of the newest file that is a crash's torn write; anywhere else it is
-    corruption, and nothing after it is read. `from_seq` <= 0 means the oldest
-    retained record; a positive `from_seq` older than every retained record
-    raises WalError (those records were deleted after a checkpoint). Raises
+    Damage is stepped over as the module's docstring says, with a logged error
+    naming the sequence numbers it cost; only a torn tail of the newest file
+    ends the log quietly (a warning). `from_seq` <= 0 means the oldest retained
+    record; a positive `from_seq` older than every retained record raises
+    WalError (those records were deleted after a checkpoint). Raises
     CorruptDataError for a file of a newer format version.
     """
     segments = list_segments(wal_dir)
@@ -811,7 +942,7 @@ def read_records(wal_dir: str, from_seq: int = 0) -> Iterator[tuple[int, bytes]]
         first_seq, path = segments[index]
         if index + 1 < count and segments[index + 1][0] <= from_seq:
             continue
-        is_last = index + 1 == count
+        next_first = segments[index + 1][0] if index + 1 < count else -1
         try:
             file = open(path, "rb")
         except FileNotFoundError:
@@ -822,39 +953,50 @@ def read_records(wal_dir: str, from_seq: int = 0) -> Iterator[tuple[int, bytes]]
             if size > FILE_HEADER_SIZE:
                 if first_seq <= previous_last:
                     _log.warning(
-                        "WAL %s: first sequence number %d overlaps the previous file (ends at %d); stopping",
-                        path, first_seq, previous_last,
+                        "WAL %s: first sequence number %d overlaps the previous file (ends at %d); "
+                        "reading only its records after %d",
+                        path, first_seq, previous_last, previous_last,
                     )
-                    return
-                previous_last = yield from _segment_records(path, file, first_seq, size, from_seq, is_last)
-                if previous_last < 0:
-                    return
+                after = max(from_seq, previous_last + 1)
+                last = yield from _segment_records(path, file, first_seq, size, after, next_first)
+                previous_last = max(previous_last, last)
 
 
 def _segment_records(
-    path: str, file: BinaryIO, first_seq: int, size: int, from_seq: int, is_last: bool
+    path: str, file: BinaryIO, first_seq: int, size: int, from_seq: int, next_first: int
 ) -> Generator[tuple[int, bytes], None, int]:
-    """Records of one open segment with seq >= from_seq; returns its last sequence number, -1 to stop."""
+    """Records of one open segment with seq >= from_seq; returns its last valid sequence number.
+
+    `next_first` is the next file's first sequence number, -1 for the newest file.
+    """
     header_seq, problem = read_file_header(path, file.read(FILE_HEADER_SIZE))
     if not problem and header_seq != first_seq:
         problem = f"header says first sequence number {header_seq}, the file name {first_seq}"
     if problem:
-        _log.warning("WAL %s: %s; stopping before sequence number %d", path, problem, first_seq)
-        return -1
+        _log.error("WAL %s: %s; reading its records by their checksums from sequence number %d", path, problem, first_seq)
+        file.seek(FILE_HEADER_SIZE)
     reader = SegmentReader(path, file, first_seq, size)
     record = reader.next_record()
     while record is not None:
         if record[0] >= from_seq:
             yield record
         record = reader.next_record()
+    for skip in reader.skipped:
+        _log_skip(path, skip, from_seq - 1)
     if reader.problem:
-        where = "torn or corrupt tail" if is_last else "corrupt record in the middle of the log"
-        _log.warning(
-            "WAL %s: %s (%s) at offset %d; stopping after sequence number %d, %d bytes not read%s",
-            path, where, reader.problem, reader.good_offset, reader.expected_seq - 1,
-            size - reader.good_offset, "" if is_last else ", nor any later file",
+        ending = (
+            f"{reader.problem} at offset {reader.good_offset}, after sequence number {reader.expected_seq - 1}; "
+            f"{size - reader.good_offset} bytes hold no valid record"
         )
-        return -1
+        if next_first < 0:
+            _log.warning("WAL %s: torn or corrupt tail: %s", path, ending)
+        elif next_first > reader.expected_seq and next_first - 1 >= from_seq:
+            _log.error(
+                "WAL %s: damaged end: %s; sequence numbers %d..%d lost, reading on from the next file",
+                path, ending, reader.expected_seq, next_first - 1,
+            )
+        else:
+            _log.warning("WAL %s: damaged end: %s; no needed record lost", path, ending)
     return reader.expected_seq - 1
 
 
