@@ -15,6 +15,7 @@ import pytest
 import rusts
 from rusts.api.line_protocol import engine_parser
 from rusts.core.hashing import series_key
+from rusts.core.errors import CorruptDataError
 from rusts.storage.engine import DataDirectoryInUse, EngineOptions, StorageEngine
 
 HOUR = 3_600_000_000_000
@@ -258,6 +259,62 @@ def test_a_damaged_wal_record_costs_only_its_own_points(tmp_path: Path, caplog: 
     finally:
         engine.close()
     assert "sequence numbers 3..3 lost" in caplog.text
+
+
+def flushed_engine(path: Path) -> None:
+    engine = open_engine(path)
+    body = "\n".join(f"cpu,host=h{i % 3} usage={i}.5,n={i}i,up=true,note=\"x{i}\" {i * HOUR}" for i in range(60))
+    engine.write_line_protocol(body.encode())
+    engine.write_line_protocol(b"mem,host=a free=7u 0")
+    engine.close()
+
+
+@pytest.mark.parametrize("damage", ["removed", "garbage"])
+def test_a_lost_field_catalogue_is_rebuilt_from_the_segments(tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    flushed_engine(tmp_path)
+    fields = tmp_path / "FIELDS"
+    if damage == "removed":
+        fields.unlink()
+    else:
+        fields.write_bytes(b'{"version": 1, "measur')
+    engine = open_engine(tmp_path)
+    try:
+        assert engine.field_types("cpu") == {"n": "integer", "note": "string", "up": "boolean", "usage": "float"}
+        assert engine.field_types("mem") == {"free": "unsigned"}
+        assert values(engine, "cpu", [("host", "h1")], "n") == {i * HOUR: i for i in range(1, 60, 3)}
+        # The type check works again: a conflicting write is refused by line.
+        result = engine.write_line_protocol(b"cpu,host=h1 usage=\"text\" 5")
+        assert result.points == 0 and "usage" in result.errors[0].message
+    finally:
+        engine.close()
+    assert "field catalogue rebuilt from the segments: 2 measurements" in caplog.text
+    assert fields.exists() and b"usage" in fields.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["removed", "cut"])
+def test_a_lost_series_index_refuses_to_open_naming_the_file(tmp_path: Path, damage: str) -> None:
+    flushed_engine(tmp_path)
+    index_file = tmp_path / "index" / "series.idx"
+    if damage == "removed":
+        index_file.unlink()
+    else:
+        data = index_file.read_bytes()
+        index_file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptDataError, match=r"series\.idx.*does not know series stored in partitions p"):
+        open_engine(tmp_path)
+
+
+def test_series_of_a_dropped_measurement_still_in_segments_do_not_block_opening(tmp_path: Path) -> None:
+    flushed_engine(tmp_path)
+    engine = open_engine(tmp_path)
+    engine.drop_measurement("mem")
+    engine.close()
+    engine = open_engine(tmp_path)
+    try:
+        assert engine.field_types("mem") == {}
+        assert values(engine, "cpu", [("host", "h0")], "n") == {i * HOUR: i for i in range(0, 60, 3)}
+    finally:
+        engine.close()
 
 
 def test_delete_by_series_and_time_range_survives_restart_and_compaction(tmp_path: Path) -> None:

@@ -328,9 +328,11 @@ class StorageEngine:
         self._take_directory_lock()
         self.index = SeriesIndex.open(os.path.join(options.data_dir, "index"))
         self.checkpoint = self._read_state("CHECKPOINT").get("sequence", 0)
-        self.fields = self._read_state("FIELDS").get("measurements", {})
+        fields = self._read_fields()
         self.deletes: list[dict[str, Any]] = self._read_state("TOMBSTONES").get("deletes", [])
         self._open_partitions()
+        self._check_index_covers_segments()
+        self.fields = self._fields_from_segments() if fields is None else fields
         self._install_tombstones()
         replayed = self._replay()
         self._wal = wal_log.WalWriter.open(
@@ -372,6 +374,62 @@ class StorageEngine:
         if not isinstance(state, dict) or state.get("version", 0) > STATE_VERSION:
             raise CorruptDataError(path, f"unknown format (this build reads version {STATE_VERSION})")
         return state
+
+    def _read_fields(self) -> dict[str, dict[str, int]] | None:
+        """The field catalogue; None when FIELDS is missing or unreadable (it is rebuilt from the segments)."""
+        path = os.path.join(self.options.data_dir, "FIELDS")
+        try:
+            state = self._read_state("FIELDS")
+        except CorruptDataError as exc:
+            if isinstance(exc.__cause__, ValueError):  # not JSON: damaged, not from a newer build
+                _log.warning("%s; rebuilding the field catalogue from the segments", exc)
+                return None
+            raise
+        measurements = state.get("measurements")
+        if isinstance(measurements, dict):
+            return measurements
+        if state:
+            _log.warning("%s holds no field catalogue; rebuilding it from the segments", path)
+        return None
+
+    def _fields_from_segments(self) -> dict[str, dict[str, int]]:
+        """Every stored column's kind per measurement, read from the segment footers (and written to FIELDS)."""
+        fields: dict[str, dict[str, int]] = {}
+        for partition in self.partitions.values():
+            for _, reader in partition.segments():
+                for series_id in reader.series_ids():
+                    entry = self.index.lookup(series_id)
+                    if entry is not None:
+                        fields.setdefault(entry.measurement, {}).update(reader.columns(series_id))
+        if fields:
+            _log.warning("field catalogue rebuilt from the segments: %d measurements", len(fields))
+            self._write_state("FIELDS", {"measurements": fields})
+        return fields
+
+    def _check_index_covers_segments(self) -> None:
+        """Refuse to open when segments hold series the index does not know: their rows could not be read.
+
+        The index is flushed before any segment refers to a series, and dropped series stay
+        listed in tombstones until compaction removes their rows, so this is damage to (or the
+        loss of) the index file, which segments cannot rebuild: they store series ids, not keys.
+        """
+        hidden = {int(series_id) for delete in self.deletes for series_id in delete.get("series", [])}
+        unknown: dict[str, int] = {}
+        for partition in self.partitions.values():
+            for _, reader in partition.segments():
+                count = sum(1 for series_id in reader.series_ids() if series_id not in self.index and series_id not in hidden)
+                if count:
+                    name = os.path.basename(partition.directory)
+                    unknown[name] = unknown.get(name, 0) + count
+        if unknown:
+            where = ", ".join(f"{name} ({count})" for name, count in sorted(unknown.items())[:5])
+            more = f" and {len(unknown) - 5} more partitions" if len(unknown) > 5 else ""
+            raise CorruptDataError(
+                self.index.path,
+                f"the series index does not know series stored in partitions {where}{more}: the file is damaged "
+                "or was removed, and the rows of those series could not be read. Restore it from a backup; "
+                "moving those partitions out of the data directory starts without their data",
+            )
 
     def _write_state(self, name: str, state: dict[str, Any]) -> None:
         path = os.path.join(self.options.data_dir, name)
