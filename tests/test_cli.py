@@ -110,6 +110,9 @@ BAD_FILES = [
     ("- a list\n", "expected a mapping of server"),
     ("server: {port: [\n", "invalid YAML at line 2"),
     ("server: {}\nserver: {}\n", "invalid YAML at line 2, column 1: duplicate key 'server'"),
+    ("server: {max_body_size: 1000000000000}\n", "server.max_body_size: expected an integer from 1 to 1000000000"),
+    ("server: {host: no-such-host.invalid}\n", "server.host: cannot listen on 'no-such-host.invalid': the address does not resolve"),
+    ("postgres: {host: no-such-host.invalid}\n", "postgres.host: cannot listen on 'no-such-host.invalid'"),
 ]
 
 
@@ -198,3 +201,31 @@ def test_help_mentions_token_create(tmp_path: Path) -> None:
     assert result.returncode == 0
     for flag in ("--config PATH", "--subject NAME", "--expires-in SECS"):
         assert flag in result.stdout
+
+
+def test_a_port_in_use_or_a_foreign_address_stops_start_up_naming_the_key(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with socket.socket() as spare:
+            spare.bind(("127.0.0.1", 0))
+            free = spare.getsockname()[1]
+        data = tmp_path / "data"
+        cases = [
+            (f"server: {{host: 127.0.0.1, port: {port}}}\n", f"server.port: cannot listen on 127.0.0.1:{port}: the port is in use"),
+            (
+                f"server: {{host: 127.0.0.1, port: {free}}}\npostgres: {{host: 127.0.0.1, port: {port}}}\n",
+                f"postgres.port: cannot listen on 127.0.0.1:{port}: the port is in use",
+            ),
+            (f"server: {{host: 192.0.2.1, port: {free}}}\n", "server.host: cannot listen on 192.0.2.1"),
+        ]
+        for text, words in cases:
+            config = tmp_path / "taken.yml"
+            config.write_text(text + f"storage: {{data_dir: '{data}'}}\n")
+            result = rusts_cmd("--config", str(config), cwd=tmp_path)
+            assert result.returncode == 2, result.stderr
+            assert f"error: {config}: {words}" in result.stderr
+            assert not data.exists()  # refused before the data directory was opened

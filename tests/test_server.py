@@ -182,3 +182,35 @@ def test_a_second_server_on_the_same_data_dir_exits_with_a_clear_error(server: R
     assert second.returncode == 1
     assert "in use by another RusTs process" in second.stderr
     assert server.request("GET", "/ready")[0] == 200
+
+
+def stalled_request(port: int, request: bytes) -> tuple[bytes, float]:
+    """Send part of a request, then nothing: what the server answers, and after how long."""
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(30)
+        sock.sendall(request)
+        started = time.monotonic()
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+        return answer, time.monotonic() - started
+
+
+def test_a_client_that_stalls_mid_request_is_answered_408_and_let_go(tmp_path: Path) -> None:
+    server = RustsServer(tmp_path, server_extra=", request_timeout: 1")
+    try:
+        partial_body = b"POST /write HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nstall v=1 1\n"
+        for request in (partial_body, b"POST /write HTTP/1.1\r\nHost: x\r\n"):
+            answer, waited = stalled_request(server.port, request)
+            assert answer.startswith(b"HTTP/1.1 408 ") and b"server.request_timeout" in answer, answer
+            assert waited < 20
+        # A connection that never sends a byte is closed without an answer.
+        assert stalled_request(server.port, b"")[0] == b""
+        server.write("after v=2 2")
+        assert server.sql("SELECT count(*) FROM after")["rows"] == [[1]]
+        assert "stall" not in [row[0] for row in server.sql("SHOW MEASUREMENTS")["rows"]]
+    finally:
+        assert server.stop() == 0

@@ -17,6 +17,7 @@ import datetime
 import difflib
 import os
 import re
+import socket
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,9 @@ DEFAULT_CONFIG_PATH = "rusts.yml"
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
+# A write's body is one WAL record (at most 1 GiB with its header): a larger limit could never be met.
+MAX_BODY_LIMIT = 1_000_000_000
+BodySize = Annotated[int, msgspec.Meta(ge=1, le=MAX_BODY_LIMIT)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 ZstdLevel = Annotated[int, msgspec.Meta(ge=1, le=22)]
@@ -56,7 +60,7 @@ class ServerConfig(Section, frozen=True):
 
     host: NonEmpty = "0.0.0.0"
     port: Port = 8086
-    max_body_size: Positive = 25 * 1024 * 1024
+    max_body_size: BodySize = 25 * 1024 * 1024
     request_timeout: Positive = 30
     rate_limit_per_sec: NonNegative = 0
     rate_limit_burst: Positive | None = None
@@ -199,7 +203,7 @@ server:
   host: "0.0.0.0"
   # TCP port of the HTTP API.
   port: 8086
-  # Largest request body accepted, in bytes (26214400 = 25 MiB).
+  # Largest request body accepted, in bytes (26214400 = 25 MiB; at most 1000000000).
   max_body_size: 26214400
   # Seconds a write or query may run before the client gets 503 (a write
   # that timed out may still complete).
@@ -605,6 +609,18 @@ def _listener_ports(config: Config) -> tuple[str, str] | None:
     return None
 
 
+def _hosts_resolve(config: Config) -> tuple[str, str] | None:
+    listeners = [("server.host", config.server.host)]
+    if config.postgres.enabled:
+        listeners.append(("postgres.host", config.postgres.host))
+    for key, host in listeners:
+        try:
+            socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except (OSError, UnicodeError) as exc:
+            return key, f"cannot listen on {host!r}: the address does not resolve ({exc})"
+    return None
+
+
 _DURATION_SECS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -662,7 +678,7 @@ def _downsampling(config: Config) -> tuple[str, str] | None:
 
 
 _CHECKS: tuple[Callable[[Config], tuple[str, str] | None], ...] = (
-    _auth_secret, _listener_ports, _tier_order, _measurement_periods, _cold_dir, _downsampling,
+    _auth_secret, _listener_ports, _hosts_resolve, _tier_order, _measurement_periods, _cold_dir, _downsampling,
 )
 
 
