@@ -189,7 +189,7 @@ BAD_INPUTS = [
     ("server: {port: 80.5}", "server.port", "expected an integer"),
     ("server: {port: true}", "server.port", "got true"),
     ("server: {host: ''}", "server.host", "expected a non-empty string"),
-    ("server: {max_body_size: 0}", "server.max_body_size", "expected an integer >= 1, got 0"),
+    ("server: {max_body_size: 0}", "server.max_body_size", "expected an integer from 1 to 1000000000, got 0"),
     ("server: {prot: 1}", "server.prot", "unknown key; did you mean port?"),
     ("server: {rate_limit_per_sec: -1}", "server.rate_limit_per_sec", "expected an integer >= 0, got -1"),
     ("server: {rate_limit_burst: 0}", "server.rate_limit_burst", "expected an integer >= 1 or null, got 0"),
