@@ -16,7 +16,8 @@ from rusts.pgwire import types as t
 from rusts.pgwire.auth import AuthFailed, ScramExchange, check_md5
 from rusts.pgwire.rows import encode_columnar, encode_rows
 from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, split_statements, transaction_command
-from rusts.pgwire.values import ValueError22, data_row, encoders, float_text, literal, timestamp_text
+from rusts.core.pgtext import float_text, timestamp_text
+from rusts.pgwire.values import ValueError22, data_row, encoders, literal
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([1e14, 1e15, 1e-4, 1e-5, 123456789012345.0, 0.0, -0.0])
 INTS = st.integers(-(1 << 63), (1 << 63) - 1)

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rusts.pgwire import types as t
-from rusts.pgwire.values import PG_EPOCH_US, data_row, encoders, float_text
+from rusts.core.pgtext import float_text
+from rusts.pgwire.values import PG_EPOCH_US, data_row, encoders
 from rusts.query.batches import ColumnBatch, ColumnarRows
 
 COLUMNAR_MIN_ROWS_TEXT: Final = 200

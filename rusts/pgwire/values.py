@@ -7,19 +7,18 @@ digits. Parameters are turned into SQL literals of the type the statement needs,
 sees one language whether a value came inline or through Bind.
 """
 
-import datetime
 import math
 import struct
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
+from rusts.core.pgtext import float_text, timestamp_text
 from rusts.pgwire import types as t
 
 Encoder = Callable[[object], bytes]
 
 PG_EPOCH_US: Final = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
-_UNIX_EPOCH: Final = datetime.datetime(1970, 1, 1)
 _I8: Final = struct.Struct("!q")
 _I4: Final = struct.Struct("!i")
 _U4: Final = struct.Struct("!I")
@@ -51,53 +50,6 @@ class ValueError22(Exception):
 
 
 # ---- text format -------------------------------------------------------------------------------
-
-
-def float_text(value: float) -> str:
-    """float8out with extra_float_digits = 1: shortest exact digits, exponent form outside 1e-4..1e15."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value == 0.0:
-        return "-0" if math.copysign(1.0, value) < 0 else "0"
-    digits_repr = repr(abs(value))
-    if "e" in digits_repr:
-        lead, _, exp_part = digits_repr.partition("e")
-        digits = lead.replace(".", "")
-        exponent = int(exp_part)
-    else:
-        whole, _, frac = digits_repr.partition(".")
-        frac = frac.rstrip("0")
-        if whole != "0":
-            digits = (whole + frac).lstrip("0")
-            exponent = len(whole) - 1
-        else:
-            stripped = frac.lstrip("0")
-            exponent = -(len(frac) - len(stripped)) - 1
-            digits = stripped
-    digits = digits.rstrip("0") or "0"
-    sign = "-" if value < 0 else ""
-    if exponent < -4 or exponent >= 15:
-        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{body}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    if exponent < 0:
-        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
-    if len(digits) <= exponent + 1:
-        return sign + digits + "0" * (exponent + 1 - len(digits))
-    return f"{sign}{digits[:exponent + 1]}.{digits[exponent + 1:]}"
-
-
-def timestamp_text(ns: int) -> str:
-    """'YYYY-MM-DD HH:MM:SS[.ffffff]+00' as PostgreSQL prints a timestamptz in UTC."""
-    us = ns // 1000
-    moment = _UNIX_EPOCH + datetime.timedelta(microseconds=us)
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
-    if moment.year < 1000:
-        text = f"{moment.year:04d}" + text[text.index("-"):]
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "+00"
 
 
 def _text_of(oid: int) -> Encoder:

@@ -63,6 +63,8 @@ from rusts.sql.expressions import (
     Ref,
     output_type,
 )
+from rusts.sql.functions import cast_text, translate_call
+from rusts.sql.functions import default_name as function_name
 from rusts.sql.normalize import normalize
 from rusts.sql.nodes import (
     TIMESTAMP_TYPES,
@@ -103,6 +105,8 @@ _COMPARISONS: Final[dict[type[exp.Expression], str]] = {
 }
 FLOAT_CASTS: Final = frozenset({exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT})
 INTEGER_CASTS: Final = frozenset({exp.DataType.Type.BIGINT, exp.DataType.Type.INT, exp.DataType.Type.SMALLINT})
+NUMERIC_CASTS: Final = frozenset({exp.DataType.Type.DECIMAL})
+TEXT_CASTS: Final = frozenset({exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR})
 # date_trunc('week') starts weeks on Monday; 1970-01-01 was a Thursday, so Monday buckets sit 4 days later.
 _WEEK_OFFSET: Final = 4 * DAY
 # TimescaleDB aligns time_bucket to 2000-01-03 (a Monday), which matters for widths not dividing a day.
@@ -523,7 +527,8 @@ class _Select:
             return self.constant(node)
         if isinstance(node, exp.Cast):
             return self.cast(node)
-        return self.condition(node)
+        called = translate_call(node, self.expr, self._like)
+        return called if called is not None else self.condition(node)
 
     def constant(self, node: exp.Expression) -> Expr:
         if isinstance(unparen(node), exp.Null):
@@ -545,9 +550,20 @@ class _Select:
             return CastNumber(self.expr(node.this), "float")
         if target in INTEGER_CASTS:
             return CastNumber(self.expr(node.this), "integer")
+        if target in NUMERIC_CASTS:  # numeric is float8 here (rusts.sql.functions)
+            return CastNumber(self.expr(node.this), "float")
+        if target in TEXT_CASTS:
+            return cast_text(self.expr(node.this))
         if target in TIMESTAMP_TYPES:
+            operand = unparen(node.this)
+            if not isinstance(operand, exp.Literal):
+                moment = self.expr(operand)
+                if moment.type == "timestamp":
+                    return moment
             return Const(instant(node, self.scope.now), "timestamp")
-        raise unsupported(f"cast to {node.to.sql(dialect='postgres')} (only to double precision, bigint, timestamptz)", node)
+        raise unsupported(
+            f"cast to {node.to.sql(dialect='postgres')} (only to double precision, bigint, numeric, text, timestamptz)", node
+        )
 
     def condition(self, node: exp.Expression) -> Expr:
         op = _COMPARISONS.get(type(node))
@@ -630,7 +646,7 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
         node = unparen(node.expressions[0])
     if is_aggregate(node):
         return _aggregate_name(aggregation_of(scope, node, None))
-    return "?column?"
+    return function_name(node) or "?column?"
 
 
 def translate_select(engine: StorageEngine, select: exp.Select, now: int, probe: bool = True) -> Translation:
