@@ -70,6 +70,11 @@ class UnsupportedSqlError(SqlError):
         super().__init__(f"unsupported SQL{where}: {construct}{quoted}")
 
 
+class NeedsRowsError(UnsupportedSqlError):
+    """An aggregating SELECT the executor's model cannot take but its rows can answer
+    (rusts.sql.regroup): the translator tries again that way, and reports this if it cannot."""
+
+
 class DivisionByZeroError(SqlError):
     sqlstate = DIVISION_BY_ZERO
 

@@ -175,7 +175,7 @@ def _from_tier(engine: StorageEngine, translation: Translation, timeout: float |
     """The executor's result with a downsampling tier answering what it can; None: no tier applies."""
     from rusts.aggregation import downsampling  # imports rusts.sql: not at the top
 
-    if translation.empty is not None:
+    if translation.empty is not None or translation.regroup is not None:
         return None
     return downsampling.tier_answer(engine, translation.query, translation.layout, timeout)
 

@@ -42,7 +42,10 @@ from rusts.query.errors import UnknownFieldError, UnknownMeasurementError
 from rusts.query.executor import execute
 from rusts.query.model import Aggregation, AggregateFunction, Column, GroupBy, Query, QueryResult, TimeGroup, TimeRange
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
-from rusts.sql.errors import AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, InvalidRegexError, OutOfRangeError, SqlSyntaxError, UnsupportedSqlError
+from rusts.sql.errors import (
+    AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, InvalidRegexError, NeedsRowsError, OperatorTypeError,
+    OutOfRangeError, SqlSyntaxError, UnsupportedSqlError,
+)
 from rusts.sql.expressions import (
     Arithmetic,
     CastNumber,
@@ -66,6 +69,7 @@ from rusts.sql.expressions import (
 from rusts.sql.functions import cast_text, translate_call
 from rusts.sql.functions import default_name as function_name
 from rusts.sql.normalize import normalize
+from rusts.sql.regroup import Regroup, RowAggregate
 from rusts.sql.nodes import (
     TIMESTAMP_TYPES,
     Scope,
@@ -145,12 +149,17 @@ class Translation:
         self.residual: Expr | None = None
         # float aggregate columns: stored floats are finite, so infinity there is an overflow
         self.float_aggregates: list[int] = []
+        # set when the aggregates are computed from the executor's rows (rusts.sql.regroup)
+        self.regroup: Regroup | None = None
 
     def columns(self) -> list[Column]:
         return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
 
     def finish(self, result: QueryResult) -> QueryResult:
         """The answer from the executor's result: HAVING, ORDER BY, paging, SELECT list."""
+        if self.regroup is not None:
+            empty = self.empty is not None or self.limit == 0
+            result = QueryResult(self.layout, []) if empty else self.regroup.apply(result)
         if len(result.columns) != len(self.layout):
             raise AssertionError(f"BUG: executor answered columns {result.columns}, expected {self.layout}")
         if self.limit == 0:
@@ -179,7 +188,7 @@ class Translation:
     def streamable(self) -> bool:
         """Whether each executor row maps to one answer row on its own (no filter, sort or paging
         here), so the answer can be produced batch by batch."""
-        return self.empty is None and self.residual is None and self.having is None and not self.order and not self.offset and self.limit is None
+        return self.regroup is None and self.empty is None and self.residual is None and self.having is None and not self.order and not self.offset and self.limit is None
 
     def _check_overflow(self, rows: list[list[Any]]) -> None:
         """PostgreSQL's error where a float aggregate overflowed (SUM, AVG, STDDEV of huge values)."""
@@ -206,7 +215,7 @@ class Translation:
     def column_picks(self) -> list[int] | None:
         """The executor columns the answer's columns are, in order, when the SELECT list only names
         columns (a columnar stream can then pass them through); None otherwise."""
-        if self.float_aggregates or not all(isinstance(expr, Ref) for expr in self.outputs):
+        if self.regroup is not None or self.float_aggregates or not all(isinstance(expr, Ref) for expr in self.outputs):
             return None
         return [expr.index for expr in self.outputs if isinstance(expr, Ref)]
 
@@ -375,6 +384,23 @@ def aggregate_type(scope: Scope, aggregation: Aggregation) -> str:
     return kind
 
 
+def row_aggregate_type(function: str, kind: str, node: exp.Expression) -> str:
+    """aggregate_type for an aggregate of a row expression of type `kind` (the row path)."""
+    shown = PG_TYPE_NAMES.get(kind, kind)
+    if function in ("count", "count_distinct"):
+        return "integer"
+    if kind == "unknown":
+        return "float" if function in _NUMERIC_ONLY_NAMES else "string"
+    numeric = kind in NUMERIC
+    if function in NUMERIC_ONLY and not numeric:
+        raise OperatorTypeError(f"function {node.key}({shown}) does not exist")
+    if function in ORDERED_ONLY and not (numeric or kind in ("string", "timestamp")):
+        raise OperatorTypeError(f"function {node.key}({shown}) does not exist")
+    if function in _NUMERIC_ONLY_NAMES:
+        return "float"
+    return "float" if kind == "numeric" else kind
+
+
 class _Select:
     """The state of one SELECT's translation: what the Query must compute and the expressions over it."""
 
@@ -390,6 +416,9 @@ class _Select:
         self.refs: list[Ref] = []
         self.aliases: dict[str, Expr] = {}
         self.named_only = False
+        # The row path (rusts.sql.regroup): aggregates over rows, their arguments translated by `rows`
+        self.rows: _Select | None = None
+        self.row_aggregates: list[RowAggregate] = []
 
     def ref(self, key: tuple[str, str | int], type_: str, shown: str = "") -> Ref:
         ref = Ref(key, type_, shown)
@@ -402,9 +431,10 @@ class _Select:
         if self.aggregating:
             tags = self.group.tags if self.group is not None else []
             columns += [Column(tag, "string") for tag in tags]
-            for aggregation in self.aggregations:
+            for k, aggregation in enumerate(self.aggregations):
                 name = aggregation.alias or _aggregate_name(aggregation)
-                columns.append(Column(name, aggregate_type(self.scope, aggregation)))
+                kind = self.row_aggregates[k].result_type if self.rows is not None else aggregate_type(self.scope, aggregation)
+                columns.append(Column(name, kind))
             return columns
         columns += [Column(tag, "string") for tag in self.scope.tag_order]
         return columns + [Column(name, self.scope.fields[name]) for name in self.projected()]
@@ -464,6 +494,8 @@ class _Select:
 
     def aggregate(self, node: exp.Expression, alias: str | None, fill: str) -> Expr:
         assert self.aggregating, "BUG: an aggregate in a SELECT not seen as aggregating"
+        if self.rows is not None:
+            return self.row_aggregate(node, alias)
         aggregation = aggregation_of(self.scope, node, alias)
         result_type = aggregate_type(self.scope, aggregation)
         numeric = aggregation.function in ("sum", "mean") and self.scope.fields.get(aggregation.field) == "integer"
@@ -480,6 +512,26 @@ class _Select:
             found = len(self.aggregations)
             self.aggregations.append(aggregation)
         if numeric:  # PostgreSQL's SUM(bigint) and AVG(bigint) are numeric: see rusts.sql.expressions
+            return self.ref(("aggregate", found), "numeric", result_type)
+        return self.ref(("aggregate", found), result_type)
+
+    def row_aggregate(self, node: exp.Expression, alias: str | None, condition: Expr | None = None) -> Expr:
+        """An aggregate of the row path: of any row expression, over the rows where `condition`
+        (FILTER (WHERE ...)) is true (rusts.sql.regroup)."""
+        assert self.rows is not None
+        if condition is not None and condition.type not in ("boolean", "unknown"):
+            raise DatatypeMismatchError(f"argument of FILTER must be type boolean, not type {PG_TYPE_NAMES[condition.type]}")
+        function, argument_node, p = aggregate_parts(node)
+        if argument_node is not None and _mentions_aggregate(argument_node):
+            raise unsupported("an aggregate inside an aggregate", node)
+        argument = None if argument_node is None else self.rows.expr(argument_node)
+        kind = "integer" if argument is None else argument.type
+        result_type = row_aggregate_type(function, kind, node)
+        found = len(self.aggregations)
+        shown = "*" if argument_node is None else argument_node.sql(dialect="postgres")
+        self.aggregations.append(Aggregation(function, shown, alias, p))
+        self.row_aggregates.append(RowAggregate(function, argument, p, result_type, condition))
+        if function in ("sum", "mean") and kind == "integer":  # numeric, as in aggregate()
             return self.ref(("aggregate", found), "numeric", result_type)
         return self.ref(("aggregate", found), result_type)
 
@@ -515,6 +567,10 @@ class _Select:
             return self.filled(node, alias)
         if is_aggregate(node):
             return self.aggregate(node, alias, "null")
+        if isinstance(node, exp.Filter) and is_aggregate(unparen(node.this)):
+            if self.rows is None:
+                raise needs_rows("an aggregate with FILTER", node)
+            return self.row_aggregate(unparen(node.this), alias, self.rows.expr(node.expression.this))
         if _is_now(node) or (isinstance(node, (exp.Add, exp.Sub)) and _is_now(unparen(node.this))):
             return Const(instant(node, self.scope.now), "timestamp")  # now() +/- an interval
         op = _ARITHMETIC.get(type(node))
@@ -644,15 +700,38 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
     if _is_fill(node):
         assert isinstance(node, exp.Anonymous)
         node = unparen(node.expressions[0])
+    if isinstance(node, exp.Filter):
+        node = unparen(node.this)
     if is_aggregate(node):
-        return _aggregate_name(aggregation_of(scope, node, None))
+        try:
+            return _aggregate_name(aggregation_of(scope, node, None))
+        except NeedsRowsError:  # of an expression: PostgreSQL's name, the function's
+            if isinstance(node, exp.WithinGroup):
+                return "percentile_cont"
+            return node.name.lower() if isinstance(node, exp.Anonymous) else node.key
     return function_name(node) or "?column?"
 
 
-def translate_select(engine: StorageEngine, select: exp.Select, now: int, probe: bool = True) -> Translation:
+def translate_select(
+    engine: StorageEngine, select: exp.Select, now: int, probe: bool = True, from_rows: bool = False
+) -> Translation:
     """The Translation of a parsed SELECT; `now` (epoch ns) is what now() means. `probe` lets a SELECT of
     rows count its rows first (cheap: block totals) to ask for only the fields it names when that loses
-    no row; without it (describe) the Translation reads no data."""
+    no row; without it (describe) the Translation reads no data. An aggregating SELECT the executor's
+    model cannot take is answered from its rows (rusts.sql.regroup) when it can be; `from_rows` asks
+    for that way for any aggregating SELECT (tests compare the two)."""
+    if from_rows:
+        return _translate_select(engine, select, now, probe, True)
+    try:
+        return _translate_select(engine, select, now, probe, False)
+    except NeedsRowsError as refusal:
+        try:
+            return _translate_select(engine, select, now, probe, True)
+        except NeedsRowsError:
+            raise refusal from None
+
+
+def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe: bool, row_path: bool) -> Translation:
     _check_shape(select)
     scope = select_scope(engine, select, now)
     items = [
@@ -665,8 +744,15 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int, probe:
     mentioned = [node for node, _ in items] + [having_clause, order_clause]
     aggregating = group is not None or any(_mentions_aggregate(node) for node in mentioned)
     clause = select.args.get("where")
-    where = translate_where(scope, None if clause is None else clause.this, rows=not aggregating)
+    where = translate_where(scope, None if clause is None else clause.this, rows=True)
+    if aggregating and where.residual and not row_path:
+        term, refusal = where.residual[0]
+        raise NeedsRowsError(refusal.construct, refusal.fragment, refusal.line, refusal.column)
     built = _Select(scope, group, gapfill, aggregating)
+    if row_path:
+        if gapfill:
+            raise unsupported("time_bucket_gapfill where the aggregates are computed from rows", select)
+        built.rows = _Select(scope, None, False, False)
     outputs: list[Expr] = []
     names: list[str] = []
     for node, alias in items:
@@ -679,7 +765,7 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int, probe:
             continue
         outputs.append(built.expr(node, alias or None))
         names.append(alias or _default_name(scope, node))
-    residual = _residual(built, where.residual)
+    residual = _residual(built if built.rows is None else built.rows, where.residual)
     built.aliases = {alias: expr for (_, alias), expr in zip(items, outputs) if alias}
     having: Expr | None = None
     if having_clause is not None:
@@ -701,6 +787,8 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int, probe:
     query = Query(scope.measurement, time_range=time_range, tag_filter=where.tag_filter(), field_filter=where.fields)
     if not aggregating and not built.star and not empty and probe:
         built.named_only = _every_row_named(engine, query, built.fields)
+    if built.rows is not None:
+        return _row_path(built, query, outputs, names, where.start, residual, (order, having, select))
     if aggregating:
         query.aggregations = built.aggregations
         query.group_by = group
@@ -724,6 +812,36 @@ def translate_select(engine: StorageEngine, select: exp.Select, now: int, probe:
         query.limit, query.offset = limit, offset
     else:
         translation.order, translation.having, translation.limit, translation.offset = order, having, limit, offset
+    return translation
+
+
+def _row_path(
+    built: _Select, query: Query, outputs: list[Expr], names: list[str], start: int | None, residual: Expr | None,
+    rest: tuple[list[OrderKey], Expr | None, exp.Select],
+) -> Translation:
+    """The Translation of an aggregating SELECT answered from its rows: `query` asks for every row
+    (with all fields) that the pushed-down WHERE parts select, and Regroup makes the aggregate layout."""
+    rows = built.rows
+    assert rows is not None
+    order, having, select = rest
+    layout = built.layout()
+    translation = Translation(query, layout, outputs, names)
+    built.bind()
+    rows.bind()
+    row_keys = rows.keys()
+    tags = built.group.tags if built.group is not None else []
+    time_group = built.group.time if built.group is not None else None
+    translation.regroup = Regroup(
+        layout, [row_keys.index(("tag", tag)) for tag in tags], time_group, start or 0, residual, built.row_aggregates,
+    )
+    translation.float_aggregates = [
+        i for i, (key, column) in enumerate(zip(built.keys(), layout)) if key[0] == "aggregate" and column.type == "float"
+    ]
+    time_range = query.time_range
+    if time_range is not None and time_range.start is not None and time_range.end is not None and time_range.start >= time_range.end:
+        translation.empty = [_empty_aggregate_row(built, time_range)] if built.group is None else []
+    limit, offset = _paging(select)
+    translation.order, translation.having, translation.limit, translation.offset = order, having, limit, offset
     return translation
 
 
@@ -946,33 +1064,42 @@ def _on_time(scope: Scope, node: exp.Expression, source: exp.Expression, group: 
 
 
 def aggregation_of(scope: Scope, node: exp.Expression, alias: str | None) -> Aggregation:
+    function, argument, p = aggregate_parts(node)
+    field = "*" if argument is None else _argument(scope, node, argument)
+    if function == "count_distinct" and field == "*":
+        raise unsupported("COUNT(DISTINCT *)", node)
+    return Aggregation(function, field, alias, p)
+
+
+def aggregate_parts(node: exp.Expression) -> tuple[AggregateFunction, exp.Expression | None, float | None]:
+    """An aggregate call's function, argument (None for count(*)) and percentile p (0-100)."""
     if isinstance(node, exp.Count):
         arg = node.this
         if isinstance(arg, exp.Star):
             _no_extra(node, ("this", "big_int"))
-            return Aggregation("count", "*", alias)
+            return "count", None, None
         if isinstance(arg, exp.Distinct):
             if len(arg.expressions) != 1:
                 raise unsupported("COUNT(DISTINCT ...) of other than one column", node)
-            return Aggregation("count_distinct", _argument(scope, node, arg.expressions[0]), alias)
+            return "count_distinct", arg.expressions[0], None
         _no_extra(node, ("this", "big_int"))
-        return Aggregation("count", _argument(scope, node, arg), alias)
+        return "count", arg, None
     if isinstance(node, exp.WithinGroup):
-        return _percentile_cont(scope, node, alias)
+        return _percentile_cont(node)
     function = _PLAIN_AGGREGATES.get(type(node))
     if function is not None:
         _no_extra(node, ("this",))
-        return Aggregation(function, _argument(scope, node, node.this), alias)
+        return function, node.this, None
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
         if name == "percentile" and len(node.expressions) == 2:
             p = literal(node.expressions[1])
             if not isinstance(p, (int, float)) or isinstance(p, bool):
                 raise unsupported("percentile p that is not a number", node)
-            return Aggregation("percentile", _argument(scope, node, node.expressions[0]), alias, float(p))
+            return "percentile", node.expressions[0], float(p)
         function = _NAMED_AGGREGATES.get(name)
         if function is not None and len(node.expressions) == 1:
-            return Aggregation(function, _argument(scope, node, node.expressions[0]), alias)
+            return function, node.expressions[0], None
     if isinstance(node, (exp.Func, exp.Anonymous)):
         raise unsupported(f"function {node.sql(dialect='postgres').split('(')[0]}", node)
     raise unsupported(f"expression {node.key.upper()} in the SELECT list (only columns, aggregates, time buckets)", node)
@@ -987,13 +1114,18 @@ def _no_extra(node: exp.Expression, allowed: tuple[str, ...]) -> None:
 def _argument(scope: Scope, node: exp.Expression, argument: exp.Expression) -> str:
     name = scope.column(argument)
     if name is None:
-        raise unsupported("an aggregate of an expression (only of a column)", node)
+        raise needs_rows("an aggregate of an expression (only of a column)", node)
     if scope.role(name, node) == "time":
-        raise unsupported("an aggregate of the time column", node)
+        raise needs_rows("an aggregate of the time column", node)
     return name
 
 
-def _percentile_cont(scope: Scope, node: exp.WithinGroup, alias: str | None) -> Aggregation:
+def needs_rows(construct: str, node: exp.Expression) -> NeedsRowsError:
+    refusal = unsupported(construct, node)
+    return NeedsRowsError(refusal.construct, refusal.fragment, refusal.line, refusal.column)
+
+
+def _percentile_cont(node: exp.WithinGroup) -> tuple[AggregateFunction, exp.Expression, float]:
     inner = node.this
     order = node.expression
     if not isinstance(inner, exp.PercentileCont) or not isinstance(order, exp.Order) or len(order.expressions) != 1:
@@ -1004,7 +1136,7 @@ def _percentile_cont(scope: Scope, node: exp.WithinGroup, alias: str | None) -> 
     p = literal(inner.this)
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
         raise unsupported("PERCENTILE_CONT fraction outside [0, 1]", node)
-    return Aggregation("percentile", _argument(scope, node, ordered.this), alias, float(p) * 100.0)
+    return "percentile", ordered.this, float(p) * 100.0
 
 
 def _paging(select: exp.Select) -> tuple[int | None, int]:

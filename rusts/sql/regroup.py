@@ -1,0 +1,148 @@
+"""Aggregating SELECTs the executor's model has no room for, computed from its rows instead.
+
+The executor aggregates fields, with WHERE as a time range, a tag predicate and field comparisons
+ANDed together. An aggregating SELECT that asks more (an aggregate of an expression, as
+`max(abs(x))` or `sum(price * qty)`; `min(time)` / `max(time)`; a WHERE term such as
+`f > 1 OR j < 0`, `lower(host) = 'a'` or `s LIKE 'x%'`; `agg(x) FILTER (WHERE ...)`) is answered here: the executor reads the
+rows (time range, tag predicate and field comparisons still pushed down), each row passing the
+remaining WHERE terms is put in its group (the GROUP BY tags and time bucket) and every aggregate is
+reduced over its argument's values. The result has the executor's aggregate layout (time, group
+tags, aggregates), so HAVING, ORDER BY, paging and the SELECT list run on it unchanged.
+
+The functions mean what the executor's do (rusts.query.aggregate): NULLs are skipped; min, max and
+spread skip NaN; stddev is the sample standard deviation; percentile interpolates between the
+closest ranks; an integer sum outside int64 is 22003; first and last follow row (time) order.
+Groups come out sorted by tag values (a missing tag first) and then time, as the executor's do.
+This reads every row the pushed-down parts select, so it costs what a SELECT of those rows costs.
+"""
+
+import math
+from collections.abc import Callable
+from typing import Any, Final
+
+from rusts.query.errors import SumOutOfRangeError
+from rusts.query.model import Column, QueryResult, TimeGroup
+from rusts.sql.expressions import I64_MAX, I64_MIN, Expr
+
+
+class RowAggregate:
+    """One aggregate of the SELECT: function, argument over a result row (None for count(*)), p for percentile."""
+
+    def __init__(
+        self, function: str, argument: Expr | None, p: float | None, result_type: str, condition: Expr | None = None,
+    ) -> None:
+        self.function = function
+        self.argument = argument
+        self.p = p
+        self.result_type = result_type
+        self.condition = condition  # FILTER (WHERE condition): only rows where it is true count
+
+
+def _percentile(values: list[Any], fraction: float) -> Any:
+    ordered = sorted(float(v) for v in values)
+    if any(math.isnan(v) for v in ordered):
+        return math.nan
+    rank = fraction * (len(ordered) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _not_nan(values: list[Any]) -> list[Any]:
+    kept = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    return kept if kept else values  # only NaN: the answer is NaN
+
+
+def _sum(values: list[Any]) -> Any:
+    if all(isinstance(v, int) for v in values):
+        total = sum(values)
+        if not I64_MIN <= total <= I64_MAX:
+            raise SumOutOfRangeError("an expression", "bigint")
+        return total
+    total_float = 0.0
+    for v in values:
+        total_float += float(v)
+    return total_float
+
+
+def _mean(values: list[Any]) -> float:
+    if all(isinstance(v, int) for v in values):
+        exact: int = sum(values)
+        return exact / len(values)  # exact integers, one rounding
+    return float(_sum(values)) / len(values)
+
+
+def _stddev(values: list[Any]) -> Any:
+    if len(values) < 2:
+        return None
+    numbers = [float(v) for v in values]
+    mean = sum(numbers) / len(numbers)
+    return math.sqrt(sum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1))
+
+
+_REDUCE: Final[dict[str, Callable[[list[Any], float], Any]]] = {
+    "count": lambda v, p: len(v),
+    "count_distinct": lambda v, p: len(set(v)),
+    "sum": lambda v, p: _sum(v),
+    "mean": lambda v, p: _mean(v),
+    "min": lambda v, p: min(_not_nan(v)),
+    "max": lambda v, p: max(_not_nan(v)),
+    "spread": lambda v, p: max(_not_nan(v)) - min(_not_nan(v)),
+    "first": lambda v, p: v[0],
+    "last": lambda v, p: v[-1],
+    "stddev": lambda v, p: _stddev(v),
+    "median": lambda v, p: _percentile(v, 0.5),
+    "percentile": lambda v, p: _percentile(v, p / 100.0),
+}
+_COUNTS: Final = frozenset({"count", "count_distinct"})
+
+
+class Regroup:
+    """Turns the executor's rows (`row layout`) into the aggregate layout of an aggregating SELECT."""
+
+    def __init__(
+        self, layout: list[Column], tag_indexes: list[int], time_group: TimeGroup | None, start: int,
+        residual: Expr | None, aggregates: list[RowAggregate],
+    ) -> None:
+        self.layout = layout  # the aggregate layout answered
+        self.tag_indexes = tag_indexes  # of the GROUP BY tags in a row
+        self.time_group = time_group
+        self.start = start  # the time column of an aggregate without a time bucket (the range's start, or 0)
+        self.residual = residual
+        self.aggregates = aggregates
+
+    def apply(self, result: QueryResult) -> QueryResult:
+        groups: dict[tuple[Any, ...], list[list[Any]]] = {}
+        residual, bucketed = self.residual, self.time_group
+        for row in result.rows:
+            if residual is not None and residual.value(row) is not True:
+                continue
+            key = tuple(row[i] for i in self.tag_indexes)
+            if bucketed is not None:
+                key += (bucketed.offset + (row[0] - bucketed.offset) // bucketed.interval * bucketed.interval,)
+            groups.setdefault(key, []).append(row)
+        if not groups and not self.tag_indexes and bucketed is None:
+            groups[()] = []  # an aggregate without GROUP BY answers one row, even over no rows
+        rows: list[list[Any]] = []
+        for key in sorted(groups, key=_group_order):
+            members = groups[key]
+            tags, time = (key[:-1], key[-1]) if bucketed is not None else (key, self.start)
+            rows.append([time, *tags, *(self._reduce(aggregate, members) for aggregate in self.aggregates)])
+        return QueryResult(self.layout, rows)
+
+    @staticmethod
+    def _reduce(aggregate: RowAggregate, members: list[list[Any]]) -> Any:
+        argument, condition = aggregate.argument, aggregate.condition
+        if condition is not None:
+            members = [row for row in members if condition.value(row) is True]
+        if argument is None:
+            return len(members)
+        values = [value for value in (argument.value(row) for row in members) if value is not None]
+        if not values:
+            return 0 if aggregate.function in _COUNTS else None
+        result = _REDUCE[aggregate.function](values, aggregate.p or 0.0)
+        return float(result) if aggregate.result_type == "float" and result is not None else result
+
+
+def _group_order(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple((value is not None, value) for value in key)
