@@ -155,3 +155,37 @@ def test_a_change_a_peer_missed_while_briefly_unreachable_reaches_its_aggregate(
     finally:
         stop_cluster(nodes)
         single.stop()
+
+
+def test_a_change_a_peer_missed_reaches_its_aggregate_though_the_coordinator_restarted(tmp_path: Path) -> None:
+    """n1 stopped (SIGSTOP) during a write through n0; n0 is then killed (kill -9) and started again before n1
+    continues. What n0 could not tell n1's aggregate was in n0's memory only: n0 kept n1 as owed a catch-up
+    on disk (AGGREGATES_OWED), so after its restart it tells n1 to recompute what its aggregate reads."""
+    (tmp_path / "single").mkdir()
+    single = RustsServer(tmp_path / "single")
+    nodes = start_cluster(tmp_path, "Quorum", 3, timeout=0.3)
+    coordinator, owner = nodes[0], nodes[1]
+    try:
+        single.write(dataset())
+        coordinator.write(dataset())
+        definition = json.dumps({"name": "cpu_1m", "query": DEFINITION}).encode()
+        for node in (single, owner):
+            assert node.request("POST", "/aggregates", definition)[0] == 201
+        up_to_date(single, nodes)
+        time.sleep(2.5)  # a few background rounds: n0 knows that n1's aggregate reads cpu
+        late = "\n".join(f"cpu,host=h{j % 13},region=r2 usage={j}.125,procs={j}i {BASE + (j * 41) * SECOND}" for j in range(60))
+        single.write(late)
+        owner.process.send_signal(signal.SIGSTOP)
+        try:
+            coordinator.write(late)
+            owed = json.loads((coordinator.data_dir / "AGGREGATES_OWED").read_text())
+            assert owed["peers"] == ["n1"]
+            coordinator.kill()
+            coordinator.start()
+        finally:
+            owner.process.send_signal(signal.SIGCONT)
+        up_to_date(single, nodes)
+        wait_for("n1 no longer owed", lambda: json.loads((coordinator.data_dir / "AGGREGATES_OWED").read_text())["peers"] == [])
+    finally:
+        stop_cluster(nodes)
+        single.stop()

@@ -8,6 +8,7 @@ Layout under data_dir:
     shards/<n>/   one StorageEngine per shard this node holds (owned or replica)
     schema/       the front engine: no points, the cluster-wide schema (rusts.cluster.schema)
     hints/        hinted handoff logs, one per peer (rusts.cluster.handoff)
+    AGGREGATES_OWED  peers owed a catch-up of aggregate changes (rusts.cluster.owed)
 
 The front engine is what the rest of the server sees as "the engine": its
 `write_router` is `ClusterNode.write` and its `query_router` a ClusterQueries,
@@ -53,7 +54,8 @@ the peer is then forgotten as a reader) would go untold: every node remembers
 the time ranges it wrote or deleted per measurement over the last RECENT_SECS, and when it learns that a peer reads a measurement it did not know
 the peer read, it sends those ranges (POST /internal/changed), which the peer's
 aggregates recompute. A peer out of reach for longer is told to recompute
-everything it reads. An aggregate several nodes define alike is refreshed by
+everything it reads, as is a peer this node was restarted without telling
+(AGGREGATES_OWED keeps those across restarts). An aggregate several nodes define alike is refreshed by
 one of them (`aggregate_holders`: the first in cluster.toml order that answers);
 the others keep its changes pending until it stops answering.
 
@@ -87,6 +89,7 @@ from rusts.cluster.config import DEFAULT_MAX_HINT_BYTES, ClusterConfig
 from rusts.cluster.deletes import ShardDelete, apply_delete, decode_delete, delete_of_keys, drop_of, encode_delete
 from rusts.cluster.handoff import DELETE_KIND, Hint, HintStore, HintStoreFullError
 from rusts.cluster.membership import HealthTracker, StaticMembership
+from rusts.cluster.owed import OwedPeers
 from rusts.cluster.merge import PartialAnswer, encode_partial, merge_partials, partial_answer
 from rusts.cluster.repair import RepairError, RepairReport, ShardRepair, peer_answer, push_shard
 from rusts.cluster.replication import ReplicationShortError, Replicator, WriteDecision, delete_path
@@ -223,6 +226,8 @@ class ClusterNode:
         self._remote_aggregates: dict[str, frozenset[str]] = {}  # peer -> its aggregates' aggregate_key
         self._lost_at: dict[str, float] = {}  # peer -> when its state was last dropped (monotonic)
         self._opened_at = time.monotonic()
+        os.makedirs(data_dir, exist_ok=True)
+        self.owed = OwedPeers(data_dir, [node.id for node in peers])  # peers owed an aggregate catch-up
         # measurement -> second (monotonic) -> [lowest, highest] timestamp this node wrote in it then
         self._recent: dict[str, dict[int, list[int]]] = {}
         self._recent_lock = threading.Lock()
@@ -586,17 +591,21 @@ class ClusterNode:
         """A peer reads measurements it did not (as far as this node knew): tell it what this node wrote in
         them recently, or everything when this node may have written untold for longer than it remembers."""
         lost = self._lost_at.get(node_id, self._opened_at)
-        everything = unknown_before and time.monotonic() - lost > RECENT_SECS
+        # Owed from before this process started (rusts.cluster.owed): what it was not told is not remembered.
+        owed = node_id in self.owed and lost == self._opened_at
+        everything = owed or (unknown_before and time.monotonic() - lost > RECENT_SECS)
         changed = {m: [[I64_MIN, I64_MAX]] if everything else self.recent_ranges(m) for m in sorted(sources)}
         changed = {m: ranges for m, ranges in changed.items() if ranges}
-        if not changed:
-            return
-        outcome = self.clients[node_id].post("/internal/changed", msgspec.msgpack.encode(changed), "application/msgpack")
-        if not outcome.stored:
-            _log.warning("%s: recent writes not told to its continuous aggregates: %s", node_id, outcome.error)
-            with self._remote_lock:
-                self._remote_sources.pop(node_id, None)  # try again next round
-                self._lost_at.setdefault(node_id, lost)
+        if changed:
+            outcome = self.clients[node_id].post("/internal/changed", msgspec.msgpack.encode(changed), "application/msgpack")
+            if not outcome.stored:
+                _log.warning("%s: recent writes not told to its continuous aggregates: %s", node_id, outcome.error)
+                self.owed.add(node_id)
+                with self._remote_lock:
+                    self._remote_sources.pop(node_id, None)  # try again next round
+                    self._lost_at.setdefault(node_id, lost)
+                return
+        self.owed.discard(node_id)
 
     def internal_changed(self, body: bytes) -> None:
         """POST /internal/changed: time ranges per measurement that changed, for the aggregates here (they
@@ -645,8 +654,11 @@ class ClusterNode:
 
     def _lose_sources(self, node_id: str) -> None:
         with self._remote_lock:
-            if self._remote_sources.pop(node_id, None) is not None:
+            lost = self._remote_sources.pop(node_id, None)
+            if lost is not None:
                 self._lost_at[node_id] = time.monotonic()
+        if lost:  # it reads something: until a catch-up reaches it, it is owed one, also across a restart
+            self.owed.add(node_id)
 
     def _hear_written(self, times: dict[str, list[int]]) -> None:
         front, _ = self._front()
