@@ -182,6 +182,10 @@ def test_psycopg3_simple_and_parameterized(server: RustsServer) -> None:
             assert conn.execute("SELECT COUNT(*) FROM trips WHERE trip_time < %s", (310,)).fetchone() == (10,)
         prepared = conn.execute("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = %s", ("HV0005",), prepare=True)
         assert prepared.fetchone() == (counts_by_license()["HV0005"],)
+        # a timestamptz parameter in the SELECT list comes back as one (not as its text), also cast again
+        for text in ("SELECT %s, trip_miles FROM trips LIMIT 1", "SELECT %s::timestamptz FROM trips LIMIT 1"):
+            cursor = conn.execute(text, (since,))
+            assert cursor.fetchone()[0] == since and cursor.description[0].type_code == 1184
 
 
 def test_psycopg3_error_keeps_the_connection_usable(server: RustsServer) -> None:

@@ -230,8 +230,8 @@ def literal(value: object, oid: int, number: int) -> str:
     """`value` (text-format str or decoded binary value) as an SQL literal of type `oid`."""
     if value is None:
         return "NULL"
-    if isinstance(value, Timestamp):
-        return "'" + timestamp_text(int(value)) + "'"
+    if isinstance(value, Timestamp):  # typed, so that `SELECT $1` answers a timestamptz
+        return "'" + timestamp_text(int(value)) + "'::timestamptz"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (int, float)):
@@ -259,4 +259,5 @@ def literal(value: object, oid: int, number: int) -> str:
         if word in ("f", "false", "no", "n", "off", "0"):
             return "FALSE"
         raise ValueError22("22P02", f'parameter ${number}: invalid input syntax for type boolean: "{text}"')
-    return "'" + text.replace("'", "''") + "'"
+    quoted = "'" + text.replace("'", "''") + "'"
+    return quoted + "::timestamptz" if oid == t.TIMESTAMPTZ else quoted

@@ -185,8 +185,10 @@ def instant(node: exp.Expression, now: int) -> int:
         return instant(inner.this, now) + (step if isinstance(inner, exp.Add) else -step)
     if isinstance(inner, exp.Add) and isinstance(unparen(inner.this), exp.Interval):
         return instant(inner.expression, now) + duration(inner.this)
-    if isinstance(inner, exp.Cast) and inner.to.this in TIMESTAMP_TYPES:
+    while isinstance(inner, exp.Cast) and inner.to.this in TIMESTAMP_TYPES:  # '...'::timestamptz::timestamptz too
         inner = unparen(inner.this)
+    if isinstance(inner, (exp.Add, exp.Sub)) and inner is not unparen(node):
+        return instant(inner, now)
     if isinstance(inner, exp.Var):
         inner = exp.Literal.string(inner.name)
     if isinstance(inner, (exp.Literal, exp.Neg)):
