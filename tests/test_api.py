@@ -364,3 +364,39 @@ def test_rfc3339_in_bulk_is_rfc3339_of_each() -> None:
         assert rfc3339_many(values) == [None if v is None else rfc3339(v) for v in values]
 
     check()
+
+
+# --- InfluxDB 1.x tools: /ping and /query?q= ------------------------------------------------------
+
+
+def test_influxdb_tools_ping_and_create_their_database(tmp_path: Path, servers: list[RustsServer]) -> None:
+    import urllib.parse
+    import urllib.request
+
+    server = RustsServer(tmp_path, auth=f"{{enabled: true, jwt_secret: {SECRET}, token_expiration: 3600}}")
+    servers.append(server)
+    bearer = {"Authorization": f"Bearer {issue_token(SECRET, 'telegraf', 60)}"}
+    status, body, headers = server.exchange("GET", "/ping")  # open without credentials, as in InfluxDB
+    assert (status, body, headers["x-influxdb-version"]) == (204, None, "1.8.10")
+    assert headers["x-influxdb-build"].startswith("RusTs ")
+    assert server.exchange("GET", "/ping?verbose=true")[:2] == (200, {"version": "1.8.10"})
+    with urllib.request.urlopen(urllib.request.Request(server.url("/ping"), method="HEAD"), timeout=30) as answer:
+        assert answer.status == 204
+    # Telegraf's start-up: CREATE DATABASE in the query string of a POST, then writes to ?db=
+    assert server.request("POST", '/query?q=CREATE+DATABASE+"telegraf"')[0] == 401  # /query needs the token
+    status, body, _ = server.exchange("POST", '/query?q=CREATE+DATABASE+"telegraf"', headers=bearer)
+    assert (status, body) == (200, {"results": [{"statement_id": 0}]})
+    assert server.exchange("POST", "/write?db=telegraf", LINE, headers=bearer)[0] == 204
+    form = urllib.parse.urlencode({"q": "SHOW MEASUREMENTS; SELECT mean(v) FROM cpu"}).encode()
+    status, body, _ = server.exchange(
+        "POST", "/query", form, headers={**bearer, "Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert status == 200
+    shown, refused = body["results"]
+    assert shown == {"statement_id": 0, "series": [{"name": "measurements", "columns": ["name"], "values": [["cpu"]]}]}
+    assert refused["statement_id"] == 1 and "RusTs answers SQL, not InfluxQL" in refused["error"]
+    status, body, _ = server.exchange("GET", "/query?q=SHOW+DATABASES", headers=bearer)
+    assert body["results"][0]["series"][0]["values"] == [["rusts"]]
+    # the JSON query and SQL bodies of POST /query are unchanged
+    status, body, _ = server.exchange("POST", "/query", json.dumps({"query": "SELECT v FROM cpu"}).encode(), headers=bearer)
+    assert (status, body["rows"]) == (200, [[1.5]])

@@ -48,7 +48,7 @@ from rusts.aggregation.continuous import AggregateExistsError, UnknownAggregateE
 from rusts.cluster.node import ClusterNode, LayoutMismatchError, NotHolderError, SchemaError, ShardsUnavailableError
 from rusts.cluster.replication import ReplicationShortError
 from rusts.cluster.schema import ClusterUnsupportedError
-from rusts.api import arrow_write
+from rusts.api import arrow_write, influx_compat
 from rusts.api.auth import token_from_request, verify_token
 from rusts.api.line_protocol import PRECISION_MULTIPLIERS
 from rusts.aggregation.downsampling import execute_model
@@ -87,10 +87,10 @@ REJECTED_LINES_SHOWN = 100
 
 # Paths open without a token, and paths not counted against the rate limit.
 # Cluster traffic (/internal/*) was limited at the coordinator that took the client's request.
-OPEN_PATHS = frozenset({"/health", "/ready"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/ping"})  # InfluxDB answers /ping without credentials too
 UNLIMITED_PATHS = frozenset(
     {
-        "/health", "/ready", "/metrics",
+        "/health", "/ready", "/ping", "/metrics",
         # cluster peers (rusts/api/cluster_routes.INTERNAL_PATHS): a limited hint or delete would be refused
         "/internal/write", "/internal/delete", "/internal/hints", "/internal/state", "/internal/written",
         "/internal/deleted", "/internal/changed", "/internal/query", "/internal/schema", "/internal/fingerprint",
@@ -432,8 +432,22 @@ def _sql_text(body: bytes) -> str | None:
 
 @post("/query", status_code=200)
 async def query(request: Request[Any, Any, State], epoch: str | None = None) -> Response[Any]:
-    """A query in the JSON model of rusts.query.model, or {"query": "SELECT ..."}; rows as {"columns", "rows"}."""
+    """A query in the JSON model of rusts.query.model, or {"query": "SELECT ..."}; rows as {"columns", "rows"}.
+    With `q` (InfluxDB 1.x tools), rusts.api.influx_compat answers."""
+    if "q" in request.query_params or request.headers.get("content-type", "").startswith(influx_compat.FORM):
+        text = influx_compat.influxql_text(request, await request.body())
+        if text is not None:
+            return influx_compat.influxql_answer(request.app.state.engines.engine, text)
     return await _answer(request, epoch, sql_only=False)
+
+
+@get("/query", sync_to_thread=False)
+def query_get(request: Request[Any, Any, State]) -> Response[Any]:
+    """InfluxDB 1.x's GET /query?q=... (rusts.api.influx_compat)."""
+    text = request.query_params.get("q")
+    if text is None:
+        return _error(STATUS_BAD_REQUEST, 'GET /query needs q=<InfluxQL>; queries are POST /query (JSON) or POST /sql')
+    return influx_compat.influxql_answer(request.app.state.engines.engine, str(text))
 
 
 _AGGREGATE_COLUMNS = ("name", "source", "bucket_ns", "query", "watermark", "pending_buckets", "stale_ranges", "realtime", "refreshes", "refreshed_by")
@@ -612,7 +626,8 @@ def create_app(
     app = Litestar(
         logging_config=None,  # the server configures logging (rusts.yml logging); Litestar must not replace it
         route_handlers=[
-            health, ready, stats, metrics, write_v1, write_v2, write_arrow, query, sql, list_aggregates, create_aggregate, drop_aggregate,
+            health, ready, stats, metrics, write_v1, write_v2, write_arrow, query, query_get, sql,
+            influx_compat.ping, influx_compat.ping_head, list_aggregates, create_aggregate, drop_aggregate,
             *(CLUSTER_HANDLERS if cluster is not None else []),
         ],
         lifespan=[lifespan],
