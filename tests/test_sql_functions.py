@@ -106,6 +106,23 @@ ANSWERS = [
     ),
     ("SELECT to_timestamp(n * 3600 + 1700000000) FROM cpu WHERE host = 'b'", [[1_699_974_800_000_000_000]]),
     ("SELECT host FROM cpu WHERE length(s) > 3 ORDER BY time", [["a"], ["a"], ["c"]]),
+    # type modifiers: numeric(p, s) rounds to s places, varchar(n) cuts, char(n) cuts and pads
+    (
+        "SELECT host, usage::numeric(10,1), s::varchar(3), host::char(3) FROM cpu ORDER BY time",
+        [["a", 1.5, "Hel", "a  "], ["b", -2.3, "xyz", "b  "], ["a", 0.0, "ab,", "a  "], ["c", 100.1, "  p", "c  "]],
+    ),
+    # a date is its day: compared with a date, grouped rows count (all four rows fall on 2025-12-06)
+    ("SELECT count(*) FROM cpu WHERE time::date = '2025-12-06'", [[4]]),
+    ("SELECT time::date FROM cpu WHERE host = 'b'", [[BASE - BASE % (24 * HOUR)]]),
+    # what SQLAlchemy writes: IS TRUE / IS NOT FALSE, startswith / contains, IS [NOT] DISTINCT FROM, ESCAPE
+    ("SELECT host FROM cpu WHERE (usage > 0) IS TRUE ORDER BY time", [["a"], ["c"]]),
+    ("SELECT host FROM cpu WHERE NOT ((usage > 0) IS FALSE) ORDER BY time", [["a"], ["c"]]),
+    ("SELECT count(*) FROM cpu WHERE s LIKE '%' || 'o' || '%'", [[1]]),
+    ("SELECT host FROM cpu WHERE host LIKE 'a' || '%' ORDER BY time", [["a"], ["a"]]),
+    ("SELECT count(*) FROM cpu WHERE s LIKE 'ab/,%' ESCAPE '/'", [[1]]),
+    ("SELECT host FROM cpu WHERE host IS DISTINCT FROM 'a' ORDER BY time", [["b"], ["c"]]),
+    ("SELECT host, count(*) FROM cpu WHERE s LIKE 'x' || '%' OR n IS DISTINCT FROM 0 GROUP BY host ORDER BY host",
+     [["a", 1], ["b", 1], ["c", 1]]),
 ]
 
 

@@ -12,7 +12,7 @@ from rusts.core.errors import AuthError, RustsError
 from rusts.pgwire import types as t
 from rusts.pgwire.catalog import CatalogResult, Session, answer
 from rusts.pgwire.copy import CopyPlan
-from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, transaction_command
+from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, spaced_placeholders, transaction_command
 from rusts.pgwire.values import COLUMN_OIDS
 from rusts.query.batches import ColumnarRows
 from rusts.sql import describe_sql, parameter_types, stream_sql
@@ -79,7 +79,7 @@ def describe(engine: StorageEngine, session: Session, text: str) -> list[tuple[s
     caught = _catalog_answer(engine, probe, session)
     if caught is not None:
         return caught.columns
-    return [(column.name, _TYPE_OIDS.get(column.type, t.TEXT)) for column in describe_sql(engine, text)]
+    return [(column.name, _TYPE_OIDS.get(column.type, t.TEXT)) for column in describe_sql(engine, spaced_placeholders(text))]
 
 
 # `$n::type` and `CAST($n AS type)`: the type a placeholder is cast to (what PostgreSQL describes it as).
@@ -109,7 +109,7 @@ def parameter_oids(engine: StorageEngine, text: str, declared: list[int]) -> lis
     the statement; text when nothing says otherwise."""
     cast = _cast_oids(text) if "$" in text else {}
     try:
-        inferred = [_TYPE_OIDS.get(kind, t.TEXT) for kind in parameter_types(engine, text)]
+        inferred = [_TYPE_OIDS.get(kind, t.TEXT) for kind in parameter_types(engine, spaced_placeholders(text))]
     except Exception:
         inferred = []  # a catalog query or something rusts/sql does not parse: its parameters are text
     return [oid or cast.get(i + 1) or (inferred[i] if i < len(inferred) else t.TEXT) for i, oid in enumerate(declared)]

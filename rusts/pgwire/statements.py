@@ -138,6 +138,13 @@ def fill_placeholders(text: str, literals: list[str]) -> str:
     return _walk_placeholders(text, fill)
 
 
+def spaced_placeholders(text: str) -> str:
+    """`text` with a space after each $n, for parsing with the placeholders in place: sqlglot's
+    tokenizer reads `$1,$2` as the start of a dollar-quoted string (asyncpg and pg8000 describe
+    `VALUES ($1,$2)` before they bind it)."""
+    return _walk_placeholders(text, lambda number: f"${number} ")
+
+
 def _walk_placeholders(text: str, replace: Callable[[int], str]) -> str:
     out: list[str] = []
     start = 0

@@ -138,6 +138,44 @@ def cast_text(operand: Expr) -> Expr:
     return Call("string", lambda v: text_of(kind, v[0]), [operand])
 
 
+def fit_text(text: Expr, length: int, padded: bool) -> Expr:
+    """varchar(n) (cut to n characters) or char(n) (cut, then padded with spaces to n)."""
+    if padded:
+        return Call("string", lambda v: str(v[0])[:length].ljust(length), [text])
+    return Call("string", lambda v: str(v[0])[:length], [text])
+
+
+def start_of_day(moment: Expr) -> Expr:
+    """`t::date`: the midnight (UTC) that starts t's day, as a timestamp."""
+    return Call("timestamp", lambda v: int(v[0]) - int(v[0]) % _DAY_NS, [moment])
+
+
+_DAY_NS: Final = 86_400_000_000_000
+
+
+def round_to(number: Expr, places: int) -> Expr:
+    """`x::numeric(p, s)`: x rounded to s places as numeric rounds (half away from zero)."""
+    return Call("float", _decimal_places(ROUND_HALF_UP), [number, Const(places, "integer")])
+
+
+def is_boolean(operand: Expr, wanted: bool) -> Expr:
+    """`x IS TRUE` / `x IS FALSE`: true or false, never NULL."""
+    if operand.type not in ("boolean", "unknown"):
+        raise DatatypeMismatchError(f"argument of IS {'TRUE' if wanted else 'FALSE'} must be type boolean, "
+                                    f"not type {PG_TYPE_NAMES.get(operand.type, operand.type)}")
+    return Call("boolean", lambda v: v[0] is wanted, [operand], strict=False)
+
+
+def not_distinct(left: Expr, right: Expr, equal: bool) -> Expr:
+    """`a IS NOT DISTINCT FROM b` (equal) or `a IS DISTINCT FROM b`: = and <> with NULL a value like any other."""
+    Compare("=", left, right)  # the types must compare, as for =
+
+    def compute(v: list[Any]) -> bool:
+        same = (v[0] is None and v[1] is None) or (v[0] is not None and v[1] is not None and v[0] == v[1])
+        return same if equal else not same
+    return Call("boolean", compute, [left, right], strict=False)
+
+
 # ---- numbers --------------------------------------------------------------------------------
 
 

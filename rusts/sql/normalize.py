@@ -2,6 +2,8 @@
 
 - A cast of a literal to a number, text or boolean type is that literal of that type
   (`'3.0'::double precision`, `7::int8`: pgjdbc's simple query mode writes parameters this way).
+- `'a' || '%'` of string literals is one literal; `LIKE p ESCAPE 'e'` is LIKE with p written in
+  backslash escapes.
 - `SELECT DISTINCT a, b` without aggregates is `SELECT a, b ... GROUP BY a, b`.
 - `x = ANY(ARRAY[a, b])` and `x = ANY('{a,b}')` are `x IN (a, b)`; `x <> ALL(...)` is
   `x NOT IN (...)` (node-postgres sends a JavaScript array parameter as '{a,b}').
@@ -32,6 +34,11 @@ def normalize(tree: exp.Expression) -> exp.Expression:
 def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Select) and isinstance(node.args.get("distinct"), exp.Distinct):
         return _distinct_as_group_by(node)
+    if isinstance(node, exp.DPipe):
+        folded = _text_constant(node)
+        return node if folded is None else exp.Literal.string(folded)
+    if isinstance(node, exp.Escape) and isinstance(node.this, (exp.Like, exp.ILike)):
+        return _escaped_like(node)
     if isinstance(node, exp.Cast):
         return _literal_cast(node) or node
     if isinstance(node, exp.EQ) and isinstance(node.expression, exp.Any):
@@ -42,6 +49,39 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         options = _array_items(arguments[0]) if len(arguments) == 1 else None
         return node if options is None else exp.Not(this=exp.In(this=node.this, expressions=options))
     return node
+
+
+def _text_constant(node: exp.Expression) -> str | None:
+    """The text of `'a' || 'b' || ...` made of string literals only (SQLAlchemy's startswith/contains
+    patterns: `LIKE 'a' || '%'`), else None."""
+    node = unparen(node)
+    if isinstance(node, exp.Literal) and node.is_string:
+        return str(node.this)
+    if isinstance(node, exp.DPipe):
+        left, right = _text_constant(node.this), _text_constant(node.expression)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def _escaped_like(node: exp.Escape) -> exp.Expression:
+    """`x LIKE p ESCAPE e` as `x LIKE p'`, p' written with backslash escapes (LIKE's default)."""
+    like = node.this
+    pattern, escape = _text_constant(like.expression), _text_constant(node.expression)
+    if pattern is None or escape is None or len(escape) > 1:
+        return node  # left for the translator to refuse
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if escape and char == escape and i + 1 < len(pattern):
+            out.append("\\" + pattern[i + 1])
+            i += 2
+            continue
+        out.append("\\\\" if char == "\\" else char)
+        i += 1
+    rewritten: exp.Expression = like.copy()
+    rewritten.set("expression", exp.Literal.string("".join(out)))
+    return rewritten
 
 
 def _literal_cast(node: exp.Cast) -> exp.Expression | None:

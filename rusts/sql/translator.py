@@ -66,7 +66,7 @@ from rusts.sql.expressions import (
     Ref,
     output_type,
 )
-from rusts.sql.functions import cast_text, translate_call
+from rusts.sql.functions import cast_text, fit_text, is_boolean, not_distinct, round_to, start_of_day, translate_call
 from rusts.sql.functions import default_name as function_name
 from rusts.sql.normalize import normalize
 from rusts.sql.regroup import Regroup, RowAggregate
@@ -606,17 +606,22 @@ class _Select:
             return CastNumber(self.expr(node.this), "float")
         if target in INTEGER_CASTS:
             return CastNumber(self.expr(node.this), "integer")
-        if target in NUMERIC_CASTS:  # numeric is float8 here (rusts.sql.functions)
-            return CastNumber(self.expr(node.this), "float")
+        modifiers = [int(str(p.this.this)) for p in node.to.expressions if isinstance(p, exp.DataTypeParam) and str(p.this.this).isdigit()]
+        if target in NUMERIC_CASTS:  # numeric is float8 here (rusts.sql.functions); numeric(p, s) rounds to s places
+            number = CastNumber(self.expr(node.this), "float")
+            return number if not modifiers else round_to(number, modifiers[1] if len(modifiers) > 1 else 0)
         if target in TEXT_CASTS:
-            return cast_text(self.expr(node.this))
+            text = cast_text(self.expr(node.this))
+            return text if not modifiers else fit_text(text, modifiers[0], padded=target == exp.DataType.Type.CHAR)
         if target in TIMESTAMP_TYPES:
             operand = unparen(node.this)
             if not isinstance(operand, exp.Literal):
                 moment = self.expr(operand)
                 if moment.type == "timestamp":
-                    return moment
-            return Const(instant(node, self.scope.now), "timestamp")
+                    # a date is its day's midnight (UTC), still answered as a timestamptz
+                    return start_of_day(moment) if target == exp.DataType.Type.DATE else moment
+            moment_ns = instant(node, self.scope.now)
+            return Const(moment_ns - moment_ns % DAY if target == exp.DataType.Type.DATE else moment_ns, "timestamp")
         raise unsupported(
             f"cast to {node.to.sql(dialect='postgres')} (only to double precision, bigint, numeric, text, timestamptz)", node
         )
@@ -631,6 +636,11 @@ class _Select:
             return Not(self.expr(node.this))
         if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
             return IsNull(self.expr(node.this), bool(node.args.get("negate")))
+        if isinstance(node, exp.Is) and isinstance(node.expression, exp.Boolean):
+            return is_boolean(self.expr(node.this), bool(node.expression.this))
+        if isinstance(node, (exp.NullSafeEQ, exp.NullSafeNEQ)):
+            left, right = self.expr(node.this), self.expr(node.expression)
+            return not_distinct(self._like(right, left), self._like(left, right), isinstance(node, exp.NullSafeEQ))
         if isinstance(node, exp.In):
             subject = self.expr(node.this)
             return InList(subject, [self._like(subject, self.expr(option)) for option in node.expressions])

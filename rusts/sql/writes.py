@@ -127,7 +127,8 @@ _TIME_TYPES: Final = frozenset({exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type
 
 
 def create_table(engine: StorageEngine, statement: exp.Create) -> str:
-    """CREATE TABLE [IF NOT EXISTS] m (time timestamptz, tag text, field float8 | bigint | boolean, ...).
+    """CREATE TABLE [IF NOT EXISTS] m (time timestamptz, tag text, field float8 | bigint | boolean, ...);
+    CREATE INDEX is accepted and changes nothing.
 
     A measurement exists from its first point, so this only records the columns' roles for INSERT:
     text columns are tags, numbers and booleans fields, and `time` the point's time (what pandas'
@@ -135,6 +136,10 @@ def create_table(engine: StorageEngine, statement: exp.Create) -> str:
     """
     schema = statement.this
     kind = str(statement.args.get("kind") or "").upper()
+    if kind == "INDEX":
+        # pandas' to_sql indexes its index column: every measurement is indexed by its tags and time
+        # already, so an index adds nothing and is accepted as such.
+        return "CREATE INDEX"
     if kind != "TABLE" or not isinstance(schema, exp.Schema) or statement.expression is not None:
         raise unsupported("CREATE other than CREATE TABLE name (column type, ...)", statement)
     table = measurement_table(schema.this, "CREATE TABLE of something other than a measurement", statement)
