@@ -227,6 +227,21 @@ def test_health_checks_and_constant_selects(engine: StorageEngine, session: Sess
     assert error.value.sqlstate == "0A000" and "no_such_function" in error.value.message
 
 
+def test_constant_arithmetic_is_typed_as_its_widest_side(engine: StorageEngine, session: Session) -> None:
+    # declared int4 while the value was 7.0 made psycopg fail reading it; 1e3 was an internal error
+    assert ask(engine, session, "SELECT 2 * 3.5").columns == [("?column?", t.NUMERIC)]
+    assert ask(engine, session, "SELECT 1e3, 99999999999, 99999999999999999999").columns == [
+        ("?column?", t.NUMERIC), ("?column?", t.INT8), ("?column?", t.NUMERIC)]
+    assert ask(engine, session, "SELECT 2 + 3").columns == [("?column?", t.INT4)]
+
+
+def test_like_escape_in_catalog_queries(engine: StorageEngine, session: Session) -> None:
+    # SQLAlchemy's get_schema_names: without ESCAPE this found no schema at all
+    found = ask(engine, session, "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg/_' || '%' ESCAPE '/' ORDER BY nspname")
+    assert [row[0] for row in found.rows] == ["information_schema", "public"]
+    assert ask(engine, session, "SELECT 'a_c' LIKE 'a!_c' ESCAPE '!', 'abc' LIKE 'a!_c' ESCAPE '!'").rows == [[True, False]]
+
+
 def test_asyncpg_pool_release_statements(engine: StorageEngine, session: Session) -> None:
     assert ask(engine, session, "CLOSE ALL").tag == "CLOSE CURSOR ALL"
     assert ask(engine, session, "UNLISTEN *").tag == "UNLISTEN"

@@ -367,7 +367,6 @@ HOSTILE = [
     b"E" + struct.pack("!i", 4 + 1) + b"\0",  # Execute without its row limit
     b"C" + struct.pack("!i", 4 + 2) + b"Q\0",  # Close of an unknown kind
     b"Q" + struct.pack("!i", 4 + 3) + b"\xff\xfe\0",  # a query that is not UTF-8
-    b"d" + struct.pack("!i", 4 + 3) + b"abc",  # COPY data out of the blue
     b"p" + struct.pack("!i", 4 + 3) + b"pw\0",  # a password after authentication
 ]
 
@@ -391,6 +390,19 @@ def test_hostile_messages_get_an_error_and_hurt_nobody_else(server: RustsServer,
     assert kinds(bystander.until_ready()) == b"TDCZ"
     bystander.close()
     assert server.process.poll() is None
+
+
+def test_copy_data_outside_copy_in_mode_is_dropped(server: RustsServer) -> None:
+    """After a refused COPY FROM a client may still send its rows and CopyDone: the protocol says they
+    are dropped, so the statement after them is not answered with an error meant for them."""
+    client = Raw(server.pg_port)
+    client.until_ready()
+    client.query("COPY m FROM STDIN")
+    assert b"E" in kinds(client.until_ready())
+    client.sock.sendall(b"d" + struct.pack("!i", 4 + 3) + b"abc" + b"c\0\0\0\4" + b"f" + struct.pack("!i", 4 + 3) + b"no\0")
+    client.query("SELECT COUNT(*) FROM m")
+    assert kinds(client.until_ready()) == b"TDCZ"
+    client.close()
 
 
 def test_random_bytes_never_take_the_server_down(server: RustsServer) -> None:

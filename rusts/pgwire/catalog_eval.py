@@ -426,7 +426,7 @@ class Evaluator:
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return t.TEXT
-            return t.INT4 if "." not in node.this and abs(int(node.this)) < 2**31 else t.NUMERIC if "." in node.this else t.INT8
+            return _number_type(str(node.this))
         if isinstance(node, exp.Boolean) or type(node) in _COMPARISONS or isinstance(node, _PREDICATES):
             return t.BOOL
         if isinstance(node, exp.Case):
@@ -442,7 +442,9 @@ class Evaluator:
                 return self._type_of(inner.expressions[0], typing)
             return t.TEXT
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
-            return self._type_of(node.this, env)
+            # the wider side's type, as PostgreSQL resolves int4 * numeric (numeric) or int4 + int8 (int8)
+            sides = (self._type_of(node.this, env), self._type_of(node.expression, env))
+            return max(sides, key=lambda oid: _WIDTH.get(oid, 0))
         if isinstance(node, exp.Array):
             element = self._type_of(node.expressions[0], env) if node.expressions else t.TEXT
             return _ARRAY_OF.get(element, t.TEXT_ARRAY)
@@ -575,24 +577,50 @@ def _regexp(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) ->
     return re.search(str(pattern), str(value), flags) is not None
 
 
-def _like(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+# numeric types by width: arithmetic answers the widest of its sides
+_WIDTH: Final = {t.INT2: 1, t.INT4: 2, t.INT8: 3, t.NUMERIC: 4, t.FLOAT4: 5, t.FLOAT8: 6}
+
+
+def _number_type(text: str) -> int:
+    """A numeric literal's type: int4, int8 when larger, numeric with a point or an exponent (or beyond int8)."""
+    if "." in text or "e" in text.lower():
+        return t.NUMERIC
+    magnitude = abs(int(text))
+    return t.INT4 if magnitude < 2**31 else t.INT8 if magnitude < 2**63 else t.NUMERIC
+
+
+def _like(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None, escape: str = "\\") -> object:
     value = ev.value(node.this, env, group)
     pattern = ev.value(node.expression, env, group)
     if value is None or pattern is None:
         return None
-    matched = _like_regex(str(pattern), isinstance(node, exp.ILike)).fullmatch(str(value)) is not None
+    matched = _like_regex(str(pattern), isinstance(node, exp.ILike), escape).fullmatch(str(value)) is not None
     return not matched if node.args.get("negate") else matched  # sqlglot reads NOT LIKE as Like(negate=True)
 
 
+def _escaped_like(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None) -> object:
+    """`x LIKE p ESCAPE e` (SQLAlchemy's inspector: `nspname NOT LIKE 'pg/_' || '%' ESCAPE '/'`)."""
+    assert isinstance(node, exp.Escape)
+    like = node.this
+    if not isinstance(like, (exp.Like, exp.ILike)):
+        raise Unsupported(f"ESCAPE after {like.key.upper()}")
+    escape = ev.value(node.expression, env, group)
+    if escape is None:
+        return None
+    if len(str(escape)) > 1:
+        raise Unsupported("an ESCAPE of more than one character")
+    return _like(ev, like, env, group, str(escape))
+
+
 @functools.lru_cache(maxsize=256)
-def _like_regex(pattern: str, ignore_case: bool) -> "re.Pattern[str]":
+def _like_regex(pattern: str, ignore_case: bool, escape: str = "\\") -> "re.Pattern[str]":
     parts: list[str] = []
     escaped = False
-    for c in pattern:  # a backslash makes the next character literal (LIKE's default escape)
+    for c in pattern:  # the escape character (a backslash unless ESCAPE says; none for '') makes the next literal
         if escaped:
             parts.append(re.escape(c))
             escaped = False
-        elif c == "\\":
+        elif escape and c == escape:
             escaped = True
         else:
             parts.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
@@ -822,6 +850,7 @@ _VALUES: Final[dict[type, Callable[[Evaluator, exp.Expr, Env, list[Env] | None],
     exp.RegexpILike: _regexp,
     exp.Like: _like,
     exp.ILike: _like,
+    exp.Escape: _escaped_like,
     exp.DPipe: _concat,
     exp.Add: _arithmetic,
     exp.Sub: _arithmetic,
@@ -836,7 +865,7 @@ _VALUES: Final[dict[type, Callable[[Evaluator, exp.Expr, Env, list[Env] | None],
     exp.Alias: _inner,
     exp.Collate: _inner,
 }
-_PREDICATES: Final = (exp.And, exp.Or, exp.Not, exp.Is, exp.In, exp.Exists, exp.RegexpLike, exp.RegexpILike, exp.Like, exp.ILike)
+_PREDICATES: Final = (exp.And, exp.Or, exp.Not, exp.Is, exp.In, exp.Exists, exp.RegexpLike, exp.RegexpILike, exp.Like, exp.ILike, exp.Escape)
 
 
 def _sortable(value: object) -> tuple[int, object]:

@@ -386,6 +386,9 @@ class Connection:
             raise p.ProtocolViolation(f"invalid Close target {target!r}")
         self.send(p.CLOSE_COMPLETE)
 
+    async def handle_stray_copy(self, payload: p.Payload) -> None:
+        """CopyData, CopyDone or CopyFail outside copy-in mode (RusTs never enters it): dropped."""
+
     async def handle_unsupported(self, payload: p.Payload) -> None:
         raise PgError("0A000", f"{payload.what} is not supported by RusTs")
 
@@ -582,7 +585,10 @@ _HANDLERS: Final[dict[bytes, Handler]] = {
     p.CLOSE: Connection.handle_close,
     p.SYNC: Connection.handle_sync,
     p.FLUSH: Connection.handle_flush,
-    **{kind: Connection.handle_unsupported for kind in (*p.COPY_MESSAGES, p.FUNCTION_CALL, p.PASSWORD)},
+    # COPY FROM is refused when asked for (ErrorResponse), so its data arrives outside copy-in mode: the
+    # protocol says to drop it (asyncpg sends its rows and CopyDone after the refusal)
+    **{kind: Connection.handle_stray_copy for kind in p.COPY_MESSAGES},
+    **{kind: Connection.handle_unsupported for kind in (p.FUNCTION_CALL, p.PASSWORD)},
 }
 
 
