@@ -263,6 +263,30 @@ def test_named_cursors_of_psycopg_psycopg2_sqlalchemy_and_asyncpg(server: RustsS
     asyncio.run(scenario())
 
 
+def test_date_and_duration_parameters_of_psycopg_and_psycopg2(server: RustsServer) -> None:
+    """psycopg 3 sends a date and a timedelta in binary (oids 1082 and 1186); psycopg2 as
+    '... days ... seconds'::interval: both refused before."""
+    day = datetime.datetime.fromtimestamp(START_NS // 1_000_000_000, datetime.timezone.utc).date()
+    after = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), datetime.timezone.utc)
+    expected = sum(1 for i in range(ROWS) if START_NS + i * 1_000_000_000 >= int(after.timestamp()) * 1_000_000_000)
+    hour = datetime.timedelta(hours=1)
+    with psycopg.connect(dsn(server)) as conn:
+        for text, value, count in [
+            ("SELECT COUNT(*) FROM trips WHERE time >= %s", day + datetime.timedelta(days=1), expected),
+            ("SELECT COUNT(*) FROM trips WHERE time > now() - %s", hour, ROWS),
+        ]:
+            assert conn.execute(text, (value,), binary=True).fetchone() == (count,)
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="not a fixed duration"):
+            conn.execute("SELECT COUNT(*) FROM trips WHERE time > now() - %s::interval", ("1 month",))
+    legacy = psycopg2.connect(host="127.0.0.1", port=server.pg_port, user="rusts", dbname="rusts")
+    try:
+        cursor = legacy.cursor()
+        cursor.execute("SELECT COUNT(*) FROM trips WHERE time > now() - %s", (hour,))
+        assert cursor.fetchone() == (ROWS,)
+    finally:
+        legacy.close()
+
+
 # ---- psycopg2 ---------------------------------------------------------------------------------
 
 

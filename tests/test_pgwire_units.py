@@ -265,3 +265,18 @@ def test_bind_refuses_a_negative_parameter_length_other_than_null() -> None:
     assert bind(p.Payload(struct.pack("!hhi", 0, 1, -1) + struct.pack("!h", 0), "Bind"), statement, "s").sql == "SELECT NULL"
     with pytest.raises(p.ProtocolViolation, match="length -7"):
         bind(p.Payload(struct.pack("!hhi", 0, 1, -7) + struct.pack("!h", 0), "Bind"), statement, "s")
+
+
+def test_binary_date_and_interval_parameters() -> None:
+    import struct
+
+    from rusts.pgwire.values import decode_binary_parameter
+
+    day = decode_binary_parameter(t.DATE, struct.pack("!i", 9471), 1)  # 2025-12-06 is day 9471 after 2000-01-01
+    assert literal(day, t.DATE, 1) == "'2025-12-06 00:00:00+00'::timestamptz"
+    before = decode_binary_parameter(t.DATE, struct.pack("!i", -1), 1)
+    assert literal(before, t.DATE, 1) == "'1999-12-31 00:00:00+00'::timestamptz"
+    span = decode_binary_parameter(t.INTERVAL, struct.pack("!qii", 1_500_000, 2, 0), 2)
+    assert literal(span, t.INTERVAL, 2) == f"'{2 * 86_400_000_000 + 1_500_000} microseconds'::interval"
+    with pytest.raises(ValueError22, match="months is not a fixed duration"):
+        decode_binary_parameter(t.INTERVAL, struct.pack("!qii", 0, 0, 1), 3)

@@ -25,6 +25,7 @@ _U4: Final = struct.Struct("!I")
 _I2: Final = struct.Struct("!h")
 _F8: Final = struct.Struct("!d")
 _F4: Final = struct.Struct("!f")
+_INTERVAL: Final = struct.Struct("!qii")
 
 COLUMN_OIDS: Final = {
     "timestamp": t.TIMESTAMPTZ, "string": t.TEXT, "float": t.FLOAT8, "integer": t.INT8, "unsigned": t.INT8,
@@ -215,6 +216,13 @@ def decode_binary_parameter(oid: int, raw: bytes, number: int) -> object:
             return raw != b"\x00"
         if oid in _TIMES:
             return Timestamp((int(_I8.unpack(raw)[0]) + PG_EPOCH_US) * 1000)
+        if oid == t.DATE:  # days since 2000-01-01: that day's midnight (UTC)
+            return Timestamp((int(_I4.unpack(raw)[0]) * 86_400_000_000 + PG_EPOCH_US) * 1000)
+        if oid == t.INTERVAL:  # microseconds, days, months
+            micros, days, months = _INTERVAL.unpack(raw)
+            if months:
+                raise ValueError22("0A000", f"parameter ${number}: an interval of months is not a fixed duration")
+            return Interval(f"{int(days) * 86_400_000_000 + int(micros)} microseconds")
         if oid in _TEXTS or oid == 0:
             return raw.decode("utf-8")
     except (struct.error, UnicodeDecodeError):
@@ -223,7 +231,11 @@ def decode_binary_parameter(oid: int, raw: bytes, number: int) -> object:
 
 
 class Timestamp(int):
-    """Nanoseconds since the epoch that arrived as a binary timestamp parameter."""
+    """Nanoseconds since the epoch that arrived as a binary timestamp (or date) parameter."""
+
+
+class Interval(str):
+    """A fixed duration that arrived as a binary interval parameter, as interval text ('90 microseconds')."""
 
 
 def literal(value: object, oid: int, number: int) -> str:
@@ -232,6 +244,8 @@ def literal(value: object, oid: int, number: int) -> str:
         return "NULL"
     if isinstance(value, Timestamp):  # typed, so that `SELECT $1` answers a timestamptz
         return "'" + timestamp_text(int(value)) + "'::timestamptz"
+    if isinstance(value, Interval):
+        return f"'{value}'::interval"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (int, float)):

@@ -158,6 +158,11 @@ def integer(node: exp.Expression, what: str) -> int:
     return value
 
 
+def is_interval(node: exp.Expression) -> bool:
+    """INTERVAL '...', or a cast to interval ('...'::interval, what drivers send for a duration)."""
+    return isinstance(node, exp.Interval) or (isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.INTERVAL)
+
+
 def duration(node: exp.Expression) -> int:
     """Nanoseconds of an interval: INTERVAL '5 minutes', INTERVAL '5' MINUTE, or the string '5 minutes'."""
     inner = unparen(node)
@@ -167,6 +172,8 @@ def duration(node: exp.Expression) -> int:
         text = str(inner.this.this) + (f" {unit.name}" if isinstance(unit, exp.Expression) else "")
     elif isinstance(inner, exp.Literal) and inner.is_string:
         text = str(inner.this)
+    elif is_interval(inner) and isinstance(unparen(inner.this), exp.Literal):  # '3 days 0.5 seconds'::interval
+        text = str(unparen(inner.this).this)
     nanoseconds = None if text is None else parse_interval(text)
     if nanoseconds is None:
         raise unsupported("an interval that is not a fixed duration (ns up to weeks)", node)
@@ -180,10 +187,10 @@ def instant(node: exp.Expression, now: int) -> int:
     inner = unparen(node)
     if isinstance(inner, exp.CurrentTimestamp) or (isinstance(inner, exp.Anonymous) and inner.name.lower() == "now"):
         return now
-    if isinstance(inner, (exp.Add, exp.Sub)) and isinstance(unparen(inner.expression), exp.Interval):
+    if isinstance(inner, (exp.Add, exp.Sub)) and is_interval(unparen(inner.expression)):
         step = duration(inner.expression)
         return instant(inner.this, now) + (step if isinstance(inner, exp.Add) else -step)
-    if isinstance(inner, exp.Add) and isinstance(unparen(inner.this), exp.Interval):
+    if isinstance(inner, exp.Add) and is_interval(unparen(inner.this)):
         return instant(inner.expression, now) + duration(inner.this)
     while isinstance(inner, exp.Cast) and inner.to.this in TIMESTAMP_TYPES:  # '...'::timestamptz::timestamptz too
         inner = unparen(inner.this)
