@@ -235,6 +235,14 @@ def test_constant_arithmetic_is_typed_as_its_widest_side(engine: StorageEngine, 
     assert ask(engine, session, "SELECT 2 + 3").columns == [("?column?", t.INT4)]
 
 
+def test_now_as_text_and_division_by_zero(engine: StorageEngine, session: Session) -> None:
+    text = ask(engine, session, "SELECT now()::text").rows[0][0]
+    assert text.startswith("20") and text.endswith("+00")  # it was the epoch nanoseconds
+    with pytest.raises(PgError) as error:
+        ask(engine, session, "SELECT 1/0")
+    assert (error.value.sqlstate, error.value.message) == ("22012", "division by zero")
+
+
 def test_like_escape_in_catalog_queries(engine: StorageEngine, session: Session) -> None:
     # SQLAlchemy's get_schema_names: without ESCAPE this found no schema at all
     found = ask(engine, session, "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg/_' || '%' ESCAPE '/' ORDER BY nspname")

@@ -28,8 +28,10 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from rusts.pgwire import types as t
 from rusts.pgwire.catalog_eval import (
     Env,
+    EvaluationError,
     Evaluator,
     Function,
+    Moment,
     NotCatalog,
     RegType,
     SetValue,
@@ -385,6 +387,8 @@ def _select(engine: StorageEngine, text: str, session: Session) -> CatalogResult
         table = evaluator.run(tree)
     except NotCatalog:
         return None
+    except EvaluationError as error:
+        raise PgError(error.sqlstate, error.message) from None
     except Unsupported as error:
         if not tables:
             raise PgError("0A000", f"not supported by RusTs: {error}") from None
@@ -589,8 +593,8 @@ def _functions(session: Session) -> dict[str, tuple[Function, int]]:
         "pg_backend_pid": (const(session.backend_pid), t.INT4),
         "pg_advisory_unlock_all": (const(""), t.VOID),
         "pg_is_in_recovery": (const(False), t.BOOL),
-        "pg_postmaster_start_time": (const(_STARTED_NS), t.TIMESTAMPTZ),
-        "now": (lambda ev, args: time.time_ns() // 1000 * 1000, t.TIMESTAMPTZ),
+        "pg_postmaster_start_time": (const(Moment(_STARTED_NS)), t.TIMESTAMPTZ),
+        "now": (lambda ev, args: Moment(time.time_ns() // 1000 * 1000), t.TIMESTAMPTZ),
         "inet_server_addr": (const(session.server_addr), t.INET),
         "inet_server_port": (const(session.server_port), t.INT4),
         "inet_client_addr": (nothing, t.INET),

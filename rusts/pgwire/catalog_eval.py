@@ -21,12 +21,22 @@ from typing import Callable, Final, NamedTuple, Sequence
 
 from sqlglot import exp
 
+from rusts.core.pgtext import timestamp_text
 from rusts.pgwire import types as t
 from rusts.pgwire.catalog_tables import TYPES_BY_NAME, Context, Table, build_table
 
 
 class Unsupported(Exception):
     """A construct the catalog evaluator does not know."""
+
+
+class EvaluationError(Exception):
+    """An error PostgreSQL itself raises for the expression (division by zero): reported with its SQLSTATE."""
+
+    def __init__(self, sqlstate: str, message: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.message = message
 
 
 class NotCatalog(Exception):
@@ -43,6 +53,10 @@ def regclass(oid: int, label: str) -> RegClass:
     value = RegClass(oid)
     value.label = label
     return value
+
+
+class Moment(int):
+    """A timestamptz value (nanoseconds since the epoch): printed as PostgreSQL prints one."""
 
 
 class RegType(int):
@@ -650,7 +664,7 @@ def _arithmetic(ev: Evaluator, node: exp.Expr, env: Env, group: list[Env] | None
     if isinstance(node, exp.Mul):
         return left * right
     if right == 0:
-        raise Unsupported("division by zero")
+        raise EvaluationError("22012", "division by zero")
     if isinstance(node, exp.Mod):
         return left % right
     return left // right if isinstance(left, int) and isinstance(right, int) else left / right
@@ -1127,6 +1141,8 @@ def text_of(value: object) -> str:
         return found.formatted if found is not None else str(int(value))
     if isinstance(value, list):
         return "{" + ",".join("NULL" if v is None else text_of(v) for v in value) + "}"
+    if isinstance(value, Moment):
+        return timestamp_text(int(value))
     return str(value)
 
 
