@@ -275,11 +275,12 @@ def test_create_table_declares_the_roles_insert_follows(tmp_path: Path) -> None:
         assert execute_sql(engine, "SELECT time, site, v FROM readings").rows == [[5, "a", 1.0]]
         for text, state in [(create, "42P07"), ("CREATE TABLE t2 (time TIMESTAMPTZ, at TIMESTAMPTZ)", "42804"),
                             ("CREATE TABLE t3 (time TIMESTAMPTZ, j JSONB)", "42804"),
-                            ("CREATE TABLE t4 AS SELECT * FROM readings", "0A000"),
-                            ("CREATE INDEX i ON readings (site)", "0A000")]:
+                            ("CREATE TABLE t4 AS SELECT * FROM readings", "0A000")]:
             with pytest.raises(QueryError) as caught:
                 execute_sql(engine, text)
             assert sqlstate_of(caught.value) == state, (text, caught.value)
+        # an index (pandas' to_sql makes one on its index column) adds nothing to what tags and time give
+        assert execute_sql(engine, "CREATE INDEX i ON readings (site)").tag == "CREATE INDEX"
         assert execute_sql(engine, create.replace("TABLE", "TABLE IF NOT EXISTS")).tag == "CREATE TABLE"
         # a declared measurement not written yet can be dropped; then it is unknown again
         execute_sql(engine, "CREATE TABLE later (time TIMESTAMPTZ, x BIGINT)")

@@ -37,9 +37,16 @@ PG_TYPE_NAMES: Final = {
 
 
 class Expr:
-    """A typed expression over one result row."""
+    """A typed expression over one result row.
+
+    `decimal`: PostgreSQL would compute it in integer or numeric arithmetic (integers, SUM/AVG of
+    them, decimal literals, casts to numeric), not float8. Values are float8 here either way, but
+    where the two round differently (round(x), ::bigint: numeric rounds halves away from zero,
+    float8 to even) it says which rule applies.
+    """
 
     type: str = "unknown"
+    decimal: bool = False
 
     def value(self, row: list[Any]) -> Any:
         raise NotImplementedError
@@ -57,6 +64,7 @@ class Ref(Expr):
         self.type = type_
         self.shown = shown or type_
         self.index = -1
+        self.decimal = type_ in ("integer", "unsigned", "numeric")
 
     def value(self, row: list[Any]) -> Any:
         return row[self.index]
@@ -66,9 +74,10 @@ class Ref(Expr):
 
 
 class Const(Expr):
-    def __init__(self, constant: Any, type_: str) -> None:
+    def __init__(self, constant: Any, type_: str, decimal: bool = False) -> None:
         self.constant = constant
         self.type = type_
+        self.decimal = decimal or type_ == "integer"
 
     def value(self, row: list[Any]) -> Any:
         return self.constant
@@ -146,13 +155,13 @@ class Arithmetic(Expr):
         self.left = left
         self.right = right
         self.type = arithmetic_type(op, left.type, right.type)
+        self.decimal = left.decimal and right.decimal
 
     def value(self, row: list[Any]) -> Any:
+        # both sides are computed, as PostgreSQL does: NULL + 1 / 0 is an error, not NULL
         a = self.left.value(row)
-        if a is None:
-            return None
         b = self.right.value(row)
-        if b is None:
+        if a is None or b is None:
             return None
         if self.type == "float":
             return _float_op(self.op, float(a), float(b))
@@ -166,6 +175,7 @@ class Negate(Expr):
     def __init__(self, operand: Expr) -> None:
         self.operand = operand
         self.type = arithmetic_type("-", "integer", operand.type)
+        self.decimal = operand.decimal
 
     def value(self, row: list[Any]) -> Any:
         a = self.operand.value(row)
@@ -180,12 +190,14 @@ class Negate(Expr):
 class CastNumber(Expr):
     """`x::float8` or `x::bigint` of a number (a float rounds half to even, as PostgreSQL's rint)."""
 
-    def __init__(self, operand: Expr, type_: str) -> None:
+    def __init__(self, operand: Expr, type_: str, numeric: bool = False) -> None:
         if operand.type not in NUMERIC and operand.type != "unknown":
             raise OperatorTypeError(f"cannot cast type {PG_TYPE_NAMES.get(operand.type, operand.type)} to "
                                     f"{PG_TYPE_NAMES[type_]}")
         self.operand = operand
         self.type = type_
+        # `x::numeric` (numeric: a float8 holding a numeric's value) and `x::bigint` keep it decimal
+        self.decimal = numeric or type_ == "integer" or (type_ != "float" and operand.decimal)
 
     def value(self, row: list[Any]) -> Any:
         a = self.operand.value(row)
@@ -195,7 +207,7 @@ class CastNumber(Expr):
             return float(a)
         if isinstance(a, float) and (math.isnan(a) or math.isinf(a)):
             raise OutOfRangeError("bigint out of range")
-        if isinstance(a, float) and self.operand.type == "numeric":
+        if isinstance(a, float) and self.operand.decimal:  # numeric to bigint: halves away from zero
             return _checked_integer(int(math.copysign(math.floor(abs(a) + 0.5), a)))
         return _checked_integer(round(a) if isinstance(a, float) else int(a))
 
@@ -207,6 +219,7 @@ class EpochSeconds(Expr):
     """`extract(epoch from t)` of a timestamp: seconds since 1970 as a float (nanoseconds kept as the fraction)."""
 
     type = "float"
+    decimal = True  # extract answers numeric
 
     def __init__(self, operand: Expr) -> None:
         if operand.type != "timestamp":

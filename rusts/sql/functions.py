@@ -64,11 +64,14 @@ class TimestampRangeError(SqlError):
 class Call(Expr):
     """A function of its arguments' values; NULL in any argument gives NULL unless `strict` is False."""
 
-    def __init__(self, type_: str, compute: Callable[[list[Any]], Any], args: list[Expr], strict: bool = True) -> None:
+    def __init__(
+        self, type_: str, compute: Callable[[list[Any]], Any], args: list[Expr], strict: bool = True, decimal: bool = False,
+    ) -> None:
         self.type = type_
         self.compute = compute
         self.args = args
         self.strict = strict
+        self.decimal = decimal or type_ == "integer"
 
     def value(self, row: list[Any]) -> Any:
         values = [arg.value(row) for arg in self.args]
@@ -121,11 +124,14 @@ class Coalesce(Expr):
         return [r for arg in self.args for r in arg.refs()]
 
 
-def text_of(type_: str, value: Any) -> str:
-    """A value as PostgreSQL prints it in text (what ::text, || and concat make of it)."""
+def text_of(type_: str, value: Any, short_booleans: bool = False) -> str:
+    """A value as PostgreSQL prints it in text (what ::text and || make of it; concat, which uses the
+    type's output function, prints booleans as t and f: `short_booleans`)."""
     if type_ == "float" or isinstance(value, float):
         return float_text(float(value))
     if type_ == "boolean":
+        if short_booleans:
+            return "t" if value else "f"
         return "true" if value else "false"
     if type_ == "timestamp":
         return timestamp_text(int(value))
@@ -206,6 +212,12 @@ def _log(v: list[Any]) -> float:
         _logarithm(x)
         return math.log10(x)
     base, x = float(v[0]), float(v[1])
+    if base == 10:  # log10(x), which sqlglot writes as log(10, x): exact at powers of ten
+        _logarithm(x)
+        return math.log10(x)
+    if base == 2:
+        _logarithm(x)
+        return math.log2(x)
     denominator = _logarithm(base)
     if denominator == 0:
         raise ArgumentError("division by zero", "22012")
@@ -234,8 +246,16 @@ def _power(v: list[Any]) -> float:
 def _whole(operation: Callable[[float], float]) -> Callable[[list[Any]], float]:
     def compute(v: list[Any]) -> float:
         x = float(v[0])
-        return x if not math.isfinite(x) else float(operation(x))
+        # a zero result keeps the argument's sign, as PostgreSQL's: ceil(-0.5) is -0
+        return x if not math.isfinite(x) else math.copysign(float(operation(x)), x)
     return compute
+
+
+def _half_away(x: float) -> float:
+    """numeric's round(x): halves away from zero (x's shortest decimal form decides what a half is)."""
+    if abs(x) >= 2.0**52:
+        return x  # already whole
+    return float(Decimal(repr(x)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _decimal_places(mode: str) -> Callable[[list[Any]], float]:
@@ -312,15 +332,17 @@ def _numeric(node: exp.Expression, expr: Translate) -> Expr | None:
         places = node.args.get("decimals")
         if places is None:
             _numeric_args(name, [arg])
-            whole = _whole(round) if isinstance(node, exp.Round) else _whole(math.trunc)
-            return Call("float", whole, [arg])
+            if isinstance(node, exp.Trunc):
+                return Call("float", _whole(math.trunc), [arg], decimal=arg.decimal)
+            # round(numeric) rounds halves away from zero, round(double precision) to even
+            return Call("float", _whole(_half_away if arg.decimal else round), [arg], decimal=arg.decimal)
         digits = expr(places)
         _numeric_args(name, [arg])
         if digits.type not in ("integer", "unsigned", "unknown"):
             raise OperatorTypeError(f"function {name}({PG_TYPE_NAMES.get(arg.type, arg.type)}, "
                                     f"{PG_TYPE_NAMES.get(digits.type, digits.type)}) does not exist")
         mode = ROUND_HALF_UP if isinstance(node, exp.Round) else ROUND_DOWN
-        return Call("float", _decimal_places(mode), [arg, digits])
+        return Call("float", _decimal_places(mode), [arg, digits], decimal=True)
     if isinstance(node, exp.Pi):
         return Const(math.pi, "float")
     return None
@@ -436,9 +458,9 @@ def _concat(node: exp.Expression, expr: Translate) -> Expr:
         def joined(v: list[Any]) -> Any:
             if v[0] is None:
                 return None
-            return str(v[0]).join(text_of(k, x) for k, x in zip(kinds[1:], v[1:]) if x is not None)
+            return str(v[0]).join(text_of(k, x, True) for k, x in zip(kinds[1:], v[1:]) if x is not None)
         return Call("string", joined, args, strict=False)
-    return Call("string", lambda v: "".join(text_of(k, x) for k, x in zip(kinds, v) if x is not None), args, strict=False)
+    return Call("string", lambda v: "".join(text_of(k, x, True) for k, x in zip(kinds, v) if x is not None), args, strict=False)
 
 
 # ---- conditionals ---------------------------------------------------------------------------
@@ -501,13 +523,12 @@ def _extreme(node: exp.Expression, expr: Translate, adapt: Adapt) -> Expr:
 
 
 def _nullif(node: exp.Nullif, expr: Translate, adapt: Adapt) -> Expr:
-    left, right = expr(node.this), expr(node.expression)
-    right = adapt(left, right)
+    type_, (left, right) = common_type("NULLIF", [expr(node.this), expr(node.expression)], adapt)
     Compare("=", left, right)  # the types must compare, as for =
 
     def compute(v: list[Any]) -> Any:
-        return None if v[0] is not None and v[1] is not None and v[0] == v[1] else v[0]
-    return Call(left.type, compute, [left, right], strict=False)
+        return None if v[0] is not None and v[1] is not None and v[0] == v[1] else _as(type_, v[0])
+    return Call(type_, compute, [left, right], strict=False, decimal=left.decimal and right.decimal)
 
 
 # ---- time -----------------------------------------------------------------------------------
@@ -559,7 +580,7 @@ def _extract(node: exp.Extract, expr: Translate) -> Expr:
         raise unsupported(f"extract of {field!r} (only {', '.join(['epoch', *_FIELDS])})", node)
     if operand.type not in ("timestamp", "unknown"):
         raise OperatorTypeError(f"function extract(unknown, {PG_TYPE_NAMES.get(operand.type, operand.type)}) does not exist")
-    return Call("float", lambda v: part(int(v[0])), [operand])
+    return Call("float", lambda v: part(int(v[0])), [operand], decimal=True)  # extract answers numeric
 
 
 def _to_timestamp(v: list[Any]) -> int:

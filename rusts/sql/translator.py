@@ -371,6 +371,8 @@ def aggregate_type(scope: Scope, aggregation: Aggregation) -> str:
         return "integer"
     where = f"aggregation {function}({field})"
     kind = scope.fields.get(field)
+    if kind is None and field in scope.tags:  # count(tag), min(tag): the executor aggregates fields; rows can
+        raise NeedsRowsError(f"{function} of the tag {field!r}")
     if kind is None:
         raise UnknownFieldError(scope.measurement, field, where)
     if function in NUMERIC_ONLY and kind not in NUMERIC:
@@ -597,7 +599,7 @@ class _Select:
                 raise OutOfRangeError(f"integer literal {value} is out of the bigint range")
             return Const(value, "integer")
         if isinstance(value, float):
-            return Const(value, "float")
+            return Const(value, "float", decimal=True)  # a decimal literal is numeric in PostgreSQL
         return Const(value, "string")
 
     def cast(self, node: exp.Cast) -> Expr:
@@ -608,7 +610,7 @@ class _Select:
             return CastNumber(self.expr(node.this), "integer")
         modifiers = [int(str(p.this.this)) for p in node.to.expressions if isinstance(p, exp.DataTypeParam) and str(p.this.this).isdigit()]
         if target in NUMERIC_CASTS:  # numeric is float8 here (rusts.sql.functions); numeric(p, s) rounds to s places
-            number = CastNumber(self.expr(node.this), "float")
+            number = CastNumber(self.expr(node.this), "float", numeric=True)
             return number if not modifiers else round_to(number, modifiers[1] if len(modifiers) > 1 else 0)
         if target in TEXT_CASTS:
             text = cast_text(self.expr(node.this))
