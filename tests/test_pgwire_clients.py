@@ -413,6 +413,10 @@ def test_pandas_to_sql_creates_and_appends_to_a_measurement(server: RustsServer,
         assert list(back["host"]) == ["a", "b", "a", "b"] and list(back["flag"]) == [True, False, True, False]
         columns = {c["name"]: c["type"] for c in sqlalchemy.inspect(engine).get_columns(name)}
         assert isinstance(columns["v"], sqlalchemy.Float) and isinstance(columns["k"], sqlalchemy.BigInteger)
+        # to_sql's defaults: the frame's index is a column, and an index is created on it
+        assert frame.to_sql(f"{name}_indexed", engine) in (4, -1, None)
+        indexed = pandas.read_sql(f"SELECT index, v FROM {name}_indexed ORDER BY time", engine)
+        assert list(indexed["index"]) == [0, 1, 2, 3] and list(indexed["v"]) == [1.0, 2.0, 3.0, 4.5]
     finally:
         engine.dispose()
 
