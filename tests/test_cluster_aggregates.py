@@ -127,6 +127,18 @@ def test_an_aggregate_defined_on_two_nodes_is_refreshed_by_the_first_until_it_st
         single.stop()
 
 
+def aggregate_on_n1_heard_by_n0(single: RustsServer, nodes: list[ClusterNodeProcess]) -> None:
+    """The data set on the single node and through n0, cpu_1m defined on the single node and n1, and a few
+    background rounds, so that n0 knows that n1's aggregate reads cpu."""
+    single.write(dataset())
+    nodes[0].write(dataset())
+    definition = json.dumps({"name": "cpu_1m", "query": DEFINITION}).encode()
+    for node in (single, nodes[1]):
+        assert node.request("POST", "/aggregates", definition)[0] == 201
+    up_to_date(single, nodes)
+    time.sleep(2.5)
+
+
 def test_a_change_a_peer_missed_while_briefly_unreachable_reaches_its_aggregate(tmp_path: Path) -> None:
     """n1 stopped (SIGSTOP) during one write and continued right after: n0 could not tell n1's aggregate of
     it (the request timed out, or n1 looked down after the write's own forwards failed) and makes it up
@@ -137,13 +149,7 @@ def test_a_change_a_peer_missed_while_briefly_unreachable_reaches_its_aggregate(
     nodes = start_cluster(tmp_path, "Quorum", 3, timeout=0.3)
     owner = nodes[1]
     try:
-        single.write(dataset())
-        nodes[0].write(dataset())
-        definition = json.dumps({"name": "cpu_1m", "query": DEFINITION}).encode()
-        for node in (single, owner):
-            assert node.request("POST", "/aggregates", definition)[0] == 201
-        up_to_date(single, nodes)
-        time.sleep(2.5)  # a few background rounds: n0 knows that n1's aggregate reads cpu
+        aggregate_on_n1_heard_by_n0(single, nodes)
         late = "\n".join(f"cpu,host=h{j % 13},region=r1 usage={j}.75,procs={j}i {BASE + (j * 47) * SECOND}" for j in range(60))
         single.write(late)
         owner.process.send_signal(signal.SIGSTOP)
@@ -166,13 +172,7 @@ def test_a_change_a_peer_missed_reaches_its_aggregate_though_the_coordinator_res
     nodes = start_cluster(tmp_path, "Quorum", 3, timeout=0.3)
     coordinator, owner = nodes[0], nodes[1]
     try:
-        single.write(dataset())
-        coordinator.write(dataset())
-        definition = json.dumps({"name": "cpu_1m", "query": DEFINITION}).encode()
-        for node in (single, owner):
-            assert node.request("POST", "/aggregates", definition)[0] == 201
-        up_to_date(single, nodes)
-        time.sleep(2.5)  # a few background rounds: n0 knows that n1's aggregate reads cpu
+        aggregate_on_n1_heard_by_n0(single, nodes)
         late = "\n".join(f"cpu,host=h{j % 13},region=r2 usage={j}.125,procs={j}i {BASE + (j * 41) * SECOND}" for j in range(60))
         single.write(late)
         owner.process.send_signal(signal.SIGSTOP)

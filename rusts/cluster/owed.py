@@ -20,7 +20,7 @@ import os
 import threading
 
 from rusts.core.errors import CorruptDataError
-from rusts.storage.partition import fsync_directory
+from rusts.storage.partition import replace_durably
 
 FILE_NAME = "AGGREGATES_OWED"
 VERSION = 1
@@ -52,13 +52,7 @@ class OwedPeers:
         return {str(peer) for peer in state["peers"]} & everyone
 
     def _write(self) -> None:
-        temporary = self.path + ".tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(json.dumps({"version": VERSION, "peers": sorted(self._peers)}).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
-        fsync_directory(self.directory)
+        replace_durably(self.path, json.dumps({"version": VERSION, "peers": sorted(self._peers)}).encode())
 
     def __contains__(self, peer: object) -> bool:
         with self._lock:

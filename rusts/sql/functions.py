@@ -26,8 +26,9 @@ from sqlglot import exp
 from rusts.core.kinds import POINT_TIME_MAX, POINT_TIME_MIN
 from rusts.core.pgtext import float_text, timestamp_text
 from rusts.sql.errors import DatatypeMismatchError, OperatorTypeError, OutOfRangeError, SqlError
-from rusts.sql.expressions import I64_MAX, NUMERIC, PG_TYPE_NAMES, Compare, Const, EpochSeconds, Expr, Ref
+from rusts.sql.expressions import I64_MAX, NUMERIC, PG_TYPE_NAMES, Compare, Const, EpochSeconds, Expr, Ref, comparable
 from rusts.sql.nodes import unsupported
+from rusts.sql.times import DAY
 
 Translate = Callable[[exp.Expression], Expr]
 # (other, expr): expr read as other's type when expr is an untyped constant (the translator's rule)
@@ -153,10 +154,7 @@ def fit_text(text: Expr, length: int, padded: bool) -> Expr:
 
 def start_of_day(moment: Expr) -> Expr:
     """`t::date`: the midnight (UTC) that starts t's day, as a timestamp."""
-    return Call("timestamp", lambda v: int(v[0]) - int(v[0]) % _DAY_NS, [moment])
-
-
-_DAY_NS: Final = 86_400_000_000_000
+    return Call("timestamp", lambda v: int(v[0]) - int(v[0]) % DAY, [moment])
 
 
 def round_to(number: Expr, places: int) -> Expr:
@@ -174,7 +172,7 @@ def is_boolean(operand: Expr, wanted: bool) -> Expr:
 
 def not_distinct(left: Expr, right: Expr, equal: bool) -> Expr:
     """`a IS NOT DISTINCT FROM b` (equal) or `a IS DISTINCT FROM b`: = and <> with NULL a value like any other."""
-    Compare("=", left, right)  # the types must compare, as for =
+    comparable("=", left.type, right.type)
 
     def compute(v: list[Any]) -> bool:
         same = (v[0] is None and v[1] is None) or (v[0] is not None and v[1] is not None and v[0] == v[1])
@@ -524,7 +522,7 @@ def _extreme(node: exp.Expression, expr: Translate, adapt: Adapt) -> Expr:
 
 def _nullif(node: exp.Nullif, expr: Translate, adapt: Adapt) -> Expr:
     type_, (left, right) = common_type("NULLIF", [expr(node.this), expr(node.expression)], adapt)
-    Compare("=", left, right)  # the types must compare, as for =
+    comparable("=", left.type, right.type)
 
     def compute(v: list[Any]) -> Any:
         return None if v[0] is not None and v[1] is not None and v[0] == v[1] else _as(type_, v[0])

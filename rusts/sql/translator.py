@@ -758,10 +758,9 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     clause = select.args.get("where")
     where = translate_where(scope, None if clause is None else clause.this, rows=True)
     if aggregating and where.residual and not row_path:
-        term, refusal = where.residual[0]
-        raise NeedsRowsError(refusal.construct, refusal.fragment, refusal.line, refusal.column)
+        raise needing_rows(where.residual[0][1])
     built = _Select(scope, group, gapfill, aggregating)
-    if row_path:
+    if row_path and aggregating:
         if gapfill:
             raise unsupported("time_bucket_gapfill where the aggregates are computed from rows", select)
         built.rows = _Select(scope, None, False, False)
@@ -799,9 +798,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     query = Query(scope.measurement, time_range=time_range, tag_filter=where.tag_filter(), field_filter=where.fields)
     if not aggregating and not built.star and not empty and probe:
         built.named_only = _every_row_named(engine, query, built.fields)
-    if built.rows is not None:
-        return _row_path(built, query, outputs, names, where.start, residual, (order, having, select))
-    if aggregating:
+    if aggregating and built.rows is None:
         query.aggregations = built.aggregations
         query.group_by = group
         if gapfill:
@@ -816,6 +813,10 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     if empty:
         translation.empty = [_empty_aggregate_row(built, time_range)] if aggregating and group is None else []
     limit, offset = _paging(select)
+    if built.rows is not None:  # the aggregates are computed from the rows `query` reads: nothing is pushed down
+        translation.regroup = _regroup(built, where.start, residual, translation.layout)
+        translation.order, translation.having, translation.limit, translation.offset = order, having, limit, offset
+        return translation
     translation.residual = residual
     # PostgreSQL computes every group's SELECT list before it sorts: an error in a group the page leaves out counts
     computed = aggregating and bool(order) and not all(isinstance(expr, Ref) for expr in outputs)
@@ -827,34 +828,16 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     return translation
 
 
-def _row_path(
-    built: _Select, query: Query, outputs: list[Expr], names: list[str], start: int | None, residual: Expr | None,
-    rest: tuple[list[OrderKey], Expr | None, exp.Select],
-) -> Translation:
-    """The Translation of an aggregating SELECT answered from its rows: `query` asks for every row
-    (with all fields) that the pushed-down WHERE parts select, and Regroup makes the aggregate layout."""
+def _regroup(built: _Select, start: int | None, residual: Expr | None, layout: list[Column]) -> Regroup:
+    """How the row path turns the rows (every field of every row the pushed-down WHERE parts select)
+    into the aggregate layout (rusts.sql.regroup)."""
     rows = built.rows
     assert rows is not None
-    order, having, select = rest
-    layout = built.layout()
-    translation = Translation(query, layout, outputs, names)
-    built.bind()
     rows.bind()
     row_keys = rows.keys()
     tags = built.group.tags if built.group is not None else []
     time_group = built.group.time if built.group is not None else None
-    translation.regroup = Regroup(
-        layout, [row_keys.index(("tag", tag)) for tag in tags], time_group, start or 0, residual, built.row_aggregates,
-    )
-    translation.float_aggregates = [
-        i for i, (key, column) in enumerate(zip(built.keys(), layout)) if key[0] == "aggregate" and column.type == "float"
-    ]
-    time_range = query.time_range
-    if time_range is not None and time_range.start is not None and time_range.end is not None and time_range.start >= time_range.end:
-        translation.empty = [_empty_aggregate_row(built, time_range)] if built.group is None else []
-    limit, offset = _paging(select)
-    translation.order, translation.having, translation.limit, translation.offset = order, having, limit, offset
-    return translation
+    return Regroup(layout, [row_keys.index(("tag", tag)) for tag in tags], time_group, start or 0, residual, built.row_aggregates)
 
 
 def _every_row_named(engine: StorageEngine, query: Query, fields: list[str]) -> bool:
@@ -1133,7 +1116,11 @@ def _argument(scope: Scope, node: exp.Expression, argument: exp.Expression) -> s
 
 
 def needs_rows(construct: str, node: exp.Expression) -> NeedsRowsError:
-    refusal = unsupported(construct, node)
+    return needing_rows(unsupported(construct, node))
+
+
+def needing_rows(refusal: UnsupportedSqlError) -> NeedsRowsError:
+    """The refusal, as one the row path may still answer (translate_select tries it)."""
     return NeedsRowsError(refusal.construct, refusal.fragment, refusal.line, refusal.column)
 
 

@@ -77,7 +77,7 @@ from rusts.storage import wal as wal_log
 from rusts.storage import wal_batches
 from rusts.storage.columns import KIND_FLOAT, KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, RowsTable, SeriesData, WriteBatch
 from rusts.storage.memtable import MemTable, concat, resolve
-from rusts.storage.partition import OFFLOAD_MIN_ROWS, Partition, Tombstone, fsync_directory
+from rusts.storage.partition import OFFLOAD_MIN_ROWS, Partition, Tombstone, fsync_directory, replace_durably
 from rusts.storage.segment_format import MAX_COLUMNS
 
 _log = logging.getLogger("rusts.storage.engine")
@@ -432,14 +432,7 @@ class StorageEngine:
             )
 
     def _write_state(self, name: str, state: dict[str, Any]) -> None:
-        path = os.path.join(self.options.data_dir, name)
-        temporary = path + ".tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(json.dumps({"version": STATE_VERSION, **state}).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        fsync_directory(self.options.data_dir)
+        replace_durably(os.path.join(self.options.data_dir, name), json.dumps({"version": STATE_VERSION, **state}).encode())
 
     def _partition_roots(self) -> list[str]:
         """The hot root, then the cold root when cold_dir is set."""
@@ -1128,14 +1121,7 @@ def _read_tier(directory: str) -> str:
 
 
 def _write_tier(directory: str, tier: str) -> None:
-    path = os.path.join(directory, TIER_FILE)
-    temporary = path + ".tmp"
-    with open(temporary, "wb") as handle:
-        handle.write(json.dumps({"version": STATE_VERSION, "tier": tier}).encode())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    fsync_directory(directory)
+    replace_durably(os.path.join(directory, TIER_FILE), json.dumps({"version": STATE_VERSION, "tier": tier}).encode())
 
 
 def _copy_durably(source: str, target: str) -> None:

@@ -71,6 +71,18 @@ def fsync_directory(path: str) -> None:
         os.close(fd)
 
 
+def replace_durably(path: str, data: bytes) -> None:
+    """`path` holds `data` whole, old or new after a crash: written to `<path>.tmp`, fsynced, renamed
+    over `path`, and the rename made durable."""
+    temporary = path + ".tmp"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    fsync_directory(os.path.dirname(path) or ".")
+
+
 def partition_start(timestamp: int, duration: int) -> int:
     """The start of the window that holds `timestamp` (floor division, so negative times work)."""
     return (timestamp // duration) * duration
@@ -182,13 +194,7 @@ class Partition:
             "segments": sorted(generations),
             "next_generation": self.next_generation,
         }
-        temporary = path + ".tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(json.dumps(manifest).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        fsync_directory(self.directory)
+        replace_durably(path, json.dumps(manifest).encode())
 
     def add_segment(self, series: Iterable[SeriesData], outer: str, zstd_level: int) -> int:
         """Write a new segment of `series` (sorted, deduplicated rows) and make it live; its generation."""
