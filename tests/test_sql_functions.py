@@ -176,3 +176,21 @@ def test_column_names_and_types_are_postgresqls(engine: StorageEngine) -> None:
     types = [column.type for column in result.columns]
     assert names == ["round", "coalesce", "case", "upper", "length", "?column?", "to_timestamp", "usage", "abs"]
     assert types == ["float", "integer", "string", "string", "integer", "string", "timestamp", "string", "integer"]
+
+
+def test_unaliased_aggregates_are_named_as_postgresql_names_them(engine: StorageEngine) -> None:
+    # PostgreSQL 15 over the same table: avg | count | count | sum | min | max | stddev | stddev_samp | ...
+    result = execute_sql(
+        engine,
+        "SELECT avg(usage), count(*), count(DISTINCT host), sum(n), min(usage), max(usage), stddev(usage), "
+        "stddev_samp(usage), percentile_cont(0.5) WITHIN GROUP (ORDER BY usage), avg(usage) FILTER (WHERE n > 0), "
+        "max(abs(n)) FROM cpu",
+    )
+    names = [column.name for column in result.columns]
+    assert names == [
+        "avg", "count", "count", "sum", "min", "max", "stddev", "stddev_samp", "percentile_cont", "avg", "max",
+    ]
+    assert result.rows[0][0] == pytest.approx(24.84375) and result.rows[0][1] == 4 and result.rows[0][2] == 3
+    grouped = execute_sql(engine, "SELECT host, max(n), mean(usage) FROM cpu GROUP BY host ORDER BY host")
+    assert [column.name for column in grouped.columns] == ["host", "max", "mean"]
+    assert [row[:2] for row in grouped.rows] == [["a", 3], ["b", -7], ["c", 12]]

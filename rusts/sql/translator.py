@@ -696,7 +696,7 @@ class _Select:
 
 
 def _default_name(scope: Scope, node: exp.Expression) -> str:
-    """PostgreSQL's name of an unaliased SELECT item (an aggregate takes the executor's name)."""
+    """PostgreSQL's name of an unaliased SELECT item."""
     node = unparen(node)
     if isinstance(node, exp.Cast):
         node = unparen(node.this)
@@ -709,18 +709,14 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
         return "extract"
     if _bucket(scope, node) is not None:
         return "time"
-    if _is_fill(node):
-        assert isinstance(node, exp.Anonymous)
-        node = unparen(node.expressions[0])
     if isinstance(node, exp.Filter):
         node = unparen(node.this)
-    if is_aggregate(node):
-        try:
-            return _aggregate_name(aggregation_of(scope, node, None))
-        except NeedsRowsError:  # of an expression: PostgreSQL's name, the function's
-            if isinstance(node, exp.WithinGroup):
-                return "percentile_cont"
-            return node.name.lower() if isinstance(node, exp.Anonymous) else node.key
+    if is_aggregate(node):  # PostgreSQL names it after the function: avg, count, percentile_cont, locf
+        if isinstance(node, exp.WithinGroup):
+            node = unparen(node.this)
+        if isinstance(node, exp.Anonymous):
+            return node.name.lower()
+        return node.sql_name().lower() if isinstance(node, exp.Func) else node.key
     return function_name(node) or "?column?"
 
 
