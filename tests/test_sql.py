@@ -224,10 +224,8 @@ UNSUPPORTED: list[tuple[str, str]] = [
     ("SELECT host, COUNT(*) FROM cpu", "not in GROUP BY"),
     ("SELECT usage, COUNT(*) FROM cpu", "outside an aggregate"),
     ("SELECT time, COUNT(*) FROM cpu", "without a time bucket"),
-    ("SELECT COUNT(*) FROM cpu GROUP BY time", "GROUP BY the time column"),
-    ("SELECT COUNT(*) FROM cpu GROUP BY usage", "GROUP BY the field column"),
     ("SELECT usage FROM cpu GROUP BY host", "field 'usage' outside an aggregate"),
-    ("SELECT date_trunc('month', time), COUNT(*) FROM cpu GROUP BY 1", "date_trunc to 'month'"),
+    ("SELECT COUNT(*) FROM cpu GROUP BY max(usage)", "aggregate functions are not allowed in GROUP BY"),
     ("SELECT PERCENTILE_CONT(1.5) WITHIN GROUP (ORDER BY usage) FROM cpu", "outside [0, 1]"),
     ("SELECT * FROM cpu UNION SELECT * FROM trips", "UNION statement"),
 ]
@@ -267,10 +265,10 @@ def test_row_conditions_are_tested_on_each_row(engine: StorageEngine, condition:
 
 def test_error_quotes_fragment_and_position(engine: StorageEngine) -> None:
     with pytest.raises(UnsupportedSqlError) as caught:
-        run_sql(engine, "SELECT COUNT(*)\nFROM cpu\nGROUP BY usage")
+        run_sql(engine, "SELECT COUNT(*)\nFROM cpu\nGROUP BY md5(host)")
     error = caught.value
     assert (error.line, error.column) == (3, 10)
-    assert str(error).endswith(": usage")
+    assert str(error).endswith(": MD5(host)")
 
 
 def test_syntax_errors_carry_line_and_column(engine: StorageEngine) -> None:

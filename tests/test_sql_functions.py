@@ -194,3 +194,19 @@ def test_unaliased_aggregates_are_named_as_postgresql_names_them(engine: Storage
     grouped = execute_sql(engine, "SELECT host, max(n), mean(usage) FROM cpu GROUP BY host ORDER BY host")
     assert [column.name for column in grouped.columns] == ["host", "max", "mean"]
     assert [row[:2] for row in grouped.rows] == [["a", 3], ["b", -7], ["c", 12]]
+
+
+def test_time_buckets_of_each_row(engine: StorageEngine) -> None:
+    # PostgreSQL 15 (time_bucket as TimescaleDB's: date_bin from 2000-01-03): 05:00, 06:00, 07:00, 08:00 | 04:00, 06:00,
+    # 06:00, 08:00 | 2025-12-01 for each row; columns named after the functions
+    result = execute_sql(
+        engine, "SELECT date_trunc('hour', time), time_bucket('2 hours', time), date_trunc('month', time) FROM cpu ORDER BY time"
+    )
+    assert [column.name for column in result.columns] == ["date_trunc", "time_bucket", "date_trunc"]
+    hour = 3_600_000_000_000
+    start = 1_764_997_200_000_000_000  # 2025-12-06 05:00 UTC
+    month = 1_764_547_200_000_000_000  # 2025-12-01
+    assert result.rows == [
+        [start, start - hour, month], [start + hour, start + hour, month],
+        [start + 2 * hour, start + hour, month], [start + 3 * hour, start + 3 * hour, month],
+    ]

@@ -122,3 +122,37 @@ def test_errors_are_postgresqls(engine: StorageEngine) -> None:
         with pytest.raises(QueryError) as caught:
             execute_sql(engine, sql)
         assert sqlstate_of(caught.value) == sqlstate, (sql, str(caught.value))
+
+
+DAY_2025_12_06 = 1_764_979_200_000_000_000
+GROUPED_BY_EXPRESSIONS = [
+    ("SELECT lower(host) AS h, count(*), sum(j) FROM m GROUP BY 1 ORDER BY 1", [["a", 30, 27], ["b", 30, -2], ["c", 30, -27]]),
+    ("SELECT date_trunc('month', time) AS mo, count(*), min(f), max(j) FROM m GROUP BY 1",
+     [[1_764_547_200_000_000_000, 90, -4.5, 8]]),
+    ("SELECT time::date AS d, host, count(f) FROM m GROUP BY 1, 2 ORDER BY 2",
+     [[DAY_2025_12_06, "a", 24], [DAY_2025_12_06, "b", 24], [DAY_2025_12_06, "c", 24]]),
+    ("SELECT DISTINCT s FROM m ORDER BY s", [["w1"], ["w3"], ["w5"], [None]]),
+    ("SELECT j > 0 AS pos, avg(f), count(*) FROM m GROUP BY pos HAVING count(*) > 10 ORDER BY pos",
+     [[False, 0.5645161290322581, 40], [True, 0.3064516129032258, 37], [None, 0.3, 13]]),
+    ("SELECT j, count(*) FROM m GROUP BY j ORDER BY count(*) DESC, j LIMIT 4", [[None, 13], [-3, 6], [-8, 5], [-7, 5]]),
+    ("SELECT host, s IS NULL AS unset, count(*) FROM m WHERE f > 0 GROUP BY host, unset ORDER BY host, unset",
+     [["a", False, 7], ["a", True, 5], ["b", False, 8], ["b", True, 6], ["c", False, 4], ["c", True, 8]]),
+    ("SELECT extract(epoch from date_trunc('year', time)) FROM m LIMIT 1", [[1735689600.0]]),
+]
+
+
+@pytest.mark.parametrize(("sql", "expected"), GROUPED_BY_EXPRESSIONS, ids=[sql for sql, _ in GROUPED_BY_EXPRESSIONS])
+def test_group_by_expressions_fields_and_calendar_units_answer_as_postgresql(
+    engine: StorageEngine, sql: str, expected: list[list[Any]]
+) -> None:
+    # expected: PostgreSQL 15 over the same 90 rows (time::date is a timestamptz midnight here, a date there)
+    got = execute_sql(engine, sql, now=BASE).rows
+    assert len(got) == len(expected), got
+    for row, wanted in zip(got, expected):
+        assert len(row) == len(wanted) and all(same(a, b) for a, b in zip(row, wanted)), (row, wanted)
+
+
+def test_aggregates_in_group_by_are_42803(engine: StorageEngine) -> None:
+    with pytest.raises(QueryError) as caught:
+        execute_sql(engine, "SELECT count(*) FROM m GROUP BY max(j)")
+    assert sqlstate_of(caught.value) == "42803" and "aggregate functions are not allowed in GROUP BY" in str(caught.value)

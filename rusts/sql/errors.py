@@ -25,6 +25,7 @@ UNDEFINED_FUNCTION: Final = "42883"
 DUPLICATE_COLUMN: Final = "42701"
 AMBIGUOUS_COLUMN: Final = "42702"
 DATATYPE_MISMATCH: Final = "42804"
+GROUPING_ERROR: Final = "42803"
 DIVISION_BY_ZERO: Final = "22012"
 NUMERIC_VALUE_OUT_OF_RANGE: Final = "22003"
 INVALID_PARAMETER_VALUE: Final = "22023"
@@ -105,6 +106,12 @@ class DatatypeMismatchError(SqlError):
     """A value of the wrong type for its column (INSERT), or a condition that is not boolean."""
 
     sqlstate = DATATYPE_MISMATCH
+
+
+class GroupingError(SqlError):
+    """An aggregate inside GROUP BY (PostgreSQL: aggregate functions are not allowed in GROUP BY)."""
+
+    sqlstate = GROUPING_ERROR
 
 
 class DuplicateColumnError(SqlError):

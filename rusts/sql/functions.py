@@ -581,6 +581,36 @@ def _extract(node: exp.Extract, expr: Translate) -> Expr:
     return Call("float", lambda v: part(int(v[0])), [operand], decimal=True)  # extract answers numeric
 
 
+def _calendar_start(unit: str) -> Callable[[datetime.datetime], datetime.datetime]:
+    """The start of a moment's month, quarter, year, decade, century or millennium (PostgreSQL's
+    centuries and millennia start in years 1, 101, 2001 ...)."""
+    years = {"year": 1, "decade": 10, "century": 100, "millennium": 1000}.get(unit)
+    if years is None:
+        months = 3 if unit == "quarter" else 1
+        return lambda t: datetime.datetime(t.year, t.month - (t.month - 1) % months, 1)
+    if years <= 10:
+        return lambda t: datetime.datetime(t.year - t.year % years, 1, 1)
+    return lambda t: datetime.datetime(t.year - (t.year - 1) % years, 1, 1)
+
+
+CALENDAR_UNITS: Final = frozenset({"month", "quarter", "year", "decade", "century", "millennium"})
+
+
+def calendar_trunc(moment: Expr, unit: str) -> Expr:
+    """`date_trunc('month', t)` and the other calendar units (UTC): not a fixed width, so computed per row."""
+    start = _calendar_start(unit)
+
+    def compute(v: list[Any]) -> int:
+        ns = int(v[0])
+        return (start(_moment(ns)) - _UNIX_EPOCH) // datetime.timedelta(microseconds=1) * 1000
+    return Call("timestamp", compute, [moment])
+
+
+def fixed_trunc(moment: Expr, interval: int, offset: int) -> Expr:
+    """A time bucket (time_bucket, date_bin, date_trunc to a fixed unit) of each row's time, outside GROUP BY."""
+    return Call("timestamp", lambda v: offset + (int(v[0]) - offset) // interval * interval, [moment])
+
+
 def _to_timestamp(v: list[Any]) -> int:
     seconds = float(v[0])
     if not math.isfinite(seconds):

@@ -5,7 +5,8 @@ ANDed together. An aggregating SELECT that asks more (an aggregate of an express
 `max(abs(x))` or `sum(price * qty)`; `min(time)` / `max(time)`; a WHERE term such as
 `f > 1 OR j < 0`, `lower(host) = 'a'` or `s LIKE 'x%'`; `agg(x) FILTER (WHERE ...)`) is answered here: the executor reads the
 rows (time range, tag predicate and field comparisons still pushed down), each row passing the
-remaining WHERE terms is put in its group (the GROUP BY tags and time bucket) and every aggregate is
+remaining WHERE terms is put in its group (the GROUP BY tags, time bucket and any other
+GROUP BY expression: a field, `lower(host)`, `time::date`, `date_trunc('month', time)`) and every aggregate is
 reduced over its argument's values. The result has the executor's aggregate layout (time, group
 tags, aggregates), so HAVING, ORDER BY, paging and the SELECT list run on it unchanged.
 
@@ -101,11 +102,12 @@ class Regroup:
     """Turns the executor's rows (`row layout`) into the aggregate layout of an aggregating SELECT."""
 
     def __init__(
-        self, layout: list[Column], tag_indexes: list[int], time_group: TimeGroup | None, start: int,
+        self, layout: list[Column], tag_indexes: list[int], keys: list[Expr], time_group: TimeGroup | None, start: int,
         residual: Expr | None, aggregates: list[RowAggregate],
     ) -> None:
         self.layout = layout  # the aggregate layout answered
         self.tag_indexes = tag_indexes  # of the GROUP BY tags in a row
+        self.keys = keys  # the other GROUP BY expressions, over a row
         self.time_group = time_group
         self.start = start  # the time column of an aggregate without a time bucket (the range's start, or 0)
         self.residual = residual
@@ -113,15 +115,17 @@ class Regroup:
 
     def apply(self, result: QueryResult) -> QueryResult:
         groups: dict[tuple[Any, ...], list[list[Any]]] = {}
-        residual, bucketed = self.residual, self.time_group
+        residual, bucketed, keys = self.residual, self.time_group, self.keys
         for row in result.rows:
             if residual is not None and residual.value(row) is not True:
                 continue
             key = tuple(row[i] for i in self.tag_indexes)
+            if keys:
+                key += tuple(expression.value(row) for expression in keys)
             if bucketed is not None:
                 key += (bucketed.offset + (row[0] - bucketed.offset) // bucketed.interval * bucketed.interval,)
             groups.setdefault(key, []).append(row)
-        if not groups and not self.tag_indexes and bucketed is None:
+        if not groups and not self.tag_indexes and not keys and bucketed is None:
             groups[()] = []  # an aggregate without GROUP BY answers one row, even over no rows
         rows: list[list[Any]] = []
         for key in sorted(groups, key=_group_order):

@@ -43,8 +43,8 @@ from rusts.query.executor import execute
 from rusts.query.model import Aggregation, AggregateFunction, Column, GroupBy, Query, QueryResult, TimeGroup, TimeRange
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
 from rusts.sql.errors import (
-    AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, InvalidRegexError, NeedsRowsError, OperatorTypeError,
-    OutOfRangeError, SqlSyntaxError, UnsupportedSqlError,
+    AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, GroupingError, InvalidRegexError, NeedsRowsError,
+    OperatorTypeError, OutOfRangeError, SqlSyntaxError, UnsupportedSqlError,
 )
 from rusts.sql.expressions import (
     Arithmetic,
@@ -66,7 +66,10 @@ from rusts.sql.expressions import (
     Ref,
     output_type,
 )
-from rusts.sql.functions import cast_text, fit_text, is_boolean, not_distinct, round_to, start_of_day, translate_call
+from rusts.sql.functions import (
+    CALENDAR_UNITS, calendar_trunc, cast_text, fit_text, fixed_trunc, is_boolean, not_distinct, round_to, start_of_day,
+    translate_call,
+)
 from rusts.sql.functions import default_name as function_name
 from rusts.sql.normalize import normalize
 from rusts.sql.regroup import Regroup, RowAggregate
@@ -421,6 +424,8 @@ class _Select:
         # The row path (rusts.sql.regroup): aggregates over rows, their arguments translated by `rows`
         self.rows: _Select | None = None
         self.row_aggregates: list[RowAggregate] = []
+        # GROUP BY keys other than tags and a time bucket (row path only): their text and value per row
+        self.group_keys: list[tuple[str, Expr]] = []
 
     def ref(self, key: tuple[str, str | int], type_: str, shown: str = "") -> Ref:
         ref = Ref(key, type_, shown)
@@ -433,6 +438,7 @@ class _Select:
         if self.aggregating:
             tags = self.group.tags if self.group is not None else []
             columns += [Column(tag, "string") for tag in tags]
+            columns += [Column(f"?key{k}?", key.type) for k, (_, key) in enumerate(self.group_keys)]
             for k, aggregation in enumerate(self.aggregations):
                 name = aggregation.alias or _aggregate_name(aggregation)
                 kind = self.row_aggregates[k].result_type if self.rows is not None else aggregate_type(self.scope, aggregation)
@@ -445,6 +451,7 @@ class _Select:
         keys: list[tuple[str, str | int]] = [("time", "time")]
         if self.aggregating:
             keys += [("tag", tag) for tag in (self.group.tags if self.group is not None else [])]
+            keys += [("key", k) for k in range(len(self.group_keys))]
             return keys + [("aggregate", k) for k in range(len(self.aggregations))]
         keys += [("tag", tag) for tag in self.scope.tag_order]
         return keys + [("field", name) for name in self.projected()]
@@ -488,8 +495,10 @@ class _Select:
         return self.ref(("field", name), self.scope.fields[name])
 
     def bucket(self, bucket: TimeGroup, node: exp.Expression) -> Expr:
-        if not self.aggregating or self.group is None:
-            raise unsupported("a time bucket without GROUP BY and an aggregate", node)
+        if not self.aggregating:  # each row's bucket
+            return fixed_trunc(self.column("time", node), bucket.interval, bucket.offset)
+        if self.group is None:
+            raise unsupported("a time bucket in an aggregating SELECT without it in GROUP BY", node)
         if bucket != self.group.time or _is_gapfill(node) != self.gapfill:
             raise unsupported("a time bucket that differs from the one in GROUP BY", node)
         return self.ref(("time", "time"), "timestamp")
@@ -550,6 +559,11 @@ class _Select:
     def expr(self, node: exp.Expression, alias: str | None = None) -> Expr:
         """The Expr of a SELECT-list, HAVING or ORDER BY expression; `alias` names a top-level aggregate."""
         node = unparen(node)
+        if self.group_keys:
+            text = _key_text(node)
+            for k, (key_text, key) in enumerate(self.group_keys):
+                if key_text == text:
+                    return self.ref(("key", k), key.type)
         name = self.scope.column(node)
         if name is not None:
             real = name == "time" or name in self.scope.tags or name in self.scope.fields
@@ -585,6 +599,9 @@ class _Select:
             return self.constant(node)
         if isinstance(node, exp.Cast):
             return self.cast(node)
+        unit = _calendar_unit(node)
+        if unit is not None:
+            return calendar_trunc(self.expr(node.this), unit)
         called = translate_call(node, self.expr, self._like)
         return called if called is not None else self.condition(node)
 
@@ -707,8 +724,12 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
         return "?column?"
     if _is_epoch_of_time(scope, node):
         return "extract"
-    if _bucket(scope, node) is not None:
-        return "time"
+    if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
+        return "date_trunc"
+    if isinstance(node, exp.DateBin):
+        return "date_bin"
+    if _bucket(scope, node) is not None and isinstance(node, exp.Anonymous):
+        return node.name.lower()  # time_bucket, time_bucket_gapfill
     if isinstance(node, exp.Filter):
         node = unparen(node.this)
     if is_aggregate(node):  # PostgreSQL names it after the function: avg, count, percentile_cont, locf
@@ -746,7 +767,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
         (unparen(n.this if isinstance(n, exp.Alias) else n), n.alias if isinstance(n, exp.Alias) else "")
         for n in select.expressions
     ]
-    group, gapfill = _group_by(scope, select, items)
+    group, gapfill, group_keys = _group_by(scope, select, items, row_path)
     having_clause = select.args.get("having")
     order_clause = select.args.get("order")
     mentioned = [node for node, _ in items] + [having_clause, order_clause]
@@ -760,6 +781,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
         if gapfill:
             raise unsupported("time_bucket_gapfill where the aggregates are computed from rows", select)
         built.rows = _Select(scope, None, False, False)
+        built.group_keys = [(_key_text(node), built.rows.expr(node)) for node in group_keys]
     outputs: list[Expr] = []
     names: list[str] = []
     for node, alias in items:
@@ -784,6 +806,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     order = _order_keys(built, order_clause, outputs, names)
     if aggregating and not built.aggregations:
         built.aggregations.append(Aggregation("count", "*"))  # so that the groups exist; not answered
+        built.row_aggregates.append(RowAggregate("count", None, None, "integer"))
     time_range = where.time_range()
     empty = time_range is not None and time_range.start is not None and time_range.end is not None and (
         time_range.start >= time_range.end
@@ -833,7 +856,9 @@ def _regroup(built: _Select, start: int | None, residual: Expr | None, layout: l
     row_keys = rows.keys()
     tags = built.group.tags if built.group is not None else []
     time_group = built.group.time if built.group is not None else None
-    return Regroup(layout, [row_keys.index(("tag", tag)) for tag in tags], time_group, start or 0, residual, built.row_aggregates)
+    keys = [key for _, key in built.group_keys]
+    tag_indexes = [row_keys.index(("tag", tag)) for tag in tags]
+    return Regroup(layout, tag_indexes, keys, time_group, start or 0, residual, built.row_aggregates)
 
 
 def _every_row_named(engine: StorageEngine, query: Query, fields: list[str]) -> bool:
@@ -959,18 +984,25 @@ def _resolve(items: list[tuple[exp.Expression, str]], node: exp.Expression, scop
     return node
 
 
-def _group_by(scope: Scope, select: exp.Select, items: list[tuple[exp.Expression, str]]) -> tuple[GroupBy | None, bool]:
-    """The GROUP BY clause as the model's GroupBy, and whether its bucket is time_bucket_gapfill."""
+def _group_by(
+    scope: Scope, select: exp.Select, items: list[tuple[exp.Expression, str]], row_path: bool
+) -> tuple[GroupBy | None, bool, list[exp.Expression]]:
+    """The GROUP BY clause as the model's GroupBy, whether its bucket is time_bucket_gapfill, and the
+    grouping keys that are neither tags nor a time bucket (a field, the time itself, `lower(host)`,
+    `time::date`, `date_trunc('month', time)`), which only the row path groups by."""
     clause = select.args.get("group")
     if clause is None:
-        return None, False
+        return None, False, []
     extra = [k for k, v in clause.args.items() if v and k != "expressions"]
     if extra:
         raise unsupported(f"GROUP BY {extra[0].upper()}", clause)
     group = GroupBy()
     gapfill = False
+    keys: list[exp.Expression] = []
     for node in clause.expressions:
         target = unparen(_resolve(items, node, scope))
+        if _mentions_aggregate(target):
+            raise GroupingError("aggregate functions are not allowed in GROUP BY")
         bucket = _bucket(scope, target)
         if bucket is not None:
             if group.time is not None and (group.time != bucket or gapfill != _is_gapfill(target)):
@@ -979,15 +1011,20 @@ def _group_by(scope: Scope, select: exp.Select, items: list[tuple[exp.Expression
             gapfill = _is_gapfill(target)
             continue
         name = scope.column(target)
-        if name is None:
-            raise unsupported("GROUP BY an expression (only tags and a time bucket)", node)
-        role = scope.role(name, node)
-        if role != "tag":
-            hint = " (use time_bucket('5 minutes', time))" if role == "time" else ""
-            raise unsupported(f"GROUP BY the {role} column {name!r}{hint}", node)
-        if name not in group.tags:
-            group.tags.append(name)
-    return group, gapfill
+        if name is not None and scope.role(name, node) == "tag":
+            if name not in group.tags:
+                group.tags.append(name)
+            continue
+        if not row_path:
+            raise needs_rows("GROUP BY an expression, a field or the time itself", node)
+        if all(_key_text(target) != _key_text(key) for key in keys):
+            keys.append(target)
+    return group, gapfill, keys
+
+
+def _key_text(node: exp.Expression) -> str:
+    """What identifies a GROUP BY expression in the SELECT list, HAVING and ORDER BY."""
+    return unparen(node).sql(dialect="postgres")
 
 
 def _is_epoch_of_time(scope: Scope, node: exp.Expression) -> bool:
@@ -1035,17 +1072,39 @@ def _bucket(scope: Scope, node: exp.Expression) -> TimeGroup | None:
         origin_node = node.args.get("origin") or node.args.get("unit")
         origin = 0 if origin_node is None else instant(origin_node, scope.now)
         return _on_time(scope, node, node.expression, TimeGroup(interval, origin % interval))
-    if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
-        if node.args.get("zone"):
-            raise unsupported("date_trunc with a time zone (times are UTC)", node)
-        unit_node = node.args.get("unit")
-        unit = unit_node.name.lower() if isinstance(unit_node, exp.Expression) else ""
+    if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)) and _calendar_unit(node) is None:
+        unit = _trunc_unit(node)
         interval = UNITS.get(unit, UNITS.get(unit.rstrip("s"), 0))
         if not interval or unit in ("m", "w", "d", "h", "s", "ms", "us", "ns"):
             raise unsupported(f"date_trunc to {unit or '?'!r} (fixed units up to week)", node)
         offset = _WEEK_OFFSET if interval == 7 * DAY else 0
         return _on_time(scope, node, node.this, TimeGroup(interval, offset))
     return None
+
+
+# date_trunc's calendar units and their spellings (PostgreSQL takes plurals and abbreviations)
+_CALENDAR_SPELLINGS: Final = {
+    "mon": "month", "mons": "month", "months": "month", "qtr": "quarter", "quarters": "quarter", "y": "year",
+    "yr": "year", "yrs": "year", "years": "year", "decades": "decade", "centuries": "century", "millennia": "millennium",
+    "millenniums": "millennium", "mil": "millennium", "mils": "millennium",
+}
+
+
+def _trunc_unit(node: exp.Expression) -> str:
+    if node.args.get("zone"):
+        raise unsupported("date_trunc with a time zone (times are UTC)", node)
+    unit_node = node.args.get("unit")
+    return unit_node.name.lower() if isinstance(unit_node, exp.Expression) else ""
+
+
+def _calendar_unit(node: exp.Expression) -> str | None:
+    """The unit of `date_trunc('month' | 'quarter' | 'year' | ..., t)`, a truncation of varying width; None
+    for any other expression."""
+    if not isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
+        return None
+    unit = _trunc_unit(node)
+    unit = _CALENDAR_SPELLINGS.get(unit, unit)
+    return unit if unit in CALENDAR_UNITS else None
 
 
 def _on_time(scope: Scope, node: exp.Expression, source: exp.Expression, group: TimeGroup) -> TimeGroup:
