@@ -222,9 +222,9 @@ def test_health_checks_and_constant_selects(engine: StorageEngine, session: Sess
     assert info.rows == [["rusts", "postgres", "postgres", True]]
     unlock = ask(engine, session, "SELECT pg_advisory_unlock_all()")
     assert unlock.columns == [("pg_advisory_unlock_all", t.VOID)] and unlock.rows == [[""]]
-    with pytest.raises(PgError) as error:
-        ask(engine, session, "SELECT no_such_function()")
-    assert error.value.sqlstate == "0A000" and "no_such_function" in error.value.message
+    # what the catalog does not know is left to rusts.sql (its functions; it names what it cannot answer)
+    assert answer(engine, "SELECT no_such_function()", session) is None
+    assert answer(engine, "SELECT round(2.5)", session) is None
 
 
 def test_constant_arithmetic_is_typed_as_its_widest_side(engine: StorageEngine, session: Session) -> None:

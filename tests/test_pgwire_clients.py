@@ -483,6 +483,25 @@ def test_pgwire_and_http_give_the_same_answers(server: RustsServer) -> None:
             assert sorted(wire, key=repr) == sorted(expected, key=repr), query
 
 
+def test_selects_without_from_compute_functions_on_both_interfaces(server: RustsServer) -> None:
+    # PostgreSQL 15: 3 | -3 | ABC | hello world | 8 | 5 (round of a numeric literal rounds halves away from zero)
+    query = "SELECT round(2.5) AS a, round(-2.5), upper('abc'), concat_ws(' ', 'hello', 'world'), abs(-8), length('héllo')"
+    expected = [3.0, -3.0, "ABC", "hello world", 8, 5]
+    with psycopg.connect(dsn(server), autocommit=True) as conn:
+        cursor = conn.execute(query)
+        assert [column.name for column in cursor.description or []] == ["a", "round", "upper", "concat_ws", "abs", "length"]
+        assert list(cursor.fetchone() or ()) == expected
+        assert conn.execute("SELECT 1 WHERE false").fetchall() == []
+        with pytest.raises(psycopg.errors.UndefinedColumn):
+            conn.execute("SELECT nope + 1")
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="NO_SUCH_FUNCTION"):
+            conn.execute("SELECT no_such_function(1)")
+        assert conn.execute("SELECT 2").fetchone() == (2,)  # the connection carries on
+    http = server.sql(query)
+    assert [column["name"] for column in http["columns"]] == ["a", "round", "upper", "concat_ws", "abs", "length"]
+    assert http["rows"] == [expected]
+
+
 def test_writes_nulls_and_unicode_through_pgwire(server: RustsServer) -> None:
     base = START_NS - 3_600_000_000_000
     with psycopg.connect(dsn(server), autocommit=True) as conn:

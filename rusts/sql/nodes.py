@@ -18,6 +18,9 @@ class UnknownColumnError(SqlError):
     def __init__(self, name: str, measurement: str, fragment: str) -> None:
         self.name = name
         self.measurement = measurement
+        if not measurement:  # a SELECT without FROM
+            super().__init__(f'column "{name}" does not exist: {fragment}')
+            return
         super().__init__(f"measurement {measurement!r} has no column {name!r} (time, a tag or a field): {fragment}")
 
 

@@ -138,7 +138,7 @@ def stream_sql(
                     return SqlStream(translation.columns(), iter(()), "SELECT", selected)
                 _, batches = execute_batches(engine, translation.query, timeout, batch_rows)
                 return SqlStream(translation.columns(), map(translation.project, batches), "SELECT")
-            result = translation.finish(routed if routed is not None else execute(engine, translation.query, timeout))
+            result = translation.finish(routed if routed is not None else _executed(engine, translation, timeout))
             return SqlStream(result.columns, iter([result.rows]), "SELECT")
     answer = execute_sql(engine, text, timeout, at)
     return SqlStream(answer.columns, iter([answer.rows]), answer.tag)
@@ -181,6 +181,8 @@ def _from_tier(engine: StorageEngine, translation: Translation, timeout: float |
 
 
 def _executed(engine: StorageEngine, translation: Translation, timeout: float | None) -> QueryResult:
+    if translation.constant:
+        return QueryResult(translation.layout, [])  # a SELECT without FROM reads nothing
     routed = _from_tier(engine, translation, timeout)
     return routed if routed is not None else execute(engine, translation.query, timeout)
 

@@ -76,6 +76,7 @@ from rusts.sql.regroup import Regroup, RowAggregate
 from rusts.sql.nodes import (
     TIMESTAMP_TYPES,
     Scope,
+    UnknownColumnError,
     coerce_text,
     duration,
     folded_name,
@@ -154,6 +155,8 @@ class Translation:
         self.float_aggregates: list[int] = []
         # set when the aggregates are computed from the executor's rows (rusts.sql.regroup)
         self.regroup: Regroup | None = None
+        # a SELECT without FROM: nothing to execute, its one row is computed from `empty`
+        self.constant = False
 
     def columns(self) -> list[Column]:
         return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
@@ -256,7 +259,7 @@ def run_sql(engine: StorageEngine, text: str, timeout: float | None = None, now:
     statement = _statement(engine, text, now)
     if isinstance(statement, CatalogStatement):
         return answer_catalog(engine, statement)
-    return statement.finish(execute(engine, statement.query, timeout))
+    return statement.finish(QueryResult([], []) if statement.constant else execute(engine, statement.query, timeout))
 
 
 def translate(engine: StorageEngine, text: str, now: int | None = None) -> Query | CatalogStatement:
@@ -749,6 +752,8 @@ def translate_select(
     no row; without it (describe) the Translation reads no data. An aggregating SELECT the executor's
     model cannot take is answered from its rows (rusts.sql.regroup) when it can be; `from_rows` asks
     for that way for any aggregating SELECT (tests compare the two)."""
+    if select.args.get("from_") is None:
+        return _translate_without_from(select, now)
     if from_rows:
         return _translate_select(engine, select, now, probe, True)
     try:
@@ -758,6 +763,42 @@ def translate_select(
             return _translate_select(engine, select, now, probe, True)
         except NeedsRowsError:
             raise refusal from None
+
+
+def _translate_without_from(select: exp.Select, now: int) -> Translation:
+    """A SELECT of constants and functions without FROM (`SELECT 1`, `SELECT round(2.5)`, `SELECT now()`,
+    `SELECT 'a' || 'b' WHERE false`): one row (or none), computed without reading anything."""
+    _check_shape(select)
+    for clause in ("group", "having"):
+        if select.args.get(clause):
+            raise unsupported(f"{clause.upper()} without FROM", select.args[clause])
+    scope = Scope("", "", [], {}, now)
+    named = [select.args.get("where"), *select.expressions]
+    for column in (n for part in named if part is not None for n in part.walk() if isinstance(n, exp.Column)):
+        raise UnknownColumnError(column.name, "", column.sql(dialect="postgres"))
+    built = _Select(scope, None, False, False)
+    outputs: list[Expr] = []
+    names: list[str] = []
+    for item in select.expressions:
+        node, alias = unparen(item.this if isinstance(item, exp.Alias) else item), item.alias if isinstance(item, exp.Alias) else ""
+        if isinstance(node, exp.Star):
+            raise SqlSyntaxError("SELECT * with no tables specified is not valid")
+        if _mentions_aggregate(node):
+            raise unsupported("an aggregate without FROM", node)
+        outputs.append(built.expr(node))
+        names.append(alias or _default_name(scope, node))
+    translation = Translation(Query(""), [], outputs, names)
+    translation.constant = True
+    translation.empty = [[]]
+    where = select.args.get("where")
+    if where is not None:
+        condition = built.expr(where.this)
+        if condition.type not in ("boolean", "unknown"):
+            raise DatatypeMismatchError(f"argument of WHERE must be type boolean, not type {PG_TYPE_NAMES[condition.type]}")
+        translation.residual = condition
+    translation.order = _order_keys(built, select.args.get("order"), outputs, names)
+    translation.limit, translation.offset = _paging(select)
+    return translation
 
 
 def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe: bool, row_path: bool) -> Translation:
