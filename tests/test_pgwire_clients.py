@@ -5,9 +5,11 @@ The answers are compared with POST /sql on the same server, so pgwire and HTTP a
 import asyncio
 import datetime
 import io
+import math
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -345,6 +347,59 @@ def test_asyncpg_binary_extended_protocol(server: RustsServer) -> None:
             await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_array_and_non_finite_parameters_of_asyncpg_psycopg_and_pg8000(server: RustsServer) -> None:
+    # PostgreSQL's answers: NaN is above every number (x < NaN for all x), a list binds as an array for
+    # = ANY / <> ALL, and `IN $1` is a syntax error (it matched nothing before, silently)
+    two_licenses = sum(1 for i in range(ROWS) if LICENSES[i % 3] in ("HV0003", "HV0005"))
+
+    async def scenario() -> None:
+        conn = await asyncpg.connect(host="127.0.0.1", port=server.pg_port, user="rusts", database="rusts")
+        try:  # bigint[] and float8[] make asyncpg introspect the type first (WITH RECURSIVE typeinfo_tree)
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = ANY($1)", ["HV0003", "HV0005"]) == two_licenses
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips WHERE trip_time = ANY($1)", [300, 301, 9999]) == 2
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips WHERE trip_miles = ANY($1::float8[])", [1.5, 1.75]) == 2
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num <> ALL($1)", ["HV0003"]) == ROWS - ROWS // 3
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips WHERE trip_miles < $1", float("nan")) == ROWS
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips WHERE trip_miles > $1", float("nan")) == 0
+            assert await conn.fetchval("SELECT COUNT(*) FROM trips WHERE trip_miles < $1", float("inf")) == ROWS
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario())
+    with psycopg.connect(dsn(server), autocommit=True) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = ANY(%s)", (["HV0004"],)).fetchone() == (ROWS // 3,)
+        assert conn.execute("SELECT COUNT(*) FROM trips WHERE trip_time = ANY(%b)", ([302, 303],)).fetchone() == (2,)
+        assert conn.execute("SELECT COUNT(*) FROM trips WHERE trip_miles > %s", (float("-inf"),)).fetchone() == (ROWS,)
+        assert math.isnan(conn.execute("SELECT %s::float8", (float("nan"),)).fetchone()[0])
+    native = pytest.importorskip("pg8000.native")
+    pg = native.Connection(host="127.0.0.1", port=server.pg_port, user="rusts", database="rusts")
+    try:
+        assert pg.run("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num = ANY(:p)", p=["HV0003", "HV0005"]) == [[two_licenses]]
+        with pytest.raises(native.DatabaseError) as caught:
+            pg.run("SELECT COUNT(*) FROM trips WHERE hvfhs_license_num IN :p", p=("HV0003", "HV0005"))
+        assert caught.value.args[0]["C"] == "42601" and "ANY" in caught.value.args[0]["M"]
+        assert pg.run("SELECT COUNT(*) FROM trips") == [[ROWS]]
+    finally:
+        pg.close()
+
+
+def test_sqlalchemy_async_table_reflection(server: RustsServer) -> None:
+    # Table(autoload_with=) reflects indexes too, whose int2vector columns make asyncpg introspect types
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def scenario() -> list[str]:
+        engine = create_async_engine(f"postgresql+asyncpg://rusts@127.0.0.1:{server.pg_port}/rusts")
+        try:
+            async with engine.connect() as conn:
+                def reflect(sync: Any) -> list[str]:
+                    return [column.name for column in sqlalchemy.Table("cpu", sqlalchemy.MetaData(), autoload_with=sync).columns]
+                return await conn.run_sync(reflect)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(scenario()) == ["time", "host", "region", "cpu"]
 
 
 # ---- pg8000 -----------------------------------------------------------------------------------

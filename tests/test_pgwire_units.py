@@ -115,8 +115,9 @@ def test_parameter_literals_by_type() -> None:
     assert literal(3, 0, 1) == "3"
     with pytest.raises(ValueError22, match=r"parameter \$2: invalid input syntax for type bigint"):
         literal("1; DROP TABLE x", t.INT8, 2)
+    assert literal("NaN", t.FLOAT8, 1) == "'NaN'::float8"  # typed, so that it is not compared as text
     with pytest.raises(ValueError22):
-        literal("NaN", t.FLOAT8, 1)
+        literal("1.5e", t.FLOAT8, 1)
 
 
 def _client_proof(password: str, client_first_bare: str, server_first: str, final_without_proof: str) -> tuple[str, bytes]:
@@ -280,3 +281,42 @@ def test_binary_date_and_interval_parameters() -> None:
     assert literal(span, t.INTERVAL, 2) == f"'{2 * 86_400_000_000 + 1_500_000} microseconds'::interval"
     with pytest.raises(ValueError22, match="months is not a fixed duration"):
         decode_binary_parameter(t.INTERVAL, struct.pack("!qii", 0, 0, 1), 3)
+
+
+def test_asyncpg_type_lookup_answers_as_postgresql() -> None:
+    import asyncpg.introspection  # the statement asyncpg sends, with $1 bound as the server sees it
+
+    from rusts.pgwire.type_lookup import asked_oids, is_type_lookup, type_rows
+
+    text = asyncpg.introspection.INTRO_LOOKUP_TYPES_13.replace("$1::oid[]", "'{\"1016\",\"22\",\"25\"}'::oid[]")
+    assert is_type_lookup(text) and asked_oids(text) == [1016, 22, 25]
+    # PostgreSQL 15's rows for the same oids (its order within one depth is unspecified)
+    expected = [
+        [20, "pg_catalog", "int8", "b", None, 0, None, None, None, None, 1, None, "-", None],
+        [21, "pg_catalog", "int2", "b", None, 0, None, None, None, None, 1, None, "-", None],
+        [25, "pg_catalog", "text", "b", None, 0, None, None, None, None, 0, None, "-", None],
+        [1016, "pg_catalog", "_int8", "b", None, 20, ",", None, None, None, 0, None, "bigint", None],
+        [22, "pg_catalog", "int2vector", "b", None, 21, ",", None, None, None, 0, None, "smallint", None],
+    ]
+    rows = type_rows(asked_oids(text))
+    assert sorted(rows, key=repr) == sorted(expected, key=repr)
+    assert [row[10] for row in rows] == [1, 1, 0, 0, 0]  # deepest first
+    assert asked_oids(asyncpg.introspection.INTRO_LOOKUP_TYPES_13.replace("$1::oid[]", "NULL::oid[]")) == []
+
+
+def test_binary_array_parameters_decode_and_quote() -> None:
+    from rusts.pgwire.values import decode_binary_parameter, literal
+
+    def array(element: int, items: list[bytes | None]) -> bytes:
+        head = struct.pack("!iiIii", 1, int(any(i is None for i in items)), element, len(items), 1)
+        return head + b"".join(struct.pack("!i", -1) if i is None else struct.pack("!i", len(i)) + i for i in items)
+
+    texts = decode_binary_parameter(t.TEXT_ARRAY, array(t.TEXT, [b"a", b'b "q"', b"it's", None]), 1)
+    assert texts == ["a", 'b "q"', "it's", None]
+    assert literal(texts, t.TEXT_ARRAY, 1) == """'{"a","b \\"q\\"","it''s",NULL}'"""
+    numbers = decode_binary_parameter(t.INT8_ARRAY, array(t.INT8, [struct.pack("!q", 3), struct.pack("!q", -7)]), 1)
+    assert numbers == [3, -7] and literal(numbers, t.INT8_ARRAY, 1) == """'{"3","-7"}'"""
+    assert decode_binary_parameter(t.INT8_ARRAY, struct.pack("!iiI", 0, 0, t.INT8), 1) == []
+    with pytest.raises(Exception, match="invalid binary value"):
+        decode_binary_parameter(t.INT8_ARRAY, array(t.INT8, [b"\x00\x01"]) + b"junk", 1)
+    assert literal(float("nan"), t.FLOAT8, 1) == "'NaN'::float8" and literal("-Infinity", t.FLOAT8, 1) == "'-Infinity'::float8"

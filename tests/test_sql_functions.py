@@ -210,3 +210,27 @@ def test_time_buckets_of_each_row(engine: StorageEngine) -> None:
         [start, start - hour, month], [start + hour, start + hour, month],
         [start + 2 * hour, start + hour, month], [start + 3 * hour, start + 3 * hour, month],
     ]
+
+
+NON_FINITE = [  # PostgreSQL 15 over the same rows: NaN equals NaN and is above every number
+    ("SELECT count(*) FROM cpu WHERE usage < 'NaN'::float8", 4),
+    ("SELECT count(*) FROM cpu WHERE usage > 'NaN'::float8", 0),
+    ("SELECT count(*) FROM cpu WHERE usage <> 'NaN'::float8", 4),
+    ("SELECT count(*) FROM cpu WHERE usage < 'Infinity'::float8", 4),
+    ("SELECT count(*) FROM cpu WHERE n > '-Infinity'::float8", 4),
+    ("SELECT count(*) FROM cpu WHERE n = ANY('{3,0}'::bigint[])", 2),
+    ("SELECT count(*) FROM cpu WHERE host = ANY(ARRAY['a', 'c'])", 3),
+]
+
+
+@pytest.mark.parametrize(("sql", "count"), NON_FINITE, ids=[sql for sql, _ in NON_FINITE])
+def test_non_finite_constants_and_arrays(engine: StorageEngine, sql: str, count: int) -> None:
+    assert execute_sql(engine, sql).rows == [[count]]
+
+
+def test_non_finite_values_print_and_compare_as_postgresql(engine: StorageEngine) -> None:
+    row = execute_sql(engine, "SELECT 'NaN'::float8, '-inf'::float8, 'NaN'::float8 = 'NaN'::float8, 1 < 'NaN'::float8").rows[0]
+    assert math.isnan(row[0]) and row[1] == -math.inf and row[2:] == [True, True]
+    with pytest.raises(QueryError) as caught:
+        execute_sql(engine, "SELECT 'many'::float8")
+    assert sqlstate_of(caught.value) == "22P02"

@@ -51,6 +51,7 @@ from rusts.pgwire.catalog_tables import (
     Context,
     relation_oid,
 )
+from rusts.pgwire.type_lookup import COLUMNS as TYPE_LOOKUP_COLUMNS, asked_oids, is_type_lookup, type_rows
 from rusts.storage.engine import StorageEngine
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,9 @@ def answer(engine: StorageEngine, sql: str, session: Session) -> CatalogResult |
     handler = _STATEMENTS.get(word)
     if handler is not None:
         return handler(engine, text, session)
+    if word == "WITH" and is_type_lookup(text):  # asyncpg's WITH RECURSIVE over pg_type
+        rows = type_rows(asked_oids(text))
+        return CatalogResult(list(TYPE_LOOKUP_COLUMNS), rows, f"SELECT {len(rows)}")
     if word in ("SELECT", "WITH", "(") or word.startswith("("):
         return _select(engine, text, session)
     return None

@@ -13,13 +13,17 @@ from rusts.pgwire import types as t
 from rusts.pgwire.catalog import CatalogResult, Session, answer
 from rusts.pgwire.copy import CopyPlan
 from rusts.pgwire.statements import deallocate_target, fill_placeholders, placeholders, spaced_placeholders, transaction_command
+from rusts.pgwire.catalog_tables import TYPES_BY_OID
 from rusts.pgwire.values import COLUMN_OIDS
 from rusts.query.batches import ColumnarRows
 from rusts.sql import describe_sql, parameter_types, stream_sql
 from rusts.sql.errors import sqlstate_of
 from rusts.storage.engine import StorageEngine
 
-_TYPE_OIDS: Final = {**COLUMN_OIDS, "": t.TEXT}
+_TYPE_OIDS: Final = {
+    **COLUMN_OIDS, "": t.TEXT, "string[]": t.TEXT_ARRAY, "integer[]": t.INT8_ARRAY, "unsigned[]": t.INT8_ARRAY,
+    "float[]": t.FLOAT8_ARRAY, "boolean[]": t.BOOL_ARRAY, "timestamp[]": t.TIMESTAMPTZ_ARRAY,
+}
 STREAM_BATCH_ROWS: Final = 32768  # rows the executor hands over at a time; the wire takes them in chunks
 
 
@@ -82,8 +86,9 @@ def describe(engine: StorageEngine, session: Session, text: str) -> list[tuple[s
     return [(column.name, _TYPE_OIDS.get(column.type, t.TEXT)) for column in describe_sql(engine, spaced_placeholders(text))]
 
 
-# `$n::type` and `CAST($n AS type)`: the type a placeholder is cast to (what PostgreSQL describes it as).
-_TYPE_NAME: Final = r"([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)(?![\w\s]*\[)"  # not an array
+# `$n::type`, `$n::type[]` and `CAST($n AS type)`: the type a placeholder is cast to (what PostgreSQL
+# describes it as).
+_TYPE_NAME: Final = r"([a-z_][a-z0-9_]*(?:\s+(?:precision|with(?:out)?\s+time\s+zone|varying))?)(\s*\[\s*\])?"
 _CAST_PLACEHOLDER: Final = re.compile(rf"\$(\d+)\s*::\s*{_TYPE_NAME}|\bcast\s*\(\s*\$(\d+)\s+as\s+{_TYPE_NAME}", re.IGNORECASE)
 _CAST_OIDS: Final = {
     "smallint": t.INT2, "int2": t.INT2, "integer": t.INT4, "int": t.INT4, "int4": t.INT4, "bigint": t.INT8, "int8": t.INT8,
@@ -97,9 +102,11 @@ _CAST_OIDS: Final = {
 def _cast_oids(text: str) -> dict[int, int]:
     found: dict[int, int] = {}
     for match in _CAST_PLACEHOLDER.finditer(text):
-        number, name = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+        number, name, array = match.group(1, 2, 3) if match.group(1) else match.group(4, 5, 6)
         oid = _CAST_OIDS.get(" ".join(name.lower().split()))
-        if oid is not None:
+        if oid is not None and array:
+            oid = TYPES_BY_OID[oid].array if oid in TYPES_BY_OID else None
+        if oid:
             found.setdefault(int(number), oid)
     return found
 

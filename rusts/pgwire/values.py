@@ -40,6 +40,11 @@ _ARRAY_ELEMENTS: Final = {
     t.BOOL_ARRAY: t.BOOL, t.NAME_ARRAY: t.NAME, t.INT2_ARRAY: t.INT2, t.INT4_ARRAY: t.INT4, t.TEXT_ARRAY: t.TEXT,
     t.INT8_ARRAY: t.INT8, t.FLOAT8_ARRAY: t.FLOAT8, t.OID_ARRAY: t.OID, t.INT2VECTOR: t.INT2, t.OIDVECTOR: t.OID,
 }
+# array parameters (`host = ANY($1)`): the types clients send a list as, and each one's element
+_PARAMETER_ARRAYS: Final = {
+    **_ARRAY_ELEMENTS, t.FLOAT4_ARRAY: t.FLOAT4, t.VARCHAR_ARRAY: t.VARCHAR, t.TIMESTAMPTZ_ARRAY: t.TIMESTAMPTZ,
+    1115: t.TIMESTAMP,  # timestamp[]
+}
 
 
 class ValueError22(Exception):
@@ -225,9 +230,58 @@ def decode_binary_parameter(oid: int, raw: bytes, number: int) -> object:
             return Interval(f"{int(days) * 86_400_000_000 + int(micros)} microseconds")
         if oid in _TEXTS or oid == 0:
             return raw.decode("utf-8")
-    except (struct.error, UnicodeDecodeError):
+        if oid in _PARAMETER_ARRAYS:
+            return _binary_array(_PARAMETER_ARRAYS[oid], raw, number)
+    except (struct.error, UnicodeDecodeError, IndexError):
         raise ValueError22("22P03", f"parameter ${number}: invalid binary value for type oid {oid}") from None
     raise ValueError22("0A000", f"parameter ${number}: binary format of type oid {oid} is not supported")
+
+
+def _binary_array(element_oid: int, raw: bytes, number: int) -> list[object]:
+    """A one-dimensional binary array: dimensions, has-null flag, element type, (length, lower bound) per
+    dimension, then each element as a length (-1: NULL) and its bytes."""
+    dimensions, _, sent_oid = struct.unpack_from("!iiI", raw, 0)
+    if dimensions == 0:
+        return []
+    if dimensions != 1:
+        raise ValueError22("0A000", f"parameter ${number}: an array of {dimensions} dimensions (only one)")
+    if sent_oid != element_oid:
+        raise struct.error("element type differs from the array's")
+    length = int(_I4.unpack_from(raw, 12)[0])
+    offset = 20
+    values: list[object] = []
+    for _ in range(length):
+        size = int(_I4.unpack_from(raw, offset)[0])
+        offset += 4
+        if size < 0:
+            values.append(None)
+            continue
+        if offset + size > len(raw):
+            raise struct.error("element past the end")
+        values.append(decode_binary_parameter(element_oid, raw[offset:offset + size], number))
+        offset += size
+    if offset != len(raw):
+        raise struct.error("bytes after the last element")
+    return values
+
+
+def _array_literal(values: list[object]) -> str:
+    """A list parameter as an array literal, '{a,"b c",NULL}' (each element as its text)."""
+    parts: list[str] = []
+    for value in values:
+        if value is None:
+            parts.append("NULL")
+            continue
+        if isinstance(value, Timestamp):
+            text = timestamp_text(int(value))
+        elif isinstance(value, bool):
+            text = "t" if value else "f"
+        elif isinstance(value, float) and not math.isfinite(value):
+            text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        else:
+            text = repr(value) if isinstance(value, (int, float)) else str(value)
+        parts.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "'{" + ",".join(parts).replace("'", "''") + "}'"
 
 
 class Timestamp(int):
@@ -238,6 +292,12 @@ class Interval(str):
     """A fixed duration that arrived as a binary interval parameter, as interval text ('90 microseconds')."""
 
 
+def _non_finite(value: float) -> str:
+    """NaN or an infinity as PostgreSQL spells it, typed (a bare 'NaN' would be text)."""
+    text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return f"'{text}'::float8"
+
+
 def literal(value: object, oid: int, number: int) -> str:
     """`value` (text-format str or decoded binary value) as an SQL literal of type `oid`."""
     if value is None:
@@ -246,11 +306,13 @@ def literal(value: object, oid: int, number: int) -> str:
         return "'" + timestamp_text(int(value)) + "'::timestamptz"
     if isinstance(value, Interval):
         return f"'{value}'::interval"
+    if isinstance(value, list):
+        return _array_literal(value)
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError22("22P02", f"parameter ${number}: {value} cannot be used in a query")
+            return _non_finite(value)
         return repr(value)
     text = str(value)
     if oid in _INTEGERS:
@@ -264,7 +326,7 @@ def literal(value: object, oid: int, number: int) -> str:
         except InvalidOperation:
             raise ValueError22("22P02", f'parameter ${number}: invalid input syntax for type double precision: "{text}"') from None
         if not number_value.is_finite():
-            raise ValueError22("22P02", f"parameter ${number}: {text} cannot be used in a query")
+            return _non_finite(float(number_value))
         return str(number_value)
     if oid == t.BOOL:
         word = text.strip().lower()

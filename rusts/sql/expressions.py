@@ -25,7 +25,7 @@ import math
 import re
 from typing import Any, Final
 
-from rusts.sql.errors import DivisionByZeroError, OperatorTypeError, OutOfRangeError
+from rusts.sql.errors import DivisionByZeroError, InvalidTextError, OperatorTypeError, OutOfRangeError
 
 I64_MIN: Final = -(2**63)
 I64_MAX: Final = 2**63 - 1
@@ -238,6 +238,8 @@ COMPARABLE: Final = (NUMERIC, frozenset({"string"}), frozenset({"boolean"}), fro
 
 
 def _compare(op: str, a: Any, b: Any) -> bool:
+    if (isinstance(a, float) and a != a) or (isinstance(b, float) and b != b):
+        a, b = _nan_last(a), _nan_last(b)  # PostgreSQL: NaN equals NaN and is above every other number
     if op == "=":
         return bool(a == b)
     if op == "!=":
@@ -249,6 +251,18 @@ def _compare(op: str, a: Any, b: Any) -> bool:
     if op == ">":
         return bool(a > b)
     return bool(a >= b)
+
+
+def _nan_last(value: Any) -> tuple[int, Any]:
+    return (1, 0.0) if isinstance(value, float) and value != value else (0, value)
+
+
+def float_input(text: str) -> float:
+    """A double precision typed as text ('1.5', 'NaN', '-Infinity', 'inf'); 22P02 for anything else."""
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise InvalidTextError(f'invalid input syntax for type double precision: "{text}"') from None
 
 
 def comparable(op: str, left: str, right: str) -> None:

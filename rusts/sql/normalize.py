@@ -17,7 +17,7 @@ from typing import Final
 
 from sqlglot import exp
 
-from rusts.sql.errors import InvalidTextError, OutOfRangeError
+from rusts.sql.errors import InvalidTextError, OutOfRangeError, SqlSyntaxError
 from rusts.sql.nodes import unparen
 
 _FLOAT_TYPES: Final = frozenset({exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT, exp.DataType.Type.DECIMAL})
@@ -32,6 +32,12 @@ def normalize(tree: exp.Expression) -> exp.Expression:
 
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.In) and node.args.get("field") is not None:
+        # `x IN $1` (pg8000's tuple parameter) and `x IN 'a'`: PostgreSQL's grammar has IN ( ... ) only
+        raise SqlSyntaxError(
+            f'syntax error at or near "{node.args["field"].sql(dialect="postgres")}": IN takes a parenthesized list; '
+            "for an array parameter write = ANY($1)"
+        )
     if isinstance(node, exp.Select) and isinstance(node.args.get("distinct"), exp.Distinct):
         return _distinct_as_group_by(node)
     if isinstance(node, exp.DPipe):
@@ -143,6 +149,8 @@ def _distinct_as_group_by(select: exp.Select) -> exp.Select:
 def _array_items(node: exp.Expression) -> list[exp.Expression] | None:
     """The elements of ARRAY[literals] or of an array literal '{a,"b c"}'; None for anything else or a NULL element."""
     node = unparen(node)
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.ARRAY:
+        node = unparen(node.this)  # '{3,0}'::bigint[]: its elements are read as the column's type
     if isinstance(node, exp.Array):
         items = [unparen(item) for item in node.expressions]
         return items if items and all(isinstance(item, exp.Literal) for item in items) else None

@@ -244,6 +244,9 @@ def _sample(node: exp.Expression, types: list[str]) -> exp.Expression:
     if number is None:
         return node
     kind = types[number - 1]
+    if kind.endswith("[]"):
+        element = kind[:-2]
+        return exp.Literal.string("{1}" if element in ("integer", "unsigned", "float") else "{x}")
     if kind == "timestamp":
         return exp.Literal.string(_SAMPLE_TIME)
     if kind in ("integer", "unsigned"):
@@ -253,6 +256,11 @@ def _sample(node: exp.Expression, types: list[str]) -> exp.Expression:
     if kind == "boolean":
         return exp.Boolean(this=True)
     return exp.Literal.string("x")
+
+
+def _is_any(node: object) -> bool:
+    """ANY(...) / ALL(...) around an array."""
+    return isinstance(node, exp.Any) or (isinstance(node, exp.Anonymous) and node.name.upper() == "ALL")
 
 
 def _placeholder(node: exp.Expression) -> int | None:
@@ -314,6 +322,11 @@ class _Context:
             child, parent = parent, parent.parent
         if isinstance(parent, exp.Cast):
             return _cast_type(parent)
+        if parent is not None and _is_any(parent):  # `x = ANY($1)`: an array of x's type
+            comparison = parent.parent
+            if isinstance(comparison, exp.Binary):
+                return (self.type_of(comparison.this) or "string") + "[]"
+            return "string[]"
         if isinstance(parent, (exp.Limit, exp.Offset, exp.Fetch)):
             return "integer"
         if isinstance(parent, exp.Between):
@@ -364,7 +377,14 @@ class _Context:
 
 
 def _cast_type(node: exp.Cast) -> str:
-    target = node.to.this
+    return _type_of_cast(node.to)
+
+
+def _type_of_cast(to: exp.DataType) -> str:
+    target = to.this
+    if target == exp.DataType.Type.ARRAY:  # `$1::float8[]`
+        elements = [e for e in to.expressions if isinstance(e, exp.DataType)]
+        return (_type_of_cast(elements[0]) if elements else "string") + "[]"
     if target in TIMESTAMP_TYPES:
         return "timestamp"
     if target in FLOAT_CASTS or target == exp.DataType.Type.DECIMAL:

@@ -64,6 +64,7 @@ from rusts.sql.expressions import (
     NUMERIC,
     PG_TYPE_NAMES,
     Ref,
+    float_input,
     output_type,
 )
 from rusts.sql.functions import (
@@ -624,6 +625,9 @@ class _Select:
 
     def cast(self, node: exp.Cast) -> Expr:
         target = node.to.this
+        operand = unparen(node.this)
+        if target in FLOAT_CASTS and isinstance(operand, exp.Literal) and operand.is_string:
+            return Const(float_input(str(operand.this)), "float")  # 'NaN', 'Infinity' (normalize folds the rest)
         if target in FLOAT_CASTS:
             return CastNumber(self.expr(node.this), "float")
         if target in INTEGER_CASTS:
