@@ -115,6 +115,7 @@ def test_parameter_literals_by_type() -> None:
     assert literal(3, 0, 1) == "3"
     with pytest.raises(ValueError22, match=r"parameter \$2: invalid input syntax for type bigint"):
         literal("1; DROP TABLE x", t.INT8, 2)
+    assert literal(2.5, t.FLOAT8, 1) == "2.5::float8" and literal("2.5", t.FLOAT4, 1) == "2.5::float8"
     assert literal("NaN", t.FLOAT8, 1) == "'NaN'::float8"  # typed, so that it is not compared as text
     with pytest.raises(ValueError22):
         literal("1.5e", t.FLOAT8, 1)

@@ -234,3 +234,9 @@ def test_non_finite_values_print_and_compare_as_postgresql(engine: StorageEngine
     with pytest.raises(QueryError) as caught:
         execute_sql(engine, "SELECT 'many'::float8")
     assert sqlstate_of(caught.value) == "22P02"
+
+
+def test_a_double_precision_literal_rounds_halves_to_even(engine: StorageEngine) -> None:
+    # PostgreSQL 15: 2 | 4 | 3 | -2 (2.5 alone is a numeric, rounded away from zero)
+    sql = "SELECT round(2.5::float8), round(3.5::float8), round(2.5), round(-2.5::double precision)"
+    assert execute_sql(engine, sql).rows == [[2.0, 4.0, 3.0, -2.0]]

@@ -313,6 +313,8 @@ def literal(value: object, oid: int, number: int) -> str:
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             return _non_finite(value)
+        if isinstance(value, float) and oid in _FLOATS:
+            return f"{value!r}::float8"  # a double precision (it rounds halves to even), not a numeric
         return repr(value)
     text = str(value)
     if oid in _INTEGERS:
@@ -327,7 +329,7 @@ def literal(value: object, oid: int, number: int) -> str:
             raise ValueError22("22P02", f'parameter ${number}: invalid input syntax for type double precision: "{text}"') from None
         if not number_value.is_finite():
             return _non_finite(float(number_value))
-        return str(number_value)
+        return f"{number_value}::float8" if oid in _FLOATS else str(number_value)
     if oid == t.BOOL:
         word = text.strip().lower()
         if word in ("t", "true", "yes", "y", "on", "1"):

@@ -23,6 +23,7 @@ from rusts.sql.nodes import unparen
 _FLOAT_TYPES: Final = frozenset({exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT, exp.DataType.Type.DECIMAL})
 _INTEGER_TYPES: Final = frozenset({exp.DataType.Type.BIGINT, exp.DataType.Type.INT, exp.DataType.Type.SMALLINT})
 _TEXT_TYPES: Final = frozenset({exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR})
+FLOAT8: Final = "rusts_float8"  # meta key of a number literal folded from a cast to double precision
 _TRUE: Final = frozenset({"t", "true", "yes", "y", "on", "1"})
 _FALSE: Final = frozenset({"f", "false", "no", "n", "off", "0"})
 
@@ -107,7 +108,11 @@ def _literal_cast(node: exp.Cast) -> exp.Expression | None:
         except ValueError:
             raise InvalidTextError(f'invalid input syntax for type double precision: "{value.this}"') from None
         # repr keeps a float a float: `7::double precision / 2` is 3.5, not integer division
-        return exp.Literal.number(repr(number)) if math.isfinite(number) else None
+        if not math.isfinite(number):
+            return None
+        folded = exp.Literal.number(repr(number))
+        folded.meta[FLOAT8] = True  # a double precision, not a numeric: round(2.5::float8) rounds to even
+        return folded
     if target in _INTEGER_TYPES:
         if value.is_string:
             try:

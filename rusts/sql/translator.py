@@ -72,7 +72,7 @@ from rusts.sql.functions import (
     translate_call,
 )
 from rusts.sql.functions import default_name as function_name
-from rusts.sql.normalize import normalize
+from rusts.sql.normalize import FLOAT8, normalize
 from rusts.sql.regroup import Regroup, RowAggregate
 from rusts.sql.nodes import (
     TIMESTAMP_TYPES,
@@ -619,8 +619,10 @@ class _Select:
             if not I64_MIN <= value <= I64_MAX:
                 raise OutOfRangeError(f"integer literal {value} is out of the bigint range")
             return Const(value, "integer")
-        if isinstance(value, float):
-            return Const(value, "float", decimal=True)  # a decimal literal is numeric in PostgreSQL
+        if isinstance(value, float):  # a decimal literal is numeric in PostgreSQL; 2.5::float8 is not
+            number = unparen(node)
+            number = unparen(number.this) if isinstance(number, exp.Neg) else number
+            return Const(value, "float", decimal=not number.meta.get(FLOAT8, False))
         return Const(value, "string")
 
     def cast(self, node: exp.Cast) -> Expr:
