@@ -149,6 +149,8 @@ ERRORS = [
     ("SELECT ln(usage) FROM cpu WHERE host = 'a'", "2201E", "cannot take logarithm of zero"),
     ("SELECT power(usage, 0.5) FROM cpu", "2201F", "a negative number raised to a non-integer power yields a complex result"),
     ("SELECT exp(n * 1000) FROM cpu", "22003", "value out of range: overflow"),
+    ("SELECT exp(usage * 1000) FROM cpu WHERE n < 0", "22003", "value out of range: underflow"),
+    ("SELECT power(usage, -1000) FROM cpu WHERE host = 'c'", "22003", "value out of range: underflow"),
     ("SELECT CASE WHEN n > 0 THEN 1 ELSE 'x' END FROM cpu", "22P02", "x"),
     ("SELECT CASE WHEN n THEN 1 END FROM cpu", "42804", "argument of CASE/WHEN must be type boolean, not type bigint"),
     ("SELECT CASE WHEN n > 0 THEN n ELSE s END FROM cpu", "42804", "CASE types text and bigint cannot be matched"),

@@ -223,10 +223,14 @@ def _log(v: list[Any]) -> float:
 
 
 def _exp(v: list[Any]) -> float:
+    x = float(v[0])
     try:
-        return math.exp(float(v[0]))
+        result = math.exp(x)
     except OverflowError:
         raise OutOfRangeError("value out of range: overflow") from None
+    if result == 0.0 and not math.isinf(x):
+        raise OutOfRangeError("value out of range: underflow")
+    return result
 
 
 def _power(v: list[Any]) -> float:
@@ -236,9 +240,12 @@ def _power(v: list[Any]) -> float:
     if base < 0 and not exponent.is_integer() and math.isfinite(exponent):
         raise ArgumentError("a negative number raised to a non-integer power yields a complex result", "2201F")
     try:
-        return _finite(math.pow(base, exponent), v)
+        result = _finite(math.pow(base, exponent), v)
     except OverflowError:
         raise OutOfRangeError("value out of range: overflow") from None
+    if result == 0.0 and base != 0.0 and math.isfinite(base) and math.isfinite(exponent):
+        raise OutOfRangeError("value out of range: underflow")
+    return result
 
 
 def _whole(operation: Callable[[float], float]) -> Callable[[list[Any]], float]:
