@@ -242,3 +242,33 @@ def test_a_double_precision_literal_rounds_halves_to_even(engine: StorageEngine)
     # PostgreSQL 15: 2 | 4 | 3 | -2 (2.5 alone is a numeric, rounded away from zero)
     sql = "SELECT round(2.5::float8), round(3.5::float8), round(2.5), round(-2.5::double precision)"
     assert execute_sql(engine, sql).rows == [[2.0, 4.0, 3.0, -2.0]]
+
+
+PREDICATES = [  # PostgreSQL 15 over the same rows (n: 3, -7, 0, 12)
+    ("SELECT count(*) FROM cpu WHERE n BETWEEN SYMMETRIC 3 AND -7", [[3]]),
+    ("SELECT 5 BETWEEN SYMMETRIC 10 AND 1, 5 BETWEEN 10 AND 1", [[True, False]]),
+    ("SELECT host, max(n) FROM cpu GROUP BY host HAVING max(n) BETWEEN SYMMETRIC 5 AND 1 ORDER BY host", [["a", 3]]),
+    ("SELECT count(*) FROM cpu WHERE NOT (n BETWEEN 1 AND NULL)", [[2]]),  # n < 1 makes it false, so NOT true
+    ("SELECT count(*) FROM cpu WHERE n NOT BETWEEN 2 AND NULL", [[2]]),
+    ("SELECT count(*) FROM cpu WHERE n BETWEEN 1 AND NULL", [[0]]),
+    ("SELECT 9007199254740993::float8 = 9007199254740993", [[True]]),  # compared as double precision
+    ("SELECT round(2.5::numeric), 2.5::numeric::bigint, '2.5'::numeric::bigint", [[3.0, 3, 3]]),
+    ("SELECT (-0.5)::float8::bigint, (-2.5)::float8::bigint, round((-2.5)::float8)", [[0, -2, -2.0]]),
+    ("SELECT 'abcd'::varchar(2), 'abcd'::char(2), 2.345::numeric(4,2)", [["ab", "ab", 2.35]]),
+]
+
+
+@pytest.mark.parametrize(("sql", "expected"), PREDICATES, ids=[sql for sql, _ in PREDICATES])
+def test_predicates_and_literal_casts_as_postgresql(engine: StorageEngine, sql: str, expected: list[list[Any]]) -> None:
+    assert execute_sql(engine, sql).rows == expected
+
+
+def test_count_distinct_takes_minus_zero_for_zero(tmp_path: Path) -> None:
+    engine = StorageEngine.open(EngineOptions(str(tmp_path), wal_durability="none"), engine_parser)
+    try:
+        assert engine.write_line_protocol(b"m,h=a f=0.0 1\nm,h=a f=-0.0 2\nm,h=b f=-0.0 3\nm,h=b f=1.5 4").errors == []
+        # PostgreSQL: 1 | a 1, b 2 (0.0 = -0.0)
+        assert execute_sql(engine, "SELECT count(DISTINCT f) FROM m WHERE f = 0").rows == [[1]]
+        assert execute_sql(engine, "SELECT h, count(DISTINCT f) FROM m GROUP BY h ORDER BY h").rows == [["a", 1], ["b", 2]]
+    finally:
+        engine.close()

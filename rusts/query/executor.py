@@ -50,7 +50,7 @@ from rusts.query.model import Column as ResultColumn
 from rusts.query.model import Query, QueryResult, parse_query
 from rusts.query.planner import TIME_MAX, TIME_MIN, Plan, SeriesRef, plan_query
 from rusts.query.window_rows import Deadline, WindowPiece, WindowScan, answer_order, found_pieces, window_pieces
-from rusts.storage.columns import KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, SeriesData, joined_values
+from rusts.storage.columns import KIND_FLOAT, KIND_NAMES, KIND_STRING, NUMPY_DTYPES, Column, SeriesData, joined_values
 from rusts.storage.engine import StorageEngine
 from rusts.storage.partition import Partition
 from rusts.storage.scan import BlockStats, ScanSnapshot, segment_holders, settled_series
@@ -701,6 +701,8 @@ def _lift_rows(
             values = [values[i] for i in rows.tolist()] if column.kind == KIND_STRING else values[rows]
         if spec.function == "count_distinct":
             listed = values if isinstance(values, list) else values.tolist()
+            if column.kind == KIND_FLOAT:  # -0.0 and 0.0 are one value, as they compare equal
+                listed = [0.0 if v == 0.0 else v for v in listed]
             known = run.distinct_codes
             values = np.array([known.setdefault(repr(v), len(known)) for v in listed], dtype=np.int64)
         held.append(agg.lift(spec, at, values, times, row_ranks))

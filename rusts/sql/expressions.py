@@ -283,12 +283,16 @@ class Compare(Expr):
         self.op = op
         self.left = left
         self.right = right
+        # bigint against double precision: PostgreSQL compares them as double precision
+        self.as_floats = {left.type, right.type} in ({"integer", "float"}, {"unsigned", "float"})
 
     def value(self, row: list[Any]) -> Any:
         a = self.left.value(row)
         b = self.right.value(row)
         if a is None or b is None:
             return None
+        if self.as_floats:
+            return _compare(self.op, float(a), float(b))
         return _compare(self.op, a, b)
 
     def refs(self) -> list[Ref]:

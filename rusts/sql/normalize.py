@@ -5,6 +5,7 @@
 - `'a' || '%'` of string literals is one literal; `LIKE p ESCAPE 'e'` is LIKE with p written in
   backslash escapes.
 - `SELECT DISTINCT a, b` without aggregates is `SELECT a, b ... GROUP BY a, b`.
+- `x BETWEEN SYMMETRIC a AND b` is BETWEEN with the bounds in order (or both orders ORed).
 - `x = ANY(ARRAY[a, b])` and `x = ANY('{a,b}')` are `x IN (a, b)`; `x <> ALL(...)` is
   `x NOT IN (...)` (node-postgres sends a JavaScript array parameter as '{a,b}').
 
@@ -46,6 +47,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return node if folded is None else exp.Literal.string(folded)
     if isinstance(node, exp.Escape) and isinstance(node.this, (exp.Like, exp.ILike)):
         return _escaped_like(node)
+    if isinstance(node, exp.Between) and node.args.get("symmetric"):
+        return _symmetric(node)
     if isinstance(node, exp.Cast):
         return _literal_cast(node) or node
     if isinstance(node, exp.EQ) and isinstance(node.expression, exp.Any):
@@ -56,6 +59,22 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         options = _array_items(arguments[0]) if len(arguments) == 1 else None
         return node if options is None else exp.Not(this=exp.In(this=node.this, expressions=options))
     return node
+
+
+def _symmetric(node: exp.Between) -> exp.Expression:
+    """`x BETWEEN SYMMETRIC a AND b`: BETWEEN with the bounds in order when both are constants of one
+    kind, else `(x BETWEEN a AND b OR x BETWEEN b AND a)`."""
+    subject, low, high = node.this, unparen(node.args["low"]), unparen(node.args["high"])
+    if isinstance(low, exp.Literal) and isinstance(high, exp.Literal) and low.is_string == high.is_string:
+        if low.is_string:
+            reversed_ = str(low.this) > str(high.this)  # code point order, as ORDER BY compares text
+        else:
+            reversed_ = float(low.this) > float(high.this)
+        first, second = (high, low) if reversed_ else (low, high)
+        return exp.Between(this=subject, low=first, high=second)
+    forward = exp.Between(this=subject, low=low, high=high)
+    backward = exp.Between(this=subject.copy(), low=high.copy(), high=low.copy())
+    return exp.Paren(this=exp.Or(this=forward, expression=backward))
 
 
 def _text_constant(node: exp.Expression) -> str | None:
@@ -101,6 +120,8 @@ def _literal_cast(node: exp.Cast) -> exp.Expression | None:
     if not isinstance(value, exp.Literal):
         return None
     target = node.to.this
+    if node.to.expressions:
+        return None  # varchar(2), numeric(4, 2): the translator cuts and rounds
     text = sign + str(value.this).strip()
     if target in _FLOAT_TYPES:
         try:
@@ -110,8 +131,9 @@ def _literal_cast(node: exp.Cast) -> exp.Expression | None:
         # repr keeps a float a float: `7::double precision / 2` is 3.5, not integer division
         if not math.isfinite(number):
             return None
-        folded = exp.Literal.number(repr(number))
-        folded.meta[FLOAT8] = True  # a double precision, not a numeric: round(2.5::float8) rounds to even
+        folded = exp.Literal.number(repr(number))  # a Neg around the literal when negative
+        if target != exp.DataType.Type.DECIMAL:  # a double precision, not a numeric: round(2.5::float8) rounds to even
+            (folded.this if isinstance(folded, exp.Neg) else folded).meta[FLOAT8] = True
         return folded
     if target in _INTEGER_TYPES:
         if value.is_string:

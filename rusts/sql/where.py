@@ -100,7 +100,10 @@ def _never_true(term: exp.Expression) -> bool:
     NULL literal, so neither it nor its negation is ever TRUE (`host = NULL` matches no row)."""
     node = unparen(term)
     if isinstance(node, exp.Not):
-        return _never_true(node.this)
+        inner = unparen(node.this)
+        if isinstance(inner, exp.Between):  # NOT (x BETWEEN 1 AND NULL) is TRUE where x < 1
+            return _is_null(inner.this) or (_is_null(inner.args["low"]) and _is_null(inner.args["high"]))
+        return _never_true(inner)
     if type(node) in _COMPARISONS:
         return _is_null(node.this) or _is_null(node.expression)
     if isinstance(node, exp.Between):
