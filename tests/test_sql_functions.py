@@ -158,6 +158,13 @@ ERRORS = [
     ("SELECT n || n FROM cpu", "42883", "operator does not exist: bigint || bigint"),
     ("SELECT substring(s, 1, -1) FROM cpu", "22011", "negative substring length not allowed"),
     ("SELECT nullif(n, n) + n / 0 FROM cpu", "22012", "division by zero"),  # the NULL does not spare the error
+    ("SELECT host, usage FROM cpu GROUP BY host", "42803",
+     'column "cpu.usage" must appear in the GROUP BY clause or be used in an aggregate function'),
+    ("SELECT host, count(*) FROM cpu", "42803", 'column "cpu.host" must appear in the GROUP BY clause'),
+    ("SELECT usage FROM cpu ORDER BY 3", "42P10", "ORDER BY position 3 is not in select list"),
+    ("SELECT host FROM cpu GROUP BY 2", "42P10", "GROUP BY position 2 is not in select list"),
+    ("SELECT usage FROM cpu LIMIT -1", "2201W", "LIMIT must not be negative"),
+    ("SELECT usage FROM cpu OFFSET -1", "2201X", "OFFSET must not be negative"),
 ]
 
 

@@ -26,6 +26,9 @@ DUPLICATE_COLUMN: Final = "42701"
 AMBIGUOUS_COLUMN: Final = "42702"
 DATATYPE_MISMATCH: Final = "42804"
 GROUPING_ERROR: Final = "42803"
+INVALID_COLUMN_REFERENCE: Final = "42P10"
+INVALID_LIMIT: Final = "2201W"
+INVALID_OFFSET: Final = "2201X"
 DIVISION_BY_ZERO: Final = "22012"
 NUMERIC_VALUE_OUT_OF_RANGE: Final = "22003"
 INVALID_PARAMETER_VALUE: Final = "22023"
@@ -109,9 +112,24 @@ class DatatypeMismatchError(SqlError):
 
 
 class GroupingError(SqlError):
-    """An aggregate inside GROUP BY (PostgreSQL: aggregate functions are not allowed in GROUP BY)."""
+    """An aggregate inside GROUP BY, or a column of an aggregating SELECT that is neither grouped nor
+    inside an aggregate."""
 
     sqlstate = GROUPING_ERROR
+
+
+class PositionError(SqlError):
+    """ORDER BY 3 or GROUP BY 2 beyond the SELECT list."""
+
+    sqlstate = INVALID_COLUMN_REFERENCE
+
+
+class PagingError(SqlError):
+    """A negative LIMIT (2201W) or OFFSET (2201X)."""
+
+    def __init__(self, clause: str) -> None:
+        self.sqlstate = INVALID_LIMIT if clause == "LIMIT" else INVALID_OFFSET
+        super().__init__(f"{clause} must not be negative")
 
 
 class DuplicateColumnError(SqlError):

@@ -44,7 +44,7 @@ from rusts.query.model import Aggregation, AggregateFunction, Column, GroupBy, Q
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
 from rusts.sql.errors import (
     AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, GroupingError, InvalidRegexError, NeedsRowsError,
-    OperatorTypeError, OutOfRangeError, SqlSyntaxError, UnsupportedSqlError,
+    OperatorTypeError, OutOfRangeError, PagingError, PositionError, SqlSyntaxError, UnsupportedSqlError,
 )
 from rusts.sql.expressions import (
     Arithmetic,
@@ -486,14 +486,14 @@ class _Select:
         role = self.scope.role(name, node)
         if role == "time":
             if self.aggregating and (self.group is None or self.group.time is None):
-                raise unsupported("time beside aggregates without a time bucket in GROUP BY", node)
+                raise _ungrouped(self.scope, "time", "time beside aggregates without a time bucket in GROUP BY")
             return self.ref(("time", "time"), "timestamp")
         if role == "tag":
             if self.aggregating and (self.group is None or name not in self.group.tags):
-                raise unsupported(f"tag {name!r} in the SELECT list but not in GROUP BY", node)
+                raise _ungrouped(self.scope, name, f"tag {name!r} in the SELECT list but not in GROUP BY")
             return self.ref(("tag", name), "string")
         if self.aggregating:
-            raise unsupported(f"field {name!r} outside an aggregate in an aggregating SELECT", node)
+            raise _ungrouped(self.scope, name, f"field {name!r} outside an aggregate in an aggregating SELECT")
         if name not in self.fields:
             self.fields.append(name)
         return self.ref(("field", name), self.scope.fields[name])
@@ -987,7 +987,7 @@ def _order_keys(built: _Select, clause: exp.Expression | None, outputs: list[Exp
         if isinstance(target, exp.Literal) and not target.is_string:
             position = integer(target, "an ORDER BY position")
             if not 1 <= position <= len(outputs):
-                raise unsupported(f"ORDER BY position {position} outside the SELECT list of {len(outputs)}", target)
+                raise PositionError(f"ORDER BY position {position} is not in select list (of {len(outputs)})")
             expr = outputs[position - 1]
         elif isinstance(target, exp.Column) and not target.table and target.name in names:
             expr = outputs[names.index(target.name)]
@@ -1021,7 +1021,7 @@ def _resolve(items: list[tuple[exp.Expression, str]], node: exp.Expression, scop
     if isinstance(node, exp.Literal) and not node.is_string:
         position = integer(node, "a position")
         if not 1 <= position <= len(items):
-            raise unsupported(f"position {position} outside the SELECT list of {len(items)}", node)
+            raise PositionError(f"GROUP BY position {position} is not in select list (of {len(items)})")
         return items[position - 1][0]
     name = scope.column(node)
     if name is not None and name not in scope.fields and name not in scope.tags and name != "time":
@@ -1249,8 +1249,18 @@ def _paging(select: exp.Select) -> tuple[int | None, int]:
         value = clause.expression
         if not (isinstance(value, exp.Var) and value.name.upper() == "ALL"):
             limit = integer(value, "LIMIT")
+            if limit < 0:
+                raise PagingError("LIMIT")
     offset = 0
     clause = select.args.get("offset")
     if clause is not None:
         offset = integer(clause.expression, "OFFSET")
+        if offset < 0:
+            raise PagingError("OFFSET")
     return limit, offset
+
+
+def _ungrouped(scope: Scope, name: str, detail: str) -> GroupingError:
+    return GroupingError(
+        f'column "{scope.measurement}.{name}" must appear in the GROUP BY clause or be used in an aggregate function ({detail})'
+    )
