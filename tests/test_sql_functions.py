@@ -279,3 +279,31 @@ def test_count_distinct_takes_minus_zero_for_zero(tmp_path: Path) -> None:
         assert execute_sql(engine, "SELECT h, count(DISTINCT f) FROM m GROUP BY h ORDER BY h").rows == [["a", 1], ["b", 2]]
     finally:
         engine.close()
+
+
+def test_padding_repeat_split_md5_translate_as_postgresql(engine: StorageEngine) -> None:
+    # PostgreSQL 15 over the same rows (s: 'Hello world', 'xyz', 'ab,cd', '  pad  ')
+    result = execute_sql(
+        engine,
+        "SELECT lpad(s, 12, '*'), rpad(host, 4, 'xy'), lpad(s, 3), repeat(host, 2), split_part(s, ',', 2), "
+        "split_part(s, ' ', -1), md5(s), translate(s, 'lo', 'L') FROM cpu ORDER BY time",
+    )
+    assert [c.name for c in result.columns] == ["lpad", "rpad", "lpad", "repeat", "split_part", "split_part", "md5", "translate"]
+    assert result.rows[0] == ["*Hello world", "axyx", "Hel", "aa", "", "world", "3e25960a79dbc69b674cd4ec67a72c62", "HeLL wrLd"]
+    assert result.rows[2] == ["*******ab,cd", "axyx", "ab,", "aa", "cd", "ab,cd", "b6a43c5ed719b44037dd330b1d26ee42", "ab,cd"]
+    with pytest.raises(QueryError) as caught:
+        execute_sql(engine, "SELECT split_part(s, ',', 0) FROM cpu")
+    assert sqlstate_of(caught.value) == "22023" and "field position must not be zero" in str(caught.value)
+
+
+def test_booleans_as_integers_and_percentiles_in_descending_order(engine: StorageEngine) -> None:
+    # PostgreSQL 15: 2 | 2, and percentile_cont(0.25) over usage DESC is its 0.75 ascending
+    assert execute_sql(engine, "SELECT sum((n > 0)::int), sum(CASE WHEN n > 0 THEN 1 ELSE 0 END) FROM cpu").rows == [[2, 2]]
+    both = execute_sql(engine, "SELECT percentile_cont(0.25) WITHIN GROUP (ORDER BY usage DESC), "
+                               "percentile_cont(0.75) WITHIN GROUP (ORDER BY usage) FROM cpu").rows[0]
+    assert both[0] == pytest.approx(both[1]) and both[1] == pytest.approx(26.15625)
+    for sql, state in [("SELECT (n > 0)::bigint FROM cpu", "42883"),
+                       ("SELECT percentile_cont(1.5) WITHIN GROUP (ORDER BY usage) FROM cpu", "22003")]:
+        with pytest.raises(QueryError) as caught:
+            execute_sql(engine, sql)
+        assert sqlstate_of(caught.value) == state, str(caught.value)

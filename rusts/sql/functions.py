@@ -16,6 +16,7 @@ zero, as numeric does. Times are in UTC.
 """
 
 import datetime
+import hashlib
 import math
 from collections.abc import Callable
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -155,6 +156,11 @@ def fit_text(text: Expr, length: int, padded: bool) -> Expr:
 def start_of_day(moment: Expr) -> Expr:
     """`t::date`: the midnight (UTC) that starts t's day, as a timestamp."""
     return Call("timestamp", lambda v: int(v[0]) - int(v[0]) % DAY, [moment])
+
+
+def boolean_integer(flag: Expr) -> Expr:
+    """`b::int`: 1 for true, 0 for false (so that sum(b::int) counts the true rows)."""
+    return Call("integer", lambda v: int(v[0]), [flag])
 
 
 def round_to(number: Expr, places: int) -> Expr:
@@ -398,6 +404,37 @@ def _trim(position: str) -> Callable[[list[Any]], str]:
     return compute
 
 
+def _split_part(v: list[Any]) -> str:
+    text, delimiter, index = str(v[0]), str(v[1]), int(v[2])
+    if index == 0:
+        raise ArgumentError("field position must not be zero", "22023")
+    parts = text.split(delimiter) if delimiter else [text]
+    position = index - 1 if index > 0 else len(parts) + index
+    return parts[position] if 0 <= position < len(parts) else ""
+
+
+def _pad(left: bool) -> Callable[[list[Any]], str]:
+    """lpad/rpad(text, length[, fill]): cut to length, or filled up to it (a space by default)."""
+
+    def compute(v: list[Any]) -> str:
+        text, length = str(v[0]), int(v[1])
+        fill = str(v[2]) if len(v) > 2 else " "
+        if length <= len(text) or not fill:
+            return text[:max(length, 0)]
+        padding = (fill * ((length - len(text)) // len(fill) + 1))[: length - len(text)]
+        return padding + text if left else text + padding
+    return compute
+
+
+def _translate(v: list[Any]) -> str:
+    """translate(text, from, to): each character of `from` becomes the one at its place in `to`, or goes."""
+    source, target = str(v[1]), str(v[2])
+    table: dict[int, int | None] = {}
+    for i, char in enumerate(source):
+        table.setdefault(ord(char), ord(target[i]) if i < len(target) else None)
+    return str(v[0]).translate(table)
+
+
 # (type, compute, (argument after `this`, "text" or "integer")...) of the text functions
 _TEXT_FUNCTIONS: Final[dict[type[exp.Expression], tuple[str, Callable[[list[Any]], Any], tuple[tuple[str, str], ...]]]] = {
     exp.Lower: ("string", lambda v: str(v[0]).lower(), ()),
@@ -413,6 +450,10 @@ _TEXT_FUNCTIONS: Final[dict[type[exp.Expression], tuple[str, Callable[[list[Any]
     exp.Right: ("string", _right, (("expression", "integer"),)),
     exp.StrPosition: ("integer", lambda v: str(v[0]).find(str(v[1])) + 1, (("substr", "text"),)),
     exp.StartsWith: ("boolean", lambda v: str(v[0]).startswith(str(v[1])), (("expression", "text"),)),
+    exp.Repeat: ("string", lambda v: str(v[0]) * max(int(v[1]), 0), (("times", "integer"),)),
+    exp.SplitPart: ("string", _split_part, (("delimiter", "text"), ("part_index", "integer"))),
+    exp.MD5: ("string", lambda v: hashlib.md5(str(v[0]).encode("utf-8")).hexdigest(), ()),
+    exp.Translate: ("string", _translate, (("from_", "text"), ("to", "text"))),
 }
 _WANTED: Final = {"text": ("string", "unknown"), "integer": ("integer", "unsigned", "unknown")}
 
@@ -425,6 +466,11 @@ def _text_function(node: exp.Expression, expr: Translate) -> Expr | None:
         position = str(node.args.get("position") or "BOTH").upper()
         given = [node.this] + ([node.expression] if node.expression is not None else [])
         return _text_call(name, "string", _trim(position), [(n, "text") for n in given], expr)
+    if isinstance(node, exp.Pad):
+        given = [(node.this, "text"), (node.expression, "integer")]
+        if node.args.get("fill_pattern") is not None:
+            given.append((node.args["fill_pattern"], "text"))
+        return _text_call(name, "string", _pad(bool(node.args.get("is_left"))), given, expr)
     known = _TEXT_FUNCTIONS.get(type(node))
     if known is None:
         return None
@@ -640,6 +686,7 @@ _NAMES: Final[dict[type[exp.Expression], str]] = {
     exp.StrPosition: "strpos", exp.StartsWith: "starts_with", exp.Trim: "btrim", exp.Concat: "concat",
     exp.ConcatWs: "concat_ws", exp.Coalesce: "coalesce", exp.Nullif: "nullif", exp.Greatest: "greatest",
     exp.Least: "least", exp.Case: "case", exp.Extract: "extract", exp.UnixToTime: "to_timestamp",
+    exp.Repeat: "repeat", exp.SplitPart: "split_part", exp.MD5: "md5", exp.Translate: "translate",
 }
 
 
@@ -648,6 +695,8 @@ def default_name(node: exp.Expression) -> str | None:
     if isinstance(node, exp.Trim):
         position = str(node.args.get("position") or "").upper()
         return {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(position, "btrim")
+    if isinstance(node, exp.Pad):
+        return "lpad" if node.args.get("is_left") else "rpad"
     return _NAMES.get(type(node))
 
 

@@ -68,8 +68,8 @@ from rusts.sql.expressions import (
     output_type,
 )
 from rusts.sql.functions import (
-    CALENDAR_UNITS, calendar_trunc, cast_text, fit_text, fixed_trunc, is_boolean, not_distinct, round_to, start_of_day,
-    translate_call,
+    CALENDAR_UNITS, boolean_integer, calendar_trunc, cast_text, fit_text, fixed_trunc, is_boolean, not_distinct, round_to,
+    start_of_day, translate_call,
 )
 from rusts.sql.functions import default_name as function_name
 from rusts.sql.normalize import FLOAT8, normalize
@@ -633,7 +633,10 @@ class _Select:
         if target in FLOAT_CASTS:
             return CastNumber(self.expr(node.this), "float")
         if target in INTEGER_CASTS:
-            return CastNumber(self.expr(node.this), "integer")
+            number = self.expr(node.this)
+            if number.type == "boolean" and target == exp.DataType.Type.INT:  # true::int is 1 (not ::bigint)
+                return boolean_integer(number)
+            return CastNumber(number, "integer")
         modifiers = [int(str(p.this.this)) for p in node.to.expressions if isinstance(p, exp.DataTypeParam) and str(p.this.this).isdigit()]
         if target in NUMERIC_CASTS:  # numeric is float8 here (rusts.sql.functions); numeric(p, s) rounds to s places
             number = CastNumber(self.expr(node.this), "float", numeric=True)
@@ -1232,12 +1235,13 @@ def _percentile_cont(node: exp.WithinGroup) -> tuple[AggregateFunction, exp.Expr
     if not isinstance(inner, exp.PercentileCont) or not isinstance(order, exp.Order) or len(order.expressions) != 1:
         raise unsupported("WITHIN GROUP other than PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY field)", node)
     ordered = order.expressions[0]
-    if ordered.args.get("desc"):
-        raise unsupported("PERCENTILE_CONT ... ORDER BY field DESC (use 1 - p)", node)
     p = literal(inner.this)
-    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-        raise unsupported("PERCENTILE_CONT fraction outside [0, 1]", node)
-    return "percentile", ordered.this, float(p) * 100.0
+    if not isinstance(p, (int, float)) or isinstance(p, bool):
+        raise unsupported("PERCENTILE_CONT of other than a constant fraction", node)
+    if not 0.0 <= p <= 1.0:
+        raise OutOfRangeError(f"percentile value {p:g} is not between 0 and 1")
+    fraction = 1.0 - float(p) if ordered.args.get("desc") else float(p)  # the same rank counted from the top
+    return "percentile", ordered.this, fraction * 100.0
 
 
 def _paging(select: exp.Select) -> tuple[int | None, int]:
