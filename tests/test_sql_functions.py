@@ -307,3 +307,20 @@ def test_booleans_as_integers_and_percentiles_in_descending_order(engine: Storag
         with pytest.raises(QueryError) as caught:
             execute_sql(engine, sql)
         assert sqlstate_of(caught.value) == state, str(caught.value)
+
+
+def test_aggregates_only_rows_answer(engine: StorageEngine) -> None:
+    # PostgreSQL 15 over the same rows (its numeric results compared by value)
+    row = execute_sql(engine, "SELECT var_samp(usage), var_pop(usage), stddev_pop(usage), variance(n) FROM cpu").rows[0]
+    assert row == pytest.approx([2521.16015625, 1890.8701171875, 43.48413638543946, 62.0])
+    grouped = execute_sql(engine, "SELECT host, var_samp(usage), stddev_pop(n) FROM cpu GROUP BY host ORDER BY host").rows
+    assert grouped == [["a", 1.125, 1.5], ["b", None, 0.0], ["c", None, 0.0]]
+    assert execute_sql(engine, "SELECT bool_and(n > 0), bool_or(n > 0), every(n >= -7) FROM cpu").rows == [[False, True, True]]
+    distinct = execute_sql(engine, "SELECT sum(DISTINCT n % 2), avg(DISTINCT n % 2), min(DISTINCT n), max(DISTINCT usage) FROM cpu")
+    assert distinct.rows == [[0, 0.0, -7, 100.125]]
+    assert [c.name for c in distinct.columns] == ["sum", "avg", "min", "max"]
+    assert execute_sql(engine, "SELECT sum(DISTINCT n), bool_or(n > 0) FROM cpu WHERE n > 100").rows == [[None, None]]
+    for sql in ("SELECT bool_and(n) FROM cpu", "SELECT sum(DISTINCT host) FROM cpu"):
+        with pytest.raises(QueryError) as caught:
+            execute_sql(engine, sql)
+        assert sqlstate_of(caught.value) == "42883", str(caught.value)

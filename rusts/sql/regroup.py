@@ -81,7 +81,27 @@ def _stddev(values: list[Any]) -> Any:
     return math.sqrt(sum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1))
 
 
+def _variance(values: list[Any], sample: bool) -> Any:
+    if len(values) < (2 if sample else 1):
+        return None
+    numbers = [float(v) for v in values]
+    mean = sum(numbers) / len(numbers)
+    return sum((x - mean) ** 2 for x in numbers) / (len(numbers) - (1 if sample else 0))
+
+
+def _stddev_pop(values: list[Any]) -> Any:
+    variance = _variance(values, False)
+    return None if variance is None else math.sqrt(variance)
+
+
 _REDUCE: Final[dict[str, Callable[[list[Any], float], Any]]] = {
+    "var_samp": lambda v, p: _variance(v, True),
+    "var_pop": lambda v, p: _variance(v, False),
+    "stddev_pop": lambda v, p: _stddev_pop(v),
+    "bool_and": lambda v, p: all(v),
+    "bool_or": lambda v, p: any(v),
+    "sum_distinct": lambda v, p: _sum(list(set(v))),
+    "mean_distinct": lambda v, p: _mean(list(set(v))),
     "count": lambda v, p: len(v),
     "count_distinct": lambda v, p: len(set(v)),
     "sum": lambda v, p: _sum(v),

@@ -30,7 +30,7 @@ raises UnsupportedSqlError naming the construct and quoting it.
 import re
 import time
 from operator import itemgetter
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import numpy as np
 import sqlglot
@@ -108,6 +108,13 @@ _NAMED_AGGREGATES: Final[dict[str, AggregateFunction]] = {
     "stddev": "stddev", "stddev_samp": "stddev", "median": "median", "spread": "spread",
 }
 _FILLS: Final = {"locf": "previous", "interpolate": "linear"}
+# Aggregates only the row path computes (rusts.sql.regroup), by sqlglot class and by name
+_ROW_ONLY: Final[dict[type[exp.Expression], str]] = {
+    exp.Variance: "var_samp", exp.VariancePop: "var_pop", exp.StddevPop: "stddev_pop", exp.LogicalAnd: "bool_and",
+    exp.LogicalOr: "bool_or",
+}
+_ROW_ONLY_NAMES: Final = {"var_samp": "var_samp", "var_pop": "var_pop", "stddev_pop": "stddev_pop", "every": "bool_and"}
+ROW_ONLY_FUNCTIONS: Final = frozenset({*_ROW_ONLY.values(), "sum_distinct", "mean_distinct"})
 _ARITHMETIC: Final[dict[type[exp.Expression], str]] = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
 _COMPARISONS: Final[dict[type[exp.Expression], str]] = {
     exp.EQ: "=", exp.NEQ: "!=", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">=",
@@ -350,11 +357,11 @@ def _is_fill(node: exp.Expression) -> bool:
 
 def is_aggregate(node: exp.Expression) -> bool:
     """Whether `node` is an aggregate call (or a locf/interpolate around one)."""
-    if isinstance(node, (exp.Count, exp.WithinGroup)) or type(node) in _PLAIN_AGGREGATES:
+    if isinstance(node, (exp.Count, exp.WithinGroup)) or type(node) in _PLAIN_AGGREGATES or type(node) in _ROW_ONLY:
         return True
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
-        return name in _NAMED_AGGREGATES or name == "percentile" or name in _FILLS
+        return name in _NAMED_AGGREGATES or name == "percentile" or name in _FILLS or name in _ROW_ONLY_NAMES
     return False
 
 
@@ -398,6 +405,15 @@ def row_aggregate_type(function: str, kind: str, node: exp.Expression) -> str:
     shown = PG_TYPE_NAMES.get(kind, kind)
     if function in ("count", "count_distinct"):
         return "integer"
+    if function in ("bool_and", "bool_or"):
+        if kind not in ("boolean", "unknown"):
+            raise OperatorTypeError(f"function {function}({shown}) does not exist")
+        return "boolean"
+    if function in ("var_samp", "var_pop", "stddev_pop"):
+        if kind not in NUMERIC and kind != "unknown":
+            raise OperatorTypeError(f"function {function}({shown}) does not exist")
+        return "float"
+    function = {"sum_distinct": "sum", "mean_distinct": "mean"}.get(function, function)
     if kind == "unknown":
         return "float" if function in _NUMERIC_ONLY_NAMES else "string"
     numeric = kind in NUMERIC
@@ -544,9 +560,11 @@ class _Select:
         result_type = row_aggregate_type(function, kind, node)
         found = len(self.aggregations)
         shown = "*" if argument_node is None else argument_node.sql(dialect="postgres")
-        self.aggregations.append(Aggregation(function, shown, alias, p))
+        # the Aggregation only names the column here; a row-only aggregate is NULL over no rows, as sum is
+        described = "sum" if function in ROW_ONLY_FUNCTIONS else function
+        self.aggregations.append(Aggregation(cast(AggregateFunction, described), shown, alias, p))
         self.row_aggregates.append(RowAggregate(function, argument, p, result_type, condition))
-        if function in ("sum", "mean") and kind == "integer":  # numeric, as in aggregate()
+        if function in ("sum", "mean", "sum_distinct", "mean_distinct") and kind == "integer":  # numeric, as in aggregate()
             return self.ref(("aggregate", found), "numeric", result_type)
         return self.ref(("aggregate", found), result_type)
 
@@ -1165,14 +1183,17 @@ def _on_time(scope: Scope, node: exp.Expression, source: exp.Expression, group: 
 
 def aggregation_of(scope: Scope, node: exp.Expression, alias: str | None) -> Aggregation:
     function, argument, p = aggregate_parts(node)
+    if function in ROW_ONLY_FUNCTIONS:
+        raise needs_rows(f"the aggregate {function}", node)
     field = "*" if argument is None else _argument(scope, node, argument)
     if function == "count_distinct" and field == "*":
         raise unsupported("COUNT(DISTINCT *)", node)
-    return Aggregation(function, field, alias, p)
+    return Aggregation(cast(AggregateFunction, function), field, alias, p)
 
 
-def aggregate_parts(node: exp.Expression) -> tuple[AggregateFunction, exp.Expression | None, float | None]:
-    """An aggregate call's function, argument (None for count(*)) and percentile p (0-100)."""
+def aggregate_parts(node: exp.Expression) -> tuple[str, exp.Expression | None, float | None]:
+    """An aggregate call's function (the model's, or one of ROW_ONLY_FUNCTIONS), argument (None for
+    count(*)) and percentile p (0-100)."""
     if isinstance(node, exp.Count):
         arg = node.this
         if isinstance(arg, exp.Star):
@@ -1186,7 +1207,17 @@ def aggregate_parts(node: exp.Expression) -> tuple[AggregateFunction, exp.Expres
         return "count", arg, None
     if isinstance(node, exp.WithinGroup):
         return _percentile_cont(node)
+    row_only = _ROW_ONLY.get(type(node))
+    if row_only is not None:
+        _no_extra(node, ("this",))
+        return row_only, node.this, None
     function = _PLAIN_AGGREGATES.get(type(node))
+    if function is not None and isinstance(node.this, exp.Distinct):  # sum(DISTINCT j), min(DISTINCT j)
+        if len(node.this.expressions) != 1 or function not in ("sum", "mean", "min", "max"):
+            raise unsupported(f"{function.upper()}(DISTINCT ...) (only sum, avg, min, max and count of one argument)", node)
+        _no_extra(node, ("this", "expressions"))
+        distinct = {"sum": "sum_distinct", "mean": "mean_distinct"}.get(function, function)
+        return distinct, node.this.expressions[0], None
     if function is not None:
         _no_extra(node, ("this",))
         return function, node.this, None
@@ -1197,9 +1228,9 @@ def aggregate_parts(node: exp.Expression) -> tuple[AggregateFunction, exp.Expres
             if not isinstance(p, (int, float)) or isinstance(p, bool):
                 raise unsupported("percentile p that is not a number", node)
             return "percentile", node.expressions[0], float(p)
-        function = _NAMED_AGGREGATES.get(name)
-        if function is not None and len(node.expressions) == 1:
-            return function, node.expressions[0], None
+        named: str | None = _NAMED_AGGREGATES.get(name) or _ROW_ONLY_NAMES.get(name)
+        if named is not None and len(node.expressions) == 1:
+            return named, node.expressions[0], None
     if isinstance(node, (exp.Func, exp.Anonymous)):
         raise unsupported(f"function {node.sql(dialect='postgres').split('(')[0]}", node)
     raise unsupported(f"expression {node.key.upper()} in the SELECT list (only columns, aggregates, time buckets)", node)
