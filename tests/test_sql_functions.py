@@ -164,6 +164,11 @@ ERRORS = [
     ("SELECT usage FROM cpu ORDER BY 3", "42P10", "ORDER BY position 3 is not in select list"),
     ("SELECT host FROM cpu GROUP BY 2", "42P10", "GROUP BY position 2 is not in select list"),
     ("SELECT usage FROM cpu LIMIT -1", "2201W", "LIMIT must not be negative"),
+    ("SELECT count(*) FROM cpu WHERE time > '2024-13-01'", "22008", 'date/time field value out of range: "2024-13-01"'),
+    ("SELECT '2024-13-01'::timestamptz", "22008", "date/time field value out of range"),
+    ("SELECT count(*) FROM cpu WHERE time > 'abc'", "22007", 'invalid input syntax for type timestamp with time zone: "abc"'),
+    ("SELECT n + 'x' FROM cpu", "22P02", 'invalid input syntax for type bigint: "x"'),
+    ("SELECT '1e400'::float8", "22003", '"1e400" is out of range for type double precision'),
     ("SELECT usage FROM cpu OFFSET -1", "2201X", "OFFSET must not be negative"),
 ]
 
@@ -324,3 +329,9 @@ def test_aggregates_only_rows_answer(engine: StorageEngine) -> None:
         with pytest.raises(QueryError) as caught:
             execute_sql(engine, sql)
         assert sqlstate_of(caught.value) == "42883", str(caught.value)
+
+
+def test_an_untyped_literal_in_arithmetic_takes_the_other_sides_type(engine: StorageEngine) -> None:
+    # PostgreSQL 15: n + '1' is bigint arithmetic, usage * '2' double precision, 1 + '1' is 2
+    result = execute_sql(engine, "SELECT n + '1', usage * '2', 1 + '1' FROM cpu ORDER BY time LIMIT 1")
+    assert result.rows == [[4, 3.0, 2]] and [c.type for c in result.columns] == ["integer", "float", "integer"]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from rusts.sql.errors import UNDEFINED_COLUMN, InvalidTextError, SqlError, UnsupportedSqlError
-from rusts.sql.times import parse_interval, parse_timestamp
+from rusts.sql.times import TimestampInputError, parse_interval, parse_timestamp
 
 Literal = bool | int | float | str
 TIMESTAMP_TYPES = frozenset({exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.DATE})
@@ -205,8 +205,9 @@ def instant(node: exp.Expression, now: int) -> int:
         value = literal(inner)
         if isinstance(value, str):
             parsed = parse_timestamp(value)
-            if parsed is not None:
-                return parsed
+            if parsed is None:
+                raise TimestampInputError(value)
+            return parsed
         elif isinstance(value, int) and not isinstance(value, bool):
             return value
     raise unsupported("a time that is not a timestamp literal, epoch nanoseconds or now() +/- an interval", node)

@@ -129,6 +129,8 @@ def _literal_cast(node: exp.Cast) -> exp.Expression | None:
         except ValueError:
             raise InvalidTextError(f'invalid input syntax for type double precision: "{value.this}"') from None
         # repr keeps a float a float: `7::double precision / 2` is 3.5, not integer division
+        if math.isinf(number) and "inf" not in text.lower():  # '1e400'::float8
+            raise OutOfRangeError(f'"{value.this}" is out of range for type double precision')
         if not math.isfinite(number):
             return None
         folded = exp.Literal.number(repr(number))  # a Neg around the literal when negative

@@ -10,6 +10,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
+from rusts.sql.errors import SqlError
+
 SECOND: Final = 1_000_000_000
 DAY: Final = 86_400 * SECOND
 UNITS: Final[dict[str, int]] = {
@@ -27,6 +29,19 @@ _TIMESTAMP: Final = re.compile(
     r"(\d{4}-\d\d-\d\d)(?:[T ](\d\d:\d\d(?::\d\d)?)(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d\d(?::?\d\d)?)?", re.IGNORECASE
 )
 _PART: Final = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*([a-zµ]+)\s*", re.IGNORECASE)
+
+
+class TimestampInputError(SqlError):
+    """Text that is no timestamp: 22008 when it has a timestamp's shape but a field out of range
+    ('2024-13-01'), else 22007, with PostgreSQL's words."""
+
+    def __init__(self, text: str) -> None:
+        if _TIMESTAMP.fullmatch(text.strip()) is not None:
+            self.sqlstate = "22008"
+            super().__init__(f'date/time field value out of range: "{text}"')
+        else:
+            self.sqlstate = "22007"
+            super().__init__(f'invalid input syntax for type timestamp with time zone: "{text}"')
 
 
 def parse_timestamp(text: str) -> int | None:

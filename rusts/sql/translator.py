@@ -88,7 +88,7 @@ from rusts.sql.nodes import (
     unparen,
     unsupported,
 )
-from rusts.sql.times import DAY, UNITS, parse_timestamp
+from rusts.sql.times import DAY, UNITS, TimestampInputError, parse_timestamp
 from rusts.sql.where import like_pattern, translate_where
 from rusts.storage.engine import StorageEngine
 
@@ -612,8 +612,9 @@ class _Select:
         if _is_now(node) or (isinstance(node, (exp.Add, exp.Sub)) and _is_now(unparen(node.this))):
             return Const(instant(node, self.scope.now), "timestamp")  # now() +/- an interval
         op = _ARITHMETIC.get(type(node))
-        if op is not None:
-            return Arithmetic(op, self.expr(node.this), self.expr(node.expression))
+        if op is not None:  # an untyped string literal is read as the other side's type: n + '1'
+            left, right = self.expr(node.this), self.expr(node.expression)
+            return Arithmetic(op, self._like(right, left), self._like(left, right))
         if isinstance(node, exp.Neg):
             inner = unparen(node.this)
             return self.constant(node) if isinstance(inner, exp.Literal) else Negate(self.expr(inner))
@@ -733,7 +734,7 @@ class _Select:
             if isinstance(expr.constant, str):
                 parsed = parse_timestamp(expr.constant)
                 if parsed is None:
-                    raise DatatypeMismatchError(f"invalid input syntax for type timestamp with time zone: {expr.constant!r}")
+                    raise TimestampInputError(expr.constant)
                 return Const(parsed, "timestamp")
             return Const(expr.constant, "timestamp")
         if isinstance(expr, Const) and expr.type == "string" and other.type in ("integer", "unsigned", "float", "numeric", "boolean"):
