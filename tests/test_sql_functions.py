@@ -335,3 +335,14 @@ def test_an_untyped_literal_in_arithmetic_takes_the_other_sides_type(engine: Sto
     # PostgreSQL 15: n + '1' is bigint arithmetic, usage * '2' double precision, 1 + '1' is 2
     result = execute_sql(engine, "SELECT n + '1', usage * '2', 1 + '1' FROM cpu ORDER BY time LIMIT 1")
     assert result.rows == [[4, 3.0, 2]] and [c.type for c in result.columns] == ["integer", "float", "integer"]
+
+
+def test_distinct_on_keeps_the_first_row_of_each_value(engine: StorageEngine) -> None:
+    # PostgreSQL 15: the latest row per host (TimescaleDB's "last value per device" idiom), and the rest
+    latest = execute_sql(engine, "SELECT DISTINCT ON (host) host, time, usage FROM cpu ORDER BY host, time DESC").rows
+    assert latest == [["a", BASE + 2 * HOUR, 0.0], ["b", BASE + HOUR, -2.25], ["c", BASE + 3 * HOUR, 100.125]]
+    assert execute_sql(engine, "SELECT DISTINCT ON (1) host, n FROM cpu ORDER BY 1, 2 DESC LIMIT 2").rows == [["a", 3], ["b", -7]]
+    flags = execute_sql(engine, "SELECT DISTINCT ON (n > 0) n > 0 AS p, host FROM cpu ORDER BY n > 0, host").rows
+    assert flags == [[False, "a"], [True, "a"]]
+    grouped = execute_sql(engine, "SELECT DISTINCT ON (host) host, count(*) FROM cpu GROUP BY host ORDER BY host").rows
+    assert grouped == [["a", 2], ["b", 1], ["c", 1]]

@@ -30,7 +30,8 @@ raises UnsupportedSqlError naming the construct and quoting it.
 import re
 import time
 from operator import itemgetter
-from typing import Any, Final, Literal, cast
+from collections.abc import Callable
+from typing import Any, Final, Literal, TypeVar, cast
 
 import numpy as np
 import sqlglot
@@ -94,6 +95,7 @@ from rusts.storage.engine import StorageEngine
 
 __all__ = ["CatalogStatement", "Translation", "parse_statement", "run_sql", "translate", "translate_select"]
 
+T = TypeVar("T")
 _ALLOWED_CLAUSES: Final = frozenset({"expressions", "from_", "where", "group", "having", "order", "limit", "offset"})
 _CLAUSE_NAMES: Final = {
     "joins": "JOIN", "distinct": "SELECT DISTINCT", "with_": "WITH", "windows": "WINDOW",
@@ -165,6 +167,8 @@ class Translation:
         self.regroup: Regroup | None = None
         # a SELECT without FROM: nothing to execute, its one row is computed from `empty`
         self.constant = False
+        # SELECT DISTINCT ON (...): only the first row (after ORDER BY) of each value of these is answered
+        self.distinct_on: list[Expr] = []
 
     def columns(self) -> list[Column]:
         return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
@@ -187,6 +191,7 @@ class Translation:
             having = self.having
             rows = [row for row in rows if having.value(row) is True]
         if not self.order:
+            rows = self._firsts(rows, lambda row: row)
             if self.offset or self.limit is not None:
                 rows = rows[self.offset : None if self.limit is None else self.offset + self.limit]
             return QueryResult(self.columns(), self._projected(rows))
@@ -195,14 +200,32 @@ class Translation:
         pairs = list(zip(rows, self._projected(rows)))
         for key in reversed(self.order):
             pairs = _sorted(pairs, key)
+        pairs = self._firsts(pairs, itemgetter(0))
         if self.offset or self.limit is not None:
             pairs = pairs[self.offset : None if self.limit is None else self.offset + self.limit]
         return QueryResult(self.columns(), [answer for _, answer in pairs])
 
+    def _firsts(self, items: list[T], row_of: Callable[[T], list[Any]]) -> list[T]:
+        """`items` (rows, or pairs holding them) without those whose DISTINCT ON values came before."""
+        if not self.distinct_on:
+            return items
+        seen: set[tuple[Any, ...]] = set()
+        kept: list[T] = []
+        for item in items:
+            row = row_of(item)
+            key = tuple(expr.value(row) for expr in self.distinct_on)
+            if key not in seen:
+                seen.add(key)
+                kept.append(item)
+        return kept
+
     def streamable(self) -> bool:
         """Whether each executor row maps to one answer row on its own (no filter, sort or paging
         here), so the answer can be produced batch by batch."""
-        return self.regroup is None and self.empty is None and self.residual is None and self.having is None and not self.order and not self.offset and self.limit is None
+        return (
+            self.regroup is None and self.empty is None and self.residual is None and self.having is None
+            and not self.order and not self.offset and self.limit is None and not self.distinct_on
+        )
 
     def _check_overflow(self, rows: list[list[Any]]) -> None:
         """PostgreSQL's error where a float aggregate overflowed (SUM, AVG, STDDEV of huge values)."""
@@ -830,6 +853,12 @@ def _translate_without_from(select: exp.Select, now: int) -> Translation:
 
 
 def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe: bool, row_path: bool) -> Translation:
+    distinct = select.args.get("distinct")
+    distinct_on: list[exp.Expression] = []
+    if isinstance(distinct, exp.Distinct) and isinstance(distinct.args.get("on"), exp.Tuple):
+        distinct_on = list(distinct.args["on"].expressions)
+        select = select.copy()
+        select.set("distinct", None)
     _check_shape(select)
     scope = select_scope(engine, select, now)
     items = [
@@ -873,6 +902,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
         if having.type not in ("boolean", "unknown"):
             raise DatatypeMismatchError(f"argument of HAVING must be type boolean, not type {PG_TYPE_NAMES[having.type]}")
     order = _order_keys(built, order_clause, outputs, names)
+    firsts = [_output_or_expr(built, unparen(node), outputs, names, "SELECT DISTINCT ON") for node in distinct_on]
     if aggregating and not built.aggregations:
         built.aggregations.append(Aggregation("count", "*"))  # so that the groups exist; not answered
         built.row_aggregates.append(RowAggregate("count", None, None, "integer"))
@@ -894,6 +924,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     else:
         query.fields = built.fields if built.named_only else None
     translation = Translation(query, built.layout(), outputs, names)
+    translation.distinct_on = firsts
     built.bind()
     translation.float_aggregates = [
         i for i, (key, column) in enumerate(zip(built.keys(), translation.layout)) if key[0] == "aggregate" and column.type == "float"
@@ -908,7 +939,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     translation.residual = residual
     # PostgreSQL computes every group's SELECT list before it sorts: an error in a group the page leaves out counts
     computed = aggregating and bool(order) and not all(isinstance(expr, Ref) for expr in outputs)
-    if residual is None and not computed and _pushable(order, having, group):
+    if residual is None and not computed and not firsts and _pushable(order, having, group):
         query.order = "desc" if order and order[0].descending else "asc"
         query.limit, query.offset = limit, offset
     else:
@@ -1004,25 +1035,29 @@ def _order_keys(built: _Select, clause: exp.Expression | None, outputs: list[Exp
         return []
     keys: list[OrderKey] = []
     for ordered in clause.expressions:
-        target = unparen(ordered.this)
-        expr: Expr | None = None
-        if isinstance(target, exp.Literal) and not target.is_string:
-            position = integer(target, "an ORDER BY position")
-            if not 1 <= position <= len(outputs):
-                raise PositionError(f"ORDER BY position {position} is not in select list (of {len(outputs)})")
-            expr = outputs[position - 1]
-        elif isinstance(target, exp.Column) and not target.table and target.name in names:
-            expr = outputs[names.index(target.name)]
-            if any(n == target.name and not _same_output(o, expr) for n, o in zip(names, outputs)):
-                raise AmbiguousColumnError(f'ORDER BY "{target.name}" is ambiguous')
-        else:
-            expr = built.expr(target)
+        expr = _output_or_expr(built, unparen(ordered.this), outputs, names, "ORDER BY")
         descending = bool(ordered.args.get("desc"))
         nulls_first = ordered.args.get("nulls_first")
         keys.append(OrderKey(expr, descending, descending if nulls_first is None else bool(nulls_first)))
     return keys
 
 
+
+
+def _output_or_expr(built: _Select, target: exp.Expression, outputs: list[Expr], names: list[str], clause: str) -> Expr:
+    """What an ORDER BY or DISTINCT ON item stands for: a position, an output column's name (as
+    PostgreSQL prefers), or an expression."""
+    if isinstance(target, exp.Literal) and not target.is_string:
+        position = integer(target, f"an {clause} position")
+        if not 1 <= position <= len(outputs):
+            raise PositionError(f"{clause} position {position} is not in select list (of {len(outputs)})")
+        return outputs[position - 1]
+    if isinstance(target, exp.Column) and not target.table and target.name in names:
+        expr = outputs[names.index(target.name)]
+        if any(n == target.name and not _same_output(o, expr) for n, o in zip(names, outputs)):
+            raise AmbiguousColumnError(f'{clause} "{target.name}" is ambiguous')
+        return expr
+    return built.expr(target)
 
 
 def _is_now(node: exp.Expression) -> bool:
