@@ -346,3 +346,16 @@ def test_distinct_on_keeps_the_first_row_of_each_value(engine: StorageEngine) ->
     assert flags == [[False, "a"], [True, "a"]]
     grouped = execute_sql(engine, "SELECT DISTINCT ON (host) host, count(*) FROM cpu GROUP BY host ORDER BY host").rows
     assert grouped == [["a", 2], ["b", 1], ["c", 1]]
+
+
+def test_constant_times_and_fetch_first(engine: StorageEngine) -> None:
+    # PostgreSQL 15: date_trunc of a constant time is a constant (so WHERE can use it as a bound), current_date
+    # is today's midnight (UTC here), FETCH FIRST is LIMIT
+    day = 1_764_979_200_000_000_000  # 2025-12-06
+    now = day + 8 * HOUR
+    assert execute_sql(engine, "SELECT count(*) FROM cpu WHERE time >= date_trunc('hour', '2025-12-06T07:50:00Z'::timestamptz)").rows == [[2]]
+    assert execute_sql(engine, "SELECT count(*) FROM cpu WHERE time >= current_date", now=now).rows == [[4]]
+    assert execute_sql(engine, "SELECT count(*) FROM cpu WHERE time < date_trunc('day', now())", now=now).rows == [[0]]
+    constants = execute_sql(engine, "SELECT current_date, date_trunc('week', now()), date_trunc('quarter', now())", now=now).rows
+    assert constants == [[day, 1_764_547_200_000_000_000, 1_759_276_800_000_000_000]]
+    assert execute_sql(engine, "SELECT usage FROM cpu ORDER BY time OFFSET 1 ROWS FETCH NEXT 2 ROWS ONLY").rows == [[-2.25], [0.0]]

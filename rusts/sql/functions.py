@@ -29,7 +29,7 @@ from rusts.core.pgtext import float_text, timestamp_text
 from rusts.sql.errors import DatatypeMismatchError, OperatorTypeError, OutOfRangeError, SqlError
 from rusts.sql.expressions import I64_MAX, NUMERIC, PG_TYPE_NAMES, Compare, Const, EpochSeconds, Expr, Ref, comparable
 from rusts.sql.nodes import unsupported
-from rusts.sql.times import DAY
+from rusts.sql.times import DAY, calendar_start
 
 Translate = Callable[[exp.Expression], Expr]
 # (other, expr): expr read as other's type when expr is an untyped constant (the translator's rule)
@@ -634,29 +634,9 @@ def _extract(node: exp.Extract, expr: Translate) -> Expr:
     return Call("float", lambda v: part(int(v[0])), [operand], decimal=True)  # extract answers numeric
 
 
-def _calendar_start(unit: str) -> Callable[[datetime.datetime], datetime.datetime]:
-    """The start of a moment's month, quarter, year, decade, century or millennium (PostgreSQL's
-    centuries and millennia start in years 1, 101, 2001 ...)."""
-    years = {"year": 1, "decade": 10, "century": 100, "millennium": 1000}.get(unit)
-    if years is None:
-        months = 3 if unit == "quarter" else 1
-        return lambda t: datetime.datetime(t.year, t.month - (t.month - 1) % months, 1)
-    if years <= 10:
-        return lambda t: datetime.datetime(t.year - t.year % years, 1, 1)
-    return lambda t: datetime.datetime(t.year - (t.year - 1) % years, 1, 1)
-
-
-CALENDAR_UNITS: Final = frozenset({"month", "quarter", "year", "decade", "century", "millennium"})
-
-
 def calendar_trunc(moment: Expr, unit: str) -> Expr:
     """`date_trunc('month', t)` and the other calendar units (UTC): not a fixed width, so computed per row."""
-    start = _calendar_start(unit)
-
-    def compute(v: list[Any]) -> int:
-        ns = int(v[0])
-        return (start(_moment(ns)) - _UNIX_EPOCH) // datetime.timedelta(microseconds=1) * 1000
-    return Call("timestamp", compute, [moment])
+    return Call("timestamp", lambda v: calendar_start(int(v[0]), unit), [moment])
 
 
 def fixed_trunc(moment: Expr, interval: int, offset: int) -> Expr:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from rusts.sql.errors import UNDEFINED_COLUMN, InvalidTextError, SqlError, UnsupportedSqlError
-from rusts.sql.times import TimestampInputError, parse_interval, parse_timestamp
+from rusts.sql.times import DAY, TimestampInputError, parse_interval, parse_timestamp, truncate
 
 Literal = bool | int | float | str
 TIMESTAMP_TYPES = frozenset({exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.DATE})
@@ -190,6 +190,14 @@ def instant(node: exp.Expression, now: int) -> int:
     inner = unparen(node)
     if isinstance(inner, exp.CurrentTimestamp) or (isinstance(inner, exp.Anonymous) and inner.name.lower() == "now"):
         return now
+    if isinstance(inner, exp.CurrentDate):
+        return now - now % DAY  # today's midnight, UTC
+    if isinstance(inner, (exp.TimestampTrunc, exp.DateTrunc)) and not inner.args.get("zone"):
+        unit = inner.args.get("unit")  # date_trunc('day', now()): a constant time
+        truncated = truncate(instant(inner.this, now), unit.name.lower()) if isinstance(unit, exp.Expression) else None
+        if truncated is None:
+            raise unsupported(f"date_trunc to {unit.name if isinstance(unit, exp.Expression) else '?'!r}", node)
+        return truncated
     if isinstance(inner, (exp.Add, exp.Sub)) and is_interval(unparen(inner.expression)):
         step = duration(inner.expression)
         return instant(inner.this, now) + (step if isinstance(inner, exp.Add) else -step)

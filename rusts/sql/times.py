@@ -78,3 +78,43 @@ def parse_interval(text: str) -> int | None:
         total += round(float(match.group(1)) * unit) if "." in match.group(1) else int(match.group(1)) * unit
         position = match.end()
     return total
+
+
+CALENDAR_UNITS: Final = frozenset({"month", "quarter", "year", "decade", "century", "millennium"})
+# date_trunc's calendar units and their spellings (PostgreSQL takes plurals and abbreviations)
+CALENDAR_SPELLINGS: Final = {
+    "mon": "month", "mons": "month", "months": "month", "qtr": "quarter", "quarters": "quarter", "y": "year",
+    "yr": "year", "yrs": "year", "years": "year", "decades": "decade", "centuries": "century", "millennia": "millennium",
+    "millenniums": "millennium", "mil": "millennium", "mils": "millennium",
+}
+_CALENDAR_YEARS: Final = {"year": 1, "decade": 10, "century": 100, "millennium": 1000}
+_NAIVE_EPOCH: Final = datetime(1970, 1, 1)
+# date_trunc('week') starts weeks on Monday; 1970-01-01 was a Thursday, so Monday buckets sit 4 days later.
+WEEK_OFFSET: Final = 4 * DAY
+
+
+def calendar_start(ns: int, unit: str) -> int:
+    """The start (UTC) of the month, quarter, year, decade, century or millennium holding `ns`
+    (PostgreSQL's centuries and millennia start in years 1, 101, 2001 ...)."""
+    moment = _NAIVE_EPOCH + timedelta(microseconds=ns // 1000)
+    years = _CALENDAR_YEARS.get(unit)
+    if years is None:
+        months = 3 if unit == "quarter" else 1
+        start = datetime(moment.year, moment.month - (moment.month - 1) % months, 1)
+    elif years <= 10:
+        start = datetime(moment.year - moment.year % years, 1, 1)
+    else:
+        start = datetime(moment.year - (moment.year - 1) % years, 1, 1)
+    return (start - _NAIVE_EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def truncate(ns: int, unit: str) -> int | None:
+    """date_trunc(unit, ns) in UTC, or None for a unit date_trunc does not take."""
+    unit = CALENDAR_SPELLINGS.get(unit, unit)
+    if unit in CALENDAR_UNITS:
+        return calendar_start(ns, unit)
+    width = UNITS.get(unit, UNITS.get(unit.rstrip("s"), 0))
+    if not width or unit in ("m", "w", "d", "h", "s", "ms", "us", "ns"):
+        return None
+    offset = WEEK_OFFSET if width == 7 * DAY else 0
+    return offset + (ns - offset) // width * width

@@ -69,7 +69,7 @@ from rusts.sql.expressions import (
     output_type,
 )
 from rusts.sql.functions import (
-    CALENDAR_UNITS, boolean_integer, calendar_trunc, cast_text, fit_text, fixed_trunc, is_boolean, not_distinct, round_to,
+    boolean_integer, calendar_trunc, cast_text, fit_text, fixed_trunc, is_boolean, not_distinct, round_to,
     start_of_day, translate_call,
 )
 from rusts.sql.functions import default_name as function_name
@@ -89,7 +89,9 @@ from rusts.sql.nodes import (
     unparen,
     unsupported,
 )
-from rusts.sql.times import DAY, UNITS, TimestampInputError, parse_timestamp
+from rusts.sql.times import (
+    CALENDAR_SPELLINGS, CALENDAR_UNITS, DAY, UNITS, WEEK_OFFSET, TimestampInputError, parse_timestamp,
+)
 from rusts.sql.where import like_pattern, translate_where
 from rusts.storage.engine import StorageEngine
 
@@ -125,8 +127,6 @@ FLOAT_CASTS: Final = frozenset({exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOA
 INTEGER_CASTS: Final = frozenset({exp.DataType.Type.BIGINT, exp.DataType.Type.INT, exp.DataType.Type.SMALLINT})
 NUMERIC_CASTS: Final = frozenset({exp.DataType.Type.DECIMAL})
 TEXT_CASTS: Final = frozenset({exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR})
-# date_trunc('week') starts weeks on Monday; 1970-01-01 was a Thursday, so Monday buckets sit 4 days later.
-_WEEK_OFFSET: Final = 4 * DAY
 # TimescaleDB aligns time_bucket to 2000-01-03 (a Monday), which matters for widths not dividing a day.
 _TIME_BUCKET_ORIGIN: Final = 946_857_600 * 1_000_000_000
 _TOKEN: Final = re.compile(r"<Token token_type: [^,]+, text: ([^,]*), [^>]*>")
@@ -615,6 +615,8 @@ class _Select:
             if not real and name in self.aliases:
                 return self.aliases[name]
             return self.column(name, node)
+        if _is_constant_time(node):  # current_date, date_trunc('day', now())
+            return Const(instant(node, self.scope.now), "timestamp")
         epoch_group = _epoch_bucket(self.scope, node)
         if epoch_group is not None:
             return EpochSeconds(self.bucket(epoch_group, node))
@@ -1060,6 +1062,13 @@ def _output_or_expr(built: _Select, target: exp.Expression, outputs: list[Expr],
     return built.expr(target)
 
 
+def _is_constant_time(node: exp.Expression) -> bool:
+    """current_date, or date_trunc of a time that reads no column."""
+    if isinstance(node, exp.CurrentDate):
+        return True
+    return isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)) and node.find(exp.Column) is None
+
+
 def _is_now(node: exp.Expression) -> bool:
     return isinstance(node, exp.CurrentTimestamp) or (isinstance(node, exp.Anonymous) and node.name.lower() == "now")
 
@@ -1181,17 +1190,9 @@ def _bucket(scope: Scope, node: exp.Expression) -> TimeGroup | None:
         interval = UNITS.get(unit, UNITS.get(unit.rstrip("s"), 0))
         if not interval or unit in ("m", "w", "d", "h", "s", "ms", "us", "ns"):
             raise unsupported(f"date_trunc to {unit or '?'!r} (fixed units up to week)", node)
-        offset = _WEEK_OFFSET if interval == 7 * DAY else 0
+        offset = WEEK_OFFSET if interval == 7 * DAY else 0
         return _on_time(scope, node, node.this, TimeGroup(interval, offset))
     return None
-
-
-# date_trunc's calendar units and their spellings (PostgreSQL takes plurals and abbreviations)
-_CALENDAR_SPELLINGS: Final = {
-    "mon": "month", "mons": "month", "months": "month", "qtr": "quarter", "quarters": "quarter", "y": "year",
-    "yr": "year", "yrs": "year", "years": "year", "decades": "decade", "centuries": "century", "millennia": "millennium",
-    "millenniums": "millennium", "mil": "millennium", "mils": "millennium",
-}
 
 
 def _trunc_unit(node: exp.Expression) -> str:
@@ -1207,7 +1208,7 @@ def _calendar_unit(node: exp.Expression) -> str | None:
     if not isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
         return None
     unit = _trunc_unit(node)
-    unit = _CALENDAR_SPELLINGS.get(unit, unit)
+    unit = CALENDAR_SPELLINGS.get(unit, unit)
     return unit if unit in CALENDAR_UNITS else None
 
 
@@ -1315,9 +1316,15 @@ def _paging(select: exp.Select) -> tuple[int | None, int]:
     limit: int | None = None
     clause = select.args.get("limit")
     if clause is not None:
-        if not isinstance(clause, exp.Limit):
+        if isinstance(clause, exp.Fetch):  # FETCH FIRST n ROWS ONLY
+            options = clause.args.get("limit_options")
+            if options is not None and (options.args.get("percent") or options.args.get("with_ties")):
+                raise unsupported("FETCH ... PERCENT or WITH TIES", clause)
+            value = clause.args.get("count") or exp.Literal.number(1)
+        elif isinstance(clause, exp.Limit):
+            value = clause.expression
+        else:
             raise unsupported(f"{clause.key.upper()} (use LIMIT)", clause)
-        value = clause.expression
         if not (isinstance(value, exp.Var) and value.name.upper() == "ALL"):
             limit = integer(value, "LIMIT")
             if limit < 0:
