@@ -359,3 +359,14 @@ def test_constant_times_and_fetch_first(engine: StorageEngine) -> None:
     constants = execute_sql(engine, "SELECT current_date, date_trunc('week', now()), date_trunc('quarter', now())", now=now).rows
     assert constants == [[day, 1_764_547_200_000_000_000, 1_759_276_800_000_000_000]]
     assert execute_sql(engine, "SELECT usage FROM cpu ORDER BY time OFFSET 1 ROWS FETCH NEXT 2 ROWS ONLY").rows == [[-2.25], [0.0]]
+
+
+def test_limit_and_offset_take_constant_expressions_and_null(engine: StorageEngine) -> None:
+    # PostgreSQL 15: LIMIT NULL is no limit, LIMIT 1 + 1 is 2, a column there is 42P10
+    rows = [[1.5], [-2.25], [0.0], [100.125]]
+    assert execute_sql(engine, "SELECT usage FROM cpu ORDER BY time LIMIT NULL").rows == rows
+    assert execute_sql(engine, "SELECT usage FROM cpu ORDER BY time LIMIT 1 + 1 OFFSET NULL").rows == rows[:2]
+    assert execute_sql(engine, "SELECT DISTINCT 1").rows == [[1]]
+    with pytest.raises(QueryError) as caught:
+        execute_sql(engine, "SELECT usage FROM cpu LIMIT n")
+    assert sqlstate_of(caught.value) == "42P10" and "must not contain variables" in str(caught.value)

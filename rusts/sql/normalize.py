@@ -165,7 +165,7 @@ def _distinct_as_group_by(select: exp.Select) -> exp.Select:
     """`SELECT DISTINCT a, b ... ` is `SELECT a, b ... GROUP BY a, b` when it has no aggregate, GROUP BY
     or DISTINCT ON (Grafana's template variables: `SELECT DISTINCT host FROM cpu`)."""
     distinct = select.args["distinct"]
-    if distinct.args.get("on") is not None or select.args.get("group") is not None:
+    if distinct.args.get("on") is not None or select.args.get("group") is not None or select.args.get("from_") is None:
         return select
     items = [item.this if isinstance(item, exp.Alias) else item for item in select.expressions]
     if any(isinstance(item, exp.Star) or item.find(exp.AggFunc) is not None for item in items):

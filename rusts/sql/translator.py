@@ -821,6 +821,9 @@ def translate_select(
 def _translate_without_from(select: exp.Select, now: int) -> Translation:
     """A SELECT of constants and functions without FROM (`SELECT 1`, `SELECT round(2.5)`, `SELECT now()`,
     `SELECT 'a' || 'b' WHERE false`): one row (or none), computed without reading anything."""
+    if isinstance(select.args.get("distinct"), exp.Distinct):
+        select = select.copy()
+        select.set("distinct", None)  # of one row
     _check_shape(select)
     for clause in ("group", "having"):
         if select.args.get(clause):
@@ -1326,16 +1329,30 @@ def _paging(select: exp.Select) -> tuple[int | None, int]:
         else:
             raise unsupported(f"{clause.key.upper()} (use LIMIT)", clause)
         if not (isinstance(value, exp.Var) and value.name.upper() == "ALL"):
-            limit = integer(value, "LIMIT")
-            if limit < 0:
-                raise PagingError("LIMIT")
+            limit = _paging_count(value, "LIMIT")
     offset = 0
     clause = select.args.get("offset")
     if clause is not None:
-        offset = integer(clause.expression, "OFFSET")
-        if offset < 0:
-            raise PagingError("OFFSET")
+        offset = _paging_count(clause.expression, "OFFSET") or 0
     return limit, offset
+
+
+def _paging_count(node: exp.Expression, clause: str) -> int | None:
+    """A LIMIT or OFFSET: an integer constant expression (`LIMIT 2 * 5`); NULL means none."""
+    if isinstance(unparen(node), exp.Literal):
+        value: Any = integer(node, clause)
+    else:
+        if node.find(exp.Column) is not None:
+            raise PositionError(f"argument of {clause} must not contain variables")
+        computed = _Select(Scope("", "", [], {}, 0), None, False, False).expr(node)
+        if computed.type not in ("integer", "unsigned", "unknown"):
+            raise DatatypeMismatchError(f"argument of {clause} must be type bigint, not type {PG_TYPE_NAMES[computed.type]}")
+        value = computed.value([])
+        if value is None:
+            return None
+    if value < 0:
+        raise PagingError(clause)
+    return int(value)
 
 
 def _ungrouped(scope: Scope, name: str, detail: str) -> GroupingError:
