@@ -793,6 +793,8 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
             node = unparen(node.this)
         if isinstance(node, exp.Anonymous):
             return node.name.lower()
+        if isinstance(node, (exp.LogicalAnd, exp.LogicalOr, exp.VariancePop, exp.StddevPop)):
+            return _ROW_ONLY[type(node)]  # sqlglot's names for them are not PostgreSQL's
         return node.sql_name().lower() if isinstance(node, exp.Func) else node.key
     return function_name(node) or "?column?"
 
