@@ -31,7 +31,7 @@ import re
 import time
 from operator import itemgetter
 from collections.abc import Callable
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 import numpy as np
 import sqlglot
@@ -42,6 +42,7 @@ from rusts.query.aggregate import NUMERIC_ONLY, ORDERED_ONLY
 from rusts.query.errors import UnknownFieldError, UnknownMeasurementError
 from rusts.query.executor import execute
 from rusts.query.model import Aggregation, AggregateFunction, Column, GroupBy, Query, QueryResult, TimeGroup, TimeRange
+from rusts.sql.buckets import bucket_of, calendar_unit, epoch_bucket, is_epoch_of_time, is_gapfill
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
 from rusts.sql.errors import (
     AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, GroupingError, InvalidRegexError, NeedsRowsError,
@@ -80,7 +81,6 @@ from rusts.sql.nodes import (
     Scope,
     UnknownColumnError,
     coerce_text,
-    duration,
     folded_name,
     instant,
     integer,
@@ -89,9 +89,7 @@ from rusts.sql.nodes import (
     unparen,
     unsupported,
 )
-from rusts.sql.times import (
-    CALENDAR_SPELLINGS, CALENDAR_UNITS, DAY, UNITS, WEEK_OFFSET, TimestampInputError, parse_timestamp,
-)
+from rusts.sql.times import DAY, TimestampInputError, parse_timestamp
 from rusts.sql.where import like_pattern, translate_where
 from rusts.storage.engine import StorageEngine
 
@@ -127,8 +125,6 @@ FLOAT_CASTS: Final = frozenset({exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOA
 INTEGER_CASTS: Final = frozenset({exp.DataType.Type.BIGINT, exp.DataType.Type.INT, exp.DataType.Type.SMALLINT})
 NUMERIC_CASTS: Final = frozenset({exp.DataType.Type.DECIMAL})
 TEXT_CASTS: Final = frozenset({exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR})
-# TimescaleDB aligns time_bucket to 2000-01-03 (a Monday), which matters for widths not dividing a day.
-_TIME_BUCKET_ORIGIN: Final = 946_857_600 * 1_000_000_000
 _TOKEN: Final = re.compile(r"<Token token_type: [^,]+, text: ([^,]*), [^>]*>")
 _ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
 _NUMERIC_ONLY_NAMES: Final = frozenset({"mean", "stddev", "median", "percentile"})
@@ -542,7 +538,7 @@ class _Select:
             return fixed_trunc(self.column("time", node), bucket.interval, bucket.offset)
         if self.group is None:
             raise unsupported("a time bucket in an aggregating SELECT without it in GROUP BY", node)
-        if bucket != self.group.time or _is_gapfill(node) != self.gapfill:
+        if bucket != self.group.time or is_gapfill(node) != self.gapfill:
             raise unsupported("a time bucket that differs from the one in GROUP BY", node)
         return self.ref(("time", "time"), "timestamp")
 
@@ -617,13 +613,13 @@ class _Select:
             return self.column(name, node)
         if _is_constant_time(node):  # current_date, date_trunc('day', now())
             return Const(instant(node, self.scope.now), "timestamp")
-        epoch_group = _epoch_bucket(self.scope, node)
+        epoch_group = epoch_bucket(self.scope, node)
         if epoch_group is not None:
             return EpochSeconds(self.bucket(epoch_group, node))
-        bucket = _bucket(self.scope, node)
+        bucket = bucket_of(self.scope, node)
         if bucket is not None:
             return self.bucket(bucket, node)
-        if _is_epoch_of_time(self.scope, node):
+        if is_epoch_of_time(self.scope, node):
             return EpochSeconds(self.column("time", node))
         if _is_fill(node):
             assert isinstance(node, exp.Anonymous)
@@ -647,7 +643,7 @@ class _Select:
             return self.constant(node)
         if isinstance(node, exp.Cast):
             return self.cast(node)
-        unit = _calendar_unit(node)
+        unit = calendar_unit(node)
         if unit is not None:
             return calendar_trunc(self.expr(node.this), unit)
         called = translate_call(node, self.expr, self._like)
@@ -776,15 +772,15 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
     name = scope.column(node)
     if name is not None:
         return name
-    if _epoch_bucket(scope, node) is not None:
+    if epoch_bucket(scope, node) is not None:
         return "?column?"
-    if _is_epoch_of_time(scope, node):
+    if is_epoch_of_time(scope, node):
         return "extract"
     if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
         return "date_trunc"
     if isinstance(node, exp.DateBin):
         return "date_bin"
-    if _bucket(scope, node) is not None and isinstance(node, exp.Anonymous):
+    if bucket_of(scope, node) is not None and isinstance(node, exp.Anonymous):
         return node.name.lower()  # time_bucket, time_bucket_gapfill
     if isinstance(node, exp.Filter):
         node = unparen(node.this)
@@ -1082,10 +1078,6 @@ def _same_output(a: Expr, b: Expr) -> bool:
     return a is b or (isinstance(a, Ref) and isinstance(b, Ref) and a.key == b.key)
 
 
-def _is_gapfill(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Anonymous) and node.name.lower() == "time_bucket_gapfill"
-
-
 def _resolve(items: list[tuple[exp.Expression, str]], node: exp.Expression, scope: Scope) -> exp.Expression:
     """A GROUP BY reference: a position (1-based) or an alias (not a column's name) stands for that SELECT item."""
     node = unparen(node)
@@ -1121,12 +1113,12 @@ def _group_by(
         target = unparen(_resolve(items, node, scope))
         if _mentions_aggregate(target):
             raise GroupingError("aggregate functions are not allowed in GROUP BY")
-        bucket = _bucket(scope, target)
+        bucket = bucket_of(scope, target)
         if bucket is not None:
-            if group.time is not None and (group.time != bucket or gapfill != _is_gapfill(target)):
+            if group.time is not None and (group.time != bucket or gapfill != is_gapfill(target)):
                 raise unsupported("GROUP BY two different time buckets", node)
             group.time = bucket
-            gapfill = _is_gapfill(target)
+            gapfill = is_gapfill(target)
             continue
         name = scope.column(target)
         if name is not None and scope.role(name, node) == "tag":
@@ -1143,84 +1135,6 @@ def _group_by(
 def _key_text(node: exp.Expression) -> str:
     """What identifies a GROUP BY expression in the SELECT list, HAVING and ORDER BY."""
     return unparen(node).sql(dialect="postgres")
-
-
-def _is_epoch_of_time(scope: Scope, node: exp.Expression) -> bool:
-    """`extract(epoch from time)`."""
-    return (
-        isinstance(node, exp.Extract) and node.this.name.lower() == "epoch" and scope.column(unparen(node.expression)) == "time"
-    )
-
-
-def _epoch_bucket(scope: Scope, node: exp.Expression) -> TimeGroup | None:
-    """`floor(extract(epoch from time) / N) * N`, the bucket Grafana's $__timeGroup macro writes (N whole
-    seconds), or None. Its value is the bucket's start in epoch seconds."""
-    if not (isinstance(node, exp.Mul) and isinstance(unparen(node.this), exp.Floor)):
-        return None
-    floor = unparen(node.this)
-    quotient = unparen(floor.this)
-    if not (isinstance(quotient, exp.Div) and _is_epoch_of_time(scope, unparen(quotient.this))):
-        return None
-    divisor, factor = unparen(quotient.expression), unparen(node.expression)
-    if not (isinstance(divisor, exp.Literal) and isinstance(factor, exp.Literal)) or divisor.is_string or factor.is_string:
-        return None
-    width = float(divisor.this)
-    if width != float(factor.this) or width <= 0 or width != int(width) or floor.args.get("decimals"):
-        raise unsupported("floor(extract(epoch from time) / N) * N with N other than the same whole number of seconds", node)
-    return TimeGroup(int(width) * 1_000_000_000, 0)
-
-
-def _bucket(scope: Scope, node: exp.Expression) -> TimeGroup | None:
-    """The time grouping of time_bucket / date_bin / date_trunc / Grafana's epoch bucket, or None when `node`
-    is none of them."""
-    epoch_group = _epoch_bucket(scope, node)
-    if epoch_group is not None:
-        return epoch_group
-    if isinstance(node, exp.Anonymous) and node.name.lower() in ("time_bucket", "time_bucket_gapfill"):
-        if len(node.expressions) != 2:
-            raise unsupported(f"{node.name} with other than 2 arguments (width, time)", node)
-        width, source = node.expressions
-        interval = duration(width)
-        return _on_time(scope, node, source, TimeGroup(interval, _TIME_BUCKET_ORIGIN % interval))
-    if isinstance(node, exp.DateBin):
-        extra = [k for k, v in node.args.items() if v and k not in ("this", "expression", "unit", "origin")]
-        if extra:
-            raise unsupported(f"date_bin with {', '.join(extra)}", node)
-        interval = duration(node.this)
-        origin_node = node.args.get("origin") or node.args.get("unit")
-        origin = 0 if origin_node is None else instant(origin_node, scope.now)
-        return _on_time(scope, node, node.expression, TimeGroup(interval, origin % interval))
-    if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)) and _calendar_unit(node) is None:
-        unit = _trunc_unit(node)
-        interval = UNITS.get(unit, UNITS.get(unit.rstrip("s"), 0))
-        if not interval or unit in ("m", "w", "d", "h", "s", "ms", "us", "ns"):
-            raise unsupported(f"date_trunc to {unit or '?'!r} (fixed units up to week)", node)
-        offset = WEEK_OFFSET if interval == 7 * DAY else 0
-        return _on_time(scope, node, node.this, TimeGroup(interval, offset))
-    return None
-
-
-def _trunc_unit(node: exp.Expression) -> str:
-    if node.args.get("zone"):
-        raise unsupported("date_trunc with a time zone (times are UTC)", node)
-    unit_node = node.args.get("unit")
-    return unit_node.name.lower() if isinstance(unit_node, exp.Expression) else ""
-
-
-def _calendar_unit(node: exp.Expression) -> str | None:
-    """The unit of `date_trunc('month' | 'quarter' | 'year' | ..., t)`, a truncation of varying width; None
-    for any other expression."""
-    if not isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
-        return None
-    unit = _trunc_unit(node)
-    unit = CALENDAR_SPELLINGS.get(unit, unit)
-    return unit if unit in CALENDAR_UNITS else None
-
-
-def _on_time(scope: Scope, node: exp.Expression, source: exp.Expression, group: TimeGroup) -> TimeGroup:
-    if scope.column(source) != "time":
-        raise unsupported("a time bucket of something other than the time column", node)
-    return group
 
 
 def aggregation_of(scope: Scope, node: exp.Expression, alias: str | None) -> Aggregation:
