@@ -372,3 +372,16 @@ def test_limit_and_offset_take_constant_expressions_and_null(engine: StorageEngi
     with pytest.raises(QueryError) as caught:
         execute_sql(engine, "SELECT usage FROM cpu LIMIT n")
     assert sqlstate_of(caught.value) == "42P10" and "must not contain variables" in str(caught.value)
+
+
+def test_percentile_disc_answers_a_value_of_the_group(engine: StorageEngine) -> None:
+    # PostgreSQL 15: 0 | -7 | -7 | 12, per host in descending order a 3, b -7, c 12, and text and times too
+    row = execute_sql(engine, "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY usage), percentile_disc(0.25) WITHIN GROUP "
+                              "(ORDER BY n), percentile_disc(0) WITHIN GROUP (ORDER BY n), percentile_disc(1) WITHIN GROUP "
+                              "(ORDER BY n) FROM cpu")
+    assert row.rows == [[0.0, -7, -7, 12]] and [c.name for c in row.columns] == ["percentile_disc"] * 4
+    grouped = execute_sql(engine, "SELECT host, percentile_disc(0.5) WITHIN GROUP (ORDER BY n DESC) FROM cpu GROUP BY host ORDER BY host")
+    assert grouped.rows == [["a", 3], ["b", -7], ["c", 12]]
+    typed = execute_sql(engine, "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY s), percentile_disc(0.5) WITHIN GROUP "
+                                "(ORDER BY time) FROM cpu")
+    assert typed.rows == [["Hello world", BASE + HOUR]] and [c.type for c in typed.columns] == ["string", "timestamp"]

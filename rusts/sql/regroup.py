@@ -49,6 +49,12 @@ def _percentile(values: list[Any], fraction: float) -> Any:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def _percentile_disc(values: list[Any], fraction: float, descending: bool) -> Any:
+    """The first value, in order, at or past `fraction` of the group (PostgreSQL's percentile_disc)."""
+    ordered = sorted(values, reverse=descending)
+    return ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)]
+
+
 def _not_nan(values: list[Any]) -> list[Any]:
     kept = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
     return kept if kept else values  # only NaN: the answer is NaN
@@ -100,6 +106,8 @@ _REDUCE: Final[dict[str, Callable[[list[Any], float], Any]]] = {
     "stddev_pop": lambda v, p: _stddev_pop(v),
     "bool_and": lambda v, p: all(v),
     "bool_or": lambda v, p: any(v),
+    "percentile_disc": lambda v, p: _percentile_disc(v, p / 100.0, False),
+    "percentile_disc_desc": lambda v, p: _percentile_disc(v, p / 100.0, True),
     "sum_distinct": lambda v, p: _sum(list(set(v))),
     "mean_distinct": lambda v, p: _mean(list(set(v))),
     "count": lambda v, p: len(v),

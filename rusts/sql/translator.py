@@ -116,7 +116,9 @@ _ROW_ONLY: Final[dict[type[exp.Expression], str]] = {
     exp.LogicalOr: "bool_or",
 }
 _ROW_ONLY_NAMES: Final = {"var_samp": "var_samp", "var_pop": "var_pop", "stddev_pop": "stddev_pop", "every": "bool_and"}
-ROW_ONLY_FUNCTIONS: Final = frozenset({*_ROW_ONLY.values(), "sum_distinct", "mean_distinct"})
+ROW_ONLY_FUNCTIONS: Final = frozenset(
+    {*_ROW_ONLY.values(), "sum_distinct", "mean_distinct", "percentile_disc", "percentile_disc_desc"}
+)
 _ARITHMETIC: Final[dict[type[exp.Expression], str]] = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
 _COMPARISONS: Final[dict[type[exp.Expression], str]] = {
     exp.EQ: "=", exp.NEQ: "!=", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">=",
@@ -432,6 +434,10 @@ def row_aggregate_type(function: str, kind: str, node: exp.Expression) -> str:
         if kind not in NUMERIC and kind != "unknown":
             raise OperatorTypeError(f"function {function}({shown}) does not exist")
         return "float"
+    if function in ("percentile_disc", "percentile_disc_desc"):  # a value of the group: its type
+        if not (kind in NUMERIC or kind in ("string", "timestamp", "unknown")):
+            raise OperatorTypeError(f"function percentile_disc({shown}) does not exist")
+        return "float" if kind == "numeric" else kind
     function = {"sum_distinct": "sum", "mean_distinct": "mean"}.get(function, function)
     if kind == "unknown":
         return "float" if function in _NUMERIC_ONLY_NAMES else "string"
@@ -1216,17 +1222,21 @@ def needing_rows(refusal: UnsupportedSqlError) -> NeedsRowsError:
     return NeedsRowsError(refusal.construct, refusal.fragment, refusal.line, refusal.column)
 
 
-def _percentile_cont(node: exp.WithinGroup) -> tuple[AggregateFunction, exp.Expression, float]:
+def _percentile_cont(node: exp.WithinGroup) -> tuple[str, exp.Expression, float]:
+    """percentile_cont(p) (interpolated) or percentile_disc(p) (a value of the group) WITHIN GROUP (ORDER BY x)."""
     inner = node.this
     order = node.expression
-    if not isinstance(inner, exp.PercentileCont) or not isinstance(order, exp.Order) or len(order.expressions) != 1:
-        raise unsupported("WITHIN GROUP other than PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY field)", node)
+    discrete = isinstance(inner, exp.PercentileDisc)
+    if not isinstance(inner, (exp.PercentileCont, exp.PercentileDisc)) or not isinstance(order, exp.Order) or len(order.expressions) != 1:
+        raise unsupported("WITHIN GROUP other than PERCENTILE_CONT/PERCENTILE_DISC(p) WITHIN GROUP (ORDER BY x)", node)
     ordered = order.expressions[0]
     p = literal(inner.this)
     if not isinstance(p, (int, float)) or isinstance(p, bool):
         raise unsupported("PERCENTILE_CONT of other than a constant fraction", node)
     if not 0.0 <= p <= 1.0:
         raise OutOfRangeError(f"percentile value {p:g} is not between 0 and 1")
+    if discrete:
+        return ("percentile_disc_desc" if ordered.args.get("desc") else "percentile_disc"), ordered.this, float(p) * 100.0
     fraction = 1.0 - float(p) if ordered.args.get("desc") else float(p)  # the same rank counted from the top
     return "percentile", ordered.this, fraction * 100.0
 
