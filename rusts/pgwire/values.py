@@ -276,10 +276,10 @@ def _array_literal(values: list[object]) -> str:
             text = timestamp_text(int(value))
         elif isinstance(value, bool):
             text = "t" if value else "f"
-        elif isinstance(value, float) and not math.isfinite(value):
-            text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        elif isinstance(value, float):
+            text = float_text(value)  # NaN and Infinity as PostgreSQL spells them
         else:
-            text = repr(value) if isinstance(value, (int, float)) else str(value)
+            text = str(value)
         parts.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
     return "'{" + ",".join(parts).replace("'", "''") + "}'"
 
@@ -294,8 +294,7 @@ class Interval(str):
 
 def _non_finite(value: float) -> str:
     """NaN or an infinity as PostgreSQL spells it, typed (a bare 'NaN' would be text)."""
-    text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return f"'{text}'::float8"
+    return f"'{float_text(value)}'::float8"
 
 
 def literal(value: object, oid: int, number: int) -> str:

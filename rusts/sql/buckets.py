@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from rusts.query.model import TimeGroup
 from rusts.sql.nodes import Scope, duration, instant, unparen, unsupported
-from rusts.sql.times import CALENDAR_SPELLINGS, CALENDAR_UNITS, DAY, UNITS, WEEK_OFFSET
+from rusts.sql.times import calendar_name, fixed_width
 
 # TimescaleDB aligns time_bucket to 2000-01-03 (a Monday), which matters for widths not dividing a day.
 _TIME_BUCKET_ORIGIN: Final = 946_857_600 * 1_000_000_000
@@ -70,11 +70,10 @@ def bucket_of(scope: Scope, node: exp.Expression) -> TimeGroup | None:
         return _on_time(scope, node, node.expression, TimeGroup(interval, origin % interval))
     if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)) and calendar_unit(node) is None:
         unit = _trunc_unit(node)
-        interval = UNITS.get(unit, UNITS.get(unit.rstrip("s"), 0))
-        if not interval or unit in ("m", "w", "d", "h", "s", "ms", "us", "ns"):
+        fixed = fixed_width(unit)
+        if fixed is None:
             raise unsupported(f"date_trunc to {unit or '?'!r} (fixed units up to week)", node)
-        offset = WEEK_OFFSET if interval == 7 * DAY else 0
-        return _on_time(scope, node, node.this, TimeGroup(interval, offset))
+        return _on_time(scope, node, node.this, TimeGroup(*fixed))
     return None
 
 
@@ -90,9 +89,7 @@ def calendar_unit(node: exp.Expression) -> str | None:
     for any other expression."""
     if not isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
         return None
-    unit = _trunc_unit(node)
-    unit = CALENDAR_SPELLINGS.get(unit, unit)
-    return unit if unit in CALENDAR_UNITS else None
+    return calendar_name(_trunc_unit(node))
 
 
 def _on_time(scope: Scope, node: exp.Expression, source: exp.Expression, group: TimeGroup) -> TimeGroup:

@@ -29,7 +29,7 @@ from rusts.core.pgtext import float_text, timestamp_text
 from rusts.sql.errors import DatatypeMismatchError, OperatorTypeError, OutOfRangeError, SqlError
 from rusts.sql.expressions import I64_MAX, NUMERIC, PG_TYPE_NAMES, Compare, Const, EpochSeconds, Expr, Ref, comparable
 from rusts.sql.nodes import unsupported
-from rusts.sql.times import DAY, calendar_start
+from rusts.sql.times import DAY, calendar_start, floor_to
 
 Translate = Callable[[exp.Expression], Expr]
 # (other, expr): expr read as other's type when expr is an untyped constant (the translator's rule)
@@ -536,7 +536,8 @@ def common_type(what: str, args: list[Expr], adapt: Adapt) -> tuple[str, list[Ex
     raise DatatypeMismatchError(f"{what} types {PG_TYPE_NAMES.get(first, first)} and {PG_TYPE_NAMES.get(second, second)} cannot be matched")
 
 
-def _boolean(what: str, condition: Expr) -> Expr:
+def boolean_argument(what: str, condition: Expr) -> Expr:
+    """`condition`, checked to be a boolean (or NULL): PostgreSQL's 42804 for WHERE, HAVING, FILTER, CASE/WHEN."""
     if condition.type not in ("boolean", "unknown"):
         raise DatatypeMismatchError(f"argument of {what} must be type boolean, not type {PG_TYPE_NAMES.get(condition.type, condition.type)}")
     return condition
@@ -548,7 +549,7 @@ def _case(node: exp.Case, expr: Translate, adapt: Adapt) -> Expr:
     results: list[Expr] = []
     for branch in node.args.get("ifs") or []:
         if subject is None:
-            conditions.append(_boolean("CASE/WHEN", expr(branch.this)))
+            conditions.append(boolean_argument("CASE/WHEN", expr(branch.this)))
         else:
             left, right = expr(subject), expr(branch.this)
             conditions.append(Compare("=", adapt(right, left), adapt(left, right)))
@@ -641,7 +642,7 @@ def calendar_trunc(moment: Expr, unit: str) -> Expr:
 
 def fixed_trunc(moment: Expr, interval: int, offset: int) -> Expr:
     """A time bucket (time_bucket, date_bin, date_trunc to a fixed unit) of each row's time, outside GROUP BY."""
-    return Call("timestamp", lambda v: offset + (int(v[0]) - offset) // interval * interval, [moment])
+    return Call("timestamp", lambda v: floor_to(int(v[0]), interval, offset), [moment])
 
 
 def _to_timestamp(v: list[Any]) -> int:

@@ -24,6 +24,7 @@ from typing import Any, Final
 from rusts.query.errors import SumOutOfRangeError
 from rusts.query.model import Column, QueryResult, TimeGroup
 from rusts.sql.expressions import I64_MAX, I64_MIN, Expr
+from rusts.sql.times import floor_to
 
 
 class RowAggregate:
@@ -151,7 +152,7 @@ class Regroup:
             if keys:
                 key += tuple(expression.value(row) for expression in keys)
             if bucketed is not None:
-                key += (bucketed.offset + (row[0] - bucketed.offset) // bucketed.interval * bucketed.interval,)
+                key += (floor_to(row[0], bucketed.interval, bucketed.offset),)
             groups.setdefault(key, []).append(row)
         if not groups and not self.tag_indexes and not keys and bucketed is None:
             groups[()] = []  # an aggregate without GROUP BY answers one row, even over no rows

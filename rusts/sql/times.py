@@ -108,13 +108,30 @@ def calendar_start(ns: int, unit: str) -> int:
     return (start - _NAIVE_EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def truncate(ns: int, unit: str) -> int | None:
-    """date_trunc(unit, ns) in UTC, or None for a unit date_trunc does not take."""
+def calendar_name(unit: str) -> str | None:
+    """The calendar unit (month, quarter, year ...) a date_trunc unit spells, or None for any other."""
     unit = CALENDAR_SPELLINGS.get(unit, unit)
-    if unit in CALENDAR_UNITS:
-        return calendar_start(ns, unit)
+    return unit if unit in CALENDAR_UNITS else None
+
+
+def fixed_width(unit: str) -> tuple[int, int] | None:
+    """(width, offset) in ns of date_trunc to a fixed unit up to a week (weeks start on Monday), or None.
+    date_trunc takes words, not the abbreviations intervals take ('m', 'h')."""
     width = UNITS.get(unit, UNITS.get(unit.rstrip("s"), 0))
     if not width or unit in ("m", "w", "d", "h", "s", "ms", "us", "ns"):
         return None
-    offset = WEEK_OFFSET if width == 7 * DAY else 0
+    return width, WEEK_OFFSET if width == 7 * DAY else 0
+
+
+def floor_to(ns: int, width: int, offset: int) -> int:
+    """The start of the window of `width` ns (windows start at `offset` modulo width) holding `ns`."""
     return offset + (ns - offset) // width * width
+
+
+def truncate(ns: int, unit: str) -> int | None:
+    """date_trunc(unit, ns) in UTC, or None for a unit date_trunc does not take."""
+    calendar = calendar_name(unit)
+    if calendar is not None:
+        return calendar_start(ns, calendar)
+    fixed = fixed_width(unit)
+    return None if fixed is None else floor_to(ns, *fixed)

@@ -70,7 +70,7 @@ from rusts.sql.expressions import (
     output_type,
 )
 from rusts.sql.functions import (
-    boolean_integer, calendar_trunc, cast_text, fit_text, fixed_trunc, is_boolean, not_distinct, round_to,
+    boolean_argument, boolean_integer, calendar_trunc, cast_text, fit_text, fixed_trunc, is_boolean, not_distinct, round_to,
     start_of_day, translate_call,
 )
 from rusts.sql.functions import default_name as function_name
@@ -575,8 +575,8 @@ class _Select:
         """An aggregate of the row path: of any row expression, over the rows where `condition`
         (FILTER (WHERE ...)) is true (rusts.sql.regroup)."""
         assert self.rows is not None
-        if condition is not None and condition.type not in ("boolean", "unknown"):
-            raise DatatypeMismatchError(f"argument of FILTER must be type boolean, not type {PG_TYPE_NAMES[condition.type]}")
+        if condition is not None:
+            boolean_argument("FILTER", condition)
         function, argument_node, p = aggregate_parts(node)
         if argument_node is not None and _mentions_aggregate(argument_node):
             raise unsupported("an aggregate inside an aggregate", node)
@@ -691,7 +691,6 @@ class _Select:
             text = cast_text(self.expr(node.this))
             return text if not modifiers else fit_text(text, modifiers[0], padded=target == exp.DataType.Type.CHAR)
         if target in TIMESTAMP_TYPES:
-            operand = unparen(node.this)
             if not isinstance(operand, exp.Literal):
                 moment = self.expr(operand)
                 if moment.type == "timestamp":
@@ -822,6 +821,14 @@ def translate_select(
             raise refusal from None
 
 
+def _select_items(select: exp.Select) -> list[tuple[exp.Expression, str]]:
+    """Each SELECT-list item without its alias, and the alias ("" for none)."""
+    return [
+        (unparen(n.this if isinstance(n, exp.Alias) else n), n.alias if isinstance(n, exp.Alias) else "")
+        for n in select.expressions
+    ]
+
+
 def _translate_without_from(select: exp.Select, now: int) -> Translation:
     """A SELECT of constants and functions without FROM (`SELECT 1`, `SELECT round(2.5)`, `SELECT now()`,
     `SELECT 'a' || 'b' WHERE false`): one row (or none), computed without reading anything."""
@@ -839,8 +846,7 @@ def _translate_without_from(select: exp.Select, now: int) -> Translation:
     built = _Select(scope, None, False, False)
     outputs: list[Expr] = []
     names: list[str] = []
-    for item in select.expressions:
-        node, alias = unparen(item.this if isinstance(item, exp.Alias) else item), item.alias if isinstance(item, exp.Alias) else ""
+    for node, alias in _select_items(select):
         if isinstance(node, exp.Star):
             raise SqlSyntaxError("SELECT * with no tables specified is not valid")
         if _mentions_aggregate(node):
@@ -852,10 +858,7 @@ def _translate_without_from(select: exp.Select, now: int) -> Translation:
     translation.empty = [[]]
     where = select.args.get("where")
     if where is not None:
-        condition = built.expr(where.this)
-        if condition.type not in ("boolean", "unknown"):
-            raise DatatypeMismatchError(f"argument of WHERE must be type boolean, not type {PG_TYPE_NAMES[condition.type]}")
-        translation.residual = condition
+        translation.residual = boolean_argument("WHERE", built.expr(where.this))
     translation.order = _order_keys(built, select.args.get("order"), outputs, names)
     translation.limit, translation.offset = _paging(select)
     return translation
@@ -870,10 +873,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
         select.set("distinct", None)
     _check_shape(select)
     scope = select_scope(engine, select, now)
-    items = [
-        (unparen(n.this if isinstance(n, exp.Alias) else n), n.alias if isinstance(n, exp.Alias) else "")
-        for n in select.expressions
-    ]
+    items = _select_items(select)
     group, gapfill, group_keys = _group_by(scope, select, items, row_path)
     having_clause = select.args.get("having")
     order_clause = select.args.get("order")
@@ -907,9 +907,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     if having_clause is not None:
         if not aggregating:
             raise unsupported("HAVING without GROUP BY or an aggregate", having_clause)
-        having = built.expr(having_clause.this)
-        if having.type not in ("boolean", "unknown"):
-            raise DatatypeMismatchError(f"argument of HAVING must be type boolean, not type {PG_TYPE_NAMES[having.type]}")
+        having = boolean_argument("HAVING", built.expr(having_clause.this))
     order = _order_keys(built, order_clause, outputs, names)
     firsts = [_output_or_expr(built, unparen(node), outputs, names, "SELECT DISTINCT ON") for node in distinct_on]
     if aggregating and not built.aggregations:
@@ -996,9 +994,7 @@ def _residual(built: _Select, terms: list[tuple[exp.Expression, UnsupportedSqlEr
             condition = built.expr(term)
         except UnsupportedSqlError:
             raise refusal from None
-        if condition.type not in ("boolean", "unknown"):
-            raise DatatypeMismatchError(f"argument of WHERE must be type boolean, not type {PG_TYPE_NAMES[condition.type]}")
-        conditions.append(condition)
+        conditions.append(boolean_argument("WHERE", condition))
     if not conditions:
         return None
     return conditions[0] if len(conditions) == 1 else Logic(True, conditions)
