@@ -81,7 +81,7 @@ def test_a_cluster_section_in_rusts_yml_is_checked_like_cluster_toml(
     [
         ("  shard_count: 3\n", "  shard_count: 3\n  replicas: 2\n",
          "cluster.replicas: unknown key; expected one of: node_id, cluster_name, replication_mode, replication_factor, "
-         "shard_count, sharding_strategy, shard_window_secs, max_hint_bytes_per_peer, nodes"),
+         "shard_count, sharding_strategy, shard_window_secs, max_hint_bytes_per_peer, anti_entropy_quiet_secs, nodes"),
         ("shards: [1], replica", "shard: [1], replica",
          "cluster.nodes[1].shard: unknown key; expected one of: id, address, shards, replica_shards"),
         ("shards: [1]", "shards: [7]", "cluster.nodes[1].shards: shard 7 is out of range: shard_count is 3 (shards 0 to 2)"),

@@ -27,6 +27,9 @@
     GET  /internal/fingerprint?shard=N[&timeout=T]  {"points": {measurement: rows}, "digest": hex} of this
                                                copy; T seconds at most (default server.request_timeout, up
                                                to an hour: a repair reads whole shards)
+         [&measurement=M&start=S&end=E]        of M's points in [S, E) only (rusts.cluster.checksum)
+    GET  /internal/points?shard=N&measurement=M&start=S&end=E[&timeout=T]  msgpack CopyPoints: this copy's
+                                               points of M in [S, E), for a convergence merge
     GET  /cluster/status                       nodes, health, shards, pending hints (rusts.cluster.status)
     POST /cluster/resync-done?node=ID          an operator says node ID's copies were brought up to date:
                                                this node drops its resync mark for it; 204, 404 when none
@@ -61,13 +64,14 @@ from rusts.cluster.deletes import DeleteBodyError
 from rusts.cluster.handoff import HintStoreFullError
 from rusts.cluster.node import LAYOUT_HEADER, REPAIR_TIMEOUT_SECS, STATUS_INSUFFICIENT_STORAGE, ClusterNode, HintsRequestError
 from rusts.cluster.repair import RepairError
+from rusts.core.types import I64_MAX, I64_MIN
 from rusts.query.model import parse_query
 
 INTERNAL_PATHS = frozenset(
     {
         "/internal/write", "/internal/delete", "/internal/hints", "/internal/state", "/internal/written",
         "/internal/deleted", "/internal/changed", "/internal/query", "/internal/schema", "/internal/fingerprint",
-        "/internal/repair",
+        "/internal/points", "/internal/repair",
     }
 )
 
@@ -232,15 +236,39 @@ async def announce_schema(request: Request[Any, Any, State]) -> Response[Any]:
 
 
 @get("/internal/fingerprint")
-async def internal_fingerprint(state: State, shard: int, timeout: float | None = None) -> Response[Any]:
-    """Points per measurement and a digest of this node's copy of a shard. `timeout` (seconds, at most
-    REPAIR_TIMEOUT_SECS; default server.request_timeout): a repair reads whole shards."""
+async def internal_fingerprint(
+    state: State, shard: int, timeout: float | None = None, measurement: str | None = None, start: int = I64_MIN,
+    end: int = I64_MAX,
+) -> Response[Any]:
+    """Points per measurement and a digest of this node's copy of a shard, or of one measurement's
+    points in [start, end). `timeout` (seconds, at most REPAIR_TIMEOUT_SECS; default
+    server.request_timeout): a repair reads whole shards."""
     node = _node(state)
     if node is None:
         return _not_ready()
-    budget: float = state.request_timeout if timeout is None else min(max(timeout, 0.001), REPAIR_TIMEOUT_SECS)
-    found = await run_blocking(budget, "the fingerprint", "it was cancelled", node.internal_fingerprint, shard, budget)
+    budget = _patience(state, timeout)
+    found = await run_blocking(
+        budget, "the fingerprint", "it was cancelled", node.internal_fingerprint, shard, budget, measurement, start, end
+    )
     return Response(msgspec.to_builtins(found))
+
+
+@get("/internal/points")
+async def internal_points(
+    state: State, shard: int, measurement: str, start: int, end: int, timeout: float | None = None
+) -> Response[Any]:
+    """This node's points of one measurement's range of a shard (msgpack CopyPoints)."""
+    node = _node(state)
+    if node is None:
+        return _not_ready()
+    budget = _patience(state, timeout)
+    found = await run_blocking(budget, "the points", "it was cancelled", node.internal_points, shard, measurement, start, end, budget)
+    return Response(found, media_type="application/msgpack")
+
+
+def _patience(state: State, timeout: float | None) -> float:
+    """A reading of a whole copy or range may take up to REPAIR_TIMEOUT_SECS when the caller says so."""
+    return float(state.request_timeout) if timeout is None else min(max(timeout, 0.001), REPAIR_TIMEOUT_SECS)
 
 
 @get("/cluster/status")
@@ -287,6 +315,6 @@ async def internal_repair(request: Request[Any, Any, State], node: str, shard: i
 
 HANDLERS = [
     internal_write, internal_delete, keep_hints, node_state, written, deleted, changed, internal_query, internal_schema,
-    announce_schema, internal_fingerprint, status, resync_done, repair, internal_repair,
+    announce_schema, internal_fingerprint, internal_points, status, resync_done, repair, internal_repair,
 ]
 

@@ -17,11 +17,15 @@ The keys are exactly the seed's:
     replica_shards = [4, 5, 6, 7]      # shards it keeps a replica of (default: none)
 
     max_hint_bytes_per_peer = 1073741824   # optional, this node's own: the hinted handoff bound
+    anti_entropy_quiet_secs = 10           # optional, this node's own: rusts.cluster.convergence
 
 `shard_window_secs` is the one key the seed leaves unnamed (it says ByTime maps
 a time window to a shard): required with ByTime, refused with the others.
 `max_hint_bytes_per_peer` (default 1 GiB) bounds the hints this node keeps for
 one peer (rusts.cluster.handoff); like node_id it may differ between nodes.
+`anti_entropy_quiet_secs` (default 10) is how long a range that took an
+overwrite must see no other before its copies are compared
+(rusts.cluster.convergence); it too may differ between nodes.
 
 Checks beyond the types: node ids and addresses unique, node_id names a node,
 every shard 0..shard_count-1 has exactly one owner and exactly
@@ -55,6 +59,7 @@ ShardNumber = Annotated[int, msgspec.Meta(ge=0)]
 MAX_SHARDS = 65536
 ShardCount = Annotated[int, msgspec.Meta(ge=1, le=MAX_SHARDS)]
 DEFAULT_MAX_HINT_BYTES = 1 << 30
+DEFAULT_QUIET_SECS = 10
 _ADDRESS = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})$")
 
 
@@ -90,6 +95,7 @@ class ClusterConfig(_Section, frozen=True, kw_only=True):
     sharding_strategy: ShardingStrategy
     shard_window_secs: Positive | None = None
     max_hint_bytes_per_peer: Positive = DEFAULT_MAX_HINT_BYTES
+    anti_entropy_quiet_secs: Positive = DEFAULT_QUIET_SECS
     nodes: list[NodeConfig]
 
     def node(self, node_id: str) -> NodeConfig:
@@ -204,6 +210,7 @@ _EXPECTATIONS = {
     "replication_factor": "an integer >= 1",
     "shard_count": f"an integer from 1 to {MAX_SHARDS}",
     "shard_window_secs": "an integer >= 1 (seconds)",
+    "anti_entropy_quiet_secs": "an integer >= 1 (seconds)",
     "shards": "a list of shard numbers (integers >= 0)",
     "replica_shards": "a list of shard numbers (integers >= 0)",
     "nodes": "[[nodes]] entries",

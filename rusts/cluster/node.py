@@ -83,9 +83,10 @@ import msgspec
 import numpy as np
 
 from rusts.aggregation.continuous import registry_if_any
-from rusts.cluster.checksum import ShardFingerprint, fingerprint
+from rusts.cluster.checksum import ShardFingerprint, fingerprint, range_fingerprint
 from rusts.cluster.client import ClientPool, NodeClient, Outcome, Peer
-from rusts.cluster.config import DEFAULT_MAX_HINT_BYTES, ClusterConfig
+from rusts.cluster.config import DEFAULT_MAX_HINT_BYTES, DEFAULT_QUIET_SECS, ClusterConfig
+from rusts.cluster.convergence import Converger, copy_points
 from rusts.cluster.deletes import ShardDelete, apply_delete, decode_delete, delete_of_keys, drop_of, encode_delete
 from rusts.cluster.handoff import DELETE_KIND, Hint, HintStore, HintStoreFullError
 from rusts.cluster.membership import HealthTracker, StaticMembership
@@ -116,7 +117,9 @@ def layout_of(config: ClusterConfig) -> str:
     """`<cluster_name>/<digest>` of everything in cluster.toml but this node's own settings (node_id, the
     hint bound): equal on every node of one cluster, different as soon as two nodes disagree about nodes,
     shards, mode or sharding."""
-    shape = msgspec.structs.replace(config, node_id="", max_hint_bytes_per_peer=DEFAULT_MAX_HINT_BYTES)
+    shape = msgspec.structs.replace(
+        config, node_id="", max_hint_bytes_per_peer=DEFAULT_MAX_HINT_BYTES, anti_entropy_quiet_secs=DEFAULT_QUIET_SECS
+    )
     return f"{config.cluster_name}/{hashlib.blake2b(msgspec.json.encode(shape), digest_size=8).hexdigest()}"
 
 _log = logging.getLogger("rusts.cluster")
@@ -251,6 +254,7 @@ class ClusterNode:
         self._schema_lock = threading.Lock()
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
+        self.converger: Converger | None = None
 
     # ---- life ----
 
@@ -271,6 +275,11 @@ class ClusterNode:
         self.front = front
         self._loop = threading.Thread(target=self._background, name="rusts-cluster", daemon=True)
         self._loop.start()
+        self.converger = Converger(
+            self.node_id, self.sharding, self.shards, lambda node_id: self._repair_clients()[node_id], self.converging_ready,
+            self._tell_converged, self.config.anti_entropy_quiet_secs, self.interval,
+        )
+        self.converger.start()
         return front
 
     def close(self) -> None:
@@ -278,6 +287,8 @@ class ClusterNode:
         self._stop.set()
         if self._loop is not None:
             self._loop.join()
+        if self.converger is not None:
+            self.converger.close()
         self.replicator.close()
         self.queries.close()
         self._announcer.shutdown(wait=True)
@@ -779,9 +790,32 @@ class ClusterNode:
         """POST /internal/query: this shard's partial answer (msgpack)."""
         return encode_partial(partial_answer(self.shard_engine(shard), query, timeout))
 
-    def internal_fingerprint(self, shard: int, timeout: float | None) -> ShardFingerprint:
-        """GET /internal/fingerprint: points per measurement and a digest of this node's copy of `shard`."""
-        return fingerprint(self.shard_engine(shard), timeout)
+    def internal_fingerprint(
+        self, shard: int, timeout: float | None, measurement: str | None = None, start: int = I64_MIN, end: int = I64_MAX
+    ) -> ShardFingerprint:
+        """GET /internal/fingerprint: points per measurement and a digest of this node's copy of `shard`,
+        or of one measurement's points in [start, end) (rusts.cluster.checksum.range_fingerprint)."""
+        if measurement is None:
+            return fingerprint(self.shard_engine(shard), timeout)
+        return range_fingerprint(self.shard_engine(shard), measurement, start, end, timeout)
+
+    def internal_points(self, shard: int, measurement: str, start: int, end: int, timeout: float | None) -> bytes:
+        """GET /internal/points: this node's points of `measurement` in [start, end) of `shard` (msgpack CopyPoints)."""
+        return msgspec.msgpack.encode(copy_points(self.shard_engine(shard), measurement, start, end, timeout))
+
+    def converging_ready(self, node_id: str) -> bool:
+        """Whether copies on `node_id` may be compared now (rusts.cluster.convergence): it answers and, as
+        far as this node knows, misses nothing, not even hints other nodes keep for it."""
+        if node_id == self.node_id:
+            return not self.hinted_elsewhere(node_id) and not self._marked_elsewhere(node_id)
+        return self.up_to_date(node_id)
+
+    def _tell_converged(self, measurement: str, times: list[int]) -> None:
+        """A merge changed these points: tell the continuous aggregates as a write would."""
+        touched = {measurement: times}
+        self._remember(touched)
+        if measurement in self._sources_anywhere():
+            self._tell_written(touched)
 
     def repair(self, target: str) -> RepairReport:
         """POST /cluster/repair: make every copy `target` holds equal to a live copy elsewhere
@@ -841,7 +875,10 @@ class ClusterNode:
 
     def status(self) -> bytes:
         """GET /cluster/status (JSON)."""
-        return encode_status(cluster_status(self.config, self.membership, self.health, self.hints))
+        status = cluster_status(self.config, self.membership, self.health, self.hints)
+        if self.converger is not None:
+            status.convergence = self.converger.status()
+        return encode_status(status)
 
     def refresh_schema(self) -> bool:
         """Absorb what this node's shards and every answering peer know; whether anything was new."""

@@ -28,7 +28,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 import numpy as np
 
-from rusts.cluster.checksum import ShardFingerprint, fingerprint
+from rusts.cluster.checksum import ROWS_PER_READ, Point, ShardFingerprint, fingerprint
 from rusts.cluster.client import Outcome, Peer
 from rusts.cluster.deletes import drop_of, encode_delete
 from rusts.core.errors import RustsError
@@ -41,7 +41,6 @@ from rusts.storage.wal_batches import format_lines
 
 # Line protocol sent to the target in one request at most (the server's max_body_size is 25 MiB).
 BODY_BYTES: Final = 4 * 1024 * 1024
-ROWS_PER_READ: Final = 50_000
 
 Answer = TypeVar("Answer")
 
@@ -139,21 +138,44 @@ def _write_batches(
     width = len(tags)
     for row in rows:
         by_series.setdefault(tuple(row[1 : 1 + width]), []).append(row)
+    kind_of = dict(zip(fields, kinds))
     out: list[WriteBatch] = []
     for values, series_rows in by_series.items():
         series_tags = [(key, value) for key, value in zip(tags, values) if value is not None]
-        columns: dict[str, Column] = {}
-        for offset, (name, kind) in enumerate(zip(fields, kinds), start=1 + width):
-            cells = [row[offset] for row in series_rows]
-            present = np.array([cell is not None for cell in cells], dtype=np.bool_)
-            if not present.any():
-                continue
-            if kind == KIND_STRING:
-                data: Any = ["" if cell is None else cell for cell in cells]
-            else:
-                zero = False if kind == KIND_BOOLEAN else 0
-                data = np.array([zero if cell is None else cell for cell in cells], dtype=NUMPY_DTYPES[kind])
-            columns[name] = Column(kind, data, None if present.all() else present)
-        times = np.array([row[0] for row in series_rows], dtype=np.int64)
-        out.append(WriteBatch(measurement, series_tags, times, columns))
+        cells = {name: [row[offset] for row in series_rows] for offset, name in enumerate(fields, start=1 + width)}
+        out.append(series_batch(measurement, series_tags, [row[0] for row in series_rows], cells, kind_of))
     return out
+
+
+def batches_of_points(measurement: str, points: list[Point], kinds: dict[str, int]) -> list[WriteBatch]:
+    """Points (rusts.cluster.checksum) of one measurement as one WriteBatch per series; `kinds`
+    gives every field's kind."""
+    by_series: dict[tuple[tuple[str, str], ...], list[Point]] = {}
+    for point in points:
+        by_series.setdefault(tuple(point[1]), []).append(point)
+    out: list[WriteBatch] = []
+    for tags, series in by_series.items():
+        names = sorted({name for _, _, fields in series for name in fields})
+        cells = {name: [fields.get(name) for _, _, fields in series] for name in names}
+        out.append(series_batch(measurement, list(tags), [at for at, _, _ in series], cells, kinds))
+    return out
+
+
+def series_batch(
+    measurement: str, tags: list[tuple[str, str]], times: list[int], cells: dict[str, list[Any]], kinds: dict[str, int]
+) -> WriteBatch:
+    """One series' points as a WriteBatch: per field its values at `times` (None where absent);
+    a field without any value is left out."""
+    columns: dict[str, Column] = {}
+    for name, values in cells.items():
+        present = np.array([cell is not None for cell in values], dtype=np.bool_)
+        if not present.any():
+            continue
+        kind = kinds[name]
+        if kind == KIND_STRING:
+            data: Any = ["" if cell is None else cell for cell in values]
+        else:
+            zero = False if kind == KIND_BOOLEAN else 0
+            data = np.array([zero if cell is None else cell for cell in values], dtype=NUMPY_DTYPES[kind])
+        columns[name] = Column(kind, data, None if present.all() else present)
+    return WriteBatch(measurement, tags, np.array(times, dtype=np.int64), columns)

@@ -10,7 +10,9 @@ Example (JSON):
                 "shards": [8, 9], "replica_shards": [0, 1], "pending_hints": 12,
                 "pending_hint_bytes": 40960, "oldest_hint_accepted": 1763999000.25,
                 "resync_needed": [8]}, ...],
-     "shards_without_a_healthy_holder": [8]}
+     "shards_without_a_healthy_holder": [8],
+     "convergence": {"dirty_windows": 0, "ranges_checked": 12, "ranges_repaired": 1,
+                     "points_repaired": 3, "last_error": ""}}
 
 This node reports itself "up". Pending hints are those this node holds for
 each peer (a write or delete that peer missed, coordinated here or handed here
@@ -18,12 +20,14 @@ by the coordinator because this node is the peer's hint keeper), and when the
 oldest of them was accepted (Unix seconds);
 `resync_needed` the shards of that peer that missed something this node could
 not hint (its hint store was at its bound, rusts.cluster.handoff): hints alone
-will not make those copies equal again.
+will not make those copies equal again. `convergence` is what this node's
+anti-entropy did since it started (rusts.cluster.convergence).
 """
 
 import msgspec
 
 from rusts.cluster.config import ClusterConfig
+from rusts.cluster.convergence import ConvergenceStats
 from rusts.cluster.handoff import HintStore
 from rusts.cluster.membership import HealthTracker, Membership
 
@@ -53,6 +57,7 @@ class ClusterStatus(msgspec.Struct):
     membership_version: int
     nodes: list[NodeStatus]
     shards_without_a_healthy_holder: list[int]
+    convergence: ConvergenceStats = msgspec.field(default_factory=ConvergenceStats)
 
 
 def cluster_status(config: ClusterConfig, membership: Membership, health: HealthTracker, hints: HintStore) -> ClusterStatus:

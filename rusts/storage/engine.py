@@ -279,6 +279,10 @@ class StorageEngine:
         self.write_listeners: list[Callable[[int, list[tuple[str, Any]]], None]] = []
         # Called after each durable delete with (series ids, start, end) unless the caller says not to.
         self.delete_listeners: list[Callable[[list[int], int, int], None]] = []
+        # Cluster mode, on a shard engine: called after each write, under the write lock, with the
+        # measurement, series id, lowest and highest time of each series the write stored points of
+        # (rusts.cluster.convergence.OverwriteWatch finds overwrites this way). None elsewhere.
+        self.overwrite_watch: Callable[[list[str], list[int], list[int], list[int]], None] | None = None
         # Cluster mode: when set, write_line_protocol hands every body to it (the coordinator splits it
         # by shard and replicates it) instead of storing it here, and rusts.query.executor hands every
         # query to `query_router` (an object with execute/execute_batches, see executor.QueryRouter).
@@ -574,6 +578,11 @@ class StorageEngine:
                     sequence = self._wal.append(payload)
                 self._add_fields(new_fields)
                 self.memtable.write(accepted, sequence)
+                if self.overwrite_watch is not None:
+                    self.overwrite_watch(
+                        measurements, [data.series_id for data in accepted],
+                        [int(data.timestamps.min()) for data in accepted], [int(data.timestamps.max()) for data in accepted],
+                    )
                 # Under the write lock, so listeners see writes in sequence order.
                 for listener in self.write_listeners:
                     listener(sequence, [(m, data.timestamps) for m, data in zip(measurements, accepted)])
@@ -621,6 +630,12 @@ class StorageEngine:
             if new_fields:
                 self._add_fields({measurement: new_fields})
             self.memtable.write_rows(np.repeat(ids, table.rows), table.times, table.fields, sequence)
+            if self.overwrite_watch is not None and len(ids):
+                starts = np.concatenate(([0], np.cumsum(table.rows)[:-1]))
+                self.overwrite_watch(
+                    [measurement] * len(ids), ids.tolist(),
+                    np.minimum.reduceat(table.times, starts).tolist(), np.maximum.reduceat(table.times, starts).tolist(),
+                )
             for listener in self.write_listeners:
                 listener(sequence, [(measurement, table.times)])
         return self._written(WriteResult(len(table), len(table) * len(table.fields), [], sequence))
