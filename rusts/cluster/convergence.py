@@ -64,6 +64,7 @@ WINDOW_NS: Final = 600 * NANOS_PER_SECOND  # a dirty mark covers the 10-minute w
 ROWS_PER_MERGE: Final = 50_000  # a range whose copies hold more is split before its points are read
 WIDE_WINDOWS: Final = 10_000  # a mark spanning more windows is kept as one range
 MAX_WATCHED_SERIES: Final = 2_000_000  # the watch forgets every series past this many (about 200 MB)
+CLOSE_WAIT_SECS: Final = 10.0
 
 _log = logging.getLogger("rusts.cluster")
 
@@ -204,17 +205,17 @@ def missing_from(merged: dict[PointKey, dict[str, Any]], points: list[Point]) ->
 class Converger:
     """This node's side of convergence: a thread checking the quiet dirty ranges of its shards.
 
-    `engines`: this node's shard engines, each with its OverwriteWatch set; `peer(node_id)`: a client
-    for reading copies (one patient enough to read a range); `ready(node_id)`: whether a holder
-    answers and misses nothing; `tell(measurement, times)`: the continuous aggregates' notice of
-    points a merge changed."""
+    `engines`: this node's shard engines; each shard with more than one holder gets an OverwriteWatch.
+    `peers`: a client per peer for this thread alone (patient enough to read a range; closed by
+    `close`); `ready(node_id)`: whether a holder answers and misses nothing; `tell(measurement,
+    times)`: the continuous aggregates' notice of points a merge changed."""
 
     def __init__(
         self,
         node_id: str,
         sharding: Sharding,
         engines: dict[int, StorageEngine],
-        peer: Callable[[str], Peer],
+        peers: dict[str, Peer],
         ready: Callable[[str], bool],
         tell: Callable[[str, list[int]], None],
         quiet_secs: float,
@@ -225,11 +226,13 @@ class Converger:
         self.engines = engines
         self.watches: dict[int, OverwriteWatch] = {}
         for shard, engine in engines.items():
+            if len(sharding.owners(shard)) < 2:
+                continue  # one copy: nothing to compare it with
             watch = OverwriteWatch()
             engine.overwrite_watch = watch.seen
             engine.delete_listeners.append(watch.deleted)
             self.watches[shard] = watch
-        self._peer = peer
+        self._peers = peers
         self._ready = ready
         self._tell = tell
         self.quiet_secs = quiet_secs
@@ -243,9 +246,13 @@ class Converger:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop the thread: it ends after its current request (a peer that stopped answering is given
+        up on at the clients' timeout; the thread is a daemon, so shutting down does not wait that long)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout=CLOSE_WAIT_SECS)
+        for peer in self._peers.values():
+            peer.close()
 
     def status(self) -> ConvergenceStats:
         dirty = sum(watch.dirty_windows() for watch in self.watches.values())
@@ -317,14 +324,14 @@ class Converger:
     def _fingerprint(self, holder: str, shard: int, measurement: str, start: int, end: int) -> ShardFingerprint:
         if holder == self.node_id:
             return range_fingerprint(self.engines[shard], measurement, start, end)
-        peer = self._peer(holder)
+        peer = self._peers[holder]
         outcome = peer.get(f"/internal/fingerprint?{_range_query(shard, measurement, start, end)}&timeout={peer.timeout:g}")
         return peer_answer(outcome, ShardFingerprint, f"the fingerprint of shard {shard} ({measurement})")
 
     def _points(self, holder: str, shard: int, measurement: str, start: int, end: int) -> CopyPoints:
         if holder == self.node_id:
             return copy_points(self.engines[shard], measurement, start, end)
-        peer = self._peer(holder)
+        peer = self._peers[holder]
         outcome = peer.get(f"/internal/points?{_range_query(shard, measurement, start, end)}&timeout={peer.timeout:g}")
         if outcome.stored:
             try:
@@ -339,7 +346,7 @@ class Converger:
             if result.errors:
                 raise RepairError(f"shard {shard} here refused merged points: {result.errors[0].message}")
             return
-        outcome = self._peer(holder).write(shard, body)
+        outcome = self._peers[holder].write(shard, body)
         if not outcome.stored or outcome.status != 204:
             said = outcome.error or outcome.body[:300].decode("utf-8", "replace")
             raise RepairError(f"sending merged points of shard {shard} to {holder} failed: {said}")

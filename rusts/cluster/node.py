@@ -110,6 +110,7 @@ PROBE_TIMEOUT_SECS = 1.0
 RECENT_SECS = 600  # how far back a node remembers the time ranges it wrote, for aggregates it learns of late
 CLIENTS_PER_PEER = 8
 REPAIR_TIMEOUT_SECS = 3600.0  # a repair pushes a whole shard: its requests may take long
+CONVERGE_TIMEOUT_SECS = 120.0  # a convergence reads one range of a copy at a time
 LAYOUT_HEADER = "X-Rusts-Cluster"  # "<cluster_name>/<layout digest>" on every request to a peer
 
 
@@ -275,9 +276,14 @@ class ClusterNode:
         self.front = front
         self._loop = threading.Thread(target=self._background, name="rusts-cluster", daemon=True)
         self._loop.start()
+        headers = {**self._headers, LAYOUT_HEADER: self.layout}
+        readers: dict[str, Peer] = {
+            node.id: NodeClient(node.id, node.address, max(CONVERGE_TIMEOUT_SECS, self.timeout), headers)
+            for node in self.config.nodes if node.id != self.node_id
+        }
         self.converger = Converger(
-            self.node_id, self.sharding, self.shards, lambda node_id: self._repair_clients()[node_id], self.converging_ready,
-            self._tell_converged, self.config.anti_entropy_quiet_secs, self.interval,
+            self.node_id, self.sharding, self.shards, readers, self.converging_ready, self._tell_converged,
+            self.config.anti_entropy_quiet_secs, self.interval,
         )
         self.converger.start()
         return front
