@@ -26,6 +26,7 @@ DUPLICATE_COLUMN: Final = "42701"
 AMBIGUOUS_COLUMN: Final = "42702"
 DATATYPE_MISMATCH: Final = "42804"
 GROUPING_ERROR: Final = "42803"
+WINDOWING_ERROR: Final = "42P20"
 INVALID_COLUMN_REFERENCE: Final = "42P10"
 INVALID_LIMIT: Final = "2201W"
 INVALID_OFFSET: Final = "2201X"
@@ -116,6 +117,27 @@ class GroupingError(SqlError):
     inside an aggregate."""
 
     sqlstate = GROUPING_ERROR
+
+
+class WindowingError(SqlError):
+    """A window function where SQL allows none (WHERE, GROUP BY, HAVING, inside another window
+    function), or a frame that cannot be (starting at UNBOUNDED FOLLOWING, ...)."""
+
+    sqlstate = WINDOWING_ERROR
+
+
+class UndefinedWindowError(SqlError):
+    """OVER name of a window the WINDOW clause does not define."""
+
+    sqlstate = "42704"
+
+
+class WindowArgumentError(SqlError):
+    """ntile's (22014) or nth_value's (22016) count not positive, or a negative frame offset (22013)."""
+
+    def __init__(self, message: str, sqlstate: str) -> None:
+        self.sqlstate = sqlstate
+        super().__init__(message)
 
 
 class PositionError(SqlError):

@@ -101,7 +101,7 @@ def _stddev_pop(values: list[Any]) -> Any:
     return None if variance is None else math.sqrt(variance)
 
 
-_REDUCE: Final[dict[str, Callable[[list[Any], float], Any]]] = {
+REDUCE: Final[dict[str, Callable[[list[Any], float], Any]]] = {
     "var_samp": lambda v, p: _variance(v, True),
     "var_pop": lambda v, p: _variance(v, False),
     "stddev_pop": lambda v, p: _stddev_pop(v),
@@ -173,7 +173,7 @@ class Regroup:
         values = [value for value in (argument.value(row) for row in members) if value is not None]
         if not values:
             return 0 if aggregate.function in _COUNTS else None
-        result = _REDUCE[aggregate.function](values, aggregate.p or 0.0)
+        result = REDUCE[aggregate.function](values, aggregate.p or 0.0)
         return float(result) if aggregate.result_type == "float" and result is not None else result
 
 

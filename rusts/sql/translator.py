@@ -46,7 +46,8 @@ from rusts.sql.buckets import bucket_of, calendar_unit, epoch_bucket, is_epoch_o
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
 from rusts.sql.errors import (
     AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, GroupingError, InvalidRegexError, NeedsRowsError,
-    OperatorTypeError, OutOfRangeError, PagingError, PositionError, SqlSyntaxError, UnsupportedSqlError,
+    OperatorTypeError, OutOfRangeError, PagingError, PositionError, SqlSyntaxError, UnsupportedSqlError, WindowArgumentError,
+    UndefinedWindowError, WindowingError, WrongObjectTypeError,
 )
 from rusts.sql.expressions import (
     Arithmetic,
@@ -91,6 +92,9 @@ from rusts.sql.nodes import (
 )
 from rusts.sql.times import DAY, TimestampInputError, parse_timestamp
 from rusts.sql.where import like_pattern, translate_where
+from rusts.sql.windows import (
+    CURRENT, FOLLOWING, PRECEDING, UNBOUNDED, Bound, Frame, DEFAULT_FRAME, WindowCall, WindowKey, WindowRef, with_windows,
+)
 from rusts.storage.engine import StorageEngine
 
 __all__ = ["CatalogStatement", "Translation", "parse_statement", "run_sql", "translate", "translate_select"]
@@ -116,6 +120,12 @@ _ROW_ONLY: Final[dict[type[exp.Expression], str]] = {
     exp.LogicalOr: "bool_or",
 }
 _ROW_ONLY_NAMES: Final = {"var_samp": "var_samp", "var_pop": "var_pop", "stddev_pop": "stddev_pop", "every": "bool_and"}
+# sqlglot's class of each function that exists only as a window function -> its name
+_WINDOW_ONLY: Final = {
+    "RowNumber": "row_number", "Rank": "rank", "DenseRank": "dense_rank", "PercentRank": "percent_rank",
+    "CumeDist": "cume_dist", "Ntile": "ntile", "Lag": "lag", "Lead": "lead", "FirstValue": "first_value",
+    "LastValue": "last_value", "NthValue": "nth_value",
+}
 ROW_ONLY_FUNCTIONS: Final = frozenset(
     {*_ROW_ONLY.values(), "sum_distinct", "mean_distinct", "percentile_disc", "percentile_disc_desc"}
 )
@@ -167,6 +177,8 @@ class Translation:
         self.constant = False
         # SELECT DISTINCT ON (...): only the first row (after ORDER BY) of each value of these is answered
         self.distinct_on: list[Expr] = []
+        # window functions (rusts.sql.windows): their values are appended to the rows after HAVING
+        self.windows: list[WindowCall] = []
 
     def columns(self) -> list[Column]:
         return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
@@ -188,6 +200,7 @@ class Translation:
         if self.having is not None:
             having = self.having
             rows = [row for row in rows if having.value(row) is True]
+        rows = with_windows(rows, self.windows)
         if not self.order:
             rows = self._firsts(rows, lambda row: row)
             if self.offset or self.limit is not None:
@@ -222,7 +235,7 @@ class Translation:
         here), so the answer can be produced batch by batch."""
         return (
             self.regroup is None and self.empty is None and self.residual is None and self.having is None
-            and not self.order and not self.offset and self.limit is None and not self.distinct_on
+            and not self.order and not self.offset and self.limit is None and not self.distinct_on and not self.windows
         )
 
     def _check_overflow(self, rows: list[list[Any]]) -> None:
@@ -250,7 +263,7 @@ class Translation:
     def column_picks(self) -> list[int] | None:
         """The executor columns the answer's columns are, in order, when the SELECT list only names
         columns (a columnar stream can then pass them through); None otherwise."""
-        if self.regroup is not None or self.float_aggregates or not all(isinstance(expr, Ref) for expr in self.outputs):
+        if self.regroup is not None or self.float_aggregates or self.windows or not all(isinstance(expr, Ref) for expr in self.outputs):
             return None
         return [expr.index for expr in self.outputs if isinstance(expr, Ref)]
 
@@ -346,8 +359,10 @@ def _check_shape(select: exp.Select) -> None:
             continue
         if isinstance(node, (exp.Select, exp.Subquery, exp.Union, exp.Intersect, exp.Except)):
             raise unsupported("subquery", node)
-        if isinstance(node, exp.Window):
-            raise unsupported("window function", node)
+    for clause, shown in (("where", "WHERE"), ("group", "GROUP BY"), ("having", "HAVING")):
+        part = select.args.get(clause)
+        if part is not None and any(isinstance(node, exp.Window) for node in part.walk()):
+            raise WindowingError(f"window functions are not allowed in {shown}")
 
 
 def select_scope(engine: StorageEngine, select: exp.Select, now: int) -> Scope:
@@ -387,7 +402,28 @@ def is_aggregate(node: exp.Expression) -> bool:
 
 
 def _mentions_aggregate(node: exp.Expression | None) -> bool:
-    return node is not None and any(isinstance(n, exp.Expression) and is_aggregate(n) for n in node.walk())
+    """Whether `node` holds an aggregate call; a window function's own aggregate (sum(x) OVER ...)
+    is not one, an aggregate in its arguments or keys (rank() OVER (ORDER BY avg(x))) is."""
+    if node is None:
+        return False
+    if isinstance(node, exp.Window):
+        return any(_mentions_aggregate(part) for part in _window_parts(node))
+    if is_aggregate(node):
+        return True
+    return any(_mentions_aggregate(child) for child in node.iter_expressions())
+
+
+def _window_parts(node: exp.Window) -> list[exp.Expression]:
+    """A window call's arguments (and FILTER condition), partition and order keys."""
+    call = unparen(node.this)
+    parts: list[exp.Expression] = []
+    if isinstance(call, exp.Filter):
+        parts.append(call.expression)
+        call = unparen(call.this)
+    parts += list(call.iter_expressions())
+    parts += list(node.args.get("partition_by") or [])
+    order = node.args.get("order")
+    return parts + ([order] if order is not None else [])
 
 
 def _aggregate_name(aggregation: Aggregation) -> str:
@@ -471,6 +507,8 @@ class _Select:
         self.row_aggregates: list[RowAggregate] = []
         # GROUP BY keys other than tags and a time bucket (row path only): their text and value per row
         self.group_keys: list[tuple[str, Expr]] = []
+        # window function calls, and the column of each after the executor's (rusts.sql.windows)
+        self.windows: list[tuple[WindowCall, WindowRef]] = []
 
     def ref(self, key: tuple[str, str | int], type_: str, shown: str = "") -> Ref:
         ref = Ref(key, type_, shown)
@@ -514,6 +552,12 @@ class _Select:
             if index is None:
                 raise AssertionError(f"BUG: {ref.key} is not in the result layout {list(positions)}")
             ref.index = index
+        self.bind_windows(len(positions))
+
+    def bind_windows(self, base: int) -> None:
+        """Point the window calls' references at their columns, appended after `base` columns."""
+        for k, (_, window) in enumerate(self.windows):
+            window.index = base + k
 
     def star_outputs(self) -> tuple[list[Expr], list[str]]:
         self.star = True
@@ -550,6 +594,7 @@ class _Select:
 
     def aggregate(self, node: exp.Expression, alias: str | None, fill: str) -> Expr:
         assert self.aggregating, "BUG: an aggregate in a SELECT not seen as aggregating"
+        _no_window_inside(node)
         if self.rows is not None:
             return self.row_aggregate(node, alias)
         aggregation = aggregation_of(self.scope, node, alias)
@@ -575,6 +620,7 @@ class _Select:
         """An aggregate of the row path: of any row expression, over the rows where `condition`
         (FILTER (WHERE ...)) is true (rusts.sql.regroup)."""
         assert self.rows is not None
+        _no_window_inside(node)
         if condition is not None:
             boolean_argument("FILTER", condition)
         function, argument_node, p = aggregate_parts(node)
@@ -592,6 +638,60 @@ class _Select:
         if function in ("sum", "mean", "sum_distinct", "mean_distinct") and kind == "integer":  # numeric, as in aggregate()
             return self.ref(("aggregate", found), "numeric", result_type)
         return self.ref(("aggregate", found), result_type)
+
+    def window(self, node: exp.Window) -> Expr:
+        """A window function call (rusts.sql.windows): computed over the rows this SELECT produces."""
+        if node.args.get("alias") is not None:
+            raise unsupported("a named window (OVER name, WINDOW clause)", node)
+        if any(isinstance(inner, exp.Window) for part in _window_parts(node) for inner in part.walk()):
+            raise WindowingError("window function calls cannot be nested")
+        call = unparen(node.this)
+        condition = None
+        if isinstance(call, exp.Filter):
+            condition = boolean_argument("FILTER", self.expr(call.expression.this))
+            call = unparen(call.this)
+        partition = [self.expr(key) for key in node.args.get("partition_by") or []]
+        clause = node.args.get("order")
+        order = [WindowKey(self.expr(unparen(ordered.this)), *_ordering(ordered)) for ordered in (clause.expressions if clause else [])]
+        frame = _frame(node.args.get("spec"), node)
+        function, arguments, type_, shown = self._window_function(call, node)
+        if condition is not None and function in _WINDOW_ONLY.values():
+            raise unsupported("FILTER on a window function that is not an aggregate", node)
+        window = WindowRef(type_, shown)
+        self.windows.append((WindowCall(function, arguments, partition, order, frame, shown or type_, condition), window))
+        return window
+
+    def _window_function(self, call: exp.Expression, node: exp.Window) -> tuple[str, list[Expr], str, str]:
+        """The window call's function, its arguments, its type and (for numeric) its shown type."""
+        named = _WINDOW_ONLY.get(type(call).__name__)
+        if named is not None:
+            arguments = [self.expr(argument) for argument in call.iter_expressions()]
+            if named in ("row_number", "rank", "dense_rank", "percent_rank", "cume_dist"):
+                return named, [], "float" if named in ("percent_rank", "cume_dist") else "integer", ""
+            if named == "ntile":
+                return named, arguments, "integer", ""
+            value = self.expr(call.this)
+            if named in ("lag", "lead"):
+                offset = call.args.get("offset")
+                default = call.args.get("default")
+                parts = [value, self.expr(offset) if offset is not None else Const(1, "integer")]
+                if default is not None:
+                    parts.append(self._like(value, self.expr(default)))
+                return named, parts, value.type, ""
+            if named == "nth_value":
+                return named, [value, self.expr(call.args["offset"])], value.type, ""
+            return named, [value], value.type, ""
+        if not is_aggregate(call) or isinstance(call, exp.WithinGroup):
+            raise unsupported(f"{call.sql(dialect='postgres').split('(')[0]} as a window function", node)
+        function, argument_node, p = aggregate_parts(call)
+        if function.endswith("_distinct") or function.startswith("percentile"):
+            raise unsupported("DISTINCT or a percentile in a window function", node)
+        argument = None if argument_node is None else self.expr(argument_node)
+        kind = "integer" if argument is None else argument.type
+        result_type = row_aggregate_type(function, kind, call)
+        if function in ("sum", "mean") and kind == "integer":  # numeric, as the aggregates are
+            return function, [] if argument is None else [argument], "numeric", result_type
+        return function, [] if argument is None else [argument], result_type, ""
 
     def filled(self, node: exp.Anonymous, alias: str | None) -> Expr:
         name = node.name.lower()
@@ -617,6 +717,10 @@ class _Select:
             if not real and name in self.aliases:
                 return self.aliases[name]
             return self.column(name, node)
+        if isinstance(node, exp.Window):
+            return self.window(node)
+        if type(node).__name__ in _WINDOW_ONLY:
+            raise WrongObjectTypeError(f"window function {_WINDOW_ONLY[type(node).__name__]} requires an OVER clause")
         if _is_constant_time(node):  # current_date, date_trunc('day', now())
             return Const(instant(node, self.scope.now), "timestamp")
         epoch_group = epoch_bucket(self.scope, node)
@@ -787,6 +891,10 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
         return "date_bin"
     if bucket_of(scope, node) is not None and isinstance(node, exp.Anonymous):
         return node.name.lower()  # time_bucket, time_bucket_gapfill
+    if isinstance(node, exp.Window):  # named after its function: row_number, lag, sum
+        call = unparen(node.this)
+        call = unparen(call.this) if isinstance(call, exp.Filter) else call
+        return _WINDOW_ONLY.get(type(call).__name__) or _default_name(scope, call)
     if isinstance(node, exp.Filter):
         node = unparen(node.this)
     if is_aggregate(node):  # PostgreSQL names it after the function: avg, count, percentile_cont, locf
@@ -821,6 +929,44 @@ def translate_select(
             raise refusal from None
 
 
+def _named_windows(select: exp.Select) -> exp.Select:
+    """The SELECT with each `OVER name` / `OVER (name ORDER BY ...)` spelled out from its WINDOW
+    clause definition, as PostgreSQL reads them (a reference adds an ORDER BY or a frame to the
+    definition, never another PARTITION BY, nor an ORDER BY over the definition's)."""
+    clause = select.args.get("windows")
+    named = [node for node in select.find_all(exp.Window) if node.args.get("alias") is not None]
+    if not clause and not named:
+        return select
+    select = select.copy()
+    definitions: dict[str, exp.Window] = {}
+    for definition in select.args.get("windows") or []:
+        name = definition.this.name
+        if name in definitions:
+            raise WindowingError(f'window "{name}" is already defined')
+        definitions[name] = definition
+    select.set("windows", None)
+    for node in select.find_all(exp.Window):
+        alias = node.args.get("alias")
+        if alias is None:
+            continue
+        name = alias.name
+        base = definitions.get(name)
+        if base is None:
+            raise UndefinedWindowError(f'window "{name}" does not exist')
+        if node.args.get("partition_by"):
+            raise WindowingError(f'cannot override PARTITION BY clause of window "{name}"')
+        if node.args.get("order") and base.args.get("order"):
+            raise WindowingError(f'cannot override ORDER BY clause of window "{name}"')
+        if (node.args.get("order") or node.args.get("spec")) and base.args.get("spec"):
+            raise WindowingError(f'cannot copy window "{name}" because it has a frame clause')
+        node.set("partition_by", [key.copy() for key in base.args.get("partition_by") or []] or None)
+        for part in ("order", "spec"):
+            if not node.args.get(part) and base.args.get(part):
+                node.set(part, base.args[part].copy())
+        node.set("alias", None)
+    return select
+
+
 def _select_items(select: exp.Select) -> list[tuple[exp.Expression, str]]:
     """Each SELECT-list item without its alias, and the alias ("" for none)."""
     return [
@@ -832,6 +978,7 @@ def _select_items(select: exp.Select) -> list[tuple[exp.Expression, str]]:
 def _translate_without_from(select: exp.Select, now: int) -> Translation:
     """A SELECT of constants and functions without FROM (`SELECT 1`, `SELECT round(2.5)`, `SELECT now()`,
     `SELECT 'a' || 'b' WHERE false`): one row (or none), computed without reading anything."""
+    select = _named_windows(select)
     if isinstance(select.args.get("distinct"), exp.Distinct):
         select = select.copy()
         select.set("distinct", None)  # of one row
@@ -860,11 +1007,14 @@ def _translate_without_from(select: exp.Select, now: int) -> Translation:
     if where is not None:
         translation.residual = boolean_argument("WHERE", built.expr(where.this))
     translation.order = _order_keys(built, select.args.get("order"), outputs, names)
+    built.bind_windows(0)
+    translation.windows = [call for call, _ in built.windows]
     translation.limit, translation.offset = _paging(select)
     return translation
 
 
 def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe: bool, row_path: bool) -> Translation:
+    select = _named_windows(select)
     distinct = select.args.get("distinct")
     distinct_on: list[exp.Expression] = []
     if isinstance(distinct, exp.Distinct) and isinstance(distinct.args.get("on"), exp.Tuple):
@@ -872,6 +1022,8 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
         select = select.copy()
         select.set("distinct", None)
     _check_shape(select)
+    if distinct is not None and not distinct_on and any(isinstance(node, exp.Window) for node in select.walk()):
+        raise unsupported("SELECT DISTINCT with a window function", select)
     scope = select_scope(engine, select, now)
     items = _select_items(select)
     group, gapfill, group_keys = _group_by(scope, select, items, row_path)
@@ -933,6 +1085,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     translation = Translation(query, built.layout(), outputs, names)
     translation.distinct_on = firsts
     built.bind()
+    translation.windows = [call for call, _ in built.windows]
     translation.float_aggregates = [
         i for i, (key, column) in enumerate(zip(built.keys(), translation.layout)) if key[0] == "aggregate" and column.type == "float"
     ]
@@ -946,7 +1099,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     translation.residual = residual
     # PostgreSQL computes every group's SELECT list before it sorts: an error in a group the page leaves out counts
     computed = aggregating and bool(order) and not all(isinstance(expr, Ref) for expr in outputs)
-    if residual is None and not computed and not firsts and _pushable(order, having, group):
+    if residual is None and not computed and not firsts and not built.windows and _pushable(order, having, group):
         query.order = "desc" if order and order[0].descending else "asc"
         query.limit, query.offset = limit, offset
     else:
@@ -1038,13 +1191,60 @@ def _order_keys(built: _Select, clause: exp.Expression | None, outputs: list[Exp
     """ORDER BY keys: a position, an output column's name (as PostgreSQL prefers), or an expression."""
     if clause is None:
         return []
-    keys: list[OrderKey] = []
-    for ordered in clause.expressions:
-        expr = _output_or_expr(built, unparen(ordered.this), outputs, names, "ORDER BY")
-        descending = bool(ordered.args.get("desc"))
-        nulls_first = ordered.args.get("nulls_first")
-        keys.append(OrderKey(expr, descending, descending if nulls_first is None else bool(nulls_first)))
-    return keys
+    return [
+        OrderKey(_output_or_expr(built, unparen(ordered.this), outputs, names, "ORDER BY"), *_ordering(ordered))
+        for ordered in clause.expressions
+    ]
+
+
+def _no_window_inside(node: exp.Expression) -> None:
+    if any(isinstance(inner, exp.Window) for inner in node.walk()):
+        raise GroupingError("aggregate function calls cannot contain window function calls")
+
+
+def _ordering(ordered: exp.Expression) -> tuple[bool, bool]:
+    """An ORDER BY item's direction and NULL placement: (descending, NULLs first)."""
+    descending = bool(ordered.args.get("desc"))
+    nulls_first = ordered.args.get("nulls_first")
+    return descending, descending if nulls_first is None else bool(nulls_first)
+
+
+def _frame(spec: exp.Expression | None, node: exp.Window) -> Frame:
+    """A window's frame clause (the default without one: RANGE UNBOUNDED PRECEDING to CURRENT ROW)."""
+    if spec is None:
+        return DEFAULT_FRAME
+    kind = str(spec.args.get("kind") or "").upper()
+    if kind not in ("ROWS", "RANGE") or spec.args.get("exclude"):
+        raise unsupported(f"a {kind or 'GROUPS'} frame or a frame exclusion (ROWS and RANGE frames only)", node)
+    start = _frame_bound(spec.args.get("start"), spec.args.get("start_side"), "starting", node)
+    end = _frame_bound(spec.args.get("end"), spec.args.get("end_side"), "ending", node) if spec.args.get("end") else (CURRENT, 0)
+    if start == (UNBOUNDED, 1):
+        raise WindowingError("frame start cannot be UNBOUNDED FOLLOWING")
+    if end == (UNBOUNDED, -1):
+        raise WindowingError("frame end cannot be UNBOUNDED PRECEDING")
+    if start[0] == CURRENT and end[0] == PRECEDING:
+        raise WindowingError("frame starting from current row cannot have preceding rows")
+    if start[0] == FOLLOWING and end[0] in (CURRENT, PRECEDING):
+        raise WindowingError("frame starting from following row cannot have preceding rows")
+    if kind == "RANGE" and {start[0], end[0]} & {PRECEDING, FOLLOWING}:
+        raise unsupported("RANGE with an offset (n PRECEDING or FOLLOWING): use ROWS", node)
+    return Frame(kind == "ROWS", (start[0], max(start[1], 0)), (end[0], max(end[1], 0)))
+
+
+def _frame_bound(value: Any, side: Any, which: str, node: exp.Window) -> Bound:
+    """One frame bound; UNBOUNDED comes back as (UNBOUNDED, -1 for PRECEDING, 1 for FOLLOWING)."""
+    following = str(side or "").upper() == "FOLLOWING"
+    text = value.upper() if isinstance(value, str) else value.name.upper() if isinstance(value, exp.Var) else ""
+    if text == "UNBOUNDED":
+        return UNBOUNDED, 1 if following else -1
+    if text == "CURRENT ROW":
+        return CURRENT, 0
+    offset = literal(value) if isinstance(value, exp.Expression) else None
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        raise unsupported("a frame offset that is not an integer constant", node)
+    if offset < 0:
+        raise WindowArgumentError(f"frame {which} offset must not be negative", "22013")
+    return (FOLLOWING if following else PRECEDING), offset
 
 
 
