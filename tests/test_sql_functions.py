@@ -133,6 +133,23 @@ ANSWERS = [
     ("SELECT host FROM cpu WHERE host IS DISTINCT FROM 'a' ORDER BY time", [["b"], ["c"]]),
     ("SELECT host, count(*) FROM cpu WHERE s LIKE 'x' || '%' OR n IS DISTINCT FROM 0 GROUP BY host ORDER BY host",
      [["a", 1], ["b", 1], ["c", 1]]),
+    ("SELECT string_agg(host, ',' ORDER BY time) FROM cpu", [["a,b,a,c"]]),
+    ("SELECT host, string_agg(s, ' | ' ORDER BY n DESC) FROM cpu GROUP BY host ORDER BY host",
+     [["a", "Hello world | ab,cd"], ["b", "xyz"], ["c", "  pad  "]]),
+    ("SELECT string_agg(s, '' ORDER BY s) FILTER (WHERE n > 0), string_agg(host, NULL ORDER BY host DESC) FROM cpu",
+     [["  pad  Hello world", "cbaa"]]),
+    ("SELECT string_agg(host, ',') FROM cpu WHERE usage > 1000", [[None]]),
+    ("SELECT count(*), sum(2), max('x'), count(NULL), count(*) + 1 AS c", [[1, 2, "x", 0, 2]]),
+    ("SELECT count(*) WHERE false", [[0]]),
+    ("SELECT div(n, 3), div(-7, 2), octet_length(s), bit_length(host) FROM cpu ORDER BY time",
+     [[1.0, -3.0, 11, 8], [-2.0, -3.0, 3, 8], [0.0, -3.0, 5, 8], [4.0, -3.0, 7, 8]]),  # numeric: a double precision here
+    ("SELECT div(7.5, 2), div(usage::numeric, 2) FROM cpu WHERE host = 'c'", [[3.0, 50.0]]),
+    ("SELECT host FROM cpu WHERE s SIMILAR TO '%(world|d)' ORDER BY time", [["a"], ["a"]]),
+    ("SELECT s SIMILAR TO '[a-z]{3}', s NOT SIMILAR TO '%,%' FROM cpu ORDER BY time",
+     [[False, True], [True, True], [False, False], [False, True]]),
+    ("SELECT count(*) FROM cpu WHERE host SIMILAR TO '(a|c)'", [[3]]),
+    ("SELECT 'a.c' SIMILAR TO 'a.c', 'abc' SIMILAR TO 'a.c', 'a%' SIMILAR TO 'a#%' ESCAPE '#', 'aaa' SIMILAR TO 'a{2,3}'",
+     [[True, False, True, True]]),
 ]
 
 
@@ -170,6 +187,9 @@ ERRORS = [
     ("SELECT n + 'x' FROM cpu", "22P02", 'invalid input syntax for type bigint: "x"'),
     ("SELECT '1e400'::float8", "22003", '"1e400" is out of range for type double precision'),
     ("SELECT usage FROM cpu OFFSET -1", "2201X", "OFFSET must not be negative"),
+    ("SELECT string_agg(n, ',') FROM cpu", "42883", "function string_agg(bigint, unknown) does not exist"),
+    ("SELECT div(n, 0) FROM cpu", "22012", "division by zero"),
+    ("SELECT div(usage, 2) FROM cpu", "42883", "function div(double precision, "),
 ]
 
 

@@ -128,7 +128,7 @@ ERRORS = [
     ("SELECT count(*) OVER w FROM cpu WINDOW w AS (ORDER BY usage), w AS (ORDER BY n)", "42P20", 'window "w" is already defined'),
     # not PostgreSQL's: what RusTs does not compute is refused by name
     ("SELECT sum(usage) OVER (ORDER BY time RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM cpu", "0A000", "RANGE with an offset"),
-    ("SELECT count(DISTINCT n) OVER () FROM cpu", "0A000", "DISTINCT or a percentile in a window function"),
+    ("SELECT count(DISTINCT n) OVER () FROM cpu", "0A000", "DISTINCT, a percentile or string_agg in a window function"),
 ]
 
 

@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from rusts.core.kinds import POINT_TIME_MAX, POINT_TIME_MIN
 from rusts.core.pgtext import float_text, timestamp_text
-from rusts.sql.errors import DatatypeMismatchError, OperatorTypeError, OutOfRangeError, SqlError
+from rusts.sql.errors import DatatypeMismatchError, DivisionByZeroError, OperatorTypeError, OutOfRangeError, SqlError
 from rusts.sql.expressions import I64_MAX, NUMERIC, PG_TYPE_NAMES, Compare, Const, EpochSeconds, Expr, Ref, comparable
 from rusts.sql.nodes import unsupported
 from rusts.sql.times import DAY, calendar_start, floor_to
@@ -454,6 +454,7 @@ _TEXT_FUNCTIONS: Final[dict[type[exp.Expression], tuple[str, Callable[[list[Any]
     exp.SplitPart: ("string", _split_part, (("delimiter", "text"), ("part_index", "integer"))),
     exp.MD5: ("string", lambda v: hashlib.md5(str(v[0]).encode("utf-8")).hexdigest(), ()),
     exp.Translate: ("string", _translate, (("from_", "text"), ("to", "text"))),
+    exp.BitLength: ("integer", lambda v: 8 * len(str(v[0]).encode("utf-8")), ()),
 }
 _WANTED: Final = {"text": ("string", "unknown"), "integer": ("integer", "unsigned", "unknown")}
 
@@ -667,7 +668,12 @@ _NAMES: Final[dict[type[exp.Expression], str]] = {
     exp.StrPosition: "strpos", exp.StartsWith: "starts_with", exp.Trim: "btrim", exp.Concat: "concat",
     exp.ConcatWs: "concat_ws", exp.Coalesce: "coalesce", exp.Nullif: "nullif", exp.Greatest: "greatest",
     exp.Least: "least", exp.Case: "case", exp.Extract: "extract", exp.UnixToTime: "to_timestamp",
-    exp.Repeat: "repeat", exp.SplitPart: "split_part", exp.MD5: "md5", exp.Translate: "translate",
+    exp.Repeat: "repeat", exp.SplitPart: "split_part", exp.MD5: "md5", exp.Translate: "translate", exp.IntDiv: "div",
+    exp.BitLength: "bit_length",
+}
+# functions sqlglot does not know (exp.Anonymous): name -> (result type, computation of the text argument)
+_ANONYMOUS_TEXT: Final[dict[str, tuple[str, Callable[[list[Any]], Any]]]] = {
+    "octet_length": ("integer", lambda v: len(str(v[0]).encode("utf-8"))),
 }
 
 
@@ -678,6 +684,8 @@ def default_name(node: exp.Expression) -> str | None:
         return {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(position, "btrim")
     if isinstance(node, exp.Pad):
         return "lpad" if node.args.get("is_left") else "rpad"
+    if isinstance(node, exp.Anonymous) and node.name.lower() in _ANONYMOUS_TEXT:
+        return node.name.lower()
     return _NAMES.get(type(node))
 
 
@@ -700,6 +708,32 @@ def translate_call(node: exp.Expression, expr: Translate, adapt: Adapt) -> Expr 
         arg = expr(node.this)
         _numeric_args("to_timestamp", [arg])
         return Call("timestamp", _to_timestamp, [arg])
+    if isinstance(node, exp.IntDiv):
+        return _div(expr(node.this), expr(node.expression))
+    if isinstance(node, exp.Anonymous) and node.name.lower() in _ANONYMOUS_TEXT and len(node.expressions) == 1:
+        type_, compute = _ANONYMOUS_TEXT[node.name.lower()]
+        return _text_call(node.name.lower(), type_, compute, [(node.expressions[0], "text")], expr)
     called = _numeric(node, expr)
     return called if called is not None else _text_function(node, expr)
+
+
+def _div(dividend: Expr, divisor: Expr) -> Expr:
+    """div(a, b): the integer quotient, truncated toward zero (a numeric, given as an integer for
+    integer arguments and a whole double precision otherwise); b = 0 is 22012."""
+    _numeric_args("div", [dividend, divisor])
+    if not all(arg.decimal or arg.type == "unknown" for arg in (dividend, divisor)):  # div takes numeric, not float8
+        shown = ", ".join(PG_TYPE_NAMES.get(arg.type, arg.type) for arg in (dividend, divisor))
+        raise OperatorTypeError(f"function div({shown}) does not exist")
+    whole = dividend.type in ("integer", "unsigned") and divisor.type in ("integer", "unsigned")
+
+    def compute(v: list[Any]) -> Any:
+        a, b = v
+        if b == 0:
+            raise DivisionByZeroError()
+        if whole:
+            quotient = abs(a) // abs(b)
+            return quotient if (a < 0) == (b < 0) else -quotient
+        return float(math.trunc(float(a) / float(b)))
+
+    return Call("integer" if whole else "float", compute, [dividend, divisor])
 

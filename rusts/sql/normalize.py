@@ -4,6 +4,7 @@
   (`'3.0'::double precision`, `7::int8`: pgjdbc's simple query mode writes parameters this way).
 - `'a' || '%'` of string literals is one literal; `LIKE p ESCAPE 'e'` is LIKE with p written in
   backslash escapes.
+- `x SIMILAR TO p [ESCAPE e]` is `x ~ r`, r the anchored regular expression PostgreSQL makes of p.
 - `SELECT DISTINCT a, b` without aggregates is `SELECT a, b ... GROUP BY a, b`.
 - `x BETWEEN SYMMETRIC a AND b` is BETWEEN with the bounds in order (or both orders ORed).
 - `x = ANY(ARRAY[a, b])` and `x = ANY('{a,b}')` are `x IN (a, b)`; `x <> ALL(...)` is
@@ -14,6 +15,7 @@ Anything these rules do not match is left as it was, for the translator to answe
 
 import decimal
 import math
+import re
 from typing import Final
 
 from sqlglot import exp
@@ -41,12 +43,19 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             "for an array parameter write = ANY($1)"
         )
     if isinstance(node, exp.Select) and isinstance(node.args.get("distinct"), exp.Distinct):
-        return _distinct_as_group_by(node)
+        rewritten = _distinct_as_group_by(node)
+        # transform() does not go into a node it replaced: rewrite the new SELECT's parts here
+        return rewritten if rewritten is node else rewritten.transform(_rewrite)
     if isinstance(node, exp.DPipe):
         folded = _text_constant(node)
         return node if folded is None else exp.Literal.string(folded)
     if isinstance(node, exp.Escape) and isinstance(node.this, (exp.Like, exp.ILike)):
         return _escaped_like(node)
+    if isinstance(node, exp.Escape) and isinstance(node.this, exp.SimilarTo):
+        escape = _text_constant(node.expression)
+        return node if escape is None or len(escape) > 1 else _similar(node.this, escape)
+    if isinstance(node, exp.SimilarTo):
+        return _similar(node, "\\")
     if isinstance(node, exp.Between) and node.args.get("symmetric"):
         return _symmetric(node)
     if isinstance(node, exp.Cast):
@@ -87,6 +96,40 @@ def _text_constant(node: exp.Expression) -> str | None:
         left, right = _text_constant(node.this), _text_constant(node.expression)
         return None if left is None or right is None else left + right
     return None
+
+
+def _similar(node: exp.SimilarTo, escape: str) -> exp.Expression:
+    """`x SIMILAR TO p` as `x ~ r`: r matches the whole value, `%` any text, `_` any character, the
+    escape character (an empty one: none) takes the next character literally, and bracket
+    expressions and | * + ? {m,n} ( ) keep their meaning, as in PostgreSQL's similar_to_escape."""
+    pattern = _text_constant(node.expression)
+    if pattern is None:
+        return node  # left for the translator to refuse
+    out: list[str] = []
+    bracket = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if escape and char == escape:
+            out.append(re.escape(pattern[i + 1] if i + 1 < len(pattern) else char))  # a last one is itself
+            i += 2
+            continue
+        if bracket:
+            bracket = char != "]"
+            out.append(char)
+        elif char == "[":
+            bracket = True
+            out.append(char)
+        elif char == "%":
+            out.append(".*")
+        elif char == "_":
+            out.append(".")
+        elif char in ".^$":
+            out.append("\\" + char)
+        else:
+            out.append(char)
+        i += 1
+    return exp.RegexpLike(this=node.this, expression=exp.Literal.string("(?s)^(?:" + "".join(out) + r")\Z"))
 
 
 def _escaped_like(node: exp.Escape) -> exp.Expression:
@@ -168,7 +211,7 @@ def _distinct_as_group_by(select: exp.Select) -> exp.Select:
     if distinct.args.get("on") is not None or select.args.get("group") is not None or select.args.get("from_") is None:
         return select
     items = [item.this if isinstance(item, exp.Alias) else item for item in select.expressions]
-    if any(isinstance(item, exp.Star) or item.find(exp.AggFunc) is not None for item in items):
+    if any(isinstance(item, exp.Star) or item.find(exp.AggFunc, exp.Window) is not None for item in items):
         return select
     grouped = select.copy()
     grouped.set("distinct", None)

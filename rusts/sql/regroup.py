@@ -28,16 +28,20 @@ from rusts.sql.times import floor_to
 
 
 class RowAggregate:
-    """One aggregate of the SELECT: function, argument over a result row (None for count(*)), p for percentile."""
+    """One aggregate of the SELECT: function, argument over a result row (None for count(*)), p for percentile;
+    for string_agg its separator and the ORDER BY inside the call (expressions, (descending, NULLs first))."""
 
     def __init__(
         self, function: str, argument: Expr | None, p: float | None, result_type: str, condition: Expr | None = None,
+        separator: str = "", order: list[tuple[Expr, bool, bool]] | None = None,
     ) -> None:
         self.function = function
         self.argument = argument
         self.p = p
         self.result_type = result_type
         self.condition = condition  # FILTER (WHERE condition): only rows where it is true count
+        self.separator = separator
+        self.order = order or []
 
 
 def _percentile(values: list[Any], fraction: float) -> Any:
@@ -170,11 +174,29 @@ class Regroup:
             members = [row for row in members if condition.value(row) is True]
         if argument is None:
             return len(members)
+        if aggregate.order:
+            keys = [[expr.value(row) for row in members] for expr, _, _ in aggregate.order]
+            directions = [(descending, nulls_first) for _, descending, nulls_first in aggregate.order]
+            members = [members[at] for at in ordered_positions(list(range(len(members))), keys, directions)]
         values = [value for value in (argument.value(row) for row in members) if value is not None]
+        if aggregate.function == "string_agg":
+            return aggregate.separator.join(values) if values else None
         if not values:
             return 0 if aggregate.function in _COUNTS else None
         result = REDUCE[aggregate.function](values, aggregate.p or 0.0)
         return float(result) if aggregate.result_type == "float" and result is not None else result
+
+
+def ordered_positions(members: list[int], keys: list[list[Any]], directions: list[tuple[bool, bool]]) -> list[int]:
+    """`members` (positions into each of `keys`' columns) stably sorted by those columns, each
+    (descending, NULLs first) as `directions` says: as ORDER BY sorts."""
+    ordered = members
+    for column, (descending, nulls_first) in zip(reversed(keys), reversed(directions)):
+        nulls = [at for at in ordered if column[at] is None]
+        present = [at for at in ordered if column[at] is not None] if nulls else list(ordered)
+        present.sort(key=column.__getitem__, reverse=descending)
+        ordered = nulls + present if nulls_first else present + nulls
+    return ordered
 
 
 def _group_order(key: tuple[Any, ...]) -> tuple[Any, ...]:

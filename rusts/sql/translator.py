@@ -117,7 +117,7 @@ _FILLS: Final = {"locf": "previous", "interpolate": "linear"}
 # Aggregates only the row path computes (rusts.sql.regroup), by sqlglot class and by name
 _ROW_ONLY: Final[dict[type[exp.Expression], str]] = {
     exp.Variance: "var_samp", exp.VariancePop: "var_pop", exp.StddevPop: "stddev_pop", exp.LogicalAnd: "bool_and",
-    exp.LogicalOr: "bool_or",
+    exp.LogicalOr: "bool_or", exp.GroupConcat: "string_agg",
 }
 _ROW_ONLY_NAMES: Final = {"var_samp": "var_samp", "var_pop": "var_pop", "stddev_pop": "stddev_pop", "every": "bool_and"}
 # sqlglot's class of each function that exists only as a window function -> its name
@@ -301,7 +301,7 @@ def run_sql(engine: StorageEngine, text: str, timeout: float | None = None, now:
     statement = _statement(engine, text, now)
     if isinstance(statement, CatalogStatement):
         return answer_catalog(engine, statement)
-    return statement.finish(QueryResult([], []) if statement.constant else execute(engine, statement.query, timeout))
+    return statement.finish(QueryResult(statement.layout, []) if statement.constant else execute(engine, statement.query, timeout))
 
 
 def translate(engine: StorageEngine, text: str, now: int | None = None) -> Query | CatalogStatement:
@@ -462,6 +462,10 @@ def row_aggregate_type(function: str, kind: str, node: exp.Expression) -> str:
     shown = PG_TYPE_NAMES.get(kind, kind)
     if function in ("count", "count_distinct"):
         return "integer"
+    if function == "string_agg":
+        if kind not in ("string", "unknown"):
+            raise OperatorTypeError(f"function string_agg({shown}, unknown) does not exist")
+        return "string"
     if function in ("bool_and", "bool_or"):
         if kind not in ("boolean", "unknown"):
             raise OperatorTypeError(f"function {function}({shown}) does not exist")
@@ -634,7 +638,10 @@ class _Select:
         # the Aggregation only names the column here; a row-only aggregate is NULL over no rows, as sum is
         described = "sum" if function in ROW_ONLY_FUNCTIONS else function
         self.aggregations.append(Aggregation(cast(AggregateFunction, described), shown, alias, p))
-        self.row_aggregates.append(RowAggregate(function, argument, p, result_type, condition))
+        aggregate = RowAggregate(function, argument, p, result_type, condition)
+        if function == "string_agg":
+            aggregate.separator, aggregate.order = self._string_agg_parts(node)
+        self.row_aggregates.append(aggregate)
         if function in ("sum", "mean", "sum_distinct", "mean_distinct") and kind == "integer":  # numeric, as in aggregate()
             return self.ref(("aggregate", found), "numeric", result_type)
         return self.ref(("aggregate", found), result_type)
@@ -684,14 +691,28 @@ class _Select:
         if not is_aggregate(call) or isinstance(call, exp.WithinGroup):
             raise unsupported(f"{call.sql(dialect='postgres').split('(')[0]} as a window function", node)
         function, argument_node, p = aggregate_parts(call)
-        if function.endswith("_distinct") or function.startswith("percentile"):
-            raise unsupported("DISTINCT or a percentile in a window function", node)
+        if function.endswith("_distinct") or function.startswith("percentile") or function == "string_agg":
+            raise unsupported("DISTINCT, a percentile or string_agg in a window function", node)
         argument = None if argument_node is None else self.expr(argument_node)
         kind = "integer" if argument is None else argument.type
         result_type = row_aggregate_type(function, kind, call)
         if function in ("sum", "mean") and kind == "integer":  # numeric, as the aggregates are
             return function, [] if argument is None else [argument], "numeric", result_type
         return function, [] if argument is None else [argument], result_type, ""
+
+    def _string_agg_parts(self, node: exp.Expression) -> tuple[str, list[tuple[Expr, bool, bool]]]:
+        """string_agg's separator (a constant; NULL joins with nothing) and its ORDER BY over the rows."""
+        assert self.rows is not None
+        separator_node = node.args.get("separator")
+        separator = None if separator_node is None or isinstance(unparen(separator_node), exp.Null) else literal(separator_node)
+        if separator is not None and not isinstance(separator, str):
+            raise unsupported("string_agg with a separator that is not a string constant", node)
+        inner = unparen(node.this)
+        order = [
+            (self.rows.expr(unparen(ordered.this)), *_ordering(ordered))
+            for ordered in (inner.expressions if isinstance(inner, exp.Order) else [])
+        ]
+        return separator or "", [(expr, descending, nulls_first) for expr, descending, nulls_first in order]
 
     def filled(self, node: exp.Anonymous, alias: str | None) -> Expr:
         name = node.name.lower()
@@ -902,7 +923,7 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
             node = unparen(node.this)
         if isinstance(node, exp.Anonymous):
             return node.name.lower()
-        if isinstance(node, (exp.LogicalAnd, exp.LogicalOr, exp.VariancePop, exp.StddevPop)):
+        if isinstance(node, (exp.LogicalAnd, exp.LogicalOr, exp.VariancePop, exp.StddevPop, exp.GroupConcat)):
             return _ROW_ONLY[type(node)]  # sqlglot's names for them are not PostgreSQL's
         return node.sql_name().lower() if isinstance(node, exp.Func) else node.key
     return function_name(node) or "?column?"
@@ -977,7 +998,8 @@ def _select_items(select: exp.Select) -> list[tuple[exp.Expression, str]]:
 
 def _translate_without_from(select: exp.Select, now: int) -> Translation:
     """A SELECT of constants and functions without FROM (`SELECT 1`, `SELECT round(2.5)`, `SELECT now()`,
-    `SELECT 'a' || 'b' WHERE false`): one row (or none), computed without reading anything."""
+    `SELECT 'a' || 'b' WHERE false`): one row (or none), computed without reading anything. Aggregates
+    there aggregate that one row (`SELECT count(*)` is 1; with `WHERE false`, 0)."""
     select = _named_windows(select)
     if isinstance(select.args.get("distinct"), exp.Distinct):
         select = select.copy()
@@ -990,24 +1012,28 @@ def _translate_without_from(select: exp.Select, now: int) -> Translation:
     named = [select.args.get("where"), *select.expressions]
     for column in (n for part in named if part is not None for n in part.walk() if isinstance(n, exp.Column)):
         raise UnknownColumnError(column.name, "", column.sql(dialect="postgres"))
-    built = _Select(scope, None, False, False)
-    outputs: list[Expr] = []
-    names: list[str] = []
-    for node, alias in _select_items(select):
-        if isinstance(node, exp.Star):
-            raise SqlSyntaxError("SELECT * with no tables specified is not valid")
-        if _mentions_aggregate(node):
-            raise unsupported("an aggregate without FROM", node)
-        outputs.append(built.expr(node))
-        names.append(alias or _default_name(scope, node))
-    translation = Translation(Query(""), [], outputs, names)
+    items = _select_items(select)
+    if any(isinstance(node, exp.Star) for node, _ in items):
+        raise SqlSyntaxError("SELECT * with no tables specified is not valid")
+    aggregating = any(_mentions_aggregate(node) for node, _ in items) or _mentions_aggregate(select.args.get("order"))
+    built = _Select(scope, None, False, aggregating)
+    if aggregating:
+        built.rows = _Select(scope, None, False, False)
+    outputs = [built.expr(node, alias or None) for node, alias in items]
+    names = [alias or _default_name(scope, node) for node, alias in items]
+    where = select.args.get("where")
+    condition = None if where is None else boolean_argument("WHERE", (built.rows or built).expr(where.this))
+    order = _order_keys(built, select.args.get("order"), outputs, names)
+    translation = Translation(Query(""), built.layout() if aggregating else [], outputs, names)
     translation.constant = True
     translation.empty = [[]]
-    where = select.args.get("where")
-    if where is not None:
-        translation.residual = boolean_argument("WHERE", built.expr(where.this))
-    translation.order = _order_keys(built, select.args.get("order"), outputs, names)
-    built.bind_windows(0)
+    if aggregating:
+        built.bind()
+        translation.empty = _regroup(built, 0, condition, translation.layout).apply(QueryResult([Column("time", "timestamp")], [[None]])).rows
+    else:
+        translation.residual = condition
+        built.bind_windows(0)
+    translation.order = order
     translation.windows = [call for call, _ in built.windows]
     translation.limit, translation.offset = _paging(select)
     return translation
@@ -1365,6 +1391,13 @@ def aggregate_parts(node: exp.Expression) -> tuple[str, exp.Expression | None, f
         return "count", arg, None
     if isinstance(node, exp.WithinGroup):
         return _percentile_cont(node)
+    if isinstance(node, exp.GroupConcat):  # string_agg(x, separator [ORDER BY ...]): see _Select.row_aggregate
+        _no_extra(node, ("this", "separator"))
+        inner = unparen(node.this)
+        inner = inner.this if isinstance(inner, exp.Order) else inner
+        if isinstance(inner, exp.Distinct):
+            raise unsupported("string_agg(DISTINCT ...)", node)
+        return "string_agg", inner, None
     row_only = _ROW_ONLY.get(type(node))
     if row_only is not None:
         _no_extra(node, ("this",))

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from rusts.sql.errors import WindowArgumentError
 from rusts.sql.expressions import Const, Expr, Ref
-from rusts.sql.regroup import REDUCE
+from rusts.sql.regroup import REDUCE, ordered_positions
 
 UNBOUNDED: Final = "unbounded"
 CURRENT: Final = "current"
@@ -85,7 +85,7 @@ class WindowCall:
         peered = self.function in PEERED or framed and not self.frame.rows and CURRENT in (self.frame.start[0], self.frame.end[0])
         out: list[Any] = [None] * len(rows)
         for members in self._partitions(rows):
-            ordered = _sorted(members, keys, self.order)
+            ordered = ordered_positions(members, keys, [(key.descending, key.nulls_first) for key in self.order])
             peers = _peer_groups(ordered, keys) if peered and keys else [0] * len(ordered) if peered else []
             found = self._partition_values(arguments, kept, ordered, peers)
             for at, value in zip(ordered, found):
@@ -220,20 +220,6 @@ def _column(expr: Expr, rows: list[list[Any]]) -> list[Any]:
     if isinstance(expr, Const):
         return [expr.constant] * len(rows)
     return [expr.value(row) for row in rows]
-
-
-def _sorted(members: list[int], keys: list[list[Any]], order: list[WindowKey]) -> list[int]:
-    """`members` (row numbers) stably sorted by the ORDER BY keys' columns, NULLs before or after."""
-    ordered = members
-    for column, key in zip(reversed(keys), reversed(order)):
-        nulls = [at for at in ordered if column[at] is None]
-        if nulls:
-            present = [at for at in ordered if column[at] is not None]
-        else:
-            present = list(ordered)
-        present.sort(key=column.__getitem__, reverse=key.descending)
-        ordered = nulls + present if key.nulls_first else present + nulls
-    return ordered
 
 
 def _peer_groups(ordered: list[int], keys: list[list[Any]]) -> list[int]:
