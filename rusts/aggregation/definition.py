@@ -81,6 +81,8 @@ def check_definition(engine: StorageEngine, name: str, sql: str) -> AggregateDef
         ):
             raise UnsupportedSqlError("now() in a continuous aggregate (its buckets would change with the clock)", sql)
     translation = translate_select(engine, statement, time.time_ns())
+    if translation.source is not None:
+        raise UnsupportedSqlError("a subquery or WITH in a continuous aggregate (define it over the measurement)", sql)
     query = translation.query
     group_by = query.group_by
     if group_by is None or group_by.time is None or not query.aggregations:

@@ -50,7 +50,8 @@ class Scope:
     """The measurement a SELECT reads, its catalogue, and the `now()` it answers at."""
 
     def __init__(
-        self, measurement: str, alias: str, tags: list[str], fields: dict[str, str], now: int, sparse_tags: frozenset[str] = frozenset()
+        self, measurement: str, alias: str, tags: list[str], fields: dict[str, str], now: int, sparse_tags: frozenset[str] = frozenset(),
+        has_time: bool = True, star: list[tuple[str, str]] | None = None,
     ) -> None:
         self.measurement = measurement
         self.alias = alias
@@ -60,6 +61,10 @@ class Scope:
         self.tag_order = list(tags)
         self.fields = fields
         self.now = now
+        # A subquery's scope (rusts.sql.translator.Subquery): whether it has a `time` column, and its
+        # columns in its own order, which `*` gives (name, type; None: time, tags, fields by name)
+        self.has_time = has_time
+        self.star = star
 
     def column(self, node: exp.Expression) -> str | None:
         """The column `node` names, or None when it is not a column reference."""
@@ -74,11 +79,11 @@ class Scope:
         return name
 
     def knows(self, name: str) -> bool:
-        return name == "time" or name in self.tags or name in self.fields
+        return (name == "time" and self.has_time) or name in self.tags or name in self.fields
 
     def role(self, name: str, node: exp.Expression) -> str:
         """'time', 'tag' or 'field'; UnknownColumnError for anything else."""
-        if name == "time":
+        if name == "time" and self.has_time:
             return "time"
         if name in self.tags:
             return "tag"

@@ -45,6 +45,7 @@ from rusts.sql.translator import (
     catalog_statement,
     is_aggregate,
     parse_statement,
+    source_rows,
     table_scope,
     translate_select,
 )
@@ -175,16 +176,20 @@ def _from_tier(engine: StorageEngine, translation: Translation, timeout: float |
     """The executor's result with a downsampling tier answering what it can; None: no tier applies."""
     from rusts.aggregation import downsampling  # imports rusts.sql: not at the top
 
-    if translation.empty is not None or translation.regroup is not None:
+    if translation.empty is not None or translation.regroup is not None or translation.source is not None:
         return None
     return downsampling.tier_answer(engine, translation.query, translation.layout, timeout)
 
 
 def _executed(engine: StorageEngine, translation: Translation, timeout: float | None) -> QueryResult:
-    if translation.constant:
-        return QueryResult(translation.layout, [])  # a SELECT without FROM reads nothing
-    routed = _from_tier(engine, translation, timeout)
-    return routed if routed is not None else execute(engine, translation.query, timeout)
+    """The rows `translation.finish` takes (a SELECT without FROM reads nothing, one of a subquery
+    reads its answer), a downsampling tier answering what it can."""
+
+    def run(query: Translation) -> QueryResult:
+        routed = _from_tier(engine, query, timeout)
+        return routed if routed is not None else execute(engine, query.query, timeout)
+
+    return source_rows(translation, run)
 
 
 def _explain(engine: StorageEngine, select: str, at: int) -> list[str]:
@@ -195,7 +200,11 @@ def _explain(engine: StorageEngine, select: str, at: int) -> list[str]:
     if not isinstance(statement, exp.Select):
         raise unsupported("EXPLAIN of anything but a SELECT", statement)
     translation = translate_select(engine, statement, at, probe=False)
-    lines = downsampling.explain(engine, translation.query)
+    outer: list[str] = []
+    while translation.source is not None:  # what is read is the innermost subquery's
+        outer.append("  computed from the rows of subquery " + translation.source.scope.alias)
+        translation = translation.source.translation
+    lines = downsampling.explain(engine, translation.query) + outer
     if translation.empty is not None:
         lines.append("  the time range is empty: no data is read")
     lines.append("  model query: " + msgspec.json.encode(translation.query).decode())

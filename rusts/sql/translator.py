@@ -91,7 +91,7 @@ from rusts.sql.nodes import (
     unsupported,
 )
 from rusts.sql.times import DAY, TimestampInputError, parse_timestamp
-from rusts.sql.where import like_pattern, translate_where
+from rusts.sql.where import like_pattern, row_where, translate_where
 from rusts.sql.windows import (
     CURRENT, FOLLOWING, PRECEDING, UNBOUNDED, Bound, Frame, DEFAULT_FRAME, WindowCall, WindowKey, WindowRef, with_windows,
 )
@@ -179,6 +179,8 @@ class Translation:
         self.distinct_on: list[Expr] = []
         # window functions (rusts.sql.windows): their values are appended to the rows after HAVING
         self.windows: list[WindowCall] = []
+        # FROM (SELECT ...) or a WITH query: the rows are the subquery's answer, not the executor's
+        self.source: Subquery | None = None
 
     def columns(self) -> list[Column]:
         return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
@@ -236,6 +238,7 @@ class Translation:
         return (
             self.regroup is None and self.empty is None and self.residual is None and self.having is None
             and not self.order and not self.offset and self.limit is None and not self.distinct_on and not self.windows
+            and self.source is None
         )
 
     def _check_overflow(self, rows: list[list[Any]]) -> None:
@@ -301,7 +304,23 @@ def run_sql(engine: StorageEngine, text: str, timeout: float | None = None, now:
     statement = _statement(engine, text, now)
     if isinstance(statement, CatalogStatement):
         return answer_catalog(engine, statement)
-    return statement.finish(QueryResult(statement.layout, []) if statement.constant else execute(engine, statement.query, timeout))
+    return answer(statement, lambda translation: execute(engine, translation.query, timeout))
+
+
+def answer(translation: Translation, execute_query: Callable[[Translation], QueryResult]) -> QueryResult:
+    """A translated SELECT's answer; `execute_query` runs a translation's model query (the
+    executor, or a downsampling tier first). A subquery is answered first and its answer read as
+    the rows, and a SELECT without FROM reads nothing."""
+    return translation.finish(source_rows(translation, execute_query))
+
+
+def source_rows(translation: Translation, execute_query: Callable[[Translation], QueryResult]) -> QueryResult:
+    """The rows `translation.finish` takes: the executor's, a subquery's, or none."""
+    if translation.constant:
+        return QueryResult(translation.layout, [])
+    if translation.source is not None:
+        return translation.source.rows(answer(translation.source.translation, execute_query))
+    return execute_query(translation)
 
 
 def translate(engine: StorageEngine, text: str, now: int | None = None) -> Query | CatalogStatement:
@@ -565,6 +584,9 @@ class _Select:
 
     def star_outputs(self) -> tuple[list[Expr], list[str]]:
         self.star = True
+        if self.scope.star is not None:  # a subquery's columns, in its order
+            columns = [("time" if name == "time" and self.scope.has_time else "field", name, kind) for name, kind in self.scope.star]
+            return [self.ref((role, role if role == "time" else name), kind) for role, name, kind in columns], [name for _, name, _ in columns]
         columns = [("time", "time", "timestamp")] + [("tag", t, "string") for t in self.scope.tag_order]
         columns += [("field", f, kind) for f, kind in sorted(self.scope.fields.items())]
         return [self.ref((role, name), kind) for role, name, kind in columns], [name for _, name, _ in columns]
@@ -950,6 +972,71 @@ def translate_select(
             raise refusal from None
 
 
+class Subquery:
+    """The SELECT a FROM (SELECT ...) or a WITH query names, as the outer SELECT reads it: a table
+    whose columns are the subquery's answer columns (a `time` timestamp column is the time; every
+    other one is a field of its type, strings included), every row of it read (nothing is pushed
+    down), in the layout a SELECT of rows reads: time, then the fields by name."""
+
+    def __init__(self, translation: Translation, alias: str, now: int) -> None:
+        self.translation = translation
+        columns = translation.columns()
+        seen: set[str] = set()
+        for column in columns:
+            if column.name in seen:
+                raise UnsupportedSqlError(f'a subquery with two columns named "{column.name}" (name them apart)', alias)
+            seen.add(column.name)
+        kinds = {column.name: column.type for column in columns}
+        has_time = kinds.get("time") == "timestamp"
+        fields = {name: kind for name, kind in kinds.items() if not (has_time and name == "time")}
+        self.scope = Scope(alias, alias, [], fields, now, has_time=has_time, star=[(c.name, c.type) for c in columns])
+        position = {column.name: at for at, column in enumerate(columns)}
+        self.picks: list[int | None] = [position["time"] if has_time else None] + [position[name] for name in sorted(fields)]
+        self.columns = [Column("time", "timestamp")] + [Column(name, fields[name]) for name in sorted(fields)]
+
+    def rows(self, answer: QueryResult) -> QueryResult:
+        """The subquery's answer as the rows the outer SELECT reads."""
+        picks = self.picks
+        return QueryResult(self.columns, [[None if at is None else row[at] for at in picks] for row in answer.rows])
+
+
+def _subquery(engine: StorageEngine, select: exp.Select, now: int, probe: bool) -> tuple[exp.Select, Subquery] | None:
+    """When the SELECT reads a subquery (FROM (SELECT ...) [AS] s, or FROM a WITH query's name): the
+    SELECT reading a placeholder table of that name instead, and the Subquery; None otherwise."""
+    source = select.args.get("from_")
+    node = source.this if source is not None else None
+    with_ = select.args.get("with_")
+    named = {cte.alias: cte for cte in (with_.expressions if with_ is not None else [])}
+    if isinstance(node, exp.Subquery):
+        inner, alias = node.this, node.alias or "unnamed_subquery"
+        if node.args.get("alias") is not None and node.args["alias"].columns:
+            raise unsupported("column aliases on a subquery (name the columns inside it)", node)
+    elif isinstance(node, exp.Table) and not node.db and node.name in named:
+        inner, alias = named[node.name].this, node.alias or node.name
+        if named[node.name].args.get("alias") is not None and named[node.name].args["alias"].columns:
+            raise unsupported("column aliases on a WITH query (name the columns inside it)", named[node.name])
+    elif with_ is not None:
+        raise unsupported("WITH whose queries the FROM does not read", with_)
+    else:
+        return None
+    if not isinstance(inner, exp.Select):
+        raise unsupported("a subquery that is not one SELECT (UNION, VALUES)", inner)
+    if with_ is not None and with_.args.get("recursive"):
+        raise unsupported("WITH RECURSIVE", with_)
+    if with_ is not None:  # a WITH query may read the ones before it
+        inner = inner.copy()
+        if inner.args.get("with_") is None:
+            earlier = [cte.copy() for cte in with_.expressions[: list(named).index(node.name)]] if isinstance(node, exp.Table) else [
+                cte.copy() for cte in with_.expressions
+            ]
+            if earlier:
+                inner.set("with_", exp.With(expressions=earlier))
+    outer = select.copy()
+    outer.set("with_", None)
+    outer.set("from_", exp.From(this=exp.Table(this=exp.to_identifier(alias))))
+    return outer, Subquery(translate_select(engine, inner, now, probe), alias, now)
+
+
 def _named_windows(select: exp.Select) -> exp.Select:
     """The SELECT with each `OVER name` / `OVER (name ORDER BY ...)` spelled out from its WINDOW
     clause definition, as PostgreSQL reads them (a reference adds an ORDER BY or a frame to the
@@ -1040,6 +1127,10 @@ def _translate_without_from(select: exp.Select, now: int) -> Translation:
 
 
 def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe: bool, row_path: bool) -> Translation:
+    found = _subquery(engine, select, now, probe)
+    source = None if found is None else found[1]
+    if found is not None:
+        select, row_path = found[0], True  # a subquery's rows are all read: its aggregates come from them
     select = _named_windows(select)
     distinct = select.args.get("distinct")
     distinct_on: list[exp.Expression] = []
@@ -1050,7 +1141,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     _check_shape(select)
     if distinct is not None and not distinct_on and any(isinstance(node, exp.Window) for node in select.walk()):
         raise unsupported("SELECT DISTINCT with a window function", select)
-    scope = select_scope(engine, select, now)
+    scope = select_scope(engine, select, now) if source is None else source.scope
     items = _select_items(select)
     group, gapfill, group_keys = _group_by(scope, select, items, row_path)
     having_clause = select.args.get("having")
@@ -1058,9 +1149,11 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     mentioned = [node for node, _ in items] + [having_clause, order_clause]
     aggregating = group is not None or any(_mentions_aggregate(node) for node in mentioned)
     clause = select.args.get("where")
-    where = translate_where(scope, None if clause is None else clause.this, rows=True)
-    if aggregating and where.residual and not row_path:
-        raise needing_rows(where.residual[0][1])
+    condition = None if clause is None else clause.this
+    where = translate_where(scope, condition, rows=True) if source is None else row_where(condition)
+    first_refusal = where.residual[0][1] if where.residual else None
+    if aggregating and first_refusal is not None and not row_path:
+        raise needing_rows(first_refusal)
     built = _Select(scope, group, gapfill, aggregating)
     if row_path and aggregating:
         if gapfill:
@@ -1099,7 +1192,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
         assert time_range is not None and time_range.start is not None
         time_range.end = time_range.start + 1  # the executor refuses an empty range; its rows are not used
     query = Query(scope.measurement, time_range=time_range, tag_filter=where.tag_filter(), field_filter=where.fields)
-    if not aggregating and not built.star and not empty and probe:
+    if not aggregating and not built.star and not empty and probe and source is None:
         built.named_only = _every_row_named(engine, query, built.fields)
     if aggregating and built.rows is None:
         query.aggregations = built.aggregations
@@ -1110,6 +1203,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
         query.fields = built.fields if built.named_only else None
     translation = Translation(query, built.layout(), outputs, names)
     translation.distinct_on = firsts
+    translation.source = source
     built.bind()
     translation.windows = [call for call, _ in built.windows]
     translation.float_aggregates = [
@@ -1125,7 +1219,7 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     translation.residual = residual
     # PostgreSQL computes every group's SELECT list before it sorts: an error in a group the page leaves out counts
     computed = aggregating and bool(order) and not all(isinstance(expr, Ref) for expr in outputs)
-    if residual is None and not computed and not firsts and not built.windows and _pushable(order, having, group):
+    if residual is None and not computed and not firsts and not built.windows and source is None and _pushable(order, having, group):
         query.order = "desc" if order and order[0].descending else "asc"
         query.limit, query.offset = limit, offset
     else:
@@ -1162,7 +1256,7 @@ def _every_row_named(engine: StorageEngine, query: Query, fields: list[str]) -> 
     return not rows or any(count == rows[0][1] for count in rows[0][2:])
 
 
-def _residual(built: _Select, terms: list[tuple[exp.Expression, UnsupportedSqlError]]) -> Expr | None:
+def _residual(built: _Select, terms: list[tuple[exp.Expression, UnsupportedSqlError | None]]) -> Expr | None:
     """The WHERE terms the model cannot take, as one condition tested on each row (a SELECT of rows);
     a term that is no row condition either is refused with the model's reason."""
     conditions: list[Expr] = []
@@ -1171,8 +1265,8 @@ def _residual(built: _Select, terms: list[tuple[exp.Expression, UnsupportedSqlEr
             raise unsupported("an aggregate in WHERE (use HAVING)", term)
         try:
             condition = built.expr(term)
-        except UnsupportedSqlError:
-            raise refusal from None
+        except UnsupportedSqlError as error:
+            raise (error if refusal is None else refusal) from None
         conditions.append(boolean_argument("WHERE", condition))
     if not conditions:
         return None

@@ -43,8 +43,9 @@ class Where:
         self.end: int | None = None
         self.tags: list[TagPredicate] = []
         self.fields: list[FieldPredicate] = []
-        # terms the model cannot take, each with the error that says why (a SELECT of rows tests them itself)
-        self.residual: list[tuple[exp.Expression, UnsupportedSqlError]] = []
+        # terms the model cannot take, each with the error that says why (a SELECT of rows tests them
+        # itself; None: a term of row_where, which the model was not asked to take)
+        self.residual: list[tuple[exp.Expression, UnsupportedSqlError | None]] = []
 
     def time_range(self) -> TimeRange | None:
         return None if self.start is None and self.end is None else TimeRange(self.start, self.end)
@@ -75,6 +76,15 @@ def translate_where(scope: Scope, condition: exp.Expression | None, rows: bool =
             if not rows:
                 raise
             where.residual.append((term, error))
+    return where
+
+
+def row_where(condition: exp.Expression | None) -> Where:
+    """The WHERE clause with every top-level AND term left to the caller to test on each row (a
+    SELECT of a subquery's rows: nothing is pushed to the executor)."""
+    where = Where()
+    if condition is not None:
+        where.residual = [(term, None) for term in _conjuncts(condition)]
     return where
 
 

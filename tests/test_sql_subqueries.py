@@ -1,0 +1,127 @@
+"""Subqueries in FROM and WITH queries (rusts.sql.translator.Subquery), checked against PostgreSQL 15.
+
+The rows and the comparison are those of tests/test_sql_windows.py (PostgreSQL's answers taken as
+JSON). Then what is refused by name, and the same through a real server: psycopg over pgwire and
+SQLAlchemy's Query.count(), which wraps the query in a subquery.
+"""
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+
+from rusts.api.line_protocol import engine_parser
+from rusts.core.errors import QueryError
+from rusts.sql import execute_sql, sqlstate_of
+from rusts.storage.engine import EngineOptions, StorageEngine
+from servers import RustsServer
+from test_sql_windows import lines, same
+
+CASES = [
+    ('SELECT count(*) FROM (SELECT host, usage FROM cpu) AS anon_1',
+     [[10]]),
+    ('SELECT count(*) AS count_1 FROM (SELECT cpu.host AS cpu_host, cpu.usage AS cpu_usage FROM cpu WHERE cpu.usage > 1) AS anon_1',
+     [[7]]),
+    ('SELECT * FROM (SELECT host, usage FROM cpu WHERE n > 1) s WHERE usage > 1 ORDER BY usage DESC, host LIMIT 3',
+     [['c', 100.125], ['a', 9.25], ['a', 1.5]]),
+    ('SELECT host, max(m), min(m) FROM (SELECT host, n, avg(usage) AS m FROM cpu GROUP BY host, n) t GROUP BY host ORDER BY host',
+     [['a', 5.375, 0], ['b', 1.5, -2.25], ['c', 100.125, 1.5]]),
+    ('WITH a AS (SELECT host, n FROM cpu), b AS (SELECT host, sum(n) AS total FROM a GROUP BY host) SELECT * FROM b ORDER BY total DESC NULLS LAST, host',
+     [['a', 11], ['c', 11], ['b', -2]]),
+    ('SELECT usage FROM (SELECT * FROM cpu) s ORDER BY time DESC LIMIT 2',
+     [[1.5], [9.25]]),
+    ('SELECT s.host, s.u FROM (SELECT host, usage AS u FROM cpu) s ORDER BY u, host LIMIT 3',
+     [['b', -2.25], ['a', 0], ['b', 0]]),
+    ('SELECT host, usage FROM (SELECT host, usage, row_number() OVER (PARTITION BY host ORDER BY usage DESC, time) AS rn FROM cpu) s WHERE rn = 1 ORDER BY host',
+     [['a', 9.25], ['b', 1.5], ['c', 100.125]]),
+    ('SELECT avg(delta), count(delta) FROM (SELECT usage - lag(usage) OVER (PARTITION BY host ORDER BY time) AS delta FROM cpu) d',
+     [[-12.660714285714286, 7]]),
+    ("SELECT count(*), count(n), sum(n), avg(usage) FROM (SELECT * FROM cpu WHERE host <> 'b') x",
+     [[7, 5, 22, 17.267857142857142]]),
+    ('SELECT * FROM (SELECT host, count(*) AS c FROM cpu GROUP BY host) g WHERE c > 3 ORDER BY host',
+     [['a', 4]]),
+    ('SELECT DISTINCT host FROM (SELECT host FROM cpu WHERE usage > 1) s ORDER BY host',
+     [['a'], ['b'], ['c']]),
+    ('SELECT h, count(*) FROM (SELECT upper(host) AS h FROM cpu) s GROUP BY h HAVING count(*) >= 3 ORDER BY h',
+     [['A', 4], ['B', 3], ['C', 3]]),
+    ("WITH t AS (SELECT host, usage FROM cpu WHERE usage > 0) SELECT host, string_agg(usage::text, ',' ORDER BY usage) FROM t GROUP BY host ORDER BY host",
+     [['a', '1.5,1.5,9.25'], ['b', '1.5'], ['c', '1.5,7,100.125']]),
+    ("SELECT * FROM (SELECT 1 AS one, 'x' AS s) c",
+     [[1, 'x']]),
+    ('SELECT count(*) FROM (SELECT host FROM cpu ORDER BY time LIMIT 4) s',
+     [[4]]),
+    ('SELECT q.usage FROM (SELECT usage FROM cpu ORDER BY usage DESC LIMIT 3) q ORDER BY q.usage',
+     [[7], [9.25], [100.125]]),
+    ("SELECT extract(epoch FROM h)::bigint, c FROM (SELECT date_trunc('hour', time) AS h, count(*) AS c FROM cpu GROUP BY h) s ORDER BY h LIMIT 2",
+     [[1764997200, 1], [1765000800, 1]]),
+    ('SELECT count(*) FROM (SELECT * FROM (SELECT host, n FROM cpu WHERE n IS NOT NULL) a WHERE n > 0) b',
+     [[6]]),
+]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
+    directory: Path = tmp_path_factory.mktemp("subqueries")
+    engine = StorageEngine.open(EngineOptions(str(directory), wal_durability="none"), engine_parser)
+    assert engine.write_line_protocol(lines()).errors == []
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize(("sql", "expected"), CASES, ids=[sql[:70] for sql, _ in CASES])
+def test_answers_equal_postgresqls(engine: StorageEngine, sql: str, expected: list[list[Any]]) -> None:
+    rows = execute_sql(engine, sql).rows
+    assert len(rows) == len(expected), rows
+    for got, want in zip(rows, expected):
+        assert len(got) == len(want) and all(same(g, w) for g, w in zip(got, want)), (got, want)
+
+
+def test_the_outer_select_names_and_types_the_subquerys_columns(engine: StorageEngine) -> None:
+    answer = execute_sql(engine, "SELECT * FROM (SELECT host, usage AS u, n, time FROM cpu ORDER BY time LIMIT 1) s")
+    assert [(c.name, c.type) for c in answer.columns] == [("host", "string"), ("u", "float"), ("n", "integer"), ("time", "timestamp")]
+    assert answer.rows == [["a", 1.5, 3, 1_765_000_000_000_000_000]]
+    explained = execute_sql(engine, "EXPLAIN SELECT count(*) FROM (SELECT host FROM cpu WHERE usage > 1) s").rows
+    assert ["  computed from the rows of subquery s"] in explained
+
+
+REFUSED = [
+    ("SELECT x FROM (SELECT host FROM cpu) s", "42703", "'x'"),
+    ("SELECT a FROM (SELECT 1 AS a, 2 AS a) s", "0A000", 'a subquery with two columns named "a"'),
+    ("SELECT * FROM (SELECT host FROM cpu UNION SELECT host FROM cpu) s", "0A000", "a subquery that is not one SELECT"),
+    ("SELECT * FROM (SELECT host FROM cpu) AS s(h)", "0A000", "column aliases on a subquery"),
+    ("WITH RECURSIVE a AS (SELECT host FROM cpu) SELECT * FROM a", "0A000", "WITH RECURSIVE"),
+    ("SELECT * FROM cpu WHERE host IN (SELECT host FROM cpu)", "0A000", "subquery"),
+    ("SELECT time FROM (SELECT host FROM cpu) s", "42703", "'time'"),
+]
+
+
+@pytest.mark.parametrize(("sql", "sqlstate", "words"), REFUSED, ids=[sql[:60] for sql, _, _ in REFUSED])
+def test_what_is_refused_is_named(engine: StorageEngine, sql: str, sqlstate: str, words: str) -> None:
+    with pytest.raises(QueryError) as raised:
+        execute_sql(engine, sql)
+    assert sqlstate_of(raised.value) == sqlstate and words in str(raised.value), str(raised.value)
+
+
+def test_through_a_server_with_psycopg_and_sqlalchemys_count(tmp_path: Path) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    server = RustsServer(tmp_path)
+    try:
+        assert server.request("POST", "/write", lines())[0] == 204
+        with psycopg.connect(host="127.0.0.1", port=server.pg_port, user="rusts", dbname="rusts", connect_timeout=10) as conn:
+            found = conn.execute(
+                "WITH latest AS (SELECT host, usage, row_number() OVER (PARTITION BY host ORDER BY time DESC) AS rn FROM cpu) "
+                "SELECT host, usage FROM latest WHERE rn = %s ORDER BY host", (1,)
+            ).fetchall()
+            assert found == [("a", 9.25), ("b", 0.0), ("c", 1.5)]
+        engine = sqlalchemy.create_engine(f"postgresql+psycopg2://rusts@127.0.0.1:{server.pg_port}/rusts")
+        try:
+            table = sqlalchemy.table("cpu", sqlalchemy.column("host"), sqlalchemy.column("usage"))
+            query = sqlalchemy.select(table.c.host).where(table.c.usage > 1).subquery()
+            with engine.connect() as connection:
+                counted = connection.execute(sqlalchemy.select(sqlalchemy.func.count()).select_from(query)).scalar_one()
+            assert counted == 7
+        finally:
+            engine.dispose()
+    finally:
+        server.stop()
