@@ -1,4 +1,5 @@
-"""Subqueries in FROM and WITH queries (rusts.sql.translator.Subquery), checked against PostgreSQL 15.
+"""Subqueries in FROM and WITH queries (rusts.sql.translator.Subquery) and subqueries used as values
+(IN, EXISTS, scalar), checked against PostgreSQL 15.
 
 The rows and the comparison are those of tests/test_sql_windows.py (PostgreSQL's answers taken as
 JSON). Then what is refused by name, and the same through a real server: psycopg over pgwire and
@@ -59,6 +60,38 @@ CASES = [
      [[6]]),
 ]
 
+# Subqueries used as values (in WHERE, HAVING, the SELECT list): answered first, then read as constants.
+VALUE_CASES = [
+    ('SELECT host, usage FROM cpu WHERE usage > (SELECT avg(usage) FROM cpu) ORDER BY time',
+     [['c', 100.125]]),
+    ('SELECT host, count(*) FROM cpu WHERE host IN (SELECT host FROM cpu WHERE n > 4) GROUP BY host ORDER BY host',
+     [['a', 4], ['c', 3]]),
+    ('SELECT count(*) FROM cpu WHERE host NOT IN (SELECT host FROM cpu WHERE usage > 50)',
+     [[7]]),
+    ('SELECT count(*) FROM cpu WHERE EXISTS (SELECT 1 FROM cpu WHERE n > 100)',
+     [[0]]),
+    ('SELECT count(*) FROM cpu WHERE NOT EXISTS (SELECT 1 FROM cpu WHERE n > 100)',
+     [[10]]),
+    ('SELECT host, usage - (SELECT min(usage) FROM cpu) AS above FROM cpu ORDER BY time LIMIT 3',
+     [['a', 3.75], ['b', 0], ['a', 2.25]]),
+    ("SELECT (SELECT max(n) FROM cpu), (SELECT count(*) FROM cpu WHERE host = 'a')",
+     [[12, 4]]),
+    ('SELECT usage FROM cpu WHERE time = (SELECT max(time) FROM cpu)',
+     [[1.5]]),
+    ('SELECT usage FROM cpu WHERE time > (SELECT min(time) FROM cpu) ORDER BY time LIMIT 2',
+     [[-2.25], [0]]),
+    ('SELECT host FROM cpu WHERE usage = (SELECT usage FROM cpu WHERE usage > 1000)',
+     []),
+    ("SELECT count(*) FROM cpu WHERE n IN (SELECT n FROM cpu WHERE host = 'a')",
+     [[4]]),
+    ("SELECT count(*) FROM cpu WHERE n NOT IN (SELECT n FROM cpu WHERE host = 'a')",
+     [[0]]),
+    ('SELECT host, avg(usage) FROM cpu GROUP BY host HAVING avg(usage) > (SELECT avg(usage) FROM cpu) ORDER BY host',
+     [['c', 36.208333333333336]]),
+    ('WITH big AS (SELECT host FROM cpu WHERE usage > 50) SELECT count(*) FROM cpu WHERE host IN (SELECT host FROM big)',
+     [[3]]),
+]
+
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
@@ -69,7 +102,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
     engine.close()
 
 
-@pytest.mark.parametrize(("sql", "expected"), CASES, ids=[sql[:70] for sql, _ in CASES])
+@pytest.mark.parametrize(("sql", "expected"), CASES + VALUE_CASES, ids=[sql[:70] for sql, _ in CASES + VALUE_CASES])
 def test_answers_equal_postgresqls(engine: StorageEngine, sql: str, expected: list[list[Any]]) -> None:
     rows = execute_sql(engine, sql).rows
     assert len(rows) == len(expected), rows
@@ -91,7 +124,9 @@ REFUSED = [
     ("SELECT * FROM (SELECT host FROM cpu UNION SELECT host FROM cpu) s", "0A000", "a subquery that is not one SELECT"),
     ("SELECT * FROM (SELECT host FROM cpu) AS s(h)", "0A000", "column aliases on a subquery"),
     ("WITH RECURSIVE a AS (SELECT host FROM cpu) SELECT * FROM a", "0A000", "WITH RECURSIVE"),
-    ("SELECT * FROM cpu WHERE host IN (SELECT host FROM cpu)", "0A000", "subquery"),
+    ("SELECT host FROM cpu WHERE usage = (SELECT usage FROM cpu)", "21000", "more than one row returned by a subquery"),
+    ("SELECT host FROM cpu WHERE usage = (SELECT usage, n FROM cpu LIMIT 1)", "42601", "subquery must return only one column"),
+    ("SELECT count(*) FROM cpu c WHERE c.host IN (SELECT host FROM cpu WHERE usage > c.usage)", "0A000", "a correlated subquery"),
     ("SELECT time FROM (SELECT host FROM cpu) s", "42703", "'time'"),
 ]
 

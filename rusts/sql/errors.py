@@ -140,6 +140,12 @@ class WindowArgumentError(SqlError):
         super().__init__(message)
 
 
+class CardinalityError(SqlError):
+    """A subquery used as a value that answered more than one row (21000)."""
+
+    sqlstate = "21000"
+
+
 class PositionError(SqlError):
     """ORDER BY 3 or GROUP BY 2 beyond the SELECT list."""
 

@@ -27,6 +27,7 @@ before sqlglot sees the text. Anything else RusTs cannot answer exactly
 raises UnsupportedSqlError naming the construct and quoting it.
 """
 
+import math
 import re
 import time
 from operator import itemgetter
@@ -38,6 +39,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
+from rusts.core.pgtext import timestamp_text
 from rusts.query.aggregate import NUMERIC_ONLY, ORDERED_ONLY
 from rusts.query.errors import UnknownFieldError, UnknownMeasurementError
 from rusts.query.executor import execute
@@ -47,7 +49,7 @@ from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catal
 from rusts.sql.errors import (
     AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, GroupingError, InvalidRegexError, NeedsRowsError,
     OperatorTypeError, OutOfRangeError, PagingError, PositionError, SqlSyntaxError, UnsupportedSqlError, WindowArgumentError,
-    UndefinedWindowError, WindowingError, WrongObjectTypeError,
+    UndefinedWindowError, WindowingError, WrongObjectTypeError, CardinalityError,
 )
 from rusts.sql.expressions import (
     Arithmetic,
@@ -959,6 +961,7 @@ def translate_select(
     no row; without it (describe) the Translation reads no data. An aggregating SELECT the executor's
     model cannot take is answered from its rows (rusts.sql.regroup) when it can be; `from_rows` asks
     for that way for any aggregating SELECT (tests compare the two)."""
+    select = _inline_subqueries(engine, select, now, probe)
     if select.args.get("from_") is None:
         return _translate_without_from(select, now)
     if from_rows:
@@ -1015,8 +1018,6 @@ def _subquery(engine: StorageEngine, select: exp.Select, now: int, probe: bool) 
         inner, alias = named[node.name].this, node.alias or node.name
         if named[node.name].args.get("alias") is not None and named[node.name].args["alias"].columns:
             raise unsupported("column aliases on a WITH query (name the columns inside it)", named[node.name])
-    elif with_ is not None:
-        raise unsupported("WITH whose queries the FROM does not read", with_)
     else:
         return None
     if not isinstance(inner, exp.Select):
@@ -1035,6 +1036,89 @@ def _subquery(engine: StorageEngine, select: exp.Select, now: int, probe: bool) 
     outer.set("with_", None)
     outer.set("from_", exp.From(this=exp.Table(this=exp.to_identifier(alias))))
     return outer, Subquery(translate_select(engine, inner, now, probe), alias, now)
+
+
+def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, probe: bool) -> exp.Select:
+    """The SELECT with each subquery used as a value (in the SELECT list, WHERE, HAVING, ORDER BY)
+    answered first and replaced by its answer, as an uncorrelated subquery's value is the same for
+    every row: `x IN (SELECT c ...)` by `x IN (values...)`, `EXISTS (SELECT ...)` by TRUE or FALSE,
+    `(SELECT c ...)` by its one value (NULL for no row; 21000 for more than one). A subquery reading
+    the outer SELECT's columns (a correlated one) is refused, as an unknown column of its own FROM."""
+    parts = ("expressions", "where", "having", "order")
+    if not any(
+        isinstance(node, (exp.Subquery, exp.Exists)) for part in parts for value in _as_list(select.args.get(part))
+        for node in value.walk()
+    ):
+        return select
+    with_ = select.args.get("with_")
+
+    def answered(inner: exp.Expression) -> QueryResult:
+        if not isinstance(inner, exp.Select):
+            raise unsupported("a subquery that is not one SELECT (UNION, VALUES)", inner)
+        if with_ is not None and inner.args.get("with_") is None:
+            inner = inner.copy()
+            inner.set("with_", with_.copy())
+        try:
+            translation = translate_select(engine, inner, now, probe)
+        except UnsupportedSqlError as error:
+            if "which is not in FROM" in error.construct:
+                raise unsupported("a correlated subquery (one that reads the outer SELECT's columns)", inner) from None
+            raise
+        return answer(translation, lambda query: execute(engine, query.query, None))
+
+    def one_column(result: QueryResult, node: exp.Expression) -> list[Any]:
+        if len(result.columns) != 1:
+            raise SqlSyntaxError(f"subquery must return only one column: {node.sql(dialect='postgres')}")
+        return [row[0] for row in result.rows]
+
+    def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.In) and isinstance(node.args.get("query"), exp.Subquery):
+            result = answered(node.args["query"].this)
+            values = one_column(result, node)
+            kind = result.columns[0].type
+            return exp.In(this=node.this, expressions=[_value_node(value, kind) for value in dict.fromkeys(values)] or [exp.Null()])
+        if isinstance(node, exp.Exists):
+            return exp.Boolean(this=bool(answered(node.this).rows))
+        if isinstance(node, exp.Subquery):
+            result = answered(node.this)
+            values = one_column(result, node)
+            if len(values) > 1:
+                raise CardinalityError("more than one row returned by a subquery used as an expression")
+            return _value_node(values[0] if values else None, result.columns[0].type)
+        return node
+
+    select = select.copy()
+    for part in parts:
+        value = select.args.get(part)
+        if isinstance(value, list):
+            select.set(part, [normalize(item.transform(replace)) for item in value])
+        elif value is not None:
+            select.set(part, normalize(value.transform(replace)))
+    return select
+
+
+def _as_list(value: Any) -> list[exp.Expression]:
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, exp.Expression)]
+    return [value] if isinstance(value, exp.Expression) else []
+
+
+def _value_node(value: Any, kind: str) -> exp.Expression:
+    """A literal of a subquery's answer value, typed as the translator reads literals."""
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if kind == "timestamp" and isinstance(value, int):
+        seconds, fraction = divmod(value, 1_000_000_000)
+        text = timestamp_text(seconds * 1_000_000_000)[:-3] + (f".{fraction:09d}".rstrip("0") if fraction else "") + "+00"
+        return exp.Cast(this=exp.Literal.string(text), to=exp.DataType.build("timestamptz"))
+    if isinstance(value, float):
+        spelled = repr(value) if math.isfinite(value) else {"inf": "Infinity", "-inf": "-Infinity"}.get(repr(value), "NaN")
+        return exp.Cast(this=exp.Literal.string(spelled), to=exp.DataType.build("double"))
+    if isinstance(value, int):
+        return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
+    return exp.Literal.string(str(value))
 
 
 def _named_windows(select: exp.Select) -> exp.Select:
@@ -1131,6 +1215,9 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     source = None if found is None else found[1]
     if found is not None:
         select, row_path = found[0], True  # a subquery's rows are all read: its aggregates come from them
+    elif select.args.get("with_") is not None:  # WITH queries only subqueries read (or none)
+        select = select.copy()
+        select.set("with_", None)
     select = _named_windows(select)
     distinct = select.args.get("distinct")
     distinct_on: list[exp.Expression] = []
