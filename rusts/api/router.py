@@ -350,17 +350,22 @@ def rfc3339(ns: int) -> str:
 
 
 def render_result(result: QueryResult, epoch: str | None) -> dict[str, Any]:
-    """The JSON row format: timestamps as RFC 3339 strings, or integers in `epoch` units."""
+    """The JSON row format: timestamps as RFC 3339 strings, or integers in `epoch` units; intervals
+    as PostgreSQL's text ("1 day 02:00:00")."""
     divisor = EPOCH_DIVISORS[epoch] if epoch else 0
     time_columns = [i for i, column in enumerate(result.columns) if column.type == "timestamp"]
+    interval_columns = [i for i, column in enumerate(result.columns) if column.type == "interval"]
     rows = result.rows
-    if time_columns and rows:
+    if (time_columns or interval_columns) and rows:
         rows = [list(row) for row in rows]
         for i in time_columns:
             values = [row[i] for row in rows]
             rendered = [None if v is None else v // divisor for v in values] if divisor else rfc3339_many(values)
             for row, value in zip(rows, rendered):
                 row[i] = value
+        for i in interval_columns:  # as PostgreSQL prints them: "1 day 02:00:00"
+            for row in rows:
+                row[i] = None if row[i] is None else str(row[i])
     return {"columns": [{"name": c.name, "type": c.type} for c in result.columns], "rows": rows}
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from rusts.core.pgtext import float_text, timestamp_text
+from rusts.sql import intervals
 from rusts.pgwire import types as t
 
 Encoder = Callable[[object], bytes]
@@ -29,7 +30,7 @@ _INTERVAL: Final = struct.Struct("!qii")
 
 COLUMN_OIDS: Final = {
     "timestamp": t.TIMESTAMPTZ, "string": t.TEXT, "float": t.FLOAT8, "integer": t.INT8, "unsigned": t.INT8,
-    "boolean": t.BOOL,
+    "boolean": t.BOOL, "interval": t.INTERVAL,
 }
 _INTEGERS: Final = frozenset({t.INT2, t.INT4, t.INT8, t.OID})
 _FLOATS: Final = frozenset({t.FLOAT4, t.FLOAT8})
@@ -117,6 +118,8 @@ def _binary_of(oid: int) -> Encoder:
         return lambda v: _I8.pack(int(v) // 1000 - PG_EPOCH_US)  # type: ignore[call-overload]
     if oid == NUMERIC:
         return _numeric_binary
+    if oid == t.INTERVAL:
+        return lambda v: _INTERVAL.pack(*intervals.wire_parts(v)) if isinstance(v, intervals.Interval) else str(v).encode("utf-8")
     if oid in _ARRAY_ELEMENTS:
         element_oid = _ARRAY_ELEMENTS[oid]
         element = _binary_of(element_oid)

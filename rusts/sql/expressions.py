@@ -26,13 +26,14 @@ import re
 from typing import Any, Final
 
 from rusts.sql.errors import DivisionByZeroError, InvalidTextError, OperatorTypeError, OutOfRangeError
+from rusts.sql.intervals import Interval, added, between, negated, scaled, shifted
 
 I64_MIN: Final = -(2**63)
 I64_MAX: Final = 2**63 - 1
 NUMERIC: Final = frozenset({"float", "integer", "unsigned", "numeric"})
 PG_TYPE_NAMES: Final = {
     "float": "double precision", "numeric": "numeric", "integer": "bigint", "unsigned": "bigint", "boolean": "boolean",
-    "string": "text", "timestamp": "timestamp with time zone", "unknown": "unknown",
+    "string": "text", "timestamp": "timestamp with time zone", "unknown": "unknown", "interval": "interval",
 }
 
 
@@ -113,6 +114,23 @@ def _integer_op(op: str, a: int, b: int) -> int:
     return _checked_integer(quotient) if op == "/" else a - b * quotient
 
 
+def _time_op(op: str, a: Any, b: Any) -> Any:
+    """An operator on times and intervals (rusts.sql.intervals); the types were checked."""
+    if isinstance(a, Interval) and isinstance(b, Interval):
+        return added(a, b, 1 if op == "+" else -1)
+    if isinstance(a, Interval):
+        if op in ("*", "/"):
+            if op == "/" and b == 0:
+                raise DivisionByZeroError()
+            return scaled(a, float(b) if op == "*" else 1.0 / float(b))
+        return shifted(int(b), a, 1)  # interval + timestamp
+    if isinstance(b, Interval):
+        if op == "*":
+            return scaled(b, float(a))
+        return _checked_integer(shifted(int(a), b, 1 if op == "+" else -1))
+    return between(int(a), int(b))  # timestamp - timestamp
+
+
 def _float_op(op: str, a: float, b: float) -> float:
     if op == "+":
         return _checked_float(a + b, (a, b))
@@ -133,8 +151,26 @@ def _float_op(op: str, a: float, b: float) -> float:
     return quotient
 
 
+# (op, left type, right type) -> result type, for the operators on times and intervals
+_TIME_ARITHMETIC: Final = {
+    ("-", "timestamp", "timestamp"): "interval", ("+", "timestamp", "interval"): "timestamp",
+    ("-", "timestamp", "interval"): "timestamp", ("+", "interval", "timestamp"): "timestamp",
+    ("+", "interval", "interval"): "interval", ("-", "interval", "interval"): "interval",
+    **{("*", "interval", number): "interval" for number in NUMERIC},
+    **{("*", number, "interval"): "interval" for number in NUMERIC},
+    **{("/", "interval", number): "interval" for number in NUMERIC},
+}
+
+
 def arithmetic_type(op: str, left: str, right: str) -> str:
     """The result type of `left op right`; OperatorTypeError when PostgreSQL has no such operator."""
+    if "interval" in (left, right) or (left, right) == ("timestamp", "timestamp"):
+        found = _TIME_ARITHMETIC.get((op, left, right))
+        if found is not None:
+            return found
+        raise OperatorTypeError(
+            f"operator does not exist: {PG_TYPE_NAMES.get(left, left)} {op} {PG_TYPE_NAMES.get(right, right)}"
+        )
     for side in (left, right):
         if side not in NUMERIC and side != "unknown":
             raise OperatorTypeError(
@@ -156,6 +192,7 @@ class Arithmetic(Expr):
         self.right = right
         self.type = arithmetic_type(op, left.type, right.type)
         self.decimal = left.decimal and right.decimal
+        self.timed = "interval" in (self.type, left.type, right.type)
 
     def value(self, row: list[Any]) -> Any:
         # both sides are computed, as PostgreSQL does: NULL + 1 / 0 is an error, not NULL
@@ -165,6 +202,8 @@ class Arithmetic(Expr):
             return None
         if self.type == "float":
             return _float_op(self.op, float(a), float(b))
+        if self.timed:
+            return _time_op(self.op, a, b)
         return _integer_op(self.op, int(a), int(b))
 
     def refs(self) -> list[Ref]:
@@ -174,13 +213,15 @@ class Arithmetic(Expr):
 class Negate(Expr):
     def __init__(self, operand: Expr) -> None:
         self.operand = operand
-        self.type = arithmetic_type("-", "integer", operand.type)
+        self.type = "interval" if operand.type == "interval" else arithmetic_type("-", "integer", operand.type)
         self.decimal = operand.decimal
 
     def value(self, row: list[Any]) -> Any:
         a = self.operand.value(row)
         if a is None:
             return None
+        if isinstance(a, Interval):
+            return negated(a)
         return -float(a) if self.type == "float" else _checked_integer(-int(a))
 
     def refs(self) -> list[Ref]:
@@ -234,7 +275,9 @@ class EpochSeconds(Expr):
         return self.operand.refs()
 
 
-COMPARABLE: Final = (NUMERIC, frozenset({"string"}), frozenset({"boolean"}), frozenset({"timestamp"}))
+COMPARABLE: Final = (
+    NUMERIC, frozenset({"string"}), frozenset({"boolean"}), frozenset({"timestamp"}), frozenset({"interval"}),
+)
 
 
 def _compare(op: str, a: Any, b: Any) -> bool:

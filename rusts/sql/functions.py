@@ -27,6 +27,7 @@ from sqlglot import exp
 from rusts.core.kinds import POINT_TIME_MAX, POINT_TIME_MIN
 from rusts.core.pgtext import float_text, timestamp_text
 from rusts.sql.errors import DatatypeMismatchError, DivisionByZeroError, OperatorTypeError, OutOfRangeError, SqlError
+from rusts.sql.intervals import epoch_seconds
 from rusts.sql.expressions import I64_MAX, NUMERIC, PG_TYPE_NAMES, Compare, Const, EpochSeconds, Expr, Ref, comparable
 from rusts.sql.nodes import unsupported
 from rusts.sql.times import DAY, calendar_start, floor_to
@@ -622,10 +623,25 @@ _FIELD_ALIASES: Final = {
 }
 
 
+# extract(field FROM interval): PostgreSQL's fields of the days and the time part (hours not cut at 24)
+_INTERVAL_FIELDS: Final[dict[str, Callable[[Any], float]]] = {
+    "epoch": epoch_seconds,
+    "day": lambda span: float(span.days),
+    "hour": lambda span: float(int(span.ns / 3_600_000_000_000)),
+    "minute": lambda span: float(int(span.ns / 60_000_000_000) % 60 if span.ns >= 0 else -(int(-span.ns / 60_000_000_000) % 60)),
+    "second": lambda span: math.fmod(span.ns / 1e9, 60.0),
+}
+
+
 def _extract(node: exp.Extract, expr: Translate) -> Expr:
     field = node.this.name.lower()
     field = _FIELD_ALIASES.get(field, field)
     operand = expr(node.expression)
+    if operand.type == "interval":
+        of_interval = _INTERVAL_FIELDS.get(field)
+        if of_interval is None:
+            raise unsupported(f"extract of {field!r} from an interval (only {', '.join(_INTERVAL_FIELDS)})", node)
+        return Call("float", lambda v: of_interval(v[0]), [operand], decimal=True)
     if field == "epoch":
         return EpochSeconds(operand)
     part = _FIELDS.get(field)

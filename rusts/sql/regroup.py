@@ -23,7 +23,9 @@ from typing import Any, Final
 
 from rusts.query.errors import SumOutOfRangeError
 from rusts.query.model import Column, QueryResult, TimeGroup
+from rusts.sql import intervals
 from rusts.sql.expressions import I64_MAX, I64_MIN, Expr
+from rusts.sql.intervals import Interval
 from rusts.sql.times import floor_to
 
 
@@ -66,6 +68,8 @@ def _not_nan(values: list[Any]) -> list[Any]:
 
 
 def _sum(values: list[Any]) -> Any:
+    if isinstance(values[0], Interval):
+        return intervals.total(values)
     if all(isinstance(v, int) for v in values):
         total = sum(values)
         if not I64_MIN <= total <= I64_MAX:
@@ -77,7 +81,9 @@ def _sum(values: list[Any]) -> Any:
     return total_float
 
 
-def _mean(values: list[Any]) -> float:
+def _mean(values: list[Any]) -> Any:
+    if isinstance(values[0], Interval):
+        return intervals.mean(values)
     if all(isinstance(v, int) for v in values):
         exact: int = sum(values)
         return exact / len(values)  # exact integers, one rounding

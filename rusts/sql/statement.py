@@ -264,6 +264,8 @@ def _sample(node: exp.Expression, types: list[str]) -> exp.Expression:
         return exp.Literal.number("1.5")
     if kind == "boolean":
         return exp.Boolean(this=True)
+    if kind == "interval":
+        return exp.Literal.string("1 hour")
     return exp.Literal.string("x")
 
 
@@ -402,4 +404,6 @@ def _type_of_cast(to: exp.DataType) -> str:
         return "integer"
     if target == exp.DataType.Type.BOOLEAN:
         return "boolean"
+    if target == exp.DataType.Type.INTERVAL:
+        return "interval"
     return "string"

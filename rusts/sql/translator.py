@@ -48,7 +48,7 @@ from rusts.sql.buckets import bucket_of, calendar_unit, epoch_bucket, is_epoch_o
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
 from rusts.sql.errors import (
     AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, GroupingError, InvalidRegexError, NeedsRowsError,
-    OperatorTypeError, OutOfRangeError, PagingError, PositionError, SqlSyntaxError, UnsupportedSqlError, WindowArgumentError,
+    InvalidTextError, OperatorTypeError, OutOfRangeError, PagingError, PositionError, SqlSyntaxError, UnsupportedSqlError, WindowArgumentError,
     UndefinedWindowError, WindowingError, WrongObjectTypeError, CardinalityError,
 )
 from rusts.sql.expressions import (
@@ -81,6 +81,7 @@ from rusts.sql.normalize import FLOAT8, normalize
 from rusts.sql.regroup import Regroup, RowAggregate
 from rusts.sql.nodes import (
     TIMESTAMP_TYPES,
+    is_interval,
     Scope,
     UnknownColumnError,
     coerce_text,
@@ -93,6 +94,7 @@ from rusts.sql.nodes import (
     unsupported,
 )
 from rusts.sql.times import DAY, TimestampInputError, parse_timestamp
+from rusts.sql.intervals import Interval, parse_interval_text
 from rusts.sql.where import like_pattern, row_where, translate_where
 from rusts.sql.windows import (
     CURRENT, FOLLOWING, PRECEDING, UNBOUNDED, Bound, Frame, DEFAULT_FRAME, WindowCall, WindowKey, WindowRef, with_windows,
@@ -483,6 +485,12 @@ def row_aggregate_type(function: str, kind: str, node: exp.Expression) -> str:
     shown = PG_TYPE_NAMES.get(kind, kind)
     if function in ("count", "count_distinct"):
         return "integer"
+    if kind == "interval":
+        if function in ("count", "count_distinct"):
+            return "integer"
+        if function not in ("sum", "mean", "min", "max", "first", "last", "sum_distinct", "mean_distinct"):
+            raise OperatorTypeError(f"function {node.key}(interval) does not exist")
+        return "interval"
     if function == "string_agg":
         if kind not in ("string", "unknown"):
             raise OperatorTypeError(f"function string_agg({shown}, unknown) does not exist")
@@ -785,12 +793,14 @@ class _Select:
             if self.rows is None:
                 raise needs_rows("an aggregate with FILTER", node)
             return self.row_aggregate(unparen(node.this), alias, self.rows.expr(node.expression.this))
-        if _is_now(node) or (isinstance(node, (exp.Add, exp.Sub)) and _is_now(unparen(node.this))):
+        if _is_now(node) or (isinstance(node, (exp.Add, exp.Sub)) and _is_now(unparen(node.this)) and is_interval(unparen(node.expression))):
             return Const(instant(node, self.scope.now), "timestamp")  # now() +/- an interval
+        if is_interval(node):
+            return Const(interval_constant(node), "interval")
         op = _ARITHMETIC.get(type(node))
         if op is not None:  # an untyped string literal is read as the other side's type: n + '1'
             left, right = self.expr(node.this), self.expr(node.expression)
-            return Arithmetic(op, self._like(right, left), self._like(left, right))
+            return Arithmetic(op, self._operand(op, right, left), self._operand(op, left, right))
         if isinstance(node, exp.Neg):
             inner = unparen(node.this)
             return self.constant(node) if isinstance(inner, exp.Literal) else Negate(self.expr(inner))
@@ -902,9 +912,24 @@ class _Select:
         left, right = self.expr(left_node), self.expr(right_node)
         return Compare(op, self._like(right, left), self._like(left, right))
 
+    def _operand(self, op: str, other: Expr, expr: Expr) -> Expr:
+        """An arithmetic operand beside `other`: as _like reads it, except that a string beside a
+        timestamp in + is an interval (time + '1 hour'), beside an interval in * or / a number, and an
+        integer beside a timestamp stays an integer (time - 1 has no operator), as PostgreSQL reads them."""
+        if isinstance(expr, Const) and other.type == "timestamp" and expr.type == "integer":
+            return expr
+        if isinstance(expr, Const) and isinstance(expr.constant, str):
+            if other.type == "timestamp" and op == "+":
+                return Const(interval_constant(exp.Literal.string(expr.constant)), "interval")
+            if other.type == "interval" and op in ("*", "/"):
+                return Const(coerce_text(expr.constant, "float"), "float")
+        return self._like(other, expr)
+
     def _like(self, other: Expr, expr: Expr) -> Expr:
         """A string or integer constant compared with a timestamp is a timestamp (as in WHERE); a string
         constant compared with a number or boolean is read as one, as PostgreSQL reads an untyped literal."""
+        if other.type == "interval" and isinstance(expr, Const) and isinstance(expr.constant, str):
+            return Const(interval_constant(exp.Literal.string(expr.constant)), "interval")
         if other.type == "timestamp" and isinstance(expr, Const) and expr.type in ("string", "integer"):
             if isinstance(expr.constant, str):
                 parsed = parse_timestamp(expr.constant)
@@ -1402,6 +1427,30 @@ def _order_keys(built: _Select, clause: exp.Expression | None, outputs: list[Exp
         OrderKey(_output_or_expr(built, unparen(ordered.this), outputs, names, "ORDER BY"), *_ordering(ordered))
         for ordered in clause.expressions
     ]
+
+
+def interval_constant(node: exp.Expression) -> Interval:
+    """The value of INTERVAL '1 day 2 hours', INTERVAL '5' MINUTE, '...'::interval or a string
+    read as an interval; months and years are refused (their length depends on the calendar)."""
+    inner = unparen(node)
+    while isinstance(inner, exp.Cast) and is_interval(inner) and is_interval(unparen(inner.this)):
+        inner = unparen(inner.this)  # '1 hour'::interval::interval (a parameter cast again)
+    text: str | None = None
+    if isinstance(inner, exp.Interval) and isinstance(unparen(inner.this), exp.Literal):
+        unit = inner.args.get("unit")
+        text = str(unparen(inner.this).this) + (f" {unit.name}" if isinstance(unit, exp.Expression) else "")
+    elif isinstance(inner, exp.Cast) and isinstance(unparen(inner.this), exp.Literal):
+        text = str(unparen(inner.this).this)
+    elif isinstance(inner, exp.Literal) and inner.is_string:
+        text = str(inner.this)
+    found = None if text is None else parse_interval_text(text)
+    if found is None:
+        if text is not None and any(word in text.lower() for word in ("mon", "year", "yr", "decade", "centur", "millen")):
+            raise unsupported("an interval of months or years (its length depends on the calendar)", node)
+        raise InvalidTextError(f'invalid input syntax for type interval: "{text}"') if text is not None else unsupported(
+            "an interval that is not a constant", node
+        )
+    return found
 
 
 def _no_window_inside(node: exp.Expression) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from rusts.sql.errors import WindowArgumentError
 from rusts.sql.expressions import Const, Expr, Ref
+from rusts.sql.intervals import Interval
 from rusts.sql.regroup import REDUCE, ordered_positions
 
 UNBOUNDED: Final = "unbounded"
@@ -195,7 +196,7 @@ class WindowCall:
             cells = [values[at] for at in ordered]
         else:
             cells = [values[at] if kept[at] else None for at in ordered]
-        if all(low == 0 for low, _ in bounds):
+        if all(low == 0 for low, _ in bounds) and not any(isinstance(cell, Interval) for cell in cells):
             running = _running(self.function)
             if running is not None:
                 return running(cells, [high for _, high in bounds])
