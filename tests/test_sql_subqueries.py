@@ -1,5 +1,5 @@
 """Subqueries in FROM and WITH queries (rusts.sql.translator.Subquery) and subqueries used as values
-(IN, EXISTS, scalar), checked against PostgreSQL 15.
+(IN, EXISTS, scalar), and UNION / INTERSECT / EXCEPT [ALL], checked against PostgreSQL 15.
 
 The rows and the comparison are those of tests/test_sql_windows.py (PostgreSQL's answers taken as
 JSON). Then what is refused by name, and the same through a real server: psycopg over pgwire and
@@ -92,6 +92,40 @@ VALUE_CASES = [
      [[3]]),
 ]
 
+# UNION, INTERSECT and EXCEPT [ALL], at the top or as a subquery.
+SET_CASES = [
+    ('SELECT host, usage FROM cpu WHERE n > 3 UNION ALL SELECT host, n FROM cpu WHERE n < 0 ORDER BY 2 DESC, 1',
+     [['c', 100.125], ['a', 1.5], ['c', -1], ['b', -7]]),
+    ('SELECT host FROM cpu UNION SELECT host FROM cpu ORDER BY host',
+     [['a'], ['b'], ['c']]),
+    ('SELECT host FROM cpu WHERE usage > 1 INTERSECT SELECT host FROM cpu WHERE n < 0 ORDER BY 1',
+     [['b'], ['c']]),
+    ('SELECT host FROM cpu EXCEPT SELECT host FROM cpu WHERE usage > 9 ORDER BY 1',
+     [['b']]),
+    ("SELECT n FROM cpu INTERSECT ALL SELECT n FROM cpu WHERE host = 'a' ORDER BY 1",
+     [[3], [3], [5], [None]]),
+    ("SELECT n FROM cpu EXCEPT ALL SELECT n FROM cpu WHERE host = 'a' ORDER BY 1 NULLS FIRST",
+     [[None], [-7], [-1], [2], [3], [12]]),
+    ('SELECT count(*) FROM (SELECT host FROM cpu UNION ALL SELECT host FROM cpu) s',
+     [[20]]),
+    ("SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, 'y' ORDER BY a DESC",
+     [[2, 'y'], [1, 'x']]),
+    ("SELECT host, count(*) FROM cpu GROUP BY host UNION ALL SELECT 'total', count(*) FROM cpu ORDER BY 2, 1",
+     [['b', 3], ['c', 3], ['a', 4], ['total', 10]]),
+    ('SELECT host FROM cpu UNION SELECT host FROM cpu ORDER BY host LIMIT 2 OFFSET 1',
+     [['b'], ['c']]),
+    ('SELECT usage FROM cpu UNION SELECT NULL ORDER BY 1 NULLS FIRST LIMIT 3',
+     [[None], [-2.25], [0]]),
+    ("SELECT count(*) FROM cpu WHERE host IN (SELECT host FROM cpu WHERE n > 4 UNION SELECT 'c')",
+     [[7]]),
+    ('WITH a AS (SELECT host, n FROM cpu) SELECT host FROM a WHERE n > 3 UNION SELECT host FROM a WHERE n < 0 ORDER BY 1',
+     [['a'], ['b'], ['c']]),
+    ('SELECT n FROM cpu UNION SELECT usage FROM cpu ORDER BY 1 LIMIT 4',
+     [[-7], [-2.25], [-1], [0]]),
+    ("SELECT host FROM cpu UNION ALL SELECT host FROM cpu UNION SELECT 'z' ORDER BY 1",
+     [['a'], ['b'], ['c'], ['z']]),
+]
+
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
@@ -102,7 +136,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
     engine.close()
 
 
-@pytest.mark.parametrize(("sql", "expected"), CASES + VALUE_CASES, ids=[sql[:70] for sql, _ in CASES + VALUE_CASES])
+@pytest.mark.parametrize(("sql", "expected"), CASES + VALUE_CASES + SET_CASES, ids=[sql[:70] for sql, _ in CASES + VALUE_CASES + SET_CASES])
 def test_answers_equal_postgresqls(engine: StorageEngine, sql: str, expected: list[list[Any]]) -> None:
     rows = execute_sql(engine, sql).rows
     assert len(rows) == len(expected), rows
@@ -121,7 +155,9 @@ def test_the_outer_select_names_and_types_the_subquerys_columns(engine: StorageE
 REFUSED = [
     ("SELECT x FROM (SELECT host FROM cpu) s", "42703", "'x'"),
     ("SELECT a FROM (SELECT 1 AS a, 2 AS a) s", "0A000", 'a subquery with two columns named "a"'),
-    ("SELECT * FROM (SELECT host FROM cpu UNION SELECT host FROM cpu) s", "0A000", "a subquery that is not one SELECT"),
+    ("SELECT host FROM cpu UNION SELECT n FROM cpu", "42804", "UNION types text and bigint cannot be matched"),
+    ("SELECT host, n FROM cpu EXCEPT SELECT host FROM cpu", "42601", "each EXCEPT query must have the same number of columns"),
+    ("SELECT * FROM (VALUES (1), (2)) AS v", "0A000", "VALUES"),
     ("SELECT * FROM (SELECT host FROM cpu) AS s(h)", "0A000", "column aliases on a subquery"),
     ("WITH RECURSIVE a AS (SELECT host FROM cpu) SELECT * FROM a", "0A000", "WITH RECURSIVE"),
     ("SELECT host FROM cpu WHERE usage = (SELECT usage FROM cpu)", "21000", "more than one row returned by a subquery"),

@@ -203,7 +203,10 @@ def _explain(engine: StorageEngine, select: str, at: int) -> list[str]:
     outer: list[str] = []
     while translation.source is not None:  # what is read is the innermost subquery's
         outer.append("  computed from the rows of subquery " + translation.source.scope.alias)
-        translation = translation.source.translation
+        inner = translation.source.translation
+        if not isinstance(inner, Translation):
+            return [f"{inner.name} of two queries, each answered on its own", *outer]
+        translation = inner
     lines = downsampling.explain(engine, translation.query) + outer
     if translation.empty is not None:
         lines.append("  the time range is empty: no data is read")

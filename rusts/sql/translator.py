@@ -31,6 +31,7 @@ import math
 import re
 import time
 from operator import itemgetter
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final, TypeVar, cast
 
@@ -189,6 +190,10 @@ class Translation:
     def columns(self) -> list[Column]:
         return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
 
+    def kinds(self) -> list[str]:
+        """Each answer column's type before a client sees it ("unknown" for a bare NULL)."""
+        return ["unknown" if expr.type == "unknown" else column.type for expr, column in zip(self.outputs, self.columns())]
+
     def finish(self, result: QueryResult) -> QueryResult:
         """The answer from the executor's result: HAVING, ORDER BY, paging, SELECT list."""
         if self.regroup is not None:
@@ -323,7 +328,7 @@ def source_rows(translation: Translation, execute_query: Callable[[Translation],
     if translation.constant:
         return QueryResult(translation.layout, [])
     if translation.source is not None:
-        return translation.source.rows(answer(translation.source.translation, execute_query))
+        return translation.source.rows(query_answer(translation.source.translation, execute_query))
     return execute_query(translation)
 
 
@@ -368,7 +373,21 @@ def parse_statement(text: str) -> exp.Expression:
         raise SqlSyntaxError("empty statement")
     if len(statements) > 1:
         raise unsupported(f"multiple statements ({len(statements)}); send one at a time", statements[1])
-    return normalize(statements[0])
+    statement = normalize(statements[0])
+    return _select_of_set_operation(statement) if isinstance(statement, exp.SetOperation) else statement
+
+
+def _select_of_set_operation(operation: exp.SetOperation) -> exp.Select:
+    """`a UNION b ORDER BY ... LIMIT n` as `SELECT * FROM (a UNION b) AS "?union?" ORDER BY ... LIMIT n`:
+    ORDER BY names or positions of the answer's columns (named by the first SELECT), paging after it."""
+    inner = operation.copy()
+    outer = exp.select("*").from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(UNION_ALIAS))))
+    for part in ("with_", "order", "limit", "offset"):
+        value = inner.args.get(part)
+        if value is not None:
+            inner.set(part, None)
+            outer.set(part, value)
+    return outer
 
 
 def _check_shape(select: exp.Select) -> None:
@@ -1000,13 +1019,108 @@ def translate_select(
             raise refusal from None
 
 
+UNION_ALIAS: Final = "?union?"
+_SET_NAMES: Final = {exp.Union: "UNION", exp.Intersect: "INTERSECT", exp.Except: "EXCEPT"}
+
+
+class Combined:
+    """UNION, INTERSECT or EXCEPT [ALL] of two queries (SELECTs or other such), answered from both
+    answers as PostgreSQL does: the columns are the first query's names, each of the type both sides
+    resolve to (bigint with double precision: double precision; NULL with anything: that); without
+    ALL the answer has each row once; INTERSECT keeps rows both have, EXCEPT the left's rows the
+    right lacks (with ALL, as many times as the counts allow)."""
+
+    def __init__(self, engine: StorageEngine, node: exp.SetOperation, now: int, probe: bool, with_: exp.Expression | None) -> None:
+        self.name = _SET_NAMES.get(type(node), "UNION")
+        self.every = not node.args.get("distinct")
+        self.left = _query_of(engine, node.this, now, probe, with_)
+        self.right = _query_of(engine, node.expression, now, probe, with_)
+        left, right = self.left.columns(), self.right.columns()
+        if len(left) != len(right):
+            raise SqlSyntaxError(f"each {self.name} query must have the same number of columns")
+        self.types = [_set_type(self.name, a, b) for a, b in zip(self.left.kinds(), self.right.kinds())]
+        self._columns = [Column(column.name, "string" if kind == "unknown" else kind) for column, kind in zip(left, self.types)]
+
+    def columns(self) -> list[Column]:
+        return self._columns
+
+    def kinds(self) -> list[str]:
+        return list(self.types)
+
+    def answer(self, execute_query: Callable[[Translation], QueryResult]) -> QueryResult:
+        left = self._rows(self.left, execute_query)
+        right = self._rows(self.right, execute_query)
+        if self.name == "UNION":
+            rows = left + right
+            if not self.every:
+                rows = [list(row) for row in dict.fromkeys(tuple(row) for row in rows)]
+            return QueryResult(self._columns, rows)
+        counts = Counter(tuple(row) for row in right)
+        kept: list[list[Any]] = []
+        seen: set[tuple[Any, ...]] = set()
+        for row in left:
+            key = tuple(row)
+            present = counts.get(key, 0) > 0
+            if self.every:
+                if present == (self.name == "INTERSECT"):
+                    kept.append(row)
+                if present:
+                    counts[key] -= 1
+            elif key not in seen and present == (self.name == "INTERSECT"):
+                seen.add(key)
+                kept.append(row)
+        return QueryResult(self._columns, kept)
+
+    def _rows(self, query: "Translation | Combined", execute_query: Callable[[Translation], QueryResult]) -> list[list[Any]]:
+        found = query_answer(query, execute_query)
+        floats = [at for at, (kind, column) in enumerate(zip(self.types, found.columns)) if kind == "float" and column.type != "float"]
+        if not floats:
+            return found.rows
+        rows = [list(row) for row in found.rows]
+        for row in rows:
+            for at in floats:
+                if row[at] is not None:
+                    row[at] = float(row[at])
+        return rows
+
+
+def _set_type(name: str, left: str, right: str) -> str:
+    """The type both sides of a set operation's column resolve to; 42804 when PostgreSQL has none."""
+    if left == right or right == "unknown":
+        return left
+    if left == "unknown":
+        return right
+    if left in NUMERIC and right in NUMERIC:
+        return "float" if "float" in (left, right) or "numeric" in (left, right) else "integer"
+    raise DatatypeMismatchError(f"{name} types {PG_TYPE_NAMES.get(left, left)} and {PG_TYPE_NAMES.get(right, right)} cannot be matched")
+
+
+def _query_of(engine: StorageEngine, node: exp.Expression, now: int, probe: bool, with_: exp.Expression | None) -> "Translation | Combined":
+    """A subquery's query: a SELECT's translation, or a set operation (its WITH given to each part)."""
+    node = unparen(node)
+    if isinstance(node, exp.Subquery):
+        node = node.this
+    if isinstance(node, exp.SetOperation):
+        return Combined(engine, node, now, probe, with_ if with_ is not None else node.args.get("with_"))
+    if not isinstance(node, exp.Select):
+        raise unsupported("a subquery that is not a SELECT, UNION, INTERSECT or EXCEPT (VALUES)", node)
+    if with_ is not None and node.args.get("with_") is None:
+        node = node.copy()
+        node.set("with_", with_.copy())
+    return translate_select(engine, node, now, probe)
+
+
+def query_answer(query: "Translation | Combined", execute_query: Callable[[Translation], QueryResult]) -> QueryResult:
+    return query.answer(execute_query) if isinstance(query, Combined) else answer(query, execute_query)
+
+
 class Subquery:
     """The SELECT a FROM (SELECT ...) or a WITH query names, as the outer SELECT reads it: a table
     whose columns are the subquery's answer columns (a `time` timestamp column is the time; every
     other one is a field of its type, strings included), every row of it read (nothing is pushed
     down), in the layout a SELECT of rows reads: time, then the fields by name."""
 
-    def __init__(self, translation: Translation, alias: str, now: int) -> None:
+    def __init__(self, translation: "Translation | Combined", alias: str, now: int) -> None:
         self.translation = translation
         columns = translation.columns()
         seen: set[str] = set()
@@ -1045,22 +1159,16 @@ def _subquery(engine: StorageEngine, select: exp.Select, now: int, probe: bool) 
             raise unsupported("column aliases on a WITH query (name the columns inside it)", named[node.name])
     else:
         return None
-    if not isinstance(inner, exp.Select):
-        raise unsupported("a subquery that is not one SELECT (UNION, VALUES)", inner)
     if with_ is not None and with_.args.get("recursive"):
         raise unsupported("WITH RECURSIVE", with_)
-    if with_ is not None:  # a WITH query may read the ones before it
-        inner = inner.copy()
-        if inner.args.get("with_") is None:
-            earlier = [cte.copy() for cte in with_.expressions[: list(named).index(node.name)]] if isinstance(node, exp.Table) else [
-                cte.copy() for cte in with_.expressions
-            ]
-            if earlier:
-                inner.set("with_", exp.With(expressions=earlier))
+    earlier = None
+    if with_ is not None:  # a WITH query may read the ones before it; a FROM subquery all of them
+        before = with_.expressions[: list(named).index(node.name)] if isinstance(node, exp.Table) else with_.expressions
+        earlier = exp.With(expressions=[cte.copy() for cte in before]) if before else None
     outer = select.copy()
     outer.set("with_", None)
     outer.set("from_", exp.From(this=exp.Table(this=exp.to_identifier(alias))))
-    return outer, Subquery(translate_select(engine, inner, now, probe), alias, now)
+    return outer, Subquery(_query_of(engine, inner, now, probe, earlier), alias, now)
 
 
 def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, probe: bool) -> exp.Select:
@@ -1078,18 +1186,13 @@ def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, prob
     with_ = select.args.get("with_")
 
     def answered(inner: exp.Expression) -> QueryResult:
-        if not isinstance(inner, exp.Select):
-            raise unsupported("a subquery that is not one SELECT (UNION, VALUES)", inner)
-        if with_ is not None and inner.args.get("with_") is None:
-            inner = inner.copy()
-            inner.set("with_", with_.copy())
         try:
-            translation = translate_select(engine, inner, now, probe)
+            query = _query_of(engine, inner, now, probe, with_)
         except UnsupportedSqlError as error:
             if "which is not in FROM" in error.construct:
                 raise unsupported("a correlated subquery (one that reads the outer SELECT's columns)", inner) from None
             raise
-        return answer(translation, lambda query: execute(engine, query.query, None))
+        return query_answer(query, lambda translation: execute(engine, translation.query, None))
 
     def one_column(result: QueryResult, node: exp.Expression) -> list[Any]:
         if len(result.columns) != 1:
