@@ -209,7 +209,7 @@ def test_catalog(engine: StorageEngine) -> None:
 
 
 UNSUPPORTED: list[tuple[str, str]] = [
-    ("SELECT * FROM cpu JOIN trips ON cpu.host = trips.hvfhs_license_num", "JOIN"),
+    ("SELECT * FROM cpu a ASOF JOIN trips b ON a.time >= b.time", "ASOF JOIN"),
     ("SELECT * FROM (VALUES (1)) AS sub", "VALUES"),
     ("SELECT * FROM cpu WHERE host IN (VALUES ('x'))", "VALUES"),
     ("SELECT AVG(usage) OVER (ORDER BY time GROUPS 1 PRECEDING) FROM cpu", "a GROUPS frame"),

@@ -12,20 +12,16 @@ import asyncpg
 import psycopg
 import pytest
 
-from rusts.api.line_protocol import engine_parser
-from rusts.core.errors import QueryError
-from rusts.sql import execute_sql, sqlstate_of
+from rusts.sql import execute_sql
 from rusts.sql.intervals import Interval, interval_text, parse_interval_text
-from rusts.storage.engine import EngineOptions, StorageEngine
+from rusts.storage.engine import StorageEngine
 from servers import RustsServer
-from test_sql_windows import lines
+from sql_cases import assert_refused, lines, open_engine
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
-    directory: Path = tmp_path_factory.mktemp("intervals")
-    engine = StorageEngine.open(EngineOptions(str(directory), wal_durability="none"), engine_parser)
-    assert engine.write_line_protocol(lines()).errors == []
+    engine = open_engine(tmp_path_factory.mktemp("intervals"), lines())
     yield engine
     engine.close()
 
@@ -74,9 +70,7 @@ ERRORS = [
 
 @pytest.mark.parametrize(("sql", "sqlstate", "words"), ERRORS, ids=[sql for sql, _, _ in ERRORS])
 def test_errors(engine: StorageEngine, sql: str, sqlstate: str, words: str) -> None:
-    with pytest.raises(QueryError) as raised:
-        execute_sql(engine, sql)
-    assert sqlstate_of(raised.value) == sqlstate and words in str(raised.value), str(raised.value)
+    assert_refused(engine, sql, sqlstate, words)
 
 
 def test_the_text_forms_round_trip() -> None:

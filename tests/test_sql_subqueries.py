@@ -12,12 +12,10 @@ from typing import Any, Iterator
 import psycopg
 import pytest
 
-from rusts.api.line_protocol import engine_parser
-from rusts.core.errors import QueryError
-from rusts.sql import execute_sql, sqlstate_of
-from rusts.storage.engine import EngineOptions, StorageEngine
+from rusts.sql import execute_sql
+from rusts.storage.engine import StorageEngine
 from servers import RustsServer
-from test_sql_windows import lines, same
+from sql_cases import assert_answers, assert_refused, lines, open_engine
 
 CASES = [
     ('SELECT count(*) FROM (SELECT host, usage FROM cpu) AS anon_1',
@@ -129,19 +127,14 @@ SET_CASES = [
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
-    directory: Path = tmp_path_factory.mktemp("subqueries")
-    engine = StorageEngine.open(EngineOptions(str(directory), wal_durability="none"), engine_parser)
-    assert engine.write_line_protocol(lines()).errors == []
+    engine = open_engine(tmp_path_factory.mktemp("subqueries"), lines())
     yield engine
     engine.close()
 
 
 @pytest.mark.parametrize(("sql", "expected"), CASES + VALUE_CASES + SET_CASES, ids=[sql[:70] for sql, _ in CASES + VALUE_CASES + SET_CASES])
 def test_answers_equal_postgresqls(engine: StorageEngine, sql: str, expected: list[list[Any]]) -> None:
-    rows = execute_sql(engine, sql).rows
-    assert len(rows) == len(expected), rows
-    for got, want in zip(rows, expected):
-        assert len(got) == len(want) and all(same(g, w) for g, w in zip(got, want)), (got, want)
+    assert_answers(engine, sql, expected)
 
 
 def test_the_outer_select_names_and_types_the_subquerys_columns(engine: StorageEngine) -> None:
@@ -169,9 +162,7 @@ REFUSED = [
 
 @pytest.mark.parametrize(("sql", "sqlstate", "words"), REFUSED, ids=[sql[:60] for sql, _, _ in REFUSED])
 def test_what_is_refused_is_named(engine: StorageEngine, sql: str, sqlstate: str, words: str) -> None:
-    with pytest.raises(QueryError) as raised:
-        execute_sql(engine, sql)
-    assert sqlstate_of(raised.value) == sqlstate and words in str(raised.value), str(raised.value)
+    assert_refused(engine, sql, sqlstate, words)
 
 
 def test_through_a_server_with_psycopg_and_sqlalchemys_count(tmp_path: Path) -> None:

@@ -7,45 +7,21 @@ other summation orders), everything else exactly. Then the errors PostgreSQL giv
 and the column types a PostgreSQL client sees over pgwire.
 """
 
-import math
 from pathlib import Path
 from typing import Any, Iterator
 
 import psycopg
 import pytest
 
-from rusts.api.line_protocol import engine_parser
-from rusts.core.errors import QueryError
-from rusts.sql import execute_sql, sqlstate_of
-from rusts.storage.engine import EngineOptions, StorageEngine
+from rusts.storage.engine import StorageEngine
 from servers import RustsServer
-
-BASE = 1_765_000_000_000_000_000
-HOUR = 3_600_000_000_000
-# host, usage, n (None: the row has no n), hours after BASE
-ROWS = [("a", 1.5, 3, 0), ("b", -2.25, -7, 1), ("a", 0.0, None, 2), ("c", 100.125, 12, 3), ("b", 1.5, 3, 4),
-        ("a", 1.5, 5, 5), ("c", 7.0, None, 6), ("b", 0.0, 2, 7), ("a", 9.25, 3, 8), ("c", 1.5, -1, 9)]
-
-
-def lines() -> bytes:
-    return "\n".join(
-        f"cpu,host={h} usage={u}" + ("" if n is None else f",n={n}i") + f" {BASE + t * HOUR}" for h, u, n, t in ROWS
-    ).encode()
-
+from sql_cases import BASE, assert_answers, assert_refused, lines, open_engine
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
-    directory: Path = tmp_path_factory.mktemp("windows")
-    engine = StorageEngine.open(EngineOptions(str(directory), wal_durability="none"), engine_parser)
-    assert engine.write_line_protocol(lines()).errors == []
+    engine = open_engine(tmp_path_factory.mktemp("windows"), lines())
     yield engine
     engine.close()
-
-
-def same(got: Any, expected: Any) -> bool:
-    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
-        return isinstance(got, (int, float)) and not isinstance(got, bool) and math.isclose(got, expected, rel_tol=1e-12, abs_tol=1e-12)
-    return bool(got == expected) and type(got) is type(expected)
 
 
 CASES = [
@@ -98,10 +74,7 @@ CASES = [
 
 @pytest.mark.parametrize(("sql", "expected"), CASES, ids=[sql[:70] for sql, _ in CASES])
 def test_answers_equal_postgresqls(engine: StorageEngine, sql: str, expected: list[list[Any]]) -> None:
-    rows = execute_sql(engine, sql).rows
-    assert len(rows) == len(expected), rows
-    for got, want in zip(rows, expected):
-        assert len(got) == len(want) and all(same(g, w) for g, w in zip(got, want)), (got, want)
+    assert_answers(engine, sql, expected)
 
 
 ERRORS = [
@@ -134,9 +107,7 @@ ERRORS = [
 
 @pytest.mark.parametrize(("sql", "sqlstate", "message"), ERRORS, ids=[sql[:60] for sql, _, _ in ERRORS])
 def test_errors_are_postgresqls(engine: StorageEngine, sql: str, sqlstate: str, message: str) -> None:
-    with pytest.raises(QueryError) as raised:
-        execute_sql(engine, sql)
-    assert sqlstate_of(raised.value) == sqlstate and message in str(raised.value), str(raised.value)
+    assert_refused(engine, sql, sqlstate, message)
 
 
 def test_the_column_types_a_postgresql_client_sees(tmp_path: Path) -> None:

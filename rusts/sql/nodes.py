@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from rusts.sql.errors import UNDEFINED_COLUMN, InvalidTextError, SqlError, UnsupportedSqlError
+from rusts.sql.errors import UNDEFINED_COLUMN, AmbiguousColumnError, InvalidTextError, SqlError, UnsupportedSqlError
 from rusts.sql.times import DAY, TimestampInputError, parse_interval, parse_timestamp, truncate
 
 Literal = bool | int | float | str
@@ -65,18 +65,47 @@ class Scope:
         # columns in its own order, which `*` gives (name, type; None: time, tags, fields by name)
         self.has_time = has_time
         self.star = star
+        # The joined rows of a FROM with JOINs (rusts.sql.joins): per table alias its columns' names
+        # and keys here, the names one table alone has (and USING columns), the ambiguous ones, and
+        # the name each key is shown as. None: one table.
+        self.tables: dict[str, dict[str, str]] | None = None
+        self.unqualified: dict[str, str] = {}
+        self.ambiguous: set[str] = set()
+        self.shown: dict[str, str] = {}
 
     def column(self, node: exp.Expression) -> str | None:
         """The column `node` names, or None when it is not a column reference."""
         node = unparen(node)
         if not isinstance(node, exp.Column):
             return None
+        if self.tables is not None:
+            return self._joined_column(node)
         if node.table and node.table not in (self.measurement, self.alias) and node.table.lower() not in (self.measurement, self.alias):
             raise unsupported(f"reference to table {node.table!r}, which is not in FROM", node)
         name = node.name
         if not is_quoted(node.this) and not self.knows(name) and self.knows(name.lower()):
             return name.lower()  # PostgreSQL folds an unquoted name to lower case (an exact match comes first)
         return name
+
+    def _joined_column(self, node: exp.Column) -> str:
+        """A column of joined tables: `alias.name`, or a name one table alone has (42702 when several do)."""
+        assert self.tables is not None
+        name = node.name
+        if node.table:
+            columns = self.tables.get(node.table) or self.tables.get(node.table.lower())
+            if columns is None:
+                raise unsupported(f"reference to table {node.table!r}, which is not in FROM", node)
+            key = columns.get(name) or columns.get(name.lower())
+            if key is None:
+                raise UnknownColumnError(name, node.table, node.sql(dialect="postgres"))
+            return key
+        for candidate in (name, name.lower()):
+            if candidate in self.ambiguous:
+                raise AmbiguousColumnError(f'column reference "{candidate}" is ambiguous')
+            key = self.unqualified.get(candidate)
+            if key is not None:
+                return key
+        raise UnknownColumnError(name, "", node.sql(dialect="postgres"))
 
     def knows(self, name: str) -> bool:
         return (name == "time" and self.has_time) or name in self.tags or name in self.fields

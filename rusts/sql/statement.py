@@ -39,6 +39,7 @@ from rusts.sql.normalize import normalize
 from rusts.sql.translator import (
     FLOAT_CASTS,
     INTEGER_CASTS,
+    Joined,
     Translation,
     aggregation_of,
     aggregate_type,
@@ -202,6 +203,9 @@ def _explain(engine: StorageEngine, select: str, at: int) -> list[str]:
     translation = translate_select(engine, statement, at, probe=False)
     outer: list[str] = []
     while translation.source is not None:  # what is read is the innermost subquery's
+        if isinstance(translation.source, Joined):
+            tables = ", ".join(table.alias for table in translation.source.join.tables)
+            return [f"JOIN of {tables}, each read as SELECT * FROM it (with the WHERE terms only it reads)", *outer]
         outer.append("  computed from the rows of subquery " + translation.source.scope.alias)
         inner = translation.source.translation
         if not isinstance(inner, Translation):

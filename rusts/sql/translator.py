@@ -96,6 +96,7 @@ from rusts.sql.nodes import (
 )
 from rusts.sql.times import DAY, TimestampInputError, parse_timestamp
 from rusts.sql.intervals import Interval, parse_interval_text
+from rusts.sql.joins import JoinSource, Step, Table, conjuncts, equality_keys, join_scope, side_of, tables_of
 from rusts.sql.where import like_pattern, row_where, translate_where
 from rusts.sql.windows import (
     CURRENT, FOLLOWING, PRECEDING, UNBOUNDED, Bound, Frame, DEFAULT_FRAME, WindowCall, WindowKey, WindowRef, with_windows,
@@ -184,8 +185,8 @@ class Translation:
         self.distinct_on: list[Expr] = []
         # window functions (rusts.sql.windows): their values are appended to the rows after HAVING
         self.windows: list[WindowCall] = []
-        # FROM (SELECT ...) or a WITH query: the rows are the subquery's answer, not the executor's
-        self.source: Subquery | None = None
+        # FROM (SELECT ...), a WITH query or joined tables: the rows are theirs, not the executor's
+        self.source: Subquery | Joined | None = None
 
     def columns(self) -> list[Column]:
         return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
@@ -328,7 +329,7 @@ def source_rows(translation: Translation, execute_query: Callable[[Translation],
     if translation.constant:
         return QueryResult(translation.layout, [])
     if translation.source is not None:
-        return translation.source.rows(query_answer(translation.source.translation, execute_query))
+        return translation.source.answer(execute_query)
     return execute_query(translation)
 
 
@@ -615,7 +616,10 @@ class _Select:
         self.star = True
         if self.scope.star is not None:  # a subquery's columns, in its order
             columns = [("time" if name == "time" and self.scope.has_time else "field", name, kind) for name, kind in self.scope.star]
-            return [self.ref((role, role if role == "time" else name), kind) for role, name, kind in columns], [name for _, name, _ in columns]
+            shown = self.scope.shown
+            return [self.ref((role, role if role == "time" else name), kind) for role, name, kind in columns], [
+                shown.get(name, name) for _, name, _ in columns
+            ]
         columns = [("time", "time", "timestamp")] + [("tag", t, "string") for t in self.scope.tag_order]
         columns += [("field", f, kind) for f, kind in sorted(self.scope.fields.items())]
         return [self.ref((role, name), kind) for role, name, kind in columns], [name for _, name, _ in columns]
@@ -969,7 +973,7 @@ def _default_name(scope: Scope, node: exp.Expression) -> str:
         node = unparen(node.this)
     name = scope.column(node)
     if name is not None:
-        return name
+        return scope.shown.get(name, name)
     if epoch_bucket(scope, node) is not None:
         return "?column?"
     if is_epoch_of_time(scope, node):
@@ -1136,15 +1140,113 @@ class Subquery:
         self.picks: list[int | None] = [position["time"] if has_time else None] + [position[name] for name in sorted(fields)]
         self.columns = [Column("time", "timestamp")] + [Column(name, fields[name]) for name in sorted(fields)]
 
+    def answer(self, execute_query: Callable[[Translation], QueryResult]) -> QueryResult:
+        """The rows the outer SELECT reads: the subquery answered, reshaped."""
+        return self.rows(query_answer(self.translation, execute_query))
+
     def rows(self, answer: QueryResult) -> QueryResult:
         """The subquery's answer as the rows the outer SELECT reads."""
         picks = self.picks
         return QueryResult(self.columns, [[None if at is None else row[at] for at in picks] for row in answer.rows])
 
 
-def _subquery(engine: StorageEngine, select: exp.Select, now: int, probe: bool) -> tuple[exp.Select, Subquery] | None:
-    """When the SELECT reads a subquery (FROM (SELECT ...) [AS] s, or FROM a WITH query's name): the
-    SELECT reading a placeholder table of that name instead, and the Subquery; None otherwise."""
+class Joined:
+    """Joined tables as the outer SELECT reads them (rusts.sql.joins.JoinSource)."""
+
+    def __init__(self, source: JoinSource) -> None:
+        self.join = source
+        self.scope = source.scope
+
+    def answer(self, execute_query: Callable[[Translation], QueryResult]) -> QueryResult:
+        return self.join.answer(lambda query: query_answer(cast("Translation | Combined", query), execute_query))
+
+
+def _join_source(engine: StorageEngine, select: exp.Select, now: int, probe: bool) -> tuple[exp.Select, Joined]:
+    """A SELECT whose FROM joins tables: the SELECT reading a placeholder table instead, and the join
+    (each table read as SELECT * FROM it, with the WHERE terms only it reads pushed down when no outer
+    join extends it with NULLs; see rusts.sql.joins)."""
+    with_ = select.args.get("with_")
+    joins = list(select.args.get("joins") or [])
+    sources = [select.args["from_"].this] + [join.this for join in joins]
+    sides = [""] + [side_of(join) for join in joins]
+    aliases: list[str] = []
+    for source in sources:
+        alias = source.alias_or_name if isinstance(source, (exp.Table, exp.Subquery)) else ""
+        if not alias:
+            raise unsupported("a joined table without a name (give the subquery an alias)", source)
+        if alias in aliases:
+            raise UnsupportedSqlError(f'table name "{alias}" specified more than once', source.sql(dialect="postgres"))
+        aliases.append(alias)
+    nulled = {aliases[k] for k, side in enumerate(sides) if side in ("left", "full")}
+    for k, side in enumerate(sides):
+        if side in ("right", "full"):
+            nulled.update(aliases[:k])
+
+    def table_query(source: exp.Expression, where: list[exp.Expression]) -> Any:
+        inner = exp.select("*").from_(source.copy())
+        if where:
+            inner.set("where", exp.Where(this=exp.and_(*[term.copy() for term in where])))
+        if with_ is not None:
+            inner.set("with_", with_.copy())
+        return _query_of(engine, inner, now, probe, None)
+
+    bare: list[Table] = []
+    offset = 0
+    for alias, source in zip(aliases, sources):
+        bare.append(Table(alias, table_query(source, []), offset))
+        offset += len(bare[-1].columns)
+    clause = select.args.get("where")
+    pushed: dict[str, list[exp.Expression]] = {alias: [] for alias in aliases}
+    for term in conjuncts(clause.this if clause is not None else None):
+        if any(isinstance(n, (exp.Subquery, exp.Exists, exp.Window)) for n in term.walk()) or _mentions_aggregate(term):
+            continue
+        owners = tables_of(term, bare)
+        if owners is not None and len(owners) == 1 and next(iter(owners)) not in nulled:
+            pushed[next(iter(owners))].append(term)
+    tables: list[Table] = []
+    offset = 0
+    for alias, source in zip(aliases, sources):
+        tables.append(Table(alias, table_query(source, pushed[alias]) if pushed[alias] else bare[len(tables)].query, offset))
+        offset += len(tables[-1].columns)
+    using: list[str] = []
+    steps: list[Step] = []
+    for k, join in enumerate(joins, start=1):
+        terms = conjuncts(join.args.get("on"))
+        names = [identifier.name for identifier in join.args.get("using") or []]
+        if str(join.args.get("method") or "").upper() == "NATURAL":  # USING every column both sides have
+            earlier = {c.name for t in tables[:k] for c in t.columns}
+            names = [c.name for c in tables[k].columns if c.name in earlier]
+        for name in names:
+            owner = next((t.alias for t in tables[:k] if any(c.name == name for c in t.columns)), None)
+            if owner is None or not any(c.name == name for c in tables[k].columns):
+                raise UnknownColumnError(name, "", f"USING ({name})")
+            if name not in using:
+                using.append(name)
+            terms.append(exp.EQ(this=exp.column(name, table=owner), expression=exp.column(name, table=tables[k].alias)))
+        pairs, rest = equality_keys(terms, tables[:k], tables[k])
+        if sides[k] == "cross" and clause is not None:  # FROM a, b WHERE a.x = b.y: its equalities are keys
+            pairs += equality_keys(conjuncts(clause.this), tables[:k], tables[k])[0]
+        scope = join_scope(tables[: k + 1], now, using)
+        built = _Select(scope, None, False, False)
+        positions = {key: at for at, key in enumerate(["time", *sorted(scope.fields)])}
+        left_keys = [positions[scope.column(a) or ""] for a, _ in pairs]
+        right_keys = [positions[scope.column(b) or ""] for _, b in pairs]
+        residual = boolean_argument("JOIN/ON", built.expr(cast(exp.Expression, exp.and_(*rest)))) if rest else None
+        built.bind()
+        steps.append(Step(tables[k], sides[k], left_keys, right_keys, residual))
+    outer = select.copy()
+    outer.set("with_", None)
+    outer.set("joins", None)
+    outer.set("from_", exp.From(this=exp.Table(this=exp.to_identifier("?join?"))))
+    return outer, Joined(JoinSource(tables, steps, join_scope(tables, now, using), using))
+
+
+def _subquery(engine: StorageEngine, select: exp.Select, now: int, probe: bool) -> tuple[exp.Select, Subquery | Joined] | None:
+    """When the SELECT reads a subquery (FROM (SELECT ...) [AS] s, or FROM a WITH query's name) or
+    joins tables: the SELECT reading a placeholder table of that name instead, and the source; None
+    otherwise."""
+    if select.args.get("joins"):
+        return _join_source(engine, select, now, probe)
     source = select.args.get("from_")
     node = source.this if source is not None else None
     with_ = select.args.get("with_")

@@ -1,0 +1,216 @@
+"""Joins: `FROM a [INNER | LEFT | RIGHT | FULL] JOIN b ON ... | USING (...)`, `CROSS JOIN`, and
+`FROM a, b WHERE ...`, computed from each table's rows.
+
+Each table of the FROM (a measurement, or a subquery) is read as `SELECT * FROM it`, with the WHERE
+terms that read only its columns pushed into that SELECT when SQL allows (the table is on no outer
+join's NULL-extended side): a time range or a tag filter of one table still reaches the executor.
+The tables are joined left to right: equalities of a column of the tables so far with one of the
+new table (in ON, USING, or for a comma join in WHERE) are hash-join keys (NULL matches nothing,
+as in SQL), the rest of ON is tested on each candidate pair; LEFT, RIGHT and FULL add the rows that
+found no partner, NULL on the other side. The joined rows are the table the outer SELECT reads
+(rusts.sql.translator.Subquery does the same for one subquery): a column is named `alias.column`,
+or by its name alone when one table has it (42702 otherwise); `*` gives every table's columns in
+order, a USING column once. A join may produce at most MAX_JOINED_ROWS rows (an error beyond: a
+runaway cross product is refused rather than exhausting memory).
+"""
+
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+from sqlglot import exp
+
+from rusts.query.model import Column, QueryResult
+from rusts.sql.errors import OutOfRangeError, UnsupportedSqlError
+from rusts.sql.expressions import Expr
+from rusts.sql.nodes import Scope, unparen
+
+MAX_JOINED_ROWS: Final = 1_000_000
+
+
+class Query(Protocol):
+    """A table's query: a translated SELECT or a set operation (rusts.sql.translator)."""
+
+    def columns(self) -> list[Column]: ...
+
+
+Answer = Callable[[Query], QueryResult]
+
+
+class Table:
+    """One table of the FROM: its alias, its query, its columns and where they sit in a joined row."""
+
+    def __init__(self, alias: str, query: Query, offset: int) -> None:
+        self.alias = alias
+        self.query = query
+        self.columns = query.columns()
+        self.offset = offset  # of its first column in a joined row, after the time slot
+        self.keys = [column_key(offset + at, alias, column.name) for at, column in enumerate(self.columns)]
+
+
+def column_key(position: int, alias: str, name: str) -> str:
+    """The name a joined table's column has in the joined scope: its position first, so that the
+    scope's fields by name are the joined row's columns in order."""
+    return f"{position:05d}:{alias}.{name}"
+
+
+class Step:
+    """Joining one more table: its kind, the key columns on each side (positions in a joined row),
+    and the rest of the ON condition as an Expr over a joined row (None: nothing more)."""
+
+    def __init__(self, table: Table, side: str, left_keys: list[int], right_keys: list[int], residual: Expr | None) -> None:
+        self.table = table
+        self.side = side  # "", "left", "right", "full", "cross"
+        self.left_keys = left_keys
+        self.right_keys = right_keys
+        self.residual = residual
+
+
+class JoinSource:
+    """The joined rows the outer SELECT reads (see the module docstring). `scope` resolves its
+    columns; `answer` joins the tables' answers into rows of `scope`'s layout (time slot first)."""
+
+    def __init__(self, tables: list[Table], steps: list[Step], scope: Scope, using: list[str]) -> None:
+        self.tables = tables
+        self.steps = steps
+        self.scope = scope
+        self.using = using
+        self.width = sum(len(table.columns) for table in tables)
+
+    def answer(self, answer: Answer) -> QueryResult:
+        first = self.tables[0]
+        rows: list[list[Any]] = [[None, *row] for row in answer(first.query).rows]
+        width = len(first.columns)
+        for step in self.steps:
+            right = answer(step.table.query).rows
+            rows = _joined(rows, right, step, width)
+            width += len(step.table.columns)
+        columns = [Column("time", "timestamp")] + [Column(key, kind) for key, kind in sorted(self.scope.fields.items())]
+        return QueryResult(columns, rows)
+
+
+def _joined(left: list[list[Any]], right: list[list[Any]], step: Step, left_width: int) -> list[list[Any]]:
+    """`left` rows (time slot, then the tables so far) joined with the new table's `right` rows."""
+    residual, side = step.residual, step.side
+    right_width = len(step.table.columns)
+    out: list[list[Any]] = []
+    matched_right: set[int] = set()
+
+    def emit(row: list[Any]) -> None:
+        out.append(row)
+        if len(out) > MAX_JOINED_ROWS:
+            raise OutOfRangeError(f"the join would give more than {MAX_JOINED_ROWS:,} rows: narrow it with WHERE or ON")
+
+    index: dict[tuple[Any, ...], list[int]] = {}
+    offsets = [at - 1 - left_width for at in step.right_keys]
+    for number, row in enumerate(right):
+        key = tuple(row[at] for at in offsets)
+        if None not in key:  # NULL equals nothing
+            index.setdefault(key, []).append(number)
+    every = range(len(right))
+    for row in left:
+        if step.left_keys:
+            key = tuple(row[at] for at in step.left_keys)
+            candidates: Any = index.get(key, []) if None not in key else []
+        else:
+            candidates = every
+        found = False
+        for number in candidates:
+            joined = row + right[number]
+            if residual is None or residual.value(joined) is True:
+                found = True
+                matched_right.add(number)
+                emit(joined)
+        if not found and side in ("left", "full"):
+            emit(row + [None] * right_width)
+    if side in ("right", "full"):
+        for number, other in enumerate(right):
+            if number not in matched_right:
+                emit([None] * (1 + left_width) + other)
+    return out
+
+
+def join_scope(tables: list[Table], now: int, using: list[str]) -> Scope:
+    """The scope of the joined rows: `alias.column` for every column, and a column's name alone where
+    one table has it (or it is a USING column: the first table's), ambiguous (42702) otherwise."""
+    fields: dict[str, str] = {}
+    by_name: dict[str, list[str]] = {}
+    star: list[tuple[str, str]] = []
+    shared: dict[str, tuple[str, str]] = {}  # a USING column: the key and type of its first table's
+    for table in tables:
+        for key, column in zip(table.keys, table.columns):
+            fields[key] = column.type
+            by_name.setdefault(column.name, []).append(key)
+            if column.name in using:
+                shared.setdefault(column.name, (key, column.type))
+            else:
+                star.append((key, column.type))
+    star = [shared[name] for name in using if name in shared] + star  # as PostgreSQL: USING columns first, in their order
+    scope = Scope("", "", [], fields, now, has_time=False, star=star)
+    scope.tables = {table.alias: {column.name: key for key, column in zip(table.keys, table.columns)} for table in tables}
+    scope.unqualified = {name: keys[0] for name, keys in by_name.items() if len(keys) == 1 or name in using}
+    scope.ambiguous = {name for name, keys in by_name.items() if len(keys) > 1 and name not in using}
+    scope.shown = {key: column.name for table in tables for key, column in zip(table.keys, table.columns)}
+    return scope
+
+
+def tables_of(node: exp.Expression, tables: list[Table]) -> set[str] | None:
+    """The aliases of the tables whose columns `node` reads; None when one of its names is unknown
+    or ambiguous there (it cannot be placed)."""
+    found: set[str] = set()
+    for column in node.find_all(exp.Column):
+        if column.table:
+            alias = next((t.alias for t in tables if t.alias in (column.table, column.table.lower())), None)
+            if alias is None:
+                return None
+            found.add(alias)
+            continue
+        owners = [t.alias for t in tables if any(c.name in (column.name, column.name.lower()) for c in t.columns)]
+        if len(owners) != 1:
+            return None
+        found.add(owners[0])
+    return found
+
+
+def conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
+    if node is None:
+        return []
+    node = unparen(node)
+    if isinstance(node, exp.And):
+        return conjuncts(node.this) + conjuncts(node.expression)
+    return [node]
+
+
+def equality_keys(
+    terms: list[exp.Expression], left: list[Table], right: Table
+) -> tuple[list[tuple[exp.Expression, exp.Expression]], list[exp.Expression]]:
+    """The terms that are `column of the tables so far = column of the new table` (as pairs, left
+    side first), and the others."""
+    pairs: list[tuple[exp.Expression, exp.Expression]] = []
+    rest: list[exp.Expression] = []
+    for term in terms:
+        if isinstance(term, exp.EQ) and isinstance(unparen(term.this), exp.Column) and isinstance(unparen(term.expression), exp.Column):
+            a, b = unparen(term.this), unparen(term.expression)
+            sides = tables_of(a, left + [right]), tables_of(b, left + [right])
+            if sides[0] is not None and sides[1] is not None:
+                if sides[0] <= {t.alias for t in left} and sides[1] == {right.alias}:
+                    pairs.append((a, b))
+                    continue
+                if sides[1] <= {t.alias for t in left} and sides[0] == {right.alias}:
+                    pairs.append((b, a))
+                    continue
+        rest.append(term)
+    return pairs, rest
+
+
+def side_of(join: exp.Join) -> str:
+    """'' (inner), 'left', 'right', 'full' or 'cross' (also a comma join); UnsupportedSqlError for NATURAL and others."""
+    kind = str(join.args.get("kind") or "").upper()
+    side = str(join.args.get("side") or "").upper()
+    method = str(join.args.get("method") or "").upper()
+    if method == "NATURAL":
+        return {"": "", "LEFT": "left", "RIGHT": "right", "FULL": "full"}.get(side, "")  # USING the common columns
+    if method or kind in ("SEMI", "ANTI", "ASOF") or side == "" and kind not in ("", "INNER", "CROSS", "OUTER"):
+        raise UnsupportedSqlError(f"{method or kind} JOIN", join.sql(dialect="postgres"))
+    if kind == "CROSS" or (not side and not kind and join.args.get("on") is None and not join.args.get("using")):
+        return "cross"
+    return {"": "", "LEFT": "left", "RIGHT": "right", "FULL": "full"}[side] if side in ("", "LEFT", "RIGHT", "FULL") else ""
