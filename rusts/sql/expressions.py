@@ -159,6 +159,8 @@ _TIME_ARITHMETIC: Final = {
     **{("*", "interval", number): "interval" for number in NUMERIC},
     **{("*", number, "interval"): "interval" for number in NUMERIC},
     **{("/", "interval", number): "interval" for number in NUMERIC},
+    **{(op, "interval", "unknown"): "interval" for op in "+-*/"},  # interval * NULL
+    ("+", "unknown", "interval"): "interval", ("*", "unknown", "interval"): "interval",
 }
 
 

@@ -11,7 +11,7 @@ Arithmetic follows PostgreSQL's: timestamp - timestamp, timestamp +/- interval, 
 interval (days and time apart), interval * or / a number (a fraction of a day passed down to the
 time part), unary minus. Intervals compare by their length (a day as 24 hours); sum and avg add
 days and time apart, as PostgreSQL's do. Every timestamp is UTC, so a day is 24 hours there too.
-On the wire (text and binary) the time part has PostgreSQL's microseconds: finer digits are cut.
+On the wire (text and binary) the time part has PostgreSQL's microseconds, rounded to even.
 """
 
 import math
@@ -83,6 +83,12 @@ def _toward_zero(value: int, unit: int) -> int:
     return whole if value >= 0 else -whole
 
 
+def _microseconds(ns: int) -> int:
+    """Nanoseconds as whole microseconds, halves to even, as PostgreSQL rounds (rint) what it computes."""
+    whole, rest = divmod(ns, 1000)
+    return whole + 1 if rest > 500 or (rest == 500 and whole % 2) else whole
+
+
 def shifted(moment: int, span: Interval, sign: int) -> int:
     """timestamp + interval (sign 1) or - interval (sign -1), in UTC."""
     return moment + sign * span.length()
@@ -123,7 +129,7 @@ def interval_text(span: Interval) -> str:
     parts: list[str] = []
     if span.days:
         parts.append(f"{span.days} day{'' if span.days == 1 else 's'}")
-    us = _toward_zero(span.ns, 1000)
+    us = _microseconds(span.ns)
     if us or not parts:
         sign = "-" if us < 0 else ("+" if span.days < 0 else "")
         seconds, micro = divmod(abs(us), 1_000_000)
@@ -137,7 +143,7 @@ def interval_text(span: Interval) -> str:
 
 def wire_parts(span: Interval) -> tuple[int, int, int]:
     """(microseconds, days, months) as PostgreSQL's binary format sends an interval."""
-    return _toward_zero(span.ns, 1000), span.days, 0
+    return _microseconds(span.ns), span.days, 0
 
 
 def parse_interval_text(text: str) -> Interval | None:

@@ -111,7 +111,11 @@ def _similar(node: exp.SimilarTo, escape: str) -> exp.Expression:
     while i < len(pattern):
         char = pattern[i]
         if escape and char == escape:
-            out.append(re.escape(pattern[i + 1] if i + 1 < len(pattern) else char))  # a last one is itself
+            # the next character literally, or (a letter or digit) the regular expression escape it makes,
+            # \d a digit as in PostgreSQL; a last escape character is dropped
+            if i + 1 < len(pattern):
+                following = pattern[i + 1]
+                out.append("\\" + following if following.isalnum() else re.escape(following))
             i += 2
             continue
         if bracket:

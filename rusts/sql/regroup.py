@@ -67,6 +67,18 @@ def _not_nan(values: list[Any]) -> list[Any]:
     return kept if kept else values  # only NaN: the answer is NaN
 
 
+def _extreme(values: list[Any], largest: bool) -> Any:
+    """min or max (NaN only when there is nothing else); of equal intervals the last one, as
+    PostgreSQL's interval_larger and interval_smaller keep it (1 day and 24 hours print apart)."""
+    if isinstance(values[0], Interval):
+        found = values[0]
+        for value in values[1:]:
+            if (value >= found) if largest else (value <= found):
+                found = value
+        return found
+    return max(_not_nan(values)) if largest else min(_not_nan(values))
+
+
 def _sum(values: list[Any]) -> Any:
     if isinstance(values[0], Interval):
         return intervals.total(values)
@@ -125,8 +137,8 @@ REDUCE: Final[dict[str, Callable[[list[Any], float], Any]]] = {
     "count_distinct": lambda v, p: len(set(v)),
     "sum": lambda v, p: _sum(v),
     "mean": lambda v, p: _mean(v),
-    "min": lambda v, p: min(_not_nan(v)),
-    "max": lambda v, p: max(_not_nan(v)),
+    "min": lambda v, p: _extreme(v, False),
+    "max": lambda v, p: _extreme(v, True),
     "spread": lambda v, p: max(_not_nan(v)) - min(_not_nan(v)),
     "first": lambda v, p: v[0],
     "last": lambda v, p: v[-1],

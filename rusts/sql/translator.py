@@ -37,7 +37,8 @@ from typing import Any, Final, TypeVar, cast
 
 import numpy as np
 import sqlglot
-from sqlglot import exp
+from sqlglot import TokenType, exp
+from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError, SqlglotError
 
 from rusts.core.pgtext import timestamp_text
@@ -97,7 +98,7 @@ from rusts.sql.nodes import (
 from rusts.sql.times import DAY, TimestampInputError, parse_timestamp
 from rusts.sql.intervals import Interval, parse_interval_text
 from rusts.sql.joins import JoinSource, Step, Table, conjuncts, equality_keys, join_scope, side_of, tables_of
-from rusts.sql.where import like_pattern, row_where, translate_where
+from rusts.sql.where import like_pattern, python_regex, row_where, translate_where
 from rusts.sql.windows import (
     CURRENT, FOLLOWING, PRECEDING, UNBOUNDED, Bound, Frame, DEFAULT_FRAME, WindowCall, WindowKey, WindowRef, with_windows,
 )
@@ -360,8 +361,36 @@ def catalog_statement(stripped: str) -> CatalogStatement:
     return catalog
 
 
+_INTERVAL_UNITS: Final = frozenset({"YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND", "YEARS", "MONTHS", "DAYS", "HOURS", "MINUTES", "SECONDS"})
+
+
+def _interval_literals_as_casts(text: str) -> str:
+    """`INTERVAL '1 day 02:00:00'` as `CAST('1 day 02:00:00' AS INTERVAL)`: sqlglot reads the keyword
+    form as its first number and unit only (`INTERVAL '5' MINUTE`, with a unit after it, is left alone)."""
+    if "interval" not in text.lower():
+        return text
+    try:
+        tokens = Postgres().tokenize(text)
+    except SqlglotError:
+        return text  # the parser says what is wrong
+    out: list[str] = []
+    done = 0
+    for at, token in enumerate(tokens[:-1]):
+        following = tokens[at + 1]
+        after = tokens[at + 2] if at + 2 < len(tokens) else None
+        if token.token_type != TokenType.INTERVAL or following.token_type != TokenType.STRING:
+            continue
+        if after is not None and after.text.upper() in _INTERVAL_UNITS:
+            continue
+        out.append(text[done : token.start])
+        out.append(f"CAST({text[following.start : following.end + 1]} AS INTERVAL)")
+        done = following.end + 1
+    return "".join(out) + text[done:] if out else text
+
+
 def parse_statement(text: str) -> exp.Expression:
     """The one statement of `text`, parsed by sqlglot (postgres dialect); SqlSyntaxError when it cannot be."""
+    text = _interval_literals_as_casts(text)
     try:
         statements = [s for s in sqlglot.parse(text, read="postgres") if isinstance(s, exp.Expression)]
     except ParseError as error:
@@ -819,6 +848,13 @@ class _Select:
         if _is_now(node) or (isinstance(node, (exp.Add, exp.Sub)) and _is_now(unparen(node.this)) and is_interval(unparen(node.expression))):
             return Const(instant(node, self.scope.now), "timestamp")  # now() +/- an interval
         if is_interval(node):
+            inner = unparen(node.this) if isinstance(node, exp.Cast) else None
+            if isinstance(inner, exp.Null):
+                return Const(None, "interval")
+            if inner is not None and not isinstance(inner, (exp.Literal, exp.Cast, exp.Interval)):
+                value = self.expr(inner)  # an interval already (a subquery's column)
+                if value.type == "interval":
+                    return value
             return Const(interval_constant(node), "interval")
         op = _ARITHMETIC.get(type(node))
         if op is not None:  # an untyped string literal is read as the other side's type: n + '1'
@@ -856,6 +892,13 @@ class _Select:
     def cast(self, node: exp.Cast) -> Expr:
         target = node.to.this
         operand = unparen(node.this)
+        if isinstance(operand, exp.Null):  # a typed NULL: NULL::timestamptz
+            for types, kind in ((TIMESTAMP_TYPES, "timestamp"), (FLOAT_CASTS, "float"), (INTEGER_CASTS, "integer"),
+                                (NUMERIC_CASTS, "float"), (TEXT_CASTS, "string")):
+                if target in types:
+                    return Const(None, kind)
+            if target == exp.DataType.Type.BOOLEAN:
+                return Const(None, "boolean")
         if target in FLOAT_CASTS and isinstance(operand, exp.Literal) and operand.is_string:
             return Const(float_input(str(operand.this)), "float")  # 'NaN', 'Infinity' (normalize folds the rest)
         if target in FLOAT_CASTS:
@@ -925,7 +968,7 @@ class _Select:
         like = isinstance(node, (exp.Like, exp.ILike))
         flags = re.IGNORECASE if isinstance(node, (exp.ILike, exp.RegexpILike)) else 0
         try:
-            compiled = re.compile(like_pattern(pattern) if like else pattern, flags)
+            compiled = re.compile(like_pattern(pattern) if like else python_regex(pattern), flags)
         except re.error as error:
             raise InvalidRegexError(f"invalid regular expression: {error}") from None
         matched = Match(self.expr(node.this), compiled, "~~" if like else "~")
@@ -1305,8 +1348,10 @@ def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, prob
         if isinstance(node, exp.In) and isinstance(node.args.get("query"), exp.Subquery):
             result = answered(node.args["query"].this)
             values = one_column(result, node)
+            if not values:  # IN of no row is false, even for NULL (NOT IN: true)
+                return exp.Boolean(this=False)
             kind = result.columns[0].type
-            return exp.In(this=node.this, expressions=[_value_node(value, kind) for value in dict.fromkeys(values)] or [exp.Null()])
+            return exp.In(this=node.this, expressions=[_value_node(value, kind) for value in dict.fromkeys(values)])
         if isinstance(node, exp.Exists):
             return exp.Boolean(this=bool(answered(node.this).rows))
         if isinstance(node, exp.Subquery):
@@ -1323,6 +1368,10 @@ def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, prob
         if isinstance(value, list):
             select.set(part, [normalize(item.transform(replace)) for item in value])
         elif value is not None:
+            if part == "order":  # a subquery's value there is a constant key, not a position: ORDER BY (SELECT 2)
+                for ordered in value.expressions:
+                    if isinstance(unparen(ordered.this), exp.Subquery):
+                        ordered.set("this", exp.Coalesce(this=ordered.this))
             select.set(part, normalize(value.transform(replace)))
     return select
 
@@ -1334,11 +1383,15 @@ def _as_list(value: Any) -> list[exp.Expression]:
 
 
 def _value_node(value: Any, kind: str) -> exp.Expression:
-    """A literal of a subquery's answer value, typed as the translator reads literals."""
+    """A literal of a subquery's answer value, typed as the translator reads literals (a NULL of a
+    timestamp, an interval or a number keeps its type)."""
     if value is None:
-        return exp.Null()
+        typed = {"timestamp": "timestamptz", "interval": "interval", "float": "double", "integer": "bigint"}.get(kind)
+        return exp.Null() if typed is None else exp.Cast(this=exp.Null(), to=exp.DataType.build(typed))
     if isinstance(value, bool):
         return exp.Boolean(this=value)
+    if isinstance(value, Interval):
+        return exp.Cast(this=exp.Literal.string(f"{value.days} days {value.ns // 1000} microseconds"), to=exp.DataType.build("interval"))
     if kind == "timestamp" and isinstance(value, int):
         seconds, fraction = divmod(value, 1_000_000_000)
         text = timestamp_text(seconds * 1_000_000_000)[:-3] + (f".{fraction:09d}".rstrip("0") if fraction else "") + "+00"
@@ -1365,28 +1418,33 @@ def _named_windows(select: exp.Select) -> exp.Select:
         name = definition.this.name
         if name in definitions:
             raise WindowingError(f'window "{name}" is already defined')
+        if definition.args.get("alias") is not None:  # WINDOW w2 AS (w1 ORDER BY ...): w1 spelled out
+            _spell_out(definition, definitions)
         definitions[name] = definition
     select.set("windows", None)
     for node in select.find_all(exp.Window):
-        alias = node.args.get("alias")
-        if alias is None:
-            continue
-        name = alias.name
-        base = definitions.get(name)
-        if base is None:
-            raise UndefinedWindowError(f'window "{name}" does not exist')
-        if node.args.get("partition_by"):
-            raise WindowingError(f'cannot override PARTITION BY clause of window "{name}"')
-        if node.args.get("order") and base.args.get("order"):
-            raise WindowingError(f'cannot override ORDER BY clause of window "{name}"')
-        if (node.args.get("order") or node.args.get("spec")) and base.args.get("spec"):
-            raise WindowingError(f'cannot copy window "{name}" because it has a frame clause')
-        node.set("partition_by", [key.copy() for key in base.args.get("partition_by") or []] or None)
-        for part in ("order", "spec"):
-            if not node.args.get(part) and base.args.get(part):
-                node.set(part, base.args[part].copy())
-        node.set("alias", None)
+        if node.args.get("alias") is not None:
+            _spell_out(node, definitions)
     return select
+
+
+def _spell_out(node: exp.Window, definitions: dict[str, exp.Window]) -> None:
+    """A window that names another (OVER w, OVER (w ...), WINDOW w2 AS (w ...)) with that one's parts."""
+    name = node.args["alias"].name
+    base = definitions.get(name)
+    if base is None:
+        raise UndefinedWindowError(f'window "{name}" does not exist')
+    if node.args.get("partition_by"):
+        raise WindowingError(f'cannot override PARTITION BY clause of window "{name}"')
+    if node.args.get("order") and base.args.get("order"):
+        raise WindowingError(f'cannot override ORDER BY clause of window "{name}"')
+    if (node.args.get("order") or node.args.get("spec")) and base.args.get("spec"):
+        raise WindowingError(f'cannot copy window "{name}" because it has a frame clause')
+    node.set("partition_by", [key.copy() for key in base.args.get("partition_by") or []] or None)
+    for part in ("order", "spec"):
+        if not node.args.get(part) and base.args.get(part):
+            node.set(part, base.args[part].copy())
+    node.set("alias", None)
 
 
 def _select_items(select: exp.Select) -> list[tuple[exp.Expression, str]]:

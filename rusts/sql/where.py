@@ -204,6 +204,21 @@ def _tag_string(node: exp.Expression, value_node: exp.Expression) -> str:
     return value
 
 
+# POSIX bracket classes of PostgreSQL's regular expressions, as Python's re spells them (ASCII)
+_POSIX_CLASSES: Final = {
+    "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z", "space": r"\s",
+    "blank": r" \t", "punct": r"!-/:-@\[-`{-~", "xdigit": "0-9A-Fa-f", "word": r"\w", "cntrl": r"\x00-\x1f\x7f",
+    "print": r"\x20-\x7e", "graph": r"\x21-\x7e",
+}
+_POSIX_CLASS: Final = re.compile(r"\[:(" + "|".join(_POSIX_CLASSES) + r"):\]")
+
+
+def python_regex(pattern: str) -> str:
+    """A PostgreSQL regular expression (~, SIMILAR TO) for Python's re: [[:digit:]] and the other
+    POSIX classes spelled as ranges."""
+    return _POSIX_CLASS.sub(lambda match: _POSIX_CLASSES[match.group(1)], pattern) if "[:" in pattern else pattern
+
+
 def like_pattern(pattern: str) -> str:
     """An anchored regular expression matching what LIKE `pattern` matches (backslash escapes)."""
     parts: list[str] = []
@@ -277,8 +292,7 @@ def _tag(scope: Scope, node: exp.Expression, negated: bool = False) -> TagPredic
         key = _tag_key(scope, node, node.this)
         flags = "(?i)" if isinstance(node, (exp.RegexpILike, exp.ILike)) else ""
         pattern = _tag_string(node, node.expression)
-        if isinstance(node, (exp.Like, exp.ILike)):
-            pattern = like_pattern(pattern)
+        pattern = like_pattern(pattern) if isinstance(node, (exp.Like, exp.ILike)) else python_regex(pattern)
         if not negated:
             return _present(scope, key, TagRegex(key, flags + pattern))
         regex = isinstance(node, (exp.RegexpLike, exp.RegexpILike))

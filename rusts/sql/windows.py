@@ -167,7 +167,7 @@ class WindowCall:
             high = p if frame.rows else last_peer[p]
         else:
             high = p - n if kind == PRECEDING else p + n
-        return max(low, 0), min(high, size - 1)
+        return min(max(low, 0), size), max(min(high, size - 1), -1)  # empty (low > high) past either end
 
     def _frame_values(self, arguments: list[list[Any]], ordered: list[int], bounds: list[tuple[int, int]]) -> list[Any]:
         values = arguments[0]
