@@ -83,6 +83,8 @@ def test_names_star_and_pushdown(engine: StorageEngine) -> None:
     answer = execute_sql(engine, "SELECT * FROM cpu JOIN mem USING (host, time) ORDER BY time LIMIT 1")
     assert [c.name for c in answer.columns] == ["host", "time", "n", "usage", "total"]  # USING columns first
     assert answer.rows == [["a", BASE, 3, 1.5, 100]]
+    starred = execute_sql(engine, "SELECT m.*, c.usage FROM cpu c JOIN mem m ON c.host = m.host AND c.time = m.time ORDER BY m.time LIMIT 1")
+    assert [c.name for c in starred.columns] == ["time", "host", "total", "usage"] and starred.rows == [[BASE, "a", 100, 1.5]]
     explained = execute_sql(engine, "EXPLAIN SELECT count(*) FROM cpu c JOIN mem m ON c.host = m.host WHERE m.total > 100").rows
     assert explained[0][0].startswith("JOIN of c, m")
 

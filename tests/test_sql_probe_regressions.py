@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import pytest
 
 from rusts.storage.engine import StorageEngine
-from sql_cases import assert_answers, lines, open_engine
+from sql_cases import assert_answers, assert_refused, lines, open_engine
 
 CASES = [
     ('SELECT count(*) FROM cpu WHERE n NOT IN (SELECT n FROM cpu WHERE n > 100)',
@@ -67,3 +67,32 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
 @pytest.mark.parametrize(("sql", "expected"), CASES, ids=[sql[:70] for sql, _ in CASES])
 def test_answers_equal_postgresqls(engine: StorageEngine, sql: str, expected: list[list[Any]]) -> None:
     assert_answers(engine, sql, expected)
+
+
+MORE = [
+    ("SELECT '5'::interval, '1.5'::interval, interval '0'", [["00:00:05", "00:00:01.5", "00:00:00"]]),
+    ("SELECT extract(milliseconds FROM interval '1 minute 2.5 seconds'), extract(microseconds FROM interval '2.000001 seconds')",
+     [[2500.0, 2000001.0]]),
+    ("SELECT lag(n, 1, 2.5) OVER (ORDER BY time), lag(usage, 1, 0) OVER (ORDER BY time) FROM cpu ORDER BY time LIMIT 2",
+     [[2.5, 0.0], [3, 1.5]]),
+    ("SELECT cpu.* FROM cpu ORDER BY time LIMIT 1", [[1_765_000_000_000_000_000, "a", 3, 1.5]]),
+]
+
+
+@pytest.mark.parametrize(("sql", "expected"), MORE, ids=[sql[:70] for sql, _ in MORE])
+def test_more_answers_equal_postgresqls(engine: StorageEngine, sql: str, expected: list[list[Any]]) -> None:
+    assert_answers(engine, sql, expected)
+
+
+ERRORS = [
+    ("SELECT lag(host, 1, 5) OVER (ORDER BY time) FROM cpu", "42883", "function lag(text, bigint, bigint) does not exist"),
+    ("SELECT lag(time, 1, 0) OVER (ORDER BY time) FROM cpu", "42883", "function lag(timestamp with time zone, bigint, bigint)"),
+    ("SELECT lag(n, usage) OVER (ORDER BY time) FROM cpu", "42883", "function lag(bigint, double precision) does not exist"),
+    ("SELECT row_number(n) OVER () FROM cpu", "42883", "function row_number(bigint) does not exist"),
+    ("SELECT x.* FROM cpu c", "0A000", "reference to table 'x'"),
+]
+
+
+@pytest.mark.parametrize(("sql", "sqlstate", "words"), ERRORS, ids=[sql[:60] for sql, _, _ in ERRORS])
+def test_errors(engine: StorageEngine, sql: str, sqlstate: str, words: str) -> None:
+    assert_refused(engine, sql, sqlstate, words)

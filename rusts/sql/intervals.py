@@ -152,6 +152,14 @@ def parse_interval_text(text: str) -> Interval | None:
     text = text.strip()
     if not text:
         return None
+    try:
+        return Interval(0, round(float(text) * 1e9)) if text.lstrip("+-").replace(".", "", 1).isdigit() else _parsed(text)
+    except ValueError:
+        return None
+
+
+def _parsed(text: str) -> Interval | None:
+    """parse_interval_text of text that is not a bare number (which is seconds)."""
     days, ns, position = 0, 0, 0
     while position < len(text):
         clock = _CLOCK.match(text, position)

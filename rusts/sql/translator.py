@@ -641,10 +641,21 @@ class _Select:
         for k, (_, window) in enumerate(self.windows):
             window.index = base + k
 
-    def star_outputs(self) -> tuple[list[Expr], list[str]]:
+    def star_outputs(self, table: str | None = None, node: exp.Expression | None = None) -> tuple[list[Expr], list[str]]:
+        """The columns `*` gives, or `table.*` (one joined table's, or the one table's)."""
         self.star = True
-        if self.scope.star is not None:  # a subquery's columns, in its order
-            columns = [("time" if name == "time" and self.scope.has_time else "field", name, kind) for name, kind in self.scope.star]
+        star = self.scope.star
+        if table is not None and self.scope.tables is not None:
+            keys = self.scope.tables.get(table) or self.scope.tables.get(table.lower())
+            if keys is None:
+                raise unsupported(f"reference to table {table!r}, which is not in FROM", node or exp.Star())
+            star = [(key, self.scope.fields[key]) for key in keys.values()]
+        elif table is not None and table not in (self.scope.measurement, self.scope.alias) and table.lower() not in (
+            self.scope.measurement, self.scope.alias
+        ):
+            raise unsupported(f"reference to table {table!r}, which is not in FROM", node or exp.Star())
+        if star is not None:  # a subquery's or joined tables' columns, in their order
+            columns = [("time" if name == "time" and self.scope.has_time else "field", name, kind) for name, kind in star]
             shown = self.scope.shown
             return [self.ref((role, role if role == "time" else name), kind) for role, name, kind in columns], [
                 shown.get(name, name) for _, name, _ in columns
@@ -758,6 +769,9 @@ class _Select:
         if named is not None:
             arguments = [self.expr(argument) for argument in call.iter_expressions()]
             if named in ("row_number", "rank", "dense_rank", "percent_rank", "cume_dist"):
+                if arguments:
+                    shown = ", ".join(PG_TYPE_NAMES.get(a.type, a.type) for a in arguments)
+                    raise OperatorTypeError(f"function {named}({shown}) does not exist")
                 return named, [], "float" if named in ("percent_rank", "cume_dist") else "integer", ""
             if named == "ntile":
                 return named, arguments, "integer", ""
@@ -766,8 +780,10 @@ class _Select:
                 offset = call.args.get("offset")
                 default = call.args.get("default")
                 parts = [value, self.expr(offset) if offset is not None else Const(1, "integer")]
-                if default is not None:
-                    parts.append(self._like(value, self.expr(default)))
+                if default is not None:  # an untyped literal is read as value's type (a number is no time)
+                    given = self.expr(default)
+                    parts.append(given if value.type == "timestamp" and given.type == "integer" else self._like(value, given))
+                _offset_arguments(named, parts)
                 return named, parts, value.type, ""
             if named == "nth_value":
                 return named, [value, self.expr(call.args["offset"])], value.type, ""
@@ -1538,10 +1554,11 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     outputs: list[Expr] = []
     names: list[str] = []
     for node, alias in items:
-        if isinstance(node, exp.Star):
+        table_star = isinstance(node, exp.Column) and isinstance(node.this, exp.Star)  # t.*
+        if isinstance(node, exp.Star) or table_star:
             if aggregating:
                 raise unsupported("* beside aggregates", node)
-            expanded, expanded_names = built.star_outputs()
+            expanded, expanded_names = built.star_outputs(str(node.args["table"].name) if table_star else None, node)
             outputs += expanded
             names += expanded_names
             continue
@@ -1714,6 +1731,19 @@ def interval_constant(node: exp.Expression) -> Interval:
             "an interval that is not a constant", node
         )
     return found
+
+
+def _offset_arguments(name: str, parts: list[Expr]) -> None:
+    """lag/lead(value, offset integer, default of value's type), as PostgreSQL's signatures take them."""
+    value, offset = parts[0], parts[1]
+    default = parts[2] if len(parts) > 2 else None
+    fits = offset.type in ("integer", "unknown") and (
+        default is None or default.type in (value.type, "unknown") or (value.type in NUMERIC and default.type in NUMERIC)
+        or value.type == "unknown"
+    )
+    if not fits:
+        shown = ", ".join(PG_TYPE_NAMES.get(part.type, part.type) for part in parts)
+        raise OperatorTypeError(f"function {name}({shown}) does not exist")
 
 
 def _no_window_inside(node: exp.Expression) -> None:
