@@ -76,6 +76,8 @@ MORE = [
     ("SELECT lag(n, 1, 2.5) OVER (ORDER BY time), lag(usage, 1, 0) OVER (ORDER BY time) FROM cpu ORDER BY time LIMIT 2",
      [[2.5, 0.0], [3, 1.5]]),
     ("SELECT cpu.* FROM cpu ORDER BY time LIMIT 1", [[1_765_000_000_000_000_000, "a", 3, 1.5]]),
+    ("SELECT DISTINCT host, rank() OVER (ORDER BY host) FROM cpu ORDER BY 1", [["a", 1], ["b", 5], ["c", 8]]),
+    ("SELECT DISTINCT host, count(*) OVER (PARTITION BY host) AS c FROM cpu ORDER BY c DESC, host", [["a", 4], ["b", 3], ["c", 3]]),
 ]
 
 

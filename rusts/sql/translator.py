@@ -1525,13 +1525,16 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
     select = _named_windows(select)
     distinct = select.args.get("distinct")
     distinct_on: list[exp.Expression] = []
+    every_output = False  # SELECT DISTINCT over window functions: the rows they give, each once
     if isinstance(distinct, exp.Distinct) and isinstance(distinct.args.get("on"), exp.Tuple):
         distinct_on = list(distinct.args["on"].expressions)
         select = select.copy()
         select.set("distinct", None)
+    elif isinstance(distinct, exp.Distinct) and any(isinstance(node, exp.Window) for node in select.walk()):
+        every_output = True  # (normalize made any other plain DISTINCT a GROUP BY)
+        select = select.copy()
+        select.set("distinct", None)
     _check_shape(select)
-    if distinct is not None and not distinct_on and any(isinstance(node, exp.Window) for node in select.walk()):
-        raise unsupported("SELECT DISTINCT with a window function", select)
     scope = select_scope(engine, select, now) if source is None else source.scope
     items = _select_items(select)
     group, gapfill, group_keys = _group_by(scope, select, items, row_path)
@@ -1573,6 +1576,8 @@ def _translate_select(engine: StorageEngine, select: exp.Select, now: int, probe
         having = boolean_argument("HAVING", built.expr(having_clause.this))
     order = _order_keys(built, order_clause, outputs, names)
     firsts = [_output_or_expr(built, unparen(node), outputs, names, "SELECT DISTINCT ON") for node in distinct_on]
+    if every_output:
+        firsts = list(outputs)
     if aggregating and not built.aggregations:
         built.aggregations.append(Aggregation("count", "*"))  # so that the groups exist; not answered
         built.row_aggregates.append(RowAggregate("count", None, None, "integer"))
