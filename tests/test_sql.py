@@ -210,8 +210,6 @@ def test_catalog(engine: StorageEngine) -> None:
 
 UNSUPPORTED: list[tuple[str, str]] = [
     ("SELECT * FROM cpu a ASOF JOIN trips b ON a.time >= b.time", "ASOF JOIN"),
-    ("SELECT * FROM (VALUES (1)) AS sub", "VALUES"),
-    ("SELECT * FROM cpu WHERE host IN (VALUES ('x'))", "VALUES"),
     ("SELECT AVG(usage) OVER (ORDER BY time GROUPS 1 PRECEDING) FROM cpu", "a GROUPS frame"),
     ("SELECT DISTINCT host, COUNT(*) FROM cpu GROUP BY host", "SELECT DISTINCT"),
     ("SELECT SUM(AVG(usage)) FROM cpu", "an aggregate inside an aggregate"),

@@ -404,6 +404,8 @@ def parse_statement(text: str) -> exp.Expression:
     if len(statements) > 1:
         raise unsupported(f"multiple statements ({len(statements)}); send one at a time", statements[1])
     statement = normalize(statements[0])
+    if isinstance(statement, exp.Values):  # VALUES (1, 'a'), (2, 'b') alone: its rows
+        return exp.select("*").from_(exp.Subquery(this=statement, alias=exp.TableAlias(this=exp.to_identifier("*VALUES*"))))
     return _select_of_set_operation(statement) if isinstance(statement, exp.SetOperation) else statement
 
 
@@ -1163,6 +1165,8 @@ def _query_of(engine: StorageEngine, node: exp.Expression, now: int, probe: bool
     node = unparen(node)
     if isinstance(node, exp.Subquery):
         node = node.this
+    if isinstance(node, exp.Values):
+        node = _values_select(node)
     if isinstance(node, exp.SetOperation):
         return Combined(engine, node, now, probe, with_ if with_ is not None else node.args.get("with_"))
     if not isinstance(node, exp.Select):
@@ -1183,9 +1187,14 @@ class Subquery:
     other one is a field of its type, strings included), every row of it read (nothing is pushed
     down), in the layout a SELECT of rows reads: time, then the fields by name."""
 
-    def __init__(self, translation: "Translation | Combined", alias: str, now: int) -> None:
+    def __init__(self, translation: "Translation | Combined", alias: str, now: int, names: list[str] | None = None) -> None:
+        """`names`: the column aliases of `AS s(a, b)` (or WITH s(a, b)), naming the first columns."""
         self.translation = translation
         columns = translation.columns()
+        if names:
+            if len(names) > len(columns):
+                raise PositionError(f'table "{alias}" has {len(columns)} columns available but {len(names)} columns specified')
+            columns = [Column(name, column.type) for name, column in zip(names, columns)] + columns[len(names) :]
         seen: set[str] = set()
         for column in columns:
             if column.name in seen:
@@ -1230,7 +1239,7 @@ def _join_source(engine: StorageEngine, select: exp.Select, now: int, probe: boo
     sides = [""] + [side_of(join) for join in joins]
     aliases: list[str] = []
     for source in sources:
-        alias = source.alias_or_name if isinstance(source, (exp.Table, exp.Subquery)) else ""
+        alias = source.alias_or_name if isinstance(source, (exp.Table, exp.Subquery, exp.Values)) else ""
         if not alias:
             raise unsupported("a joined table without a name (give the subquery an alias)", source)
         if alias in aliases:
@@ -1310,14 +1319,15 @@ def _subquery(engine: StorageEngine, select: exp.Select, now: int, probe: bool) 
     node = source.this if source is not None else None
     with_ = select.args.get("with_")
     named = {cte.alias: cte for cte in (with_.expressions if with_ is not None else [])}
-    if isinstance(node, exp.Subquery):
-        inner, alias = node.this, node.alias or "unnamed_subquery"
-        if node.args.get("alias") is not None and node.args["alias"].columns:
-            raise unsupported("column aliases on a subquery (name the columns inside it)", node)
+    names: list[str] = []
+    if isinstance(node, (exp.Subquery, exp.Values)):
+        inner, alias = (node.this if isinstance(node, exp.Subquery) else node), node.alias or (
+            "unnamed_subquery" if isinstance(node, exp.Subquery) else "*VALUES*"
+        )
+        names = _column_aliases(node)
     elif isinstance(node, exp.Table) and not node.db and node.name in named:
         inner, alias = named[node.name].this, node.alias or node.name
-        if named[node.name].args.get("alias") is not None and named[node.name].args["alias"].columns:
-            raise unsupported("column aliases on a WITH query (name the columns inside it)", named[node.name])
+        names = _column_aliases(node) or _column_aliases(named[node.name])
     else:
         return None
     if with_ is not None and with_.args.get("recursive"):
@@ -1329,7 +1339,28 @@ def _subquery(engine: StorageEngine, select: exp.Select, now: int, probe: bool) 
     outer = select.copy()
     outer.set("with_", None)
     outer.set("from_", exp.From(this=exp.Table(this=exp.to_identifier(alias))))
-    return outer, Subquery(_query_of(engine, inner, now, probe, earlier), alias, now)
+    return outer, Subquery(_query_of(engine, inner, now, probe, earlier), alias, now, names)
+
+
+def _column_aliases(node: exp.Expression) -> list[str]:
+    """The column names of `AS t(a, b)` on a subquery, VALUES or a WITH query (none: [])."""
+    alias = node.args.get("alias")
+    return [column.name for column in alias.columns] if isinstance(alias, exp.TableAlias) else []
+
+
+def _values_select(values: exp.Values) -> exp.Expression:
+    """VALUES (a, b), (c, d) as SELECT a AS column1, b AS column2 UNION ALL SELECT c, d (PostgreSQL's names)."""
+    rows = [row.expressions if isinstance(row, exp.Tuple) else [row] for row in values.expressions]
+    if not rows or any(len(row) != len(rows[0]) for row in rows):
+        raise SqlSyntaxError("VALUES lists must all be the same length")
+    selects: list[exp.Expression] = [
+        exp.select(*[value.copy().as_(f"column{at + 1}") if number == 0 else value.copy() for at, value in enumerate(row)])
+        for number, row in enumerate(rows)
+    ]
+    combined = selects[0]
+    for select in selects[1:]:
+        combined = exp.union(combined, select, distinct=False)
+    return combined
 
 
 def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, probe: bool) -> exp.Select:
@@ -1340,7 +1371,7 @@ def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, prob
     the outer SELECT's columns (a correlated one) is refused, as an unknown column of its own FROM."""
     parts = ("expressions", "where", "having", "order")
     if not any(
-        isinstance(node, (exp.Subquery, exp.Exists)) for part in parts for value in _as_list(select.args.get(part))
+        isinstance(node, (exp.Subquery, exp.Exists, exp.Values)) for part in parts for value in _as_list(select.args.get(part))
         for node in value.walk()
     ):
         return select
@@ -1361,6 +1392,9 @@ def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, prob
         return [row[0] for row in result.rows]
 
     def replace(node: exp.Expression) -> exp.Expression:
+        listed = node.expressions if isinstance(node, exp.In) else []
+        if len(listed) == 1 and isinstance(unparen(listed[0]), exp.Values):  # x IN (VALUES ('a'), ('b'))
+            node = exp.In(this=node.this, query=exp.Subquery(this=unparen(listed[0])))
         if isinstance(node, exp.In) and isinstance(node.args.get("query"), exp.Subquery):
             result = answered(node.args["query"].this)
             values = one_column(result, node)
