@@ -91,7 +91,7 @@ ERRORS = [
     ("SELECT lag(time, 1, 0) OVER (ORDER BY time) FROM cpu", "42883", "function lag(timestamp with time zone, bigint, bigint)"),
     ("SELECT lag(n, usage) OVER (ORDER BY time) FROM cpu", "42883", "function lag(bigint, double precision) does not exist"),
     ("SELECT row_number(n) OVER () FROM cpu", "42883", "function row_number(bigint) does not exist"),
-    ("SELECT x.* FROM cpu c", "0A000", "reference to table 'x'"),
+    ("SELECT x.* FROM cpu c", "42P01", 'missing FROM-clause entry for table "x"'),
 ]
 
 

@@ -140,6 +140,12 @@ class WindowArgumentError(SqlError):
         super().__init__(message)
 
 
+class DuplicateAliasError(SqlError):
+    """Two tables of one FROM with the same name (42712)."""
+
+    sqlstate = "42712"
+
+
 class CardinalityError(SqlError):
     """A subquery used as a value that answered more than one row (21000)."""
 

@@ -84,6 +84,10 @@ class JoinSource:
             right = answer(step.table.query).rows
             rows = _joined(rows, right, step, width)
             width += len(step.table.columns)
+        merged = merged_positions(self.scope, self.using)
+        if merged:
+            for row in rows:
+                row.extend(next((row[at] for at in positions if row[at] is not None), None) for positions in merged)
         columns = [Column("time", "timestamp")] + [Column(key, kind) for key, kind in sorted(self.scope.fields.items())]
         return QueryResult(columns, rows)
 
@@ -129,28 +133,54 @@ def _joined(left: list[list[Any]], right: list[list[Any]], step: Step, left_widt
     return out
 
 
-def join_scope(tables: list[Table], now: int, using: list[str]) -> Scope:
+MERGED: Final = "~"  # the key prefix of a USING column's merged value (after every table's keys)
+
+
+def join_scope(tables: list[Table], now: int, using: list[str], merged: bool = True) -> Scope:
     """The scope of the joined rows: `alias.column` for every column, and a column's name alone where
-    one table has it (or it is a USING column: the first table's), ambiguous (42702) otherwise."""
+    one table has it, ambiguous (42702) otherwise. A USING column's name alone is its merged value
+    (the first table's that is not NULL: COALESCE, as PostgreSQL merges them for RIGHT and FULL
+    joins), appended to the rows after every table's columns when `merged` (the final scope);
+    without (while joining) it is the first table's column."""
     fields: dict[str, str] = {}
     by_name: dict[str, list[str]] = {}
     star: list[tuple[str, str]] = []
-    shared: dict[str, tuple[str, str]] = {}  # a USING column: the key and type of its first table's
     for table in tables:
         for key, column in zip(table.keys, table.columns):
             fields[key] = column.type
             by_name.setdefault(column.name, []).append(key)
-            if column.name in using:
-                shared.setdefault(column.name, (key, column.type))
-            else:
+            if column.name not in using:
                 star.append((key, column.type))
-    star = [shared[name] for name in using if name in shared] + star  # as PostgreSQL: USING columns first, in their order
-    scope = Scope("", "", [], fields, now, has_time=False, star=star)
+    shared = [name for name in using if name in by_name]
+    scope = Scope("", "", [], fields, now, has_time=False)
     scope.tables = {table.alias: {column.name: key for key, column in zip(table.keys, table.columns)} for table in tables}
     scope.unqualified = {name: keys[0] for name, keys in by_name.items() if len(keys) == 1 or name in using}
     scope.ambiguous = {name for name, keys in by_name.items() if len(keys) > 1 and name not in using}
     scope.shown = {key: column.name for table in tables for key, column in zip(table.keys, table.columns)}
+    if merged:
+        for name in shared:
+            key = MERGED + name
+            fields[key] = scope.fields[by_name[name][0]]
+            scope.unqualified[name] = key
+            scope.shown[key] = name
+        star = [(MERGED + name, fields[MERGED + name]) for name in shared] + star  # as PostgreSQL: USING columns first
+    else:
+        star = [(by_name[name][0], fields[by_name[name][0]]) for name in shared] + star
+    scope.star = star
     return scope
+
+
+def merged_positions(scope: Scope, using: list[str]) -> list[list[int]]:
+    """For each merged USING column, in the order the scope's keys put them, the row positions of
+    the tables' columns of that name."""
+    keys = sorted(scope.fields)
+    positions = {key: 1 + at for at, key in enumerate(keys)}
+    out: list[list[int]] = []
+    for key in keys:
+        if key.startswith(MERGED):
+            name = key[len(MERGED):]
+            out.append([positions[k] for k in keys if not k.startswith(MERGED) and scope.shown.get(k) == name])
+    return out
 
 
 def tables_of(node: exp.Expression, tables: list[Table]) -> set[str] | None:

@@ -51,7 +51,7 @@ from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catal
 from rusts.sql.errors import (
     AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, GroupingError, InvalidRegexError, NeedsRowsError,
     InvalidTextError, OperatorTypeError, OutOfRangeError, PagingError, PositionError, SqlSyntaxError, UnsupportedSqlError, WindowArgumentError,
-    UndefinedWindowError, WindowingError, WrongObjectTypeError, CardinalityError,
+    UndefinedWindowError, WindowingError, WrongObjectTypeError, CardinalityError, DuplicateAliasError,
 )
 from rusts.sql.expressions import (
     Arithmetic,
@@ -83,7 +83,9 @@ from rusts.sql.normalize import FLOAT8, normalize
 from rusts.sql.regroup import Regroup, RowAggregate
 from rusts.sql.nodes import (
     TIMESTAMP_TYPES,
+    MissingTableError,
     is_interval,
+    is_quoted,
     Scope,
     UnknownColumnError,
     coerce_text,
@@ -193,8 +195,13 @@ class Translation:
         return [Column(name, output_type(expr)) for name, expr in zip(self.names, self.outputs)]
 
     def kinds(self) -> list[str]:
-        """Each answer column's type before a client sees it ("unknown" for a bare NULL)."""
-        return ["unknown" if expr.type == "unknown" else column.type for expr, column in zip(self.outputs, self.columns())]
+        """Each answer column's type before a client sees it ("unknown" for a bare NULL, "literal" for
+        a string literal, which a set operation reads as the other side's type)."""
+        return [
+            "unknown" if expr.type == "unknown" else "literal" if isinstance(expr, Const) and isinstance(expr.constant, str)
+            else column.type
+            for expr, column in zip(self.outputs, self.columns())
+        ]
 
     def finish(self, result: QueryResult) -> QueryResult:
         """The answer from the executor's result: HAVING, ORDER BY, paging, SELECT list."""
@@ -650,12 +657,10 @@ class _Select:
         if table is not None and self.scope.tables is not None:
             keys = self.scope.tables.get(table) or self.scope.tables.get(table.lower())
             if keys is None:
-                raise unsupported(f"reference to table {table!r}, which is not in FROM", node or exp.Star())
+                raise MissingTableError(table)
             star = [(key, self.scope.fields[key]) for key in keys.values()]
-        elif table is not None and table not in (self.scope.measurement, self.scope.alias) and table.lower() not in (
-            self.scope.measurement, self.scope.alias
-        ):
-            raise unsupported(f"reference to table {table!r}, which is not in FROM", node or exp.Star())
+        elif table is not None and table.lower() not in (self.scope.measurement.lower(), self.scope.alias.lower()):
+            raise MissingTableError(table)
         if star is not None:  # a subquery's or joined tables' columns, in their order
             columns = [("time" if name == "time" and self.scope.has_time else "field", name, kind) for name, kind in star]
             shown = self.scope.shown
@@ -1027,9 +1032,22 @@ class _Select:
         return expr
 
 
+# PostgreSQL's name of a type, which names an unaliased cast of something without a name
+_CAST_NAMES: Final = {
+    exp.DataType.Type.TEXT: "text", exp.DataType.Type.VARCHAR: "varchar", exp.DataType.Type.CHAR: "bpchar",
+    exp.DataType.Type.BIGINT: "int8", exp.DataType.Type.INT: "int4", exp.DataType.Type.SMALLINT: "int2",
+    exp.DataType.Type.DOUBLE: "float8", exp.DataType.Type.FLOAT: "float4", exp.DataType.Type.DECIMAL: "numeric",
+    exp.DataType.Type.TIMESTAMPTZ: "timestamptz", exp.DataType.Type.TIMESTAMP: "timestamp", exp.DataType.Type.DATE: "date",
+    exp.DataType.Type.INTERVAL: "interval", exp.DataType.Type.BOOLEAN: "bool",
+}
+
+
 def _default_name(scope: Scope, node: exp.Expression) -> str:
     """PostgreSQL's name of an unaliased SELECT item."""
     node = unparen(node)
+    if isinstance(node, exp.Cast):  # the name of what is cast, else the type's: 1::text is text
+        inner = _default_name(scope, node.this)
+        return inner if inner != "?column?" else _CAST_NAMES.get(node.to.this, "?column?")
     if isinstance(node, exp.Cast):
         node = unparen(node.this)
     name = scope.column(node)
@@ -1103,8 +1121,9 @@ class Combined:
         left, right = self.left.columns(), self.right.columns()
         if len(left) != len(right):
             raise SqlSyntaxError(f"each {self.name} query must have the same number of columns")
-        self.types = [_set_type(self.name, a, b) for a, b in zip(self.left.kinds(), self.right.kinds())]
-        self._columns = [Column(column.name, "string" if kind == "unknown" else kind) for column, kind in zip(left, self.types)]
+        self.sides = (self.left.kinds(), self.right.kinds())
+        self.types = [_set_type(self.name, a, b) for a, b in zip(*self.sides)]
+        self._columns = [Column(column.name, "string" if kind in ("unknown", "literal") else kind) for column, kind in zip(left, self.types)]
 
     def columns(self) -> list[Column]:
         return self._columns
@@ -1138,23 +1157,45 @@ class Combined:
 
     def _rows(self, query: "Translation | Combined", execute_query: Callable[[Translation], QueryResult]) -> list[list[Any]]:
         found = query_answer(query, execute_query)
+        kinds = self.sides[0] if query is self.left else self.sides[1]
         floats = [at for at, (kind, column) in enumerate(zip(self.types, found.columns)) if kind == "float" and column.type != "float"]
-        if not floats:
+        literals = [at for at, (mine, kind) in enumerate(zip(kinds, self.types)) if mine == "literal" and kind not in ("literal", "string")]
+        if not floats and not literals:
             return found.rows
         rows = [list(row) for row in found.rows]
         for row in rows:
             for at in floats:
                 if row[at] is not None:
                     row[at] = float(row[at])
+            for at in literals:  # SELECT n ... UNION SELECT '3': the literal is read as a bigint
+                if row[at] is not None:
+                    row[at] = _literal_as(str(row[at]), self.types[at])
         return rows
+
+
+def _literal_as(text: str, kind: str) -> Any:
+    """A string literal of a set operation read as the other side's type (22P02 when it is none)."""
+    if kind == "timestamp":
+        moment = parse_timestamp(text)
+        if moment is None:
+            raise TimestampInputError(text)
+        return moment
+    if kind == "interval":
+        return interval_constant(exp.Literal.string(text))
+    value = coerce_text(text, kind)
+    if isinstance(value, str):
+        raise InvalidTextError(f'invalid input syntax for type {PG_TYPE_NAMES.get(kind, kind)}: "{text}"')
+    return value
 
 
 def _set_type(name: str, left: str, right: str) -> str:
     """The type both sides of a set operation's column resolve to; 42804 when PostgreSQL has none."""
-    if left == right or right == "unknown":
+    if left == right or right in ("unknown", "literal"):
         return left
-    if left == "unknown":
+    if left in ("unknown", "literal"):
         return right
+    if "literal" in (left, right):
+        return left if right == "literal" else right
     if left in NUMERIC and right in NUMERIC:
         return "float" if "float" in (left, right) or "numeric" in (left, right) else "integer"
     raise DatatypeMismatchError(f"{name} types {PG_TYPE_NAMES.get(left, left)} and {PG_TYPE_NAMES.get(right, right)} cannot be matched")
@@ -1168,6 +1209,8 @@ def _query_of(engine: StorageEngine, node: exp.Expression, now: int, probe: bool
     if isinstance(node, exp.Values):
         node = _values_select(node)
     if isinstance(node, exp.SetOperation):
+        if any(node.args.get(part) is not None for part in ("order", "limit", "offset")):  # (a UNION b ORDER BY 1 LIMIT 3)
+            return _query_of(engine, _select_of_set_operation(node), now, probe, with_)
         return Combined(engine, node, now, probe, with_ if with_ is not None else node.args.get("with_"))
     if not isinstance(node, exp.Select):
         raise unsupported("a subquery that is not a SELECT, UNION, INTERSECT or EXCEPT (VALUES)", node)
@@ -1242,9 +1285,16 @@ def _join_source(engine: StorageEngine, select: exp.Select, now: int, probe: boo
         alias = source.alias_or_name if isinstance(source, (exp.Table, exp.Subquery, exp.Values)) else ""
         if not alias:
             raise unsupported("a joined table without a name (give the subquery an alias)", source)
+        named = source.args.get("alias").this if isinstance(source.args.get("alias"), exp.TableAlias) else source.this
+        if not is_quoted(named):
+            alias = alias.lower()  # an unquoted name folds to lower case, as PostgreSQL folds it
         if alias in aliases:
-            raise UnsupportedSqlError(f'table name "{alias}" specified more than once', source.sql(dialect="postgres"))
+            raise DuplicateAliasError(f'table name "{alias}" specified more than once')
         aliases.append(alias)
+    for k, join in enumerate(joins, start=1):  # a, b RIGHT JOIN c is a CROSS (b RIGHT JOIN c): only LEFT/INNER read the same
+        comma = not join.args.get("kind") and not join.args.get("side") and join.args.get("on") is None and not join.args.get("using") and not join.args.get("method")
+        if comma and any(sides[later] in ("right", "full") for later in range(k + 1, len(sides))):
+            raise unsupported("a comma-separated FROM list before a RIGHT or FULL JOIN (write CROSS JOIN, or a subquery)", join)
     nulled = {aliases[k] for k, side in enumerate(sides) if side in ("left", "full")}
     for k, side in enumerate(sides):
         if side in ("right", "full"):
@@ -1291,12 +1341,19 @@ def _join_source(engine: StorageEngine, select: exp.Select, now: int, probe: boo
             if name not in using:
                 using.append(name)
             terms.append(exp.EQ(this=exp.column(name, table=owner), expression=exp.column(name, table=tables[k].alias)))
+        for term in terms:
+            if _mentions_aggregate(term):
+                raise GroupingError("aggregate functions are not allowed in JOIN conditions")
+            if any(isinstance(node, exp.Window) for node in term.walk()):
+                raise WindowingError("window functions are not allowed in JOIN conditions")
         pairs, rest = equality_keys(terms, tables[:k], tables[k])
         if sides[k] == "cross" and clause is not None:  # FROM a, b WHERE a.x = b.y: its equalities are keys
             pairs += equality_keys(conjuncts(clause.this), tables[:k], tables[k])[0]
-        scope = join_scope(tables[: k + 1], now, using)
+        scope = join_scope(tables[: k + 1], now, using, merged=False)
         built = _Select(scope, None, False, False)
         positions = {key: at for at, key in enumerate(["time", *sorted(scope.fields)])}
+        for a, b in pairs:  # the key columns' types must compare (text = bigint is 42883)
+            Compare("=", built.expr(a), built.expr(b))
         left_keys = [positions[scope.column(a) or ""] for a, _ in pairs]
         right_keys = [positions[scope.column(b) or ""] for _, b in pairs]
         residual = boolean_argument("JOIN/ON", built.expr(cast(exp.Expression, exp.and_(*rest)))) if rest else None
@@ -1318,23 +1375,23 @@ def _subquery(engine: StorageEngine, select: exp.Select, now: int, probe: bool) 
     source = select.args.get("from_")
     node = source.this if source is not None else None
     with_ = select.args.get("with_")
-    named = {cte.alias: cte for cte in (with_.expressions if with_ is not None else [])}
+    named = {cte.alias.lower(): cte for cte in (with_.expressions if with_ is not None else [])}
     names: list[str] = []
     if isinstance(node, (exp.Subquery, exp.Values)):
         inner, alias = (node.this if isinstance(node, exp.Subquery) else node), node.alias or (
             "unnamed_subquery" if isinstance(node, exp.Subquery) else "*VALUES*"
         )
         names = _column_aliases(node)
-    elif isinstance(node, exp.Table) and not node.db and node.name in named:
-        inner, alias = named[node.name].this, node.alias or node.name
-        names = _column_aliases(node) or _column_aliases(named[node.name])
+    elif isinstance(node, exp.Table) and not node.db and node.name.lower() in named:
+        inner, alias = named[node.name.lower()].this, node.alias or node.name
+        names = _column_aliases(node) or _column_aliases(named[node.name.lower()])
     else:
         return None
     if with_ is not None and with_.args.get("recursive"):
         raise unsupported("WITH RECURSIVE", with_)
     earlier = None
     if with_ is not None:  # a WITH query may read the ones before it; a FROM subquery all of them
-        before = with_.expressions[: list(named).index(node.name)] if isinstance(node, exp.Table) else with_.expressions
+        before = with_.expressions[: list(named).index(node.name.lower())] if isinstance(node, exp.Table) else with_.expressions
         earlier = exp.With(expressions=[cte.copy() for cte in before]) if before else None
     outer = select.copy()
     outer.set("with_", None)
@@ -1370,9 +1427,10 @@ def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, prob
     `(SELECT c ...)` by its one value (NULL for no row; 21000 for more than one). A subquery reading
     the outer SELECT's columns (a correlated one) is refused, as an unknown column of its own FROM."""
     parts = ("expressions", "where", "having", "order")
+    conditions = [join.args["on"] for join in select.args.get("joins") or [] if join.args.get("on") is not None]
     if not any(
-        isinstance(node, (exp.Subquery, exp.Exists, exp.Values)) for part in parts for value in _as_list(select.args.get(part))
-        for node in value.walk()
+        isinstance(node, (exp.Subquery, exp.Exists, exp.Values))
+        for value in [*(v for part in parts for v in _as_list(select.args.get(part))), *conditions] for node in value.walk()
     ):
         return select
     with_ = select.args.get("with_")
@@ -1380,10 +1438,8 @@ def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, prob
     def answered(inner: exp.Expression) -> QueryResult:
         try:
             query = _query_of(engine, inner, now, probe, with_)
-        except UnsupportedSqlError as error:
-            if "which is not in FROM" in error.construct:
-                raise unsupported("a correlated subquery (one that reads the outer SELECT's columns)", inner) from None
-            raise
+        except MissingTableError:
+            raise unsupported("a correlated subquery (one that reads the outer SELECT's columns)", inner) from None
         return query_answer(query, lambda translation: execute(engine, translation.query, None))
 
     def one_column(result: QueryResult, node: exp.Expression) -> list[Any]:
@@ -1403,26 +1459,40 @@ def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, prob
             kind = result.columns[0].type
             return exp.In(this=node.this, expressions=[_value_node(value, kind) for value in dict.fromkeys(values)])
         if isinstance(node, exp.Exists):
+            named.append("exists")
             return exp.Boolean(this=bool(answered(node.this).rows))
         if isinstance(node, exp.Subquery):
             result = answered(node.this)
             values = one_column(result, node)
             if len(values) > 1:
                 raise CardinalityError("more than one row returned by a subquery used as an expression")
+            named.append(result.columns[0].name)
             return _value_node(values[0] if values else None, result.columns[0].type)
         return node
+
+    named: list[str] = []  # the name of the last subquery answered (an unaliased SELECT item takes it)
 
     select = select.copy()
     for part in parts:
         value = select.args.get(part)
         if isinstance(value, list):
-            select.set(part, [normalize(item.transform(replace)) for item in value])
+            items = []
+            for item in value:
+                bare = isinstance(unparen(item), (exp.Subquery, exp.Exists))
+                named.clear()
+                replaced = normalize(item.transform(replace))
+                # (SELECT max(n) ...) is named max, EXISTS (...) exists, as PostgreSQL names them
+                items.append(exp.alias_(replaced, named[-1]) if bare and named and part == "expressions" else replaced)
+            select.set(part, items)
         elif value is not None:
             if part == "order":  # a subquery's value there is a constant key, not a position: ORDER BY (SELECT 2)
                 for ordered in value.expressions:
                     if isinstance(unparen(ordered.this), exp.Subquery):
                         ordered.set("this", exp.Coalesce(this=ordered.this))
             select.set(part, normalize(value.transform(replace)))
+    for join in select.args.get("joins") or []:  # JOIN ... ON x IN (SELECT ...)
+        if join.args.get("on") is not None:
+            join.set("on", normalize(join.args["on"].transform(replace)))
     return select
 
 
