@@ -57,12 +57,28 @@ class Step:
     """Joining one more table: its kind, the key columns on each side (positions in a joined row),
     and the rest of the ON condition as an Expr over a joined row (None: nothing more)."""
 
-    def __init__(self, table: Table, side: str, left_keys: list[int], right_keys: list[int], residual: Expr | None) -> None:
+    def __init__(
+        self, table: Table, side: str, left_keys: list[int], right_keys: list[int], residual: Expr | None, as_floats: list[bool] | None = None,
+    ) -> None:
         self.table = table
         self.side = side  # "", "left", "right", "full", "cross"
         self.left_keys = left_keys
         self.right_keys = right_keys
         self.residual = residual
+        self.as_floats = as_floats or [False] * len(left_keys)  # keys of bigint against double precision: compared as floats
+
+
+NAN: Final = float("nan")  # one NaN object: keys holding it are equal (NaN = NaN in SQL's hashing, as PostgreSQL's)
+
+
+def key_of(values: Any, as_floats: list[bool] | None = None) -> tuple[Any, ...]:
+    """Values as a hash key: every NaN the same one; where `as_floats` says, numbers as floats."""
+    out = []
+    for at, value in enumerate(values):
+        if as_floats is not None and as_floats[at] and value is not None:
+            value = float(value)
+        out.append(NAN if isinstance(value, float) and value != value else value)
+    return tuple(out)
 
 
 class JoinSource:
@@ -106,14 +122,15 @@ def _joined(left: list[list[Any]], right: list[list[Any]], step: Step, left_widt
 
     index: dict[tuple[Any, ...], list[int]] = {}
     offsets = [at - 1 - left_width for at in step.right_keys]
+    floats = step.as_floats if any(step.as_floats) else None
     for number, row in enumerate(right):
-        key = tuple(row[at] for at in offsets)
+        key = key_of([row[at] for at in offsets], floats)
         if None not in key:  # NULL equals nothing
             index.setdefault(key, []).append(number)
     every = range(len(right))
     for row in left:
         if step.left_keys:
-            key = tuple(row[at] for at in step.left_keys)
+            key = key_of([row[at] for at in step.left_keys], floats)
             candidates: Any = index.get(key, []) if None not in key else []
         else:
             candidates = every

@@ -99,7 +99,7 @@ from rusts.sql.nodes import (
 )
 from rusts.sql.times import DAY, TimestampInputError, parse_timestamp
 from rusts.sql.intervals import Interval, parse_interval_text
-from rusts.sql.joins import JoinSource, Step, Table, conjuncts, equality_keys, join_scope, side_of, tables_of
+from rusts.sql.joins import JoinSource, Step, Table, conjuncts, equality_keys, join_scope, key_of, side_of, tables_of
 from rusts.sql.where import like_pattern, python_regex, row_where, translate_where
 from rusts.sql.windows import (
     CURRENT, FOLLOWING, PRECEDING, UNBOUNDED, Bound, Frame, DEFAULT_FRAME, WindowCall, WindowKey, WindowRef, with_windows,
@@ -1137,13 +1137,16 @@ class Combined:
         if self.name == "UNION":
             rows = left + right
             if not self.every:
-                rows = [list(row) for row in dict.fromkeys(tuple(row) for row in rows)]
+                firsts: dict[tuple[Any, ...], list[Any]] = {}
+                for row in rows:
+                    firsts.setdefault(key_of(row), row)
+                rows = list(firsts.values())
             return QueryResult(self._columns, rows)
-        counts = Counter(tuple(row) for row in right)
+        counts = Counter(key_of(row) for row in right)
         kept: list[list[Any]] = []
         seen: set[tuple[Any, ...]] = set()
         for row in left:
-            key = tuple(row)
+            key = key_of(row)
             present = counts.get(key, 0) > 0
             if self.every:
                 if present == (self.name == "INTERSECT"):
@@ -1352,13 +1355,13 @@ def _join_source(engine: StorageEngine, select: exp.Select, now: int, probe: boo
         scope = join_scope(tables[: k + 1], now, using, merged=False)
         built = _Select(scope, None, False, False)
         positions = {key: at for at, key in enumerate(["time", *sorted(scope.fields)])}
-        for a, b in pairs:  # the key columns' types must compare (text = bigint is 42883)
-            Compare("=", built.expr(a), built.expr(b))
+        # the key columns' types must compare (text = bigint is 42883); bigint against double precision as floats
+        as_floats = [Compare("=", built.expr(a), built.expr(b)).as_floats for a, b in pairs]
         left_keys = [positions[scope.column(a) or ""] for a, _ in pairs]
         right_keys = [positions[scope.column(b) or ""] for _, b in pairs]
         residual = boolean_argument("JOIN/ON", built.expr(cast(exp.Expression, exp.and_(*rest)))) if rest else None
         built.bind()
-        steps.append(Step(tables[k], sides[k], left_keys, right_keys, residual))
+        steps.append(Step(tables[k], sides[k], left_keys, right_keys, residual, as_floats))
     outer = select.copy()
     outer.set("with_", None)
     outer.set("joins", None)
