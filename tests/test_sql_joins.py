@@ -111,6 +111,28 @@ NAN_AND_WIDE = [  # NaN equals NaN in joins and set operations; bigint joins dou
     ("SELECT count(*) FROM (SELECT 9007199254740993 AS a) x JOIN (SELECT 9007199254740992::float8 AS b) y ON x.a = y.b", [[1]]),
 ]
 
+# ANY / ALL of a subquery, and time buckets of a joined table's or a subquery's time column.
+QUANTIFIED = [
+    ('SELECT count(*) FROM cpu WHERE host = ANY (SELECT host FROM mem WHERE total > 120)',
+     [[10]]),
+    ('SELECT count(*) FROM cpu WHERE host <> ALL (SELECT host FROM mem WHERE total > 120)',
+     [[0]]),
+    ('SELECT count(*) FROM cpu WHERE n > ANY (SELECT total / 100 FROM mem)',
+     [[6]]),
+    ("SELECT count(*) FROM cpu WHERE n >= ALL (SELECT n FROM cpu WHERE host = 'a' AND n IS NOT NULL)",
+     [[2]]),
+    ('SELECT count(*) FROM cpu WHERE n < ALL (SELECT total FROM mem WHERE total > 1000)',
+     [[10]]),
+    ("SELECT count(*) FROM cpu WHERE n = ANY (SELECT n FROM cpu WHERE host = 'a')",
+     [[4]]),
+    ("SELECT count(*) FROM cpu WHERE n <> ALL (SELECT n FROM cpu WHERE host = 'a')",
+     [[0]]),
+    ("SELECT extract(epoch FROM date_trunc('hour', c.time))::bigint AS h, count(*) FROM cpu c JOIN mem m ON c.host = m.host GROUP BY 1 ORDER BY 1 LIMIT 3",
+     [[1764997200, 2], [1765000800, 2], [1765004400, 2]]),
+    ("SELECT extract(epoch FROM d)::bigint, count(*) FROM (SELECT date_trunc('day', t) AS d FROM (SELECT time AS t FROM cpu) s) x GROUP BY d",
+     [[1764979200, 10]]),
+]
+
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
@@ -119,7 +141,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEngine]:
     engine.close()
 
 
-@pytest.mark.parametrize(("sql", "expected"), CASES + FIXED + NAN_AND_WIDE, ids=[sql[:70] for sql, _ in CASES + FIXED + NAN_AND_WIDE])
+@pytest.mark.parametrize(("sql", "expected"), CASES + FIXED + NAN_AND_WIDE + QUANTIFIED,
+                         ids=[sql[:70] for sql, _ in CASES + FIXED + NAN_AND_WIDE + QUANTIFIED])
 def test_answers_equal_postgresqls(engine: StorageEngine, sql: str, expected: list[list[Any]]) -> None:
     assert_answers(engine, sql, expected)
 

@@ -49,17 +49,27 @@ def epoch_bucket(scope: Scope, node: exp.Expression) -> TimeGroup | None:
 
 
 def bucket_of(scope: Scope, node: exp.Expression) -> TimeGroup | None:
-    """The time grouping of time_bucket / date_bin / date_trunc / Grafana's epoch bucket, or None when `node`
-    is none of them."""
+    """The time grouping of time_bucket / date_bin / date_trunc / Grafana's epoch bucket of the time
+    column, or None when `node` is none of them (a bucket of another timestamp: see bucket_parts)."""
     epoch_group = epoch_bucket(scope, node)
     if epoch_group is not None:
         return epoch_group
+    parts = bucket_parts(scope, node)
+    if parts is None:
+        return None
+    group, source = parts
+    return group if scope.column(source) == "time" else None
+
+
+def bucket_parts(scope: Scope, node: exp.Expression) -> tuple[TimeGroup, exp.Expression] | None:
+    """A fixed-width time_bucket / date_bin / date_trunc of any timestamp: its grouping and what it
+    truncates (the time column, or another timestamp expression, truncated row by row)."""
     if isinstance(node, exp.Anonymous) and node.name.lower() in ("time_bucket", "time_bucket_gapfill"):
         if len(node.expressions) != 2:
             raise unsupported(f"{node.name} with other than 2 arguments (width, time)", node)
         width, source = node.expressions
         interval = duration(width)
-        return _on_time(scope, node, source, TimeGroup(interval, _TIME_BUCKET_ORIGIN % interval))
+        return TimeGroup(interval, _TIME_BUCKET_ORIGIN % interval), source
     if isinstance(node, exp.DateBin):
         extra = [k for k, v in node.args.items() if v and k not in ("this", "expression", "unit", "origin")]
         if extra:
@@ -67,13 +77,13 @@ def bucket_of(scope: Scope, node: exp.Expression) -> TimeGroup | None:
         interval = duration(node.this)
         origin_node = node.args.get("origin") or node.args.get("unit")
         origin = 0 if origin_node is None else instant(origin_node, scope.now)
-        return _on_time(scope, node, node.expression, TimeGroup(interval, origin % interval))
+        return TimeGroup(interval, origin % interval), node.expression
     if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)) and calendar_unit(node) is None:
         unit = _trunc_unit(node)
         fixed = fixed_width(unit)
         if fixed is None:
             raise unsupported(f"date_trunc to {unit or '?'!r} (fixed units up to week)", node)
-        return _on_time(scope, node, node.this, TimeGroup(*fixed))
+        return TimeGroup(*fixed), node.this
     return None
 
 
@@ -92,7 +102,3 @@ def calendar_unit(node: exp.Expression) -> str | None:
     return calendar_name(_trunc_unit(node))
 
 
-def _on_time(scope: Scope, node: exp.Expression, source: exp.Expression, group: TimeGroup) -> TimeGroup:
-    if scope.column(source) != "time":
-        raise unsupported("a time bucket of something other than the time column", node)
-    return group

@@ -46,7 +46,7 @@ from rusts.query.aggregate import NUMERIC_ONLY, ORDERED_ONLY
 from rusts.query.errors import UnknownFieldError, UnknownMeasurementError
 from rusts.query.executor import execute
 from rusts.query.model import Aggregation, AggregateFunction, Column, GroupBy, Query, QueryResult, TimeGroup, TimeRange
-from rusts.sql.buckets import bucket_of, calendar_unit, epoch_bucket, is_epoch_of_time, is_gapfill
+from rusts.sql.buckets import bucket_of, bucket_parts, calendar_unit, epoch_bucket, is_epoch_of_time, is_gapfill
 from rusts.sql.catalog import CatalogStatement, answer_catalog, looks_like_catalog, parse_catalog
 from rusts.sql.errors import (
     AggregateArgumentError, AmbiguousColumnError, DatatypeMismatchError, GroupingError, InvalidRegexError, NeedsRowsError,
@@ -857,6 +857,12 @@ class _Select:
         bucket = bucket_of(self.scope, node)
         if bucket is not None:
             return self.bucket(bucket, node)
+        parts = bucket_parts(self.scope, node)
+        if parts is not None:  # a bucket of another timestamp (a joined table's time): each row's
+            moment = self.expr(parts[1])
+            if moment.type != "timestamp":
+                raise OperatorTypeError(f"a time bucket of {PG_TYPE_NAMES.get(moment.type, moment.type)}, not a timestamp")
+            return fixed_trunc(moment, parts[0].interval, parts[0].offset)
         if is_epoch_of_time(self.scope, node):
             return EpochSeconds(self.column("time", node))
         if _is_fill(node):
@@ -1103,6 +1109,7 @@ def translate_select(
 
 
 UNION_ALIAS: Final = "?union?"
+MAX_QUANTIFIED: Final = 10_000  # distinct values of a subquery under ANY / ALL (other than = ANY, an IN)
 _SET_NAMES: Final = {exp.Union: "UNION", exp.Intersect: "INTERSECT", exp.Except: "EXCEPT"}
 
 
@@ -1432,7 +1439,7 @@ def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, prob
     parts = ("expressions", "where", "having", "order")
     conditions = [join.args["on"] for join in select.args.get("joins") or [] if join.args.get("on") is not None]
     if not any(
-        isinstance(node, (exp.Subquery, exp.Exists, exp.Values))
+        isinstance(node, (exp.Subquery, exp.Exists, exp.Values, exp.Any, exp.All))
         for value in [*(v for part in parts for v in _as_list(select.args.get(part))), *conditions] for node in value.walk()
     ):
         return select
@@ -1451,6 +1458,23 @@ def _inline_subqueries(engine: StorageEngine, select: exp.Select, now: int, prob
         return [row[0] for row in result.rows]
 
     def replace(node: exp.Expression) -> exp.Expression:
+        quantified = node.expression if type(node) in _COMPARISONS else None
+        if isinstance(quantified, (exp.Any, exp.All)):  # x > ANY (SELECT ...), x <> ALL (SELECT ...)
+            inner = unparen(quantified.this)
+            inner = inner.this if isinstance(inner, exp.Subquery) else inner
+            if isinstance(inner, (exp.Select, exp.SetOperation)):
+                result = answered(inner)
+                values = list(dict.fromkeys(one_column(result, node)))
+                every = isinstance(quantified, exp.All)
+                if not values:  # ANY of no row is false, ALL of none true
+                    return exp.Boolean(this=every)
+                if len(values) > MAX_QUANTIFIED:
+                    raise unsupported(f"ANY / ALL of a subquery of more than {MAX_QUANTIFIED:,} distinct values", node)
+                terms = [type(node)(this=node.this.copy(), expression=_value_node(v, result.columns[0].type)) for v in values]
+                combined = terms[0]
+                for term in terms[1:]:  # three-valued: NULL where no term decides, as SQL's ANY and ALL
+                    combined = exp.And(this=combined, expression=term) if every else exp.Or(this=combined, expression=term)
+                return exp.Paren(this=combined)
         listed = node.expressions if isinstance(node, exp.In) else []
         if len(listed) == 1 and isinstance(unparen(listed[0]), exp.Values):  # x IN (VALUES ('a'), ('b'))
             node = exp.In(this=node.this, query=exp.Subquery(this=unparen(listed[0])))
