@@ -39,7 +39,6 @@ from rusts.sql.normalize import normalize
 from rusts.sql.translator import (
     FLOAT_CASTS,
     INTEGER_CASTS,
-    Joined,
     Translation,
     aggregation_of,
     aggregate_type,
@@ -50,6 +49,7 @@ from rusts.sql.translator import (
     table_scope,
     translate_select,
 )
+from rusts.sql.sources import Joined
 from rusts.sql.writes import create_table, delete, drop, insert, match_drop
 from rusts.storage.engine import StorageEngine
 
