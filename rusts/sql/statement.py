@@ -29,6 +29,7 @@ from sqlglot import exp
 from rusts.core.errors import QueryError
 from rusts.aggregation.statements import aggregate_statement, is_aggregate_statement, statement_columns
 from rusts.query.batches import ColumnBatch
+from rusts.query.errors import UnknownMeasurementError
 from rusts.query.executor import execute, execute_batches, execute_column_batches
 from rusts.query.model import Column, QueryResult
 from rusts.retention.show import retention_statement
@@ -306,6 +307,7 @@ def _parameter_types(engine: StorageEngine, statement: exp.Expression) -> list[s
     context = _Context(engine, statement)
     types = ["string"] * max(number for _, number in found)
     for node, number in found:
+        context.scope = context.scope_of(node)
         kind = context.type_of_placeholder(node)
         if kind != "string" or types[number - 1] == "string":
             types[number - 1] = kind
@@ -316,15 +318,14 @@ class _Context:
     """What the columns of a statement are, for typing its placeholders."""
 
     def __init__(self, engine: StorageEngine, statement: exp.Expression) -> None:
+        self.engine = engine
         self.scope: Scope | None = None
+        self.statement_scope: Scope | None = None
         self.insert_columns: list[str] = []
         self.insert_types: dict[str, str] = {}
-        now = time.time_ns()
-        if isinstance(statement, exp.Select):
-            source = statement.args.get("from_")
-            if source is not None:
-                self.scope = table_scope(engine, source.this, source, now)
-        elif isinstance(statement, exp.Delete):
+        self.now = now = time.time_ns()
+        self._scopes: dict[int, Scope | None] = {}
+        if isinstance(statement, exp.Delete):
             self.scope = table_scope(engine, statement.this, statement, now)
         elif isinstance(statement, exp.Insert) and isinstance(statement.this, exp.Schema):
             name = statement.this.this.name if isinstance(statement.this.this, exp.Table) else ""
@@ -333,6 +334,48 @@ class _Context:
             self.insert_types = {column: "string" if role == "tag" else role for column, role in declared.items()}
             self.insert_types.update({"time": "timestamp", **dict.fromkeys(engine.tag_keys(name), "string")})
             self.insert_types.update(engine.field_types(name))
+        self.statement_scope = self.scope
+
+    def scope_of(self, node: exp.Expression) -> Scope | None:
+        """The columns a placeholder is typed by: those of the measurement its nearest SELECT reads
+        (the first of a join's), the statement's own otherwise; None when that is no measurement
+        (a subquery, a WITH query)."""
+        select = node.parent
+        while select is not None and not isinstance(select, exp.Select):
+            select = select.parent
+        if select is None:
+            return self.statement_scope
+        if id(select) not in self._scopes:
+            source = select.args.get("from_")
+            found: Scope | None = None
+            if source is not None and isinstance(source.this, exp.Table):
+                try:
+                    found = table_scope(self.engine, source.this, source, self.now)
+                except (UnknownMeasurementError, UnsupportedSqlError):
+                    found = self._read_scope(select)  # a WITH query's name
+            elif source is not None:
+                found = self._read_scope(select)  # FROM (SELECT ...)
+            self._scopes[id(select)] = found
+        return self._scopes[id(select)]
+
+    def _read_scope(self, select: exp.Select) -> Scope | None:
+        """The columns of what `select` reads when it is no measurement (a subquery, a WITH query),
+        from their translation; None when they cannot be had without the parameters' values."""
+        reading = exp.select("*").from_(select.args["from_"].this.copy())
+        top: exp.Expression = select
+        while isinstance(top.parent, exp.Expression):
+            top = top.parent
+        with_ = select.args.get("with_") or (top.args.get("with_") if isinstance(top, exp.Select) else None)
+        if with_ is not None:
+            reading.set("with_", with_.copy())
+        try:
+            columns = translate_select(self.engine, reading, self.now, probe=False).columns()
+        except QueryError:
+            return None
+        kinds = {column.name: column.type for column in columns}
+        has_time = kinds.get("time") == "timestamp"
+        alias = select.args["from_"].this.alias_or_name
+        return Scope(alias, alias, [], {k: v for k, v in kinds.items() if not (has_time and k == "time")}, self.now, has_time=has_time)
 
     def type_of_placeholder(self, node: exp.Expression) -> str:
         child, parent = node, node.parent
