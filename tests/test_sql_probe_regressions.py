@@ -77,6 +77,13 @@ MORE = [
      [[2.5, 0.0], [3, 1.5]]),
     ("SELECT cpu.* FROM cpu ORDER BY time LIMIT 1", [[1_765_000_000_000_000_000, "a", 3, 1.5]]),
     ("SELECT DISTINCT host, rank() OVER (ORDER BY host) FROM cpu ORDER BY 1", [["a", 1], ["b", 5], ["c", 8]]),
+    ("SELECT n, lag(n, -1) OVER (ORDER BY time), lead(n, -2) OVER (ORDER BY time), lag(n, 0) OVER (ORDER BY time), "
+     "lag(n, 50) OVER (ORDER BY time), lead(n) OVER (ORDER BY time), lag(n, 2) OVER (PARTITION BY host ORDER BY time) "
+     "FROM cpu ORDER BY time",
+     [[3, -7, None, 3, None, -7, None], [-7, None, None, -7, None, None, None], [None, 12, 3, None, None, 12, None],
+      [12, 3, -7, 12, None, 3, None], [3, 5, None, 3, None, 5, None], [5, None, 12, 5, None, None, 3],
+      [None, 2, 3, None, None, 2, None], [2, 3, 5, 2, None, 3, -7], [3, -1, None, 3, None, -1, None],
+      [-1, None, 2, -1, None, None, 12]]),
     ("SELECT DISTINCT host, count(*) OVER (PARTITION BY host) AS c FROM cpu ORDER BY c DESC, host", [["a", 4], ["b", 3], ["c", 3]]),
 ]
 

@@ -137,6 +137,14 @@ class WindowCall:
         distances = arguments[1]
         defaults = arguments[2] if len(arguments) > 2 else None
         size = len(ordered)
+        offset = self.arguments[1]
+        if isinstance(offset, Const) and isinstance(offset.constant, int) and defaults is None:
+            # one distance for every row (lag(x), lead(x, 2)): the values shifted, by slicing
+            distance = min(abs(offset.constant), size)
+            padding: list[Any] = [None] * distance
+            if (offset.constant >= 0) == (step < 0):
+                return padding + values[: size - distance]
+            return values[distance:] + padding
         out: list[Any] = []
         for p, at in enumerate(ordered):
             distance = distances[at]
