@@ -67,8 +67,10 @@ def range_fingerprint(engine: StorageEngine, measurement: str, start: int, end: 
     return ShardFingerprint({measurement: count}, digest.hexdigest())
 
 
-def points_in(engine: StorageEngine, measurement: str, start: int, end: int, timeout: float | None = None) -> Iterator[Point]:
-    """`measurement`'s points in [start, end) in answer order (time, then series key), as Points."""
+def points_in(
+    engine: StorageEngine, measurement: str, start: int | None, end: int | None, timeout: float | None = None
+) -> Iterator[Point]:
+    """`measurement`'s points in [start, end) (None: open) in answer order (time, then series key), as Points."""
     query = Query(measurement=measurement, time_range=TimeRange(start, end))
     try:
         plan = plan_query(engine, query)

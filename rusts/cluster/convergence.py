@@ -333,12 +333,7 @@ class Converger:
             return copy_points(self.engines[shard], measurement, start, end)
         peer = self._peers[holder]
         outcome = peer.get(f"/internal/points?{_range_query(shard, measurement, start, end)}&timeout={peer.timeout:g}")
-        if outcome.stored:
-            try:
-                return msgspec.msgpack.decode(outcome.body, type=CopyPoints)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                raise RepairError(f"{holder} answered the points of shard {shard} unreadably: {error}") from None
-        raise RepairError(f"the points of shard {shard} ({measurement}) on {holder} could not be read: {outcome.error}")
+        return peer_answer(outcome, CopyPoints, f"the points of shard {shard} ({measurement})", packed=True)
 
     def _send(self, holder: str, shard: int, body: bytes) -> None:
         if holder == self.node_id:

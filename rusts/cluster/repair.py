@@ -28,13 +28,10 @@ from typing import Any, Final, TypeVar
 import msgspec
 import numpy as np
 
-from rusts.cluster.checksum import ROWS_PER_READ, Point, ShardFingerprint, fingerprint
+from rusts.cluster.checksum import ROWS_PER_READ, Point, ShardFingerprint, fingerprint, points_in
 from rusts.cluster.client import Outcome, Peer
 from rusts.cluster.deletes import drop_of, encode_delete
 from rusts.core.errors import RustsError
-from rusts.query.executor import execute_batches
-from rusts.query.model import Query
-from rusts.query.planner import plan_query
 from rusts.storage.columns import KIND_BOOLEAN, KIND_STRING, NUMPY_DTYPES, Column, WriteBatch
 from rusts.storage.engine import StorageEngine
 from rusts.storage.wal_batches import format_lines
@@ -98,53 +95,39 @@ def remote_fingerprint(peer: Peer, shard: int) -> ShardFingerprint:
     return peer_answer(outcome, ShardFingerprint, f"the fingerprint of shard {shard}")
 
 
-def peer_answer(outcome: Outcome, kind: type[Answer], what: str) -> Answer:
-    """A peer's JSON answer as `kind`; RepairError naming the peer and `what` when it failed or is unreadable."""
+def peer_answer(outcome: Outcome, kind: type[Answer], what: str, packed: bool = False) -> Answer:
+    """A peer's JSON (msgpack when `packed`) answer as `kind`; RepairError naming the peer and `what`
+    when it failed or is unreadable."""
     if not outcome.stored:
         raise RepairError(f"{what} on {outcome.node_id} failed: {outcome.error}")
     try:
-        return msgspec.json.decode(outcome.body, type=kind)
+        return msgspec.msgpack.decode(outcome.body, type=kind) if packed else msgspec.json.decode(outcome.body, type=kind)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise RepairError(f"{outcome.node_id} answered {what} unreadably: {error}") from None
 
 
 def _bodies(engine: StorageEngine, measurement: str) -> Iterator[tuple[bytes, int]]:
-    """The measurement's rows on this copy as line-protocol bodies of at most ~BODY_BYTES, with
-    the number of rows in each."""
-    plan = plan_query(engine, Query(measurement=measurement))
-    tags, fields = plan.tag_keys, plan.projection
-    kinds = [plan.kinds[name] for name in fields]
-    _, batches = execute_batches(engine, Query(measurement=measurement), batch_rows=ROWS_PER_READ)
+    """The measurement's points on this copy as line-protocol bodies of at most ~BODY_BYTES, with
+    the number of points in each."""
+    kinds = dict(engine.fields.get(measurement, {}))
     parts: list[bytes] = []
+    points: list[Point] = []
     size = rows = 0
-    for batch in batches:
-        text = format_lines(_write_batches(measurement, tags, fields, kinds, batch)).encode("utf-8")
-        parts.append(text)
-        size += len(text)
-        rows += len(batch)
-        if size >= BODY_BYTES:
-            yield b"".join(parts), rows
-            parts, size, rows = [], 0, 0
+    for point in points_in(engine, measurement, None, None):
+        points.append(point)
+        if len(points) == ROWS_PER_READ:
+            parts.append(format_lines(batches_of_points(measurement, points, kinds)).encode("utf-8"))
+            size += len(parts[-1])
+            rows += len(points)
+            points = []
+            if size >= BODY_BYTES:
+                yield b"".join(parts), rows
+                parts, size, rows = [], 0, 0
+    if points:
+        parts.append(format_lines(batches_of_points(measurement, points, kinds)).encode("utf-8"))
+        rows += len(points)
     if parts:
         yield b"".join(parts), rows
-
-
-def _write_batches(
-    measurement: str, tags: list[str], fields: list[str], kinds: list[int], rows: list[list[Any]]
-) -> list[WriteBatch]:
-    """Raw answer rows ([time, tag values..., field values...]; None where absent) as one
-    WriteBatch per series."""
-    by_series: dict[tuple[Any, ...], list[list[Any]]] = {}
-    width = len(tags)
-    for row in rows:
-        by_series.setdefault(tuple(row[1 : 1 + width]), []).append(row)
-    kind_of = dict(zip(fields, kinds))
-    out: list[WriteBatch] = []
-    for values, series_rows in by_series.items():
-        series_tags = [(key, value) for key, value in zip(tags, values) if value is not None]
-        cells = {name: [row[offset] for row in series_rows] for offset, name in enumerate(fields, start=1 + width)}
-        out.append(series_batch(measurement, series_tags, [row[0] for row in series_rows], cells, kind_of))
-    return out
 
 
 def batches_of_points(measurement: str, points: list[Point], kinds: dict[str, int]) -> list[WriteBatch]:

@@ -628,7 +628,7 @@ _INTERVAL_FIELDS: Final[dict[str, Callable[[Any], float]]] = {
     "epoch": epoch_seconds,
     "day": lambda span: float(span.days),
     "hour": lambda span: float(int(span.ns / 3_600_000_000_000)),
-    "minute": lambda span: float(int(span.ns / 60_000_000_000) % 60 if span.ns >= 0 else -(int(-span.ns / 60_000_000_000) % 60)),
+    "minute": lambda span: float(math.trunc(math.fmod(span.ns / 60e9, 60.0))),
     "second": lambda span: math.fmod(span.ns / 1e9, 60.0),
     "milliseconds": lambda span: math.fmod(span.ns / 1e6, 60_000.0),
     "microseconds": lambda span: float(round(math.fmod(span.ns / 1e3, 60_000_000.0))),

@@ -16,18 +16,14 @@ On the wire (text and binary) the time part has PostgreSQL's microseconds, round
 
 import math
 import re
-from typing import Any, Final
+from typing import Final
 
-DAY: Final = 86_400 * 1_000_000_000
+from rusts.sql.times import DAY, UNITS
+
 _HOUR: Final = 3_600 * 1_000_000_000
-_UNITS: Final = {
-    "microsecond": 1_000, "microseconds": 1_000, "us": 1_000, "usec": 1_000, "usecs": 1_000,
-    "millisecond": 1_000_000, "milliseconds": 1_000_000, "ms": 1_000_000, "msec": 1_000_000, "msecs": 1_000_000,
-    "second": 1_000_000_000, "seconds": 1_000_000_000, "s": 1_000_000_000, "sec": 1_000_000_000, "secs": 1_000_000_000,
-    "minute": 60_000_000_000, "minutes": 60_000_000_000, "m": 60_000_000_000, "min": 60_000_000_000, "mins": 60_000_000_000,
-    "hour": _HOUR, "hours": _HOUR, "h": _HOUR, "hr": _HOUR, "hrs": _HOUR,
-}
-_DAY_UNITS: Final = {"day": 1, "days": 1, "d": 1, "week": 7, "weeks": 7, "w": 7}
+# the units PostgreSQL reads in an interval (rusts.sql.times.UNITS): days and weeks apart, as days
+_TIME_UNITS: Final = {name: ns for name, ns in UNITS.items() if ns < DAY}
+_DAY_UNITS: Final = {name: ns // DAY for name, ns in UNITS.items() if ns >= DAY}
 _PART: Final = re.compile(r"\s*([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*([a-zA-Z]+)")
 _CLOCK: Final = re.compile(r"\s*([+-])?(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d+)?))?")
 
@@ -178,8 +174,8 @@ def _parsed(text: str) -> Interval | None:
             whole = math.trunc(exact)
             days += whole
             ns += round((exact - whole) * DAY)
-        elif unit in _UNITS:
-            ns += round(float(amount) * _UNITS[unit]) if "." in amount else int(amount) * _UNITS[unit]
+        elif unit in _TIME_UNITS:
+            ns += round(float(amount) * _TIME_UNITS[unit]) if "." in amount else int(amount) * _TIME_UNITS[unit]
         else:
             return None
         position = match.end()
@@ -187,6 +183,3 @@ def _parsed(text: str) -> Interval | None:
             return Interval(-days, -ns)
     return Interval(days, ns)
 
-
-def is_interval_value(value: Any) -> bool:
-    return isinstance(value, Interval)

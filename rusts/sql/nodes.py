@@ -210,17 +210,25 @@ def is_interval(node: exp.Expression) -> bool:
     return isinstance(node, exp.Interval) or (isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.INTERVAL)
 
 
-def duration(node: exp.Expression) -> int:
-    """Nanoseconds of an interval: INTERVAL '5 minutes', INTERVAL '5' MINUTE, or the string '5 minutes'."""
+def interval_text_of(node: exp.Expression) -> str | None:
+    """The text of an interval constant: INTERVAL '5 minutes', INTERVAL '5' MINUTE, '...'::interval (also
+    cast again, as a parameter is), or the string '5 minutes'; None when `node` is none of those."""
     inner = unparen(node)
-    text: str | None = None
-    if isinstance(inner, exp.Interval) and isinstance(inner.this, exp.Literal):
+    while isinstance(inner, exp.Cast) and is_interval(inner) and is_interval(unparen(inner.this)):
+        inner = unparen(inner.this)
+    if isinstance(inner, exp.Interval) and isinstance(unparen(inner.this), exp.Literal):
         unit = inner.args.get("unit")
-        text = str(inner.this.this) + (f" {unit.name}" if isinstance(unit, exp.Expression) else "")
-    elif isinstance(inner, exp.Literal) and inner.is_string:
-        text = str(inner.this)
-    elif is_interval(inner) and isinstance(unparen(inner.this), exp.Literal):  # '3 days 0.5 seconds'::interval
-        text = str(unparen(inner.this).this)
+        return str(unparen(inner.this).this) + (f" {unit.name}" if isinstance(unit, exp.Expression) else "")
+    if isinstance(inner, exp.Literal) and inner.is_string:
+        return str(inner.this)
+    if is_interval(inner) and isinstance(unparen(inner.this), exp.Literal):  # '3 days 0.5 seconds'::interval
+        return str(unparen(inner.this).this)
+    return None
+
+
+def duration(node: exp.Expression) -> int:
+    """Nanoseconds of a fixed, positive interval constant (interval_text_of)."""
+    text = interval_text_of(node)
     nanoseconds = None if text is None else parse_interval(text)
     if nanoseconds is None:
         raise unsupported("an interval that is not a fixed duration (ns up to weeks)", node)

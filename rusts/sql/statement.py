@@ -50,7 +50,7 @@ from rusts.sql.translator import (
     table_scope,
     translate_select,
 )
-from rusts.sql.sources import Joined
+from rusts.sql.sources import Joined, Subquery
 from rusts.sql.writes import create_table, delete, drop, insert, match_drop
 from rusts.storage.engine import StorageEngine
 
@@ -369,13 +369,10 @@ class _Context:
         if with_ is not None:
             reading.set("with_", with_.copy())
         try:
-            columns = translate_select(self.engine, reading, self.now, probe=False).columns()
+            translation = translate_select(self.engine, reading, self.now, probe=False)
+            return Subquery(translation, select.args["from_"].this.alias_or_name, self.now).scope
         except QueryError:
             return None
-        kinds = {column.name: column.type for column in columns}
-        has_time = kinds.get("time") == "timestamp"
-        alias = select.args["from_"].this.alias_or_name
-        return Scope(alias, alias, [], {k: v for k, v in kinds.items() if not (has_time and k == "time")}, self.now, has_time=has_time)
 
     def type_of_placeholder(self, node: exp.Expression) -> str:
         child, parent = node, node.parent

@@ -16,8 +16,8 @@ SECOND: Final = 1_000_000_000
 DAY: Final = 86_400 * SECOND
 UNITS: Final[dict[str, int]] = {
     **dict.fromkeys(("ns", "nanosecond", "nanoseconds"), 1),
-    **dict.fromkeys(("us", "µs", "microsecond", "microseconds"), 1_000),
-    **dict.fromkeys(("ms", "millisecond", "milliseconds"), 1_000_000),
+    **dict.fromkeys(("us", "µs", "usec", "usecs", "microsecond", "microseconds"), 1_000),
+    **dict.fromkeys(("ms", "msec", "msecs", "millisecond", "milliseconds"), 1_000_000),
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), SECOND),
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60 * SECOND),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3_600 * SECOND),

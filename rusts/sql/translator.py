@@ -77,10 +77,11 @@ from rusts.sql.functions import (
 )
 from rusts.sql.functions import default_name as function_name
 from rusts.sql.normalize import FLOAT8, normalize
-from rusts.sql.regroup import Regroup, RowAggregate
+from rusts.sql.regroup import Regroup, RowAggregate, ordered_positions
 from rusts.sql.nodes import (
     TIMESTAMP_TYPES,
     MissingTableError,
+    interval_text_of,
     is_interval,
     Scope,
     UnknownColumnError,
@@ -228,8 +229,9 @@ class Translation:
         # every row's SELECT list is computed before the sort, as PostgreSQL does: an error in a row
         # that paging leaves out is still an error
         pairs = list(zip(rows, self._projected(rows)))
-        for key in reversed(self.order):
-            pairs = _sorted(pairs, key)
+        keys = [[key.expr.value(row) for row in rows] for key in self.order]
+        directions = [(key.descending, key.nulls_first) for key in self.order]
+        pairs = [pairs[at] for at in ordered_positions(list(range(len(pairs))), keys, directions)]
         pairs = self._firsts(pairs, itemgetter(0))
         if self.offset or self.limit is not None:
             pairs = pairs[self.offset : None if self.limit is None else self.offset + self.limit]
@@ -303,17 +305,6 @@ class Translation:
                 return [[row[only]] for row in rows]
             return list(map(list, map(itemgetter(*picks), rows)))  # C loops: 2-3x the list comprehension
         return [[expr.value(row) for expr in self.outputs] for row in rows]
-
-
-def _sorted(rows: list[tuple[list[Any], list[Any]]], key: OrderKey) -> list[tuple[list[Any], list[Any]]]:
-    """(executor row, answer row) pairs stably sorted by one key of the executor row, its NULLs before
-    or after the rest."""
-    keyed = [(key.expr.value(row[0]), row) for row in rows]
-    nulls = [row for value, row in keyed if value is None]
-    present = [pair for pair in keyed if pair[0] is not None]
-    present.sort(key=lambda pair: pair[0], reverse=key.descending)
-    ordered = [row for _, row in present]
-    return nulls + ordered if key.nulls_first else ordered + nulls
 
 
 def run_sql(engine: StorageEngine, text: str, timeout: float | None = None, now: int | None = None) -> QueryResult:
@@ -788,7 +779,7 @@ class Select:
                 parts = [value, self.expr(offset) if offset is not None else Const(1, "integer")]
                 if default is not None:  # an untyped literal is read as value's type (a number is no time)
                     given = self.expr(default)
-                    parts.append(given if value.type == "timestamp" and given.type == "integer" else self._like(value, given))
+                    parts.append(self._like(value, given, epoch=False))
                 _offset_arguments(named, parts)
                 return named, parts, value.type, ""
             if named == "nth_value":
@@ -1007,24 +998,23 @@ class Select:
         return Compare(op, self._like(right, left), self._like(left, right))
 
     def _operand(self, op: str, other: Expr, expr: Expr) -> Expr:
-        """An arithmetic operand beside `other`: as _like reads it, except that a string beside a
-        timestamp in + is an interval (time + '1 hour'), beside an interval in * or / a number, and an
-        integer beside a timestamp stays an integer (time - 1 has no operator), as PostgreSQL reads them."""
-        if isinstance(expr, Const) and other.type == "timestamp" and expr.type == "integer":
-            return expr
+        """An arithmetic operand beside `other`: as _like reads it (but an integer beside a timestamp
+        stays an integer: time - 1 has no operator), except that a string beside a timestamp in + is
+        an interval (time + '1 hour') and beside an interval in * or / a number, as PostgreSQL reads them."""
         if isinstance(expr, Const) and isinstance(expr.constant, str):
             if other.type == "timestamp" and op == "+":
                 return Const(interval_constant(exp.Literal.string(expr.constant)), "interval")
             if other.type == "interval" and op in ("*", "/"):
                 return Const(coerce_text(expr.constant, "float"), "float")
-        return self._like(other, expr)
+        return self._like(other, expr, epoch=False)
 
-    def _like(self, other: Expr, expr: Expr) -> Expr:
-        """A string or integer constant compared with a timestamp is a timestamp (as in WHERE); a string
-        constant compared with a number or boolean is read as one, as PostgreSQL reads an untyped literal."""
+    def _like(self, other: Expr, expr: Expr, epoch: bool = True) -> Expr:
+        """A string constant compared with a timestamp is a timestamp, and so is an integer one (epoch
+        nanoseconds, as in WHERE) where `epoch`; a string constant beside an interval is an interval,
+        beside a number or boolean one of those, as PostgreSQL reads an untyped literal."""
         if other.type == "interval" and isinstance(expr, Const) and isinstance(expr.constant, str):
             return Const(interval_constant(exp.Literal.string(expr.constant)), "interval")
-        if other.type == "timestamp" and isinstance(expr, Const) and expr.type in ("string", "integer"):
+        if other.type == "timestamp" and isinstance(expr, Const) and (expr.type == "string" or (epoch and expr.type == "integer")):
             if isinstance(expr.constant, str):
                 parsed = parse_timestamp(expr.constant)
                 if parsed is None:
@@ -1408,17 +1398,7 @@ def _order_keys(built: Select, clause: exp.Expression | None, outputs: list[Expr
 def interval_constant(node: exp.Expression) -> Interval:
     """The value of INTERVAL '1 day 2 hours', INTERVAL '5' MINUTE, '...'::interval or a string
     read as an interval; months and years are refused (their length depends on the calendar)."""
-    inner = unparen(node)
-    while isinstance(inner, exp.Cast) and is_interval(inner) and is_interval(unparen(inner.this)):
-        inner = unparen(inner.this)  # '1 hour'::interval::interval (a parameter cast again)
-    text: str | None = None
-    if isinstance(inner, exp.Interval) and isinstance(unparen(inner.this), exp.Literal):
-        unit = inner.args.get("unit")
-        text = str(unparen(inner.this).this) + (f" {unit.name}" if isinstance(unit, exp.Expression) else "")
-    elif isinstance(inner, exp.Cast) and isinstance(unparen(inner.this), exp.Literal):
-        text = str(unparen(inner.this).this)
-    elif isinstance(inner, exp.Literal) and inner.is_string:
-        text = str(inner.this)
+    text = interval_text_of(node)
     found = None if text is None else parse_interval_text(text)
     if found is None:
         if text is not None and any(word in text.lower() for word in ("mon", "year", "yr", "decade", "centur", "millen")):

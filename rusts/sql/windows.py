@@ -316,27 +316,19 @@ def _running_count(cells: list[Any], ends: list[int]) -> list[Any]:
 
 
 def _running_sum(cells: list[Any], ends: list[int], mean: bool) -> list[Any]:
-    present = [cell for cell in cells if cell is not None]
-    if all(isinstance(cell, int) for cell in present):
-        # exact integers, as REDUCE sums them (and checks the bigint range on the whole)
-        prefix: list[Any] = []
-        total: Any = 0
-        count = 0
-        for cell in cells:
-            if cell is not None:
-                total += cell
-                count += 1
-            prefix.append((total, count))
-        return [_finish_sum(prefix[end] if end >= 0 else (0, 0), mean, True) for end in ends]
-    prefix = []
-    total_float = 0.0
+    # exact integers when every value is one, as REDUCE sums them (and checks the bigint range on
+    # the whole); otherwise floats added in the same order
+    exact = all(isinstance(cell, int) for cell in cells if cell is not None)
+    prefix: list[tuple[Any, int]] = []
+    total: Any = 0 if exact else 0.0
     count = 0
     for cell in cells:
         if cell is not None:
-            total_float += float(cell)
+            total += cell if exact else float(cell)
             count += 1
-        prefix.append((total_float, count))
-    return [_finish_sum(prefix[end] if end >= 0 else (0.0, 0), mean, False) for end in ends]
+        prefix.append((total, count))
+    empty = (0 if exact else 0.0, 0)
+    return [_finish_sum(prefix[end] if end >= 0 else empty, mean, exact) for end in ends]
 
 
 def _finish_sum(state: tuple[Any, int], mean: bool, exact: bool) -> Any:
